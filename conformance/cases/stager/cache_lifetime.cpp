@@ -1,0 +1,123 @@
+// C.1.2, C.1.3, C.1.4, C.1.14: how long cached buffers live, and who sees them.
+#include <fmt/format.h>
+
+#include "../../harness/fixtures.h"
+
+namespace stagekit::conformance {
+namespace {
+
+constexpr std::int64_t kElements = 64 * 1024;  // 256 KiB of float32
+
+std::optional<std::size_t> cached_count(CaseContext& ctx, StagerUnderTest& stager) {
+  if (!ctx.capabilities().cache_stats) return std::nullopt;
+  const auto stats = stager.cache_stats();
+  ctx.require(stats.has_value(), "<stager>", "cache entries", "cache_stats() returned nothing although declared");
+  return stats->cached_storages;
+}
+
+// A dead source's entry must go: a new source (likely at the same address) gets its own buffer, and a
+// result staged from the dead source is never overwritten.
+void entry_dies_with_source_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  auto stager = ctx.make_stager(stager_config(cfg));
+  Tensor first = Tensor::random({kElements}, DType::float32, 101, dev);
+  Value sd = Value::dict({{"param", first}});
+  const Value staged_first = stage_or_fail(ctx, *stager, sd, "first source");
+  const Tensor kept = staged_first["param"].as_tensor();
+  const Tensor kept_values = kept.clone();
+  const void* first_address = first.storage().data();
+  if (auto n = cached_count(ctx, *stager)) {
+    ctx.check(*n == 1, "<stager>", "cache entries", fmt::format("{} cache entries after one stage, expected 1", *n));
+  }
+  sd = Value();
+  first = Tensor();  // the source storage dies here
+  if (auto n = cached_count(ctx, *stager)) {
+    ctx.check(*n == 0, "<stager>", "cache eviction",
+              fmt::format("{} cache entries after the only source storage died, expected 0", *n));
+  }
+  const Tensor second = Tensor::random({kElements}, DType::float32, 202, dev);
+  const Value sd2 = Value::dict({{"param", second}});
+  const Value staged_second = stage_or_fail(ctx, *stager, sd2, "second source");
+  ctx.add_failures(verify_staged(sd2, staged_second, memory_expectation(cfg)));
+  ctx.check(!staged_second["param"].as_tensor().storage().is_alias_of(kept.storage()), "param", "cache eviction",
+            fmt::format("a new source storage{} was staged into the dead source's buffer",
+                        second.storage().data() == first_address ? " at the dead source's address" : ""));
+  ctx.check(Tensor::equal(kept, kept_values), "param", "cache eviction",
+            "a result staged from a dead source was overwritten when a new source was staged");
+}
+
+// Results returned earlier alias the cache: the next stage of the same sources overwrites them.
+void earlier_results_overwritten_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  const ViewsInput in = make_views_input(dev, 111);
+  auto stager = ctx.make_stager(stager_config(cfg));
+  const Value first = stage_or_fail(ctx, *stager, in.state_dict, "first");
+  Tensor(in.tensor1).fill_(-3.0);
+  Tensor(in.tensor3).fill_(6.0);
+  const Value second = stage_or_fail(ctx, *stager, in.state_dict, "second");
+  ctx.add_failures(verify_staged(in.state_dict, second, memory_expectation(cfg)));
+  ctx.check(all_equal(first["tensor1"].as_tensor(), -3.0), "tensor1", "aliasing of earlier results",
+            "the result of the first stage does not show the values of the second (it must alias the cache)");
+  ctx.check(all_equal(first["recursive"]["type"]["tensor1"].as_tensor(), 6.0), "recursive.type.tensor1",
+            "aliasing of earlier results", "the result of the first stage does not show the values of the second");
+}
+
+// Two stagers never share buffers.
+void two_stagers_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  const ViewsInput in = make_views_input(dev, 121);
+  auto one = ctx.make_stager(stager_config(cfg));
+  auto two = ctx.make_stager(stager_config(cfg));
+  const Value a = stage_or_fail(ctx, *one, in.state_dict, "stager one");
+  const Value b = stage_or_fail(ctx, *two, in.state_dict, "stager two");
+  const Tensor b_copy = b["tensor1"].as_tensor().clone();
+  for (const TensorLeaf& la : tensor_leaves(a)) {
+    for (const TensorLeaf& lb : tensor_leaves(b)) {
+      const auto* pa = static_cast<const std::byte*>(la.tensor.storage().data());
+      const auto* pb = static_cast<const std::byte*>(lb.tensor.storage().data());
+      const bool overlap = pa != nullptr && pb != nullptr && pa < pb + lb.tensor.storage().nbytes() &&
+                           pb < pa + la.tensor.storage().nbytes();
+      ctx.check(!overlap, la.path, "stager isolation", "the two stagers' buffers for " + lb.path + " overlap");
+    }
+  }
+  Tensor(in.tensor1).fill_(1.5);
+  (void)stage_or_fail(ctx, *one, in.state_dict, "stager one again");
+  ctx.check(Tensor::equal(b["tensor1"].as_tensor(), b_copy), "tensor1", "stager isolation",
+            "staging with one stager changed a result of the other");
+}
+
+// A source storage resized since the last stage is staged into a new buffer of its new size.
+void source_resized_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  const Tensor t = Tensor::random({4, 4}, DType::float32, 131, dev);
+  const Value sd = Value::dict({{"param", t}});
+  auto stager = ctx.make_stager(stager_config(cfg));
+  const Value first = stage_or_fail(ctx, *stager, sd, "before resize");
+  const Tensor first_copy = first["param"].as_tensor().clone();
+  Storage grown = t.storage();
+  grown.resize(256);  // 64 -> 256 bytes; the tensor still addresses the first 64
+  const Value second = stage_or_fail(ctx, *stager, sd, "after resize");
+  ctx.add_failures(verify_staged(sd, second, memory_expectation(cfg)));
+  ctx.check(Tensor::equal(first["param"].as_tensor(), first_copy), "param", "resize",
+            "the result staged before the resize changed");
+}
+
+}  // namespace
+
+STAGEKIT_CONFORMANCE_CASES(cache_lifetime) {
+  add_matrix(registry, "cache_entry_dies_with_source",
+             "When a source storage dies its cache entry goes: a new source gets a new buffer and the old result "
+             "is never overwritten",
+             "strict", Profile::strict, kBothSources, kFourConfigs, entry_dies_with_source_case);
+  add_matrix(registry, "earlier_results_overwritten",
+             "A result returned by stage N aliases the cache and shows the values of stage N+1 of the same sources",
+             "strict", Profile::strict, kBothSources, kFourConfigs, earlier_results_overwritten_case);
+  add_matrix(registry, "two_stagers_distinct_buffers",
+             "Two stagers staging the same sources never share or overlap buffers", "strict", Profile::strict,
+             kBothSources, kFourConfigs, two_stagers_case);
+  add_matrix(registry, "source_resized",
+             "A source storage grown since the last stage is staged whole into a new buffer; the old result stays",
+             "strict", Profile::strict, kBothSources, kFourConfigs, source_resized_case);
+}
+
+}  // namespace stagekit::conformance

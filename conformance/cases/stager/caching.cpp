@@ -1,0 +1,56 @@
+// A.1.2 test_caching: a second stage of the same sources copies into the same buffers.
+#include <fmt/format.h>
+
+#include "../../harness/fixtures.h"
+
+namespace stagekit::conformance {
+namespace {
+
+std::size_t cache_entries(CaseContext& ctx, StagerUnderTest& stager, const Value& staged) {
+  if (ctx.capabilities().cache_stats) {
+    const auto stats = stager.cache_stats();
+    ctx.require(stats.has_value(), "<stager>", "cache entries", "cache_stats() returned nothing although declared");
+    return stats->cached_storages;
+  }
+  return distinct_storages(staged).count;
+}
+
+void caching_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  ViewsInput in = make_views_input(dev, 2);
+  auto stager = ctx.make_stager(stager_config(cfg));
+
+  const Value staged1 = stage_or_fail(ctx, *stager, in.state_dict, "first");
+  const std::size_t n1 = cache_entries(ctx, *stager, staged1);
+  ctx.add_failures(compare_like_upstream(in.state_dict, staged1, dev));
+
+  in.tensor1.fill_(0.0);
+  in.tensor3.fill_(0.0);
+  const Value staged2 = stage_or_fail(ctx, *stager, in.state_dict, "second");
+  const std::size_t n2 = cache_entries(ctx, *stager, staged2);
+  ctx.add_failures(compare_like_upstream(in.state_dict, staged2, dev));
+  ctx.check(n1 == n2, "<stager>", "cache entries", fmt::format("{} entries after the first stage, {} after the second", n1, n2));
+
+  for (const char* key : {"tensor1", "tensor2"}) {
+    ctx.check(staged1[key].as_tensor().storage().data() == staged2[key].as_tensor().storage().data(), key,
+              "buffer reuse", "the second stage did not reuse the first stage's buffer");
+  }
+  ctx.check(staged1["recursive"]["tensor3"].as_tensor().storage().data() ==
+                staged2["recursive"]["tensor3"].as_tensor().storage().data(),
+            "recursive.tensor3", "buffer reuse", "the second stage did not reuse the first stage's buffer");
+
+  in.tensor1.fill_(42.0);
+  const Value staged3 = stage_or_fail(ctx, *stager, in.state_dict, "third");
+  ctx.check(all_equal(staged3["tensor1"].as_tensor(), 42.0), "tensor1", "values", "not every element is 42.0");
+  ctx.check(all_equal(staged3["tensor2"].as_tensor(), 42.0), "tensor2", "values", "not every element is 42.0");
+}
+
+}  // namespace
+
+STAGEKIT_CONFORMANCE_CASES(caching) {
+  add_matrix(registry, "caching",
+             "Re-staging the same sources reuses the cached buffers and sees the new values",
+             "TestStateDictStager.test_caching", Profile::upstream, kBothSources, kFourConfigs, caching_case);
+}
+
+}  // namespace stagekit::conformance

@@ -1,0 +1,75 @@
+// The whole contract on one rich state dict: every container and scalar kind, views of every layout,
+// attributes, aliasing, objects — verified strictly after a first (cold) and a second (warm) stage.
+#include <cstring>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "../../harness/fixtures.h"
+
+namespace stagekit::conformance {
+namespace {
+
+double nan_with_payload() {
+  const std::uint64_t bits = 0x7FF8000000000123ULL;
+  double d = 0;
+  std::memcpy(&d, &bits, sizeof d);
+  return d;
+}
+
+Value make_rich_state_dict(Device dev) {
+  Tensor weight = Tensor::random({6, 8}, DType::float32, 61, dev);
+  Tensor bias = Tensor::random({8}, DType::bfloat16, 62, dev);
+  Tensor step = Tensor::scalar(1000, DType::int64, dev);
+  Tensor expanded = Tensor::random({1, 8}, DType::float16, 63, dev).expand({5, 8});
+  weight.set_attr("param_name", "layer.weight");
+  weight.set_attr("companion", bias);
+  const Value shared_list = Value::list({1, 2, 3});
+  auto int_keyed = std::make_shared<Dict>();
+  int_keyed->set(std::int64_t{0}, Tensor::random({3}, DType::int32, 64, dev));
+  int_keyed->set(std::int64_t{7}, "seven");
+  const Value optimizer_state = Value::object(
+      "AdamState", {{"exp_avg", Tensor::random({6, 8}, DType::float32, 65, dev)},
+                    {"exp_avg_sq", Tensor::random({6, 8}, DType::float32, 66, dev)},
+                    {"step", step}});
+  return Value::dict({
+      {"weight", weight},
+      {"weight_t", weight.transpose(0, 1)},
+      {"weight_every_third_column", weight.slice(1, 1, 8, 3)},
+      {"weight_row2", weight.select(0, 2)},
+      {"weight_windows", weight.view({48}).as_strided({5, 8}, {4, 1}, 3)},
+      {"bias", bias},
+      {"expanded", expanded},
+      {"empty", Tensor::empty({0, 4}, DType::float64, dev)},
+      {"optimizer", Value::dict({{"state", optimizer_state}, {"lr", 0.001}, {"nan", nan_with_payload()}})},
+      {"frozen", Value::object("FrozenConfig", {{"betas", Value::tuple({0.9, 0.999})}, {"step", step}}, true)},
+      {"int_keyed", Value(int_keyed)},
+      {"mixed", Value::list({Value(), true, -5, 2.5, "text", Bytes{{std::byte{0}, std::byte{255}}}, bias})},
+      {"shared_list_a", shared_list},
+      {"shared_list_b", shared_list},
+      {"step_again", step},
+  });
+}
+
+void full_contract_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  const Value source = make_rich_state_dict(dev);
+  auto stager = ctx.make_stager(stager_config(cfg));
+  const Value cold = stage_or_fail(ctx, *stager, source, "cold");
+  ctx.add_failures(verify_staged(source, cold, memory_expectation(cfg)));
+  Tensor(source["weight"].as_tensor()).random_(99);
+  Tensor(source["bias"].as_tensor()).fill_(-1.0);
+  const Value warm = stage_or_fail(ctx, *stager, source, "warm");
+  ctx.add_failures(verify_staged(source, warm, memory_expectation(cfg)));
+}
+
+}  // namespace
+
+STAGEKIT_CONFORMANCE_CASES(full_contract) {
+  add_matrix(registry, "full_contract",
+             "A rich state dict (every value kind, views of every layout, attributes, aliasing, objects) stages "
+             "exactly, cold and warm",
+             "strict", Profile::strict, kBothSources, kFourConfigs, full_contract_case);
+}
+
+}  // namespace stagekit::conformance

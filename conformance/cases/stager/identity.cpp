@@ -1,0 +1,138 @@
+// C.1.7, C.1.11: node identity is preserved, tensor attributes share the memo, cycles are rejected.
+#include <fmt/format.h>
+
+#include "../../harness/fixtures.h"
+
+namespace stagekit::conformance {
+namespace {
+
+void same_nodes_twice_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  const Tensor t = Tensor::random({5, 5}, DType::float32, 171, dev);
+  const Value shared_dict = Value::dict({{"t", t}, {"n", 1}});
+  const Value shared_list = Value::list({t, 2});
+  const Value shared_object = Value::object("Holder", {{"t", t}});
+  const Value sd = Value::dict({{"a", t},
+                                {"b", t},
+                                {"in_list", Value::list({t, shared_list})},
+                                {"dict_1", shared_dict},
+                                {"dict_2", shared_dict},
+                                {"list_1", shared_list},
+                                {"list_2", shared_list},
+                                {"object_1", shared_object},
+                                {"object_2", shared_object}});
+  auto stager = ctx.make_stager(stager_config(cfg));
+  const Value staged = stage_or_fail(ctx, *stager, sd, "aliased nodes");
+  ctx.add_failures(verify_staged(sd, staged, memory_expectation(cfg)));
+  ctx.check(staged["a"].as_tensor().is_same(staged["b"].as_tensor()), "b", "identity",
+            "the same source tensor under two keys became two staged tensors");
+  ctx.check(staged["dict_1"].identity() == staged["dict_2"].identity(), "dict_2", "identity",
+            "the same dict twice became two dicts");
+  ctx.check(staged["list_1"].identity() == staged["in_list"].at(1).identity(), "in_list[1]", "identity",
+            "the same list twice became two lists");
+  ctx.check(staged["object_1"].identity() == staged["object_2"].identity(), "object_2", "identity",
+            "the same object twice became two objects");
+}
+
+void attribute_tensors_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  Tensor weight = Tensor::random({4, 6}, DType::float32, 181, dev);
+  const Tensor aux = Tensor::random({6}, DType::float32, 182, dev);
+  weight.set_attr("aux", aux);
+  weight.set_attr("aux_view", weight.view({24}).narrow(0, 6, 6));
+  const Value sd = Value::dict({{"weight", weight}, {"aux", aux}});
+  auto stager = ctx.make_stager(stager_config(cfg));
+  const Value staged = stage_or_fail(ctx, *stager, sd, "attribute tensors");
+  ctx.add_failures(verify_staged(sd, staged, memory_expectation(cfg)));
+  const Tensor sw = staged["weight"].as_tensor();
+  ctx.check(sw.has_attr("aux") && sw.attr("aux").as_tensor().is_same(staged["aux"].as_tensor()), "weight.aux",
+            "attribute memo", "the attribute tensor and the same tensor in the dict were staged separately");
+  ctx.check(sw.has_attr("aux_view") && sw.attr("aux_view").as_tensor().storage().is_alias_of(sw.storage()),
+            "weight.aux_view", "attribute memo", "a view held as an attribute does not share the staged storage");
+}
+
+// Builds a cyclic value, runs the check, then breaks the cycle so nothing leaks.
+struct Cycle {
+  std::string name;
+  std::string expected_path_part;
+  std::function<std::pair<Value, std::function<void()>>(Device)> build;
+};
+
+std::vector<Cycle> cycles() {
+  return {
+      {"list_contains_itself", "loop",
+       [](Device dev) {
+         Value list = Value::list({Tensor::random({2}, DType::float32, 1, dev)});
+         list.as_list().items.push_back(list);
+         return std::pair{Value::dict({{"loop", list}}), std::function<void()>([list] { list.as_list().items.clear(); })};
+       }},
+      {"dict_contains_its_parent", "child",
+       [](Device dev) {
+         Value parent = Value::dict({{"w", Tensor::random({2}, DType::float32, 2, dev)}});
+         Value child = Value::dict({{"up", parent}});
+         parent.as_dict().set("child", child);
+         return std::pair{parent, std::function<void()>([child] { child.as_dict().set("up", Value()); })};
+       }},
+      {"tensor_attribute_is_itself", "self",
+       [](Device dev) {
+         Tensor t = Tensor::random({2}, DType::float32, 3, dev);
+         t.set_attr("self", t);
+         return std::pair{Value::dict({{"t", t}}), std::function<void()>([t]() mutable { t.set_attr("self", Value()); })};
+       }},
+      {"object_field_is_its_dict", "owner",
+       [](Device dev) {
+         Value sd = Value::dict({{"w", Tensor::random({2}, DType::float32, 4, dev)}});
+         Value holder = Value::object("Holder", {{"owner", sd}});
+         sd.as_dict().set("holder", holder);
+         return std::pair{sd, std::function<void()>([holder] { holder.as_object().set_field("owner", Value()); })};
+       }},
+  };
+}
+
+void cycle_case(CaseContext& ctx, Source src, PinShare cfg, const Cycle& cycle) {
+  const Device dev = source_device(src);
+  auto [sd, breaker] = cycle.build(dev);
+  struct Breaker {
+    std::function<void()> fn;
+    ~Breaker() { fn(); }
+  } guard{breaker};
+  auto stager = ctx.make_stager(stager_config(cfg));
+  bool raised = false;
+  try {
+    (void)stager->stage(sd);
+  } catch (const InvalidArgument& e) {
+    raised = true;
+    ctx.check(std::string(e.what()).find(cycle.expected_path_part) != std::string::npos, "<error>", "error names the path",
+              fmt::format("the error does not name '{}': {}", cycle.expected_path_part, e.what()));
+  } catch (const Error& e) {
+    raised = true;
+    ctx.check(false, "<error>", "error kind",
+              fmt::format("expected invalid_argument for a cycle, got {}: {}", error_code_name(e.code()), e.what()));
+  }
+  ctx.require(raised, "<root>", "cycle rejected", "staging a cyclic state dict did not raise");
+  const Value good = Value::dict({{"w", Tensor::random({8}, DType::float32, 5, dev)}});
+  const Value staged = stage_or_fail(ctx, *stager, good, "after the rejected cycle");
+  ctx.add_failures(verify_staged(good, staged, memory_expectation(cfg)));
+}
+
+}  // namespace
+
+STAGEKIT_CONFORMANCE_CASES(identity) {
+  add_matrix(registry, "same_nodes_twice",
+             "A tensor, dict, list or object reached twice stages to one node (identity preserved)", "strict",
+             Profile::strict, kBothSources, kFourConfigs, same_nodes_twice_case);
+  add_matrix(registry, "attribute_tensors_share_memo",
+             "Tensors held as attributes share the memo and the storages of the dict's tensors", "strict",
+             Profile::strict, kBothSources, kFourConfigs, attribute_tensors_case);
+  static constexpr PinShare kDefaultsOnly[] = {PinShare{}};
+  for (const Cycle& cycle : cycles()) {
+    add_matrix(registry, "cycle_rejected_" + cycle.name,
+               fmt::format("A cyclic state dict ({}) is rejected with invalid_argument naming the path; the stager "
+                           "stays usable",
+                           cycle.name),
+               "strict", Profile::strict, kBothSources, kDefaultsOnly,
+               [cycle](CaseContext& ctx, Source s, PinShare c) { cycle_case(ctx, s, c, cycle); });
+  }
+}
+
+}  // namespace stagekit::conformance

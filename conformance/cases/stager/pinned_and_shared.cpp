@@ -1,0 +1,75 @@
+// A.1.9 test_tensor_pinned_and_shared, and the strict pinning-threshold cases: memory kinds are
+// probed from the OS, never read from the implementation.
+#include <fmt/format.h>
+
+#include "../../harness/fixtures.h"
+
+namespace stagekit::conformance {
+namespace {
+
+void pinned_and_shared_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  const Value source = Value::dict({{"tensor1", Tensor::random({4, 4}, DType::float32, 51, dev)},
+                                    {"tensor2", Tensor::random({8, 8}, DType::float32, 52, dev)}});
+  auto stager = ctx.make_stager(stager_config(cfg));
+  const Value staged = stage_or_fail(ctx, *stager, source, "pinned/shared");
+  for (const char* key : {"tensor1", "tensor2"}) {
+    const Tensor d = staged[key].as_tensor();
+    ctx.check(d.device().is_cpu(), key, "device", "staged tensor is on " + d.device().str());
+    ctx.check(Tensor::equal(d, source[key].as_tensor()), key, "values", "staged values differ");
+  }
+  ctx.add_failures(verify_memory_kinds(staged, memory_expectation(cfg)));
+}
+
+// Storages below pin_memory_min_bytes are not pinned; those at or above it are.
+void threshold_case(CaseContext& ctx, Source src, PinShare cfg, std::size_t threshold) {
+  const Device dev = source_device(src);
+  auto sd = std::make_shared<Dict>();
+  // Byte sizes straddling the threshold: below, at, above; plus a zero-byte storage.
+  const std::size_t sizes[] = {threshold > 1 ? threshold - 1 : 1, threshold, threshold + 1, 0};
+  for (std::size_t n : sizes) sd->set(fmt::format("bytes_{}", n), Tensor::random({static_cast<std::int64_t>(n)}, DType::uint8, n, dev));
+  const Value source(sd);
+  auto stager = ctx.make_stager(stager_config(cfg, threshold));
+  const Value staged = stage_or_fail(ctx, *stager, source, "threshold");
+  ctx.add_failures(verify_staged(source, staged, memory_expectation(cfg, threshold)));
+}
+
+// With a threshold of 0, zero-byte storages must still not be registered (and staging must work).
+void zero_byte_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  const Value source = Value::dict({{"empty", Tensor::empty({0}, DType::float32, dev)},
+                                    {"empty_2d", Tensor::empty({0, 4}, DType::float16, dev)},
+                                    {"one_byte", Tensor::scalar(1, DType::bool_, dev)}});
+  auto stager = ctx.make_stager(stager_config(cfg, 0));
+  const Value staged = stage_or_fail(ctx, *stager, source, "zero-byte storages with pin_memory_min_bytes=0");
+  ctx.add_failures(verify_staged(source, staged, memory_expectation(cfg, 0)));
+  if (ctx.capabilities().cache_stats) {
+    const auto stats = stager->cache_stats();
+    ctx.check(stats && stats->pinned_bytes == 1, "<stager>", "pinned bytes",
+              stats ? fmt::format("cache reports {} pinned bytes; only the 1-byte storage may be pinned", stats->pinned_bytes)
+                    : "cache_stats() returned nothing although declared");
+  }
+}
+
+}  // namespace
+
+STAGEKIT_CONFORMANCE_CASES(pinned_and_shared) {
+  add_matrix(registry, "tensor_pinned_and_shared",
+             "Staged buffers are page-locked exactly when pin_memory and shared exactly when share_memory (probed)",
+             "TestStateDictStager.test_tensor_pinned_and_shared", Profile::upstream, kBothSources, kFourConfigs,
+             pinned_and_shared_case);
+  static constexpr PinShare kPinned[] = {{true, false}, {true, true}};
+  add_matrix(registry, "pin_threshold_default",
+             "With the default pin_memory_min_bytes=5, 4-byte storages stay pageable and 5-byte ones are pinned",
+             "strict", Profile::strict, kBothSources, kPinned,
+             [](CaseContext& ctx, Source s, PinShare c) { threshold_case(ctx, s, c, 5); });
+  add_matrix(registry, "pin_threshold_custom",
+             "With pin_memory_min_bytes=4096, storages below 4096 bytes stay pageable and larger ones are pinned",
+             "strict", Profile::strict, kBothSources, kPinned,
+             [](CaseContext& ctx, Source s, PinShare c) { threshold_case(ctx, s, c, 4096); });
+  add_matrix(registry, "pin_zero_byte_never_registered",
+             "With pin_memory_min_bytes=0 a zero-byte storage is never registered and staging succeeds",
+             "strict", Profile::strict, kBothSources, kPinned, zero_byte_case);
+}
+
+}  // namespace stagekit::conformance

@@ -1,0 +1,151 @@
+// The case registry, CaseContext and run_case(): requirements first, then the body, every exception
+// turned into an outcome.
+#include <algorithm>
+#include <exception>
+
+#include <fmt/format.h>
+
+#include "stagekit/conformance/case.h"
+#include "stagekit/core/cuda.h"
+
+namespace stagekit::conformance {
+namespace {
+
+// Thrown by CaseContext::require / not_supported to end a case early.
+struct CaseAbort {};
+struct CaseNotSupported {
+  std::string reason;
+};
+
+constexpr std::size_t kMaxReportedFailures = 8;
+
+}  // namespace
+
+std::string_view profile_name(Profile p) noexcept { return p == Profile::upstream ? "upstream" : "strict"; }
+
+std::string_view outcome_name(Outcome o) noexcept {
+  switch (o) {
+    case Outcome::pass: return "pass";
+    case Outcome::fail: return "fail";
+    case Outcome::not_supported: return "not_supported";
+    case Outcome::waived: return "waived";
+    case Outcome::crash: return "crash";
+    case Outcome::timeout: return "timeout";
+  }
+  return "unknown";
+}
+
+std::string Failure::str() const { return fmt::format("{}: {}: {}", path, property, detail); }
+
+
+std::unique_ptr<PendingResult> StagerUnderTest::stage_async(const Value&) {
+  throw Unsupported("stage_async is not implemented by this stager");
+}
+
+// ---- CaseContext ---------------------------------------------------------------------------------
+
+CaseContext::CaseContext(Implementation& impl, const CaseInfo& info)
+    : impl_(impl), caps_(impl.capabilities()), info_(info) {}
+
+std::unique_ptr<StagerUnderTest> CaseContext::make_stager(const StagerConfig& config) {
+  auto stager = impl_.make_stager(config);
+  require(stager != nullptr, "<implementation>", "make_stager", "returned no stager");
+  return stager;
+}
+
+bool CaseContext::check(bool ok, std::string_view path, std::string_view property, std::string detail) {
+  if (!ok) failures_.push_back({std::string(path), std::string(property), std::move(detail)});
+  return ok;
+}
+
+void CaseContext::require(bool ok, std::string_view path, std::string_view property, std::string detail) {
+  if (!check(ok, path, property, std::move(detail))) throw CaseAbort{};
+}
+
+void CaseContext::add_failures(const std::vector<Failure>& failures) {
+  failures_.insert(failures_.end(), failures.begin(), failures.end());
+}
+
+void CaseContext::not_supported(std::string reason) { throw CaseNotSupported{std::move(reason)}; }
+
+// ---- registry -------------------------------------------------------------------------------------
+
+CaseRegistry& CaseRegistry::instance() {
+  static CaseRegistry registry;
+  return registry;
+}
+
+void CaseRegistry::add(CaseInfo info, Requirements requirements, CaseBody body) {
+  if (find(info.id) != nullptr) throw InternalError("conformance case registered twice: " + info.id);
+  cases_.push_back({std::move(info), requirements, std::move(body)});
+}
+
+const Case* CaseRegistry::find(std::string_view id) const {
+  auto it = std::find_if(cases_.begin(), cases_.end(), [&](const Case& c) { return c.info.id == id; });
+  return it == cases_.end() ? nullptr : &*it;
+}
+
+// ---- running ---------------------------------------------------------------------------------------
+
+std::string unmet_requirement(const Requirements& r, const Capabilities& caps) {
+  if (r.cuda_device) {
+    if (!caps.cuda_sources) return "the implementation does not declare the cuda_sources capability";
+    if (!cuda::available()) return cuda::availability().reason;
+  }
+  if (r.no_cuda_device && cuda::available()) {
+    return "a CUDA device is present: this case checks the host-only path (mlock and RLIMIT_MEMLOCK)";
+  }
+  if (r.pin_memory && !caps.pin_memory) return "the implementation does not declare the pin_memory capability";
+  if (r.share_memory && !caps.share_memory) return "the implementation does not declare the share_memory capability";
+  if (r.non_blocking && !caps.non_blocking) return "the implementation does not declare the non_blocking capability";
+  if (r.cache_stats && !caps.cache_stats) return "the implementation does not declare the cache_stats capability";
+  return {};
+}
+
+CaseResult run_case(const Case& c, Implementation& impl) {
+  CaseResult result;
+  result.info = c.info;
+  const auto start = std::chrono::steady_clock::now();
+  auto finish = [&](Outcome outcome, std::string reason) {
+    result.outcome = outcome;
+    result.reason = std::move(reason);
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+  };
+  std::string unmet;
+  try {
+    unmet = unmet_requirement(c.requirements, impl.capabilities());
+  } catch (const std::exception& e) {
+    return finish(Outcome::fail, fmt::format("capabilities() threw: {}", e.what()));
+  }
+  if (!unmet.empty()) return finish(Outcome::not_supported, unmet);
+
+  CaseContext ctx(impl, c.info);
+  try {
+    c.body(ctx);
+  } catch (const CaseAbort&) {
+    // failures already recorded
+  } catch (const CaseNotSupported& n) {
+    return finish(Outcome::not_supported, n.reason);
+  } catch (const Error& e) {
+    ctx.check(false, e.path().empty() ? "<stager>" : e.path(), "unexpected error",
+              fmt::format("{} error: {}", error_code_name(e.code()), e.detail()));
+  } catch (const std::exception& e) {
+    ctx.check(false, "<stager>", "unexpected exception", e.what());
+  } catch (...) {
+    ctx.check(false, "<stager>", "unexpected exception", "a non-standard exception escaped");
+  }
+  if (!ctx.failed()) return finish(Outcome::pass, {});
+  std::string reason;
+  const auto& failures = ctx.failures();
+  for (std::size_t i = 0; i < failures.size() && i < kMaxReportedFailures; ++i) {
+    if (!reason.empty()) reason += "; ";
+    reason += failures[i].str();
+  }
+  if (failures.size() > kMaxReportedFailures) {
+    reason += fmt::format("; and {} more failure(s)", failures.size() - kMaxReportedFailures);
+  }
+  return finish(Outcome::fail, reason);
+}
+
+}  // namespace stagekit::conformance

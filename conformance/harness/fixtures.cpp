@@ -1,0 +1,89 @@
+#include "fixtures.h"
+
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+namespace stagekit::conformance {
+
+std::string_view source_name(Source s) noexcept { return s == Source::cpu ? "cpu" : "cuda"; }
+Device source_device(Source s) noexcept { return s == Source::cpu ? Device::cpu() : Device::cuda(0); }
+
+std::string config_name(PinShare c) { return fmt::format("pin{}_share{}", c.pin ? 1 : 0, c.share ? 1 : 0); }
+
+StagerConfig stager_config(PinShare c, std::size_t pin_memory_min_bytes) {
+  return {c.pin, c.share, pin_memory_min_bytes};
+}
+
+MemoryExpectation memory_expectation(PinShare c, std::size_t pin_memory_min_bytes) {
+  return {c.pin, c.share, pin_memory_min_bytes, true};
+}
+
+Requirements requirements_for(Source s, PinShare c) {
+  Requirements r;
+  r.cuda_device = s == Source::cuda;
+  r.pin_memory = c.pin;
+  r.share_memory = c.share;
+  return r;
+}
+
+void add_matrix(CaseRegistry& registry, std::string_view test, std::string_view description, std::string_view source,
+                Profile profile, std::span<const Source> sources, std::span<const PinShare> configs, MatrixBody body,
+                Requirements extra) {
+  for (Source s : sources) {
+    for (PinShare c : configs) {
+      Requirements r = requirements_for(s, c);
+      r.non_blocking = r.non_blocking || extra.non_blocking;
+      r.cache_stats = r.cache_stats || extra.cache_stats;
+      r.no_cuda_device = r.no_cuda_device || extra.no_cuda_device;
+      r.pin_memory = r.pin_memory || extra.pin_memory;
+      r.share_memory = r.share_memory || extra.share_memory;
+      CaseInfo info{fmt::format("stager.{}.{}.{}", test, source_name(s), config_name(c)),
+                    fmt::format("{} ({} sources, pin_memory={}, share_memory={})", description, source_name(s),
+                                c.pin, c.share),
+                    std::string(source), profile};
+      registry.add(std::move(info), r, [body, s, c](CaseContext& ctx) { body(ctx, s, c); });
+    }
+  }
+}
+
+ViewsInput make_views_input(Device device, std::uint64_t seed) {
+  ViewsInput in;
+  in.tensor1 = Tensor::random({4, 4}, DType::float32, seed, device);
+  in.tensor2 = in.tensor1.view({16});
+  in.tensor3 = Tensor::random({4, 4}, DType::float32, seed + 1, device);
+  Value test_struct = Value::object("TestStruct", {{"tensor1", in.tensor3.narrow(0, 0, 2)}});
+  in.state_dict = Value::dict({{"tensor1", in.tensor1},
+                               {"tensor2", in.tensor2},
+                               {"recursive", Value::dict({{"tensor3", in.tensor3}, {"type", test_struct}})}});
+  return in;
+}
+
+DistinctStorages distinct_storages(const Value& v) {
+  DistinctStorages out;
+  std::unordered_set<const void*> seen;
+  for (const TensorLeaf& leaf : tensor_leaves(v)) {
+    const Storage& s = leaf.tensor.storage();
+    if (!s.defined() || !seen.insert(s.identity()).second) continue;
+    ++out.count;
+    out.bytes += s.nbytes();
+  }
+  return out;
+}
+
+bool all_equal(const Tensor& t, double value) {
+  Tensor expected = Tensor::full(IntList(t.sizes().begin(), t.sizes().end()), value, t.dtype());
+  return Tensor::equal(t, expected);
+}
+
+Value stage_or_fail(CaseContext& ctx, StagerUnderTest& stager, const Value& sd, std::string_view what) {
+  try {
+    return stager.stage(sd);
+  } catch (const Error& e) {
+    ctx.require(false, e.path().empty() ? "<stager>" : e.path(), fmt::format("stage ({})", what),
+                fmt::format("raised {}: {}", error_code_name(e.code()), e.detail()));
+  }
+  return {};
+}
+
+}  // namespace stagekit::conformance

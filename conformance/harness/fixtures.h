@@ -1,0 +1,66 @@
+// Shared building blocks of the stager cases: the source/config matrix, the upstream inputs
+// (spec A.1), small assertion helpers and a forked-child runner for cases that change process limits.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "stagekit/conformance/case.h"
+#include "stagekit/probe/child_process.h"
+#include "verify/verify.h"
+
+namespace stagekit::conformance {
+
+enum class Source { cpu, cuda };
+inline constexpr std::array<Source, 2> kBothSources = {Source::cpu, Source::cuda};
+[[nodiscard]] std::string_view source_name(Source s) noexcept;
+[[nodiscard]] Device source_device(Source s) noexcept;
+
+struct PinShare {
+  bool pin = false;
+  bool share = false;
+};
+// PyTorch's four configurations, in its order: (False, False), (True, False), (False, True), (True, True).
+inline constexpr std::array<PinShare, 4> kFourConfigs = {PinShare{false, false}, PinShare{true, false},
+                                                         PinShare{false, true}, PinShare{true, true}};
+[[nodiscard]] std::string config_name(PinShare c);  // "pin1_share0"
+[[nodiscard]] StagerConfig stager_config(PinShare c, std::size_t pin_memory_min_bytes = 5);
+[[nodiscard]] MemoryExpectation memory_expectation(PinShare c, std::size_t pin_memory_min_bytes = 5);
+[[nodiscard]] Requirements requirements_for(Source s, PinShare c);
+
+// Registers `stager.<test>.<source>.<config>` for every source in `sources` and config in `configs`.
+using MatrixBody = std::function<void(CaseContext&, Source, PinShare)>;
+void add_matrix(CaseRegistry& registry, std::string_view test, std::string_view description, std::string_view source,
+                Profile profile, std::span<const Source> sources, std::span<const PinShare> configs, MatrixBody body,
+                Requirements extra = {});
+
+// ---- upstream inputs (spec A.1.1) ----------------------------------------------------------------------
+struct ViewsInput {
+  Value state_dict;
+  Tensor tensor1, tensor2, tensor3;
+};
+// {"tensor1": 4x4, "tensor2": tensor1.view(16), "recursive": {"tensor3": 4x4,
+//  "type": TestStruct(tensor1 = tensor3.narrow(0, 0, 2))}}
+[[nodiscard]] ViewsInput make_views_input(Device device, std::uint64_t seed);
+
+// ---- helpers -----------------------------------------------------------------------------------------
+struct DistinctStorages {
+  std::size_t count = 0;
+  std::uint64_t bytes = 0;
+};
+// Distinct storages (by identity) of all tensors reachable from `v`.
+[[nodiscard]] DistinctStorages distinct_storages(const Value& v);
+// True when every element of `t` equals `value` (after conversion to t's dtype).
+[[nodiscard]] bool all_equal(const Tensor& t, double value);
+// Stages with `stager` and requires that it returns (no exception).
+[[nodiscard]] Value stage_or_fail(CaseContext& ctx, StagerUnderTest& stager, const Value& sd, std::string_view what);
+
+using probe::ChildOutcome;
+using probe::run_in_child;
+
+}  // namespace stagekit::conformance

@@ -1,0 +1,57 @@
+// stagekit/probe/memory_probe.h — independent checks of what the OS (and CUDA driver) says about
+// memory, used to verify staged buffers without trusting the implementation's own flags.
+//
+//   * page_locked(): with a usable CUDA device, the driver must know the range as registered host
+//     memory (cudaPointerGetAttributes); without one, every page of the range must lie in VMAs that
+//     /proc/self/smaps flags as locked ("lo" in VmFlags).
+//   * shared_mapping(): every page lies in a shared ("s") mapping of a named object (memfd,
+//     /dev/shm file, SysV segment) — not an anonymous shared mapping, which no other process can open.
+//   * fork_write_visible(): a forked child writes to the first and last byte; the parent must see
+//     both writes (proving MAP_SHARED semantics); the original bytes are restored afterwards.
+// Snapshots are taken per call unless a MemoryMap is passed in. Zero-length ranges are vacuous.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace stagekit::probe {
+
+struct Mapping {
+  std::uintptr_t start = 0;
+  std::uintptr_t end = 0;
+  std::string permissions;  // e.g. "rw-s"
+  std::string path;         // e.g. "/memfd:stagekit-shared (deleted)"; empty for anonymous
+  std::uint64_t locked_kib = 0;
+  bool vm_locked = false;  // "lo" in VmFlags
+  [[nodiscard]] bool is_shared() const { return permissions.size() >= 4 && permissions[3] == 's'; }
+};
+
+class MemoryMap {
+ public:
+  [[nodiscard]] static MemoryMap snapshot();  // parses /proc/self/smaps
+  // The mappings overlapping [p, p + n) in address order; empty if some page is unmapped.
+  [[nodiscard]] std::vector<const Mapping*> covering(const void* p, std::size_t n, bool* complete) const;
+  [[nodiscard]] const std::vector<Mapping>& mappings() const noexcept { return mappings_; }
+
+ private:
+  std::vector<Mapping> mappings_;
+};
+
+struct Verdict {
+  bool yes = false;
+  std::string detail;  // what was seen, for failure messages
+};
+
+[[nodiscard]] Verdict page_locked(const void* p, std::size_t n, const MemoryMap* map = nullptr);
+[[nodiscard]] Verdict shared_mapping(const void* p, std::size_t n, const MemoryMap* map = nullptr);
+[[nodiscard]] Verdict fork_write_visible(void* p, std::size_t n);
+
+// Totals for leak and release checks.
+[[nodiscard]] std::uint64_t locked_bytes();        // VmLck of this process
+[[nodiscard]] std::uint64_t resident_bytes();      // VmRSS of this process
+[[nodiscard]] std::size_t shared_object_mappings();  // mappings that are shared and named (see above)
+[[nodiscard]] std::size_t open_file_descriptors();
+
+}  // namespace stagekit::probe

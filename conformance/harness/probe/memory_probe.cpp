@@ -1,0 +1,186 @@
+#include "stagekit/probe/memory_probe.h"
+
+#include <dirent.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "stagekit/core/cuda.h"
+
+namespace stagekit::probe {
+namespace {
+
+bool is_named_shared(const Mapping& m) {
+  if (!m.is_shared()) return false;
+  if (m.path.empty() || m.path.rfind("/dev/zero", 0) == 0 || m.path.rfind("[", 0) == 0) return false;
+  return true;
+}
+
+std::uint64_t status_field_bytes(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const std::size_t n = std::strlen(field);
+  while (std::getline(in, line)) {
+    if (line.compare(0, n, field) == 0 && line.size() > n && line[n] == ':') {
+      std::istringstream s(line.substr(n + 1));
+      std::uint64_t kib = 0;
+      s >> kib;
+      return kib * 1024;
+    }
+  }
+  return 0;
+}
+
+std::string describe(const Mapping& m) {
+  return fmt::format("[{:#x}, {:#x}) {} {} Locked {} kB{}", m.start, m.end, m.permissions,
+                     m.path.empty() ? "<anonymous>" : m.path, m.locked_kib, m.vm_locked ? " lo" : "");
+}
+
+}  // namespace
+
+MemoryMap MemoryMap::snapshot() {
+  MemoryMap map;
+  std::ifstream in("/proc/self/smaps");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const char first = line[0];
+    const bool header = (first >= '0' && first <= '9') || (first >= 'a' && first <= 'f');
+    const auto dash = line.find('-');
+    const auto space = line.find(' ');
+    if (header && dash != std::string::npos && space != std::string::npos && dash < space) {
+      Mapping m;
+      m.start = std::stoull(line.substr(0, dash), nullptr, 16);
+      m.end = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
+      std::istringstream fields(line.substr(space + 1));
+      std::string offset, dev, inode;
+      fields >> m.permissions >> offset >> dev >> inode;
+      std::getline(fields, m.path);
+      const auto begin = m.path.find_first_not_of(' ');
+      m.path = begin == std::string::npos ? std::string() : m.path.substr(begin);
+      map.mappings_.push_back(std::move(m));
+      continue;
+    }
+    if (map.mappings_.empty()) continue;
+    Mapping& m = map.mappings_.back();
+    if (line.rfind("Locked:", 0) == 0) {
+      std::istringstream s(line.substr(7));
+      s >> m.locked_kib;
+    } else if (line.rfind("VmFlags:", 0) == 0) {
+      std::istringstream s(line.substr(8));
+      std::string flag;
+      while (s >> flag) {
+        if (flag == "lo") m.vm_locked = true;
+      }
+    }
+  }
+  return map;
+}
+
+std::vector<const Mapping*> MemoryMap::covering(const void* p, std::size_t n, bool* complete) const {
+  std::vector<const Mapping*> out;
+  const auto begin = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t end = begin + n;
+  std::uintptr_t next = begin;
+  for (const Mapping& m : mappings_) {
+    if (m.end <= begin || m.start >= end) continue;
+    if (m.start > next) break;  // a hole
+    out.push_back(&m);
+    next = m.end;
+    if (next >= end) break;
+  }
+  if (complete != nullptr) *complete = next >= end;
+  return out;
+}
+
+Verdict page_locked(const void* p, std::size_t n, const MemoryMap* map) {
+  if (n == 0) return {true, "empty range"};
+  if (cuda::available()) {
+    const auto kind = cuda::pointer_kind(p);
+    const bool ok = kind == cuda::PointerKind::registered_host;
+    return {ok, ok ? "registered with the CUDA driver" : "not registered with the CUDA driver (cudaPointerGetAttributes)"};
+  }
+  MemoryMap local;
+  if (map == nullptr) {
+    local = MemoryMap::snapshot();
+    map = &local;
+  }
+  bool complete = false;
+  const auto spans = map->covering(p, n, &complete);
+  if (!complete) return {false, fmt::format("[{}, +{}) is not fully mapped", p, n)};
+  for (const Mapping* m : spans) {
+    if (!m->vm_locked) return {false, "mapping not locked: " + describe(*m)};
+  }
+  return {true, "locked: " + describe(*spans.front())};
+}
+
+Verdict shared_mapping(const void* p, std::size_t n, const MemoryMap* map) {
+  if (n == 0) return {true, "empty range"};
+  MemoryMap local;
+  if (map == nullptr) {
+    local = MemoryMap::snapshot();
+    map = &local;
+  }
+  bool complete = false;
+  const auto spans = map->covering(p, n, &complete);
+  if (!complete) return {false, fmt::format("[{}, +{}) is not fully mapped", p, n)};
+  for (const Mapping* m : spans) {
+    if (!m->is_shared()) return {false, "private mapping: " + describe(*m)};
+    if (!is_named_shared(*m)) return {false, "anonymous shared mapping no other process can open: " + describe(*m)};
+  }
+  return {true, "shared: " + describe(*spans.front())};
+}
+
+Verdict fork_write_visible(void* p, std::size_t n) {
+  if (n == 0) return {true, "empty range"};
+  auto* first = static_cast<volatile unsigned char*>(p);
+  volatile unsigned char* last = first + (n - 1);
+  const unsigned char saved_first = *first;
+  const unsigned char saved_last = *last;
+  const unsigned char want_first = static_cast<unsigned char>(~saved_first);
+  const unsigned char want_last = static_cast<unsigned char>(saved_last ^ 0x5A);
+  const pid_t pid = fork();
+  if (pid < 0) return {false, fmt::format("fork failed: {}", std::strerror(errno))};
+  if (pid == 0) {
+    *first = want_first;
+    if (n > 1) *last = want_last;
+    _exit(0);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  const bool ok = *first == want_first && (n == 1 || *last == want_last);
+  *first = saved_first;
+  if (n > 1) *last = saved_last;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return {false, "the forked writer did not exit cleanly"};
+  return {ok, ok ? "a forked child's writes are visible" : "a forked child's writes are not visible to the parent"};
+}
+
+std::uint64_t locked_bytes() { return status_field_bytes("VmLck"); }
+std::uint64_t resident_bytes() { return status_field_bytes("VmRSS"); }
+
+std::size_t shared_object_mappings() {
+  const MemoryMap map = MemoryMap::snapshot();
+  std::size_t count = 0;
+  for (const Mapping& m : map.mappings()) {
+    if (is_named_shared(m) && m.path.find("/memfd:") == 0) ++count;
+    else if (is_named_shared(m) && m.path.find("/dev/shm/") == 0) ++count;
+  }
+  return count;
+}
+
+std::size_t open_file_descriptors() {
+  std::size_t count = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (readdir(d) != nullptr) ++count;
+    closedir(d);
+  }
+  return count >= 3 ? count - 3 : 0;  // ".", ".." and the directory's own fd
+}
+
+}  // namespace stagekit::probe

@@ -1,0 +1,347 @@
+// verify_staged() and verify_memory_kinds(): the strict contract of a staged state dict.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "stagekit/core/cuda.h"
+#include "stagekit/core/state_path.h"
+#include "stagekit/probe/memory_probe.h"
+#include "verify.h"
+
+namespace stagekit::conformance {
+namespace {
+
+constexpr std::size_t kMaxForkProbes = 64;
+
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+std::vector<std::byte> storage_bytes(const Storage& s) {
+  std::vector<std::byte> out(s.nbytes());
+  if (out.empty()) return out;
+  Storage host = Storage::allocate(s.nbytes());
+  copy_bytes(host, 0, s, 0, s.nbytes());
+  std::memcpy(out.data(), host.data(), out.size());
+  return out;
+}
+
+struct StagedStorage {
+  Storage storage;
+  std::string path;  // first tensor seen on it
+};
+
+class StrictVerifier {
+ public:
+  explicit StrictVerifier(const MemoryExpectation& memory) : memory_(memory) {}
+
+  void visit(const Value& s, const Value& d) {
+    if (s.kind() != d.kind()) {
+      return fail("kind", fmt::format("source is {}, staged is {}", value_kind_name(s.kind()), value_kind_name(d.kind())));
+    }
+    const void* sid = s.identity();
+    if (sid != nullptr) {
+      const void* did = d.identity();
+      if (did == sid) return fail("deep copy", "the staged node is the source node itself (not copied)");
+      auto [it, first_time] = staged_node_of_.emplace(sid, did);
+      if (!first_time) {
+        if (it->second != did) {
+          fail("identity", "the source node appears more than once but was staged to different nodes");
+        }
+        return;  // already verified at its first occurrence
+      }
+      auto [rit, fresh] = source_node_of_.emplace(did, sid);
+      if (!fresh && rit->second != sid) {
+        return fail("identity", "distinct source nodes were staged to the same node");
+      }
+    }
+    switch (s.kind()) {
+      case Value::Kind::none: return;
+      case Value::Kind::boolean:
+        check(s.as_bool() == d.as_bool(), "value", "bool differs");
+        return;
+      case Value::Kind::integer:
+        check(s.as_int() == d.as_int(), "value", fmt::format("{} vs {}", s.as_int(), d.as_int()));
+        return;
+      case Value::Kind::floating:
+        check(same_bits(s.as_double(), d.as_double()), "value",
+              fmt::format("{} vs {} (compared bit for bit)", s.as_double(), d.as_double()));
+        return;
+      case Value::Kind::string:
+        check(s.as_string() == d.as_string(), "value", fmt::format("'{}' vs '{}'", s.as_string(), d.as_string()));
+        return;
+      case Value::Kind::bytes: check(s.as_bytes() == d.as_bytes(), "value", "bytes differ"); return;
+      case Value::Kind::tensor: return visit_tensor(s.as_tensor(), d.as_tensor());
+      case Value::Kind::list: return visit_items(s.as_list().items, d.as_list().items);
+      case Value::Kind::tuple: return visit_items(s.as_tuple().items(), d.as_tuple().items());
+      case Value::Kind::dict: return visit_dict(s.as_dict(), d.as_dict());
+      case Value::Kind::object: return visit_object(s.as_object(), d.as_object());
+      case Value::Kind::opaque:
+      case Value::Kind::dtensor:
+      case Value::Kind::sharded_tensor:
+        return fail("kind", std::string("no strict verifier for ") + std::string(value_kind_name(s.kind())));
+    }
+  }
+
+  void finish() {
+    check_address_ranges();
+    if (memory_.check_memory) check_memory();
+  }
+
+  std::vector<Failure> failures;
+
+ private:
+  void fail(std::string_view property, std::string detail) {
+    failures.push_back({path_.str(), std::string(property), std::move(detail)});
+  }
+  void check(bool ok, std::string_view property, std::string detail) {
+    if (!ok) fail(property, std::move(detail));
+  }
+
+  void visit_items(const std::vector<Value>& s, const std::vector<Value>& d) {
+    if (s.size() != d.size()) return fail("length", fmt::format("{} vs {} items", s.size(), d.size()));
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      PathScope scope(path_, i);
+      visit(s[i], d[i]);
+    }
+  }
+
+  void visit_dict(const Dict& s, const Dict& d) {
+    if (s.size() != d.size()) return fail("keys", fmt::format("{} vs {} keys", s.size(), d.size()));
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      const auto& [sk, sv] = s.entries()[i];
+      const auto& [dk, dv] = d.entries()[i];
+      if (sk != dk) {
+        return fail("key order", fmt::format("key #{} is '{}' in the source and '{}' staged", i, dict_key_str(sk),
+                                             dict_key_str(dk)));
+      }
+      PathScope scope(path_, sk);
+      visit(sv, dv);
+    }
+  }
+
+  void visit_object(const Object& s, const Object& d) {
+    check(s.type_name() == d.type_name(), "object type", fmt::format("{} vs {}", s.type_name(), d.type_name()));
+    check(s.frozen() == d.frozen(), "frozen", fmt::format("source frozen={}, staged frozen={}", s.frozen(), d.frozen()));
+    if (s.fields().size() != d.fields().size()) {
+      return fail("fields", fmt::format("{} vs {} fields", s.fields().size(), d.fields().size()));
+    }
+    for (std::size_t i = 0; i < s.fields().size(); ++i) {
+      const auto& [sn, sv] = s.fields()[i];
+      const auto& [dn, dv] = d.fields()[i];
+      if (sn != dn) return fail("field order", fmt::format("field #{} is '{}' vs '{}'", i, sn, dn));
+      PathScope scope(path_, std::string_view(sn));
+      visit(sv, dv);
+    }
+  }
+
+  void visit_tensor(const Tensor& s, const Tensor& d) {
+    if (!d.device().is_cpu()) return fail("device", "staged tensor is on " + d.device().str());
+    if (cuda::available() && d.storage().data() != nullptr &&
+        cuda::pointer_kind(d.storage().data()) == cuda::PointerKind::device) {
+      return fail("device", "staged tensor claims cpu but its memory is CUDA device memory");
+    }
+    check(s.dtype() == d.dtype(), "dtype", fmt::format("{} vs {}", dtype_name(s.dtype()), dtype_name(d.dtype())));
+    check(std::equal(s.sizes().begin(), s.sizes().end(), d.sizes().begin(), d.sizes().end()), "sizes",
+          s.describe() + " vs " + d.describe());
+    check(std::equal(s.strides().begin(), s.strides().end(), d.strides().begin(), d.strides().end()), "strides",
+          s.describe() + " vs " + d.describe());
+    check(s.storage_offset() == d.storage_offset(), "storage offset",
+          fmt::format("{} vs {}", s.storage_offset(), d.storage_offset()));
+    if (failures_at_path()) return;
+    if (s.numel() > 0) {
+      check(d.storage().defined() && d.addressed_bytes() <= d.storage().nbytes(), "bounds",
+            "staged view does not fit in its storage");
+      if (failures_at_path()) return;
+      check(s.to_bytes() == d.to_bytes(), "bytes", "staged elements differ from the source bytes (" + d.describe() + ")");
+    }
+    visit_storage(s.storage(), d.storage());
+    visit_attributes(s, d);
+  }
+
+  void visit_storage(const Storage& s, const Storage& d) {
+    if (!s.defined()) return;
+    if (!d.defined()) return fail("storage", "staged tensor has no storage");
+    check(s.nbytes() == d.nbytes(), "storage size",
+          fmt::format("source storage holds {} bytes, staged storage {} bytes", s.nbytes(), d.nbytes()));
+    auto [it, first] = staged_storage_of_.emplace(s.identity(), StagedStorage{d, path_.str()});
+    if (!first) {
+      if (!it->second.storage.is_alias_of(d)) {
+        fail("storage sharing", fmt::format("the source shares its storage with {} but the staged tensors do not share one",
+                                            it->second.path));
+      }
+      return;
+    }
+    auto [rit, fresh] = source_storage_of_.emplace(d.identity(), StagedStorage{s, path_.str()});
+    if (!fresh && !rit->second.storage.is_alias_of(s)) {
+      return fail("storage sharing", fmt::format("staged tensor shares a storage with {} although their sources do not",
+                                                 rit->second.path));
+    }
+    if (s.nbytes() == d.nbytes() && s.nbytes() > 0 && storage_bytes(s) != storage_bytes(d)) {
+      fail("storage bytes", "the staged storage is not a byte-exact copy of the whole source storage");
+    }
+    sources_.push_back(s);
+  }
+
+  void visit_attributes(const Tensor& s, const Tensor& d) {
+    const auto& sa = s.attrs();
+    const auto& da = d.attrs();
+    if (sa.size() != da.size()) {
+      return fail("attributes", fmt::format("{} attribute(s) on the source, {} staged", sa.size(), da.size()));
+    }
+    for (std::size_t i = 0; i < sa.size(); ++i) {
+      if (sa[i].first != da[i].first) {
+        return fail("attributes", fmt::format("attribute #{} is '{}' vs '{}'", i, sa[i].first, da[i].first));
+      }
+      PathScope scope(path_, std::string_view(sa[i].first));
+      visit(sa[i].second, da[i].second);
+    }
+  }
+
+  [[nodiscard]] bool failures_at_path() const { return !failures.empty() && failures.back().path == path_.str(); }
+
+  // Distinct staged storages must not overlap each other or any source storage.
+  void check_address_ranges() {
+    struct Range {
+      std::uintptr_t begin, end;
+      std::string what;
+    };
+    std::vector<Range> ranges;
+    for (const auto& [id, staged] : source_storage_of_) {
+      (void)id;
+      const Storage& d = staged_storage_of_.at(staged.storage.identity()).storage;
+      if (d.nbytes() == 0 || d.data() == nullptr) continue;
+      const auto b = reinterpret_cast<std::uintptr_t>(d.data());
+      ranges.push_back({b, b + d.nbytes(), "staged storage of " + staged.path});
+    }
+    for (const Storage& s : sources_) {
+      if (s.nbytes() == 0 || s.data() == nullptr || !s.device().is_cpu()) continue;
+      const auto b = reinterpret_cast<std::uintptr_t>(s.data());
+      ranges.push_back({b, b + s.nbytes(), "a source storage"});
+    }
+    std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
+    for (std::size_t i = 1; i < ranges.size(); ++i) {
+      if (ranges[i].begin < ranges[i - 1].end) {
+        failures.push_back({"<state dict>", "storage independence",
+                            fmt::format("{} overlaps {} in memory", ranges[i].what, ranges[i - 1].what)});
+      }
+    }
+  }
+
+  void check_memory() {
+    std::vector<std::pair<std::string, Storage>> staged;
+    for (const auto& [id, entry] : source_storage_of_) {
+      (void)id;
+      staged.emplace_back(entry.path, staged_storage_of_.at(entry.storage.identity()).storage);
+    }
+    check_memory_of(staged, memory_, failures);
+  }
+
+ public:
+  static void check_memory_of(const std::vector<std::pair<std::string, Storage>>& storages,
+                              const MemoryExpectation& memory, std::vector<Failure>& out) {
+    const probe::MemoryMap map = probe::MemoryMap::snapshot();
+    std::size_t forks = 0;
+    for (const auto& [path, d] : storages) {
+      const std::size_t n = d.nbytes();
+      if (n == 0 || d.data() == nullptr) continue;
+      const bool want_pinned = memory.pinned && n >= memory.pin_memory_min_bytes;
+      const probe::Verdict locked = probe::page_locked(d.data(), n, &map);
+      if (locked.yes != want_pinned) {
+        out.push_back({path, "page-locked",
+                       fmt::format("expected {}page-locked ({} bytes, pin_memory={}, pin_memory_min_bytes={}); probe: {}",
+                                   want_pinned ? "" : "not ", n, memory.pinned, memory.pin_memory_min_bytes, locked.detail)});
+      }
+      const probe::Verdict shared = probe::shared_mapping(d.data(), n, &map);
+      if (shared.yes != memory.shared) {
+        out.push_back({path, "shared memory",
+                       fmt::format("expected {}a shared mapping; probe: {}", memory.shared ? "" : "not ", shared.detail)});
+      } else if (memory.shared && forks < kMaxForkProbes) {
+        ++forks;
+        const probe::Verdict visible = probe::fork_write_visible(d.data(), n);
+        if (!visible.yes) out.push_back({path, "shared memory", visible.detail});
+      }
+    }
+  }
+
+ private:
+  const MemoryExpectation& memory_;
+  PathStack path_;
+  std::unordered_map<const void*, const void*> staged_node_of_;
+  std::unordered_map<const void*, const void*> source_node_of_;
+  std::unordered_map<const void*, StagedStorage> staged_storage_of_;  // source storage -> staged
+  std::unordered_map<const void*, StagedStorage> source_storage_of_;  // staged storage -> source
+  std::vector<Storage> sources_;
+};
+
+void collect_leaves(const Value& v, PathStack& path, std::unordered_map<const void*, bool>& seen,
+                    std::vector<TensorLeaf>& out) {
+  const void* id = v.identity();
+  if (id != nullptr && !seen.emplace(id, true).second) return;
+  switch (v.kind()) {
+    case Value::Kind::tensor: {
+      const Tensor& t = v.as_tensor();
+      out.push_back({path.str(), t});
+      for (const auto& [name, attr] : t.attrs()) {
+        PathScope s(path, std::string_view(name));
+        collect_leaves(attr, path, seen, out);
+      }
+      return;
+    }
+    case Value::Kind::list:
+    case Value::Kind::tuple: {
+      const auto& items = v.kind() == Value::Kind::list ? v.as_list().items : v.as_tuple().items();
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        PathScope s(path, i);
+        collect_leaves(items[i], path, seen, out);
+      }
+      return;
+    }
+    case Value::Kind::dict:
+      for (const auto& [k, item] : v.as_dict().entries()) {
+        PathScope s(path, k);
+        collect_leaves(item, path, seen, out);
+      }
+      return;
+    case Value::Kind::object:
+      for (const auto& [n, item] : v.as_object().fields()) {
+        PathScope s(path, std::string_view(n));
+        collect_leaves(item, path, seen, out);
+      }
+      return;
+    default: return;
+  }
+}
+
+}  // namespace
+
+std::vector<Failure> verify_staged(const Value& source, const Value& staged, const MemoryExpectation& memory) {
+  StrictVerifier v(memory);
+  v.visit(source, staged);
+  v.finish();
+  return std::move(v.failures);
+}
+
+std::vector<Failure> verify_memory_kinds(const Value& staged, const MemoryExpectation& memory) {
+  std::vector<std::pair<std::string, Storage>> storages;
+  std::unordered_map<const void*, bool> seen;
+  for (const TensorLeaf& leaf : tensor_leaves(staged)) {
+    const Storage& s = leaf.tensor.storage();
+    if (s.defined() && seen.emplace(s.identity(), true).second) storages.emplace_back(leaf.path, s);
+  }
+  std::vector<Failure> out;
+  StrictVerifier::check_memory_of(storages, memory, out);
+  return out;
+}
+
+std::vector<TensorLeaf> tensor_leaves(const Value& root) {
+  std::vector<TensorLeaf> out;
+  PathStack path;
+  std::unordered_map<const void*, bool> seen;
+  collect_leaves(root, path, seen, out);
+  return out;
+}
+
+}  // namespace stagekit::conformance

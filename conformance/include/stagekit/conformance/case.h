@@ -1,0 +1,122 @@
+// stagekit/conformance/case.h — conformance cases: identity, requirements, the body's context, and
+// the registry.
+//
+// Every case has a stable dotted ID (`stager.views.cpu.pin1_share0`), a one-line description, its
+// source (the upstream test it mirrors, or "strict") and a profile: `upstream` cases assert what
+// PyTorch's own tests assert; `strict` cases assert the rest of the contract. The strict profile
+// runs both. Requirements are checked before the body runs: a missing capability or missing hardware
+// makes the case not_supported with a reason. Inside the body, check() records a failure and goes on,
+// require() records it and ends the case; a failure names the state-dict path and the property.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "stagekit/conformance/implementation.h"
+#include "stagekit/core/error.h"
+
+namespace stagekit::conformance {
+
+enum class Profile { upstream, strict };
+enum class Outcome { pass, fail, not_supported, waived, crash, timeout };
+
+[[nodiscard]] std::string_view profile_name(Profile p) noexcept;
+[[nodiscard]] std::string_view outcome_name(Outcome o) noexcept;
+
+struct CaseInfo {
+  std::string id;
+  std::string description;
+  std::string source;  // upstream test name, or "strict"
+  Profile profile = Profile::strict;
+};
+
+// What a case needs; checked (in this order) before its body runs.
+struct Requirements {
+  bool cuda_device = false;  // a usable CUDA device and Capabilities::cuda_sources
+  bool pin_memory = false;
+  bool share_memory = false;
+  bool non_blocking = false;
+  bool cache_stats = false;
+  bool no_cuda_device = false;  // only meaningful where no CUDA device is present
+};
+
+struct Failure {
+  std::string path;      // state-dict path, or "<stager>" for stager-level properties
+  std::string property;  // e.g. "storage sharing", "page-locked", "bytes"
+  std::string detail;
+  [[nodiscard]] std::string str() const;
+};
+
+class CaseContext {
+ public:
+  CaseContext(Implementation& impl, const CaseInfo& info);
+
+  [[nodiscard]] Implementation& impl() noexcept { return impl_; }
+  [[nodiscard]] const Capabilities& capabilities() const noexcept { return caps_; }
+  [[nodiscard]] const CaseInfo& info() const noexcept { return info_; }
+  [[nodiscard]] std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig& config);
+
+  // Records a failure unless `ok`; returns ok.
+  bool check(bool ok, std::string_view path, std::string_view property, std::string detail);
+  // Like check(), but ends the case on failure.
+  void require(bool ok, std::string_view path, std::string_view property, std::string detail);
+  void add_failures(const std::vector<Failure>& failures);
+  [[noreturn]] void not_supported(std::string reason);
+
+  [[nodiscard]] bool failed() const noexcept { return !failures_.empty(); }
+  [[nodiscard]] const std::vector<Failure>& failures() const noexcept { return failures_; }
+
+ private:
+  Implementation& impl_;
+  Capabilities caps_;
+  const CaseInfo& info_;
+  std::vector<Failure> failures_;
+};
+
+using CaseBody = std::function<void(CaseContext&)>;
+
+struct Case {
+  CaseInfo info;
+  Requirements requirements;
+  CaseBody body;
+};
+
+struct CaseResult {
+  CaseInfo info;
+  Outcome outcome = Outcome::pass;
+  std::string reason;
+  double seconds = 0.0;
+};
+
+class CaseRegistry {
+ public:
+  static CaseRegistry& instance();
+  // Adds a case; a duplicate ID throws InternalError.
+  void add(CaseInfo info, Requirements requirements, CaseBody body);
+  [[nodiscard]] const std::vector<Case>& cases() const noexcept { return cases_; }
+  [[nodiscard]] const Case* find(std::string_view id) const;
+
+ private:
+  std::vector<Case> cases_;
+};
+
+// Registers cases at static-initialisation time: STAGEKIT_CONFORMANCE_CASES(views) { registry.add(...); }
+#define STAGEKIT_CONFORMANCE_CASES(group)                                                              \
+  static void stagekit_register_##group(::stagekit::conformance::CaseRegistry& registry);            \
+  [[maybe_unused]] static const bool stagekit_registered_##group = [] {                               \
+    stagekit_register_##group(::stagekit::conformance::CaseRegistry::instance());                     \
+    return true;                                                                                       \
+  }();                                                                                                 \
+  static void stagekit_register_##group(::stagekit::conformance::CaseRegistry& registry)
+
+// Why `requirements` cannot be met by `caps` here, or empty if they can.
+[[nodiscard]] std::string unmet_requirement(const Requirements& requirements, const Capabilities& caps);
+
+// Runs one case in this process: requirements, then the body; never throws.
+[[nodiscard]] CaseResult run_case(const Case& c, Implementation& impl);
+
+}  // namespace stagekit::conformance

@@ -1,0 +1,83 @@
+// stagekit/conformance/implementation.h — the adapter interface: what an implementation under test
+// provides to the conformance suite.
+//
+// An Implementation declares its Capabilities and makes stagers. The suite reaches every
+// implementation (the reference included) only through this interface and the value model of
+// stagekit/core, so a case never special-cases one implementation. A case that needs a capability
+// the implementation does not declare is reported not_supported with the missing capability as the
+// reason — never pass. Errors cross this interface as stagekit::Error exceptions (stagekit/core/error.h).
+//
+// Invariants an implementation must keep:
+//   * make_stager() returns an independent stager (no buffers shared with other stagers);
+//   * StagerUnderTest::stage() returns only after every staged byte is in place;
+//   * PendingResult::wait() returns the staged tree only once every copy is complete;
+//   * cache_stats() is optional (nullopt when not declared in Capabilities::cache_stats).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "stagekit/core/value.h"
+
+namespace stagekit::conformance {
+
+struct Capabilities {
+  bool pin_memory = false;    // staged buffers can be page-locked
+  bool share_memory = false;  // staged buffers can live in shared memory another process can map
+  bool cuda_sources = false;  // tensors on CUDA devices can be staged
+  bool non_blocking = false;  // stage_async() is implemented
+  bool cache_stats = false;   // cache_stats() reports the buffer cache
+  bool dtensor = false;
+  bool sharded_tensor = false;
+  bool replication = false;
+  bool state_dict_utilities = false;
+};
+
+// Construction options of a stager, as in PyTorch's StateDictStager.
+struct StagerConfig {
+  bool pin_memory = false;
+  bool share_memory = false;
+  std::size_t pin_memory_min_bytes = 5;
+};
+
+// What an implementation says about its buffer cache (checked against independent probes).
+struct CacheStats {
+  std::size_t cached_storages = 0;
+  std::uint64_t cached_bytes = 0;
+  std::uint64_t pinned_bytes = 0;
+  std::uint64_t shared_bytes = 0;
+};
+
+class PendingResult {
+ public:
+  virtual ~PendingResult() = default;
+  virtual Value wait() = 0;
+};
+
+class StagerUnderTest {
+ public:
+  virtual ~StagerUnderTest() = default;
+  virtual Value stage(const Value& state_dict) = 0;
+  // Non-blocking staging; only called when Capabilities::non_blocking is declared.
+  virtual std::unique_ptr<PendingResult> stage_async(const Value& state_dict);
+  // Releases every cached buffer; the stager must remain usable afterwards.
+  virtual void close() = 0;
+  virtual std::optional<CacheStats> cache_stats() const { return std::nullopt; }
+};
+
+class Implementation {
+ public:
+  virtual ~Implementation() = default;
+  [[nodiscard]] virtual std::string name() const = 0;
+  [[nodiscard]] virtual std::string version() const = 0;
+  [[nodiscard]] virtual Capabilities capabilities() const = 0;
+  [[nodiscard]] virtual std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig& config) = 0;
+};
+
+using ImplementationFactory = std::function<std::unique_ptr<Implementation>()>;
+
+}  // namespace stagekit::conformance

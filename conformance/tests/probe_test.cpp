@@ -1,0 +1,102 @@
+// The probes must tell locked from unlocked, shared from private, before they judge implementations.
+#include <gtest/gtest.h>
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "stagekit/core/cuda.h"
+#include "stagekit/probe/child_process.h"
+#include "stagekit/probe/memory_probe.h"
+
+namespace stagekit::probe {
+namespace {
+
+constexpr std::size_t kBytes = 1 << 20;
+
+struct Mapped {
+  void* p = nullptr;
+  int fd = -1;
+  Mapped(int flags, int fd_in) : fd(fd_in) {
+    p = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, flags, fd, 0);
+    EXPECT_NE(p, MAP_FAILED);
+    std::memset(p, 1, kBytes);
+  }
+  ~Mapped() {
+    munmap(p, kBytes);
+    if (fd >= 0) close(fd);
+  }
+};
+
+int memfd_of(std::size_t n) {
+  const int fd = memfd_create("probe-test", MFD_CLOEXEC);
+  EXPECT_EQ(ftruncate(fd, static_cast<off_t>(n)), 0);
+  return fd;
+}
+
+TEST(MemoryProbe, LockedOnlyAfterMlock) {
+  if (cuda::available()) GTEST_SKIP() << "with a CUDA device, page_locked() asks the driver instead of smaps";
+  Mapped m(MAP_PRIVATE | MAP_ANONYMOUS, -1);
+  EXPECT_FALSE(page_locked(m.p, kBytes).yes);
+  ASSERT_EQ(syscall(SYS_mlock, m.p, kBytes), 0);  // not mlock(): sanitizers make it a no-op
+  const Verdict v = page_locked(m.p, kBytes);
+  EXPECT_TRUE(v.yes) << v.detail;
+  EXPECT_GE(locked_bytes(), kBytes);
+  // Only half locked is not locked.
+  ASSERT_EQ(syscall(SYS_munlock, static_cast<char*>(m.p) + kBytes / 2, kBytes / 2), 0);
+  EXPECT_FALSE(page_locked(m.p, kBytes).yes);
+  EXPECT_TRUE(page_locked(m.p, kBytes / 2).yes);
+}
+
+TEST(MemoryProbe, SharedMeansANamedSharedMapping) {
+  Mapped priv(MAP_PRIVATE | MAP_ANONYMOUS, -1);
+  Mapped anon_shared(MAP_SHARED | MAP_ANONYMOUS, -1);
+  Mapped memfd_private(MAP_PRIVATE, memfd_of(kBytes));
+  Mapped memfd_shared(MAP_SHARED, memfd_of(kBytes));
+  EXPECT_FALSE(shared_mapping(priv.p, kBytes).yes);
+  EXPECT_FALSE(shared_mapping(anon_shared.p, kBytes).yes) << "anonymous shared memory cannot be opened by another process";
+  EXPECT_FALSE(shared_mapping(memfd_private.p, kBytes).yes);
+  const Verdict v = shared_mapping(memfd_shared.p, kBytes);
+  EXPECT_TRUE(v.yes) << v.detail;
+  EXPECT_GE(shared_object_mappings(), 1U);
+}
+
+TEST(MemoryProbe, ForkWritesAreVisibleOnlyThroughSharedMappings) {
+  Mapped priv(MAP_PRIVATE | MAP_ANONYMOUS, -1);
+  Mapped memfd_private(MAP_PRIVATE, memfd_of(kBytes));
+  Mapped memfd_shared(MAP_SHARED, memfd_of(kBytes));
+  EXPECT_FALSE(fork_write_visible(priv.p, kBytes).yes);
+  EXPECT_FALSE(fork_write_visible(memfd_private.p, kBytes).yes);
+  EXPECT_TRUE(fork_write_visible(memfd_shared.p, kBytes).yes);
+  EXPECT_EQ(static_cast<unsigned char*>(memfd_shared.p)[0], 1) << "the probe must restore the bytes it changed";
+  EXPECT_EQ(static_cast<unsigned char*>(memfd_shared.p)[kBytes - 1], 1);
+}
+
+TEST(MemoryProbe, UnmappedRangesAreNeitherLockedNorShared) {
+  void* p = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  munmap(p, kBytes);
+  EXPECT_FALSE(shared_mapping(p, kBytes).yes);
+  if (!cuda::available()) {
+    EXPECT_FALSE(page_locked(p, kBytes).yes);
+  }
+}
+
+TEST(ChildProcess, ReportsSuccessFailureCrashAndTimeout) {
+  using namespace std::chrono_literals;
+  EXPECT_TRUE(run_in_child([] { return std::string(); }, 10s).ok);
+  const auto failed = run_in_child([] { return std::string("nope"); }, 10s);
+  EXPECT_FALSE(failed.ok);
+  EXPECT_EQ(failed.message, "nope");
+  const auto crashed = run_in_child([]() -> std::string { abort(); }, 10s);
+  EXPECT_FALSE(crashed.ok);
+  EXPECT_NE(crashed.message.find("signal"), std::string::npos) << crashed.message;
+  const auto hung = run_in_child([]() -> std::string { for (;;) pause(); }, 1s);
+  EXPECT_FALSE(hung.ok);
+  EXPECT_NE(hung.message.find("killed"), std::string::npos) << hung.message;
+}
+
+}  // namespace
+}  // namespace stagekit::probe

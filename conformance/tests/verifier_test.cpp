@@ -1,0 +1,139 @@
+// The verifiers must reject every kind of wrong staging, and accept right staging.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "stagekit/core/cuda.h"
+#include "stagekit/stage/state_dict_stager.h"
+#include "verify/verify.h"
+
+namespace stagekit::conformance {
+namespace {
+
+bool has_property(const std::vector<Failure>& failures, std::string_view property) {
+  for (const Failure& f : failures) {
+    if (f.property == property) return true;
+  }
+  return false;
+}
+
+std::string all(const std::vector<Failure>& failures) {
+  std::string out;
+  for (const Failure& f : failures) out += f.str() + "\n";
+  return out;
+}
+
+// A correct copy made by hand: one new storage per source storage, same layouts.
+Value hand_stage(const Value& v, std::map<const void*, Storage>& storages, MemoryKind kind = MemoryKind::pageable) {
+  switch (v.kind()) {
+    case Value::Kind::tensor: {
+      const Tensor& t = v.as_tensor();
+      Storage& s = storages[t.storage().identity()];
+      if (!s.defined()) {
+        s = Storage::allocate(t.storage().nbytes(), Device::cpu(), kind);
+        copy_bytes(s, 0, t.storage(), 0, t.storage().nbytes());
+      }
+      return Tensor::from_storage(s, t.dtype(), IntList(t.sizes().begin(), t.sizes().end()),
+                                  IntList(t.strides().begin(), t.strides().end()), t.storage_offset());
+    }
+    case Value::Kind::dict: {
+      auto d = std::make_shared<Dict>();
+      for (const auto& [k, item] : v.as_dict().entries()) d->set(k, hand_stage(item, storages, kind));
+      return Value(d);
+    }
+    default: return v;
+  }
+}
+
+struct Input {
+  Tensor a = Tensor::random({4, 4}, DType::float32, 1);
+  Tensor b = Tensor::random({4, 4}, DType::float32, 2);
+  Value sd = Value::dict({{"a", a}, {"a_view", a.view({16})}, {"b", b}});
+};
+
+TEST(Verifiers, AcceptTheReferenceAndACorrectHandCopy) {
+  Input in;
+  StateDictStager stager({true, true, 5});
+  const Value staged = stager.stage(in.sd);
+  EXPECT_TRUE(verify_staged(in.sd, staged, {true, true, 5, true}).empty()) << all(verify_staged(in.sd, staged, {true, true, 5, true}));
+  EXPECT_TRUE(compare_like_upstream(in.sd, staged, Device::cpu()).empty());
+  std::map<const void*, Storage> storages;
+  const Value by_hand = hand_stage(in.sd, storages);
+  EXPECT_TRUE(verify_staged(in.sd, by_hand, {false, false, 5, true}).empty()) << all(verify_staged(in.sd, by_hand, {}));
+}
+
+TEST(Verifiers, LostSharingIsCaughtByBoth) {
+  Input in;
+  std::map<const void*, Storage> storages;
+  Value staged = hand_stage(in.sd, storages);
+  const Tensor a = staged["a"].as_tensor();
+  staged.as_dict().set("a_view", a.clone().view({16}));  // its own storage now
+  EXPECT_TRUE(has_property(verify_staged(in.sd, staged, {}), "storage sharing"));
+  EXPECT_TRUE(has_property(compare_like_upstream(in.sd, staged, Device::cpu()), "storage sharing"));
+}
+
+TEST(Verifiers, ExtraSharingIsCaughtOnlyByTheStrictVerifier) {
+  Input in;
+  std::map<const void*, Storage> storages;
+  Value staged = hand_stage(in.sd, storages);
+  // Stage b into a's buffer region: b's values copied into a storage shared with a.
+  Storage merged = Storage::allocate(128);
+  copy_bytes(merged, 0, in.a.storage(), 0, 64);
+  copy_bytes(merged, 64, in.b.storage(), 0, 64);
+  staged.as_dict().set("a", Tensor::from_storage(merged, DType::float32, {4, 4}, {4, 1}, 0));
+  staged.as_dict().set("a_view", Tensor::from_storage(merged, DType::float32, {16}, {1}, 0));
+  staged.as_dict().set("b", Tensor::from_storage(merged, DType::float32, {4, 4}, {4, 1}, 16));
+  const auto strict = verify_staged(in.sd, staged, {});
+  EXPECT_TRUE(has_property(strict, "storage sharing") || has_property(strict, "storage size")) << all(strict);
+  // PyTorch's helper checks offsets too: b's offset differs, but with equal offsets it would pass.
+  EXPECT_TRUE(has_property(compare_like_upstream(in.sd, staged, Device::cpu()), "storage offset"));
+}
+
+TEST(Verifiers, LayoutBytesIdentityAndCopyingAreChecked) {
+  Input in;
+  std::map<const void*, Storage> storages;
+  const Value good = hand_stage(in.sd, storages);
+
+  Value wrong_strides = hand_stage(in.sd, storages);
+  wrong_strides.as_dict().set("a", good["a"].as_tensor().transpose(0, 1));
+  EXPECT_TRUE(has_property(verify_staged(in.sd, wrong_strides, {}), "strides"));
+
+  std::map<const void*, Storage> fresh;
+  Value wrong_bytes = hand_stage(in.sd, fresh);
+  const std::uint32_t nan = 0x7FC00042U;
+  std::memcpy(wrong_bytes["b"].as_tensor().data_ptr(), &nan, 4);
+  EXPECT_TRUE(has_property(verify_staged(in.sd, wrong_bytes, {}), "bytes"));
+
+  const Value same_twice = Value::dict({{"x", in.a}, {"y", in.a}});
+  const Value split = Value::dict({{"x", good["a"]}, {"y", Tensor(good["a"].as_tensor()).view({4, 4})}});
+  EXPECT_TRUE(has_property(verify_staged(same_twice, split, {}), "identity"));
+
+  EXPECT_TRUE(has_property(verify_staged(in.sd, in.sd, {}), "deep copy"));
+}
+
+TEST(Verifiers, StructureOrderAndFrozenAreChecked) {
+  const Value source = Value::dict({{"x", 1}, {"y", Value::object("F", {{"v", 1}}, true)}});
+  EXPECT_TRUE(has_property(verify_staged(source, Value::dict({{"y", Value::object("F", {{"v", 1}}, true)}, {"x", 1}}), {}),
+                           "key order"));
+  EXPECT_TRUE(has_property(verify_staged(source, Value::dict({{"x", 1}, {"y", Value::object("F", {{"v", 1}}, false)}}), {}),
+                           "frozen"));
+  EXPECT_TRUE(has_property(verify_staged(source, Value::dict({{"x", 1.0}, {"y", Value::object("F", {{"v", 1}}, true)}}), {}),
+                           "kind"));
+  EXPECT_TRUE(verify_staged(source, Value::dict({{"x", 1}, {"y", Value::object("F", {{"v", 1}}, true)}}), {}).empty());
+}
+
+TEST(Verifiers, MemoryKindsAreProbedNotTrusted) {
+  if (cuda::available()) GTEST_SKIP() << "with a CUDA device pinning is probed through the driver";
+  Input in;
+  std::map<const void*, Storage> storages;
+  const Value pageable = hand_stage(in.sd, storages);
+  EXPECT_TRUE(has_property(verify_staged(in.sd, pageable, {true, false, 5, true}), "page-locked"));
+  EXPECT_TRUE(has_property(verify_staged(in.sd, pageable, {false, true, 5, true}), "shared memory"));
+  std::map<const void*, Storage> locked_storages;
+  const Value pinned = hand_stage(in.sd, locked_storages, MemoryKind::pinned);
+  EXPECT_TRUE(verify_staged(in.sd, pinned, {true, false, 5, true}).empty());
+  EXPECT_TRUE(has_property(verify_staged(in.sd, pinned, {false, false, 5, true}), "page-locked"));
+}
+
+}  // namespace
+}  // namespace stagekit::conformance

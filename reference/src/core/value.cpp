@@ -1,0 +1,192 @@
+#include "stagekit/core/value.h"
+
+#include <fmt/format.h>
+
+#include "stagekit/core/error.h"
+
+namespace stagekit {
+
+std::string dict_key_str(const DictKey& key) {
+  if (const auto* s = std::get_if<std::string>(&key)) return *s;
+  return std::to_string(std::get<std::int64_t>(key));
+}
+
+std::size_t DictKeyHash::operator()(const DictKey& k) const noexcept {
+  if (const auto* s = std::get_if<std::string>(&k)) return std::hash<std::string>{}(*s);
+  return std::hash<std::int64_t>{}(std::get<std::int64_t>(k)) ^ 0x5bd1e995U;
+}
+
+std::string_view value_kind_name(Value::Kind kind) noexcept {
+  switch (kind) {
+    case Value::Kind::none: return "none";
+    case Value::Kind::boolean: return "bool";
+    case Value::Kind::integer: return "int";
+    case Value::Kind::floating: return "float";
+    case Value::Kind::string: return "string";
+    case Value::Kind::bytes: return "bytes";
+    case Value::Kind::tensor: return "tensor";
+    case Value::Kind::list: return "list";
+    case Value::Kind::tuple: return "tuple";
+    case Value::Kind::dict: return "dict";
+    case Value::Kind::object: return "object";
+    case Value::Kind::dtensor: return "dtensor";
+    case Value::Kind::sharded_tensor: return "sharded_tensor";
+    case Value::Kind::opaque: return "opaque";
+  }
+  return "unknown";
+}
+
+Value Value::list(std::vector<Value> items) {
+  auto node = std::make_shared<List>();
+  node->items = std::move(items);
+  return Value(std::move(node));
+}
+
+Value Value::tuple(std::vector<Value> items) { return Value(std::make_shared<Tuple>(std::move(items))); }
+
+Value Value::dict(std::initializer_list<std::pair<DictKey, Value>> items) {
+  auto node = std::make_shared<Dict>();
+  node->reserve(items.size());
+  for (const auto& [k, v] : items) node->set(k, v);
+  return Value(std::move(node));
+}
+
+Value Value::object(std::string type_name, std::initializer_list<std::pair<std::string, Value>> fields, bool frozen) {
+  return Value(std::make_shared<Object>(std::move(type_name), std::vector<std::pair<std::string, Value>>(fields), frozen));
+}
+
+Value Value::opaque(std::string type_name) { return Value(std::make_shared<Opaque>(std::move(type_name))); }
+
+bool Value::is_container() const noexcept {
+  const Kind k = kind();
+  return k == Kind::list || k == Kind::tuple || k == Kind::dict || k == Kind::object;
+}
+
+const void* Value::identity() const noexcept {
+  return std::visit(
+      [](const auto& v) -> const void* {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, Tensor>) {
+          return v.identity();
+        } else if constexpr (requires { v.get(); }) {
+          return v.get();
+        } else {
+          return nullptr;
+        }
+      },
+      v_);
+}
+
+namespace {
+template <class T>
+const T& get_or_throw(const auto& variant, Value::Kind actual, std::string_view wanted) {
+  if (const T* p = std::get_if<T>(&variant)) return *p;
+  throw InvalidArgument(fmt::format("expected a {} value, got {}", wanted, value_kind_name(actual)));
+}
+}  // namespace
+
+bool Value::as_bool() const { return get_or_throw<bool>(v_, kind(), "bool"); }
+std::int64_t Value::as_int() const { return get_or_throw<std::int64_t>(v_, kind(), "int"); }
+double Value::as_double() const { return get_or_throw<double>(v_, kind(), "float"); }
+const std::string& Value::as_string() const { return get_or_throw<std::string>(v_, kind(), "string"); }
+const Bytes& Value::as_bytes() const { return get_or_throw<Bytes>(v_, kind(), "bytes"); }
+const Tensor& Value::as_tensor() const { return get_or_throw<Tensor>(v_, kind(), "tensor"); }
+List& Value::as_list() const { return *get_or_throw<std::shared_ptr<List>>(v_, kind(), "list"); }
+Tuple& Value::as_tuple() const { return *get_or_throw<std::shared_ptr<Tuple>>(v_, kind(), "tuple"); }
+Dict& Value::as_dict() const { return *get_or_throw<std::shared_ptr<Dict>>(v_, kind(), "dict"); }
+Object& Value::as_object() const { return *get_or_throw<std::shared_ptr<Object>>(v_, kind(), "object"); }
+Opaque& Value::as_opaque() const { return *get_or_throw<std::shared_ptr<Opaque>>(v_, kind(), "opaque"); }
+const std::shared_ptr<DTensor>& Value::as_dtensor_node() const {
+  return get_or_throw<std::shared_ptr<DTensor>>(v_, kind(), "dtensor");
+}
+const std::shared_ptr<ShardedTensor>& Value::as_sharded_tensor_node() const {
+  return get_or_throw<std::shared_ptr<ShardedTensor>>(v_, kind(), "sharded_tensor");
+}
+
+Value Value::operator[](std::string_view key) const {
+  if (kind() == Kind::dict) return as_dict().at(DictKey(std::string(key)));
+  if (kind() == Kind::object) return as_object().field(key);
+  throw InvalidArgument(fmt::format("cannot look up '{}' in a {} value", key, value_kind_name(kind())));
+}
+
+Value Value::at(std::size_t index) const {
+  const std::vector<Value>* items = nullptr;
+  if (kind() == Kind::list) items = &as_list().items;
+  if (kind() == Kind::tuple) items = &as_tuple().items();
+  if (items == nullptr) throw InvalidArgument(fmt::format("cannot index a {} value", value_kind_name(kind())));
+  if (index >= items->size()) {
+    throw InvalidArgument(fmt::format("index {} out of range for a {} of {} items", index, value_kind_name(kind()),
+                                      items->size()));
+  }
+  return (*items)[index];
+}
+
+// ---- Dict ------------------------------------------------------------------------------------------
+
+void Dict::set(DictKey key, Value value) {
+  auto [it, inserted] = index_.try_emplace(key, entries_.size());
+  if (inserted) {
+    entries_.emplace_back(std::move(key), std::move(value));
+  } else {
+    entries_[it->second].second = std::move(value);
+  }
+}
+
+bool Dict::contains(const DictKey& key) const { return index_.contains(key); }
+
+const Value* Dict::find(const DictKey& key) const {
+  auto it = index_.find(key);
+  return it == index_.end() ? nullptr : &entries_[it->second].second;
+}
+
+const Value& Dict::at(const DictKey& key) const {
+  if (const Value* v = find(key)) return *v;
+  throw InvalidArgument(fmt::format("dict has no key '{}'", dict_key_str(key)));
+}
+
+void Dict::reserve(std::size_t n) {
+  entries_.reserve(n);
+  index_.reserve(n);
+}
+
+// ---- Object ----------------------------------------------------------------------------------------
+
+Object::Object(std::string type_name, std::vector<std::pair<std::string, Value>> fields, bool frozen)
+    : type_name_(std::move(type_name)), fields_(std::move(fields)), frozen_(frozen) {
+  for (std::size_t i = 0; i < fields_.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (fields_[i].first == fields_[j].first) {
+        throw InvalidArgument(fmt::format("object {} has field '{}' twice", type_name_, fields_[i].first));
+      }
+    }
+  }
+}
+
+bool Object::has_field(std::string_view name) const {
+  for (const auto& f : fields_) {
+    if (f.first == name) return true;
+  }
+  return false;
+}
+
+const Value& Object::field(std::string_view name) const {
+  for (const auto& f : fields_) {
+    if (f.first == name) return f.second;
+  }
+  throw InvalidArgument(fmt::format("object {} has no field '{}'", type_name_, name));
+}
+
+void Object::set_field(std::string_view name, Value value) {
+  if (frozen_) {
+    throw InvalidArgument(fmt::format("cannot assign to field '{}' of frozen object {}", name, type_name_));
+  }
+  for (auto& f : fields_) {
+    if (f.first == name) {
+      f.second = std::move(value);
+      return;
+    }
+  }
+  fields_.emplace_back(std::string(name), std::move(value));
+}
+
+}  // namespace stagekit

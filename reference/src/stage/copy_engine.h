@@ -1,0 +1,71 @@
+// Internal: executes the storage copies of one stage. Host sources are copied by the calling thread
+// or, when large, split by bytes across a thread pool; CUDA sources are copied with cudaMemcpyAsync
+// on the engine's own stream per device, ordered after the caller's current stream.
+// A CopyOperation keeps every source and destination alive until it completes.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "stagekit/core/cuda.h"
+#include "stagekit/core/storage.h"
+#include "thread_pool.h"
+
+namespace stagekit::detail {
+
+struct CopyJob {
+  Storage source;
+  Storage destination;  // same byte size, host memory
+};
+
+class CopyOperation {
+ public:
+  // Blocks until every copy is done; rethrows the first copy error (every call).
+  void wait();
+  [[nodiscard]] bool ready();
+
+ private:
+  friend class CopyEngine;
+  void part_done(std::exception_ptr error) noexcept;
+
+  std::vector<CopyJob> jobs_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::size_t parts_pending_ = 0;
+  std::exception_ptr error_;
+  std::vector<std::unique_ptr<cuda::Event>> device_done_;
+  bool device_synced_ = false;
+};
+
+class CopyEngine {
+ public:
+  CopyEngine(std::size_t threads, std::size_t parallel_min_bytes);
+  CopyEngine(const CopyEngine&) = delete;
+  CopyEngine& operator=(const CopyEngine&) = delete;
+
+  // Starts the copies. With `blocking` the call returns after they are all done (errors thrown).
+  std::shared_ptr<CopyOperation> launch(std::vector<CopyJob> jobs, bool blocking);
+  [[nodiscard]] std::size_t threads() const noexcept { return threads_; }
+
+ private:
+  struct HostCopy {
+    std::byte* dst;
+    const std::byte* src;
+    std::size_t n;
+  };
+  static void copy_range(const std::vector<HostCopy>& copies, const std::vector<std::size_t>& starts,
+                         std::size_t begin, std::size_t end) noexcept;
+  cuda::StreamHandle stream_for(int device);
+
+  std::size_t threads_;
+  std::size_t parallel_min_bytes_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::map<int, std::unique_ptr<cuda::Stream>> streams_;
+};
+
+}  // namespace stagekit::detail

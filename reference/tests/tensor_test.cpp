@@ -1,0 +1,100 @@
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "stagekit/core/error.h"
+#include "stagekit/core/tensor.h"
+#include "stagekit/core/value.h"
+
+namespace stagekit {
+namespace {
+
+std::vector<std::int64_t> v(std::span<const std::int64_t> s) { return {s.begin(), s.end()}; }
+
+TEST(Tensor, ContiguousFactoriesAndElements) {
+  Tensor t = Tensor::arange(12, DType::float32).view({3, 4});
+  EXPECT_EQ(v(t.sizes()), (std::vector<std::int64_t>{3, 4}));
+  EXPECT_EQ(v(t.strides()), (std::vector<std::int64_t>{4, 1}));
+  EXPECT_EQ(t.numel(), 12);
+  EXPECT_TRUE(t.is_contiguous());
+  EXPECT_DOUBLE_EQ(t.item({2, 3}), 11.0);
+  EXPECT_EQ(t.storage().nbytes(), 48U);
+  Tensor s = Tensor::scalar(2.5, DType::float64);
+  EXPECT_EQ(s.dim(), 0);
+  EXPECT_DOUBLE_EQ(s.item(), 2.5);
+}
+
+TEST(Tensor, ViewsShareStorageWithTheirOwnLayout) {
+  const Tensor base = Tensor::arange(100, DType::float32).view({10, 10});
+  const Tensor slice1 = base.slice(0, 2, 8).slice(1, 2, 8);
+  EXPECT_TRUE(slice1.storage().is_alias_of(base.storage()));
+  EXPECT_EQ(slice1.storage_offset(), 22);
+  EXPECT_EQ(v(slice1.sizes()), (std::vector<std::int64_t>{6, 6}));
+  EXPECT_DOUBLE_EQ(slice1.item({0, 0}), 22.0);
+  const Tensor stepped = base.slice(1, 1, 10, 3);
+  EXPECT_EQ(v(stepped.strides()), (std::vector<std::int64_t>{10, 3}));
+  EXPECT_EQ(v(stepped.sizes()), (std::vector<std::int64_t>{10, 3}));
+  EXPECT_DOUBLE_EQ(stepped.item({1, 2}), 17.0);
+  const Tensor tr = base.transpose(0, 1);
+  EXPECT_FALSE(tr.is_contiguous());
+  EXPECT_DOUBLE_EQ(tr.item({3, 1}), 13.0);
+  const Tensor ex = base.select(0, 4).view({1, 10}).expand({5, 10});
+  EXPECT_EQ(v(ex.strides()), (std::vector<std::int64_t>{0, 1}));
+  EXPECT_DOUBLE_EQ(ex.item({4, 9}), 49.0);
+  EXPECT_EQ(base.narrow(0, 0, 2).storage_offset(), 0);
+  EXPECT_THROW((void)tr.view({100}), InvalidArgument);
+  EXPECT_THROW((void)base.narrow(0, 8, 3), InvalidArgument);
+}
+
+TEST(Tensor, OutOfBoundsLayoutsAreRejected) {
+  const Storage s = Storage::allocate(64);
+  EXPECT_NO_THROW((void)Tensor::from_storage(s, DType::float32, {4, 4}, {4, 1}, 0));
+  EXPECT_THROW((void)Tensor::from_storage(s, DType::float32, {4, 4}, {4, 1}, 1), InvalidArgument);
+  EXPECT_THROW((void)Tensor::from_storage(s, DType::float32, {4, 4}, {5, 1}, 0), InvalidArgument);
+  EXPECT_THROW((void)Tensor::from_storage(Storage(), DType::float32, {2}, {1}, 0), InvalidArgument);
+  EXPECT_NO_THROW((void)Tensor::from_storage(Storage(), DType::float32, {0, 3}, {3, 1}, 0));
+  EXPECT_THROW((void)Tensor::from_storage(s, DType::float32, {2}, {-1}, 0), InvalidArgument);
+}
+
+TEST(Tensor, EqualityIsBytewiseAndNaNAware) {
+  Tensor a = Tensor::empty({4}, DType::float32);
+  a.random_bytes_(7);
+  Tensor b = a.clone();
+  EXPECT_TRUE(Tensor::equal(a, b));
+  const std::uint32_t nan1 = 0x7FC00001U;
+  const std::uint32_t nan2 = 0x7FC00002U;
+  std::memcpy(a.data_ptr(), &nan1, 4);
+  std::memcpy(b.data_ptr(), &nan1, 4);
+  EXPECT_TRUE(Tensor::equal(a, b));  // identical NaN payloads are equal
+  std::memcpy(b.data_ptr(), &nan2, 4);
+  EXPECT_FALSE(Tensor::equal(a, b));  // different payloads are not
+  EXPECT_FALSE(Tensor::equal(a, a.view({2, 2})));
+}
+
+TEST(Tensor, RandomIsDeterministicAndFillRespectsStrides) {
+  EXPECT_TRUE(Tensor::equal(Tensor::random({3, 3}, DType::bfloat16, 5), Tensor::random({3, 3}, DType::bfloat16, 5)));
+  EXPECT_FALSE(Tensor::equal(Tensor::random({3, 3}, DType::int32, 5), Tensor::random({3, 3}, DType::int32, 6)));
+  Tensor base = Tensor::zeros({4, 4}, DType::int16);
+  Tensor(base.transpose(0, 1).select(0, 2)).fill_(9);
+  EXPECT_DOUBLE_EQ(base.item({1, 2}), 9.0);
+  EXPECT_DOUBLE_EQ(base.item({2, 1}), 0.0);
+  Tensor boolean = Tensor::empty({64}, DType::bool_);
+  boolean.random_bytes_(3);
+  for (std::byte byte : boolean.to_bytes()) EXPECT_LE(static_cast<unsigned>(byte), 1U);
+}
+
+TEST(Tensor, AttributesBelongToTheTensorObject) {
+  Tensor t = Tensor::zeros({2}, DType::float32);
+  Tensor same = t;
+  t.set_attr("a", 42);
+  EXPECT_TRUE(same.has_attr("a"));
+  EXPECT_EQ(same.attr("a").as_int(), 42);
+  Tensor view = t.view({2});
+  EXPECT_FALSE(view.has_attr("a"));
+  t.set_attr("a", 7);
+  EXPECT_EQ(t.attrs().size(), 1U);
+  EXPECT_THROW((void)t.attr("missing"), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace stagekit

@@ -1,0 +1,65 @@
+#include <gtest/gtest.h>
+
+#include "stagekit/core/error.h"
+#include "stagekit/core/state_path.h"
+#include "stagekit/core/value.h"
+
+namespace stagekit {
+namespace {
+
+TEST(Value, DictKeepsInsertionOrderAndReplacesInPlace) {
+  Value d = Value::dict({{"b", 1}, {"a", 2}});
+  d.as_dict().set(std::int64_t{3}, "three");
+  d.as_dict().set("b", 10);
+  const auto& e = d.as_dict().entries();
+  ASSERT_EQ(e.size(), 3U);
+  EXPECT_EQ(dict_key_str(e[0].first), "b");
+  EXPECT_EQ(e[0].second.as_int(), 10);
+  EXPECT_EQ(dict_key_str(e[2].first), "3");
+  EXPECT_TRUE(d.as_dict().contains(std::int64_t{3}));
+  EXPECT_FALSE(d.as_dict().contains(std::string("3")));
+  EXPECT_THROW((void)d["zz"], InvalidArgument);
+}
+
+TEST(Value, NodesAreSharedAndScalarsAreNot) {
+  Value list = Value::list({1, 2});
+  Value alias = list;
+  alias.as_list().items.push_back(3);
+  EXPECT_EQ(list.as_list().items.size(), 3U);
+  EXPECT_EQ(list.identity(), alias.identity());
+  EXPECT_NE(Value::list({}).identity(), Value::list({}).identity());
+  EXPECT_EQ(Value(5).identity(), nullptr);
+  EXPECT_EQ(Value("s").kind(), Value::Kind::string);
+  EXPECT_EQ(Value(true).kind(), Value::Kind::boolean);
+  EXPECT_EQ(Value(2.0f).kind(), Value::Kind::floating);
+  EXPECT_THROW((void)Value(1).as_string(), InvalidArgument);
+}
+
+TEST(Value, FrozenObjectsRefuseAssignment) {
+  Value o = Value::object("FrozenDataClass", {{"value", 100}}, true);
+  EXPECT_THROW(o.as_object().set_field("value", 1), InvalidArgument);
+  EXPECT_EQ(o["value"].as_int(), 100);
+  Value m = Value::object("Plain", {{"x", 1}});
+  m.as_object().set_field("y", 2);
+  EXPECT_EQ(m.as_object().fields().back().first, "y");
+  EXPECT_THROW(Object("Twice", {{"x", 1}, {"x", 2}}, false), InvalidArgument);
+}
+
+TEST(PathStack, FormatsKeysFieldsAndIndices) {
+  PathStack p;
+  EXPECT_EQ(p.str(), "<root>");
+  const DictKey recursive(std::string("recursive"));
+  const DictKey seven(std::int64_t{7});
+  p.push_key(recursive);
+  p.push_name("type");
+  p.push_name("tensor1");
+  EXPECT_EQ(p.str(), "recursive.type.tensor1");
+  p.pop();
+  p.push_index(3);
+  p.push_key(seven);
+  EXPECT_EQ(p.str(), "recursive.type[3][7]");
+  EXPECT_EQ(p.str(1), "recursive");
+}
+
+}  // namespace
+}  // namespace stagekit
