@@ -1,0 +1,177 @@
+// The suite must bite: implementations that each break one documented property are run through the
+// cases that check it, which must fail, while a case that does not depend on that property passes.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include "../adapter/reference_implementation.h"
+#include "stagekit/conformance/case.h"
+
+namespace stagekit::conformance {
+namespace {
+
+using Transform = std::function<Value(const Value& source, const Value& staged)>;
+
+// Rebuilds `v` bottom-up, letting `leaf` replace tensors and `object` replace objects.
+Value rebuild(const Value& v, const std::function<Value(const Tensor&)>& leaf,
+              const std::function<Value(const Object&, std::vector<std::pair<std::string, Value>>)>& object) {
+  switch (v.kind()) {
+    case Value::Kind::tensor: return leaf(v.as_tensor());
+    case Value::Kind::list: {
+      std::vector<Value> items;
+      for (const Value& i : v.as_list().items) items.push_back(rebuild(i, leaf, object));
+      return Value::list(std::move(items));
+    }
+    case Value::Kind::tuple: {
+      std::vector<Value> items;
+      for (const Value& i : v.as_tuple().items()) items.push_back(rebuild(i, leaf, object));
+      return Value::tuple(std::move(items));
+    }
+    case Value::Kind::dict: {
+      auto d = std::make_shared<Dict>();
+      for (const auto& [k, i] : v.as_dict().entries()) d->set(k, rebuild(i, leaf, object));
+      return Value(d);
+    }
+    case Value::Kind::object: {
+      std::vector<std::pair<std::string, Value>> fields;
+      for (const auto& [n, i] : v.as_object().fields()) fields.emplace_back(n, rebuild(i, leaf, object));
+      return object(v.as_object(), std::move(fields));
+    }
+    default: return v;
+  }
+}
+
+Value keep_object(const Object& o, std::vector<std::pair<std::string, Value>> fields) {
+  return Value(std::make_shared<Object>(o.type_name(), std::move(fields), o.frozen()));
+}
+
+// Wraps the reference stager and distorts what it returns (or how it is built).
+class MutantStager final : public StagerUnderTest {
+ public:
+  MutantStager(std::unique_ptr<StagerUnderTest> inner, Transform transform, bool fresh_each_time,
+               std::function<std::unique_ptr<StagerUnderTest>()> remake)
+      : inner_(std::move(inner)), transform_(std::move(transform)), fresh_(fresh_each_time), remake_(std::move(remake)) {}
+  Value stage(const Value& sd) override {
+    if (fresh_) inner_ = remake_();
+    return transform_ ? transform_(sd, inner_->stage(sd)) : inner_->stage(sd);
+  }
+  void close() override { inner_->close(); }
+  std::optional<CacheStats> cache_stats() const override { return inner_->cache_stats(); }
+
+ private:
+  std::unique_ptr<StagerUnderTest> inner_;
+  Transform transform_;
+  bool fresh_;
+  std::function<std::unique_ptr<StagerUnderTest>()> remake_;
+};
+
+struct Mutation {
+  std::string name;
+  Transform transform;
+  bool fresh_stager_per_stage = false;
+  bool force_pageable = false;
+  bool hide_stats = false;
+};
+
+class MutantImplementation final : public Implementation {
+ public:
+  explicit MutantImplementation(Mutation m) : m_(std::move(m)), reference_(make_reference_implementation()) {}
+  std::string name() const override { return "mutant-" + m_.name; }
+  std::string version() const override { return "0"; }
+  Capabilities capabilities() const override {
+    Capabilities c = reference_->capabilities();
+    c.non_blocking = false;
+    if (m_.hide_stats) c.cache_stats = false;
+    return c;
+  }
+  std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig& config) override {
+    StagerConfig c = config;
+    if (m_.force_pageable) c.pin_memory = c.share_memory = false;
+    auto remake = [this, c] { return reference_->make_stager(c); };
+    return std::make_unique<MutantStager>(remake(), m_.transform, m_.fresh_stager_per_stage, remake);
+  }
+
+ private:
+  Mutation m_;
+  std::unique_ptr<Implementation> reference_;
+};
+
+Outcome run(Implementation& impl, const std::string& id) {
+  const Case* c = CaseRegistry::instance().find(id);
+  EXPECT_NE(c, nullptr) << "no case " << id;
+  if (c == nullptr) return Outcome::crash;
+  const CaseResult r = run_case(*c, impl);
+  return r.outcome;
+}
+
+void expect_caught(Mutation m, const std::vector<std::string>& must_fail, const std::string& control) {
+  MutantImplementation impl(std::move(m));
+  for (const std::string& id : must_fail) EXPECT_EQ(run(impl, id), Outcome::fail) << impl.name() << " not caught by " << id;
+  EXPECT_EQ(run(impl, control), Outcome::pass) << impl.name() << " should pass the unrelated case " << control;
+}
+
+TEST(Mutants, DroppedStorageSharing) {
+  expect_caught({"drops-sharing",
+                 [](const Value&, const Value& staged) {
+                   return rebuild(staged, [](const Tensor& t) { return Value(t.clone()); }, keep_object);
+                 }},
+                {"stager.views.cpu.pin0_share0", "stager.complex_storage_sharing.cpu.pin0_share0",
+                 "stager.layout_transposed.cpu.pin0_share0", "stager.full_contract.cpu.pin0_share0"},
+                "stager.different_dtypes.cpu.pin0_share0");
+}
+
+TEST(Mutants, ShallowCopyOfCpuSources) {
+  expect_caught({"shallow", [](const Value& source, const Value&) { return source; }},
+                {"stager.cpu_storage_independence.cpu.pin0_share0", "stager.full_contract.cpu.pin0_share0",
+                 "stager.dataclasses.cpu.pin0_share0"},
+                "stager.empty_tensors.cpu.pin0_share0");
+}
+
+TEST(Mutants, IgnoredPinningAndSharing) {
+  Mutation m{"pageable-only", nullptr};
+  m.force_pageable = true;
+  m.hide_stats = true;
+  expect_caught(m,
+                {"stager.tensor_pinned_and_shared.cpu.pin1_share0", "stager.tensor_pinned_and_shared.cpu.pin0_share1",
+                 "stager.pin_threshold_default.cpu.pin1_share0", "stager.full_contract.cpu.pin1_share1"},
+                "stager.tensor_pinned_and_shared.cpu.pin0_share0");
+}
+
+TEST(Mutants, LostTensorAttributes) {
+  expect_caught({"drops-attributes",
+                 [](const Value&, const Value& staged) {
+                   return rebuild(
+                       staged,
+                       [](const Tensor& t) {
+                         return Value(Tensor::from_storage(t.storage(), t.dtype(), IntList(t.sizes().begin(), t.sizes().end()),
+                                                           IntList(t.strides().begin(), t.strides().end()),
+                                                           t.storage_offset()));
+                       },
+                       keep_object);
+                 }},
+                {"stager.tensor_attrs.cpu.pin1_share1", "stager.attribute_tensors_share_memo.cpu.pin0_share0"},
+                "stager.views.cpu.pin0_share0");
+}
+
+TEST(Mutants, FrozenObjectsThawed) {
+  expect_caught({"thaws-frozen",
+                 [](const Value&, const Value& staged) {
+                   return rebuild(
+                       staged, [](const Tensor& t) { return Value(t); },
+                       [](const Object& o, std::vector<std::pair<std::string, Value>> f) {
+                         return Value(std::make_shared<Object>(o.type_name(), std::move(f), false));
+                       });
+                 }},
+                {"stager.objects_exact.cpu.pin0_share0"}, "stager.dataclasses.cpu.pin0_share0");
+}
+
+TEST(Mutants, NoBufferReuse) {
+  Mutation m{"no-cache", nullptr};
+  m.fresh_stager_per_stage = true;
+  m.hide_stats = true;
+  expect_caught(m, {"stager.caching.cpu.pin0_share0", "stager.earlier_results_overwritten.cpu.pin0_share0"},
+                "stager.views.cpu.pin0_share0");
+}
+
+}  // namespace
+}  // namespace stagekit::conformance
