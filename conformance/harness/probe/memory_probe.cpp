@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -41,6 +42,22 @@ std::string describe(const Mapping& m) {
                      m.path.empty() ? "<anonymous>" : m.path, m.locked_kib, m.vm_locked ? " lo" : "");
 }
 
+}  // namespace
+
+namespace {
+// The mappings covering [p, p + n), from `map` or else from a snapshot taken into `local`; or the
+// verdict that the range is not fully mapped.
+std::optional<Verdict> mappings_of(const void* p, std::size_t n, const MemoryMap* map, MemoryMap& local,
+                                   std::vector<const Mapping*>& spans) {
+  if (map == nullptr) {
+    local = MemoryMap::snapshot();
+    map = &local;
+  }
+  bool complete = false;
+  spans = map->covering(p, n, &complete);
+  if (!complete) return Verdict{false, fmt::format("[{}, +{}) is not fully mapped", p, n)};
+  return std::nullopt;
+}
 }  // namespace
 
 MemoryMap MemoryMap::snapshot() {
@@ -106,13 +123,8 @@ Verdict page_locked(const void* p, std::size_t n, const MemoryMap* map) {
     return {ok, ok ? "registered with the CUDA driver" : "not registered with the CUDA driver (cudaPointerGetAttributes)"};
   }
   MemoryMap local;
-  if (map == nullptr) {
-    local = MemoryMap::snapshot();
-    map = &local;
-  }
-  bool complete = false;
-  const auto spans = map->covering(p, n, &complete);
-  if (!complete) return {false, fmt::format("[{}, +{}) is not fully mapped", p, n)};
+  std::vector<const Mapping*> spans;
+  if (auto missing = mappings_of(p, n, map, local, spans)) return *missing;
   for (const Mapping* m : spans) {
     if (!m->vm_locked) return {false, "mapping not locked: " + describe(*m)};
   }
@@ -122,13 +134,8 @@ Verdict page_locked(const void* p, std::size_t n, const MemoryMap* map) {
 Verdict shared_mapping(const void* p, std::size_t n, const MemoryMap* map) {
   if (n == 0) return {true, "empty range"};
   MemoryMap local;
-  if (map == nullptr) {
-    local = MemoryMap::snapshot();
-    map = &local;
-  }
-  bool complete = false;
-  const auto spans = map->covering(p, n, &complete);
-  if (!complete) return {false, fmt::format("[{}, +{}) is not fully mapped", p, n)};
+  std::vector<const Mapping*> spans;
+  if (auto missing = mappings_of(p, n, map, local, spans)) return *missing;
   for (const Mapping* m : spans) {
     if (!m->is_shared()) return {false, "private mapping: " + describe(*m)};
     if (!is_named_shared(*m)) return {false, "anonymous shared mapping no other process can open: " + describe(*m)};

@@ -57,28 +57,12 @@ Value StagingTraversal::stage_node(const Value& v) {
     case Value::Kind::tensor:
       out = stage_tensor(v.as_tensor());
       break;
-    case Value::Kind::list: {
-      const auto& items = v.as_list().items;
-      std::vector<Value> staged;
-      staged.reserve(items.size());
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        PathScope scope(path_, i);
-        staged.push_back(stage_value(items[i]));
-      }
-      out = Value::list(std::move(staged));
+    case Value::Kind::list:
+      out = Value::list(stage_items(v.as_list().items));
       break;
-    }
-    case Value::Kind::tuple: {
-      const auto& items = v.as_tuple().items();
-      std::vector<Value> staged;
-      staged.reserve(items.size());
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        PathScope scope(path_, i);
-        staged.push_back(stage_value(items[i]));
-      }
-      out = Value::tuple(std::move(staged));
+    case Value::Kind::tuple:
+      out = Value::tuple(stage_items(v.as_tuple().items()));
       break;
-    }
     case Value::Kind::dict: {
       const Dict& source = v.as_dict();
       auto staged = std::make_shared<Dict>();
@@ -106,6 +90,16 @@ Value StagingTraversal::stage_node(const Value& v) {
   }
   leave(id);
   return out;
+}
+
+std::vector<Value> StagingTraversal::stage_items(const std::vector<Value>& items) {
+  std::vector<Value> staged;
+  staged.reserve(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    PathScope scope(path_, i);
+    staged.push_back(stage_value(items[i]));
+  }
+  return staged;
 }
 
 void StagingTraversal::validate_tensor(const Tensor& t) const {

@@ -30,6 +30,7 @@ class StagingTraversal {
   Value stage_value(const Value& v);
   Value stage_node(const Value& v);
   Value stage_tensor(const Tensor& t);
+  std::vector<Value> stage_items(const std::vector<Value>& items);
   Storage stage_storage(const Storage& source);
   Storage allocate_buffer(std::size_t nbytes);
   void validate_tensor(const Tensor& t) const;
