@@ -63,9 +63,32 @@ void full_contract_case(CaseContext& ctx, Source src, PinShare cfg) {
   ctx.add_failures(verify_staged(source, warm, memory_expectation(cfg)));
 }
 
+// Many distinct storages of one size next to views of some of them: staged buffers must share
+// exactly where the sources share — the direction PyTorch's helper does not check included.
+void sharing_both_directions_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  auto sd = std::make_shared<Dict>();
+  for (int i = 0; i < 8; ++i) {
+    const Tensor t = Tensor::random({16, 16}, DType::float32, 300 + static_cast<std::uint64_t>(i), dev);
+    sd->set(fmt::format("p{}", i), t);
+    if (i % 2 == 0) sd->set(fmt::format("p{}_rows", i), t.narrow(0, 4, 8));
+  }
+  const Value source(sd);
+  auto stager = ctx.make_stager(stager_config(cfg));
+  const Value staged = stage_or_fail(ctx, *stager, source, "sharing");
+  ctx.add_failures(verify_staged(source, staged, memory_expectation(cfg)));
+  const DistinctStorages d = distinct_storages(staged);
+  ctx.check(d.count == 8, "<staged>", "storage sharing",
+            fmt::format("{} distinct staged storages for 8 distinct source storages", d.count));
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(full_contract) {
+  add_matrix(registry, "sharing_both_directions",
+             "Eight same-size storages and views of half of them: staged tensors share a buffer exactly when their "
+             "sources share a storage",
+             "strict", Profile::strict, kBothSources, kFourConfigs, sharing_both_directions_case);
   add_matrix(registry, "full_contract",
              "A rich state dict (every value kind, views of every layout, attributes, aliasing, objects) stages "
              "exactly, cold and warm",

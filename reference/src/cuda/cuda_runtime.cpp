@@ -143,6 +143,12 @@ void set_device(int device) {
   require();
   STAGEKIT_CUDA_CALL(cudaSetDevice(device));
 }
+int current_device() {
+  require();
+  int device = 0;
+  STAGEKIT_CUDA_CALL(cudaGetDevice(&device));
+  return device;
+}
 void memcpy_sync(void* dst, const void* src, std::size_t nbytes) {
   require();
   STAGEKIT_CUDA_CALL(cudaMemcpy(dst, src, nbytes, cudaMemcpyDefault));
@@ -224,6 +230,7 @@ void Event::synchronize() const { require(); }
 bool Event::query() const { require(); }
 float Event::elapsed_ms_since(const Event&) const { require(); }
 void set_device(int) { require(); }
+int current_device() { require(); }
 void memcpy_sync(void*, const void*, std::size_t) { require(); }
 void memcpy_async(void*, const void*, std::size_t, StreamHandle) { require(); }
 void memset_sync(void*, int, std::size_t) { require(); }

@@ -79,6 +79,18 @@ std::shared_ptr<CopyOperation> CopyEngine::launch(std::vector<CopyJob> jobs, boo
   std::vector<std::size_t> starts;
   std::size_t total = 0;
   std::map<int, bool> devices_used;
+  // Restores the caller's current CUDA device once the device copies are queued.
+  struct DeviceRestore {
+    int device = -1;
+    ~DeviceRestore() {
+      if (device >= 0) {
+        try {
+          cuda::set_device(device);
+        } catch (...) {  // NOLINT(bugprone-empty-catch): nothing sensible to do in a destructor
+        }
+      }
+    }
+  } restore;
   for (const CopyJob& job : op->jobs_) {
     const std::size_t n = job.source.nbytes();
     if (n == 0) continue;
@@ -90,6 +102,7 @@ std::shared_ptr<CopyOperation> CopyEngine::launch(std::vector<CopyJob> jobs, boo
       total += n;
     } else {
       const int dev = job.source.device().index;
+      if (restore.device < 0) restore.device = cuda::current_device();
       const cuda::StreamHandle stream = stream_for(dev);
       cuda::set_device(dev);
       if (!devices_used[dev]) {
@@ -103,6 +116,7 @@ std::shared_ptr<CopyOperation> CopyEngine::launch(std::vector<CopyJob> jobs, boo
     }
   }
   for (const auto& [dev, used] : devices_used) {
+    cuda::set_device(dev);  // an event must belong to the device of the stream it is recorded on
     auto done = std::make_unique<cuda::Event>();
     done->record(stream_for(dev));
     op->device_done_.push_back(std::move(done));

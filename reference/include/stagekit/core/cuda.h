@@ -82,6 +82,7 @@ class Event {
 };
 
 void set_device(int device);
+[[nodiscard]] int current_device();
 void memcpy_sync(void* dst, const void* src, std::size_t nbytes);  // any direction (UVA)
 void memcpy_async(void* dst, const void* src, std::size_t nbytes, StreamHandle stream);
 void memset_sync(void* dst, int value, std::size_t nbytes);
