@@ -6,7 +6,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "stagekit/core/allocator.h"
 #include "stagekit/core/cuda.h"
@@ -74,6 +76,47 @@ TEST(HostAllocators, EveryByteAndDescriptorIsReturned) {
   EXPECT_EQ(after.pinned_shared, before.pinned_shared);
   EXPECT_EQ(probe::locked_bytes(), locked);
   EXPECT_EQ(probe::open_file_descriptors(), fds);
+}
+
+TEST(HostAllocators, SmallPinnedAndSharedBuffersShareSlabs) {
+  // Far more buffers than open files or mappings allowed if each had its own memfd and mapping.
+  constexpr std::size_t kBuffers = 30000;
+  const std::size_t mappings_before = probe::shared_object_mappings();
+  const std::size_t fds_before = probe::open_file_descriptors();
+  const std::uint64_t locked_before = probe::locked_bytes();
+  const HostMemoryUsage usage_before = host_memory_usage();
+  {
+    std::vector<Storage> shared;
+    std::vector<Storage> pinned;
+    for (std::size_t i = 0; i < kBuffers; ++i) {
+      shared.push_back(Storage::allocate(1000 + i % 100, Device::cpu(), MemoryKind::pinned_shared));
+      pinned.push_back(Storage::allocate(1024, Device::cpu(), MemoryKind::pinned));
+    }
+    EXPECT_LT(probe::shared_object_mappings() - mappings_before, 100U);
+    EXPECT_LT(probe::open_file_descriptors() - fds_before, 100U);
+    for (std::size_t i : {std::size_t{0}, kBuffers / 2, kBuffers - 1}) {
+      const Storage& s = shared[i];
+      EXPECT_EQ(s.memory_kind(), MemoryKind::pinned_shared);
+      EXPECT_GE(s.shared_fd(), 0);
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(s.data()) % 64, 0U);
+      EXPECT_TRUE(probe::shared_mapping(s.data(), s.nbytes()).yes);
+      EXPECT_TRUE(probe::fork_write_visible(s.data(), s.nbytes()).yes);
+      if (!cuda::available()) {
+        EXPECT_TRUE(probe::page_locked(s.data(), s.nbytes()).yes);
+        EXPECT_TRUE(probe::page_locked(pinned[i].data(), 1024).yes);
+      }
+    }
+    // Chunks never overlap.
+    std::vector<std::pair<std::uintptr_t, std::uintptr_t>> ranges;
+    for (const Storage& s : shared) ranges.emplace_back(reinterpret_cast<std::uintptr_t>(s.data()), s.nbytes());
+    std::sort(ranges.begin(), ranges.end());
+    for (std::size_t i = 1; i < ranges.size(); ++i) ASSERT_GE(ranges[i].first, ranges[i - 1].first + ranges[i - 1].second);
+  }
+  EXPECT_EQ(probe::shared_object_mappings(), mappings_before) << "empty slabs must be unmapped";
+  EXPECT_EQ(probe::open_file_descriptors(), fds_before);
+  EXPECT_EQ(probe::locked_bytes(), locked_before);
+  EXPECT_EQ(host_memory_usage().pinned_shared, usage_before.pinned_shared);
+  EXPECT_EQ(host_memory_usage().pinned, usage_before.pinned);
 }
 
 TEST(HostAllocators, MemlockRefusalSaysWhatToChange) {

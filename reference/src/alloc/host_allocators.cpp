@@ -1,17 +1,16 @@
 // The default allocators of every memory kind, the per-kind registry and the live-byte counters.
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <array>
 #include <atomic>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
-#include <new>
 
 #include <fmt/format.h>
 
 #include "os_memory.h"
+#include "slab_pool.h"
 #include "stagekit/core/allocator.h"
 #include "stagekit/core/cuda.h"
 #include "stagekit/core/error.h"
@@ -21,8 +20,10 @@ namespace {
 
 using detail::format_bytes;
 
-constexpr std::size_t kMallocLimit = std::size_t{1} << 20;  // below this, pageable memory comes from malloc
+constexpr std::size_t kMallocLimit = std::size_t{1} << 20;  // pageable requests below this use malloc
 constexpr std::size_t kAlignment = 64;
+constexpr std::size_t kSlabChunkLimit = std::size_t{64} << 10;  // pinned/shared requests up to this share slabs
+constexpr std::size_t kSlabBytes = std::size_t{4} << 20;
 
 std::array<std::atomic<std::uint64_t>, 5> g_live_bytes{};
 
@@ -32,21 +33,61 @@ void count_alloc(MemoryKind kind, std::size_t n) noexcept {
 void count_free(MemoryKind kind, std::size_t n) noexcept {
   g_live_bytes[static_cast<std::size_t>(kind)].fetch_sub(n, std::memory_order_relaxed);
 }
+void* size_as_context(std::size_t n) noexcept { return reinterpret_cast<void*>(static_cast<std::uintptr_t>(n)); }
+std::size_t size_from_context(void* ctx) noexcept { return static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(ctx)); }
 
-// Everything a release needs, for allocations that cannot encode it in the context pointer alone.
+// ---- raw mappings (not counted): the memory behind large buffers and behind slabs ----------------
+
 struct MappingContext {
   std::size_t nbytes = 0;
   int fd = -1;
   bool cuda_registered = false;
-  MemoryKind kind = MemoryKind::shared;
 };
 
-// ---- pageable ------------------------------------------------------------------------------------
+void release_mapping(void* data, void* context) noexcept {
+  auto* ctx = static_cast<MappingContext*>(context);
+  if (ctx->cuda_registered) cuda::host_unregister(data);
+  detail::unmap(data, ctx->nbytes);  // munmap also unlocks
+  if (ctx->fd >= 0) close(ctx->fd);
+  delete ctx;
+}
+void release_cuda_host(void* data, void*) noexcept { cuda::host_free(data); }
+
+DataPtr raw_pinned(std::size_t nbytes) {
+  if (cuda::available()) {
+    return DataPtr(cuda::host_alloc(nbytes), nbytes, Device::cpu(), MemoryKind::pinned, nullptr, &release_cuda_host);
+  }
+  void* p = detail::map_anonymous(nbytes, "pinned host memory");
+  DataPtr out(p, nbytes, Device::cpu(), MemoryKind::pinned, new MappingContext{nbytes}, &release_mapping);
+  detail::lock_pages(p, nbytes, "pinned host memory");  // on failure `out` unmaps
+  return out;
+}
+
+DataPtr raw_shared(std::size_t nbytes, bool pinned) {
+  const char* purpose = pinned ? "pinned shared memory" : "shared memory";
+  const auto mapping = detail::map_shared_memfd(nbytes, purpose);
+  auto* ctx = new MappingContext{nbytes, mapping.fd, false};
+  DataPtr out(mapping.data, nbytes, Device::cpu(), pinned ? MemoryKind::pinned_shared : MemoryKind::shared, ctx,
+              &release_mapping, mapping.fd, 0);
+  if (pinned) {
+    if (cuda::available()) {
+      cuda::host_register(mapping.data, nbytes);
+      ctx->cuda_registered = true;
+    } else {
+      detail::lock_pages(mapping.data, nbytes, purpose);
+    }
+  }
+  return out;
+}
+
+DataPtr raw_shared_unpinned(std::size_t n) { return raw_shared(n, false); }
+DataPtr raw_shared_pinned(std::size_t n) { return raw_shared(n, true); }
+
+// ---- pageable ----------------------------------------------------------------------------------------
 class PageableAllocator final : public Allocator {
  public:
   DataPtr allocate(std::size_t nbytes) override {
     if (nbytes == 0) return DataPtr(nullptr, 0, Device::cpu(), MemoryKind::pageable, nullptr, nullptr);
-    auto* ctx = reinterpret_cast<void*>(static_cast<std::uintptr_t>(nbytes));
     if (nbytes < kMallocLimit) {
       void* p = std::aligned_alloc(kAlignment, detail::round_up(nbytes, kAlignment));
       if (p == nullptr) {
@@ -54,104 +95,74 @@ class PageableAllocator final : public Allocator {
                                             format_bytes(nbytes)));
       }
       count_alloc(MemoryKind::pageable, nbytes);
-      return DataPtr(p, nbytes, Device::cpu(), MemoryKind::pageable, ctx, &release_malloc);
+      return DataPtr(p, nbytes, Device::cpu(), MemoryKind::pageable, size_as_context(nbytes), &release_malloc);
     }
     void* p = detail::map_anonymous(nbytes, "pageable host memory");
     count_alloc(MemoryKind::pageable, nbytes);
-    return DataPtr(p, nbytes, Device::cpu(), MemoryKind::pageable, ctx, &release_mapping);
+    return DataPtr(p, nbytes, Device::cpu(), MemoryKind::pageable, size_as_context(nbytes), &release_anonymous);
   }
   MemoryKind kind() const noexcept override { return MemoryKind::pageable; }
 
  private:
   static void release_malloc(void* data, void* ctx) noexcept {
     std::free(data);
-    count_free(MemoryKind::pageable, reinterpret_cast<std::uintptr_t>(ctx));
+    count_free(MemoryKind::pageable, size_from_context(ctx));
   }
-  static void release_mapping(void* data, void* ctx) noexcept {
-    const auto n = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(ctx));
-    detail::unmap(data, n);
-    count_free(MemoryKind::pageable, n);
-  }
-};
-
-// ---- pinned (page-locked, private) ---------------------------------------------------------------
-class PinnedAllocator final : public Allocator {
- public:
-  DataPtr allocate(std::size_t nbytes) override {
-    if (nbytes == 0) return DataPtr(nullptr, 0, Device::cpu(), MemoryKind::pageable, nullptr, nullptr);
-    auto* ctx = reinterpret_cast<void*>(static_cast<std::uintptr_t>(nbytes));
-    if (cuda::available()) {
-      void* p = cuda::host_alloc(nbytes);
-      count_alloc(MemoryKind::pinned, nbytes);
-      return DataPtr(p, nbytes, Device::cpu(), MemoryKind::pinned, ctx, &release_cuda);
-    }
-    void* p = detail::map_anonymous(nbytes, "pinned host memory");
-    try {
-      detail::lock_pages(p, nbytes, "pinned host memory");
-    } catch (...) {
-      detail::unmap(p, nbytes);
-      throw;
-    }
-    count_alloc(MemoryKind::pinned, nbytes);
-    return DataPtr(p, nbytes, Device::cpu(), MemoryKind::pinned, ctx, &release_mapping);
-  }
-  MemoryKind kind() const noexcept override { return MemoryKind::pinned; }
-
- private:
-  static void release_cuda(void* data, void* ctx) noexcept {
-    cuda::host_free(data);
-    count_free(MemoryKind::pinned, reinterpret_cast<std::uintptr_t>(ctx));
-  }
-  static void release_mapping(void* data, void* ctx) noexcept {
-    const auto n = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(ctx));
-    detail::unmap(data, n);  // munmap also unlocks
-    count_free(MemoryKind::pinned, n);
+  static void release_anonymous(void* data, void* ctx) noexcept {
+    detail::unmap(data, size_from_context(ctx));
+    count_free(MemoryKind::pageable, size_from_context(ctx));
   }
 };
 
-// ---- shared and pinned+shared (memfd mappings) ---------------------------------------------------
-class SharedAllocator final : public Allocator {
+// ---- pinned, shared, pinned+shared: large buffers mapped alone, small ones from slabs -------------
+class MappedAllocator final : public Allocator {
  public:
-  explicit SharedAllocator(bool pinned) : pinned_(pinned) {}
+  MappedAllocator(MemoryKind kind, detail::SlabPool::BackingFn raw) : kind_(kind), raw_(raw), slabs_(kind, kSlabBytes, raw) {}
 
   DataPtr allocate(std::size_t nbytes) override {
-    if (nbytes == 0) return DataPtr(nullptr, 0, Device::cpu(), MemoryKind::shared, nullptr, nullptr);
-    const MemoryKind k = kind();
-    const char* purpose = pinned_ ? "pinned shared memory" : "shared memory";
-    const auto mapping = detail::map_shared_memfd(nbytes, purpose);
-    auto* ctx = new MappingContext{nbytes, mapping.fd, false, k};
-    try {
-      if (pinned_) {
-        if (cuda::available()) {
-          cuda::host_register(mapping.data, nbytes);
-          ctx->cuda_registered = true;
-        } else {
-          detail::lock_pages(mapping.data, nbytes, purpose);
-        }
+    if (nbytes == 0) {
+      const MemoryKind empty_kind = is_shared_kind(kind_) ? MemoryKind::shared : MemoryKind::pageable;
+      return DataPtr(nullptr, 0, Device::cpu(), empty_kind, nullptr, nullptr);
+    }
+    if (nbytes <= kSlabChunkLimit) {
+      try {
+        DataPtr chunk = slabs_.allocate(nbytes, &count_release, counter_context(nbytes));
+        count_alloc(kind_, nbytes);
+        return chunk;
+      } catch (const ResourceExhausted&) {
+        // A whole slab does not fit under the limits in force; the buffer alone may.
       }
-    } catch (...) {
-      release(mapping.data, ctx);
-      throw;
     }
-    count_alloc(k, nbytes);
-    return DataPtr(mapping.data, nbytes, Device::cpu(), k, ctx, &release_counted, mapping.fd, 0);
+    // Large: the mapping itself, wrapped so that its release is counted.
+    auto* holder = new Holder{raw_(nbytes), kind_};  // raw_ may throw: nothing to undo
+    count_alloc(kind_, nbytes);
+    DataPtr& raw = holder->raw;
+    return DataPtr(raw.get(), nbytes, Device::cpu(), kind_, holder, &release_holder, raw.shared_fd(), raw.shared_offset());
   }
-  MemoryKind kind() const noexcept override { return pinned_ ? MemoryKind::pinned_shared : MemoryKind::shared; }
+  MemoryKind kind() const noexcept override { return kind_; }
 
  private:
-  static void release(void* data, void* context) noexcept {
-    auto* ctx = static_cast<MappingContext*>(context);
-    if (ctx->cuda_registered) cuda::host_unregister(data);
-    detail::unmap(data, ctx->nbytes);
-    if (ctx->fd >= 0) close(ctx->fd);
-    delete ctx;
+  struct Holder {
+    DataPtr raw;
+    MemoryKind kind;
+  };
+  // The context of a chunk encodes its kind and size: kind in the low 3 bits, size above them.
+  void* counter_context(std::size_t n) const noexcept {
+    return reinterpret_cast<void*>((static_cast<std::uintptr_t>(n) << 3) | static_cast<std::uintptr_t>(kind_));
   }
-  static void release_counted(void* data, void* context) noexcept {
-    auto* ctx = static_cast<MappingContext*>(context);
-    count_free(ctx->kind, ctx->nbytes);
-    release(data, context);
+  static void count_release(void*, void* ctx) noexcept {
+    const auto v = reinterpret_cast<std::uintptr_t>(ctx);
+    count_free(static_cast<MemoryKind>(v & 7U), static_cast<std::size_t>(v >> 3));
   }
-  bool pinned_;
+  static void release_holder(void*, void* ctx) noexcept {
+    auto* holder = static_cast<Holder*>(ctx);
+    count_free(holder->kind, holder->raw.nbytes());
+    delete holder;
+  }
+
+  MemoryKind kind_;
+  detail::SlabPool::BackingFn raw_;
+  detail::SlabPool slabs_;
 };
 
 // ---- CUDA device memory --------------------------------------------------------------------------
@@ -162,8 +173,7 @@ class CudaDeviceAllocator final : public Allocator {
     if (nbytes == 0) return DataPtr(nullptr, 0, device(), MemoryKind::device, nullptr, nullptr);
     void* p = cuda::device_malloc(index_, nbytes);
     count_alloc(MemoryKind::device, nbytes);
-    return DataPtr(p, nbytes, device(), MemoryKind::device, reinterpret_cast<void*>(static_cast<std::uintptr_t>(nbytes)),
-                   &release);
+    return DataPtr(p, nbytes, device(), MemoryKind::device, size_as_context(nbytes), &release);
   }
   MemoryKind kind() const noexcept override { return MemoryKind::device; }
   Device device() const noexcept override { return Device::cuda(index_); }
@@ -171,16 +181,16 @@ class CudaDeviceAllocator final : public Allocator {
  private:
   static void release(void* data, void* ctx) noexcept {
     cuda::device_free(data);
-    count_free(MemoryKind::device, reinterpret_cast<std::uintptr_t>(ctx));
+    count_free(MemoryKind::device, size_from_context(ctx));
   }
   int index_;
 };
 
 struct Registry {
   PageableAllocator pageable;
-  PinnedAllocator pinned;
-  SharedAllocator shared{false};
-  SharedAllocator pinned_shared{true};
+  MappedAllocator pinned{MemoryKind::pinned, &raw_pinned};
+  MappedAllocator shared{MemoryKind::shared, &raw_shared_unpinned};
+  MappedAllocator pinned_shared{MemoryKind::pinned_shared, &raw_shared_pinned};
   std::array<std::atomic<Allocator*>, 4> overrides{};
 };
 
