@@ -1,0 +1,131 @@
+// stagekit-bench: the perf harness. Google Benchmark's own flags all work (--benchmark_out=FILE
+// --benchmark_out_format=json --benchmark_repetitions=N --benchmark_filter=REGEX ...), plus:
+//   --stagekit_mode=smoke|quick|full   sizes and run time (default full; see perf/METRICS.md)
+//   --stagekit_impl=reference          the implementation under test
+// Limit benchmarks always run first (a filter is widened to include them) so that every stage
+// benchmark can report its ratio to a limit measured in the same run.
+#include <algorithm>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "../../conformance/adapter/reference_implementation.h"
+#include "bench_context.h"
+#include "bench_registry.h"
+#include "limit_capturing_reporter.h"
+#include "runner/environment.h"
+
+namespace {
+
+using stagekit::perf::Mode;
+
+void print_help() {
+  std::cout << "stagekit-bench: state-dict staging benchmarks next to the hardware limits measured in the same run.\n"
+               "\n"
+               "  --stagekit_mode=smoke|quick|full  smoke: tiny sizes, one iteration (tests); quick: full sizes, short\n"
+               "                                    runs (main job); full: full sizes (default; nightly adds repetitions)\n"
+               "  --stagekit_impl=reference         the implementation under test (only the built-in reference for now)\n"
+               "\n"
+               "Names: limit/<what>/... and stage/<src>_to_<dst>/<layout>/<cold|warm> (perf/METRICS.md).\n"
+               "Google Benchmark flags:\n";
+  benchmark::PrintDefaultHelp();
+}
+
+// Removes --stagekit_* flags from argv; returns false on a bad value.
+bool take_own_flags(int& argc, char** argv, Mode& mode, std::string& impl) {
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--stagekit_mode=", 0) == 0) {
+      const std::string v = arg.substr(16);
+      if (v == "smoke") mode = Mode::smoke;
+      else if (v == "quick") mode = Mode::quick;
+      else if (v == "full") mode = Mode::full;
+      else {
+        std::cerr << "stagekit-bench: --stagekit_mode must be smoke, quick or full (got '" << v << "')\n";
+        return false;
+      }
+    } else if (arg.rfind("--stagekit_impl=", 0) == 0) {
+      impl = arg.substr(16);
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  argc = out;
+  return true;
+}
+
+// The arguments Google Benchmark sees: the mode's minimum time first (a --benchmark_min_time given
+// on the command line comes later and wins), and a --benchmark_filter=X widened to (X)|^limit/ so
+// that the limits always run. Per-benchmark settings would change the benchmark names.
+std::vector<std::string> benchmark_args(int argc, char** argv, Mode mode) {
+  std::vector<std::string> args(argv, argv + argc);
+  if (mode == Mode::smoke) args.insert(args.begin() + 1, "--benchmark_min_time=0.000001");
+  if (mode == Mode::quick) args.insert(args.begin() + 1, "--benchmark_min_time=0.2");
+  for (std::string& a : args) {
+    if (a.rfind("--benchmark_filter=", 0) == 0) a = "--benchmark_filter=(" + a.substr(19) + ")|^limit/";
+  }
+  return args;
+}
+
+void add_context(const Mode mode) {
+  namespace sc = stagekit::conformance;
+  const auto env = sc::describe_environment();
+  const auto& ctx = stagekit::perf::bench_context();
+  benchmark::AddCustomContext("stagekit_schema_version", "1");
+  benchmark::AddCustomContext("implementation", ctx.implementation->name());
+  benchmark::AddCustomContext("implementation_version", ctx.implementation->version());
+  benchmark::AddCustomContext("git_sha", env["git"].value("sha", "unknown"));
+  benchmark::AddCustomContext("git_dirty", env["git"]["dirty"].dump());
+  benchmark::AddCustomContext("compiler", env.value("compiler", "unknown"));
+  benchmark::AddCustomContext("cpu_model", env["host"].value("cpu_model", "unknown"));
+  benchmark::AddCustomContext("cpu_count", std::to_string(env["host"].value("cpu_count", 0U)));
+  benchmark::AddCustomContext("memory_total", env["host"].value("memory_total", "unknown"));
+  const bool has_cuda = env["cuda"].is_object();
+  benchmark::AddCustomContext("cuda", has_cuda ? env["cuda"].value("description", "available") : "none");
+  benchmark::AddCustomContext("cuda_reason", has_cuda ? "" : env.value("cuda_reason", ""));
+  benchmark::AddCustomContext("gpu", has_cuda ? env["cuda"].value("description", "") : "none");
+  benchmark::AddCustomContext("copy_threads", std::to_string(ctx.copy_threads));
+  benchmark::AddCustomContext("mode", stagekit::perf::mode_name(mode));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      print_help();
+      return 0;
+    }
+  }
+  Mode mode = Mode::full;
+  std::string impl = "reference";
+  if (!take_own_flags(argc, argv, mode, impl)) return 2;
+  if (impl != "reference") {
+    std::cerr << "stagekit-bench: unknown implementation '" << impl << "' (only 'reference' is built in)\n";
+    return 2;
+  }
+  std::vector<std::string> args = benchmark_args(argc, argv, mode);
+  std::vector<char*> cargs;
+  for (std::string& a : args) cargs.push_back(a.data());
+  int cargc = static_cast<int>(cargs.size());
+  benchmark::Initialize(&cargc, cargs.data(), print_help);
+  if (benchmark::ReportUnrecognizedArguments(cargc, cargs.data())) return 2;
+
+  auto& ctx = stagekit::perf::bench_context();
+  ctx.mode = mode;
+  ctx.copy_threads = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 8);
+  ctx.implementation = stagekit::conformance::make_reference_implementation();
+  add_context(mode);
+  stagekit::perf::register_limit_benchmarks();
+  stagekit::perf::register_stage_benchmarks();
+
+  stagekit::perf::LimitCapturingReporter display;
+  benchmark::RunSpecifiedBenchmarks(&display);
+  benchmark::Shutdown();
+  return 0;
+}

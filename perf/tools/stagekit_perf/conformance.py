@@ -1,0 +1,50 @@
+"""Load a conformance results.json (schema_version 1, see reports/SCHEMAS.md)."""
+import json
+
+OUTCOMES = ("pass", "fail", "not_supported", "waived", "crash", "timeout")
+FAILING = ("fail", "crash", "timeout")
+
+
+class ConformanceFileError(Exception):
+    """A conformance file that cannot be used; the message names the file and the problem."""
+
+
+def load_conformance(path):
+    """The results document with `counts` filled in from `results` when absent."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            doc = json.load(handle)
+    except FileNotFoundError:
+        raise ConformanceFileError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConformanceFileError(f"{path}: cannot read JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ConformanceFileError(f"{path}: top level is not a JSON object")
+    if str(doc.get("schema_version")) != "1":
+        raise ConformanceFileError(f"{path}: unsupported schema_version "
+                                   f"{doc.get('schema_version')!r}; these tools read 1")
+    results = doc.get("results")
+    if not isinstance(results, list):
+        raise ConformanceFileError(f"{path}: no 'results' list")
+    if not isinstance(doc.get("counts"), dict):
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for result in results:
+            outcome = str(result.get("outcome", "?"))
+            counts[outcome] = counts.get(outcome, 0) + 1
+        doc["counts"] = counts
+    return doc
+
+
+def failures(doc):
+    """Results whose outcome is fail, crash or timeout."""
+    return [r for r in doc["results"] if r.get("outcome") in FAILING]
+
+
+def not_supported_reasons(doc):
+    """[(count, reason)] of the not_supported results, most frequent first."""
+    grouped = {}
+    for result in doc["results"]:
+        if result.get("outcome") == "not_supported":
+            reason = str(result.get("reason", "")) or "(no reason given)"
+            grouped[reason] = grouped.get(reason, 0) + 1
+    return sorted(((n, reason) for reason, n in grouped.items()), key=lambda x: (-x[0], x[1]))

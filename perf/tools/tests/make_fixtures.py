@@ -1,0 +1,197 @@
+#!/usr/bin/python3
+"""Write the deterministic test fixtures of the perf tools into tests/fixtures/.
+
+Every number comes from a seeded random.Random, so rerunning this script reproduces the
+committed files byte for byte (tests/test_fixtures.py checks that).  Noise is uniform
+within +-2% of each benchmark's nominal time.
+"""
+import argparse
+import hashlib
+import os
+import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from stagekit_perf import gbench_json  # noqa: E402
+
+MIB, GIB = 1 << 20, 1 << 30
+NOISE = 0.02
+TRANSFORMER_PARAMS = 24 * (4 * 1024 * 1024 + 2 * 4096 * 1024 + 4 * 1024)
+TRANSFORMER_BYTES = 3 * 4 * TRANSFORMER_PARAMS + 24 * 10 * 4   # params, exp_avg, exp_avg_sq, steps
+CUDA_SKIP = ("not_supported: no usable CUDA device: cudaGetDeviceCount returned "
+             "cudaErrorInsufficientDriver (35): CUDA driver version is insufficient for CUDA "
+             "runtime version")
+TORCH_PIN_SKIP = ("not_supported: torch pins memory only when CUDA is available "
+                  "(torch.cuda.is_available() is False)")
+LIMITS = (("limit/memcpy_prefaulted/threads:1", GIB, 90.0),
+          ("limit/memcpy_prefaulted/threads:2", GIB, 45.0))
+# name, bytes, tensors, nominal ratio_to_limit
+STAGE = (("stage/cpu_to_pageable/large/cold", GIB, 64, 0.75),
+         ("stage/cpu_to_pageable/large/warm", GIB, 64, 0.95),
+         ("stage/cpu_to_pinned/large/cold", GIB, 64, 0.60),
+         ("stage/cpu_to_pinned/large/warm", GIB, 64, 0.94),
+         ("stage/cpu_to_pinned/small/warm", 100_000 * 1024, 100_000, 0.11),
+         ("stage/cpu_to_shared/transformer/warm", TRANSFORMER_BYTES, 960, 0.92),
+         ("stage/cpu_to_pinned_shared/views/warm", 32 * 8 * MIB, 96, 0.90))
+SKIPPED = (("stage/cuda_to_pinned/large/warm", CUDA_SKIP),)
+PEER_STAGE = (("stage/cpu_to_pageable/large/cold", GIB, 64, 0.55),
+              ("stage/cpu_to_pageable/large/warm", GIB, 64, 0.85),
+              ("stage/cpu_to_pageable/small/warm", 100_000 * 1024, 100_000, 0.02),
+              ("stage/cpu_to_shared/transformer/warm", TRANSFORMER_BYTES, 960, 0.70),
+              ("stage/cpu_to_pageable/views/warm", 32 * 8 * MIB, 96, 0.80))
+PEER_SKIPPED = (("stage/cpu_to_pinned/large/warm", TORCH_PIN_SKIP),
+                ("stage/cpu_to_pinned_shared/views/warm", TORCH_PIN_SKIP))
+HISTORY_STAGE = tuple(s for s in STAGE if s[0] in (
+    "stage/cpu_to_pageable/large/cold", "stage/cpu_to_pinned/large/warm",
+    "stage/cpu_to_shared/transformer/warm"))
+STEPPED = "stage/cpu_to_pinned/large/warm"
+
+
+def stagekit_context(date, sha, mode="full"):
+    return gbench_json.context(date, "vm", "build/release/perf/stagekit-bench", 2, {
+        "implementation": "stagekit-reference", "implementation_version": "0.1.0",
+        "git_sha": sha, "git_dirty": "false", "compiler": "gcc 12.2.0",
+        "cpu_model": "Intel(R) Xeon(R) Processor", "cpu_count": 2,
+        "memory_total_bytes": 25275543552, "cuda": "none", "gpu": "none", "copy_threads": 2,
+        "mode": mode})
+
+
+def peer_context(date):
+    return gbench_json.context(date, "vm", "perf/tools/peer_torch.py", 2, {
+        "implementation": "pytorch", "implementation_version": "2.5.1", "cpu_count": 2,
+        "cuda": "none", "gpu": "none", "copy_threads": 2, "mode": "full"})
+
+
+def _sig(value):
+    return gbench_json.round_sig(value, 6)
+
+
+def run(ctx, seed, reps, limits=LIMITS, ratio_limit="limit/memcpy_prefaulted/threads:2",
+        stage=STAGE, skipped=SKIPPED, slow=None, drop=(), errors=None):
+    """A result document: limits, stage benchmarks (time x slow[name]), skipped, errored."""
+    rng, slow, errors = random.Random(seed), slow or {}, errors or {}
+    benchmarks, limit_bps = [], None
+    specs = [(n, b, 0, ms, None) for n, b, ms in limits]
+    specs += [(n, b, t, None, ratio) for n, b, t, ratio in stage]
+    for family, (name, nbytes, tensors, limit_ms, ratio) in enumerate(specs):
+        if name in drop:
+            continue
+        run_name = name + "/real_time"
+        if name in errors:
+            benchmarks += [gbench_json.error(run_name, family, reps, errors[name], r)
+                           for r in range(reps)]
+            continue
+        nominal = limit_ms * 1e-3 if ratio is None else nbytes / (ratio * limit_bps)
+        entries = []
+        for rep in range(reps):
+            seconds = nominal * slow.get(name, 1.0) * (1 + rng.uniform(-NOISE, NOISE))
+            counters = {"bytes": nbytes, "bytes_per_second": _sig(nbytes / seconds)}
+            label = ""
+            if ratio is not None:
+                counters.update(
+                    tensors=tensors, wrong=0, items_per_second=_sig(tensors / seconds),
+                    ratio_to_limit=_sig(nbytes / seconds / limit_bps),
+                    limit_bytes_per_second=_sig(limit_bps),
+                    overhead_ns_per_tensor=_sig((seconds - nbytes / limit_bps) / tensors * 1e9))
+                label = "limit=" + ratio_limit
+            entries.append(gbench_json.iteration(
+                run_name, family, reps, rep, max(1, int(0.5 / seconds)), _sig(seconds * 1e3),
+                _sig(seconds * 1e3 * 0.99), "ms", counters, label))
+        benchmarks += entries + gbench_json.aggregates(entries)
+        if name == ratio_limit:
+            times = sorted(e["real_time"] for e in entries)
+            limit_bps = nbytes / (times[len(times) // 2] * 1e-3)
+    for family, (name, message) in enumerate(skipped, start=len(specs)):
+        benchmarks += [gbench_json.error(name + "/manual_time" if "cuda" in name else
+                                         name + "/real_time", family, reps, message, r)
+                       for r in range(reps)]
+    return gbench_json.document(ctx, benchmarks)
+
+
+def sha_of(text):
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def history(out, kind, factor_of_night, nights=10):
+    """nights result files; factor_of_night(i) scales the stepped benchmark on night i."""
+    directory = os.path.join(out, f"history_{kind}")
+    os.makedirs(directory, exist_ok=True)
+    for night in range(nights):
+        sha = sha_of(f"{kind}-{night}")
+        doc = run(stagekit_context(f"2026-11-{night + 1:02d}T02:00:00+00:00", sha),
+                  seed=1000 * len(kind) + night, reps=3, stage=HISTORY_STAGE,
+                  slow={STEPPED: factor_of_night(night)})
+        gbench_json.write(os.path.join(directory, sha[:10] + ".json"), doc)
+
+
+def conformance():
+    cuda = ("no usable CUDA device: cudaGetDeviceCount returned cudaErrorInsufficientDriver (35): "
+            "CUDA driver version is insufficient for CUDA runtime version")
+    rows = [("stager.caching.cpu.pin0_share0", "pass", ""),
+            ("stager.caching.cuda.pin0_share0", "not_supported", cuda),
+            ("stager.caching.cuda.pin1_share0", "not_supported", cuda),
+            ("stager.dtensor.cpu.pin0_share0", "not_supported",
+             "the implementation does not declare capability dtensor"),
+            ("stager.recursive.cpu.pin0_share0", "pass", ""),
+            ("stager.shared.cpu.pin0_share1", "pass", ""),
+            ("stager.views.cpu.pin0_share0", "fail",
+             "recursive.type.tensor1: storage sharing: staged view does not share the staged base"),
+            ("stager.views.cpu.pin1_share0", "pass", ""),
+            ("stager.views.cpu.pin1_share1", "pass", "")]
+    results = [{"id": i, "outcome": o, "reason": r, "source": "TestStateDictStager.test_views",
+                "profile": "upstream", "description": "one line", "seconds": 0.001}
+               for i, o, r in rows]
+    counts = {o: sum(1 for _, x, _ in rows if x == o) for o in
+              ("pass", "fail", "not_supported", "waived", "crash", "timeout")}
+    return {"schema_version": 1, "suite": "stagekit-conformance",
+            "implementation": {"name": "stagekit-reference", "version": "0.1.0"},
+            "environment": {"git": {"sha": sha_of("conformance"), "dirty": False},
+                            "compiler": "gcc 12.2.0", "cuda": "none", "cuda_reason": cuda,
+                            "host": {"cpu_model": "Intel(R) Xeon(R) Processor", "cpu_count": 2,
+                                     "hostname": "vm", "memory_total": "24683656 kB"}},
+            "run": {"profile": "strict", "started": "2026-11-24T12:00:00Z"},
+            "counts": counts, "results": results}
+
+
+def write_all(out):
+    os.makedirs(out, exist_ok=True)
+    base_ctx = stagekit_context("2026-11-24T12:40:00+00:00", sha_of("baseline"))
+    new_ctx = stagekit_context("2026-11-25T12:40:00+00:00", sha_of("candidate"))
+    docs = {
+        "baseline.json": run(base_ctx, 1, 9),
+        "regression.json": run(new_ctx, 2, 9, slow={STEPPED: 1.2}),
+        "noise.json": run(new_ctx, 3, 9),
+        "missing.json": run(new_ctx, 4, 9, drop=("stage/cpu_to_shared/transformer/warm",)),
+        "single_rep.json": run(new_ctx, 6, 1, slow={STEPPED: 1.2}),
+        "wrong_result.json": run(new_ctx, 7, 9, errors={
+            "stage/cpu_to_pageable/large/warm":
+                "wrong result: 3 of 64 tensors differ (first: tensor_7 at byte 4096)"}),
+        "peer_pytorch.json": run(peer_context("2026-11-24T13:00:00+00:00"), 8, 9,
+                                 limits=LIMITS[:1], ratio_limit=LIMITS[0][0], stage=PEER_STAGE,
+                                 skipped=PEER_SKIPPED),
+    }
+    v2 = run(new_ctx, 5, 3)
+    v2["context"] = dict(v2["context"], stagekit_schema_version="2")
+    docs["schema_v2.json"] = v2
+    docs["no_benchmarks.json"] = {"context": dict(new_ctx)}
+    docs["conformance_results.json"] = conformance()
+    for name, doc in docs.items():
+        gbench_json.write(os.path.join(out, name), doc)
+    history(out, "stable", lambda night: 1.0)
+    history(out, "step", lambda night: 1.2 if night >= 6 else 1.0)
+    history(out, "spike", lambda night: 1.4 if night == 4 else 1.0)
+    history(out, "improvement", lambda night: 0.8 if night >= 6 else 1.0)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "fixtures"),
+                        help="directory to write (default: tests/fixtures next to this script)")
+    args = parser.parse_args(argv)
+    write_all(args.out)
+    print(f"fixtures written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
