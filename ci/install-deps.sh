@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build ccache g++ git
-  libgtest-dev libgmock-dev libbenchmark-dev libfmt-dev nlohmann-json3-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   openmpi-bin libopenmpi-dev
 )
 

@@ -96,7 +96,17 @@ def document(ctx, benchmarks):
     return {"context": ctx, "benchmarks": benchmarks}
 
 
+def dumps(doc):
+    """JSON text with the context indented and one benchmark entry per line."""
+    head = {key: value for key, value in doc.items() if key != "benchmarks"}
+    text = json.dumps(head, indent=2)
+    if "benchmarks" not in doc:
+        return text + "\n"
+    lines = ",\n".join("    " + json.dumps(entry) for entry in doc["benchmarks"])
+    body = "[\n" + lines + "\n  ]" if lines else "[]"
+    return text[:-2] + ',\n  "benchmarks": ' + body + "\n}\n"
+
+
 def write(path, doc):
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(doc, handle, indent=2)
-        handle.write("\n")
+        handle.write(dumps(doc))

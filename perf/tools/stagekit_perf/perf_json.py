@@ -51,8 +51,10 @@ class PerfRun:
         return str(self.context.get("date", ""))
 
     def describe(self):
-        """One line: implementation, short sha and date."""
-        return f"{self.implementation} {self.git_sha[:12]} {self.date}".strip()
+        """One line: implementation, its version, short sha (when known) and date."""
+        parts = [self.implementation, str(self.context.get("implementation_version", "")),
+                 self.git_sha[:12] if self.git_sha != "unknown" else "", self.date]
+        return " ".join(p for p in parts if p)
 
 
 def read_document(path):
@@ -83,9 +85,9 @@ def check_document(doc, path):
                             f"\"{SCHEMA_VERSION}\"): not a stagekit result file")
     version = str(context["stagekit_schema_version"])
     if version != SCHEMA_VERSION:
-        raise PerfFileError(f"{path}: unsupported stagekit_schema_version \"{version}\"; these tools "
-                            f"read version \"{SCHEMA_VERSION}\" (update perf/tools or rerun the "
-                            "matching harness)")
+        raise PerfFileError(f"{path}: unsupported stagekit_schema_version \"{version}\"; "
+                            f"these tools read version \"{SCHEMA_VERSION}\" (update perf/tools "
+                            "or rerun the matching harness)")
     benchmarks = doc.get("benchmarks")
     if not isinstance(benchmarks, list):
         what = "missing" if benchmarks is None else f"a {type(benchmarks).__name__}, not a list"

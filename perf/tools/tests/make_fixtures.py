@@ -9,6 +9,7 @@ import argparse
 import hashlib
 import os
 import random
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -16,47 +17,56 @@ from stagekit_perf import gbench_json  # noqa: E402
 
 MIB, GIB = 1 << 20, 1 << 30
 NOISE = 0.02
-TRANSFORMER_PARAMS = 24 * (4 * 1024 * 1024 + 2 * 4096 * 1024 + 4 * 1024)
-TRANSFORMER_BYTES = 3 * 4 * TRANSFORMER_PARAMS + 24 * 10 * 4   # params, exp_avg, exp_avg_sq, steps
+# The shapes of perf/bench/state_dicts.cpp (full size): hidden 512, vocab 8192, 24 layers.
+TRANSFORMER_SHAPES = 1 + 24 * 10
+TRANSFORMER_PARAMS = 8192 * 512 + 24 * (4 * 512 * 512 + 2 * 2048 * 512 + 4 * 512)
+TRANSFORMER_BYTES = 3 * 4 * TRANSFORMER_PARAMS + 4 * TRANSFORMER_SHAPES  # + a 0-dim step each
 CUDA_SKIP = ("not_supported: no usable CUDA device: cudaGetDeviceCount returned "
              "cudaErrorInsufficientDriver (35): CUDA driver version is insufficient for CUDA "
              "runtime version")
 TORCH_PIN_SKIP = ("not_supported: torch pins memory only when CUDA is available "
                   "(torch.cuda.is_available() is False)")
-LIMITS = (("limit/memcpy_prefaulted/threads:1", GIB, 90.0),
-          ("limit/memcpy_prefaulted/threads:2", GIB, 45.0))
-# name, bytes, tensors, nominal ratio_to_limit
-STAGE = (("stage/cpu_to_pageable/large/cold", GIB, 64, 0.75),
-         ("stage/cpu_to_pageable/large/warm", GIB, 64, 0.95),
-         ("stage/cpu_to_pinned/large/cold", GIB, 64, 0.60),
-         ("stage/cpu_to_pinned/large/warm", GIB, 64, 0.94),
-         ("stage/cpu_to_pinned/small/warm", 100_000 * 1024, 100_000, 0.11),
-         ("stage/cpu_to_shared/transformer/warm", TRANSFORMER_BYTES, 960, 0.92),
-         ("stage/cpu_to_pinned_shared/views/warm", 32 * 8 * MIB, 96, 0.90))
-SKIPPED = (("stage/cuda_to_pinned/large/warm", CUDA_SKIP),)
-PEER_STAGE = (("stage/cpu_to_pageable/large/cold", GIB, 64, 0.55),
-              ("stage/cpu_to_pageable/large/warm", GIB, 64, 0.85),
-              ("stage/cpu_to_pageable/small/warm", 100_000 * 1024, 100_000, 0.02),
-              ("stage/cpu_to_shared/transformer/warm", TRANSFORMER_BYTES, 960, 0.70),
-              ("stage/cpu_to_pageable/views/warm", 32 * 8 * MIB, 96, 0.80))
+WARM, THP, PINNED = ("limit/memcpy_prefaulted/threads:2", "limit/memcpy_fresh_thp/threads:2",
+                     "limit/alloc_copy_fresh/pinned/threads:2")
+LIMITS = (("limit/memcpy_prefaulted/threads:1", GIB, 90.0), (WARM, GIB, 45.0), (THP, GIB, 55.0),
+          (PINNED, GIB, 70.0))
+# name, bytes, tensors, nominal ratio_to_limit, limit (as perf/bench/limits_bench.cpp matches them)
+STAGE = (("stage/cpu_to_pageable/large/cold", 64 * 16 * MIB, 64, 0.75, THP),
+         ("stage/cpu_to_pageable/large/warm", 64 * 16 * MIB, 64, 0.95, WARM),
+         ("stage/cpu_to_pinned/large/cold", 64 * 16 * MIB, 64, 0.85, PINNED),
+         ("stage/cpu_to_pinned/large/warm", 64 * 16 * MIB, 64, 0.94, WARM),
+         ("stage/cpu_to_pinned/small/warm", 100_000 * 1024, 100_000, 0.11, WARM),
+         ("stage/cpu_to_shared/transformer/warm", TRANSFORMER_BYTES, 4 * TRANSFORMER_SHAPES, 0.92,
+          WARM),
+         ("stage/cpu_to_pinned_shared/views/warm", 32 * 8 * MIB, 64, 0.90, WARM))
+SKIPPED = (("limit/cuda_d2h_pinned", CUDA_SKIP), ("stage/cuda_to_pinned/large/warm", CUDA_SKIP))
+PEER_LIMIT = "limit/memcpy_prefaulted/threads:1"
+PEER_STAGE = (("stage/cpu_to_pageable/large/cold", 64 * 16 * MIB, 64, 0.55, PEER_LIMIT),
+              ("stage/cpu_to_pageable/large/warm", 64 * 16 * MIB, 64, 0.85, PEER_LIMIT),
+              ("stage/cpu_to_pageable/small/warm", 100_000 * 1024, 100_000, 0.02, PEER_LIMIT),
+              ("stage/cpu_to_shared/transformer/warm", TRANSFORMER_BYTES, 4 * TRANSFORMER_SHAPES,
+               0.70, PEER_LIMIT),
+              ("stage/cpu_to_pageable/views/warm", 32 * 8 * MIB, 64, 0.80, PEER_LIMIT))
 PEER_SKIPPED = (("stage/cpu_to_pinned/large/warm", TORCH_PIN_SKIP),
                 ("stage/cpu_to_pinned_shared/views/warm", TORCH_PIN_SKIP))
+HISTORY_LIMITS = tuple(x for x in LIMITS if x[0] in (WARM, THP))
 HISTORY_STAGE = tuple(s for s in STAGE if s[0] in (
-    "stage/cpu_to_pageable/large/cold", "stage/cpu_to_pinned/large/warm",
-    "stage/cpu_to_shared/transformer/warm"))
+    "stage/cpu_to_pageable/large/cold", "stage/cpu_to_pinned/large/warm"))
 STEPPED = "stage/cpu_to_pinned/large/warm"
 
 
 def stagekit_context(date, sha, mode="full"):
+    """The context keys perf/driver/bench_main.cpp adds."""
     return gbench_json.context(date, "vm", "build/release/perf/stagekit-bench", 2, {
         "implementation": "stagekit-reference", "implementation_version": "0.1.0",
         "git_sha": sha, "git_dirty": "false", "compiler": "gcc 12.2.0",
         "cpu_model": "Intel(R) Xeon(R) Processor", "cpu_count": 2,
-        "memory_total_bytes": 25275543552, "cuda": "none", "gpu": "none", "copy_threads": 2,
-        "mode": mode})
+        "memory_total": "24683656 kB", "cuda": "none", "cuda_reason": CUDA_SKIP.split(": ", 1)[1],
+        "gpu": "none", "copy_threads": 2, "mode": mode})
 
 
 def peer_context(date):
+    """A peer file with only some of the stagekit keys."""
     return gbench_json.context(date, "vm", "perf/tools/peer_torch.py", 2, {
         "implementation": "pytorch", "implementation_version": "2.5.1", "cpu_count": 2,
         "cuda": "none", "gpu": "none", "copy_threads": 2, "mode": "full"})
@@ -66,44 +76,46 @@ def _sig(value):
     return gbench_json.round_sig(value, 6)
 
 
-def run(ctx, seed, reps, limits=LIMITS, ratio_limit="limit/memcpy_prefaulted/threads:2",
-        stage=STAGE, skipped=SKIPPED, slow=None, drop=(), errors=None):
-    """A result document: limits, stage benchmarks (time x slow[name]), skipped, errored."""
+def run(ctx, seed, reps, limits=LIMITS, stage=STAGE, skipped=SKIPPED, slow=None, drop=(),
+        errors=None, with_aggregates=True):
+    """A result document: limits, stage benchmarks (time x slow[name]), skipped, errored.
+
+    Stage times follow the nominal limit bandwidths; their ratio_to_limit and overhead counters
+    use the median of the limit as measured in this run, as the harness does.
+    """
     rng, slow, errors = random.Random(seed), slow or {}, errors or {}
-    benchmarks, limit_bps = [], None
-    specs = [(n, b, 0, ms, None) for n, b, ms in limits]
-    specs += [(n, b, t, None, ratio) for n, b, t, ratio in stage]
-    for family, (name, nbytes, tensors, limit_ms, ratio) in enumerate(specs):
+    nominal_bps = {n: b / (ms * 1e-3) for n, b, ms in limits}
+    measured_bps, benchmarks = {}, []
+    specs = [(n, b, None, None, None, ms) for n, b, ms in limits]
+    specs += [(n, b, t, ratio, limit, None) for n, b, t, ratio, limit in stage]
+    for family, (name, nbytes, tensors, ratio, limit, limit_ms) in enumerate(specs):
+        run_name = name + "/manual_time"
         if name in drop:
             continue
-        run_name = name + "/real_time"
         if name in errors:
             benchmarks += [gbench_json.error(run_name, family, reps, errors[name], r)
                            for r in range(reps)]
             continue
-        nominal = limit_ms * 1e-3 if ratio is None else nbytes / (ratio * limit_bps)
+        nominal = limit_ms * 1e-3 if limit is None else nbytes / (ratio * nominal_bps[limit])
         entries = []
         for rep in range(reps):
             seconds = nominal * slow.get(name, 1.0) * (1 + rng.uniform(-NOISE, NOISE))
             counters = {"bytes": nbytes, "bytes_per_second": _sig(nbytes / seconds)}
-            label = ""
-            if ratio is not None:
+            if limit is not None:
+                bps = measured_bps[limit]
                 counters.update(
                     tensors=tensors, wrong=0, items_per_second=_sig(tensors / seconds),
-                    ratio_to_limit=_sig(nbytes / seconds / limit_bps),
-                    limit_bytes_per_second=_sig(limit_bps),
-                    overhead_ns_per_tensor=_sig((seconds - nbytes / limit_bps) / tensors * 1e9))
-                label = "limit=" + ratio_limit
+                    ratio_to_limit=_sig(nbytes / seconds / bps), limit_bytes_per_second=_sig(bps),
+                    overhead_ns_per_tensor=_sig((seconds - nbytes / bps) / tensors * 1e9))
             entries.append(gbench_json.iteration(
                 run_name, family, reps, rep, max(1, int(0.5 / seconds)), _sig(seconds * 1e3),
-                _sig(seconds * 1e3 * 0.99), "ms", counters, label))
-        benchmarks += entries + gbench_json.aggregates(entries)
-        if name == ratio_limit:
-            times = sorted(e["real_time"] for e in entries)
-            limit_bps = nbytes / (times[len(times) // 2] * 1e-3)
+                _sig(seconds * 1e3 * 0.99), "ms", counters, f"limit={limit}" if limit else ""))
+        benchmarks += entries + (gbench_json.aggregates(entries) if with_aggregates else [])
+        if limit is None:
+            median_ms = statistics.median(e["real_time"] for e in entries)
+            measured_bps[name] = nbytes / (median_ms * 1e-3)
     for family, (name, message) in enumerate(skipped, start=len(specs)):
-        benchmarks += [gbench_json.error(name + "/manual_time" if "cuda" in name else
-                                         name + "/real_time", family, reps, message, r)
+        benchmarks += [gbench_json.error(name + "/manual_time", family, reps, message, r)
                        for r in range(reps)]
     return gbench_json.document(ctx, benchmarks)
 
@@ -113,13 +125,18 @@ def sha_of(text):
 
 
 def history(out, kind, factor_of_night, nights=10):
-    """nights result files; factor_of_night(i) scales the stepped benchmark on night i."""
+    """nights result files; factor_of_night(i) scales the stepped benchmark on night i.
+
+    Nightly files keep 3 repetitions and no aggregates (the tools never read aggregates when
+    iteration runs are present), which keeps the fixtures small.
+    """
     directory = os.path.join(out, f"history_{kind}")
     os.makedirs(directory, exist_ok=True)
     for night in range(nights):
         sha = sha_of(f"{kind}-{night}")
         doc = run(stagekit_context(f"2026-11-{night + 1:02d}T02:00:00+00:00", sha),
-                  seed=1000 * len(kind) + night, reps=3, stage=HISTORY_STAGE,
+                  seed=1000 * len(kind) + night, reps=3, limits=HISTORY_LIMITS, stage=HISTORY_STAGE,
+                  skipped=(), with_aggregates=False,
                   slow={STEPPED: factor_of_night(night)})
         gbench_json.write(os.path.join(directory, sha[:10] + ".json"), doc)
 
@@ -167,7 +184,7 @@ def write_all(out):
             "stage/cpu_to_pageable/large/warm":
                 "wrong result: 3 of 64 tensors differ (first: tensor_7 at byte 4096)"}),
         "peer_pytorch.json": run(peer_context("2026-11-24T13:00:00+00:00"), 8, 9,
-                                 limits=LIMITS[:1], ratio_limit=LIMITS[0][0], stage=PEER_STAGE,
+                                 limits=LIMITS[:1], stage=PEER_STAGE,
                                  skipped=PEER_SKIPPED),
     }
     v2 = run(new_ctx, 5, 3)

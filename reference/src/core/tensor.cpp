@@ -5,6 +5,7 @@
 #include <limits>
 #include <numeric>
 
+#include <absl/container/inlined_vector.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -15,11 +16,14 @@
 
 namespace stagekit {
 
+// Sizes and strides live inline for up to 6 dimensions: a tensor object is one allocation.
+using Dims = absl::InlinedVector<std::int64_t, 6>;
+
 struct TensorImpl {
   Storage storage;
   DType dtype = DType::float32;
-  IntList sizes;
-  IntList strides;
+  Dims sizes;
+  Dims strides;
   std::int64_t storage_offset = 0;
   std::vector<std::pair<std::string, Value>> attrs;
 };
@@ -32,8 +36,8 @@ std::string layout_text(DType dtype, std::span<const std::int64_t> sizes, std::s
                      fmt::join(strides, ", "), offset);
 }
 
-void validate_layout(const Storage& storage, DType dtype, const IntList& sizes, const IntList& strides,
-                     std::int64_t offset) {
+void validate_layout(const Storage& storage, DType dtype, std::span<const std::int64_t> sizes,
+                     std::span<const std::int64_t> strides, std::int64_t offset) {
   auto bad = [&](const std::string& why) {
     throw InvalidArgument(fmt::format("invalid tensor layout {}: {}", layout_text(dtype, sizes, strides, offset), why));
   };
@@ -166,10 +170,22 @@ Tensor Tensor::unchecked(Storage storage, DType dtype, IntList sizes, IntList st
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::move(storage);
   impl->dtype = dtype;
-  impl->sizes = std::move(sizes);
-  impl->strides = std::move(strides);
+  impl->sizes.assign(sizes.begin(), sizes.end());
+  impl->strides.assign(strides.begin(), strides.end());
   impl->storage_offset = storage_offset;
   return Tensor(std::move(impl));
+}
+
+Tensor Tensor::on_storage(Storage storage) const {
+  const TensorImpl& from = impl();
+  validate_layout(storage, from.dtype, from.sizes, from.strides, from.storage_offset);
+  auto out = std::make_shared<TensorImpl>();
+  out->storage = std::move(storage);
+  out->dtype = from.dtype;
+  out->sizes = from.sizes;
+  out->strides = from.strides;
+  out->storage_offset = from.storage_offset;
+  return Tensor(std::move(out));
 }
 
 // ---- properties ------------------------------------------------------------------------------------

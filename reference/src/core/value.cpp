@@ -1,5 +1,6 @@
 #include "stagekit/core/value.h"
 
+#include <absl/container/flat_hash_map.h>
 #include <fmt/format.h>
 
 #include "stagekit/core/error.h"
@@ -77,6 +78,21 @@ const void* Value::identity() const noexcept {
       v_);
 }
 
+long Value::use_count() const noexcept {
+  return std::visit(
+      [](const auto& v) -> long {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, Tensor>) {
+          return v.use_count();
+        } else if constexpr (requires { v.use_count(); }) {
+          return v.use_count();
+        } else {
+          return 0;
+        }
+      },
+      v_);
+}
+
 namespace {
 template <class T>
 const T& get_or_throw(const auto& variant, Value::Kind actual, std::string_view wanted) {
@@ -123,30 +139,73 @@ Value Value::at(std::size_t index) const {
 
 // ---- Dict ------------------------------------------------------------------------------------------
 
+struct DictIndex {
+  absl::flat_hash_map<DictKey, std::size_t, DictKeyHash> positions;
+};
+
+namespace {
+constexpr std::size_t kLinearSearchLimit = 16;  // smaller dicts are searched without an index
+}
+
+Dict::Dict(const Dict& other) : entries_(other.entries_), index_(other.index_) {}
+
+Dict& Dict::operator=(const Dict& other) {
+  if (this != &other) {
+    entries_ = other.entries_;
+    index_ = other.index_;
+  }
+  return *this;
+}
+
+Dict::~Dict() = default;
+
+std::shared_ptr<Dict> Dict::with_keys_of(const Dict& keys_from, std::vector<Value> values) {
+  STAGEKIT_INTERNAL_ASSERT(values.size() == keys_from.entries_.size());
+  auto out = std::make_shared<Dict>();
+  out->entries_.reserve(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) out->entries_.emplace_back(keys_from.entries_[i].first, std::move(values[i]));
+  out->index_ = keys_from.index_;
+  return out;
+}
+
+std::size_t Dict::position(const DictKey& key) const {
+  if (!index_) {
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      if (entries_[i].first == key) return i;
+    }
+    return npos;
+  }
+  auto it = index_->positions.find(key);
+  return it == index_->positions.end() ? npos : it->second;
+}
+
 void Dict::set(DictKey key, Value value) {
-  auto [it, inserted] = index_.try_emplace(key, entries_.size());
-  if (inserted) {
-    entries_.emplace_back(std::move(key), std::move(value));
-  } else {
-    entries_[it->second].second = std::move(value);
+  const std::size_t at = position(key);
+  if (at != npos) {
+    entries_[at].second = std::move(value);
+    return;
+  }
+  entries_.emplace_back(std::move(key), std::move(value));
+  if (index_) {
+    if (index_.use_count() > 1) index_ = std::make_shared<DictIndex>(*index_);  // copy on write
+    index_->positions.emplace(entries_.back().first, entries_.size() - 1);
+  } else if (entries_.size() > kLinearSearchLimit) {
+    // Built here, by the writer, so that lookups never modify the dict.
+    auto index = std::make_shared<DictIndex>();
+    index->positions.reserve(entries_.size() * 2);
+    for (std::size_t i = 0; i < entries_.size(); ++i) index->positions.emplace(entries_[i].first, i);
+    index_ = std::move(index);
   }
 }
 
-bool Dict::contains(const DictKey& key) const { return index_.contains(key); }
-
 const Value* Dict::find(const DictKey& key) const {
-  auto it = index_.find(key);
-  return it == index_.end() ? nullptr : &entries_[it->second].second;
+  const std::size_t at = position(key);
+  return at == npos ? nullptr : &entries_[at].second;
 }
 
 const Value& Dict::at(const DictKey& key) const {
   if (const Value* v = find(key)) return *v;
   throw InvalidArgument(fmt::format("dict has no key '{}'", dict_key_str(key)));
-}
-
-void Dict::reserve(std::size_t n) {
-  entries_.reserve(n);
-  index_.reserve(n);
 }
 
 // ---- Object ----------------------------------------------------------------------------------------

@@ -4,9 +4,41 @@
 #include <cstring>
 #include <memory>
 
+#include "streaming_copy.h"
+
 namespace stagekit::detail {
 namespace {
 constexpr std::size_t kMinBytesPerPart = std::size_t{1} << 20;
+
+// Restores the caller's current CUDA device when it goes out of scope.
+struct DeviceRestore {
+  int device = -1;
+  ~DeviceRestore() {
+    if (device < 0) return;
+    try {
+      cuda::set_device(device);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): nothing sensible to do in a destructor
+    }
+  }
+};
+}  // namespace
+
+void CopyPlan::add(const Storage& source, const Storage& buffer, bool keep_alive_until_done) {
+  const std::size_t n = source.nbytes();
+  if (n == 0) return;
+  auto* dst = static_cast<std::byte*>(buffer.data());
+  const auto* src = static_cast<const std::byte*>(source.data());
+  if (source.device().is_cpu()) {
+    host.push_back({dst, src, n});
+    host_starts.push_back(host_bytes);
+    host_bytes += n;
+  } else {
+    device.push_back({dst, src, n, source.device().index});
+  }
+  if (keep_alive_until_done) {
+    keep_alive.push_back(source);
+    keep_alive.push_back(buffer);
+  }
 }
 
 // ---- CopyOperation -------------------------------------------------------------------------------
@@ -27,6 +59,7 @@ void CopyOperation::wait() {
       if (!error_) error_ = std::current_exception();
     }
     device_synced_ = true;
+    plan_.keep_alive.clear();
   }
   if (error_) std::rethrow_exception(error_);
 }
@@ -55,95 +88,67 @@ cuda::StreamHandle CopyEngine::stream_for(int device) {
   return s->handle();
 }
 
-void CopyEngine::copy_range(const std::vector<HostCopy>& copies, const std::vector<std::size_t>& starts,
-                            std::size_t begin, std::size_t end) noexcept {
-  // starts[i] is the byte position of copies[i] in the concatenation of all copies.
+void CopyEngine::copy_range(const CopyPlan& plan, std::size_t begin, std::size_t end) noexcept {
+  const auto& starts = plan.host_starts;
   auto it = std::upper_bound(starts.begin(), starts.end(), begin);
   std::size_t i = static_cast<std::size_t>(it - starts.begin()) - 1;
   std::size_t pos = begin;
-  while (pos < end && i < copies.size()) {
-    const HostCopy& c = copies[i];
+  while (pos < end && i < plan.host.size()) {
+    const HostCopy& c = plan.host[i];
     const std::size_t local = pos - starts[i];
     const std::size_t n = std::min(c.n - local, end - pos);
-    std::memcpy(c.dst + local, c.src + local, n);
+    streaming_copy(c.dst + local, c.src + local, n);
     pos += n;
     ++i;
   }
 }
 
-std::shared_ptr<CopyOperation> CopyEngine::launch(std::vector<CopyJob> jobs, bool blocking) {
-  auto op = std::make_shared<CopyOperation>();
-  op->jobs_ = std::move(jobs);
-
-  std::vector<HostCopy> host;
-  std::vector<std::size_t> starts;
-  std::size_t total = 0;
-  std::map<int, bool> devices_used;
-  // Restores the caller's current CUDA device once the device copies are queued.
-  struct DeviceRestore {
-    int device = -1;
-    ~DeviceRestore() {
-      if (device >= 0) {
-        try {
-          cuda::set_device(device);
-        } catch (...) {  // NOLINT(bugprone-empty-catch): nothing sensible to do in a destructor
-        }
-      }
+void CopyEngine::queue_device_copies(CopyOperation& op) {
+  if (op.plan_.device.empty()) return;
+  DeviceRestore restore{cuda::current_device()};
+  std::map<int, bool> ordered;  // devices whose stream already waits for the producer
+  for (const DeviceCopy& c : op.plan_.device) {
+    const cuda::StreamHandle stream = stream_for(c.device);
+    cuda::set_device(c.device);
+    if (!ordered[c.device]) {
+      // Order the copies after whatever the producer queued on its current stream.
+      cuda::Event produced;
+      produced.record(cuda::current_stream());
+      produced.wait_on(stream);
+      ordered[c.device] = true;
     }
-  } restore;
-  for (const CopyJob& job : op->jobs_) {
-    const std::size_t n = job.source.nbytes();
-    if (n == 0) continue;
-    auto* dst = static_cast<std::byte*>(job.destination.data());
-    const auto* src = static_cast<const std::byte*>(job.source.data());
-    if (job.source.device().is_cpu()) {
-      host.push_back({dst, src, n});
-      starts.push_back(total);
-      total += n;
-    } else {
-      const int dev = job.source.device().index;
-      if (restore.device < 0) restore.device = cuda::current_device();
-      const cuda::StreamHandle stream = stream_for(dev);
-      cuda::set_device(dev);
-      if (!devices_used[dev]) {
-        // Order the copies after whatever the producer queued on its current stream.
-        cuda::Event produced;
-        produced.record(cuda::current_stream());
-        produced.wait_on(stream);
-        devices_used[dev] = true;
-      }
-      cuda::memcpy_async(dst, src, n, stream);
-    }
+    cuda::memcpy_async(c.dst, c.src, c.n, stream);
   }
-  for (const auto& [dev, used] : devices_used) {
-    cuda::set_device(dev);  // an event must belong to the device of the stream it is recorded on
+  for (const auto& [device, unused] : ordered) {
+    cuda::set_device(device);  // an event must belong to the device of the stream it is recorded on
     auto done = std::make_unique<cuda::Event>();
-    done->record(stream_for(dev));
-    op->device_done_.push_back(std::move(done));
+    done->record(stream_for(device));
+    op.device_done_.push_back(std::move(done));
   }
+}
 
-  std::size_t parts = 1;
-  if (pool_ && total >= parallel_min_bytes_) {
-    parts = std::clamp<std::size_t>(total / kMinBytesPerPart, 1, threads_);
-  }
-  if (total == 0) parts = 0;
+std::shared_ptr<CopyOperation> CopyEngine::launch(CopyPlan plan, bool blocking) {
+  auto op = std::make_shared<CopyOperation>();
+  op->plan_ = std::move(plan);
+  queue_device_copies(*op);
 
-  if (parts <= 1 && (blocking || total < parallel_min_bytes_ || !pool_)) {
-    if (parts == 1) copy_range(host, starts, 0, total);
-  } else {
-    auto shared_host = std::make_shared<const std::vector<HostCopy>>(std::move(host));
-    auto shared_starts = std::make_shared<const std::vector<std::size_t>>(std::move(starts));
-    const std::size_t first_async = blocking ? 1 : 0;
+  const std::size_t total = op->plan_.host_bytes;
+  const bool parallel = pool_ && total >= parallel_min_bytes_;
+  const std::size_t parts = total == 0 ? 0 : parallel ? std::clamp<std::size_t>(total / kMinBytesPerPart, 1, threads_) : 1;
+  if (parts == 1 && (blocking || !parallel)) {
+    copy_range(op->plan_, 0, total);  // small, or nothing to share: the calling thread copies
+  } else if (parts > 0) {
+    const std::size_t first_async = blocking ? 1 : 0;  // a blocking caller copies part 0 itself
     op->parts_pending_ = parts - first_async;
     for (std::size_t p = first_async; p < parts; ++p) {
       const std::size_t begin = total * p / parts;
       const std::size_t end = total * (p + 1) / parts;
-      pool_->submit([op, shared_host, shared_starts, begin, end] {
-        copy_range(*shared_host, *shared_starts, begin, end);
+      pool_->submit([op, begin, end] {
+        copy_range(op->plan_, begin, end);
         op->part_done(nullptr);
       });
     }
-    if (blocking) copy_range(*shared_host, *shared_starts, 0, total / parts);
+    if (blocking) copy_range(op->plan_, 0, total / parts);
   }
   if (blocking) op->wait();
   return op;

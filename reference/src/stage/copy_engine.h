@@ -1,7 +1,8 @@
 // Internal: executes the storage copies of one stage. Host sources are copied by the calling thread
 // or, when large, split by bytes across a thread pool; CUDA sources are copied with cudaMemcpyAsync
 // on the engine's own stream per device, ordered after the caller's current stream.
-// A CopyOperation keeps every source and destination alive until it completes.
+// A CopyPlan's keep_alive storages (sources and buffers of a non-blocking stage) live until the
+// copies complete; a blocking stage's storages are kept alive by its caller and its result.
 #pragma once
 
 #include <condition_variable>
@@ -18,9 +19,27 @@
 
 namespace stagekit::detail {
 
-struct CopyJob {
-  Storage source;
-  Storage destination;  // same byte size, host memory
+struct HostCopy {
+  std::byte* dst;
+  const std::byte* src;
+  std::size_t n;
+};
+
+struct DeviceCopy {
+  std::byte* dst;  // host memory
+  const std::byte* src;
+  std::size_t n;
+  int device;
+};
+
+struct CopyPlan {
+  std::vector<HostCopy> host;
+  std::vector<std::size_t> host_starts;  // byte position of each host copy in their concatenation
+  std::size_t host_bytes = 0;
+  std::vector<DeviceCopy> device;
+  std::vector<Storage> keep_alive;
+
+  void add(const Storage& source, const Storage& buffer, bool keep_alive_until_done);
 };
 
 class CopyOperation {
@@ -33,7 +52,7 @@ class CopyOperation {
   friend class CopyEngine;
   void part_done(std::exception_ptr error) noexcept;
 
-  std::vector<CopyJob> jobs_;
+  CopyPlan plan_;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::size_t parts_pending_ = 0;
@@ -49,17 +68,12 @@ class CopyEngine {
   CopyEngine& operator=(const CopyEngine&) = delete;
 
   // Starts the copies. With `blocking` the call returns after they are all done (errors thrown).
-  std::shared_ptr<CopyOperation> launch(std::vector<CopyJob> jobs, bool blocking);
+  std::shared_ptr<CopyOperation> launch(CopyPlan plan, bool blocking);
   [[nodiscard]] std::size_t threads() const noexcept { return threads_; }
 
  private:
-  struct HostCopy {
-    std::byte* dst;
-    const std::byte* src;
-    std::size_t n;
-  };
-  static void copy_range(const std::vector<HostCopy>& copies, const std::vector<std::size_t>& starts,
-                         std::size_t begin, std::size_t end) noexcept;
+  static void copy_range(const CopyPlan& plan, std::size_t begin, std::size_t end) noexcept;
+  void queue_device_copies(CopyOperation& op);
   cuda::StreamHandle stream_for(int device);
 
   std::size_t threads_;

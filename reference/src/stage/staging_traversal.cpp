@@ -7,7 +7,27 @@
 
 namespace stagekit::detail {
 
-Value StagingTraversal::run(const Value& root) { return stage_value(root); }
+StagingTraversal::StagingTraversal(const StagerOptions& options, const StorageCache& cache, TraversalSizes hint,
+                                   bool keep_alive)
+    : options_(options), cache_(cache), keep_alive_(keep_alive) {
+  memo_.reserve(hint.nodes);
+  storage_memo_.reserve(hint.storages);
+  plan_.host.reserve(hint.storages);
+  plan_.host_starts.reserve(hint.storages);
+}
+
+Value StagingTraversal::run(const Value& root) {
+  const StorageCache::Reader reader = cache_.reader();
+  cached_ = &reader;
+  try {
+    Value out = stage_value(root);
+    cached_ = nullptr;
+    return out;
+  } catch (...) {
+    cached_ = nullptr;
+    throw;
+  }
+}
 
 Value StagingTraversal::stage_value(const Value& v) {
   switch (v.kind()) {
@@ -33,8 +53,11 @@ Value StagingTraversal::stage_value(const Value& v) {
     case Value::Kind::object:
       break;
   }
+  // A node with a single handle appears nowhere else in the tree and closes no cycle: it needs no
+  // memo entry (the common case, and the cheap one).
+  if (v.use_count() == 1) return stage_node(v, /*unique=*/true);
   if (auto it = memo_.find(v.identity()); it != memo_.end()) return it->second;
-  Value staged = stage_node(v);
+  Value staged = stage_node(v, /*unique=*/false);
   memo_.emplace(v.identity(), staged);
   return staged;
 }
@@ -49,9 +72,12 @@ void StagingTraversal::enter(const void* node) {
   }
 }
 
-Value StagingTraversal::stage_node(const Value& v) {
+Value StagingTraversal::stage_node(const Value& v, bool unique) {
+  // Only a node with several handles can be reached again from inside itself; a tensor without
+  // attributes contains nothing that could.
+  const bool track = !unique && !(v.is_tensor() && v.as_tensor().attrs().empty());
   const void* id = v.identity();
-  enter(id);
+  if (track) enter(id);
   Value out;
   switch (v.kind()) {
     case Value::Kind::tensor:
@@ -65,13 +91,13 @@ Value StagingTraversal::stage_node(const Value& v) {
       break;
     case Value::Kind::dict: {
       const Dict& source = v.as_dict();
-      auto staged = std::make_shared<Dict>();
-      staged->reserve(source.size());
+      std::vector<Value> values;
+      values.reserve(source.size());
       for (const auto& [key, value] : source.entries()) {
         PathScope scope(path_, key);
-        staged->set(key, stage_value(value));
+        values.push_back(stage_value(value));
       }
-      out = Value(std::move(staged));
+      out = Value(Dict::with_keys_of(source, std::move(values)));
       break;
     }
     case Value::Kind::object: {
@@ -88,7 +114,7 @@ Value StagingTraversal::stage_node(const Value& v) {
     default:
       STAGEKIT_INTERNAL_ASSERT(false);
   }
-  leave(id);
+  if (track) leave(id);
   return out;
 }
 
@@ -129,9 +155,8 @@ Value StagingTraversal::stage_tensor(const Tensor& t) {
   if (!t.device().is_cpu() && !t.device().is_cuda()) {
     throw Unsupported("tensor on unsupported device " + t.device().str(), path_.str());
   }
-  const Storage buffer = t.storage().defined() ? stage_storage(t.storage()) : allocate_buffer(0);
-  Tensor out = Tensor::unchecked(buffer, t.dtype(), IntList(t.sizes().begin(), t.sizes().end()),
-                                 IntList(t.strides().begin(), t.strides().end()), t.storage_offset());
+  Storage buffer = t.storage().defined() ? stage_storage(t.storage()) : allocate_buffer(0);
+  Tensor out = t.on_storage(std::move(buffer));
   for (const auto& [name, value] : t.attrs()) {
     PathScope scope(path_, std::string_view(name));
     out.set_attr(name, stage_value(value));
@@ -145,9 +170,14 @@ Storage StagingTraversal::allocate_buffer(std::size_t nbytes) {
 }
 
 Storage StagingTraversal::stage_storage(const Storage& source) {
-  if (auto it = storage_memo_.find(source.identity()); it != storage_memo_.end()) return it->second;
+  // A storage with one handle belongs to this tensor alone: no other tensor can share it.
+  const bool shared = source.use_count() > 1;
+  if (shared) {
+    if (auto it = storage_memo_.find(source.identity()); it != storage_memo_.end()) return it->second;
+  }
   const std::size_t nbytes = source.nbytes();
-  Storage buffer = cache_.find(source);
+  const Storage* cached = cached_->find(source);
+  Storage buffer = cached != nullptr ? *cached : Storage();
   if (!buffer.defined() || buffer.nbytes() != nbytes) {
     try {
       buffer = allocate_buffer(nbytes);
@@ -156,8 +186,8 @@ Storage StagingTraversal::stage_storage(const Storage& source) {
     }
     new_entries_.emplace_back(source, buffer);
   }
-  if (nbytes > 0) jobs_.push_back({source, buffer});
-  storage_memo_.emplace(source.identity(), buffer);
+  plan_.add(source, buffer, keep_alive_);
+  if (shared) storage_memo_.emplace(source.identity(), buffer);
   return buffer;
 }
 

@@ -5,9 +5,10 @@
 #pragma once
 
 #include <cstddef>
-#include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <absl/container/flat_hash_map.h>
 
 #include "copy_engine.h"
 #include "stagekit/core/state_path.h"
@@ -17,18 +18,27 @@
 
 namespace stagekit::detail {
 
+// Sizes seen by the previous stage of a stager, so that the next one allocates its maps once.
+struct TraversalSizes {
+  std::size_t nodes = 0;
+  std::size_t storages = 0;
+};
+
 class StagingTraversal {
  public:
-  StagingTraversal(const StagerOptions& options, const StorageCache& cache) : options_(options), cache_(cache) {}
+  // `keep_alive`: the plan holds references to every source and buffer (non-blocking stages).
+  StagingTraversal(const StagerOptions& options, const StorageCache& cache, TraversalSizes hint, bool keep_alive);
 
+  // Holds the cache's lock while it walks the tree.
   Value run(const Value& root);
 
   [[nodiscard]] std::vector<std::pair<Storage, Storage>>& new_entries() noexcept { return new_entries_; }
-  [[nodiscard]] std::vector<CopyJob>& jobs() noexcept { return jobs_; }
+  [[nodiscard]] CopyPlan& plan() noexcept { return plan_; }
+  [[nodiscard]] TraversalSizes sizes() const noexcept { return {memo_.size(), plan_.host.size() + plan_.device.size()}; }
 
  private:
   Value stage_value(const Value& v);
-  Value stage_node(const Value& v);
+  Value stage_node(const Value& v, bool unique);
   Value stage_tensor(const Tensor& t);
   std::vector<Value> stage_items(const std::vector<Value>& items);
   Storage stage_storage(const Storage& source);
@@ -39,12 +49,14 @@ class StagingTraversal {
 
   const StagerOptions& options_;
   const StorageCache& cache_;
+  const StorageCache::Reader* cached_ = nullptr;  // valid during run()
+  bool keep_alive_;
   PathStack path_;
-  std::unordered_map<const void*, Value> memo_;             // source node -> staged node
-  std::unordered_map<const void*, std::size_t> active_;     // nodes being staged -> path depth
-  std::unordered_map<const void*, Storage> storage_memo_;   // source storage -> buffer (this call)
+  absl::flat_hash_map<const void*, Value> memo_;            // source node -> staged node
+  absl::flat_hash_map<const void*, std::size_t> active_;    // containers being staged -> path depth
+  absl::flat_hash_map<const void*, Storage> storage_memo_;  // source storage -> buffer (this call)
   std::vector<std::pair<Storage, Storage>> new_entries_;    // (source, new buffer) to cache
-  std::vector<CopyJob> jobs_;
+  CopyPlan plan_;
 };
 
 }  // namespace stagekit::detail

@@ -89,6 +89,7 @@ struct StateDictStager::State {
   detail::StorageCache cache;
   detail::CopyEngine engine;
   std::shared_ptr<detail::StageOperation> last;
+  detail::TraversalSizes sizes;  // of the previous stage
 
   void wait_last() noexcept {
     if (!last) return;
@@ -101,8 +102,9 @@ struct StateDictStager::State {
 
   std::shared_ptr<detail::StageOperation> start(const Value& sd, bool blocking) {
     wait_last();
-    detail::StagingTraversal traversal(options, cache);
+    detail::StagingTraversal traversal(options, cache, sizes, /*keep_alive=*/!blocking);
     Value staged = traversal.run(sd);  // throws before anything is committed
+    sizes = traversal.sizes();
 
     auto op = std::make_shared<detail::StageOperation>();
     op->result = std::move(staged);
@@ -110,7 +112,7 @@ struct StateDictStager::State {
     for (const auto& [source, buffer] : traversal.new_entries()) cache.insert(source, buffer);
     op->new_entries = std::move(traversal.new_entries());
     try {
-      op->copies = engine.launch(std::move(traversal.jobs()), blocking);
+      op->copies = engine.launch(std::move(traversal.plan()), blocking);
     } catch (...) {
       for (const auto& [source, buffer] : op->new_entries) cache.remove(source, buffer);
       throw;

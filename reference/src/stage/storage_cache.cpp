@@ -12,6 +12,11 @@ Storage StorageCache::find(const Storage& source) const {
   return it == state_->entries.end() ? Storage() : it->second.staged;
 }
 
+const Storage* StorageCache::Reader::find(const Storage& source) const {
+  auto it = cache_.state_->entries.find(source.identity());
+  return it == cache_.state_->entries.end() ? nullptr : &it->second.staged;
+}
+
 void StorageCache::insert(const Storage& source, Storage staged) {
   const void* key = source.identity();
   std::weak_ptr<State> weak_state = state_;
@@ -48,7 +53,7 @@ void StorageCache::remove(const Storage& source, const Storage& staged) {
 }
 
 void StorageCache::clear() {
-  std::unordered_map<const void*, Entry> doomed;
+  absl::flat_hash_map<const void*, Entry> doomed;
   {
     std::lock_guard lock(state_->mutex);
     doomed.swap(state_->entries);

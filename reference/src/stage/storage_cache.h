@@ -6,8 +6,9 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <vector>
+
+#include <absl/container/flat_hash_map.h>
 
 #include "stagekit/core/storage.h"
 #include "stagekit/stage/state_dict_stager.h"
@@ -23,6 +24,20 @@ class StorageCache {
 
   // The cached buffer of `source`, or an undefined Storage.
   [[nodiscard]] Storage find(const Storage& source) const;
+
+  // Lookups under one lock, for a whole traversal. While a Reader lives, a source storage of this
+  // cache dying on another thread waits; the holder must not insert, remove or clear.
+  class Reader {
+   public:
+    [[nodiscard]] const Storage* find(const Storage& source) const;
+
+   private:
+    friend class StorageCache;
+    explicit Reader(const StorageCache& cache) : cache_(cache), lock_(cache.state_->mutex) {}
+    const StorageCache& cache_;
+    std::unique_lock<std::mutex> lock_;
+  };
+  [[nodiscard]] Reader reader() const { return Reader(*this); }
   // Caches `staged` for `source`, replacing any previous entry.
   void insert(const Storage& source, Storage staged);
   // Removes the entry of `source` if it still maps to `staged`.
@@ -38,7 +53,7 @@ class StorageCache {
   };
   struct State {
     mutable std::mutex mutex;
-    std::unordered_map<const void*, Entry> entries;
+    absl::flat_hash_map<const void*, Entry> entries;
   };
   std::shared_ptr<State> state_;
 };

@@ -56,6 +56,9 @@ class Tensor {
   [[nodiscard]] static Tensor unchecked(Storage storage, DType dtype, IntList sizes, IntList strides,
                                         std::int64_t storage_offset);
   [[nodiscard]] static IntList contiguous_strides(std::span<const std::int64_t> sizes);
+  // A new tensor object with this tensor's dtype, sizes, strides and offset over `storage` (no
+  // attributes); InvalidArgument when the layout does not fit in `storage`.
+  [[nodiscard]] Tensor on_storage(Storage storage) const;
 
   // ---- properties ----------------------------------------------------------------------------
   [[nodiscard]] bool defined() const noexcept { return impl_ != nullptr; }
@@ -75,6 +78,7 @@ class Tensor {
   [[nodiscard]] void* data_ptr() const;
   [[nodiscard]] bool is_same(const Tensor& other) const noexcept { return impl_ == other.impl_; }
   [[nodiscard]] const void* identity() const noexcept { return impl_.get(); }
+  [[nodiscard]] long use_count() const noexcept { return impl_.use_count(); }
   [[nodiscard]] std::string describe() const;  // "float32[4, 4] strides (4, 1) offset 0 on cpu"
 
   // ---- views (share the storage) ---------------------------------------------------------------

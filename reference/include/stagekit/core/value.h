@@ -19,7 +19,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -87,6 +86,9 @@ class Value {
   [[nodiscard]] bool is_container() const noexcept;  // list, tuple, dict, object
   // The node's identity, or nullptr for plain values (none, bool, int, float, string, bytes).
   [[nodiscard]] const void* identity() const noexcept;
+  // How many handles share this node (0 for plain values). A node with one handle appears once in
+  // the tree and cannot be part of a cycle.
+  [[nodiscard]] long use_count() const noexcept;
 
   // Typed access; InvalidArgument (naming the actual kind) on a kind mismatch.
   [[nodiscard]] bool as_bool() const;
@@ -135,22 +137,39 @@ struct DictKeyHash {
   std::size_t operator()(const DictKey& k) const noexcept;
 };
 
+struct DictIndex;  // key -> position, built on demand for larger dicts
+
 class Dict {
  public:
   using Entry = std::pair<DictKey, Value>;
 
+  Dict() = default;
+  Dict(const Dict& other);
+  Dict& operator=(const Dict& other);
+  Dict(Dict&&) noexcept = default;
+  Dict& operator=(Dict&&) noexcept = default;
+  ~Dict();
+
+  // A new dict with the keys of `keys_from`, in its order, holding `values` (one per key). Cheap: no
+  // key is hashed or compared, and the key index is shared until a key is added to either dict.
+  [[nodiscard]] static std::shared_ptr<Dict> with_keys_of(const Dict& keys_from, std::vector<Value> values);
+
   // Inserts or replaces; a replaced key keeps its position (like a Python dict).
   void set(DictKey key, Value value);
-  [[nodiscard]] bool contains(const DictKey& key) const;
+  [[nodiscard]] bool contains(const DictKey& key) const { return position(key) != npos; }
   [[nodiscard]] const Value* find(const DictKey& key) const;
   [[nodiscard]] const Value& at(const DictKey& key) const;  // InvalidArgument when absent
   [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
   [[nodiscard]] const std::vector<Entry>& entries() const noexcept { return entries_; }
-  void reserve(std::size_t n);
+  void reserve(std::size_t n) { entries_.reserve(n); }
 
  private:
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  [[nodiscard]] std::size_t position(const DictKey& key) const;
   std::vector<Entry> entries_;
-  std::unordered_map<DictKey, std::size_t, DictKeyHash> index_;
+  // Present once a dict holds more than a few entries (built by set(), never by a lookup, so that
+  // concurrent readers are safe); shared, copy-on-write, between dicts with the same key list.
+  std::shared_ptr<DictIndex> index_;
 };
 
 class Object {

@@ -1,0 +1,250 @@
+#!/usr/bin/python3
+"""Draw the stagekit perf charts, each as PNG and SVG, into --out.
+
+- throughput:      GB/s per (layout, destination), cold and warm side by side, one bar
+                   series per implementation and mode (median; whiskers: interquartile range),
+                   one panel per source device;
+- ratio_to_limit:  each stage benchmark's median ratio to the copy limit of its own run, with
+                   reference lines at 0.9 and 0.8;
+- history:         with --history, median GB/s per night of every stage benchmark, one panel
+                   per layout.
+
+Several result files (e.g. stagekit and a pytorch peer) are drawn side by side.  Prints the
+files written.  Exit status 2 when an input cannot be used.
+"""
+import argparse
+import os
+import sys
+import textwrap
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from stagekit_perf import names, stats  # noqa: E402
+from stagekit_perf.history import load_history  # noqa: E402
+from stagekit_perf.perf_json import PerfFileError, load_run  # noqa: E402
+
+plt.rcParams.update({"svg.hashsalt": "stagekit", "figure.dpi": 100, "axes.grid": True,
+                     "grid.alpha": 0.3, "axes.axisbelow": True})
+GB = 1e9
+COLORS = plt.get_cmap("tab10").colors
+
+
+def labelled(runs):
+    """[(label, run)] with unique labels: the implementation, plus the file name if needed."""
+    impls = [run.implementation for run in runs]
+    return [(impl if impls.count(impl) == 1 else
+             f"{impl} ({os.path.splitext(os.path.basename(run.path))[0]})", run)
+            for impl, run in zip(impls, runs)]
+
+
+def gbps(rows):
+    """Per-repetition throughput in GB/s (bytes / real_time where the counter is absent)."""
+    return rows["bytes_per_second"].fillna(rows["bytes"] / rows["real_time_s"]) / GB
+
+
+def _empty(ax, message):
+    message = "\n".join(textwrap.fill(line, 100) for line in message.splitlines())
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, fontsize=9)
+    ax.set_axis_off()
+
+
+def _status_text(ax, x, rows):
+    status = "error" if rows["error"].notna().any() else "skipped"
+    ax.text(x, 0, status, rotation=90, ha="center", va="bottom", fontsize=7,
+            color="red" if status == "error" else "gray")
+
+
+def _series_style(impls, impl, mode):
+    color = COLORS[impls.index(impl) % len(COLORS)]
+    return {"facecolor": color, "edgecolor": color, "alpha": 0.45 if mode == "cold" else 0.95,
+            "hatch": "//" if mode == "cold" else None}
+
+
+def _throughput_panel(ax, rows, impls, series):
+    """Bars of one (src, layout): a group per destination, a bar per (implementation, mode)."""
+    dsts = sorted(rows["dst"].unique(), key=lambda d: names.sort_key(f"stage/cpu_to_{d}/x/cold"))
+    width = 0.8 / len(series)
+    for si, (impl, mode) in enumerate(series):
+        xs, heights, low, high = [], [], [], []
+        for gi, dst in enumerate(dsts):
+            cell = rows[(rows["impl"] == impl) & (rows["dst"] == dst) & (rows["mode"] == mode)]
+            if cell.empty:
+                continue
+            x = gi - 0.4 + width * (si + 0.5)
+            ok = stats.measured(cell)
+            if ok.empty or cell["error"].notna().any():
+                _status_text(ax, x, cell)
+                continue
+            values = gbps(ok)
+            xs.append(x)
+            heights.append(values.median())
+            low.append(values.median() - values.quantile(0.25))
+            high.append(values.quantile(0.75) - values.median())
+        ax.bar(xs, heights, width, yerr=[low, high], capsize=2, **_series_style(impls, impl, mode))
+    ax.set_xlim(-0.5, len(dsts) - 0.5)
+    ax.set_xticks(range(len(dsts)))
+    ax.set_xticklabels([f"to {dst}" for dst in dsts], fontsize=9)
+    ax.set_ylabel("GB/s (10^9 bytes/s)")
+
+
+def throughput_figure(labelled_runs):
+    """One panel per (source, layout) with data; a text panel per source with none."""
+    frame = pd.concat([run.frame.assign(impl=label) for label, run in labelled_runs],
+                      ignore_index=True)
+    stage = frame[frame["kind"] == "stage"]
+    impls = [label for label, _ in labelled_runs]
+    series = [(impl, mode) for impl in impls for mode in names.MODES]
+    panels = []
+    for src in sorted(stage["src"].unique(), key=lambda s: names.sort_key(f"stage/{s}_to_x/x/x")):
+        rows = stage[stage["src"] == src]
+        if stats.measured(rows).empty:
+            reasons = sorted(set(rows["error"].dropna()) | set(rows["skipped_reason"].dropna()))
+            panels.append((src, None, "\n".join(reasons)))
+            continue
+        for layout in sorted(rows["layout"].unique(),
+                             key=lambda x: names.sort_key(f"stage/cpu_to_x/{x}/cold")):
+            panels.append((src, layout, rows[rows["layout"] == layout]))
+    heights = [3.0 if layout else 0.8 for _, layout, _ in panels] or [3.0]
+    fig, axes = plt.subplots(len(heights), 1, squeeze=False, figsize=(10.0, sum(heights) + 0.8),
+                             gridspec_kw={"height_ratios": heights})
+    if not panels:
+        _empty(axes[0, 0], "no stage benchmarks in the given files")
+        return fig
+    for ax, (src, layout, content) in zip(axes[:, 0], panels):
+        if layout is None:
+            _empty(ax, f"no measured stage benchmark from {src} memory: {content}")
+            continue
+        _throughput_panel(ax, content, impls, series)
+        ax.set_title(f"{layout} state dict, from {src} memory", fontsize=10)
+    handles = [Patch(label=f"{impl}, {mode}", **_series_style(impls, impl, mode))
+               for impl, mode in series]
+    fig.legend(handles=handles, loc="upper center", ncol=min(4, len(handles)), fontsize=8,
+               bbox_to_anchor=(0.5, 1.0))
+    fig.suptitle("Staging throughput, cold vs warm (bar: median, whisker: interquartile range)",
+                 y=1.0 + 0.35 / fig.get_figheight())
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
+    return fig
+
+
+def ratio_figure(labelled_runs):
+    summaries = [(label, stats.summarize(run.frame)) for label, run in labelled_runs]
+    bench = sorted({n for _, s in summaries for n, r in s.iterrows()
+                    if r["kind"] == "stage" and pd.notna(r["ratio_to_limit_median"])},
+                   key=names.sort_key)
+    fig, ax = plt.subplots(figsize=(9.0, 1.2 + 0.32 * max(1, len(bench)) * len(summaries)))
+    if not bench:
+        _empty(ax, "no stage benchmark with a ratio_to_limit in the given files")
+        return fig
+    height = 0.8 / len(summaries)
+    top = 1.05
+    for i, (label, summary) in enumerate(summaries):
+        ys = [b - 0.4 + height * (i + 0.5) for b in range(len(bench))]
+        values = [summary.loc[n, "ratio_to_limit_median"] if n in summary.index else float("nan")
+                  for n in bench]
+        ax.barh(ys, values, height, color=COLORS[i % len(COLORS)], label=label)
+        for y, value, name in zip(ys, values, bench):
+            if pd.notna(value):
+                ax.text(value, y, f" vs {summary.loc[name, 'limit']}", va="center", fontsize=6)
+        top = max([top] + [v * 1.45 for v in values if pd.notna(v)])
+    ax.axvline(0.9, color="green", linestyle="--", label="0.90 target (warm, GPU)")
+    ax.axvline(0.8, color="orange", linestyle="--", label="0.80 target (cold pageable)")
+    ax.set_yticks(range(len(bench)))
+    ax.set_yticklabels(bench, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, top)
+    ax.set_xlabel("ratio_to_limit = stage throughput / limit throughput of the same run")
+    ax.set_title("Staging throughput relative to the copy limit (median per benchmark)")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08 - 0.5 / len(bench)))
+    fig.tight_layout()
+    return fig
+
+
+def history_figure(runs):
+    points = []
+    for run in runs:
+        for name, row in stats.summarize(run.frame).iterrows():
+            if row["kind"] == "stage" and row["status"] == "ok":
+                value = row["bytes_per_second_median"]
+                if pd.isna(value):
+                    value = row["bytes"] / row["real_time_median_s"]
+                points.append({"night": run.night, "benchmark": name, "layout": row["layout"],
+                               "gbps": value / GB})
+    frame = pd.DataFrame(points, columns=["night", "benchmark", "layout", "gbps"])
+    layouts = [x for x in names.LAYOUTS if x in set(frame["layout"])]
+    layouts += sorted(set(frame["layout"]) - set(layouts))
+    fig, axes = plt.subplots(max(1, len(layouts)), 1, squeeze=False, sharex=True,
+                             figsize=(10.0, 3.2 * max(1, len(layouts))))
+    if not layouts:
+        _empty(axes[0, 0], "no measured stage benchmark in the history")
+        return fig
+    for ax, layout in zip(axes[:, 0], layouts):
+        sub = frame[frame["layout"] == layout]
+        for name in sorted(sub["benchmark"].unique(), key=names.sort_key):
+            line = sub[sub["benchmark"] == name].sort_values("night")
+            p = names.parse(name)
+            ax.plot(line["night"], line["gbps"], marker="o", markersize=3,
+                    label=f"{p['src']} to {p['dst']}, {p['mode']}")
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("GB/s (10^9 bytes/s)")
+        ax.set_title(f"{layout}: median staging throughput per night")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    axes[-1, 0].set_xlabel("night (context.date, UTC)")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def save(fig, out, name, dpi):
+    paths = []
+    for ext in ("png", "svg"):
+        path = os.path.join(out, f"{name}.{ext}")
+        fig.savefig(path, dpi=dpi, bbox_inches="tight",
+                    metadata={"Date": None} if ext == "svg" else None)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", nargs="+", metavar="RESULT.json",
+                        help="result files (stagekit and peers), drawn side by side")
+    parser.add_argument("--out", required=True, metavar="DIR", help="directory for the charts")
+    parser.add_argument("--history", metavar="HISTORY_DIR",
+                        help="nightly result files for the throughput-over-time chart")
+    parser.add_argument("--dpi", type=int, default=120, help="PNG resolution (default 120)")
+    args = parser.parse_args(argv)
+    try:
+        runs = [load_run(path) for path in args.results]
+    except PerfFileError as exc:
+        print(f"plot: {exc}", file=sys.stderr)
+        return 2
+    nights = []
+    if args.history:
+        nights, problems = load_history(args.history)
+        for problem in problems:
+            print(f"plot: {problem}", file=sys.stderr)
+        if problems:
+            return 2
+    for run in runs:
+        for warning in run.warnings:
+            print(f"plot: warning: {warning}", file=sys.stderr)
+    os.makedirs(args.out, exist_ok=True)
+    named = labelled(runs)
+    written = save(throughput_figure(named), args.out, "throughput", args.dpi)
+    written += save(ratio_figure(named), args.out, "ratio_to_limit", args.dpi)
+    if args.history:
+        written += save(history_figure(nights), args.out, "history", args.dpi)
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Shared test setup: import path of the tools, fixture paths and a CLI runner."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(TOOLS, "tests", "fixtures")
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+sys.path.insert(0, TOOLS)
+sys.dont_write_bytecode = True
+
+
+def fixture(*parts):
+    return os.path.join(FIXTURES, *parts)
+
+
+def run_tool(script, *args, env=None):
+    """Run perf/tools/<script> with /usr/bin/python3; returns the CompletedProcess."""
+    return subprocess.run([PYTHON, os.path.join(TOOLS, script), *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+@pytest.fixture
+def fx():
+    return fixture
