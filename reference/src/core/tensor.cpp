@@ -188,6 +188,14 @@ Tensor Tensor::on_storage(Storage storage) const {
   return Tensor(std::move(out));
 }
 
+void Tensor::prefetch() const noexcept {
+  const TensorImpl* impl = impl_.get();
+  if (impl == nullptr) return;
+  __builtin_prefetch(impl);
+  // Reading the storage handle waits for the tensor object; callers prefetch far enough ahead.
+  if (const void* storage = impl->storage.identity()) __builtin_prefetch(storage);
+}
+
 // ---- properties ------------------------------------------------------------------------------------
 
 const TensorImpl& Tensor::impl() const {

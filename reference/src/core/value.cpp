@@ -93,6 +93,14 @@ long Value::use_count() const noexcept {
       v_);
 }
 
+void Value::prefetch() const noexcept {
+  if (const Tensor* t = std::get_if<Tensor>(&v_)) {
+    t->prefetch();
+  } else if (const void* node = identity()) {
+    __builtin_prefetch(node);
+  }
+}
+
 namespace {
 template <class T>
 const T& get_or_throw(const auto& variant, Value::Kind actual, std::string_view wanted) {

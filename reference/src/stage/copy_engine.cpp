@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <latch>
 #include <memory>
 
 #include "streaming_copy.h"
@@ -39,6 +40,19 @@ void CopyPlan::add(const Storage& source, const Storage& buffer, bool keep_alive
     keep_alive.push_back(source);
     keep_alive.push_back(buffer);
   }
+}
+
+void CopyPlan::append(CopyPlan&& other) {
+  host.reserve(host.size() + other.host.size());
+  host_starts.reserve(host_starts.size() + other.host.size());
+  for (const HostCopy& c : other.host) {
+    host.push_back(c);
+    host_starts.push_back(host_bytes);
+    host_bytes += c.n;
+  }
+  device.insert(device.end(), other.device.begin(), other.device.end());
+  for (Storage& s : other.keep_alive) keep_alive.push_back(std::move(s));
+  other = CopyPlan();
 }
 
 // ---- CopyOperation -------------------------------------------------------------------------------
@@ -80,6 +94,22 @@ bool CopyOperation::ready() {
 CopyEngine::CopyEngine(std::size_t threads, std::size_t parallel_min_bytes)
     : threads_(std::max<std::size_t>(threads, 1)), parallel_min_bytes_(parallel_min_bytes) {
   if (threads_ > 1) pool_ = std::make_unique<ThreadPool>(threads_);
+}
+
+void CopyEngine::parallel_for(std::size_t parts, const std::function<void(std::size_t)>& fn) {
+  if (parts <= 1 || !pool_) {
+    for (std::size_t p = 0; p < parts; ++p) fn(p);
+    return;
+  }
+  std::latch done(static_cast<std::ptrdiff_t>(parts - 1));
+  for (std::size_t p = 1; p < parts; ++p) {
+    pool_->submit([&fn, &done, p] {
+      fn(p);
+      done.count_down();
+    });
+  }
+  fn(0);
+  done.wait();
 }
 
 cuda::StreamHandle CopyEngine::stream_for(int device) {

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,6 +41,7 @@ struct CopyPlan {
   std::vector<Storage> keep_alive;
 
   void add(const Storage& source, const Storage& buffer, bool keep_alive_until_done);
+  void append(CopyPlan&& other);
 };
 
 class CopyOperation {
@@ -66,6 +68,10 @@ class CopyEngine {
   CopyEngine(std::size_t threads, std::size_t parallel_min_bytes);
   CopyEngine(const CopyEngine&) = delete;
   CopyEngine& operator=(const CopyEngine&) = delete;
+
+  // Runs fn(0) .. fn(parts - 1) on the pool and the calling thread; returns when all are done.
+  // `fn` must not throw; parts <= threads().
+  void parallel_for(std::size_t parts, const std::function<void(std::size_t)>& fn);
 
   // Starts the copies. With `blocking` the call returns after they are all done (errors thrown).
   std::shared_ptr<CopyOperation> launch(CopyPlan plan, bool blocking);

@@ -102,7 +102,7 @@ struct StateDictStager::State {
 
   std::shared_ptr<detail::StageOperation> start(const Value& sd, bool blocking) {
     wait_last();
-    detail::StagingTraversal traversal(options, cache, sizes, /*keep_alive=*/!blocking);
+    detail::StagingTraversal traversal(options, cache, engine, sizes, /*keep_alive=*/!blocking);
     Value staged = traversal.run(sd);  // throws before anything is committed
     sizes = traversal.sizes();
 

@@ -6,15 +6,12 @@ StorageCache::StorageCache() : state_(std::make_shared<State>()) {}
 
 StorageCache::~StorageCache() { clear(); }
 
-Storage StorageCache::find(const Storage& source) const {
-  std::lock_guard lock(state_->mutex);
-  auto it = state_->entries.find(source.identity());
-  return it == state_->entries.end() ? Storage() : it->second.staged;
-}
+StorageCache::Reader::Reader(const StorageCache& cache)
+    : cache_(cache), lock_(cache.state_->mutex), generation_(cache.state_->generation.fetch_add(1) + 1) {}
 
-const Storage* StorageCache::Reader::find(const Storage& source) const {
+const StorageCache::Entry* StorageCache::Reader::find(const Storage& source) const {
   auto it = cache_.state_->entries.find(source.identity());
-  return it == cache_.state_->entries.end() ? nullptr : &it->second.staged;
+  return it == cache_.state_->entries.end() ? nullptr : &it->second;
 }
 
 void StorageCache::insert(const Storage& source, Storage staged) {
@@ -23,19 +20,19 @@ void StorageCache::insert(const Storage& source, Storage staged) {
   const ReleaseObserverId observer = source.add_release_observer([weak_state, key] {
     auto state = weak_state.lock();
     if (!state) return;
-    Storage doomed;  // destroyed after the lock is released
+    Entry doomed;  // destroyed after the lock is released
     std::lock_guard lock(state->mutex);
     auto it = state->entries.find(key);
     if (it == state->entries.end()) return;
-    doomed = std::move(it->second.staged);
+    doomed = std::move(it->second);
     state->entries.erase(it);
   });
   Entry previous;
   {
     std::lock_guard lock(state_->mutex);
-    Entry& e = state_->entries[key];
-    previous = std::move(e);
-    e = Entry{source.weak(), std::move(staged), observer};
+    Entry& slot = state_->entries[key];
+    previous = std::move(slot);
+    slot = Entry{source.weak(), std::move(staged), observer, 0};
   }
   if (previous.observer != 0) source.remove_release_observer(previous.observer);
 }

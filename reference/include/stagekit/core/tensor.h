@@ -79,6 +79,8 @@ class Tensor {
   [[nodiscard]] bool is_same(const Tensor& other) const noexcept { return impl_ == other.impl_; }
   [[nodiscard]] const void* identity() const noexcept { return impl_.get(); }
   [[nodiscard]] long use_count() const noexcept { return impl_.use_count(); }
+  // Hints the CPU to fetch the tensor object and, once it is cached, its storage object.
+  void prefetch() const noexcept;
   [[nodiscard]] std::string describe() const;  // "float32[4, 4] strides (4, 1) offset 0 on cpu"
 
   // ---- views (share the storage) ---------------------------------------------------------------

@@ -89,6 +89,9 @@ class Value {
   // How many handles share this node (0 for plain values). A node with one handle appears once in
   // the tree and cannot be part of a cycle.
   [[nodiscard]] long use_count() const noexcept;
+  // Hints the CPU to fetch this node (and, for a tensor, its storage) into cache: traversals of large
+  // trees call it a few entries ahead, so that the memory latency of many nodes overlaps.
+  void prefetch() const noexcept;
 
   // Typed access; InvalidArgument (naming the actual kind) on a kind mismatch.
   [[nodiscard]] bool as_bool() const;
