@@ -20,12 +20,10 @@ namespace {
 
 using detail::format_bytes;
 
-constexpr std::size_t kMallocLimit = std::size_t{64} << 10;  // pageable requests below this use malloc
-// Pageable requests up to a huge page share slabs backed by transparent huge pages: copies between
+// Pageable requests below a huge page share slabs backed by transparent huge pages: copies between
 // buffers on 4 KiB pages lose a third of their bandwidth to TLB misses.
 constexpr std::size_t kHugeSlabChunkLimit = std::size_t{2} << 20;
 constexpr std::size_t kHugeSlabBytes = std::size_t{32} << 20;
-constexpr std::size_t kAlignment = 64;
 // Pinned/shared requests below a huge page share slabs: one mlock, memfd and mapping for many
 // buffers, and (for pinned memory) transparent huge pages.
 constexpr std::size_t kSlabChunkLimit = (std::size_t{2} << 20) - 1;
@@ -100,16 +98,9 @@ class PageableAllocator final : public Allocator {
  public:
   DataPtr allocate(std::size_t nbytes) override {
     if (nbytes == 0) return DataPtr(nullptr, 0, Device::cpu(), MemoryKind::pageable, nullptr, nullptr);
-    if (nbytes < kMallocLimit) {
-      void* p = std::aligned_alloc(kAlignment, detail::round_up(nbytes, kAlignment));
-      if (p == nullptr) {
-        throw ResourceExhausted(fmt::format("cannot allocate {} of pageable host memory: malloc failed",
-                                            format_bytes(nbytes)));
-      }
-      count_alloc(MemoryKind::pageable, nbytes);
-      return DataPtr(p, nbytes, Device::cpu(), MemoryKind::pageable, size_as_context(nbytes), &release_malloc);
-    }
     if (nbytes < kHugeSlabChunkLimit) {
+      // Small and medium buffers sit next to each other in huge-page slabs: a stage's many copies
+      // then write one region instead of scattered heap chunks.
       DataPtr chunk = slabs_.allocate(nbytes, &release_chunk, size_as_context(nbytes));
       count_alloc(MemoryKind::pageable, nbytes);
       return chunk;
@@ -121,10 +112,6 @@ class PageableAllocator final : public Allocator {
   MemoryKind kind() const noexcept override { return MemoryKind::pageable; }
 
  private:
-  static void release_malloc(void* data, void* ctx) noexcept {
-    std::free(data);
-    count_free(MemoryKind::pageable, size_from_context(ctx));
-  }
   static void release_anonymous(void* data, void* ctx) noexcept {
     detail::unmap(data, size_from_context(ctx));
     count_free(MemoryKind::pageable, size_from_context(ctx));
