@@ -7,6 +7,7 @@ packages=(
   cmake ninja-build ccache g++ git
   libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   openmpi-bin libopenmpi-dev
+  python3 python3-pandas python3-matplotlib python3-scipy python3-pytest
 )
 
 missing=()

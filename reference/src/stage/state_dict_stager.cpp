@@ -1,6 +1,8 @@
 #include "stagekit/stage/state_dict_stager.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -77,14 +79,26 @@ bool PendingStage::ready() const {
 
 // ---- StateDictStager ---------------------------------------------------------------------------------
 
+namespace {
+// Testing hook for the regression detector: STAGEKIT_DEBUG_STAGE_DELAY_US=N makes every stage
+// sleep N microseconds (read once per stager).
+std::chrono::microseconds injected_stage_delay() {
+  const char* text = std::getenv("STAGEKIT_DEBUG_STAGE_DELAY_US");
+  if (text == nullptr || *text == '\0') return std::chrono::microseconds(0);
+  return std::chrono::microseconds(std::strtoll(text, nullptr, 10));
+}
+}  // namespace
+
 struct StateDictStager::State {
   explicit State(const StagerOptions& o)
       : options(o),
+        delay(injected_stage_delay()),
         engine(o.copy_threads != 0 ? o.copy_threads
                                    : std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 8),
                o.parallel_copy_min_bytes) {}
 
   StagerOptions options;
+  std::chrono::microseconds delay;
   mutable std::mutex mutex;  // serialises stage / close
   detail::StorageCache cache;
   detail::CopyEngine engine;
@@ -102,6 +116,7 @@ struct StateDictStager::State {
 
   std::shared_ptr<detail::StageOperation> start(const Value& sd, bool blocking) {
     wait_last();
+    if (delay.count() > 0) std::this_thread::sleep_for(delay);
     detail::StagingTraversal traversal(options, cache, engine, sizes, /*keep_alive=*/!blocking);
     Value staged = traversal.run(sd);  // throws before anything is committed
     sizes = traversal.sizes();

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the perf harness once and builds the charted report from it and the conformance results.
+#   ci/perf-report.sh BUILD_DIR OUT_DIR MODE [extra stagekit-bench flags]
+# Writes OUT_DIR/perf/stagekit.json (and pytorch.json when a PyTorch peer can run), OUT_DIR/charts/,
+# OUT_DIR/index.html and OUT_DIR/README.md. Used by ci/report.sh and ci/nightly-perf.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="$1"; out="$2"; mode="$3"; shift 3
+mkdir -p "$out/perf" "$out/charts"
+echo "=== stagekit: perf harness ($mode mode) ==="
+"$build/perf/stagekit-bench" --stagekit_mode="$mode" --benchmark_out="$out/perf/stagekit.json" \
+  --benchmark_out_format=json "$@"
+peer=()
+rc=0
+ci/python.sh perf/tools/peer_torch.py --out "$out/perf/pytorch.json" $([ "$mode" = full ] || echo --quick) || rc=$?
+if [ "$rc" -eq 0 ]; then
+  peer=(--peer "$out/perf/pytorch.json")
+elif [ "$rc" -ne 3 ]; then
+  echo "ci/perf-report.sh: the PyTorch peer failed (exit $rc); the report goes on without it" >&2
+fi
+history=()
+if [ -n "${STAGEKIT_HISTORY:-}" ] && compgen -G "$STAGEKIT_HISTORY/*.json" >/dev/null; then
+  history=(--history "$STAGEKIT_HISTORY")
+fi
+ci/python.sh perf/tools/plot.py "$out/perf/stagekit.json" ${peer[1]:+"${peer[1]}"} --out "$out/charts" "${history[@]}"
+conformance=()
+[ -f "$out/conformance/results.json" ] && conformance=(--conformance "$out/conformance/results.json")
+ci/python.sh perf/tools/report.py --perf "$out/perf/stagekit.json" "${peer[@]}" "${conformance[@]}" \
+  --charts "$out/charts" --out "$out"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs Python with an interpreter that can import pandas, matplotlib and scipy (Debian's
+# /usr/bin/python3 normally; the first python3 on PATH may be another one without them).
+#   ci/python.sh SCRIPT_OR_-m ARGS...
+set -euo pipefail
+for candidate in "${STAGEKIT_PYTHON:-}" /usr/bin/python3 python3; do
+  [ -n "$candidate" ] || continue
+  command -v "$candidate" >/dev/null 2>&1 || continue
+  if "$candidate" -c 'import pandas, matplotlib, scipy' >/dev/null 2>&1; then
+    exec "$candidate" "$@"
+  fi
+done
+echo "ci/python.sh: no Python interpreter here can import pandas, matplotlib and scipy;" \
+     "install Debian's python3-pandas python3-matplotlib python3-scipy (ci/install-deps.sh does)" >&2
+exit 1
