@@ -102,6 +102,41 @@ TEST(StateDictStager, NonBlockingHandleWaitsOnDestruction) {
   EXPECT_THROW((void)PendingStage().wait(), InvalidArgument);
 }
 
+TEST(StateDictStager, LargeDictsStageInParallelAndFailAtomically) {
+  // Enough leaves for the parallel path, with a malformed tensor deep inside it.
+  auto d = std::make_shared<Dict>();
+  for (int i = 0; i < 6000; ++i) d->set("t" + std::to_string(i), Tensor::random({32}, DType::float32, 600 + i));
+  StagerOptions options;
+  options.copy_threads = 2;
+  StateDictStager stager(options);
+  const Value good(d);
+  const Value staged = stager.stage(good);
+  for (int i : {0, 2999, 3000, 5999}) {
+    const std::string key = "t" + std::to_string(i);
+    ASSERT_TRUE(Tensor::equal(staged[key].as_tensor(), good[key].as_tensor())) << key;
+  }
+  EXPECT_EQ(stager.stats().cached_storages, 6000U);
+
+  // Fresh single-handle tensors (the parallel path), each needing a new buffer, one of them malformed.
+  auto bad = std::make_shared<Dict>();
+  for (int i = 0; i < 6000; ++i) {
+    bad->set("t" + std::to_string(i), i == 4321 ? Tensor::unchecked(Storage::allocate(4), DType::float32, {8}, {1}, 0)
+                                                : Tensor::random({1024}, DType::float32, 9000 + i));
+  }
+  const HostMemoryUsage before = host_memory_usage();
+  try {
+    (void)stager.stage(Value(bad));
+    FAIL() << "no error";
+  } catch (const InvalidArgument& e) {
+    EXPECT_EQ(e.path(), "t4321");
+    EXPECT_NE(std::string(e.what()).find("out of bounds"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(host_memory_usage().pageable, before.pageable) << "buffers of the failed stage must be freed";
+  EXPECT_EQ(stager.stats().cached_storages, 6000U);
+  const Value again = stager.stage(good);
+  EXPECT_TRUE(Tensor::equal(again["t4321"].as_tensor(), good["t4321"].as_tensor()));
+}
+
 TEST(StateDictStager, CudaSourcesNeedADevice) {
   if (cuda::available()) GTEST_SKIP() << "a CUDA device is present";
   EXPECT_THROW((void)Tensor::empty({4}, DType::float32, Device::cuda(0)), Unsupported);

@@ -82,9 +82,48 @@ void sharing_both_directions_case(CaseContext& ctx, Source src, PinShare cfg) {
             fmt::format("{} distinct staged storages for 8 distinct source storages", d.count));
 }
 
+// A large flat dict (the shape of real checkpoints, and where an implementation may parallelise):
+// thousands of small tensors, with views sharing storages, a tensor under two keys, attributes and
+// a nested dict among them; staged cold and warm.
+void many_tensors_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  auto sd = std::make_shared<Dict>();
+  constexpr int kTensors = 5000;
+  Tensor shared_base = Tensor::random({64, 8}, DType::float32, 400, dev);
+  for (int i = 0; i < kTensors; ++i) {
+    const std::string key = fmt::format("layer{}.weight", i);
+    if (i % 500 == 7) {
+      sd->set(key, shared_base.narrow(0, i % 64, 1));  // views of one storage, spread over the dict
+    } else if (i % 1000 == 11) {
+      sd->set(key, shared_base);  // the same tensor object under several keys
+    } else if (i == 2500) {
+      Tensor t = Tensor::random({16}, DType::bfloat16, 401, dev);
+      t.set_attr("note", "middle");
+      sd->set(key, t);
+    } else if (i == 4000) {
+      sd->set(key, Value::dict({{"inner", Tensor::random({4}, DType::int64, 402, dev)}}));
+    } else {
+      sd->set(key, Tensor::random({static_cast<std::int64_t>(8 + i % 56)}, DType::float32, 500 + static_cast<std::uint64_t>(i), dev));
+    }
+  }
+  const Value source(sd);
+  auto stager = ctx.make_stager(stager_config(cfg));
+  MemoryExpectation memory = memory_expectation(cfg);
+  const Value cold = stage_or_fail(ctx, *stager, source, "cold");
+  ctx.add_failures(verify_staged(source, cold, memory));
+  Tensor(shared_base).fill_(3.0);
+  Tensor(source["layer100.weight"].as_tensor()).fill_(-1.0);
+  const Value warm = stage_or_fail(ctx, *stager, source, "warm");
+  ctx.add_failures(verify_staged(source, warm, memory));
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(full_contract) {
+  add_matrix(registry, "many_tensors",
+             "5,000 small tensors in one dict, with views of a shared storage, a tensor under several keys, an "
+             "attribute and a nested dict among them, stage exactly cold and warm",
+             "strict", Profile::strict, kBothSources, kFourConfigs, many_tensors_case);
   add_matrix(registry, "sharing_both_directions",
              "Eight same-size storages and views of half of them: staged tensors share a buffer exactly when their "
              "sources share a storage",
