@@ -157,6 +157,25 @@ void memcpy_async(void* dst, const void* src, std::size_t nbytes, StreamHandle s
   require();
   STAGEKIT_CUDA_CALL(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, as_stream(stream)));
 }
+void memcpy_batch_async(void* const* dsts, const void* const* srcs, const std::size_t* sizes, std::size_t count,
+                        StreamHandle stream) {
+  require();
+  if (count == 0) return;
+#if CUDART_VERSION >= 12080
+  cudaMemcpyAttributes attrs{};
+  attrs.srcAccessOrder = cudaMemcpySrcAccessOrderStream;
+  std::size_t attrs_index = 0;
+  const cudaError_t err = cudaMemcpyBatchAsync(const_cast<void**>(dsts), const_cast<const void**>(srcs),
+                                               const_cast<std::size_t*>(sizes), count, &attrs, &attrs_index, 1,
+                                               as_stream(stream));
+  if (err == cudaSuccess) return;
+  if (err != cudaErrorNotSupported && err != cudaErrorInvalidValue) STAGEKIT_CUDA_CALL(err);
+  cudaGetLastError();  // not available with this driver: copy one by one
+#endif
+  for (std::size_t i = 0; i < count; ++i) {
+    STAGEKIT_CUDA_CALL(cudaMemcpyAsync(dsts[i], srcs[i], sizes[i], cudaMemcpyDefault, as_stream(stream)));
+  }
+}
 void memset_sync(void* dst, int value, std::size_t nbytes) {
   require();
   STAGEKIT_CUDA_CALL(cudaMemset(dst, value, nbytes));
@@ -233,6 +252,7 @@ void set_device(int) { require(); }
 int current_device() { require(); }
 void memcpy_sync(void*, const void*, std::size_t) { require(); }
 void memcpy_async(void*, const void*, std::size_t, StreamHandle) { require(); }
+void memcpy_batch_async(void* const*, const void* const*, const std::size_t*, std::size_t, StreamHandle) { require(); }
 void memset_sync(void*, int, std::size_t) { require(); }
 void stream_synchronize(StreamHandle) { require(); }
 void device_synchronize() { require(); }

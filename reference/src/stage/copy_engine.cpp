@@ -10,6 +10,8 @@
 namespace stagekit::detail {
 namespace {
 constexpr std::size_t kMinBytesPerPart = std::size_t{1} << 20;
+// Device-to-host copies below this size are submitted in batches.
+constexpr std::size_t kBatchedCopyMaxBytes = std::size_t{1} << 20;
 
 // Restores the caller's current CUDA device when it goes out of scope.
 struct DeviceRestore {
@@ -136,18 +138,38 @@ void CopyEngine::copy_range(const CopyPlan& plan, std::size_t begin, std::size_t
 void CopyEngine::queue_device_copies(CopyOperation& op) {
   if (op.plan_.device.empty()) return;
   DeviceRestore restore{cuda::current_device()};
+  // Per device: large copies one by one, small ones gathered into batches (one call for many).
+  struct Batch {
+    std::vector<void*> dsts;
+    std::vector<const void*> srcs;
+    std::vector<std::size_t> sizes;
+  };
+  std::map<int, Batch> batches;
   std::map<int, bool> ordered;  // devices whose stream already waits for the producer
-  for (const DeviceCopy& c : op.plan_.device) {
-    const cuda::StreamHandle stream = stream_for(c.device);
-    cuda::set_device(c.device);
-    if (!ordered[c.device]) {
+  auto stream_of = [&](int device) {
+    const cuda::StreamHandle stream = stream_for(device);
+    cuda::set_device(device);
+    if (!ordered[device]) {
       // Order the copies after whatever the producer queued on its current stream.
       cuda::Event produced;
       produced.record(cuda::current_stream());
       produced.wait_on(stream);
-      ordered[c.device] = true;
+      ordered[device] = true;
     }
-    cuda::memcpy_async(c.dst, c.src, c.n, stream);
+    return stream;
+  };
+  for (const DeviceCopy& c : op.plan_.device) {
+    if (c.n < kBatchedCopyMaxBytes) {
+      Batch& b = batches[c.device];
+      b.dsts.push_back(c.dst);
+      b.srcs.push_back(c.src);
+      b.sizes.push_back(c.n);
+    } else {
+      cuda::memcpy_async(c.dst, c.src, c.n, stream_of(c.device));
+    }
+  }
+  for (auto& [device, b] : batches) {
+    cuda::memcpy_batch_async(b.dsts.data(), b.srcs.data(), b.sizes.data(), b.sizes.size(), stream_of(device));
   }
   for (const auto& [device, unused] : ordered) {
     cuda::set_device(device);  // an event must belong to the device of the stream it is recorded on

@@ -85,6 +85,10 @@ void set_device(int device);
 [[nodiscard]] int current_device();
 void memcpy_sync(void* dst, const void* src, std::size_t nbytes);  // any direction (UVA)
 void memcpy_async(void* dst, const void* src, std::size_t nbytes, StreamHandle stream);
+// Many copies in one call (cudaMemcpyBatchAsync where the runtime and driver have it, else one
+// cudaMemcpyAsync each), in stream order on `stream`.
+void memcpy_batch_async(void* const* dsts, const void* const* srcs, const std::size_t* sizes, std::size_t count,
+                        StreamHandle stream);
 void memset_sync(void* dst, int value, std::size_t nbytes);
 void stream_synchronize(StreamHandle stream);
 void device_synchronize();
