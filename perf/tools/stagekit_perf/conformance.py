@@ -1,5 +1,5 @@
 """Load a conformance results.json (schema_version 1, see reports/SCHEMAS.md)."""
-import json
+from stagekit_perf.perf_json import read_document
 
 OUTCOMES = ("pass", "fail", "not_supported", "waived", "crash", "timeout")
 FAILING = ("fail", "crash", "timeout")
@@ -11,13 +11,7 @@ class ConformanceFileError(Exception):
 
 def load_conformance(path):
     """The results document with `counts` filled in from `results` when absent."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            doc = json.load(handle)
-    except FileNotFoundError:
-        raise ConformanceFileError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConformanceFileError(f"{path}: cannot read JSON: {exc}") from None
+    doc = read_document(path, ConformanceFileError)
     if not isinstance(doc, dict):
         raise ConformanceFileError(f"{path}: top level is not a JSON object")
     if str(doc.get("schema_version")) != "1":

@@ -57,17 +57,18 @@ class PerfRun:
         return " ".join(p for p in parts if p)
 
 
-def read_document(path):
-    """Read a JSON object from path; PerfFileError when unreadable or not JSON."""
+def read_document(path, error=None):
+    """Read JSON from path; `error` (default PerfFileError) when unreadable or not JSON."""
+    error = error or PerfFileError
     try:
         with open(path, encoding="utf-8") as handle:
             doc = json.load(handle)
     except FileNotFoundError:
-        raise PerfFileError(f"{path}: no such file") from None
+        raise error(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise PerfFileError(f"{path}: cannot read: {exc}") from None
+        raise error(f"{path}: cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise PerfFileError(f"{path}: not valid JSON: {exc}") from None
+        raise error(f"{path}: not valid JSON: {exc}") from None
     return doc
 
 
