@@ -35,6 +35,28 @@ std::string_view outcome_name(Outcome o) noexcept {
   return "unknown";
 }
 
+int severity(Outcome o) noexcept {
+  switch (o) {
+    case Outcome::pass: return 0;
+    case Outcome::not_supported: return 1;
+    case Outcome::waived: return 2;
+    case Outcome::fail: return 3;
+    case Outcome::timeout: return 4;
+    case Outcome::crash: return 5;
+  }
+  return 5;
+}
+
+bool is_bad(Outcome o) noexcept { return o == Outcome::fail || o == Outcome::timeout || o == Outcome::crash; }
+
+std::optional<Outcome> parse_outcome(std::string_view name) noexcept {
+  for (Outcome o : {Outcome::pass, Outcome::fail, Outcome::not_supported, Outcome::waived, Outcome::crash,
+                    Outcome::timeout}) {
+    if (outcome_name(o) == name) return o;
+  }
+  return std::nullopt;
+}
+
 std::string Failure::str() const { return fmt::format("{}: {}: {}", path, property, detail); }
 
 

@@ -1,4 +1,4 @@
-#include "gtest_registration.h"
+#include "stagekit/conformance/gtest_registration.h"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "../adapter/reference_implementation.h"
-#include "gtest_registration.h"
+#include "stagekit/conformance/gtest_registration.h"
 
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);

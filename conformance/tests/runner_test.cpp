@@ -59,9 +59,9 @@ TEST(Reports, JsonXmlAndMarkdownCarryEveryResult) {
   r.implementation = {{"name", "impl<&>"}, {"version", "1"}};
   r.environment = {{"cuda", "none"}, {"cuda_reason", "no driver"}, {"git", {{"sha", "abc"}}}};
   r.run = {{"profile", "strict"}, {"filter", ""}};
-  r.results.push_back({{"a.b.c", "desc", "strict", Profile::strict}, Outcome::pass, "", 0.5});
-  r.results.push_back({{"a.b.d", "desc", "src", Profile::upstream}, Outcome::fail, "x < y & \"z\"", 0.1});
-  r.results.push_back({{"a.e", "desc", "strict", Profile::strict}, Outcome::not_supported, "no GPU", 0.0});
+  r.results.push_back({{"a.b.c", "desc", "strict", Profile::strict}, Outcome::pass, "", 0.5, {}, {}});
+  r.results.push_back({{"a.b.d", "desc", "src", Profile::upstream}, Outcome::fail, "x < y & \"z\"", 0.1, {}, {}});
+  r.results.push_back({{"a.e", "desc", "strict", Profile::strict}, Outcome::not_supported, "no GPU", 0.0, {}, {}});
   const nlohmann::json j = results_json(r);
   EXPECT_EQ(j["schema_version"], 1);
   ASSERT_EQ(j["results"].size(), 3U);

@@ -1,21 +1,31 @@
-// stagekit-conform: runs the conformance cases against an implementation and writes the reports.
+// stagekit-conform: runs the conformance cases against an implementation (built in, or a plugin),
+// each case isolated in its own process, compares against expectations and waivers, and writes the
+// reports.
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include "../../adapter/reference_implementation.h"
-#include "case_filter.h"
-#include "environment.h"
-#include "report_writers.h"
+#include "runner/case_filter.h"
+#include "runner/environment.h"
+#include "runner/expectations.h"
+#include "runner/implementation_source.h"
+#include "runner/isolated_runner.h"
+#include "runner/report_writers.h"
 
 namespace sc = stagekit::conformance;
 
 namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
 
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);
@@ -34,81 +44,217 @@ std::vector<const sc::Case*> select_cases(const sc::CaseFilter& filter, sc::Prof
   return selected;
 }
 
+std::string md_cell(std::string text) {
+  std::string out;
+  for (char c : text) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+
+void print_list(const std::vector<const sc::Case*>& cases, const std::string& format) {
+  if (format == "markdown") {
+    std::cout << "| case | profile | source | what it checks |\n|---|---|---|---|\n";
+    for (const sc::Case* c : cases) {
+      std::cout << fmt::format("| `{}` | {} | {} | {} |\n", c->info.id, sc::profile_name(c->info.profile),
+                               md_cell(c->info.source), md_cell(c->info.description));
+    }
+    return;
+  }
+  for (const sc::Case* c : cases) {
+    std::cout << fmt::format("{}  [{}; {}]  {}\n", c->info.id, sc::profile_name(c->info.profile), c->info.source,
+                             c->info.description);
+  }
+  std::cout << cases.size() << " case(s)\n";
+}
+
+std::string one_line(std::string text, std::size_t max_chars) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  if (text.size() > max_chars) text = text.substr(0, max_chars) + "...";
+  return text;
+}
+
+// Applies waivers and expectations to the results; returns the verdict counts.
+void compare(sc::RunReport& report, const std::optional<sc::Expectations>& expectations,
+             const std::optional<sc::Waivers>& waivers) {
+  report.annotations.assign(report.results.size(), nlohmann::json::object());
+  std::map<std::string, int> counts;
+  for (std::size_t i = 0; i < report.results.size(); ++i) {
+    sc::CaseResult& r = report.results[i];
+    nlohmann::json& note = report.annotations[i];
+    if (waivers) {
+      if (const sc::Waiver* w = sc::apply_waiver(r, *waivers)) note["waiver"] = {{"reason", w->reason}, {"link", w->link}};
+    }
+    if (!expectations) continue;
+    const sc::Expectation* e = expectations->match(r.info.id);
+    const sc::Verdict v = sc::judge(r, e);
+    if (e != nullptr) {
+      nlohmann::json expected = nlohmann::json::array();
+      for (sc::Outcome o : e->outcomes) expected.push_back(sc::outcome_name(o));
+      note["expected"] = expected.size() == 1 ? expected[0] : expected;
+      note["expected_text"] = e->describe();
+    }
+    note["verdict"] = sc::verdict_name(v);
+    ++counts[std::string(sc::verdict_name(v))];
+  }
+  if (expectations || waivers) {
+    report.comparison = {{"expectations", expectations ? expectations->origin() : ""},
+                         {"waivers", waivers ? waivers->origin() : ""},
+                         {"counts", counts}};
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
       "stagekit-conform: run the state-dict stager conformance suite against an implementation and report a "
       "verdict per case (pass, fail, not_supported, waived, crash, timeout).\n"
-      "Case IDs are stable and dotted (stager.views.cpu.pin1_share0). Exit status: 0 when no case failed, "
-      "1 when a case failed, crashed or timed out, 2 on bad usage (including a filter that selects nothing)."};
+      "Each case runs in its own forked process with a time limit, so a crash or hang in the implementation "
+      "becomes that case's crash or timeout outcome and the run goes on.\n"
+      "Case IDs are stable and dotted (stager.views.cpu.pin0_share0).\n"
+      "Exit status: 0 when nothing failed (with --expect: no REGRESSION), 1 when a case failed, crashed or "
+      "timed out (with --expect: a REGRESSION, or any difference under --strict-expectations), 2 on bad usage: "
+      "a filter that selects nothing, an unreadable or malformed expectations/waivers file, or cases missing "
+      "from the expectations."};
   bool list = false;
+  std::string list_format = "text";
   std::string filter_spec;
   std::string profile_name = "strict";
   std::string out_dir;
-  std::string impl = "reference";
+  const char* env_impl = std::getenv("STAGEKIT_IMPL");
+  std::string impl = env_impl != nullptr && *env_impl != '\0' ? env_impl : "reference";
+  std::string isolation = "fork";
+  unsigned jobs = 1;
+  unsigned repeat = 1;
+  double timeout_s = 300;
+  std::size_t memory_limit_mib = 0;
+  std::string expect_file;
+  std::string waivers_file;
+  std::string write_expectations;
+  bool strict_expectations = false;
   bool quiet = false;
   app.add_flag("--list", list, "List the selected cases (ID, profile, source, description) and exit");
+  app.add_option("--list-format", list_format, "Format of --list: text or markdown (a table)")
+      ->check(CLI::IsMember({"text", "markdown"}));
   app.add_option("--filter", filter_spec,
                  "Glob patterns on case IDs ('*', '?'), separated by ':' or ','; a leading '-' excludes "
                  "(e.g. 'stager.views.*:-*.cuda.*')");
   app.add_option("--profile", profile_name,
                  "upstream: only the cases PyTorch's own tests assert; strict: every case (default)")
       ->check(CLI::IsMember({"upstream", "strict"}));
+  app.add_option("--impl", impl,
+                 "Implementation under test: 'reference' (built in) or the path of a plugin shared library "
+                 "exporting stagekit_conformance_plugin (default: $STAGEKIT_IMPL, else reference)");
+  app.add_option("-j,--jobs", jobs, "Cases run in parallel (isolated runs only)")->check(CLI::Range(1u, 256u));
+  app.add_option("--repeat", repeat, "Run every case N times; the worst outcome wins and differing attempts are "
+                                     "reported as flaky")
+      ->check(CLI::Range(1u, 1000u));
+  app.add_option("--timeout", timeout_s, "Time limit per case attempt, in seconds (default 300)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--memory-limit", memory_limit_mib,
+                 "Address-space limit per case in MiB (RLIMIT_AS; 0 = none): a leaking implementation fails "
+                 "instead of exhausting the machine. Not usable with AddressSanitizer builds");
+  app.add_option("--isolation", isolation,
+                 "fork: each case in its own child process (default); none: in this process, in order, no "
+                 "time limit (for debuggers)")
+      ->check(CLI::IsMember({"fork", "none"}));
+  app.add_option("--expect", expect_file, "Expectations file (JSON): expected outcome per case ID pattern; the run "
+                                          "labels differences FIX, REGRESSION or DIFFERENCE");
+  app.add_option("--waivers", waivers_file, "Waivers file (JSON): waived cases, each with a reason and a link");
+  app.add_flag("--strict-expectations", strict_expectations,
+               "With --expect, exit 1 on any difference (FIX, DIFFERENCE), not only on a REGRESSION");
+  app.add_option("--write-expectations", write_expectations,
+                 "Write an expectations file expecting exactly this run's outcomes (a starting point)");
   app.add_option("--out", out_dir, "Directory for results.json, results.xml (JUnit) and summary.md");
-  app.add_option("--impl", impl, "Implementation under test; only the built-in 'reference' for now");
   app.add_flag("-q,--quiet", quiet, "Print only the summary, not a line per case");
   CLI11_PARSE(app, argc, argv);
 
-  if (impl != "reference") {
-    std::cerr << "stagekit-conform: unknown implementation '" << impl << "' (only 'reference' is built in)\n";
-    return 2;
-  }
   const sc::Profile profile = profile_name == "upstream" ? sc::Profile::upstream : sc::Profile::strict;
   const sc::CaseFilter filter(filter_spec);
   const auto selected = select_cases(filter, profile);
   if (selected.empty()) {
     std::cerr << "stagekit-conform: no case matches filter '" << filter_spec << "' in profile " << profile_name << "\n";
-    return 2;
+    return kExitUsage;
   }
   if (list) {
-    for (const sc::Case* c : selected) {
-      std::cout << fmt::format("{}  [{}; {}]  {}\n", c->info.id, sc::profile_name(c->info.profile), c->info.source,
-                               c->info.description);
-    }
-    std::cout << selected.size() << " case(s)\n";
-    return 0;
+    print_list(selected, list_format);
+    return kExitOk;
   }
 
-  auto implementation = sc::make_reference_implementation();
-  sc::RunReport report;
-  report.implementation = {{"name", implementation->name()},
-                           {"version", implementation->version()},
-                           {"capabilities", sc::capabilities_json(implementation->capabilities())}};
-  report.environment = sc::describe_environment();
-  report.run = {{"profile", profile_name}, {"filter", filter_spec}, {"started", utc_now()}, {"isolation", "in-process"}};
+  std::optional<sc::Expectations> expectations;
+  std::optional<sc::Waivers> waivers;
+  try {
+    if (!expect_file.empty()) expectations = sc::Expectations::load(expect_file);
+    if (!waivers_file.empty()) waivers = sc::Waivers::load(waivers_file);
+  } catch (const std::exception& e) {
+    std::cerr << "stagekit-conform: " << e.what() << "\n";
+    return kExitUsage;
+  }
 
+  sc::RunOptions options;
+  options.isolate = isolation == "fork";
+  options.jobs = jobs;
+  options.repeat = repeat;
+  options.timeout = std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000));
+  options.memory_limit_bytes = memory_limit_mib << 20;
   const auto start = std::chrono::steady_clock::now();
-  std::size_t index = 0;
-  for (const sc::Case* c : selected) {
-    ++index;
-    sc::CaseResult r = sc::run_case(*c, *implementation);
-    if (!quiet) {
-      std::cout << fmt::format("[{:>4}/{}] {:<13} {:>7.3f}s  {}", index, selected.size(), sc::outcome_name(r.outcome),
-                               r.seconds, r.info.id);
-      if (r.outcome != sc::Outcome::pass) std::cout << "  -- " << r.reason;
-      std::cout << std::endl;
-    }
-    report.results.push_back(std::move(r));
+  if (!quiet) {
+    options.on_attempt = [&](const sc::CaseResult& r, std::size_t done, std::size_t total) {
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::string line = fmt::format("[{:>4}/{}] {:<13} {:>7.3f}s  {:>6.1f}s  {}", done, total,
+                                     sc::outcome_name(r.outcome), r.seconds, elapsed, r.info.id);
+      if (r.outcome != sc::Outcome::pass) line += "  -- " + one_line(r.reason, 300);
+      std::cout << line << std::endl;
+    };
   }
-  report.run["duration_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
+  const sc::ImplementationSource source = sc::load_implementation(impl);
+  const sc::ImplementationDescription description = sc::describe_implementation(source, options);
+  if (!description.error.empty()) std::cerr << "stagekit-conform: " << description.error << "\n";
+
+  sc::RunReport report;
+  report.implementation = description.implementation;
+  report.run = {{"profile", profile_name},
+                {"filter", filter_spec},
+                {"started", utc_now()},
+                {"isolation", options.isolate ? "fork" : "in-process"},
+                {"jobs", options.isolate ? jobs : 1U},
+                {"repeat", repeat},
+                {"timeout_s", timeout_s},
+                {"argv", std::vector<std::string>(argv, argv + argc)}};
+  report.results = sc::run_cases(selected, source, options, description.error);
+  report.run["duration_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // After the run: describing CUDA initialises it, and a CUDA context must not be forked.
+  report.environment = sc::describe_environment();
+
+  compare(report, expectations, waivers);
   sc::print_summary(std::cout, report);
   if (!out_dir.empty()) {
     sc::write_reports(out_dir, report);
     std::cout << "reports written to " << std::filesystem::absolute(out_dir).string() << "\n";
   }
+  if (!write_expectations.empty()) {
+    std::ofstream out(write_expectations);
+    out << sc::expectations_from(report.results, report.implementation.value("name", impl));
+    if (!out) {
+      std::cerr << "stagekit-conform: cannot write " << write_expectations << "\n";
+      return kExitUsage;
+    }
+    std::cout << "expectations written to " << write_expectations << "\n";
+  }
+
+  if (expectations) {
+    const auto& counts = report.comparison["counts"];
+    auto count = [&](const char* v) { return counts.contains(v) ? counts[v].get<int>() : 0; };
+    if (count("MISSING") > 0) {
+      std::cerr << "stagekit-conform: " << count("MISSING") << " case(s) have no expectation in " << expect_file
+                << " (add them, or a '*' pattern)\n";
+      return kExitUsage;
+    }
+    if (count("REGRESSION") > 0) return kExitFailed;
+    if (strict_expectations && count("FIX") + count("DIFFERENCE") > 0) return kExitFailed;
+    return kExitOk;
+  }
   const auto counts = report.counts();
   const bool bad = counts.at(sc::Outcome::fail) + counts.at(sc::Outcome::crash) + counts.at(sc::Outcome::timeout) > 0;
-  return bad ? 1 : 0;
+  return bad ? kExitFailed : kExitOk;
 }

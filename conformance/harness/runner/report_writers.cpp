@@ -12,8 +12,6 @@ namespace {
 constexpr Outcome kOutcomes[] = {Outcome::pass, Outcome::fail, Outcome::not_supported, Outcome::waived,
                                  Outcome::crash, Outcome::timeout};
 
-bool is_bad(Outcome o) { return o == Outcome::fail || o == Outcome::crash || o == Outcome::timeout; }
-
 std::string md_cell(std::string_view text) {
   std::string out;
   for (char c : text) {
@@ -40,6 +38,11 @@ void write_file(const std::filesystem::path& path, const std::string& text) {
 }
 
 }  // namespace
+
+std::string RunReport::verdict(std::size_t index) const {
+  if (index >= annotations.size() || !annotations[index].is_object()) return {};
+  return annotations[index].value("verdict", "");
+}
 
 std::map<Outcome, std::size_t> RunReport::counts() const {
   std::map<Outcome, std::size_t> c;
@@ -68,14 +71,25 @@ nlohmann::ordered_json results_json(const RunReport& report) {
   j["counts"] = counts;
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
   for (const CaseResult& r : report.results) {
-    results.push_back(nlohmann::ordered_json{{"id", r.info.id},
-                       {"outcome", outcome_name(r.outcome)},
-                       {"reason", r.reason},
-                       {"source", r.info.source},
-                       {"profile", profile_name(r.info.profile)},
-                       {"description", r.info.description},
-                       {"seconds", r.seconds}});
+    nlohmann::ordered_json item{{"id", r.info.id},
+                                {"outcome", outcome_name(r.outcome)},
+                                {"reason", r.reason},
+                                {"source", r.info.source},
+                                {"profile", profile_name(r.info.profile)},
+                                {"description", r.info.description},
+                                {"seconds", r.seconds}};
+    if (!r.output.empty()) item["output"] = r.output;
+    if (!r.attempts.empty()) {
+      item["attempts"] = nlohmann::ordered_json::array();
+      for (Outcome o : r.attempts) item["attempts"].push_back(outcome_name(o));
+    }
+    const std::size_t index = results.size();
+    if (index < report.annotations.size() && report.annotations[index].is_object()) {
+      for (const auto& [k, v] : report.annotations[index].items()) item[k] = v;
+    }
+    results.push_back(std::move(item));
   }
+  if (!report.comparison.is_null()) j["comparison"] = report.comparison;
   j["results"] = results;
   return j;
 }
@@ -125,6 +139,12 @@ std::string junit_xml(const RunReport& report) {
         "      <properties><property name=\"case_id\" value=\"{}\"/><property name=\"outcome\" value=\"{}\"/>"
         "<property name=\"profile\" value=\"{}\"/><property name=\"source\" value=\"{}\"/></properties>\n",
         xml_escape(r.info.id), outcome_name(r.outcome), profile_name(r.info.profile), xml_escape(r.info.source));
+    const std::string verdict = report.verdict(static_cast<std::size_t>(&r - report.results.data()));
+    if (verdict == "ok" && is_bad(r.outcome)) {
+      x += fmt::format("      <skipped message=\"expected {}: {}\"/>\n    </testcase>\n", outcome_name(r.outcome),
+                       xml_escape(r.reason));
+      continue;
+    }
     switch (r.outcome) {
       case Outcome::pass: break;
       case Outcome::fail:
@@ -163,6 +183,22 @@ std::string summary_markdown(const RunReport& report) {
   m += "\n| outcome | cases |\n|---|---:|\n";
   for (const auto& [o, n] : counts) m += fmt::format("| {} | {} |\n", outcome_name(o), n);
   m += fmt::format("| **total** | **{}** |\n", report.results.size());
+
+  if (!report.comparison.is_null()) {
+    m += fmt::format("\n## Against expectations (`{}`)\n\n", report.comparison.value("expectations", ""));
+    m += "| verdict | cases |\n|---|---:|\n";
+    for (const auto& [v, n] : report.comparison["counts"].items()) m += fmt::format("| {} | {} |\n", v, n.get<int>());
+    bool differs = false;
+    for (std::size_t i = 0; i < report.results.size(); ++i) {
+      const std::string verdict = report.verdict(i);
+      if (verdict.empty() || verdict == "ok") continue;
+      if (!differs) m += "\n| case | verdict | expected | outcome | reason |\n|---|---|---|---|---|\n";
+      differs = true;
+      m += fmt::format("| `{}` | **{}** | {} | {} | {} |\n", report.results[i].info.id, verdict,
+                       md_cell(report.annotations[i].value("expected_text", "")), outcome_name(report.results[i].outcome),
+                       md_cell(report.results[i].reason));
+    }
+  }
 
   m += "\n## Failures\n\n";
   bool any = false;
@@ -205,6 +241,16 @@ void print_summary(std::ostream& out, const RunReport& report) {
   const auto reasons = not_supported_reasons(report);
   if (!reasons.empty()) out << "# not supported here\n";
   for (const auto& [reason, n] : reasons) out << fmt::format("  {:>4} case(s): {}\n", n, reason);
+  if (report.comparison.is_null()) return;
+  out << "# against expectations " << report.comparison.value("expectations", "") << "\n";
+  for (const auto& [v, n] : report.comparison["counts"].items()) out << fmt::format("  {:<14} {:>6}\n", v, n.get<int>());
+  for (std::size_t i = 0; i < report.results.size(); ++i) {
+    const std::string verdict = report.verdict(i);
+    if (verdict.empty() || verdict == "ok") continue;
+    out << fmt::format("  {} {}: expected {}, got {}: {}\n", verdict, report.results[i].info.id,
+                       report.annotations[i].value("expected_text", "nothing"), outcome_name(report.results[i].outcome),
+                       report.results[i].reason);
+  }
 }
 
 void write_reports(const std::filesystem::path& dir, const RunReport& report) {

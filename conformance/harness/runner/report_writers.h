@@ -21,6 +21,12 @@ struct RunReport {
   nlohmann::json environment;
   nlohmann::json run;             // profile, filter, mode, started, duration_s
   std::vector<CaseResult> results;
+  // Per result (same index), optional fields merged into its results.json entry: expected,
+  // expected_text, verdict, waiver. Empty or shorter when there are none.
+  std::vector<nlohmann::json> annotations;
+  nlohmann::json comparison;      // {"expectations", "waivers", "counts": {verdict: n}} or null
+
+  [[nodiscard]] std::string verdict(std::size_t index) const;  // "" without expectations
 
   [[nodiscard]] std::map<Outcome, std::size_t> counts() const;
 };

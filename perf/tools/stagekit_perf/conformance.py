@@ -1,8 +1,13 @@
-"""Load a conformance results.json (schema_version 1, see reports/SCHEMAS.md)."""
+"""Load a conformance results.json (schema_version 1, see reports/SCHEMAS.md).
+
+Optional per-result fields (expected, verdict, waiver, output, attempts, runs) and
+implementation.plugin are additive to schema_version 1; readers ignore what they do not use.
+"""
 from stagekit_perf.perf_json import read_document
 
 OUTCOMES = ("pass", "fail", "not_supported", "waived", "crash", "timeout")
 FAILING = ("fail", "crash", "timeout")
+VERDICTS = ("ok", "FIX", "REGRESSION", "DIFFERENCE", "MISSING")
 
 
 class ConformanceFileError(Exception):
@@ -20,6 +25,9 @@ def load_conformance(path):
     results = doc.get("results")
     if not isinstance(results, list):
         raise ConformanceFileError(f"{path}: no 'results' list")
+    for index, result in enumerate(results):
+        if not isinstance(result, dict):
+            raise ConformanceFileError(f"{path}: results[{index}] is not a JSON object")
     if not isinstance(doc.get("counts"), dict):
         counts = dict.fromkeys(OUTCOMES, 0)
         for result in results:
@@ -27,6 +35,19 @@ def load_conformance(path):
             counts[outcome] = counts.get(outcome, 0) + 1
         doc["counts"] = counts
     return doc
+
+
+def results_by_id(doc, path):
+    """{id: result} of a loaded document; ConformanceFileError for a missing or repeated id."""
+    by_id = {}
+    for index, result in enumerate(doc["results"]):
+        ident = result.get("id")
+        if not isinstance(ident, str) or not ident:
+            raise ConformanceFileError(f"{path}: results[{index}] has no 'id' string")
+        if ident in by_id:
+            raise ConformanceFileError(f"{path}: case {ident!r} appears more than once")
+        by_id[ident] = result
+    return by_id
 
 
 def failures(doc):

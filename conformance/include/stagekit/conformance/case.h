@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -90,7 +91,14 @@ struct CaseResult {
   Outcome outcome = Outcome::pass;
   std::string reason;
   double seconds = 0.0;
+  std::string output;             // the last output of an isolated case that crashed or timed out
+  std::vector<Outcome> attempts;  // every attempt's outcome when a case is repeated (worst wins)
 };
+
+// Severity order: pass < not_supported < waived < fail < timeout < crash. The worst outcome wins.
+[[nodiscard]] int severity(Outcome o) noexcept;
+[[nodiscard]] bool is_bad(Outcome o) noexcept;  // fail, timeout or crash
+[[nodiscard]] std::optional<Outcome> parse_outcome(std::string_view name) noexcept;
 
 class CaseRegistry {
  public:

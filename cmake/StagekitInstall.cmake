@@ -1,0 +1,37 @@
+# Installs the public headers, the libraries, stagekit-conform and the reference plugin under
+# CMAKE_INSTALL_PREFIX with a CMake package, so that a vendor's project does
+#   find_package(stagekit 0.1 REQUIRED)
+#   target_link_libraries(my_plugin PRIVATE stagekit::conformance)
+# Installed targets: stagekit::core, stagekit::reference, stagekit::conformance,
+# stagekit::conformance_gtest (where GoogleTest was found) and the executable stagekit::stagekit-conform.
+include(CMakePackageConfigHelpers)
+
+set(STAGEKIT_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/stagekit)
+set(STAGEKIT_INSTALL_PLUGINDIR ${CMAKE_INSTALL_LIBDIR}/stagekit)
+
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/reference/include/stagekit ${PROJECT_SOURCE_DIR}/conformance/include/stagekit
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT development FILES_MATCHING PATTERN "*.h")
+install(FILES ${PROJECT_BINARY_DIR}/generated/stagekit/config.h
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/stagekit COMPONENT development)
+
+set(_stagekit_installed stagekit_core stagekit_reference stagekit_conformance stagekit-conform)
+if(TARGET stagekit_conformance_gtest)
+  list(APPEND _stagekit_installed stagekit_conformance_gtest)
+endif()
+install(TARGETS ${_stagekit_installed} EXPORT stagekitTargets
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(TARGETS stagekit_reference_plugin LIBRARY DESTINATION ${STAGEKIT_INSTALL_PLUGINDIR})
+install(EXPORT stagekitTargets NAMESPACE stagekit:: DESTINATION ${STAGEKIT_INSTALL_CMAKEDIR})
+
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/stagekitConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/stagekitConfig.cmake
+  INSTALL_DESTINATION ${STAGEKIT_INSTALL_CMAKEDIR}
+  PATH_VARS CMAKE_INSTALL_BINDIR STAGEKIT_INSTALL_PLUGINDIR)
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/stagekitConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/stagekitConfig.cmake ${PROJECT_BINARY_DIR}/stagekitConfigVersion.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/stagekitPlugin.cmake
+  DESTINATION ${STAGEKIT_INSTALL_CMAKEDIR})
