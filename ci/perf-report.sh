@@ -25,5 +25,7 @@ fi
 ci/python.sh perf/tools/plot.py "$out/perf/stagekit.json" ${peer[1]:+"${peer[1]}"} --out "$out/charts" "${history[@]}"
 conformance=()
 [ -f "$out/conformance/results.json" ] && conformance=(--conformance "$out/conformance/results.json")
+[ -f "$out/conformance/side_by_side.html" ] &&
+  conformance+=(--link "conformance/side_by_side.html=Conformance of every implementation, side by side")
 ci/python.sh perf/tools/report.py --perf "$out/perf/stagekit.json" "${peer[@]}" "${conformance[@]}" \
   --charts "$out/charts" --out "$out"

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The main job: builds the release preset, runs the conformance suite against the reference
-# implementation, then a quick perf pass, and writes the report:
-#   reports/latest/conformance/{results.json,results.xml,summary.md}
+# implementation, builds the example plugins against the installed package and runs them (the
+# minimal correct one and the deliberately broken ones, each against its expectations), puts every
+# implementation side by side, then runs a quick perf pass and writes the report:
+#   reports/latest/conformance/{results.json,results.xml,summary.md}   the reference
+#   reports/latest/conformance/examples/<plugin>/...                    each example plugin
+#   reports/latest/conformance/side_by_side.{html,md}                   cases x implementations
 #   reports/latest/perf/stagekit.json (Google Benchmark JSON; pytorch.json too where torch runs)
 #   reports/latest/charts/*.png|svg, reports/latest/index.html, reports/latest/README.md
 #   ci/report.sh [extra stagekit-conform options, e.g. --profile upstream or --filter 'stager.views.*']
 # Set STAGEKIT_PERF_MODE=smoke|quick|full (default quick) to change the perf pass.
-# Exits non-zero when a conformance case fails, crashes or times out, or a benchmark result is wrong.
+# Exits non-zero when a reference case fails, crashes or times out, an example plugin does not
+# behave as its expectations say, or a benchmark result is wrong.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-case "${1:-}" in -h|--help) sed -n '2,10p' "$0"; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,14p' "$0"; exit 0 ;; esac
 
 ci/install-deps.sh
 ci/build.sh release
@@ -18,7 +23,22 @@ rm -rf "$out"
 mkdir -p "$out"
 status=0
 echo "=== stagekit: conformance suite against the reference ==="
-build/release/conformance/stagekit-conform --out "$out/conformance" "$@" || status=$?
+build/release/conformance/stagekit-conform --jobs "$(nproc)" --out "$out/conformance" "$@" || status=$?
+
+echo "=== stagekit: example plugins, built against the installed package ==="
+examples=build/release-examples
+conformance/tests/examples_against_installed.sh build/release . "$examples" || status=$?
+side_by_side=("reference=$out/conformance/results.json")
+for results in "$examples"/results/*/results.json; do
+  [ -f "$results" ] || continue
+  name=$(basename "$(dirname "$results")")
+  mkdir -p "$out/conformance/examples/$name"
+  cp "$(dirname "$results")"/* "$out/conformance/examples/$name/"
+  side_by_side+=("$name=$out/conformance/examples/$name/results.json")
+done
+ci/python.sh conformance/tools/side_by_side.py --title "stagekit conformance: implementations side by side" \
+  --out "$out/conformance/side_by_side.html" --markdown "$out/conformance/side_by_side.md" \
+  "${side_by_side[@]}" || status=1
 
 ci/perf-report.sh build/release "$out" "${STAGEKIT_PERF_MODE:-quick}"
 ci/python.sh - "$out/perf/stagekit.json" <<'PY' || status=1
@@ -33,4 +53,5 @@ PY
 echo
 echo "Report: $out/index.html and $out/README.md"
 echo "        $out/conformance/summary.md (results.json, JUnit results.xml), $out/perf/stagekit.json"
+echo "        $out/conformance/side_by_side.html (the reference and the example plugins)"
 exit $status

@@ -227,6 +227,9 @@ def build(args):
     blocks += summary_blocks(perf, cdoc, problems)
     blocks += environment_blocks(perf, peer, cdoc)
     blocks += conformance_blocks(cdoc, args.conformance)
+    for link in args.link or []:
+        href, _, label = link.partition("=")
+        blocks.append(("link", href, label or href))
     blocks += target_blocks(perf)
     blocks += perf_blocks(perf, "stagekit")
     blocks += perf_blocks(peer, "peer")
@@ -262,6 +265,8 @@ def render_html(blocks):
             out.append(f"<{kind}>{e(block[1])}</{kind}>")
         elif kind == "warn":
             out.append(f'<p class="warn">{e(block[1])}</p>')
+        elif kind == "link":
+            out.append(f'<p><a href="{e(block[1])}">{e(block[2])}</a></p>')
         elif kind == "list":
             out.append("<ul>" + "".join(f"<li>{e(i)}</li>" for i in block[1]) + "</ul>")
         elif kind == "table":
@@ -296,6 +301,8 @@ def render_markdown(blocks):
             out += [block[1], ""]
         elif kind == "warn":
             out += [f"> **{block[1]}**", ""]
+        elif kind == "link":
+            out += [f"[{block[2]}]({block[1]})", ""]
         elif kind == "list":
             out += [f"- {i}" for i in block[1]] + [""]
         elif kind == "table":
@@ -320,6 +327,9 @@ def main(argv=None):
                         help="conformance results.json (stagekit-conform --out)")
     parser.add_argument("--charts", metavar="DIR", help="directory with plot.py's charts")
     parser.add_argument("--out", required=True, metavar="DIR", help="where to write the report")
+    parser.add_argument("--link", action="append", metavar="HREF=TEXT",
+                        help="a link under the conformance section, e.g. to the side-by-side page "
+                             "(repeatable)")
     parser.add_argument("--title", default="stagekit performance and conformance report",
                         help="report title")
     args = parser.parse_args(argv)

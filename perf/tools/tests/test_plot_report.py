@@ -38,10 +38,13 @@ def test_report_contents(charts, tmp_path):
     proc = run_tool("report.py", "--perf", fixture("baseline.json"),
                     "--peer", fixture("peer_pytorch.json"),
                     "--conformance", fixture("conformance_results.json"),
-                    "--charts", str(charts[0]), "--out", str(out))
+                    "--charts", str(charts[0]), "--out", str(out),
+                    "--link", "conformance/side_by_side.html=Implementations side by side")
     assert proc.returncode == 0, proc.stderr
     html = (out / "index.html").read_text()
     md = (out / "README.md").read_text()
+    assert '<a href="conformance/side_by_side.html">Implementations side by side</a>' in html
+    assert "[Implementations side by side](conformance/side_by_side.html)" in md
     for text in (html, md):
         assert "5 pass, 1 fail, 3 not_supported" in text
         assert "staged view does not share the staged base" in text

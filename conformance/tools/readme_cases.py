@@ -1,0 +1,53 @@
+#!/usr/bin/python3
+"""Keep the case list in conformance/README.md generated from the case registry.
+
+The list lives between the markers <!-- cases:begin --> and <!-- cases:end --> and is exactly the
+output of `stagekit-conform --list --list-format markdown`, so it cannot drift from the code.
+
+  readme_cases.py --conform build/dev/conformance/stagekit-conform --readme conformance/README.md
+  readme_cases.py ... --check     # exit 1 (and say how to fix it) when the README is out of date
+"""
+import argparse
+import subprocess
+import sys
+
+BEGIN = "<!-- cases:begin -->"
+END = "<!-- cases:end -->"
+
+
+def generated_list(conform):
+    out = subprocess.run([conform, "--list", "--list-format", "markdown"], check=True,
+                         capture_output=True, text=True).stdout
+    return out if out.endswith("\n") else out + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conform", required=True, help="path of stagekit-conform")
+    parser.add_argument("--readme", required=True, help="path of conformance/README.md")
+    parser.add_argument("--check", action="store_true", help="only check; do not rewrite")
+    args = parser.parse_args()
+
+    with open(args.readme, encoding="utf-8") as f:
+        text = f.read()
+    if BEGIN not in text or END not in text:
+        sys.exit(f"readme_cases.py: error: {args.readme} lacks the markers {BEGIN} and {END}")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    updated = head + BEGIN + "\n" + generated_list(args.conform) + END + tail
+    if updated == text:
+        print(f"{args.readme}: case list up to date")
+        return 0
+    if args.check:
+        print(f"{args.readme}: the case list differs from the registry; regenerate it with\n"
+              f"  conformance/tools/readme_cases.py --conform {args.conform} --readme {args.readme}",
+              file=sys.stderr)
+        return 1
+    with open(args.readme, "w", encoding="utf-8") as f:
+        f.write(updated)
+    print(f"{args.readme}: case list regenerated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
