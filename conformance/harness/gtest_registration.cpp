@@ -1,32 +1,46 @@
 #include "stagekit/conformance/gtest_registration.h"
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
+#include <cctype>
+#include <ostream>
 #include <vector>
+
+#include "runner/case_filter.h"
 
 namespace stagekit::conformance {
 namespace {
 
-class ConformanceTest : public testing::Test {
- public:
-  ConformanceTest(const Case& c, ImplementationFactory factory) : case_(c), factory_(std::move(factory)) {}
-
-  void TestBody() override {
-    RecordProperty("case_id", case_.info.id);
-    RecordProperty("profile", std::string(profile_name(case_.info.profile)));
-    RecordProperty("source", case_.info.source);
-    auto impl = factory_();
-    ASSERT_NE(impl, nullptr) << "the implementation factory returned nothing";
-    const CaseResult r = run_case(case_, *impl);
-    RecordProperty("outcome", std::string(outcome_name(r.outcome)));
-    switch (r.outcome) {
-      case Outcome::pass: return;
-      case Outcome::not_supported: GTEST_SKIP() << "not_supported: " << r.reason; break;
-      case Outcome::waived: GTEST_SKIP() << "waived: " << r.reason; break;
-      default: FAIL() << outcome_name(r.outcome) << ": " << r.reason;
-    }
+std::vector<const Case*> sorted_cases(Profile profile, const CaseFilter& filter) {
+  std::vector<const Case*> cases;
+  for (const Case& c : CaseRegistry::instance().cases()) {
+    if (profile == Profile::upstream && c.info.profile != Profile::upstream) continue;
+    if (filter.matches(c.info.id)) cases.push_back(&c);
   }
+  std::sort(cases.begin(), cases.end(), [](const Case* a, const Case* b) { return a->info.id < b->info.id; });
+  return cases;
+}
+
+// Runs one case against a fresh implementation and turns its outcome into GoogleTest's terms.
+void run_as_gtest(const Case& c, const ImplementationFactory& factory) {
+  testing::Test::RecordProperty("case_id", c.info.id);
+  testing::Test::RecordProperty("profile", std::string(profile_name(c.info.profile)));
+  testing::Test::RecordProperty("source", c.info.source);
+  auto impl = factory();
+  ASSERT_NE(impl, nullptr) << "the implementation factory returned nothing";
+  const CaseResult r = run_case(c, *impl);
+  testing::Test::RecordProperty("outcome", std::string(outcome_name(r.outcome)));
+  switch (r.outcome) {
+    case Outcome::pass: return;
+    case Outcome::not_supported: GTEST_SKIP() << "not_supported: " << r.reason; break;
+    case Outcome::waived: GTEST_SKIP() << "waived: " << r.reason; break;
+    default: FAIL() << outcome_name(r.outcome) << ": " << r.reason;
+  }
+}
+
+class RegisteredConformanceTest : public testing::Test {
+ public:
+  RegisteredConformanceTest(const Case& c, ImplementationFactory factory) : case_(c), factory_(std::move(factory)) {}
+  void TestBody() override { run_as_gtest(case_, factory_); }
 
  private:
   const Case& case_;
@@ -36,15 +50,30 @@ class ConformanceTest : public testing::Test {
 }  // namespace
 
 void register_gtest_cases(const std::string& suite, ImplementationFactory factory, Profile profile) {
-  std::vector<const Case*> cases;
-  for (const Case& c : CaseRegistry::instance().cases()) cases.push_back(&c);
-  std::sort(cases.begin(), cases.end(), [](const Case* a, const Case* b) { return a->info.id < b->info.id; });
-  for (const Case* cp : cases) {
+  for (const Case* cp : sorted_cases(profile, CaseFilter{})) {
     const Case& c = *cp;
-    if (profile == Profile::upstream && c.info.profile != Profile::upstream) continue;
     testing::RegisterTest(suite.c_str(), c.info.id.c_str(), nullptr, nullptr, __FILE__, __LINE__,
-                          [&c, factory]() -> testing::Test* { return new ConformanceTest(c, factory); });
+                          [&c, factory]() -> testing::Test* { return new RegisteredConformanceTest(c, factory); });
   }
 }
+
+void PrintTo(const ConformanceCaseParam& param, std::ostream* os) {
+  *os << (param.conformance_case != nullptr ? param.conformance_case->info.id : std::string("<no case>"));
+}
+
+testing::internal::ParamGenerator<ConformanceCaseParam> conformance_cases(ImplementationFactory factory, Profile profile,
+                                                                          const std::string& filter) {
+  std::vector<ConformanceCaseParam> params;
+  for (const Case* c : sorted_cases(profile, CaseFilter(filter))) params.push_back({c, factory});
+  return testing::ValuesIn(params);
+}
+
+std::string conformance_case_name(const testing::TestParamInfo<ConformanceCaseParam>& info) {
+  std::string name = info.param.conformance_case->info.id;
+  std::replace_if(name.begin(), name.end(), [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)); }, '_');
+  return name;
+}
+
+TEST_P(StagerConformance, Case) { run_as_gtest(*GetParam().conformance_case, GetParam().factory); }
 
 }  // namespace stagekit::conformance

@@ -1,12 +1,12 @@
-// GoogleTest binary running every conformance case against the reference implementation (the
-// link-time route a vendor copies: register with its own factory, then RUN_ALL_TESTS).
+// GoogleTest binary running every conformance case against the reference implementation through
+// the abstract suite, exactly as a vendor's test binary does with its own factory.
 #include <gtest/gtest.h>
 
 #include "../adapter/reference_implementation.h"
 #include "stagekit/conformance/gtest_registration.h"
 
-int main(int argc, char** argv) {
-  testing::InitGoogleTest(&argc, argv);
-  stagekit::conformance::register_gtest_cases("Reference", &stagekit::conformance::make_reference_implementation);
-  return RUN_ALL_TESTS();
-}
+namespace sc = stagekit::conformance;
+using sc::StagerConformance;  // INSTANTIATE_TEST_SUITE_P needs the suite's unqualified name
+
+INSTANTIATE_TEST_SUITE_P(Reference, StagerConformance, sc::conformance_cases(&sc::make_reference_implementation),
+                         sc::conformance_case_name);
