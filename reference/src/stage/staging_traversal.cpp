@@ -5,7 +5,9 @@
 #include <fmt/format.h>
 
 #include "../core/tensor_elements.h"
+#include "stagekit/core/dtensor.h"
 #include "stagekit/core/error.h"
+#include "stagekit/core/sharded_tensor.h"
 
 namespace stagekit::detail {
 namespace {
@@ -59,8 +61,6 @@ Value StagingTraversal::stage_value(const Value& v) {
                         path_.str());
     case Value::Kind::dtensor:
     case Value::Kind::sharded_tensor:
-      throw Unsupported(fmt::format("staging {} values is not supported by this stager", value_kind_name(v.kind())),
-                        path_.str());
     case Value::Kind::tensor:
     case Value::Kind::list:
     case Value::Kind::tuple:
@@ -128,6 +128,24 @@ Value StagingTraversal::stage_node(const Value& v, bool unique) {
         fields.emplace_back(name, stage_value(value));
       }
       out = Value(std::make_shared<Object>(source.type_name(), std::move(fields), source.frozen()));
+      break;
+    }
+    case Value::Kind::dtensor: {
+      // The local tensor is staged like any tensor (sharing and the cache apply); the spec is kept.
+      const DTensor& source = *v.as_dtensor_node();
+      out = Value(source.with_local(stage_value(Value(source.local())).as_tensor()));
+      break;
+    }
+    case Value::Kind::sharded_tensor: {
+      // Every local shard is staged like any tensor; the shard and global metadata are kept.
+      const ShardedTensor& source = *v.as_sharded_tensor_node();
+      std::vector<Tensor> staged;
+      staged.reserve(source.local_shards().size());
+      for (std::size_t i = 0; i < source.local_shards().size(); ++i) {
+        PathScope scope(path_, i);
+        staged.push_back(stage_value(Value(source.local_shards()[i].tensor)).as_tensor());
+      }
+      out = Value(source.with_local_tensors(std::move(staged)));
       break;
     }
     default:

@@ -1,0 +1,109 @@
+// stagekit/dist/communicator.h — Communicator: the collectives the distributed state-dict utilities
+// and the replication stager need, over three backends.
+//
+//   * thread world (make_thread_world / run_thread_world): N ranks as threads of one process, for
+//     fast tests and debugging;
+//   * MPI (Open MPI): the real multi-process, multi-node engine, launched with mpirun or srun;
+//     adopts an existing MPI_Comm or owns MPI_Init/MPI_Finalize;
+//   * NCCL: CUDA buffers, bootstrapped over an MPI communicator (unique id broadcast).
+//
+// Invariants every backend keeps:
+//   * every blocking operation gives up after timeout() and throws stagekit::TimeoutError naming the
+//     operation, the peer(s) and the time waited — a rank that died or never arrives is an error on
+//     the others, never a hang. After a timeout the communicator is broken: every later operation
+//     throws CommunicationError at once;
+//   * collectives are called by every rank of the communicator in the same order; sizes that must
+//     agree (broadcast, all_gather, all_reduce) are checked where the backend can, and a mismatch
+//     is a CommunicationError, not corrupted memory;
+//   * byte buffers are host memory, except on NCCL where they are device memory of current_device();
+//   * send() returns once the buffer may be reused; messages between two ranks with the same tag
+//     arrive in order;
+//   * split() is collective and returns the sub-communicator of this rank's colour (ranks ordered by
+//     key, then by parent rank), or nullptr for colour kUndefinedColor.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "stagekit/core/dtype.h"
+#include "stagekit/core/tensor.h"
+
+namespace stagekit::dist {
+
+enum class ReduceOp { sum };
+
+inline constexpr int kUndefinedColor = -1;
+inline constexpr std::chrono::milliseconds kDefaultTimeout = std::chrono::minutes(5);
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  [[nodiscard]] virtual int rank() const = 0;
+  [[nodiscard]] virtual int size() const = 0;
+  [[nodiscard]] virtual std::string backend() const = 0;  // "thread", "mpi", "nccl"
+  [[nodiscard]] std::chrono::milliseconds timeout() const noexcept { return timeout_; }
+  void set_timeout(std::chrono::milliseconds t) noexcept { timeout_ = t; }
+
+  // Point to point.
+  virtual void send(std::span<const std::byte> data, int dst, int tag) = 0;
+  virtual void recv(std::span<std::byte> data, int src, int tag) = 0;  // exactly data.size() bytes
+  // Receives a message of any size (the sender used send()).
+  [[nodiscard]] virtual std::vector<std::byte> recv_any_size(int src, int tag) = 0;
+
+  // Collectives.
+  virtual void broadcast(std::span<std::byte> data, int root) = 0;
+  // Equal sizes: out.size() == size() * local.size(); rank r's bytes land at r * local.size().
+  virtual void all_gather(std::span<const std::byte> local, std::span<std::byte> out) = 0;
+  // Variable sizes: one buffer per rank, in rank order.
+  [[nodiscard]] virtual std::vector<std::vector<std::byte>> all_gather_v(std::span<const std::byte> local) = 0;
+  // In place; data.size() must be a multiple of dtype's element size.
+  virtual void all_reduce(std::span<std::byte> data, DType dtype, ReduceOp op) = 0;
+  virtual void barrier() = 0;
+  [[nodiscard]] virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
+
+  // ---- tensor helpers (contiguous tensors on this backend's memory; others throw InvalidArgument) --
+  void send_tensor(const Tensor& t, int dst, int tag);
+  void recv_tensor(const Tensor& t, int src, int tag);  // into t, whose sizes and dtype must match
+  void broadcast_tensor(const Tensor& t, int root);
+  // Concatenation along dim 0 of every rank's `local` (equal shapes): a new tensor.
+  [[nodiscard]] Tensor all_gather_tensor(const Tensor& local);
+  void all_reduce_tensor(const Tensor& t, ReduceOp op = ReduceOp::sum);
+
+ protected:
+  std::chrono::milliseconds timeout_ = kDefaultTimeout;
+};
+
+// ---- thread world ---------------------------------------------------------------------------------
+
+// Runs `body(comm)` on `world_size` threads, one Communicator each (backend "thread"), and waits for
+// all of them. The first exception thrown by any rank is rethrown here after every thread ended (a
+// rank that throws stops participating; the others then time out instead of hanging).
+void run_thread_world(int world_size, const std::function<void(Communicator&)>& body,
+                      std::chrono::milliseconds timeout = kDefaultTimeout);
+
+// ---- MPI ---------------------------------------------------------------------------------------------
+
+// True when stagekit was built with MPI (STAGEKIT_HAVE_MPI).
+[[nodiscard]] bool mpi_compiled() noexcept;
+// The MPI world. Initialises MPI (thread level MPI_THREAD_MULTIPLE requested) if nobody did and then
+// finalises it at exit; Unsupported when built without MPI.
+[[nodiscard]] std::unique_ptr<Communicator> mpi_world();
+// Adopts an existing communicator (an MPI_Comm passed as its handle value); never finalises MPI.
+[[nodiscard]] std::unique_ptr<Communicator> mpi_adopt(void* mpi_comm_handle);
+// True when this process was started by an MPI launcher (mpirun/srun environment variables).
+[[nodiscard]] bool launched_by_mpi() noexcept;
+
+// ---- NCCL ---------------------------------------------------------------------------------------------
+
+// NCCL over the ranks of `bootstrap` (an MPI communicator), one GPU per rank (current_device()).
+// Unsupported with a reason when built without NCCL or when no CUDA device is usable.
+[[nodiscard]] std::unique_ptr<Communicator> nccl_communicator(Communicator& bootstrap);
+
+}  // namespace stagekit::dist
