@@ -14,17 +14,19 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/reference/include/stagekit ${PROJECT_SOU
 install(FILES ${PROJECT_BINARY_DIR}/generated/stagekit/config.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/stagekit COMPONENT development)
 
-set(_stagekit_installed stagekit_core stagekit_reference stagekit_conformance stagekit-conform)
-if(TARGET stagekit_conformance_gtest)
-  list(APPEND _stagekit_installed stagekit_conformance_gtest)
-endif()
-install(TARGETS ${_stagekit_installed} EXPORT stagekitTargets
+install(TARGETS stagekit_core stagekit_reference stagekit_conformance stagekit-conform EXPORT stagekitTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS stagekit_reference_plugin LIBRARY DESTINATION ${STAGEKIT_INSTALL_PLUGINDIR})
 install(EXPORT stagekitTargets NAMESPACE stagekit:: DESTINATION ${STAGEKIT_INSTALL_CMAKEDIR})
+# The GoogleTest route in its own export set: loaded only where the consumer has GoogleTest.
+if(TARGET stagekit_conformance_gtest)
+  install(TARGETS stagekit_conformance_gtest EXPORT stagekitGTestTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  install(EXPORT stagekitGTestTargets NAMESPACE stagekit:: DESTINATION ${STAGEKIT_INSTALL_CMAKEDIR})
+endif()
 
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/stagekitConfig.cmake.in
   ${PROJECT_BINARY_DIR}/stagekitConfig.cmake

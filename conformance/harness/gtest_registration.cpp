@@ -75,5 +75,7 @@ std::string conformance_case_name(const testing::TestParamInfo<ConformanceCasePa
 }
 
 TEST_P(StagerConformance, Case) { run_as_gtest(*GetParam().conformance_case, GetParam().factory); }
+// A binary that registers the cases dynamically (register_gtest_cases) instantiates nothing.
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StagerConformance);
 
 }  // namespace stagekit::conformance

@@ -50,7 +50,7 @@ STAGEKIT_CONFORMANCE_CASES(dtypes) {
              different_dtypes_case);
   for (DType dtype : kAllDTypes) {
     for (Source s : kBothSources) {
-      CaseInfo info{fmt::format("stager.dtype.{}.{}", dtype_name(dtype), source_name(s)),
+      CaseInfo info{fmt::format("stager.dtype_{}.{}.{}", dtype_name(dtype), source_name(s), config_name(kDefaults)),
                     fmt::format("A {} matrix, a strided column of it and a 0-dim tensor with arbitrary bit patterns "
                                 "stage byte for byte ({} sources)",
                                 dtype_name(dtype), source_name(s)),

@@ -1,5 +1,6 @@
-// shallow_copy.cpp — BROKEN: deep copy of CPU sources. CPU tensors are returned as they are (the
-// source tensor objects and storages), so the "staged" state dict changes with its source.
+// shallow_copy.cpp — BROKEN: deep copy of CPU sources. A CPU tensor is checked and then returned as it
+// is (the source tensor object, its storage and attributes), so the "staged" state dict aliases its
+// source: it changes with it, is never pinned or shared, and allocates nothing.
 #include "minimal_stager.h"
 #include "stagekit/conformance/plugin.h"
 
@@ -11,7 +12,10 @@ class ShallowCopy final : public MinimalStager {
   using MinimalStager::MinimalStager;
 
  protected:
-  Value stage_tensor(const Tensor& source) override { return source; }
+  Value stage_tensor(const Tensor& source) override {
+    check_tensor(source);
+    return source;
+  }
 };
 
 }  // namespace

@@ -96,7 +96,7 @@ class MinimalStager : public conformance::StagerUnderTest {
   StageState state_;
 };
 
-// The adapter: declares the capabilities and makes stagers of type StagerT.
+// The adapter: declares what the stager implements and makes one stager per make_stager() call.
 class MinimalImplementation final : public conformance::Implementation {
  public:
   using MakeStager = std::function<std::unique_ptr<conformance::StagerUnderTest>(const StagerConfig&)>;
@@ -121,6 +121,7 @@ class MinimalImplementation final : public conformance::Implementation {
   MakeStager make_;
 };
 
+// An implementation named `name` whose stagers are StagerT (MinimalStager, or a variant of it).
 template <class StagerT>
 std::unique_ptr<conformance::Implementation> make_implementation(std::string name) {
   return std::make_unique<MinimalImplementation>(

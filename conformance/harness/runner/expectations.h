@@ -9,7 +9,8 @@
 // Keys are case IDs with '*' and '?' wildcards. The most specific key wins: an exact ID first, then
 // the key with the most literal (non-wildcard) characters, then the one with fewer wildcards, then
 // the alphabetically first. A value is an outcome, a list of acceptable outcomes, or an object with
-// "outcome" (one or a list) and "reason" (text the result's reason must contain).
+// "outcome" (one or a list) and "reason" (text the result's reason must contain when the outcome is
+// fail, crash or timeout).
 //
 // Waivers file (`--waivers FILE`):
 //   {"schema_version": 1, "waivers": [{"cases": "stager.views.cuda.*", "reason": "why",

@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# examples_against_installed.sh BUILD_DIR SOURCE_DIR WORK_DIR
+#
+# Proves that a vendor can validate a stager against an INSTALLED stagekit, and that the suite bites:
+#   1. installs BUILD_DIR into WORK_DIR/prefix (cmake --install);
+#   2. configures and builds SOURCE_DIR/conformance/examples into WORK_DIR/build against that prefix
+#      only (find_package(stagekit) through CMAKE_PREFIX_PATH; Ninja, ccache when available);
+#   3. runs the installed WORK_DIR/prefix/bin/stagekit-conform on the minimal plugin: exit 0, no
+#      fail/crash/timeout, not_supported only for CUDA or undeclared capabilities;
+#   4. runs the minimal stager's GoogleTest binary (the link-time route) when stagekit has one;
+#   5. runs every broken plugin with broken/<name>.expect.json under --strict-expectations: the
+#      expected cases fail (or crash, or time out) for the expected reason and nothing else differs;
+#      the crash plugin must produce a crash naming a signal, the hang plugin a timeout, and both runs
+#      must go on to the cases after it.
+# Prints one verdict line per plugin and a summary; exits 1 on any problem, naming the plugin.
+# Results: WORK_DIR/results/<minimal|broken_NAME>/{results.json,results.xml,summary.md} and *.log.
+set -euo pipefail
+
+if [[ $# -ne 3 ]]; then
+  echo "usage: $0 BUILD_DIR SOURCE_DIR WORK_DIR" >&2
+  exit 2
+fi
+BUILD_DIR=$(cd "$1" && pwd)
+SOURCE_DIR=$(cd "$2" && pwd)
+mkdir -p "$3"
+WORK_DIR=$(cd "$3" && pwd)
+PY=/usr/bin/python3
+JOBS=2
+EXAMPLES="$SOURCE_DIR/conformance/examples"
+PREFIX="$WORK_DIR/prefix"
+EXBUILD="$WORK_DIR/build"
+RESULTS="$WORK_DIR/results"
+CONFORM="$PREFIX/bin/stagekit-conform"
+
+[[ -x "$PY" ]] || { echo "FAIL: $PY is needed to read results.json" >&2; exit 1; }
+
+start=$(date +%s)
+problems=()
+problem() { problems+=("$1"); echo "FAIL $1"; }
+
+# ---- 1. install ---------------------------------------------------------------------------------
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+cmake --install "$BUILD_DIR" --prefix "$PREFIX" > "$WORK_DIR/install.log" 2>&1 || {
+  cat "$WORK_DIR/install.log" >&2; echo "FAIL: cmake --install $BUILD_DIR failed" >&2; exit 1; }
+[[ -x "$CONFORM" ]] || { echo "FAIL: the install has no $CONFORM" >&2; exit 1; }
+
+# ---- 2. configure and build the examples against the prefix ---------------------------------------
+launcher=()
+if command -v ccache > /dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+rm -f "$EXBUILD/CMakeCache.txt"  # find stagekit afresh in this prefix (objects stay up to date)
+if ! cmake -S "$EXAMPLES" -B "$EXBUILD" -G Ninja -DCMAKE_PREFIX_PATH="$PREFIX" "${launcher[@]}" \
+    > "$WORK_DIR/configure.log" 2>&1; then
+  cat "$WORK_DIR/configure.log" >&2; echo "FAIL: configuring $EXAMPLES against $PREFIX failed" >&2; exit 1
+fi
+found_dir=$(sed -n 's/^stagekit_DIR:[A-Z]*=//p' "$EXBUILD/CMakeCache.txt")
+if [[ "$found_dir" != "$PREFIX"/* ]]; then
+  echo "FAIL: find_package(stagekit) found '$found_dir', not the package installed in $PREFIX" >&2; exit 1
+fi
+if ! cmake --build "$EXBUILD" -j "$JOBS" > "$WORK_DIR/build.log" 2>&1; then
+  tail -50 "$WORK_DIR/build.log" >&2; echo "FAIL: building the examples failed (see $WORK_DIR/build.log)" >&2; exit 1
+fi
+echo "built the examples against $PREFIX ($(($(date +%s) - start)) s)"
+
+# Reads WORK_DIR/results/<dir>/results.json and checks it; prints details, returns non-zero on a problem.
+# check_results DIR MODE [EXPECTED_IMPLEMENTATION]   MODE: minimal | broken | crash | hang
+check_results() {
+  "$PY" - "$@" <<'PYEOF'
+import json, re, sys
+path, mode, impl = sys.argv[1] + "/results.json", sys.argv[2], sys.argv[3]
+try:
+    doc = json.load(open(path))
+except Exception as e:
+    print(f"cannot read {path}: {e}"); sys.exit(1)
+results = doc.get("results", [])
+counts = doc.get("counts", {})
+errors = []
+name = doc.get("implementation", {}).get("name")
+if name != impl:
+    errors.append(f"the run tested '{name}', not '{impl}' (was the plugin loaded?)")
+if not results:
+    errors.append("no results")
+bad = [r for r in results if r["outcome"] in ("fail", "crash", "timeout")]
+if mode == "minimal":
+    for r in bad:
+        errors.append(f"{r['id']}: {r['outcome']}: {r['reason'][:300]}")
+    for r in results:
+        if r["outcome"] == "not_supported" and not re.search(r"does not declare the \w+ capability", r["reason"]):
+            errors.append(f"{r['id']}: not_supported for another reason than CUDA or a capability: {r['reason'][:200]}")
+    if counts.get("pass", 0) == 0:
+        errors.append("no case passed")
+    summary = f"{counts.get('pass', 0)} pass, {counts.get('not_supported', 0)} not_supported, 0 fail/crash/timeout"
+else:
+    verdicts = doc.get("comparison", {}).get("counts", {})
+    others = {v: n for v, n in verdicts.items() if v != "ok"}
+    if others:
+        errors.append(f"verdicts other than ok: {others}")
+    for r in results:
+        if r.get("verdict", "ok") != "ok":
+            errors.append(f"{r['id']}: {r.get('verdict')}: expected {r.get('expected_text', '?')}, got "
+                          f"{r['outcome']}: {r['reason'][:300]}")
+    if not bad:
+        errors.append("no case failed: the suite did not catch this plugin")
+    ids = [r["id"] for r in results]
+    if mode in ("crash", "hang"):
+        want = "crash" if mode == "crash" else "timeout"
+        hits = [r for r in results if r["outcome"] == want]
+        if mode == "crash":
+            hits = [r for r in hits if re.search(r"signal \d+|SIG[A-Z]+", r["reason"])]
+        if not hits:
+            errors.append(f"no {want} outcome" + (" whose reason names a signal" if mode == "crash" else ""))
+        else:
+            first = ids.index(hits[0]["id"])
+            later = [r for r in results[first + 1:] if r["outcome"] == "pass"]
+            if not later:
+                errors.append(f"the run did not go on after {hits[0]['id']} (no later case passed)")
+    kinds = sorted({r["outcome"] for r in bad})
+    summary = (f"{len(bad)} case(s) caught it ({'/'.join(kinds)}), all as expected; "
+               f"{counts.get('pass', 0)} pass, {counts.get('not_supported', 0)} not_supported")
+total = int(sys.argv[4]) if len(sys.argv) > 4 else None
+if total is not None and len(results) != total:
+    errors.append(f"{len(results)} results for {total} cases")
+if errors:
+    for e in errors[:20]:
+        print("    " + e)
+    if len(errors) > 20:
+        print(f"    ... and {len(errors) - 20} more")
+    sys.exit(1)
+print(summary)
+PYEOF
+}
+
+total_cases=$("$CONFORM" --list | sed -n 's/^\([0-9][0-9]*\) case(s)$/\1/p')
+[[ -n "$total_cases" ]] || { echo "FAIL: stagekit-conform --list did not report a case count" >&2; exit 1; }
+
+# ---- 3. the minimal plugin (run-time route) --------------------------------------------------------
+minimal="$EXBUILD/libexample_minimal_plugin.so"
+rc=0
+"$CONFORM" --impl "$minimal" --jobs "$JOBS" --out "$RESULTS/minimal" > "$RESULTS/minimal.log" 2>&1 || rc=$?
+if [[ $rc -ne 0 ]]; then
+  problem "minimal: stagekit-conform exited $rc (see $RESULTS/minimal.log)"
+  check_results "$RESULTS/minimal" minimal example-minimal "$total_cases" || true
+elif detail=$(check_results "$RESULTS/minimal" minimal example-minimal "$total_cases"); then
+  echo "PASS minimal: $detail"
+else
+  problem "minimal: $(printf '%s' "$detail" | head -c 2000)"
+fi
+
+# ---- 4. the minimal stager through GoogleTest (link-time route) -----------------------------------
+gtest_bin="$EXBUILD/example_minimal_gtest"
+if [[ -x "$gtest_bin" ]]; then
+  rc=0
+  "$gtest_bin" --gtest_brief=1 --gtest_output="xml:$RESULTS/minimal_gtest.xml" > "$RESULTS/minimal_gtest.log" 2>&1 || rc=$?
+  passed=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$RESULTS/minimal_gtest.log")
+  skipped=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$RESULTS/minimal_gtest.log")
+  if [[ $rc -ne 0 ]]; then
+    problem "minimal_gtest: exited $rc: $(grep -E '^\[  FAILED  \]' "$RESULTS/minimal_gtest.log" | head -5 | tr '\n' ' ')"
+  elif [[ -z "$passed" || "$passed" -eq 0 ]]; then
+    problem "minimal_gtest: no test passed (see $RESULTS/minimal_gtest.log)"
+  else
+    echo "PASS minimal_gtest: $passed passed, ${skipped:-0} skipped (not_supported)"
+  fi
+elif [[ -e "$PREFIX/lib/libstagekit_conformance_gtest.a" ]]; then
+  problem "minimal_gtest: stagekit has stagekit::conformance_gtest but example_minimal_gtest was not built"
+else
+  echo "SKIP minimal_gtest: this stagekit was built without GoogleTest"
+fi
+
+# ---- 5. the broken plugins, each against its expectations ----------------------------------------
+shopt -s nullglob
+expect_files=("$EXAMPLES"/broken/*.expect.json)
+[[ ${#expect_files[@]} -gt 0 ]] || problem "broken: no broken/*.expect.json in $EXAMPLES"
+for so in "$EXBUILD"/libexample_broken_*_plugin.so; do
+  name=${so##*/libexample_broken_}
+  name=${name%_plugin.so}
+  [[ -f "$EXAMPLES/broken/$name.expect.json" ]] || problem "broken_$name: built, but broken/$name.expect.json is missing"
+done
+for expect in "${expect_files[@]}"; do
+  name=$(basename "$expect" .expect.json)
+  so="$EXBUILD/libexample_broken_${name}_plugin.so"
+  if [[ ! -f "$so" ]]; then
+    problem "broken_$name: $expect exists but $so was not built"
+    continue
+  fi
+  mode=broken
+  [[ $name == crashes ]] && mode=crash
+  [[ $name == hangs ]] && mode=hang
+  out="$RESULTS/broken_$name"
+  rc=0
+  "$CONFORM" --impl "$so" --expect "$expect" --strict-expectations --jobs "$JOBS" --timeout 10 --out "$out" \
+    > "$out.log" 2>&1 || rc=$?
+  impl="example-broken-${name//_/-}"
+  if [[ $rc -ne 0 ]]; then
+    detail=$(check_results "$out" "$mode" "$impl" "$total_cases" || true)
+    problem "broken_$name: stagekit-conform exited $rc (see $out.log)
+$detail"
+  elif detail=$(check_results "$out" "$mode" "$impl" "$total_cases"); then
+    echo "PASS broken_$name: $detail"
+  else
+    problem "broken_$name:
+$detail"
+  fi
+done
+
+# ---- summary ----------------------------------------------------------------------------------------
+elapsed=$(($(date +%s) - start))
+echo
+if [[ ${#problems[@]} -eq 0 ]]; then
+  echo "examples_against_installed: OK — minimal passes, ${#expect_files[@]} broken plugins caught exactly as expected (${elapsed} s)"
+  exit 0
+fi
+echo "examples_against_installed: ${#problems[@]} problem(s) (${elapsed} s):"
+for p in "${problems[@]}"; do echo "  - ${p%%$'\n'*}"; done
+exit 1
