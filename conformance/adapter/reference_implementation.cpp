@@ -1,6 +1,7 @@
 #include "reference_implementation.h"
 
 #include "stagekit/config.h"
+#include "stagekit/dist/state_dict_utils.h"
 #include "stagekit/stage/state_dict_stager.h"
 
 namespace stagekit::conformance {
@@ -33,6 +34,31 @@ class ReferenceStager final : public StagerUnderTest {
   StateDictStager stager_;
 };
 
+class ReferenceUtilities final : public StateDictUtilitiesUnderTest {
+ public:
+  Value gather_state_dict(const Value& sd, dist::Communicator& world, const UtilityGatherOptions& o) override {
+    return dist::gather_state_dict(sd, world, dist::GatherOptions{o.cpu_offload, o.ranks_only, o.type_check});
+  }
+  Value offload_state_dict_to_cpu(const Value& sd, int rank, const std::vector<int>& ranks_only, bool type_check) override {
+    return dist::offload_state_dict_to_cpu(sd, rank, ranks_only, type_check);
+  }
+  Value create_cpu_state_dict(const Value& sd, bool pin_memory, bool share_memory) override {
+    return dist::create_cpu_state_dict(sd, pin_memory, share_memory);
+  }
+  Value copy_state_dict(const Value& source, const Value& destination, bool non_blocking, bool type_check) override {
+    return dist::copy_state_dict(source, destination, non_blocking, type_check);
+  }
+  bool check_state_dict_similarity(const Value& sd, const Value& other) override {
+    return dist::check_state_dict_similarity(sd, other);
+  }
+  void distribute_tensors(Value& local_sd, const std::vector<std::string>& keys) override {
+    dist::distribute_tensors(local_sd, keys);
+  }
+  void distribute_state_dict(const Value& full_sd, Value& local_sd, Device device) override {
+    dist::distribute_state_dict(full_sd, local_sd, device);
+  }
+};
+
 class ReferenceImplementation final : public Implementation {
  public:
   std::string name() const override { return "stagekit-reference"; }
@@ -44,10 +70,16 @@ class ReferenceImplementation final : public Implementation {
     c.cuda_sources = STAGEKIT_HAVE_CUDA != 0;
     c.non_blocking = true;
     c.cache_stats = true;
+    c.dtensor = true;
+    c.sharded_tensor = true;
+    c.state_dict_utilities = true;
     return c;
   }
   std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig& config) override {
     return std::make_unique<ReferenceStager>(config);
+  }
+  std::unique_ptr<StateDictUtilitiesUnderTest> make_utilities() override {
+    return std::make_unique<ReferenceUtilities>();
   }
 };
 

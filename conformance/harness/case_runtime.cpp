@@ -76,7 +76,10 @@ std::unique_ptr<StagerUnderTest> CaseContext::make_stager(const StagerConfig& co
 }
 
 bool CaseContext::check(bool ok, std::string_view path, std::string_view property, std::string detail) {
-  if (!ok) failures_.push_back({std::string(path), std::string(property), std::move(detail)});
+  if (!ok) {
+    const std::lock_guard lock(mutex_);
+    failures_.push_back({std::string(path), std::string(property), std::move(detail)});
+  }
   return ok;
 }
 
@@ -85,8 +88,43 @@ void CaseContext::require(bool ok, std::string_view path, std::string_view prope
 }
 
 void CaseContext::add_failures(const std::vector<Failure>& failures) {
+  const std::lock_guard lock(mutex_);
   failures_.insert(failures_.end(), failures.begin(), failures.end());
 }
+
+StateDictUtilitiesUnderTest& CaseContext::utilities() {
+  const std::lock_guard lock(mutex_);
+  if (!utilities_) utilities_ = impl_.make_utilities();
+  if (!utilities_) {
+    failures_.push_back({"<implementation>", "make_utilities", "returned nothing although the implementation "
+                         "declares the state_dict_utilities capability"});
+    throw CaseAbort{};
+  }
+  return *utilities_;
+}
+
+void CaseContext::run_ranks(int world_size, const std::function<void(dist::Communicator&)>& body,
+                            std::chrono::milliseconds timeout) {
+  if (dist::Communicator* world = process_world()) {
+    if (world->size() != world_size) {
+      not_supported(fmt::format("the case needs {} ranks and this process world has {}", world_size, world->size()));
+    }
+    // A duplicate per case: a timed-out case leaves its broken communicator behind, not the world's.
+    auto comm = world->split(0, world->rank());
+    comm->set_timeout(timeout);
+    body(*comm);
+    return;
+  }
+  // The first exception of any rank (a CaseAbort from require(), an error) ends the case as usual.
+  dist::run_thread_world(world_size, body, timeout);
+}
+
+namespace {
+dist::Communicator* g_process_world = nullptr;
+}  // namespace
+
+void set_process_world(dist::Communicator* world) noexcept { g_process_world = world; }
+dist::Communicator* process_world() noexcept { return g_process_world; }
 
 void CaseContext::not_supported(std::string reason) { throw CaseNotSupported{std::move(reason)}; }
 
@@ -121,6 +159,11 @@ std::string unmet_requirement(const Requirements& r, const Capabilities& caps) {
   if (r.share_memory && !caps.share_memory) return "the implementation does not declare the share_memory capability";
   if (r.non_blocking && !caps.non_blocking) return "the implementation does not declare the non_blocking capability";
   if (r.cache_stats && !caps.cache_stats) return "the implementation does not declare the cache_stats capability";
+  if (r.dtensor && !caps.dtensor) return "the implementation does not declare the dtensor capability";
+  if (r.sharded_tensor && !caps.sharded_tensor) return "the implementation does not declare the sharded_tensor capability";
+  if (r.state_dict_utilities && !caps.state_dict_utilities) {
+    return "the implementation does not declare the state_dict_utilities capability";
+  }
   return {};
 }
 

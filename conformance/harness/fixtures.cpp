@@ -38,6 +38,9 @@ void add_matrix(CaseRegistry& registry, std::string_view test, std::string_view 
       r.no_cuda_device = r.no_cuda_device || extra.no_cuda_device;
       r.pin_memory = r.pin_memory || extra.pin_memory;
       r.share_memory = r.share_memory || extra.share_memory;
+      r.dtensor = r.dtensor || extra.dtensor;
+      r.sharded_tensor = r.sharded_tensor || extra.sharded_tensor;
+      r.state_dict_utilities = r.state_dict_utilities || extra.state_dict_utilities;
       CaseInfo info{fmt::format("stager.{}.{}.{}", test, source_name(s), config_name(c)),
                     fmt::format("{} ({} sources, pin_memory={}, share_memory={})", description, source_name(s),
                                 c.pin, c.share),

@@ -6,6 +6,7 @@
 
 #include "../adapter/reference_implementation.h"
 #include "stagekit/conformance/case.h"
+#include "stagekit/core/dtensor.h"
 
 namespace stagekit::conformance {
 namespace {
@@ -171,6 +172,116 @@ TEST(Mutants, NoBufferReuse) {
   m.hide_stats = true;
   expect_caught(m, {"stager.caching.cpu.pin0_share0", "stager.earlier_results_overwritten.cpu.pin0_share0"},
                 "stager.views.cpu.pin0_share0");
+}
+
+
+// ---- the state-dict utilities ---------------------------------------------------------------------
+
+enum class UtilityFlaw { ignores_ranks_only, gathers_local_only, similarity_writes, create_aliases, copy_unchecked };
+
+// The reference utilities with one flaw.
+class MutantUtilities final : public StateDictUtilitiesUnderTest {
+ public:
+  MutantUtilities(std::unique_ptr<StateDictUtilitiesUnderTest> inner, UtilityFlaw flaw)
+      : inner_(std::move(inner)), flaw_(flaw) {}
+  Value gather_state_dict(const Value& sd, dist::Communicator& world, const UtilityGatherOptions& o) override {
+    UtilityGatherOptions options = o;
+    if (flaw_ == UtilityFlaw::ignores_ranks_only) options.ranks_only.clear();
+    if (flaw_ == UtilityFlaw::gathers_local_only) {
+      auto d = std::make_shared<Dict>();
+      for (const auto& [k, v] : sd.as_dict().entries()) {
+        d->set(k, v.kind() == Value::Kind::dtensor ? Value(v.as_dtensor_node()->local()) : v);
+      }
+      return inner_->gather_state_dict(Value(d), world, options);
+    }
+    return inner_->gather_state_dict(sd, world, options);
+  }
+  Value offload_state_dict_to_cpu(const Value& sd, int rank, const std::vector<int>& ranks_only, bool type_check) override {
+    return inner_->offload_state_dict_to_cpu(sd, rank, flaw_ == UtilityFlaw::ignores_ranks_only ? std::vector<int>{} : ranks_only,
+                                             type_check);
+  }
+  Value create_cpu_state_dict(const Value& sd, bool pin, bool share) override {
+    if (flaw_ == UtilityFlaw::create_aliases) return inner_->offload_state_dict_to_cpu(sd, 0, {}, false);
+    return inner_->create_cpu_state_dict(sd, pin, share);
+  }
+  Value copy_state_dict(const Value& src, const Value& dst, bool non_blocking, bool type_check) override {
+    if (flaw_ == UtilityFlaw::copy_unchecked) {
+      try {
+        return inner_->copy_state_dict(src, dst, non_blocking, type_check);
+      } catch (const InvalidArgument&) {
+        return dst;  // swallows the mismatch
+      }
+    }
+    return inner_->copy_state_dict(src, dst, non_blocking, type_check);
+  }
+  bool check_state_dict_similarity(const Value& sd, const Value& other) override {
+    const bool similar = inner_->check_state_dict_similarity(sd, other);
+    if (flaw_ == UtilityFlaw::similarity_writes && similar) (void)inner_->copy_state_dict(sd, other, false, false);
+    return similar;
+  }
+  void distribute_tensors(Value& local, const std::vector<std::string>& keys) override { inner_->distribute_tensors(local, keys); }
+  void distribute_state_dict(const Value& full, Value& local, Device device) override {
+    inner_->distribute_state_dict(full, local, device);
+  }
+
+ private:
+  std::unique_ptr<StateDictUtilitiesUnderTest> inner_;
+  UtilityFlaw flaw_;
+};
+
+class UtilityMutant final : public Implementation {
+ public:
+  explicit UtilityMutant(UtilityFlaw flaw) : flaw_(flaw), reference_(make_reference_implementation()) {}
+  std::string name() const override { return "utility-mutant"; }
+  std::string version() const override { return "0"; }
+  Capabilities capabilities() const override { return reference_->capabilities(); }
+  std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig& c) override { return reference_->make_stager(c); }
+  std::unique_ptr<StateDictUtilitiesUnderTest> make_utilities() override {
+    return std::make_unique<MutantUtilities>(reference_->make_utilities(), flaw_);
+  }
+
+ private:
+  UtilityFlaw flaw_;
+  std::unique_ptr<Implementation> reference_;
+};
+
+void expect_utility_flaw_caught(UtilityFlaw flaw, const std::vector<std::string>& must_fail, const std::string& control) {
+  UtilityMutant impl(flaw);
+  for (const std::string& id : must_fail) {
+    EXPECT_EQ(run(impl, id), Outcome::fail) << "utility flaw " << static_cast<int>(flaw) << " not caught by " << id;
+  }
+  EXPECT_EQ(run(impl, control), Outcome::pass) << "utility flaw " << static_cast<int>(flaw) << " should pass " << control;
+}
+
+TEST(Mutants, UtilitiesIgnoringRanksOnly) {
+  expect_utility_flaw_caught(UtilityFlaw::ignores_ranks_only,
+                             {"utils.gather_cpu_offload_ranks_only.cpu.ws4", "utils.offload_ranks_only.cpu.ws4",
+                              "utils.ranks_only_nested.cpu.ws4"},
+                             "utils.gather_dtensor.cpu.ws2");
+}
+
+TEST(Mutants, UtilitiesGatheringOnlyTheLocalShard) {
+  expect_utility_flaw_caught(UtilityFlaw::gathers_local_only,
+                             {"utils.gather_dtensor.cpu.ws2", "utils.gather_uneven_rows.cpu.ws4",
+                              "utils.gather_mesh2d_shard0_shard1.cpu.ws4"},
+                             "utils.offload_ranks_only.cpu.ws4");
+}
+
+TEST(Mutants, UtilitiesSimilarityWithSideEffect) {
+  expect_utility_flaw_caught(UtilityFlaw::similarity_writes, {"utils.similarity_no_side_effect.cpu"},
+                             "utils.copy_companion_mismatch.cpu");
+}
+
+TEST(Mutants, UtilitiesCreatingAliasesInsteadOfBuffers) {
+  expect_utility_flaw_caught(UtilityFlaw::create_aliases,
+                             {"utils.create_cpu_state_dict_pin0_share0.cpu.ws2",
+                              "utils.create_cpu_state_dict_pin1_share1.cpu.ws2", "utils.cpu_offload_for_dtensor.cpu.ws2"},
+                             "utils.gather_dtensor.cpu.ws2");
+}
+
+TEST(Mutants, UtilitiesCopyingWithoutCompanionChecks) {
+  expect_utility_flaw_caught(UtilityFlaw::copy_unchecked, {"utils.copy_companion_mismatch.cpu"},
+                             "utils.similarity_no_side_effect.cpu");
 }
 
 }  // namespace

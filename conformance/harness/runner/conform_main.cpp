@@ -17,6 +17,7 @@
 #include "runner/expectations.h"
 #include "runner/implementation_source.h"
 #include "runner/isolated_runner.h"
+#include "runner/mpi_runner.h"
 #include "runner/report_writers.h"
 
 namespace sc = stagekit::conformance;
@@ -132,6 +133,7 @@ int main(int argc, char** argv) {
   std::string write_expectations;
   bool strict_expectations = false;
   bool quiet = false;
+  std::string world_kind = stagekit::dist::launched_by_mpi() ? "mpi" : "thread";
   app.add_flag("--list", list, "List the selected cases (ID, profile, source, description) and exit");
   app.add_option("--list-format", list_format, "Format of --list: text or markdown (a table)")
       ->check(CLI::IsMember({"text", "markdown"}));
@@ -166,13 +168,31 @@ int main(int argc, char** argv) {
                  "Write an expectations file expecting exactly this run's outcomes (a starting point)");
   app.add_option("--out", out_dir, "Directory for results.json, results.xml (JUnit) and summary.md");
   app.add_flag("-q,--quiet", quiet, "Print only the summary, not a line per case");
+  app.add_option("--world", world_kind,
+                 "thread: multi-rank cases run their ranks as threads of each case's process (default); mpi: this "
+                 "process is one rank of the MPI world (default under mpirun/srun) and only the cases needing exactly "
+                 "that many ranks run, in process, with rank 0 writing the reports")
+      ->check(CLI::IsMember({"thread", "mpi"}));
   CLI11_PARSE(app, argc, argv);
 
   const sc::Profile profile = profile_name == "upstream" ? sc::Profile::upstream : sc::Profile::strict;
   const sc::CaseFilter filter(filter_spec);
-  const auto selected = select_cases(filter, profile);
+  auto selected = select_cases(filter, profile);
+  std::unique_ptr<stagekit::dist::Communicator> world;
+  if (world_kind == "mpi") {
+    try {
+      world = stagekit::dist::mpi_world();
+    } catch (const std::exception& e) {
+      std::cerr << "stagekit-conform: --world mpi: " << e.what() << "\n";
+      return kExitUsage;
+    }
+    world->set_timeout(std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000)));
+    selected = sc::cases_for_world(selected, world->size());
+    if (world->rank() != 0) quiet = true;
+  }
   if (selected.empty()) {
-    std::cerr << "stagekit-conform: no case matches filter '" << filter_spec << "' in profile " << profile_name << "\n";
+    std::cerr << "stagekit-conform: no case matches filter '" << filter_spec << "' in profile " << profile_name
+              << (world ? fmt::format(" for a world of {} ranks", world->size()) : std::string()) << "\n";
     return kExitUsage;
   }
   if (list) {
@@ -207,6 +227,7 @@ int main(int argc, char** argv) {
     };
   }
 
+  if (world) options.isolate = false;  // fork and MPI do not mix
   const sc::ImplementationSource source = sc::load_implementation(impl);
   const sc::ImplementationDescription description = sc::describe_implementation(source, options);
   if (!description.error.empty()) std::cerr << "stagekit-conform: " << description.error << "\n";
@@ -221,18 +242,25 @@ int main(int argc, char** argv) {
                 {"repeat", repeat},
                 {"timeout_s", timeout_s},
                 {"argv", std::vector<std::string>(argv, argv + argc)}};
-  report.results = sc::run_cases(selected, source, options, description.error);
+  if (world) {
+    report.run["world"] = {{"backend", world->backend()}, {"size", world->size()}};
+    report.results = sc::run_cases_on_world(selected, source, *world, options, description.error);
+  } else {
+    report.run["world"] = {{"backend", "thread"}};
+    report.results = sc::run_cases(selected, source, options, description.error);
+  }
   report.run["duration_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // After the run: describing CUDA initialises it, and a CUDA context must not be forked.
   report.environment = sc::describe_environment();
 
   compare(report, expectations, waivers);
-  sc::print_summary(std::cout, report);
-  if (!out_dir.empty()) {
+  const bool writer = !world || world->rank() == 0;  // under MPI, rank 0 speaks for every rank
+  if (writer) sc::print_summary(std::cout, report);
+  if (writer && !out_dir.empty()) {
     sc::write_reports(out_dir, report);
     std::cout << "reports written to " << std::filesystem::absolute(out_dir).string() << "\n";
   }
-  if (!write_expectations.empty()) {
+  if (writer && !write_expectations.empty()) {
     std::ofstream out(write_expectations);
     out << sc::expectations_from(report.results, report.implementation.value("name", impl));
     if (!out) {

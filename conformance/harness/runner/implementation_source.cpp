@@ -28,6 +28,7 @@ class PluginImplementation final : public Implementation {
   std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig& config) override {
     return impl_->make_stager(config);
   }
+  std::unique_ptr<StateDictUtilitiesUnderTest> make_utilities() override { return impl_->make_utilities(); }
 
  private:
   Implementation* impl_;

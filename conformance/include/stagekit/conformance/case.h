@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,6 +44,10 @@ struct Requirements {
   bool non_blocking = false;
   bool cache_stats = false;
   bool no_cuda_device = false;  // only meaningful where no CUDA device is present
+  bool dtensor = false;
+  bool sharded_tensor = false;
+  bool state_dict_utilities = false;
+  int world_size = 0;  // ranks the case runs on (run_ranks); 0 for a single-process case
 };
 
 struct Failure {
@@ -68,6 +73,16 @@ class CaseContext {
   void add_failures(const std::vector<Failure>& failures);
   [[noreturn]] void not_supported(std::string reason);
 
+  // The implementation's state-dict utilities (made once; a case requiring them declares
+  // Requirements::state_dict_utilities). Ends the case with a failure when none are returned.
+  [[nodiscard]] StateDictUtilitiesUnderTest& utilities();
+  // Runs `body` on `world_size` ranks of a thread world and waits for all of them — or, where a
+  // process world is set (mpirun), on this process as its rank. check() and require() may be called
+  // from every rank. A rank that ends the case (require) or throws stops participating; the others
+  // then time out after `timeout` instead of hanging.
+  void run_ranks(int world_size, const std::function<void(dist::Communicator&)>& body,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
   [[nodiscard]] bool failed() const noexcept { return !failures_.empty(); }
   [[nodiscard]] const std::vector<Failure>& failures() const noexcept { return failures_; }
 
@@ -76,6 +91,8 @@ class CaseContext {
   Capabilities caps_;
   const CaseInfo& info_;
   std::vector<Failure> failures_;
+  std::mutex mutex_;  // ranks of run_ranks() record failures concurrently
+  std::unique_ptr<StateDictUtilitiesUnderTest> utilities_;
 };
 
 using CaseBody = std::function<void(CaseContext&)>;
@@ -120,6 +137,11 @@ class CaseRegistry {
     return true;                                                                                       \
   }();                                                                                                 \
   static void stagekit_register_##group(::stagekit::conformance::CaseRegistry& registry)
+
+// The world of a run where every process is one rank (stagekit-conform under mpirun): while set,
+// CaseContext::run_ranks() runs its body on this process only, over a per-case duplicate of it.
+void set_process_world(dist::Communicator* world) noexcept;
+[[nodiscard]] dist::Communicator* process_world() noexcept;
 
 // Why `requirements` cannot be met by `caps` here, or empty if they can.
 [[nodiscard]] std::string unmet_requirement(const Requirements& requirements, const Capabilities& caps);

@@ -20,8 +20,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "stagekit/core/value.h"
+#include "stagekit/dist/communicator.h"
 
 namespace stagekit::conformance {
 
@@ -69,6 +71,29 @@ class StagerUnderTest {
   virtual std::optional<CacheStats> cache_stats() const { return std::nullopt; }
 };
 
+// The distributed state-dict utilities (PyTorch's _state_dict_utils, spec B.6), reached when
+// Capabilities::state_dict_utilities is declared. Collective calls get the world communicator of
+// the case (a thread world, or the MPI world under mpirun); every rank calls them in the same order.
+struct UtilityGatherOptions {
+  bool cpu_offload = false;
+  std::vector<int> ranks_only;
+  bool type_check = true;
+};
+
+class StateDictUtilitiesUnderTest {
+ public:
+  virtual ~StateDictUtilitiesUnderTest() = default;
+  virtual Value gather_state_dict(const Value& state_dict, dist::Communicator& world,
+                                  const UtilityGatherOptions& options) = 0;
+  virtual Value offload_state_dict_to_cpu(const Value& state_dict, int rank, const std::vector<int>& ranks_only,
+                                          bool type_check) = 0;
+  virtual Value create_cpu_state_dict(const Value& state_dict, bool pin_memory, bool share_memory) = 0;
+  virtual Value copy_state_dict(const Value& source, const Value& destination, bool non_blocking, bool type_check) = 0;
+  virtual bool check_state_dict_similarity(const Value& state_dict, const Value& other) = 0;
+  virtual void distribute_tensors(Value& local_state_dict, const std::vector<std::string>& keys) = 0;
+  virtual void distribute_state_dict(const Value& full_state_dict, Value& local_state_dict, Device device) = 0;
+};
+
 class Implementation {
  public:
   virtual ~Implementation() = default;
@@ -76,6 +101,8 @@ class Implementation {
   [[nodiscard]] virtual std::string version() const = 0;
   [[nodiscard]] virtual Capabilities capabilities() const = 0;
   [[nodiscard]] virtual std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig& config) = 0;
+  // Only called when Capabilities::state_dict_utilities is declared.
+  [[nodiscard]] virtual std::unique_ptr<StateDictUtilitiesUnderTest> make_utilities() { return nullptr; }
 };
 
 using ImplementationFactory = std::function<std::unique_ptr<Implementation>()>;

@@ -1,8 +1,8 @@
 // stagekit/dist/communicator.h — Communicator: the collectives the distributed state-dict utilities
 // and the replication stager need, over three backends.
 //
-//   * thread world (make_thread_world / run_thread_world): N ranks as threads of one process, for
-//     fast tests and debugging;
+//   * thread world (run_thread_world): N ranks as threads of one process, for fast tests and
+//     debugging;
 //   * MPI (Open MPI): the real multi-process, multi-node engine, launched with mpirun or srun;
 //     adopts an existing MPI_Comm or owns MPI_Init/MPI_Finalize;
 //   * NCCL: CUDA buffers, bootstrapped over an MPI communicator (unique id broadcast).
@@ -15,7 +15,10 @@
 //   * collectives are called by every rank of the communicator in the same order; sizes that must
 //     agree (broadcast, all_gather, all_reduce) are checked where the backend can, and a mismatch
 //     is a CommunicationError, not corrupted memory;
-//   * byte buffers are host memory, except on NCCL where they are device memory of current_device();
+//   * byte buffers are host memory, except on NCCL where the spans passed in are device memory of
+//     current_device() (recv_any_size and all_gather_v return host copies);
+//   * sub-communicators inherit their parent's timeout; one Communicator is not to be used from two
+//     threads at once; a boolean sum is a logical or (as in PyTorch);
 //   * send() returns once the buffer may be reused; messages between two ranks with the same tag
 //     arrive in order;
 //   * split() is collective and returns the sub-communicator of this rank's colour (ranks ordered by
@@ -95,7 +98,8 @@ void run_thread_world(int world_size, const std::function<void(Communicator&)>& 
 // The MPI world. Initialises MPI (thread level MPI_THREAD_MULTIPLE requested) if nobody did and then
 // finalises it at exit; Unsupported when built without MPI.
 [[nodiscard]] std::unique_ptr<Communicator> mpi_world();
-// Adopts an existing communicator (an MPI_Comm passed as its handle value); never finalises MPI.
+// Adopts an existing communicator (an MPI_Comm passed as its handle value; collective: it is
+// duplicated); never finalises MPI.
 [[nodiscard]] std::unique_ptr<Communicator> mpi_adopt(void* mpi_comm_handle);
 // True when this process was started by an MPI launcher (mpirun/srun environment variables).
 [[nodiscard]] bool launched_by_mpi() noexcept;

@@ -1,0 +1,198 @@
+// create_cpu_state_dict, copy_state_dict and check_state_dict_similarity: PyTorch's
+// test_create_cpu_state_dict (spec A.4.5) in its four pin/share configurations, and the companion
+// rules of the strict profile (spec B.6.6, B.6.8, C.4.1-C.4.3).
+#include <fmt/format.h>
+
+#include "dist_fixtures.h"
+#include "stagekit/probe/memory_probe.h"
+
+namespace stagekit::conformance {
+namespace {
+
+Requirements utilities_with(PinShare c) {
+  Requirements r;
+  r.state_dict_utilities = true;
+  r.dtensor = true;
+  r.sharded_tensor = true;
+  r.pin_memory = c.pin;
+  r.share_memory = c.share;
+  return r;
+}
+
+// The upstream input: tensors, a ShardedTensor and a DTensor holding 50r..50r+49, byte payloads,
+// a 0-dim step, a float and a nested list.
+Value create_input(int r, int ws, Device device) {
+  const Tensor block = Tensor::arange(50 * ws, DType::float32, device).view({5 * ws, 10}).narrow(0, 5 * r, 5).clone();
+  ShardedTensorMetadata meta;
+  for (int i = 0; i < ws; ++i) meta.shards.push_back({{5 * i, 0}, {5, 10}, i, device});
+  meta.size = {5 * ws, 10};
+  meta.dtype = DType::float32;
+  const auto st = std::make_shared<ShardedTensor>(std::vector<LocalTensorShard>{{block.clone(), meta.shards[static_cast<std::size_t>(r)]}},
+                                                  meta, r);
+  const auto dt = DTensor::distribute(Tensor::arange(50 * ws, DType::float32, device).view({5 * ws, 10}),
+                                      world_mesh(ws, device), {Placement::shard(0)}, r);
+  Bytes payload{std::vector<std::byte>(40, std::byte{0x3f})};
+  return Value::dict({{"tensor1", Value(Tensor::arange(10, DType::int64, device))},
+                      {"tensor2", Value(Tensor::full({10}, 1.0, DType::float32, device))},
+                      {"sharded_tensor", Value(st)},
+                      {"dtensor", Value(dt)},
+                      {"non_tensor_bytes", Value(payload)},
+                      {"step", Value(Tensor::scalar(7.0, DType::float32))},
+                      {"lr", Value(1.5)},
+                      {"nested", Value::dict({{"list", Value::list({1, 2, 3, 4})}})}});
+}
+
+void create_cpu_state_dict(CaseContext& ctx, Source src, int ws, PinShare c) {
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    const Device device = source_device(src);
+    const Value sd = create_input(r, ws, device);
+    auto& utils = ctx.utilities();
+    const Value cpu_sd = utils.create_cpu_state_dict(sd, c.pin, c.share);
+    // 1-2: similar, and no longer similar once a tensor has the wrong size.
+    ctx.check(utils.check_state_dict_similarity(sd, cpu_sd), at_rank(r, "<root>"), "similarity",
+              "the created CPU state dict is not similar to its source");
+    Value wrong = Value::dict({});
+    for (const auto& [k, v] : cpu_sd.as_dict().entries()) wrong.as_dict().set(k, v);
+    wrong.as_dict().set("tensor1", Value(Tensor::arange(11, DType::int64)));
+    ctx.check(!utils.check_state_dict_similarity(sd, wrong), at_rank(r, "tensor1"), "similarity",
+              "a tensor of another size is reported similar");
+    // 3-5: copy, then every tensor is on the CPU and holds the source values.
+    (void)utils.copy_state_dict(sd, cpu_sd, false, true);
+    for (const char* key : {"tensor1", "tensor2"}) {
+      ctx.check(cpu_sd[key].as_tensor().device().is_cpu(), at_rank(r, key), "device", "not on the CPU");
+    }
+    check_equal(ctx, r, "tensor1", cpu_sd["tensor1"].as_tensor(), Tensor::arange(10, DType::int64));
+    check_equal(ctx, r, "tensor2", cpu_sd["tensor2"].as_tensor(), Tensor::full({10}, 1.0, DType::float32));
+    const Tensor expected = Tensor::arange(50 * ws, DType::float32).view({5 * ws, 10}).narrow(0, 5 * r, 5);
+    const auto& st = *cpu_sd["sharded_tensor"].as_sharded_tensor_node();
+    ctx.require(st.local_shards().size() == 1, at_rank(r, "sharded_tensor"), "shards", "one local shard expected");
+    check_equal(ctx, r, "sharded_tensor.0", st.local_shards()[0].tensor, expected);
+    check_equal(ctx, r, "dtensor._local_tensor", cpu_sd["dtensor"].as_dtensor_node()->local(), expected);
+    // 6: fresh buffers, in the memory asked for (checked independently of the implementation).
+    const std::pair<const char*, Tensor> buffers[] = {
+        {"tensor1", cpu_sd["tensor1"].as_tensor()},
+        {"tensor2", cpu_sd["tensor2"].as_tensor()},
+        {"sharded_tensor.0", st.local_shards()[0].tensor},
+        {"dtensor._local_tensor", cpu_sd["dtensor"].as_dtensor_node()->local()}};
+    const std::pair<const char*, Tensor> sources[] = {
+        {"tensor1", sd["tensor1"].as_tensor()},
+        {"tensor2", sd["tensor2"].as_tensor()},
+        {"sharded_tensor.0", sd["sharded_tensor"].as_sharded_tensor_node()->local_shards()[0].tensor},
+        {"dtensor._local_tensor", sd["dtensor"].as_dtensor_node()->local()}};
+    for (std::size_t i = 0; i < 4; ++i) {
+      ctx.check(buffers[i].second.data_ptr() != sources[i].second.data_ptr(), at_rank(r, buffers[i].first), "fresh buffer",
+                "the CPU tensor has the source's address");
+      const void* p = buffers[i].second.data_ptr();
+      const std::size_t n = buffers[i].second.addressed_bytes();
+      if (c.pin) {
+        const probe::Verdict locked = probe::page_locked(p, n);
+        ctx.check(locked.yes, at_rank(r, buffers[i].first), "page-locked", locked.detail);
+      }
+      if (c.share) {
+        const probe::Verdict shared = probe::shared_mapping(p, n);
+        ctx.check(shared.yes, at_rank(r, buffers[i].first), "shared memory", shared.detail);
+      }
+    }
+    // 7: non-tensor leaves come through unchanged.
+    ctx.check(cpu_sd["non_tensor_bytes"].as_bytes() == sd["non_tensor_bytes"].as_bytes(), at_rank(r, "non_tensor_bytes"),
+              "bytes", "differ");
+    ctx.check(cpu_sd["lr"].as_double() == 1.5, at_rank(r, "lr"), "value", "not 1.5");
+    check_equal(ctx, r, "step", cpu_sd["step"].as_tensor(), Tensor::scalar(7.0, DType::float32));
+    ctx.check(cpu_sd["nested"]["list"].as_list().items.size() == 4 && cpu_sd["nested"]["list"].at(3).as_int() == 4,
+              at_rank(r, "nested.list"), "value", "not [1, 2, 3, 4]");
+  });
+}
+
+void copy_checks_companions(CaseContext& ctx, Source src, int) {
+  // Each companion differs from the source in one way; copy must raise an error naming the path.
+  auto& utils = ctx.utilities();
+  const Device device = source_device(src);
+  const Value source = Value::dict({{"a", Value(Tensor::arange(6, DType::float32, device).view({2, 3}))},
+                                    {"b", Value::list({Value(Tensor::full({4}, 1.0, DType::int32, device)), Value(3)})}});
+  struct Variant {
+    const char* name;
+    Value companion;
+    const char* path;
+  };
+  const Value ok_b = Value::list({Value(Tensor::zeros({4}, DType::int32)), Value(0)});
+  const Variant variants[] = {
+      {"missing key", Value::dict({{"a", Value(Tensor::zeros({2, 3}, DType::float32))}}), "<root>"},
+      {"extra key", Value::dict({{"a", Value(Tensor::zeros({2, 3}, DType::float32))}, {"b", ok_b}, {"c", Value(1)}}), "<root>"},
+      {"list length", Value::dict({{"a", Value(Tensor::zeros({2, 3}, DType::float32))},
+                                   {"b", Value::list({Value(Tensor::zeros({4}, DType::int32))})}}),
+       "b"},
+      {"dtype", Value::dict({{"a", Value(Tensor::zeros({2, 3}, DType::float64))}, {"b", ok_b}}), "a"},
+      {"shape", Value::dict({{"a", Value(Tensor::zeros({3, 2}, DType::float32))}, {"b", ok_b}}), "a"},
+      {"kind", Value::dict({{"a", Value(1.0)}, {"b", ok_b}}), "a"},
+  };
+  for (const Variant& v : variants) {
+    bool raised = false;
+    try {
+      (void)utils.copy_state_dict(source, v.companion, false, true);
+    } catch (const InvalidArgument& e) {
+      raised = true;
+      ctx.check(e.path() == v.path, fmt::format("<{}>", v.name), "error path",
+                fmt::format("the error names '{}', expected '{}': {}", e.path(), v.path, e.what()));
+    } catch (const std::exception& e) {
+      raised = true;
+      ctx.check(false, fmt::format("<{}>", v.name), "error kind",
+                fmt::format("expected an invalid-argument error (CompanionMismatch), got: {}", e.what()));
+    }
+    ctx.check(raised, fmt::format("<{}>", v.name), "companion check", "copy_state_dict accepted a mismatching companion");
+    ctx.check(!utils.check_state_dict_similarity(source, v.companion), fmt::format("<{}>", v.name), "similarity",
+              "reported similar");
+  }
+  // The matching companion: tensors copied, non-tensor leaves of the companion untouched, the result
+  // holds the companion's tensors and the source's non-tensor values.
+  const Value companion = Value::dict({{"a", Value(Tensor::zeros({2, 3}, DType::float32))}, {"b", ok_b}});
+  const Value before = companion["b"].at(1);
+  const Value out = utils.copy_state_dict(source, companion, false, true);
+  check_equal(ctx, 0, "a", companion["a"].as_tensor(), Tensor::arange(6, DType::float32).view({2, 3}));
+  ctx.check(out["a"].as_tensor().is_same(companion["a"].as_tensor()), "a", "identity",
+            "the result's tensor is not the companion's tensor");
+  ctx.check(companion["b"].at(1).as_int() == 0 && before.as_int() == 0, "b.1", "non-tensor leaves",
+            "the companion's non-tensor leaf was changed");
+  ctx.check(out["b"].at(1).as_int() == 3, "b.1", "non-tensor leaves", "the result must carry the source's value");
+}
+
+void similarity_has_no_side_effect(CaseContext& ctx, Source src, int) {
+  auto& utils = ctx.utilities();
+  const Value source = Value::dict({{"w", Value(Tensor::full({8}, 5.0, DType::float32, source_device(src)))}});
+  const Value other = Value::dict({{"w", Value(Tensor::zeros({8}, DType::float32))}});
+  ctx.check(utils.check_state_dict_similarity(source, other), "w", "similarity", "same dtype and shape: similar");
+  ctx.check(Tensor::equal(other["w"].as_tensor(), Tensor::zeros({8}, DType::float32)), "w", "side effect",
+            "check_state_dict_similarity wrote into the compared state dict");
+  const Value not_a_tensor = Value::dict({{"w", Value(2)}});
+  bool result = true;
+  try {
+    result = utils.check_state_dict_similarity(source, not_a_tensor);
+  } catch (const std::exception& e) {
+    ctx.check(false, "w", "similarity", fmt::format("raised instead of returning false: {}", e.what()));
+  }
+  ctx.check(!result, "w", "similarity", "a non-tensor companion leaf is reported similar");
+}
+
+}  // namespace
+
+STAGEKIT_CONFORMANCE_CASES(dist_create_copy) {
+  for (PinShare c : kFourConfigs) {
+    add_world_cases(registry, "utils", fmt::format("create_cpu_state_dict_{}", config_name(c)),
+                    "create_cpu_state_dict gives similar fresh CPU buffers (pinned/shared as asked, checked by probes) "
+                    "that copy_state_dict fills; non-tensor leaves unchanged",
+                    "TestStateDictUtils.test_create_cpu_state_dict", Profile::upstream, kBothSources, kWorlds2And4,
+                    [c](CaseContext& ctx, Source s, int ws) { create_cpu_state_dict(ctx, s, ws, c); },
+                    utilities_with(c));
+  }
+  const std::array<int, 1> one = {1};
+  add_world_cases(registry, "utils", "copy_companion_mismatch",
+                  "copy_state_dict rejects a companion with a missing or extra key, another list length, dtype, shape "
+                  "or kind, naming the path; a matching one gets the tensors and keeps its non-tensor leaves",
+                  "strict", Profile::strict, kBothSources, one, copy_checks_companions, utilities_with({}));
+  add_world_cases(registry, "utils", "similarity_no_side_effect",
+                  "check_state_dict_similarity never writes into the compared dict and returns false (not an error) "
+                  "for a non-tensor companion leaf",
+                  "strict", Profile::strict, kBothSources, one, similarity_has_no_side_effect, utilities_with({}));
+}
+
+}  // namespace stagekit::conformance

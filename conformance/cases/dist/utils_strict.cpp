@@ -1,0 +1,236 @@
+// The strict contract of gather_state_dict and the rank filter (spec B.6.2-B.6.4, C.4.5, C.4.6,
+// C.4.9): uneven and empty shards, 2-D meshes mixing Shard and Replicate, Partial(sum), ShardedTensors
+// with any shard layout, ranks_only on nested containers, type checks, and a rank that never
+// arrives (a timeout error on the others, not a hang).
+#include <chrono>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "dist_fixtures.h"
+#include "stagekit/core/error.h"
+
+namespace stagekit::conformance {
+namespace {
+
+Requirements utilities() {
+  Requirements r;
+  r.state_dict_utilities = true;
+  r.dtensor = true;
+  return r;
+}
+
+// The global tensor every rank can rebuild: values 0..n-1 (exact in float32), of `shape`.
+Tensor global_tensor(const IntList& shape, Device device) {
+  std::int64_t n = 1;
+  for (std::int64_t s : shape) n *= s;
+  return Tensor::arange(n, DType::float32, device).view(shape);
+}
+
+void gather_layout(CaseContext& ctx, Source src, int ws, const IntList& mesh_shape, std::vector<Placement> placements,
+                   IntList shape) {
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    const Device device = source_device(src);
+    std::vector<int> ranks(static_cast<std::size_t>(ws));
+    for (int i = 0; i < ws; ++i) ranks[static_cast<std::size_t>(i)] = i;
+    const DeviceMesh mesh(device.type, mesh_shape, ranks);
+    const Tensor full = global_tensor(shape, device);
+    const auto dt = DTensor::distribute(full, mesh, placements, r);
+    const Value out = ctx.utilities().gather_state_dict(Value::dict({{"w", Value(dt)}}), comm, {});
+    ctx.require(out["w"].is_tensor(), at_rank(r, "w"), "kind", "the gathered value is not a plain tensor");
+    check_equal(ctx, r, "w", out["w"].as_tensor(), full);
+  });
+}
+
+void gather_partial(CaseContext& ctx, Source src, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    const Device device = source_device(src);
+    // Rank r holds (r + 1) * base; the sum is base * ws * (ws + 1) / 2.
+    const Tensor base = Tensor::arange(12, DType::float32).view({3, 4});
+    Tensor local = Tensor::empty({3, 4}, DType::float32);
+    for (std::int64_t i = 0; i < 12; ++i) {
+      local.view({12}).narrow(0, i, 1).fill_(static_cast<double>(i) * (r + 1));
+    }
+    const auto dt = std::make_shared<DTensor>(
+        local.to(device), DTensorSpec{world_mesh(ws, device), {Placement::partial()}, {3, 4}, {4, 1}}, r);
+    Tensor expected = Tensor::empty({3, 4}, DType::float32);
+    for (std::int64_t i = 0; i < 12; ++i) {
+      expected.view({12}).narrow(0, i, 1).fill_(static_cast<double>(i) * ws * (ws + 1) / 2);
+    }
+    const Value out = ctx.utilities().gather_state_dict(Value::dict({{"w", Value(dt)}}), comm, {});
+    check_equal(ctx, r, "w", out["w"].as_tensor(), expected);
+    check_equal(ctx, r, "w(source)", dt->local(), local);  // the reduction must not write into the source
+  });
+}
+
+void gather_sharded_tensor(CaseContext& ctx, Source src, int ws) {
+  // Uneven rows (torch.chunk of 2*ws+1 rows), and rank 0 also holds a second shard: the last column
+  // block of row 0 is split off — every local shard must be assembled at its offsets.
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    const Device device = source_device(src);
+    const IntList shape{2 * ws + 1, 6};
+    const Tensor full = global_tensor(shape, device);
+    ShardedTensorMetadata meta;
+    meta.size = shape;
+    meta.dtype = DType::float32;
+    std::vector<LocalTensorShard> mine;
+    for (int i = 0; i < ws; ++i) {
+      const auto [rows, offset] = chunk_of(shape[0], ws, i);
+      if (rows == 0) continue;
+      std::vector<ShardMetadata> pieces;
+      if (i == 0) {
+        pieces.push_back({{offset, 0}, {rows, 4}, i, device});
+        pieces.push_back({{offset, 4}, {rows, 2}, i, device});
+      } else {
+        pieces.push_back({{offset, 0}, {rows, 6}, i, device});
+      }
+      for (const ShardMetadata& m : pieces) {
+        meta.shards.push_back(m);
+        if (i == r) mine.push_back({full.narrow(0, m.offsets[0], m.sizes[0]).narrow(1, m.offsets[1], m.sizes[1]).clone(), m});
+      }
+    }
+    const auto st = std::make_shared<ShardedTensor>(std::move(mine), meta, r);
+    const Value out = ctx.utilities().gather_state_dict(Value::dict({{"st", Value(st)}}), comm, {});
+    check_equal(ctx, r, "st", out["st"].as_tensor(), full);
+  });
+}
+
+void ranks_only_nested(CaseContext& ctx, Source src, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    const Device device = source_device(src);
+    const auto dt = DTensor::distribute(global_tensor({ws, 2}, device), world_mesh(ws, device), {Placement::shard(0)}, r);
+    const Value nested = Value::dict({{"outer", Value::dict({{"inner", Value(dt)}, {"n", Value(1)}})},
+                                      {"items", Value::list({Value(dt), Value(2)})}});
+    const Value as_list = Value::list({Value(dt), Value::dict({{"x", Value(3)}})});
+    auto& utils = ctx.utilities();
+    const Value a = utils.gather_state_dict(nested, comm, {false, {1}, true});
+    const Value b = utils.gather_state_dict(as_list, comm, {false, {1}, true});
+    if (r == 1) {
+      check_equal(ctx, r, "outer.inner", a["outer"]["inner"].as_tensor(), global_tensor({ws, 2}, device));
+      check_equal(ctx, r, "items.0", a["items"].at(0).as_tensor(), global_tensor({ws, 2}, device));
+      ctx.check(a["outer"]["n"].as_int() == 1, at_rank(r, "outer.n"), "value", "not 1");
+      ctx.check(b.kind() == Value::Kind::list && b.as_list().items.size() == 2, at_rank(r, "<root>"), "structure",
+                "the listed rank must get the whole list");
+    } else {
+      ctx.check(a.kind() == Value::Kind::dict && a.as_dict().size() == 0, at_rank(r, "<root>"), "ranks_only",
+                "an unlisted rank must get {} for a dict");
+      ctx.check(b.is_none(), at_rank(r, "<root>"), "ranks_only",
+                fmt::format("an unlisted rank must get None for a top-level list, got a {}", value_kind_name(b.kind())));
+    }
+  });
+}
+
+void type_check(CaseContext& ctx, Source src, int) {
+  auto& utils = ctx.utilities();
+  const Tensor t = Tensor::arange(4, DType::float32, source_device(src));
+  const Value sd = Value::dict({{"opt", Value::dict({{"state", Value::object("AdamState", {{"exp_avg", Value(t)}}, false)}})}});
+  bool raised = false;
+  try {
+    (void)utils.offload_state_dict_to_cpu(sd, 0, {}, true);
+  } catch (const InvalidArgument& e) {
+    raised = true;
+    ctx.check(e.path() == "opt.state", "opt.state", "error path", fmt::format("the error names '{}': {}", e.path(), e.what()));
+  }
+  ctx.check(raised, "opt.state", "type_check", "an object leaf was accepted with type_check=true");
+  const Value copied = utils.offload_state_dict_to_cpu(sd, 0, {}, false);
+  ctx.require(copied["opt"]["state"].kind() == Value::Kind::object, "opt.state", "type_check=false",
+              "the object did not come back as an object");
+  const Tensor inner = copied["opt"]["state"]["exp_avg"].as_tensor();
+  check_equal(ctx, 0, "opt.state.exp_avg", inner, t);
+  ctx.check(!inner.storage().is_alias_of(t.storage()), "opt.state.exp_avg", "deep copy",
+            "type_check=false must deep-copy unknown leaves, tensors inside included");
+}
+
+void rank_never_arrives(CaseContext& ctx, Source src, int ws) {
+  using namespace std::chrono_literals;
+  const auto timeout = 2s;
+  ctx.run_ranks(
+      ws,
+      [&](dist::Communicator& comm) {
+        const int r = comm.rank();
+        if (r == ws - 1) return;  // this rank never calls the gather
+        const Device device = source_device(src);
+        const auto dt = DTensor::distribute(global_tensor({ws, 2}, device), world_mesh(ws, device),
+                                            {Placement::shard(0)}, r);
+        const auto start = std::chrono::steady_clock::now();
+        bool timed_out = false;
+        try {
+          (void)ctx.utilities().gather_state_dict(Value::dict({{"w", Value(dt)}}), comm, {});
+        } catch (const TimeoutError&) {
+          timed_out = true;
+        } catch (const std::exception& e) {
+          ctx.check(false, at_rank(r, "w"), "timeout", fmt::format("expected a timeout error, got: {}", e.what()));
+          return;
+        }
+        const auto waited = std::chrono::steady_clock::now() - start;
+        ctx.check(timed_out, at_rank(r, "w"), "timeout", "the gather returned although a rank never arrived");
+        ctx.check(waited < 4 * timeout, at_rank(r, "w"), "timeout",
+                  fmt::format("gave up only after {} ms (timeout {} ms)",
+                              std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(),
+                              std::chrono::milliseconds(timeout).count()));
+      },
+      timeout);
+}
+
+struct Layout {
+  const char* name;
+  IntList mesh;
+  std::vector<Placement> placements;
+  IntList shape;
+  int world;
+};
+
+}  // namespace
+
+STAGEKIT_CONFORMANCE_CASES(dist_strict) {
+  const Layout layouts[] = {
+      {"uneven_rows", {4}, {Placement::shard(0)}, {10, 3}, 4},           // 3, 3, 3, 1 rows
+      {"empty_shards", {4}, {Placement::shard(0)}, {2, 3}, 4},           // 1, 1, 0, 0 rows
+      {"zero_rows", {2}, {Placement::shard(0)}, {0, 5}, 2},              // nothing anywhere
+      {"uneven_columns", {4}, {Placement::shard(1)}, {3, 7}, 4},         // 2, 2, 2, 1 columns
+      {"replicate", {2}, {Placement::replicate()}, {3, 3}, 2},
+      {"mesh2d_shard0_shard0", {2, 2}, {Placement::shard(0), Placement::shard(0)}, {7, 2}, 4},
+      {"mesh2d_shard0_shard1", {2, 2}, {Placement::shard(0), Placement::shard(1)}, {5, 3}, 4},
+      {"mesh2d_replicate_shard1", {2, 2}, {Placement::replicate(), Placement::shard(1)}, {4, 5}, 4},
+      {"mesh2d_shard1_replicate", {2, 2}, {Placement::shard(1), Placement::replicate()}, {3, 3}, 4},
+  };
+  for (const Layout& l : layouts) {
+    const std::array<int, 1> world = {l.world};
+    std::vector<std::string> p;
+    for (const Placement& x : l.placements) p.push_back(x.str());
+    add_world_cases(registry, "utils", fmt::format("gather_{}", l.name),
+                    fmt::format("gather of a DTensor of shape [{}] over mesh [{}] with [{}] gives exactly the global "
+                                "tensor (torch.chunk sharding)",
+                                fmt::join(l.shape, ", "), fmt::join(l.mesh, ", "), fmt::join(p, ", ")),
+                    "strict", Profile::strict, kBothSources, world,
+                    [l](CaseContext& ctx, Source s, int ws) { gather_layout(ctx, s, ws, l.mesh, l.placements, l.shape); },
+                    utilities());
+  }
+  add_world_cases(registry, "utils", "gather_partial", "gather of a Partial(sum) DTensor is the sum over ranks, and the "
+                  "source local tensors are untouched",
+                  "strict", Profile::strict, kBothSources, kWorlds2And4, gather_partial, utilities());
+  Requirements sharded = utilities();
+  sharded.sharded_tensor = true;
+  add_world_cases(registry, "utils", "gather_sharded_tensor",
+                  "gather of a ShardedTensor with uneven row shards and two local shards on rank 0 assembles every "
+                  "shard at its offsets",
+                  "strict", Profile::strict, kBothSources, kWorlds2And4, gather_sharded_tensor, sharded);
+  add_world_cases(registry, "utils", "ranks_only_nested",
+                  "ranks_only=(1): the listed rank gets nested dicts and lists in full; the others get {} for a dict "
+                  "and None for a top-level list",
+                  "strict", Profile::strict, kBothSources, kWorld4, ranks_only_nested, utilities());
+  const std::array<int, 1> one = {1};
+  add_world_cases(registry, "utils", "type_check",
+                  "type_check=true rejects an object leaf naming its path; type_check=false deep-copies it",
+                  "strict", Profile::strict, kBothSources, one, type_check, utilities());
+  add_world_cases(registry, "utils", "rank_never_arrives",
+                  "a rank that never joins the gather makes the others fail with a timeout error within the timeout, "
+                  "not hang",
+                  "strict", Profile::strict, kBothSources, kWorlds2And4, rank_never_arrives, utilities());
+}
+
+}  // namespace stagekit::conformance

@@ -1,0 +1,42 @@
+#include "dist_fixtures.h"
+
+#include <fmt/format.h>
+
+namespace stagekit::conformance {
+
+void add_world_cases(CaseRegistry& registry, std::string_view area, std::string_view test, std::string_view description,
+                     std::string_view source, Profile profile, std::span<const Source> sources,
+                     std::span<const int> world_sizes, WorldBody body, Requirements extra) {
+  for (Source s : sources) {
+    for (int ws : world_sizes) {
+      Requirements r = extra;
+      r.cuda_device = r.cuda_device || s == Source::cuda;
+      // World size 1 is a single-process case: no rank suffix, and never run by run_ranks().
+      r.world_size = ws > 1 ? ws : 0;
+      CaseInfo info{ws > 1 ? fmt::format("{}.{}.{}.ws{}", area, test, source_name(s), ws)
+                           : fmt::format("{}.{}.{}", area, test, source_name(s)),
+                    ws > 1 ? fmt::format("{} ({} sources, {} ranks)", description, source_name(s), ws)
+                           : fmt::format("{} ({} sources)", description, source_name(s)),
+                    std::string(source), profile};
+      registry.add(std::move(info), r, [body, s, ws](CaseContext& ctx) { body(ctx, s, ws); });
+    }
+  }
+}
+
+std::string at_rank(int rank, std::string_view path) { return fmt::format("rank {}: {}", rank, path); }
+
+Tensor rank_tensor(IntList sizes, int rank, Device device, std::uint64_t salt) {
+  return Tensor::random(std::move(sizes), DType::float32, 7919 * static_cast<std::uint64_t>(rank + 1) + salt, device);
+}
+
+DeviceMesh world_mesh(int world_size, Device device) { return DeviceMesh::one_d(device.type, world_size); }
+
+bool check_equal(CaseContext& ctx, int rank, std::string_view path, const Tensor& actual, const Tensor& expected) {
+  const bool same = actual.defined() && Tensor::equal(actual, expected);
+  return ctx.check(same, at_rank(rank, path), "values",
+                   same ? std::string()
+                        : fmt::format("got {}, expected {}", actual.defined() ? actual.describe() : "nothing",
+                                      expected.describe()));
+}
+
+}  // namespace stagekit::conformance

@@ -1,0 +1,37 @@
+// Building blocks of the multi-rank cases (DTensor staging and the state-dict utilities): the
+// registration of `<area>.<test>.<source>.ws<N>` over sources and world sizes, the seeded inputs of
+// spec A.2/A.4, and helpers that name the rank in every failure.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "fixtures.h"
+#include "stagekit/core/dtensor.h"
+#include "stagekit/core/sharded_tensor.h"
+
+namespace stagekit::conformance {
+
+inline constexpr std::array<int, 2> kWorlds2And4 = {2, 4};
+inline constexpr std::array<int, 1> kWorld4 = {4};
+
+using WorldBody = std::function<void(CaseContext&, Source, int world_size)>;
+// Registers `<area>.<test>.<source>.ws<N>` for each source and world size (`<area>.<test>.<source>`
+// for a world size of 1: a single-process case).
+void add_world_cases(CaseRegistry& registry, std::string_view area, std::string_view test, std::string_view description,
+                     std::string_view source, Profile profile, std::span<const Source> sources,
+                     std::span<const int> world_sizes, WorldBody body, Requirements extra);
+
+// "rank 2: dtensor" — a failure path that names the rank.
+[[nodiscard]] std::string at_rank(int rank, std::string_view path);
+// A deterministic random float32 tensor that every rank can rebuild for any rank (seeded by rank).
+[[nodiscard]] Tensor rank_tensor(IntList sizes, int rank, Device device, std::uint64_t salt = 0);
+// A 1-D mesh over the world on `device`'s type.
+[[nodiscard]] DeviceMesh world_mesh(int world_size, Device device);
+// Exact equality, with a failure naming the rank, the path and both descriptions.
+bool check_equal(CaseContext& ctx, int rank, std::string_view path, const Tensor& actual, const Tensor& expected);
+
+}  // namespace stagekit::conformance

@@ -1,0 +1,43 @@
+// stagekit/dist/redistribute.h — collectives over a DeviceMesh: the per-dimension sub-communicators
+// of a mesh, and the redistribution of a DTensor to all-Replicate (its full tensor).
+//
+// MeshGroups is collective over `world` (every world rank constructs it, in the same order, for the
+// same mesh); ranks outside the mesh get no groups. full_tensor() undoes the placements from the
+// last mesh dimension to the first: Shard(d) is an all-gather of the group's blocks along tensor
+// dimension d (uneven and empty blocks as torch.chunk gives them), Partial(sum) an all-reduce,
+// Replicate nothing. CPU tensors move over the world's backend; CUDA tensors on a host backend make
+// a round trip through host memory and come back to their device.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "stagekit/core/dtensor.h"
+#include "stagekit/core/sharded_tensor.h"
+#include "stagekit/dist/communicator.h"
+
+namespace stagekit::dist {
+
+class MeshGroups {
+ public:
+  MeshGroups(Communicator& world, const DeviceMesh& mesh);
+  [[nodiscard]] const DeviceMesh& mesh() const noexcept { return mesh_; }
+  [[nodiscard]] bool member() const noexcept { return !groups_.empty(); }
+  // The communicator of this rank's group along mesh dimension `dim` (ranks ordered by coordinate).
+  [[nodiscard]] Communicator& along(std::int64_t dim) const;
+
+ private:
+  DeviceMesh mesh_;
+  std::vector<std::unique_ptr<Communicator>> groups_;
+};
+
+// The full (global) tensor of `dt`, contiguous, on the local tensor's device.
+[[nodiscard]] Tensor full_tensor(const DTensor& dt, const MeshGroups& groups);
+// The full tensor of a ShardedTensor from every rank's local shards (any shard layout, every local
+// shard), on the first local shard's device or CPU.
+[[nodiscard]] Tensor full_tensor(const ShardedTensor& st, Communicator& world);
+
+// Concatenation of `blocks` along `dim` (equal sizes elsewhere) into a new contiguous tensor.
+[[nodiscard]] Tensor concatenate(const std::vector<Tensor>& blocks, std::int64_t dim);
+
+}  // namespace stagekit::dist

@@ -1,0 +1,83 @@
+// stagekit/dist/state_dict_utils.h — the distributed state-dict utilities (PyTorch's
+// torch/distributed/_state_dict_utils.py, spec B.6), with the corrections of spec C.4 chosen here:
+//
+//   * every error names the state-dict path (`model.layers.0.weight`);
+//   * copy_state_dict checks the companion strictly: key sets, lengths, kinds, dtypes and shapes
+//     must match (upstream converts dtypes silently and raises attribute errors for non-tensors);
+//     a mismatch is a CompanionMismatch naming the path and what differs;
+//   * check_state_dict_similarity has no side effect (upstream copies every tensor into the
+//     compared dict) and also compares DTensor local tensors and ShardedTensor shards, and returns
+//     false (never throws) when a companion leaf is not a tensor;
+//   * tuples stay tuples (upstream returns tuples for namedtuples too; there is no namedtuple here);
+//   * gather of a ShardedTensor assembles every local shard at its offsets (upstream handles only the
+//     first local shard of a dim-0 chunking);
+//   * create_cpu_state_dict zero-fills its buffers (upstream leaves them uninitialised, which makes
+//     its "differs before copy" assertion probabilistic);
+//   * ranks_only keeps upstream's rule: on an unlisted rank every level is replaced as it is produced
+//     (a dict by {}, anything else by None), so a top-level dict comes back as {};
+//   * type_check: object and opaque leaves are rejected with "unexpected value type" when true;
+//     when false, objects are deep-copied (tensors inside cloned) and opaque leaves shared.
+// Non-tensor leaves (none, bool, int, float, string, bytes) are shared, never copied.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "stagekit/core/error.h"
+#include "stagekit/core/value.h"
+#include "stagekit/dist/communicator.h"
+
+namespace stagekit::dist {
+
+// A companion structure that does not match the source (keys, lengths, kinds, dtypes, shapes).
+class CompanionMismatch : public InvalidArgument {
+ public:
+  using InvalidArgument::InvalidArgument;
+};
+
+struct GatherOptions {
+  bool cpu_offload = false;        // gathered tensors end on the CPU
+  std::vector<int> ranks_only;     // when not empty, only these world ranks keep the result
+  bool type_check = true;          // reject object and opaque leaves
+};
+
+// DTensors and ShardedTensors to full tensors (collective over `world`; every rank calls it with
+// the same structure). Plain tensors pass through (moved to CPU with cpu_offload).
+[[nodiscard]] Value gather_state_dict(const Value& state_dict, Communicator& world, const GatherOptions& options = {});
+
+// Every tensor leaf moved to the CPU: CPU tensors are the same objects (aliasing the source),
+// DTensors become CPU DTensors. `rank` filters with `ranks_only` (empty: every rank keeps it).
+[[nodiscard]] Value offload_state_dict_to_cpu(const Value& state_dict, int rank, const std::vector<int>& ranks_only = {},
+                                              bool type_check = true);
+
+// A CPU state dict shaped like `state_dict` with fresh, zero-filled, contiguous buffers (pinned
+// and/or shared as asked); values are not copied. 0-dim tensors become unpinned, unshared scalar
+// zeros; empty tensors are never pinned. DTensors and ShardedTensors keep their spec/metadata over
+// fresh local buffers; a 0-dim DTensor and a ShardedTensor without local shards are returned as the
+// original objects (as upstream). Unknown leaves are deep-copied.
+[[nodiscard]] Value create_cpu_state_dict(const Value& state_dict, bool pin_memory = false, bool share_memory = false);
+
+// Copies every tensor leaf of `source` into the matching tensor of `destination` (local tensors of
+// DTensors, shards of ShardedTensors). Returns a new structure whose tensor leaves are
+// `destination`'s tensors and whose other leaves are `source`'s values; `destination`'s non-tensor
+// leaves are not updated. non_blocking: device copies may still run on return (synchronise first).
+[[nodiscard]] Value copy_state_dict(const Value& source, const Value& destination, bool non_blocking = false,
+                                    bool type_check = true);
+
+// True when `other` has the structure of `state_dict` and every tensor leaf the same dtype and shape.
+[[nodiscard]] bool check_state_dict_similarity(const Value& state_dict, const Value& other);
+
+// For each key of `keys` whose value in `local_state_dict` (a dict) is a list/tuple [DTensor, full
+// tensor], copies this rank's block of the full tensor into the DTensor's local tensor (in place:
+// the DTensor object is kept) and stores the DTensor under the key. Plain tensors and none are
+// skipped. The full tensor must have the DTensor's global shape and dtype.
+void distribute_tensors(Value& local_state_dict, const std::vector<std::string>& keys);
+
+// Every rank holds `full_state_dict`: non-tensors are assigned into `local_state_dict` (added when
+// absent); 0-dim tensors as CPU copies; other tensors only for keys present locally: a local DTensor
+// is replaced by a new DTensor distributing the full tensor with the local mesh and placements, a
+// local tensor by a copy of the full tensor on `device`.
+void distribute_state_dict(const Value& full_state_dict, Value& local_state_dict, Device device = Device::cpu());
+
+}  // namespace stagekit::dist

@@ -1,0 +1,61 @@
+// Internal helpers shared by the Communicator backends: argument checks with uniform messages, the
+// "broken communicator" state, time formatting and a polling back-off.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "stagekit/core/dtype.h"
+#include "stagekit/dist/communicator.h"
+
+namespace stagekit::dist::detail {
+
+using Clock = std::chrono::steady_clock;
+
+// "1234 ms".
+[[nodiscard]] std::string format_duration(Clock::duration d);
+// "1, 3, 4" (or "none").
+[[nodiscard]] std::string format_ranks(std::span<const int> ranks);
+// "mpi communicator (rank 1 of 4)": the prefix of every error message of a backend.
+[[nodiscard]] std::string describe_communicator(const Communicator& comm);
+
+// InvalidArgument unless 0 <= peer < size() and peer != rank() (no backend sends to itself).
+void check_peer(const Communicator& comm, int peer, std::string_view op);
+void check_root(const Communicator& comm, int root, std::string_view op);
+void check_tag(const Communicator& comm, int tag, std::string_view op);
+void check_reduce_arguments(const Communicator& comm, std::size_t nbytes, DType dtype, ReduceOp op);
+void check_color(const Communicator& comm, int color);
+// InvalidArgument unless out.size() == comm.size() * local_bytes.
+void check_all_gather_sizes(const Communicator& comm, std::size_t local_bytes, std::size_t out_bytes);
+
+// Once a blocking operation timed out the communicator is broken: later operations throw
+// CommunicationError naming the first failure.
+class BrokenState {
+ public:
+  [[nodiscard]] bool broken() const noexcept { return !reason_.empty(); }
+  void mark(std::string reason) {
+    if (reason_.empty()) reason_ = std::move(reason);
+  }
+  // Throws CommunicationError when broken.
+  void throw_if_broken(const Communicator& comm, std::string_view op) const;
+
+ private:
+  std::string reason_;
+};
+
+// Sleeps between polls: a few immediate retries, then sleeps growing from 20 us to 1 ms.
+class Backoff {
+ public:
+  void pause();
+
+ private:
+  int polls_ = 0;
+  std::chrono::microseconds sleep_{20};
+};
+
+}  // namespace stagekit::dist::detail

@@ -1,0 +1,443 @@
+// The MPI backend (built only with STAGEKIT_HAVE_MPI): mpi_world(), mpi_adopt() and MpiCommunicator.
+//
+// A communicator holds two duplicates of the MPI communicator it was made from: `data` carries the
+// caller's messages and the collectives' payloads, `control` the collectives' signatures, so that
+// stagekit's traffic never matches the caller's own MPI traffic on the original communicator.
+//
+// Every blocking operation is non-blocking MPI polled with MPI_Test until the deadline (see
+// mpi_runtime.h); nothing ever calls a blocking MPI wait.
+//   * collectives first exchange signatures point to point on `control` (each rank posts an Irecv
+//     from and an Isend to every other rank): a timeout there names exactly the ranks whose
+//     signature did not arrive, and disagreeing sizes are a CommunicationError before any payload
+//     moves. barrier() is this exchange alone. The payload then moves with MPI_Ibcast,
+//     MPI_Iallgather(v) or MPI_Iallreduce on `data`;
+//   * recv/recv_any_size poll MPI_Improbe (nothing is posted while waiting, so a timeout leaves
+//     nothing to cancel), then MPI_Imrecv the matched message;
+//   * send copies the bytes and polls its MPI_Isend.
+// all_reduce: MPI types for bool (max = logical or), the integers, float32/float64 and complex
+// (componentwise as float/double pairs). float16, bfloat16 and the float8 types have no MPI type:
+// they are all-gathered and summed on the host (in double, in rank order, rounded once), which is
+// also how the thread world sums them, so both backends give identical results.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "backend_common.h"
+#include "collective_signature.h"
+#include "host_reduce.h"
+#include "mpi_runtime.h"
+#include "stagekit/core/error.h"
+#include "stagekit/dist/communicator.h"
+
+namespace stagekit::dist {
+namespace {
+
+using detail::Clock;
+using detail::CollectiveKind;
+using detail::Signature;
+using mpi_detail::ByteType;
+using mpi_detail::check;
+using mpi_detail::Operation;
+using Bytes = std::vector<std::byte>;
+
+constexpr int kSignatureTag = 1;
+// Elements per MPI_Iallreduce call: keeps every count an int.
+constexpr std::size_t kReduceChunk = std::size_t{1} << 28;
+
+struct NativeReduce {
+  MPI_Datatype type;
+  MPI_Op op;
+  std::size_t components;  // MPI elements per dtype element (2 for complex)
+};
+
+std::optional<NativeReduce> native_reduce(DType dtype) {
+  switch (dtype) {
+    case DType::bool_: return NativeReduce{MPI_UINT8_T, MPI_MAX, 1};
+    case DType::uint8: return NativeReduce{MPI_UINT8_T, MPI_SUM, 1};
+    case DType::int8: return NativeReduce{MPI_INT8_T, MPI_SUM, 1};
+    case DType::int16: return NativeReduce{MPI_INT16_T, MPI_SUM, 1};
+    case DType::uint16: return NativeReduce{MPI_UINT16_T, MPI_SUM, 1};
+    case DType::int32: return NativeReduce{MPI_INT32_T, MPI_SUM, 1};
+    case DType::uint32: return NativeReduce{MPI_UINT32_T, MPI_SUM, 1};
+    case DType::int64: return NativeReduce{MPI_INT64_T, MPI_SUM, 1};
+    case DType::uint64: return NativeReduce{MPI_UINT64_T, MPI_SUM, 1};
+    case DType::float32: return NativeReduce{MPI_FLOAT, MPI_SUM, 1};
+    case DType::float64: return NativeReduce{MPI_DOUBLE, MPI_SUM, 1};
+    case DType::complex64: return NativeReduce{MPI_FLOAT, MPI_SUM, 2};
+    case DType::complex128: return NativeReduce{MPI_DOUBLE, MPI_SUM, 2};
+    case DType::float16:
+    case DType::bfloat16:
+    case DType::float8_e4m3fn:
+    case DType::float8_e5m2: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+class MpiCommunicator final : public Communicator {
+ public:
+  // Takes ownership of `data` and `control` (two duplicates of one communicator).
+  MpiCommunicator(MPI_Comm data, MPI_Comm control, std::chrono::milliseconds timeout) : data_(data), control_(control) {
+    set_timeout(timeout);
+    check(MPI_Comm_set_errhandler(data_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+    check(MPI_Comm_set_errhandler(control_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+    check(MPI_Comm_rank(data_, &rank_), "MPI_Comm_rank");
+    check(MPI_Comm_size(data_, &size_), "MPI_Comm_size");
+    void* attr = nullptr;
+    int found = 0;
+    check(MPI_Comm_get_attr(data_, MPI_TAG_UB, &attr, &found), "MPI_Comm_get_attr(MPI_TAG_UB)");
+    tag_ub_ = found != 0 ? *static_cast<int*>(attr) : 32767;
+  }
+
+  ~MpiCommunicator() override {
+    if (mpi_detail::is_finalized()) return;
+    mpi_detail::sweep_abandoned();
+    MPI_Comm_free(&data_);
+    MPI_Comm_free(&control_);
+  }
+
+  MpiCommunicator(const MpiCommunicator&) = delete;
+  MpiCommunicator& operator=(const MpiCommunicator&) = delete;
+
+  [[nodiscard]] int rank() const override { return rank_; }
+  [[nodiscard]] int size() const override { return size_; }
+  [[nodiscard]] std::string backend() const override { return "mpi"; }
+
+  void send(std::span<const std::byte> data, int dst, int tag) override {
+    const auto start = begin("send");
+    check_point_to_point(dst, tag, "send");
+    auto buffer = std::make_shared<Bytes>(data.begin(), data.end());
+    const ByteType type(buffer->size());
+    Operation op(buffer);
+    check(MPI_Isend(buffer->data(), type.count(), type.type(), dst, tag, data_, op.add()), "MPI_Isend");
+    if (!op.wait(start + timeout())) {
+      fail_timeout(fmt::format("send to rank {} (tag {}, {} bytes) timed out after {}: rank {} did not receive it", dst,
+                               tag, data.size(), waited(start), dst));
+    }
+  }
+
+  void recv(std::span<std::byte> data, int src, int tag) override {
+    const auto start = begin("recv");
+    check_point_to_point(src, tag, "recv");
+    const Bytes message = receive(src, tag, "recv", start);
+    if (message.size() != data.size()) {
+      throw CommunicationError(
+          fmt::format("{}: recv from rank {} (tag {}): expected {} bytes, the message has {} bytes",
+                      detail::describe_communicator(*this), src, tag, data.size(), message.size()));
+    }
+    if (!message.empty()) std::memcpy(data.data(), message.data(), message.size());
+  }
+
+  [[nodiscard]] std::vector<std::byte> recv_any_size(int src, int tag) override {
+    const auto start = begin("recv_any_size");
+    check_point_to_point(src, tag, "recv_any_size");
+    return receive(src, tag, "recv_any_size", start);
+  }
+
+  void broadcast(std::span<std::byte> data, int root) override {
+    const auto start = begin("broadcast");
+    detail::check_root(*this, root, "broadcast");
+    Signature sig = detail::make_signature(CollectiveKind::broadcast, 0, data.size());
+    sig.root = root;
+    (void)exchange(sig, start);
+    if (data.empty() || size_ == 1) return;
+    auto buffer = std::make_shared<Bytes>(data.size());
+    if (rank_ == root) std::memcpy(buffer->data(), data.data(), data.size());
+    const ByteType type(data.size());
+    Operation op(buffer);
+    check(MPI_Ibcast(buffer->data(), type.count(), type.type(), root, data_, op.add()), "MPI_Ibcast");
+    finish(op, start);
+    if (rank_ != root) std::memcpy(data.data(), buffer->data(), data.size());
+  }
+
+  void all_gather(std::span<const std::byte> local, std::span<std::byte> out) override {
+    const auto start = begin("all_gather");
+    detail::check_all_gather_sizes(*this, local.size(), out.size());
+    (void)exchange(detail::make_signature(CollectiveKind::all_gather, 0, local.size()), start);
+    if (local.empty()) return;
+    auto buffers = std::make_shared<std::pair<Bytes, Bytes>>(Bytes(local.begin(), local.end()), Bytes(out.size()));
+    const ByteType type(local.size());
+    Operation op(buffers);
+    check(MPI_Iallgather(buffers->first.data(), type.count(), type.type(), buffers->second.data(), type.count(),
+                         type.type(), data_, op.add()),
+          "MPI_Iallgather");
+    finish(op, start);
+    std::memcpy(out.data(), buffers->second.data(), out.size());
+  }
+
+  [[nodiscard]] std::vector<std::vector<std::byte>> all_gather_v(std::span<const std::byte> local) override {
+    const auto start = begin("all_gather_v");
+    const std::vector<Signature> all =
+        exchange(detail::make_signature(CollectiveKind::all_gather_v, 0, local.size()), start);
+    std::vector<std::size_t> sizes;
+    std::size_t total = 0;
+    for (const Signature& s : all) {
+      sizes.push_back(static_cast<std::size_t>(s.nbytes));
+      total += sizes.back();
+    }
+    if (total == 0) return std::vector<Bytes>(all.size());
+    if (total <= static_cast<std::size_t>(INT_MAX)) return gather_v_small(local, sizes, total, start);
+    return gather_v_large(local, sizes, start);
+  }
+
+  void all_reduce(std::span<std::byte> data, DType dtype, ReduceOp op) override {
+    const auto start = begin("all_reduce");
+    detail::check_reduce_arguments(*this, data.size(), dtype, op);
+    Signature sig = detail::make_signature(CollectiveKind::all_reduce, 0, data.size());
+    sig.dtype = static_cast<std::int32_t>(dtype);
+    sig.reduce_op = static_cast<std::int32_t>(op);
+    (void)exchange(sig, start);
+    if (data.empty() || size_ == 1) return;
+    if (const auto native = native_reduce(dtype)) {
+      reduce_native(data, *native, element_size(dtype) / native->components, start);
+    } else {
+      reduce_on_host(data, dtype, start);
+    }
+  }
+
+  void barrier() override {
+    const auto start = begin("barrier");
+    (void)exchange(detail::make_signature(CollectiveKind::barrier, 0), start);
+  }
+
+  [[nodiscard]] std::unique_ptr<Communicator> split(int color, int key) override {
+    const auto start = begin("split");
+    detail::check_color(*this, color);
+    Signature sig = detail::make_signature(CollectiveKind::split, 0);
+    sig.color = color;
+    sig.key = key;
+    // Every rank has arrived once the exchange completes, so the blocking splits below cannot hang.
+    (void)exchange(sig, start);
+    const int mpi_color = color == kUndefinedColor ? MPI_UNDEFINED : color;
+    MPI_Comm data = MPI_COMM_NULL;
+    MPI_Comm control = MPI_COMM_NULL;
+    check(MPI_Comm_split(data_, mpi_color, key, &data), "MPI_Comm_split");
+    check(MPI_Comm_split(control_, mpi_color, key, &control), "MPI_Comm_split");
+    if (data == MPI_COMM_NULL) return nullptr;
+    return std::make_unique<MpiCommunicator>(data, control, timeout());
+  }
+
+ private:
+  Clock::time_point begin(std::string_view op) {
+    broken_.throw_if_broken(*this, op);
+    mpi_detail::sweep_abandoned();
+    return Clock::now();
+  }
+
+  static std::string waited(Clock::time_point start) { return detail::format_duration(Clock::now() - start); }
+
+  [[noreturn]] void fail_timeout(const std::string& what) {
+    broken_.mark(what);
+    throw TimeoutError(fmt::format("{}: {}", detail::describe_communicator(*this), what));
+  }
+
+  void check_point_to_point(int peer, int tag, std::string_view op) const {
+    detail::check_peer(*this, peer, op);
+    detail::check_tag(*this, tag, op);
+    if (tag > tag_ub_) {
+      throw InvalidArgument(fmt::format("{}: {}: tag {} exceeds this MPI's MPI_TAG_UB ({})",
+                                        detail::describe_communicator(*this), op, tag, tag_ub_));
+    }
+  }
+
+  // Signatures of every rank (index = rank), exchanged point to point on the control communicator.
+  std::vector<Signature> exchange(Signature sig, Clock::time_point start) {
+    const std::uint64_t seq = next_seq_++;
+    sig.seq = static_cast<std::int64_t>(seq);
+    const auto kind = static_cast<CollectiveKind>(sig.kind);
+    auto slots = std::make_shared<std::vector<Signature>>(static_cast<std::size_t>(size_));
+    (*slots)[static_cast<std::size_t>(rank_)] = sig;
+    Operation op(slots);
+    std::vector<int> peers;
+    for (int p = 0; p < size_; ++p) {
+      if (p == rank_) continue;
+      peers.push_back(p);
+      check(MPI_Irecv(&(*slots)[static_cast<std::size_t>(p)], sizeof(Signature), MPI_BYTE, p, kSignatureTag, control_,
+                      op.add(/*cancel=*/true)),
+            "MPI_Irecv");
+    }
+    for (int p : peers) {
+      check(MPI_Isend(&(*slots)[static_cast<std::size_t>(rank_)], sizeof(Signature), MPI_BYTE, p, kSignatureTag,
+                      control_, op.add()),
+            "MPI_Isend");
+    }
+    if (!op.wait(start + timeout())) {
+      std::vector<int> missing;
+      for (std::size_t i = 0; i < peers.size(); ++i) {
+        if (op.pending(i)) missing.push_back(peers[i]);
+      }
+      fail_timeout(fmt::format("{} (collective #{}) timed out after {}: rank(s) {} did not arrive",
+                               detail::collective_name(kind), seq, waited(start), detail::format_ranks(missing)));
+    }
+    detail::check_signatures(*slots, detail::describe_communicator(*this));
+    return *slots;
+  }
+
+  // Waits for the payload phase of the current collective.
+  void finish(Operation& op, Clock::time_point start) {
+    if (op.wait(start + timeout())) return;
+    fail_timeout(
+        fmt::format("collective #{} timed out after {} moving its data: every rank arrived, but a peer gave "
+                    "up or died before the transfer completed",
+                    next_seq_ - 1, waited(start)));
+  }
+
+  Bytes receive(int src, int tag, std::string_view what, Clock::time_point start) {
+    const auto deadline = start + timeout();
+    detail::Backoff backoff;
+    MPI_Message message = MPI_MESSAGE_NULL;
+    MPI_Status status{};
+    for (;;) {
+      int flag = 0;
+      check(MPI_Improbe(src, tag, data_, &flag, &message, &status), "MPI_Improbe");
+      if (flag != 0) break;
+      if (Clock::now() >= deadline) {
+        fail_timeout(fmt::format("{} from rank {} (tag {}) timed out after {}: rank {} sent nothing", what, src, tag,
+                                 waited(start), src));
+      }
+      backoff.pause();
+    }
+    MPI_Count count = 0;
+    check(MPI_Get_elements_x(&status, MPI_BYTE, &count), "MPI_Get_elements_x");
+    auto buffer = std::make_shared<Bytes>(static_cast<std::size_t>(count));
+    const ByteType type(buffer->size());
+    Operation op(buffer);
+    check(MPI_Imrecv(buffer->data(), type.count(), type.type(), &message, op.add()), "MPI_Imrecv");
+    if (!op.wait(deadline)) {
+      fail_timeout(fmt::format("{} from rank {} (tag {}) timed out after {} while receiving a {}-byte message", what,
+                               src, tag, waited(start), buffer->size()));
+    }
+    return std::move(*buffer);
+  }
+
+  std::vector<Bytes> gather_v_small(std::span<const std::byte> local, const std::vector<std::size_t>& sizes,
+                                    std::size_t total, Clock::time_point start) {
+    struct Buffers {
+      Bytes send, recv;
+      std::vector<int> counts, displacements;  // must outlive the request too
+    };
+    auto buffers = std::make_shared<Buffers>();
+    buffers->send.assign(local.begin(), local.end());
+    buffers->recv.resize(total);
+    int offset = 0;
+    for (std::size_t s : sizes) {
+      buffers->counts.push_back(static_cast<int>(s));
+      buffers->displacements.push_back(offset);
+      offset += static_cast<int>(s);
+    }
+    Operation op(buffers);
+    check(MPI_Iallgatherv(buffers->send.data(), static_cast<int>(local.size()), MPI_BYTE, buffers->recv.data(),
+                          buffers->counts.data(), buffers->displacements.data(), MPI_BYTE, data_, op.add()),
+          "MPI_Iallgatherv");
+    finish(op, start);
+    std::vector<Bytes> result;
+    for (std::size_t r = 0; r < sizes.size(); ++r) {
+      const auto first = buffers->recv.begin() + buffers->displacements[r];
+      result.emplace_back(first, first + static_cast<std::ptrdiff_t>(sizes[r]));
+    }
+    return result;
+  }
+
+  // 2 GiB or more in all: one MPI_Ibcast per contributing rank, with large-count datatypes.
+  std::vector<Bytes> gather_v_large(std::span<const std::byte> local, const std::vector<std::size_t>& sizes,
+                                    Clock::time_point start) {
+    auto result = std::make_shared<std::vector<Bytes>>(sizes.size());
+    Operation op(result);
+    std::vector<std::unique_ptr<ByteType>> types;
+    for (std::size_t r = 0; r < sizes.size(); ++r) {
+      auto& bytes = (*result)[r];
+      if (static_cast<int>(r) == rank_) {
+        bytes.assign(local.begin(), local.end());
+      } else {
+        bytes.resize(sizes[r]);
+      }
+      if (sizes[r] == 0) continue;
+      types.push_back(std::make_unique<ByteType>(sizes[r]));
+      check(MPI_Ibcast(bytes.data(), types.back()->count(), types.back()->type(), static_cast<int>(r), data_, op.add()),
+            "MPI_Ibcast");
+    }
+    finish(op, start);
+    return std::move(*result);
+  }
+
+  void reduce_native(std::span<std::byte> data, const NativeReduce& native, std::size_t component_bytes,
+                     Clock::time_point start) {
+    auto buffer = std::make_shared<Bytes>(data.begin(), data.end());
+    Operation op(buffer);
+    const std::size_t components = data.size() / component_bytes;
+    for (std::size_t first = 0; first < components; first += kReduceChunk) {
+      const std::size_t n = std::min(kReduceChunk, components - first);
+      check(MPI_Iallreduce(MPI_IN_PLACE, buffer->data() + first * component_bytes, static_cast<int>(n), native.type,
+                           native.op, data_, op.add()),
+            "MPI_Iallreduce");
+    }
+    finish(op, start);
+    std::memcpy(data.data(), buffer->data(), data.size());
+  }
+
+  void reduce_on_host(std::span<std::byte> data, DType dtype, Clock::time_point start) {
+    auto buffers = std::make_shared<std::pair<Bytes, Bytes>>(Bytes(data.begin(), data.end()),
+                                                             Bytes(data.size() * static_cast<std::size_t>(size_)));
+    const ByteType type(data.size());
+    Operation op(buffers);
+    check(MPI_Iallgather(buffers->first.data(), type.count(), type.type(), buffers->second.data(), type.count(),
+                         type.type(), data_, op.add()),
+          "MPI_Iallgather");
+    finish(op, start);
+    std::vector<std::span<const std::byte>> inputs;
+    for (int r = 0; r < size_; ++r) {
+      inputs.emplace_back(buffers->second.data() + static_cast<std::size_t>(r) * data.size(), data.size());
+    }
+    detail::reduce_sum(dtype, inputs, data);
+  }
+
+  MPI_Comm data_;
+  MPI_Comm control_;
+  int rank_ = 0;
+  int size_ = 1;
+  int tag_ub_ = 32767;
+  std::uint64_t next_seq_ = 0;
+  detail::BrokenState broken_;
+};
+
+// Duplicates `parent` twice (MPI_Comm_idup, polled with the default timeout: collective over parent).
+std::unique_ptr<Communicator> duplicate(MPI_Comm parent, std::string_view who) {
+  const auto start = Clock::now();
+  auto comms = std::make_shared<std::pair<MPI_Comm, MPI_Comm>>(MPI_COMM_NULL, MPI_COMM_NULL);
+  {
+    Operation op(comms);
+    check(MPI_Comm_idup(parent, &comms->first, op.add()), "MPI_Comm_idup");
+    check(MPI_Comm_idup(parent, &comms->second, op.add()), "MPI_Comm_idup");
+    if (!op.wait(start + kDefaultTimeout)) {
+      throw TimeoutError(
+          fmt::format("{}: duplicating the MPI communicator timed out after {}: not every rank called {}", who,
+                      detail::format_duration(Clock::now() - start), who));
+    }
+  }
+  return std::make_unique<MpiCommunicator>(comms->first, comms->second, kDefaultTimeout);
+}
+
+}  // namespace
+
+std::unique_ptr<Communicator> mpi_world() {
+  mpi_detail::initialize_if_needed();
+  return duplicate(MPI_COMM_WORLD, "mpi_world");
+}
+
+std::unique_ptr<Communicator> mpi_adopt(void* mpi_comm_handle) {
+  if (!mpi_detail::is_initialized() || mpi_detail::is_finalized()) {
+    throw InvalidArgument(
+        "mpi_adopt: MPI is not initialised (or already finalised): initialise it first, or use mpi_world()");
+  }
+  const MPI_Comm comm = mpi_detail::comm_from_handle(mpi_comm_handle);
+  if (mpi_comm_handle == nullptr || comm == MPI_COMM_NULL) {
+    throw InvalidArgument("mpi_adopt: the handle is null or MPI_COMM_NULL");
+  }
+  return duplicate(comm, "mpi_adopt");
+}
+
+}  // namespace stagekit::dist

@@ -1,0 +1,91 @@
+// Internal: the MPI plumbing under the MPI backend (built only with STAGEKIT_HAVE_MPI).
+//
+//   * initialize_if_needed(): MPI_Init_thread (MPI_THREAD_MULTIPLE requested) when nobody initialised
+//     MPI, and then MPI_Finalize at exit;
+//   * ByteType: n bytes as (count, datatype) with an int count, for messages of 2 GiB and more;
+//   * Operation: the non-blocking requests of one operation and the buffers they use. wait() polls
+//     MPI_Test until the deadline. Requests still pending when the Operation dies (timeout, error)
+//     are "abandoned": receives are cancelled, and each request stays, with the buffers it may still
+//     read or write, in a process-wide list until MPI completes it (swept at every later operation
+//     and at exit). This is why the backend moves data through buffers it owns: an operation given up
+//     at a timeout never touches the caller's memory afterwards.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "backend_common.h"
+
+namespace stagekit::dist::mpi_detail {
+
+using detail::Clock;
+
+[[nodiscard]] std::string error_text(int rc);
+// CommunicationError("<call> failed: <MPI error string>") unless rc == MPI_SUCCESS.
+void check(int rc, std::string_view call);
+
+void initialize_if_needed();
+[[nodiscard]] bool is_initialized() noexcept;
+[[nodiscard]] bool is_finalized() noexcept;
+
+// Completes or drops abandoned requests that MPI finished since the last sweep.
+void sweep_abandoned() noexcept;
+
+class ByteType {
+ public:
+  explicit ByteType(std::size_t nbytes);
+  ~ByteType();
+  ByteType(const ByteType&) = delete;
+  ByteType& operator=(const ByteType&) = delete;
+  [[nodiscard]] int count() const noexcept { return count_; }
+  [[nodiscard]] MPI_Datatype type() const noexcept { return type_; }
+
+ private:
+  int count_ = 0;
+  MPI_Datatype type_ = MPI_BYTE;
+  bool owned_ = false;
+};
+
+class Operation {
+ public:
+  explicit Operation(std::shared_ptr<void> buffers) : buffers_(std::move(buffers)) {}
+  ~Operation();
+  Operation(const Operation&) = delete;
+  Operation& operator=(const Operation&) = delete;
+
+  // A new request slot for an MPI_I* call. `cancel`: MPI_Cancel it if it is abandoned (receives).
+  [[nodiscard]] MPI_Request* add(bool cancel = false);
+  // Polls until every request completed (true) or the deadline passed (false). Throws
+  // CommunicationError when MPI reports an error.
+  [[nodiscard]] bool wait(Clock::time_point deadline);
+  [[nodiscard]] std::size_t count() const noexcept { return entries_.size(); }
+  [[nodiscard]] bool pending(std::size_t i) const noexcept { return entries_[i].request != MPI_REQUEST_NULL; }
+
+ private:
+  struct Entry {
+    MPI_Request request = MPI_REQUEST_NULL;
+    bool cancel = false;
+  };
+  std::deque<Entry> entries_;  // stable addresses for add()
+  std::shared_ptr<void> buffers_;
+};
+
+// An MPI_Comm from the handle value mpi_adopt() receives (a pointer in Open MPI, an int in MPICH).
+template <class Comm = MPI_Comm>
+[[nodiscard]] Comm comm_from_handle(void* handle) noexcept {
+  if constexpr (std::is_pointer_v<Comm>) {
+    return static_cast<Comm>(handle);
+  } else {
+    return static_cast<Comm>(reinterpret_cast<std::intptr_t>(handle));
+  }
+}
+
+}  // namespace stagekit::dist::mpi_detail

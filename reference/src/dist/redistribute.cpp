@@ -1,0 +1,169 @@
+// MeshGroups (split of the world per mesh dimension) and the redistribution of DTensors and
+// ShardedTensors to full tensors.
+#include "stagekit/dist/redistribute.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "stagekit/core/error.h"
+
+namespace stagekit::dist {
+namespace {
+
+// A contiguous host copy of `t` as raw bytes (row-major).
+std::vector<std::byte> host_bytes(const Tensor& t) { return t.to_bytes(); }
+
+Tensor tensor_from_bytes(const std::vector<std::byte>& bytes, IntList shape, DType dtype) {
+  Tensor t = Tensor::empty(std::move(shape), dtype);
+  if (bytes.size() != t.addressed_bytes()) {
+    throw CommunicationError(
+        fmt::format("received {} bytes for a {} block of {} bytes", bytes.size(), t.describe(), t.addressed_bytes()));
+  }
+  if (!bytes.empty()) std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+  return t;
+}
+
+// The extent along tensor dimension `d` of this rank's block before mesh dimension `level` is
+// undone, i.e. after applying the placements of mesh dimensions [0, level).
+std::int64_t extent_before(const DTensorSpec& spec, const IntList& coord, std::int64_t d, std::size_t level) {
+  std::int64_t extent = spec.global_shape[static_cast<std::size_t>(d)];
+  for (std::size_t i = 0; i < level; ++i) {
+    const Placement& p = spec.placements[i];
+    if (p.is_shard() && p.dim == d) extent = chunk_of(extent, spec.mesh.shape()[i], coord[i]).first;
+  }
+  return extent;
+}
+
+}  // namespace
+
+MeshGroups::MeshGroups(Communicator& world, const DeviceMesh& mesh) : mesh_(mesh) {
+  const auto coord = mesh.coordinate_of(world.rank());
+  for (std::int64_t dim = 0; dim < mesh.ndim(); ++dim) {
+    int color = kUndefinedColor;
+    int key = 0;
+    if (coord) {
+      // Ranks that agree on every other coordinate form one group.
+      std::int64_t linear = 0;
+      for (std::size_t d = 0; d < coord->size(); ++d) {
+        if (static_cast<std::int64_t>(d) == dim) continue;
+        linear = linear * mesh.shape()[d] + (*coord)[d];
+      }
+      color = static_cast<int>(linear);
+      key = static_cast<int>((*coord)[static_cast<std::size_t>(dim)]);
+    }
+    auto group = world.split(color, key);
+    if (coord) groups_.push_back(std::move(group));
+  }
+}
+
+Communicator& MeshGroups::along(std::int64_t dim) const {
+  if (groups_.empty()) throw InvalidArgument(fmt::format("this rank is not in {}", mesh_.str()));
+  check_argument(dim >= 0 && dim < static_cast<std::int64_t>(groups_.size()), fmt::format("mesh dimension {}", dim));
+  return *groups_[static_cast<std::size_t>(dim)];
+}
+
+Tensor concatenate(const std::vector<Tensor>& blocks, std::int64_t dim) {
+  check_argument(!blocks.empty(), "nothing to concatenate");
+  IntList shape(blocks.front().sizes().begin(), blocks.front().sizes().end());
+  check_argument(dim >= 0 && dim < static_cast<std::int64_t>(shape.size()), fmt::format("dimension {}", dim));
+  const auto d = static_cast<std::size_t>(dim);
+  std::int64_t total = 0;
+  for (const Tensor& b : blocks) {
+    check_argument(b.dtype() == blocks.front().dtype() && b.dim() == static_cast<std::int64_t>(shape.size()),
+                   "blocks of different dtypes or ranks");
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+      if (i != d) check_argument(b.sizes()[i] == shape[i], "blocks differ outside the concatenated dimension");
+    }
+    total += b.sizes()[d];
+  }
+  shape[d] = total;
+  Tensor out = Tensor::empty(shape, blocks.front().dtype(), blocks.front().device());
+  std::int64_t offset = 0;
+  for (const Tensor& b : blocks) {
+    if (b.sizes()[d] > 0 && b.numel() > 0) out.narrow(dim, offset, b.sizes()[d]).copy_(b);
+    offset += b.sizes()[d];
+  }
+  return out;
+}
+
+Tensor full_tensor(const DTensor& dt, const MeshGroups& groups) {
+  const DTensorSpec& spec = dt.spec();
+  const auto coord = spec.mesh.coordinate_of(dt.rank());
+  check_argument(coord.has_value() && groups.member(), fmt::format("rank {} is not in {}", dt.rank(), spec.mesh.str()));
+  const Device device = dt.local().device();
+  Tensor block = dt.local().device().is_cpu() ? dt.local() : dt.local().to(Device::cpu());
+  for (std::size_t level = spec.placements.size(); level-- > 0;) {
+    const Placement& p = spec.placements[level];
+    Communicator& group = groups.along(static_cast<std::int64_t>(level));
+    if (p.kind == Placement::Kind::partial) {
+      Tensor reduced = block.is_contiguous() ? block : block.clone();
+      if (reduced.is_same(dt.local())) reduced = reduced.clone();  // never reduce into the caller's tensor
+      group.all_reduce_tensor(reduced, ReduceOp::sum);
+      block = reduced;
+    } else if (p.is_shard()) {
+      const std::vector<std::byte> mine = host_bytes(block);
+      const auto received = group.all_gather_v(mine);
+      const std::int64_t parent = extent_before(spec, *coord, p.dim, level);
+      std::vector<Tensor> blocks;
+      for (std::size_t m = 0; m < received.size(); ++m) {
+        IntList shape(block.sizes().begin(), block.sizes().end());
+        shape[static_cast<std::size_t>(p.dim)] =
+            chunk_of(parent, spec.mesh.shape()[level], static_cast<std::int64_t>(m)).first;
+        blocks.push_back(tensor_from_bytes(received[m], std::move(shape), block.dtype()));
+      }
+      block = concatenate(blocks, p.dim);
+    }
+  }
+  if (block.is_same(dt.local())) block = block.clone();  // all-Replicate: still a new tensor
+  return device.is_cpu() ? block : block.to(device);
+}
+
+Tensor full_tensor(const ShardedTensor& st, Communicator& world) {
+  // Every rank contributes all its local shards: [count][per shard: offsets, sizes, bytes].
+  std::vector<std::byte> mine;
+  auto put = [&](const void* p, std::size_t n) {
+    const auto* b = static_cast<const std::byte*>(p);
+    mine.insert(mine.end(), b, b + n);
+  };
+  const std::size_t ndim = st.size().size();
+  const std::uint64_t count = st.local_shards().size();
+  put(&count, sizeof count);
+  for (const LocalTensorShard& s : st.local_shards()) {
+    put(s.metadata.offsets.data(), ndim * sizeof(std::int64_t));
+    put(s.metadata.sizes.data(), ndim * sizeof(std::int64_t));
+    const auto bytes = host_bytes(s.tensor);
+    const std::uint64_t n = bytes.size();
+    put(&n, sizeof n);
+    put(bytes.data(), bytes.size());
+  }
+  const auto received = world.all_gather_v(mine);
+  Tensor full = Tensor::zeros(st.size(), st.metadata().dtype);
+  for (const auto& buffer : received) {
+    std::size_t at = 0;
+    auto get = [&](void* p, std::size_t n) {
+      if (at + n > buffer.size()) throw CommunicationError("truncated sharded-tensor block in the all-gather");
+      std::memcpy(p, buffer.data() + at, n);
+      at += n;
+    };
+    std::uint64_t shards = 0;
+    get(&shards, sizeof shards);
+    for (std::uint64_t i = 0; i < shards; ++i) {
+      IntList offsets(ndim), sizes(ndim);
+      get(offsets.data(), ndim * sizeof(std::int64_t));
+      get(sizes.data(), ndim * sizeof(std::int64_t));
+      std::uint64_t n = 0;
+      get(&n, sizeof n);
+      std::vector<std::byte> bytes(n);
+      get(bytes.data(), n);
+      Tensor block = tensor_from_bytes(bytes, sizes, st.metadata().dtype);
+      Tensor target = full;
+      for (std::size_t d = 0; d < ndim; ++d) target = target.narrow(static_cast<std::int64_t>(d), offsets[d], sizes[d]);
+      if (block.numel() > 0) target.copy_(block);
+    }
+  }
+  const Device device = st.local_shards().empty() ? Device::cpu() : st.local_shards().front().tensor.device();
+  return device.is_cpu() ? full : full.to(device);
+}
+
+}  // namespace stagekit::dist

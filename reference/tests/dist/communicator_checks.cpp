@@ -1,0 +1,321 @@
+// The backend-independent Communicator checks (see communicator_checks.h).
+#include "communicator_checks.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <span>
+
+#include "stagekit/core/error.h"
+#include "stagekit/core/tensor.h"
+
+namespace stagekit::dist::testing {
+namespace {
+
+using Bytes = std::vector<std::byte>;
+
+std::string where(const Communicator& comm, const std::string& what) {
+  return fmt::format("{} (rank {} of {})", what, comm.rank(), comm.size());
+}
+
+// The value of element i on rank r in the all_reduce checks, as the dtype holds it (float8_e5m2
+// rounds 9 to 8, for example).
+double reduce_input(DType dtype, std::size_t i, int r) {
+  const double v =
+      dtype == DType::bool_ ? ((i + static_cast<std::size_t>(r)) % 3 == 0 ? 1.0 : 0.0) : static_cast<double>(i % 7) + r;
+  std::vector<std::byte> bytes(element_size(dtype));
+  encode_element(dtype, v, bytes);
+  return decode_element(dtype, bytes);
+}
+
+Bytes encode_all(DType dtype, const std::vector<double>& values) {
+  const std::size_t es = element_size(dtype);
+  Bytes out(values.size() * es);
+  for (std::size_t i = 0; i < values.size(); ++i) encode_element(dtype, values[i], std::span(out).subspan(i * es, es));
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::byte> pattern(int rank, std::size_t n) {
+  Bytes out(n);
+  for (std::size_t i = 0; i < n; ++i)
+    out[i] = static_cast<std::byte>((i * 31 + static_cast<std::size_t>(rank) * 97 + 7) & 0xFF);
+  return out;
+}
+
+std::string missing_parts(const std::string& text, const std::vector<std::string>& parts) {
+  std::string missing;
+  for (const auto& p : parts) {
+    if (text.find(p) == std::string::npos) missing += (missing.empty() ? "'" : ", '") + p + "'";
+  }
+  return missing;
+}
+
+void check_identity(Communicator& comm, const std::string& backend) {
+  EXPECT_EQ(comm.backend(), backend);
+  EXPECT_GE(comm.rank(), 0);
+  EXPECT_LT(comm.rank(), comm.size());
+}
+
+void check_point_to_point(Communicator& comm) {
+  const int r = comm.rank();
+  const int n = comm.size();
+  Bytes one(1);
+  expect_error<InvalidArgument>([&] { comm.send(one, r, 0); }, {"itself"}, where(comm, "send to self"));
+  expect_error<InvalidArgument>([&] { comm.recv(one, r, 0); }, {"itself"}, where(comm, "recv from self"));
+  expect_error<InvalidArgument>([&] { comm.send(one, n, 0); }, {"out of range"}, where(comm, "send out of range"));
+  expect_error<InvalidArgument>([&] { (void)comm.recv_any_size(-1, 0); }, {"out of range"},
+                                where(comm, "recv out of range"));
+  if (n < 2) return;
+  expect_error<InvalidArgument>([&] { comm.send(one, (r + 1) % n, -3); }, {"tag -3"}, where(comm, "negative tag"));
+
+  // A ring, two tags interleaved; received tag by tag: each tag keeps its own order.
+  const int next = (r + 1) % n;
+  const int prev = (r + n - 1) % n;
+  comm.send(pattern(r, 1), next, 1);
+  comm.send(pattern(r + 10, 3), next, 2);
+  comm.send({}, next, 1);
+  comm.send(pattern(r + 20, 1000), next, 2);
+  comm.send(pattern(r + 30, 3), next, 1);
+  Bytes three(3);
+  comm.recv(three, prev, 2);
+  EXPECT_EQ(three, pattern(prev + 10, 3)) << where(comm, "tag 2, first");
+  EXPECT_EQ(comm.recv_any_size(prev, 2), pattern(prev + 20, 1000)) << where(comm, "tag 2, second");
+  comm.recv(one, prev, 1);
+  EXPECT_EQ(one, pattern(prev, 1)) << where(comm, "tag 1, first");
+  EXPECT_TRUE(comm.recv_any_size(prev, 1).empty()) << where(comm, "tag 1, empty message");
+  comm.recv(three, prev, 1);
+  EXPECT_EQ(three, pattern(prev + 30, 3)) << where(comm, "tag 1, third");
+
+  // A large message from rank 0 to the last rank and back.
+  const int last = n - 1;
+  const std::size_t big = (std::size_t{3} << 20) + 5;
+  if (r == 0) {
+    comm.send(pattern(1, big), last, 9);
+    EXPECT_EQ(comm.recv_any_size(last, 9), pattern(2, big)) << where(comm, "large message back");
+  } else if (r == last) {
+    Bytes in(big);
+    comm.recv(in, 0, 9);
+    EXPECT_EQ(in, pattern(1, big)) << where(comm, "large message");
+    comm.send(pattern(2, big), 0, 9);
+  }
+
+  // A recv whose size differs consumes the message and reports both sizes.
+  if (r == 0) {
+    comm.send(pattern(5, 8), 1, 5);
+    comm.send(pattern(6, 4), 1, 5);
+  } else if (r == 1) {
+    Bytes four(4);
+    expect_error<CommunicationError>([&] { comm.recv(four, 0, 5); }, {"expected 4 bytes", "has 8 bytes"},
+                                     where(comm, "recv size mismatch"));
+    comm.recv(four, 0, 5);
+    EXPECT_EQ(four, pattern(6, 4)) << where(comm, "message after a size mismatch");
+  }
+}
+
+void check_broadcast(Communicator& comm) {
+  for (int root = 0; root < comm.size(); ++root) {
+    Bytes data = comm.rank() == root ? pattern(root, 37) : Bytes(37, std::byte{0xEE});
+    comm.broadcast(data, root);
+    EXPECT_EQ(data, pattern(root, 37)) << where(comm, fmt::format("broadcast from root {}", root));
+  }
+  Bytes empty;
+  comm.broadcast(empty, 0);
+  expect_error<InvalidArgument>([&] { comm.broadcast(empty, comm.size()); }, {"root"}, where(comm, "bad root"));
+}
+
+void check_all_gather(Communicator& comm) {
+  const int n = comm.size();
+  Bytes out(8 * static_cast<std::size_t>(n));
+  comm.all_gather(pattern(comm.rank(), 8), out);
+  for (int r = 0; r < n; ++r) {
+    EXPECT_TRUE(std::equal(out.begin() + 8 * r, out.begin() + 8 * (r + 1), pattern(r, 8).begin()))
+        << where(comm, fmt::format("all_gather block of rank {}", r));
+  }
+  Bytes none;
+  comm.all_gather({}, none);
+  Bytes wrong(3);
+  expect_error<InvalidArgument>([&] { comm.all_gather(pattern(0, 8), wrong); }, {"all_gather", "3 bytes"},
+                                where(comm, "all_gather output size"));
+}
+
+void check_all_gather_v(Communicator& comm) {
+  const int n = comm.size();
+  const auto size_of = [](int r) { return static_cast<std::size_t>(r) * 3; };  // rank 0: empty
+  auto all = comm.all_gather_v(pattern(comm.rank(), size_of(comm.rank())));
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(n));
+  for (int r = 0; r < n; ++r)
+    EXPECT_EQ(all[static_cast<std::size_t>(r)], pattern(r, size_of(r))) << where(comm, "all_gather_v");
+  all = comm.all_gather_v({});
+  EXPECT_EQ(all, std::vector<Bytes>(static_cast<std::size_t>(n))) << where(comm, "all_gather_v of nothing");
+  const bool last = comm.rank() == n - 1;  // only one rank contributes
+  all = comm.all_gather_v(last ? pattern(9, 11) : Bytes{});
+  for (int r = 0; r < n; ++r) {
+    EXPECT_EQ(all[static_cast<std::size_t>(r)], r == n - 1 ? pattern(9, 11) : Bytes{})
+        << where(comm, "one contributor");
+  }
+}
+
+void check_all_reduce(Communicator& comm) {
+  const int n = comm.size();
+  constexpr std::size_t kCount = 11;
+  for (DType dtype : kAllDTypes) {
+    std::vector<double> mine(kCount);
+    std::vector<double> expected(kCount, 0.0);
+    for (std::size_t i = 0; i < kCount; ++i) {
+      mine[i] = reduce_input(dtype, i, comm.rank());
+      for (int r = 0; r < n; ++r) {
+        const double v = reduce_input(dtype, i, r);
+        expected[i] = dtype == DType::bool_ ? std::max(expected[i], v) : expected[i] + v;
+      }
+    }
+    Bytes data = encode_all(dtype, mine);
+    comm.all_reduce(data, dtype, ReduceOp::sum);
+    EXPECT_EQ(data, encode_all(dtype, expected)) << where(comm, fmt::format("all_reduce of {}", dtype_name(dtype)));
+  }
+  Bytes wraps(3, std::byte{200});  // uint8 wraps like C
+  comm.all_reduce(wraps, DType::uint8, ReduceOp::sum);
+  EXPECT_EQ(wraps, Bytes(3, static_cast<std::byte>((200 * n) & 0xFF))) << where(comm, "uint8 wraps");
+  Bytes empty;
+  comm.all_reduce(empty, DType::float32, ReduceOp::sum);
+  Bytes odd(6);
+  expect_error<InvalidArgument>([&] { comm.all_reduce(odd, DType::float32, ReduceOp::sum); }, {"float32", "6 bytes"},
+                                where(comm, "all_reduce of a partial element"));
+}
+
+void check_barrier(Communicator& comm) {
+  for (int i = 0; i < 3; ++i) comm.barrier();
+}
+
+void check_split(Communicator& comm) {
+  const int r = comm.rank();
+  const int n = comm.size();
+  // Colour by parity, keys reversing the order.
+  auto sub = comm.split(r % 2, -r);
+  ASSERT_NE(sub, nullptr);
+  std::vector<std::int32_t> expected;
+  for (int p = n - 1; p >= 0; --p) {
+    if (p % 2 == r % 2) expected.push_back(p);
+  }
+  EXPECT_EQ(sub->backend(), comm.backend());
+  EXPECT_EQ(sub->timeout(), comm.timeout());
+  EXPECT_EQ(sub->size(), static_cast<int>(expected.size()));
+  EXPECT_EQ(sub->rank(), static_cast<int>(std::find(expected.begin(), expected.end(), r) - expected.begin()));
+  std::vector<std::int32_t> members(static_cast<std::size_t>(sub->size()));
+  const std::int32_t me = r;
+  sub->all_gather(std::as_bytes(std::span(&me, 1)), std::as_writable_bytes(std::span(members)));
+  EXPECT_EQ(members, expected) << where(comm, "members of the parity split");
+
+  // Equal keys keep the parent order; kUndefinedColor gets no communicator.
+  auto without_first = comm.split(r == 0 ? kUndefinedColor : 7, 0);
+  if (r == 0) {
+    EXPECT_EQ(without_first, nullptr);
+  } else {
+    ASSERT_NE(without_first, nullptr);
+    EXPECT_EQ(without_first->size(), n - 1);
+    EXPECT_EQ(without_first->rank(), r - 1);
+    auto nested = without_first->split(0, 0);
+    ASSERT_NE(nested, nullptr);
+    EXPECT_EQ(nested->size(), n - 1);
+    nested->barrier();
+    without_first->barrier();
+  }
+  sub->barrier();
+  comm.barrier();
+  expect_error<InvalidArgument>([&] { (void)comm.split(-5, 0); }, {"colour -5"}, where(comm, "negative colour"));
+}
+
+void check_tensor_helpers(Communicator& comm) {
+  const int r = comm.rank();
+  const int n = comm.size();
+  Tensor sum = Tensor::full({2, 3}, r + 1, DType::float32);
+  comm.all_reduce_tensor(sum);
+  EXPECT_TRUE(Tensor::equal(sum, Tensor::full({2, 3}, n * (n + 1) / 2, DType::float32)))
+      << where(comm, "all_reduce_tensor");
+
+  const Tensor source = Tensor::arange(6, DType::int16).view({2, 3});
+  Tensor copy = r == 0 ? source.clone() : Tensor::zeros({2, 3}, DType::int16);
+  comm.broadcast_tensor(copy, 0);
+  EXPECT_TRUE(Tensor::equal(copy, source)) << where(comm, "broadcast_tensor");
+
+  const Tensor gathered = comm.all_gather_tensor(Tensor::full({2, 3}, r, DType::int64));
+  EXPECT_EQ(std::vector<std::int64_t>(gathered.sizes().begin(), gathered.sizes().end()),
+            (std::vector<std::int64_t>{2 * n, 3}));
+  for (int p = 0; p < n; ++p) {
+    EXPECT_EQ(gathered.item({2 * p + 1, 2}), p) << where(comm, "all_gather_tensor");
+  }
+
+  expect_error<InvalidArgument>([&] { comm.all_reduce_tensor(Tensor()); }, {"undefined"},
+                                where(comm, "undefined tensor"));
+  expect_error<InvalidArgument>(
+      [&] {
+        comm.broadcast_tensor(Tensor::zeros({3, 4}, DType::float32).transpose(0, 1), 0);
+      },
+      {"contiguous"}, where(comm, "non-contiguous tensor"));
+  expect_error<InvalidArgument>([&] { (void)comm.all_gather_tensor(Tensor::scalar(1, DType::float32)); }, {"0-dim"},
+                                where(comm, "0-dim all_gather_tensor"));
+  if (n < 2) return;
+
+  // Shapes that differ between ranks.
+  Tensor uneven = Tensor::zeros({r == 0 ? 4 : 5}, DType::float32);
+  expect_error<InvalidArgument>([&] { comm.broadcast_tensor(uneven, 0); }, {"sizes differ", "float32[4]", "float32[5]"},
+                                where(comm, "broadcast_tensor with other sizes"));
+  Tensor other_dtype = Tensor::zeros({4}, r == 0 ? DType::float32 : DType::float64);
+  expect_error<InvalidArgument>([&] { comm.all_reduce_tensor(other_dtype); }, {"float32[4]", "float64[4]"},
+                                where(comm, "all_reduce_tensor with other dtypes"));
+
+  // Point to point, matching, then a dtype and a size that differ (the data is consumed).
+  if (r == 0) {
+    comm.send_tensor(Tensor::arange(5, DType::float64), 1, 4);
+    comm.send_tensor(Tensor::arange(4, DType::float32), 1, 4);
+    comm.send_tensor(Tensor::arange(4, DType::float32), 1, 4);
+    comm.send_tensor(Tensor::arange(3, DType::float32), 1, 4);
+  } else if (r == 1) {
+    Tensor in = Tensor::empty({5}, DType::float64);
+    comm.recv_tensor(in, 0, 4);
+    EXPECT_TRUE(Tensor::equal(in, Tensor::arange(5, DType::float64))) << where(comm, "recv_tensor");
+    Tensor wrong_dtype = Tensor::empty({4}, DType::float64);
+    expect_error<InvalidArgument>([&] { comm.recv_tensor(wrong_dtype, 0, 4); },
+                                  {"dtype differs", "float32[4]", "float64[4]"}, where(comm, "recv_tensor dtype"));
+    Tensor wrong_size = Tensor::empty({5}, DType::float32);
+    expect_error<InvalidArgument>([&] { comm.recv_tensor(wrong_size, 0, 4); }, {"sizes differ"},
+                                  where(comm, "recv_tensor sizes"));
+    Tensor three = Tensor::empty({3}, DType::float32);
+    comm.recv_tensor(three, 0, 4);
+    EXPECT_TRUE(Tensor::equal(three, Tensor::arange(3, DType::float32))) << where(comm, "recv_tensor after mismatches");
+  }
+}
+
+void check_mismatches(Communicator& comm) {
+  const int r = comm.rank();
+  if (comm.size() < 2) return;
+  Bytes data(r == 0 ? 8 : 4);
+  expect_error<CommunicationError>([&] { comm.broadcast(data, 0); }, {"broadcast", "size", "8 bytes", "4 bytes"},
+                                   where(comm, "broadcast sizes"));
+  Bytes out(data.size() * static_cast<std::size_t>(comm.size()));
+  expect_error<CommunicationError>([&] { comm.all_gather(data, out); }, {"all_gather", "size"},
+                                   where(comm, "all_gather sizes"));
+  Bytes values(8);
+  expect_error<CommunicationError>(
+      [&] { comm.all_reduce(values, r == 0 ? DType::int32 : DType::float32, ReduceOp::sum); },
+      {"all_reduce", "dtype", "int32", "float32"}, where(comm, "all_reduce dtypes"));
+  expect_error<CommunicationError>(
+      [&] {
+        if (r == 0) {
+          comm.barrier();
+        } else {
+          (void)comm.all_gather_v({});
+        }
+      },
+      {"different collectives", "barrier", "all_gather_v"}, where(comm, "different collectives"));
+  // Still usable.
+  comm.barrier();
+  Bytes one = pattern(0, 1);
+  comm.broadcast(one, comm.size() - 1);
+  EXPECT_EQ(one, pattern(0, 1));
+}
+
+}  // namespace stagekit::dist::testing
