@@ -57,6 +57,10 @@ class ReferenceUtilities final : public StateDictUtilitiesUnderTest {
   void distribute_state_dict(const Value& full_sd, Value& local_sd, Device device) override {
     dist::distribute_state_dict(full_sd, local_sd, device);
   }
+  void broadcast_state_dict(const Value& full_sd, Value& local_sd, dist::Communicator& world, bool strict,
+                            bool cpu_offload, Device device) override {
+    dist::broadcast_state_dict(full_sd, local_sd, world, strict, cpu_offload, device);
+  }
 };
 
 class ReferenceImplementation final : public Implementation {

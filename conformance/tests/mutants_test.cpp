@@ -223,6 +223,10 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
   void distribute_state_dict(const Value& full, Value& local, Device device) override {
     inner_->distribute_state_dict(full, local, device);
   }
+  void broadcast_state_dict(const Value& full, Value& local, dist::Communicator& world, bool strict, bool cpu_offload,
+                            Device device) override {
+    inner_->broadcast_state_dict(full, local, world, strict, cpu_offload, device);
+  }
 
  private:
   std::unique_ptr<StateDictUtilitiesUnderTest> inner_;

@@ -92,6 +92,8 @@ class StateDictUtilitiesUnderTest {
   virtual bool check_state_dict_similarity(const Value& state_dict, const Value& other) = 0;
   virtual void distribute_tensors(Value& local_state_dict, const std::vector<std::string>& keys) = 0;
   virtual void distribute_state_dict(const Value& full_state_dict, Value& local_state_dict, Device device) = 0;
+  virtual void broadcast_state_dict(const Value& full_state_dict, Value& local_state_dict, dist::Communicator& world,
+                                    bool strict, bool cpu_offload, Device device) = 0;
 };
 
 class Implementation {

@@ -80,4 +80,15 @@ void distribute_tensors(Value& local_state_dict, const std::vector<std::string>&
 // local tensor by a copy of the full tensor on `device`.
 void distribute_state_dict(const Value& full_state_dict, Value& local_state_dict, Device device = Device::cpu());
 
+// Rank 0 of `world` holds `full_state_dict` (a dict; other ranks' argument is ignored). Its top-level
+// entries are broadcast in order: non-tensor entries and 0-dim tensors (as CPU tensors) are assigned
+// into every rank's `local_state_dict` only where the key already exists there; every other tensor
+// is broadcast one key at a time and distributed as in distribute_state_dict (a local DTensor gets
+// a new DTensor with its mesh and placements, a local tensor the full tensor on `device`), again
+// only for keys present locally (upstream fails on missing keys with cpu_offload; here they are
+// skipped). cpu_offload: those results end on the CPU. strict: local keys that rank 0's dict does not
+// have are removed. Collective over `world`.
+void broadcast_state_dict(const Value& full_state_dict, Value& local_state_dict, Communicator& world,
+                          bool strict = false, bool cpu_offload = false, Device device = Device::cpu());
+
 }  // namespace stagekit::dist

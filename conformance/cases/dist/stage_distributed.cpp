@@ -1,0 +1,84 @@
+// The stager on distributed values beyond upstream's test_dtensor (strict): ShardedTensors keep
+// their metadata over copied shards, a DTensor's local tensor keeps its storage sharing with other
+// leaves, 2-D meshes and uneven (even empty) local shards stage like any tensor.
+#include <fmt/format.h>
+
+#include "dist_fixtures.h"
+
+namespace stagekit::conformance {
+namespace {
+
+void stage_sharded_tensor(CaseContext& ctx, Source src, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    const Device device = source_device(src);
+    ShardedTensorMetadata meta;
+    meta.size = {5 * ws, 10};
+    meta.dtype = DType::float32;
+    for (int i = 0; i < ws; ++i) meta.shards.push_back({{5 * i, 0}, {5, 10}, i, device});
+    const Tensor local = rank_tensor({5, 10}, r, device);
+    const auto st = std::make_shared<ShardedTensor>(
+        std::vector<LocalTensorShard>{{local, meta.shards[static_cast<std::size_t>(r)]}}, meta, r);
+    auto stager = ctx.make_stager(stager_config(PinShare{true, true}));
+    const Value staged = stager->stage(Value::dict({{"st", Value(st)}}));
+    ctx.require(staged["st"].kind() == Value::Kind::sharded_tensor, at_rank(r, "st"), "kind", "not a ShardedTensor");
+    const auto& out = *staged["st"].as_sharded_tensor_node();
+    ctx.check(out.metadata() == meta, at_rank(r, "st"), "metadata", "shard or global metadata changed");
+    ctx.require(out.local_shards().size() == 1, at_rank(r, "st"), "shards", "one local shard expected");
+    check_equal(ctx, r, "st.0", out.local_shards()[0].tensor, local);
+    ctx.check(out.local_shards()[0].tensor.device().is_cpu(), at_rank(r, "st.0"), "device", "not on the CPU");
+    ctx.check(!out.local_shards()[0].tensor.storage().is_alias_of(local.storage()), at_rank(r, "st.0"), "copy",
+              "the staged shard shares the source's storage");
+  });
+}
+
+void stage_dtensor_layouts(CaseContext& ctx, Source src, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    const Device device = source_device(src);
+    std::vector<int> ranks;
+    for (int i = 0; i < ws; ++i) ranks.push_back(i);
+    const DeviceMesh mesh2d(device.type, {2, ws / 2}, ranks);
+    const Tensor full = Tensor::arange(7 * 3, DType::float32, device).view({7, 3});
+    const auto grid = DTensor::distribute(full, mesh2d, {Placement::shard(0), Placement::shard(1)}, r);
+    const auto uneven = DTensor::distribute(Tensor::arange(2 * 2, DType::float32, device).view({2, 2}),
+                                            world_mesh(ws, device), {Placement::shard(0)}, r);  // empty on ranks >= 2
+    // A second leaf viewing the first DTensor's local storage: sharing must survive staging.
+    const Value sd = Value::dict({{"grid", Value(grid)},
+                                  {"grid_flat", Value(grid->local().numel() > 0 && grid->local().is_contiguous()
+                                                          ? grid->local().view({grid->local().numel()})
+                                                          : grid->local())},
+                                  {"uneven", Value(uneven)}});
+    auto stager = ctx.make_stager(stager_config(PinShare{}));
+    const Value staged = stager->stage(sd);
+    const auto& g = *staged["grid"].as_dtensor_node();
+    ctx.check(g.spec() == grid->spec(), at_rank(r, "grid"), "spec", "changed");
+    check_equal(ctx, r, "grid._local_tensor", g.local(), grid->local());
+    ctx.check(g.local().storage().is_alias_of(staged["grid_flat"].as_tensor().storage()), at_rank(r, "grid_flat"),
+              "storage sharing", "the view of the DTensor's local tensor no longer shares its staged storage");
+    const auto& u = *staged["uneven"].as_dtensor_node();
+    ctx.check(u.local().sizes()[0] == uneven->local().sizes()[0], at_rank(r, "uneven"), "shape",
+              fmt::format("local rows {} instead of {}", u.local().sizes()[0], uneven->local().sizes()[0]));
+    check_equal(ctx, r, "uneven._local_tensor", u.local(), uneven->local());
+  });
+}
+
+}  // namespace
+
+STAGEKIT_CONFORMANCE_CASES(dist_stage) {
+  Requirements sharded;
+  sharded.sharded_tensor = true;
+  sharded.pin_memory = sharded.share_memory = true;
+  add_world_cases(registry, "stager", "sharded_tensor",
+                  "a ShardedTensor is staged: its local shard copied to pinned shared CPU memory, shard and global "
+                  "metadata kept",
+                  "strict", Profile::strict, kBothSources, kWorlds2And4, stage_sharded_tensor, sharded);
+  Requirements dtensor;
+  dtensor.dtensor = true;
+  add_world_cases(registry, "stager", "dtensor_layouts",
+                  "DTensors on a 2-D mesh [Shard(0), Shard(1)] and with empty local shards stage exactly, and a view of "
+                  "a local tensor keeps sharing its staged storage",
+                  "strict", Profile::strict, kBothSources, kWorld4, stage_dtensor_layouts, dtensor);
+}
+
+}  // namespace stagekit::conformance

@@ -1,0 +1,108 @@
+// distribute_state_dict and broadcast_state_dict (spec B.6.11, B.6.12, C.4.10): every rank ends with
+// its block of each full tensor in its DTensors, full tensors where it holds plain tensors, CPU
+// copies of 0-dim tensors, and the non-tensor entries by the documented key rules.
+#include <fmt/format.h>
+
+#include "dist_fixtures.h"
+
+namespace stagekit::conformance {
+namespace {
+
+Requirements utilities() {
+  Requirements r;
+  r.state_dict_utilities = true;
+  r.dtensor = true;
+  return r;
+}
+
+Tensor full_of(IntList shape, std::uint64_t seed, Device device) { return Tensor::random(std::move(shape), DType::float32, seed, device); }
+
+// The local dict every rank starts from: a DTensor placeholder (zeros, [Shard(0)]), a plain tensor
+// placeholder, a non-tensor entry, and a key rank 0's dict does not have.
+Value local_placeholders(int r, int ws, Device device) {
+  const auto dt = DTensor::distribute(Tensor::zeros({2 * ws + 1, 5}, DType::float32, device), world_mesh(ws, device),
+                                      {Placement::shard(0)}, r);
+  return Value::dict({{"dt", Value(dt)},
+                      {"w", Value(Tensor::zeros({4, 3}, DType::float32, device))},
+                      {"lr", Value(0.0)},
+                      {"step", Value(Tensor::scalar(0.0, DType::float32))},
+                      {"local_only", Value(7)}});
+}
+
+Value full_dict(int ws, Device device) {
+  return Value::dict({{"dt", Value(full_of({2 * ws + 1, 5}, 31, device))},
+                      {"w", Value(full_of({4, 3}, 32, device))},
+                      {"lr", Value(0.25)},
+                      {"step", Value(Tensor::scalar(12.0, DType::float32, device))},
+                      {"name", Value("adam")},
+                      {"unknown_tensor", Value(full_of({2, 2}, 33, device))}});
+}
+
+void check_distributed(CaseContext& ctx, int r, int ws, const Value& local, const std::shared_ptr<DTensor>& before,
+                       Device device) {
+  const Value dt = local["dt"];
+  ctx.require(dt.kind() == Value::Kind::dtensor, at_rank(r, "dt"), "kind", "not a DTensor any more");
+  const auto& d = *dt.as_dtensor_node();
+  ctx.check(d.spec() == before->spec(), at_rank(r, "dt"), "spec", "mesh, placements or global shape changed");
+  const Tensor full = full_of({2 * ws + 1, 5}, 31, Device::cpu());
+  const LocalShard block = d.local_shard();
+  check_equal(ctx, r, "dt._local_tensor", d.local(), full.narrow(0, std::min(block.offset[0], full.sizes()[0]), block.shape[0]));
+  check_equal(ctx, r, "w", local["w"].as_tensor(), full_of({4, 3}, 32, Device::cpu()));
+  ctx.check(local["w"].as_tensor().device() == device, at_rank(r, "w"), "device",
+            fmt::format("on {}, expected {}", local["w"].as_tensor().device().str(), device.str()));
+  const Tensor step = local["step"].as_tensor();
+  check_equal(ctx, r, "step", step, Tensor::scalar(12.0, DType::float32));
+  ctx.check(step.device().is_cpu(), at_rank(r, "step"), "device", "a 0-dim tensor must arrive on the CPU");
+  ctx.check(local["lr"].as_double() == 0.25, at_rank(r, "lr"), "value", "lr was not assigned");
+  ctx.check(!local.as_dict().contains(DictKey(std::string("unknown_tensor"))), at_rank(r, "unknown_tensor"), "keys",
+            "a tensor for a key the rank does not hold must not be added");
+}
+
+void distribute_state_dict(CaseContext& ctx, Source src, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    const Device device = source_device(src);
+    Value local = local_placeholders(r, ws, device);
+    const auto before = local["dt"].as_dtensor_node();
+    ctx.utilities().distribute_state_dict(full_dict(ws, device), local, device);
+    check_distributed(ctx, r, ws, local, before, device);
+    ctx.check(local["name"].kind() == Value::Kind::string && local["name"].as_string() == "adam", at_rank(r, "name"),
+              "keys", "a non-tensor entry must be added even where the key is absent locally");
+    ctx.check(local["local_only"].as_int() == 7, at_rank(r, "local_only"), "keys", "a local-only entry was changed");
+  });
+}
+
+void broadcast_state_dict(CaseContext& ctx, Source src, int ws, bool strict) {
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    const Device device = source_device(src);
+    Value local = local_placeholders(r, ws, device);
+    const auto before = local["dt"].as_dtensor_node();
+    const Value full = r == 0 ? full_dict(ws, device) : Value::dict({});  // only rank 0 holds the full dict
+    ctx.utilities().broadcast_state_dict(full, local, comm, strict, false, device);
+    check_distributed(ctx, r, ws, local, before, device);
+    ctx.check(!local.as_dict().contains(DictKey(std::string("name"))), at_rank(r, "name"), "keys",
+              "a non-tensor entry must only be assigned where the key exists locally");
+    ctx.check(local.as_dict().contains(DictKey(std::string("local_only"))) != strict, at_rank(r, "local_only"), "strict",
+              strict ? "strict must remove keys rank 0 does not have" : "without strict, local keys stay");
+  });
+}
+
+}  // namespace
+
+STAGEKIT_CONFORMANCE_CASES(dist_distribute) {
+  add_world_cases(registry, "utils", "distribute_state_dict",
+                  "distribute_state_dict: each rank's DTensor gets its block (uneven rows), tensors the full tensor, "
+                  "0-dim tensors a CPU copy, non-tensors are added, unknown tensors are not",
+                  "strict", Profile::strict, kBothSources, kWorlds2And4, distribute_state_dict, utilities());
+  for (bool strict : {false, true}) {
+    add_world_cases(registry, "utils", strict ? "broadcast_state_dict_strict" : "broadcast_state_dict",
+                    strict ? "broadcast_state_dict(strict): as without strict, and local keys rank 0 lacks are removed"
+                           : "broadcast_state_dict from rank 0: blocks, full tensors and 0-dim CPU tensors arrive on every "
+                             "rank; non-tensors only where the key exists locally",
+                    "strict", Profile::strict, kBothSources, kWorlds2And4,
+                    [strict](CaseContext& ctx, Source s, int ws) { broadcast_state_dict(ctx, s, ws, strict); }, utilities());
+  }
+}
+
+}  // namespace stagekit::conformance
