@@ -119,6 +119,12 @@ Tensor full_tensor(const DTensor& dt, const MeshGroups& groups) {
   return device.is_cpu() ? block : block.to(device);
 }
 
+std::shared_ptr<DTensor> redistribute_to_replicate(const DTensor& dt, const MeshGroups& groups) {
+  DTensorSpec spec = dt.spec();
+  spec.placements.assign(spec.placements.size(), Placement::replicate());
+  return std::make_shared<DTensor>(full_tensor(dt, groups), std::move(spec), dt.rank());
+}
+
 Tensor full_tensor(const ShardedTensor& st, Communicator& world) {
   // Every rank contributes all its local shards: [count][per shard: offsets, sizes, bytes].
   std::vector<std::byte> mine;

@@ -33,6 +33,9 @@ class MeshGroups {
 
 // The full (global) tensor of `dt`, contiguous, on the local tensor's device.
 [[nodiscard]] Tensor full_tensor(const DTensor& dt, const MeshGroups& groups);
+// `dt` redistributed to all-Replicate placements on the same mesh: a new DTensor whose local tensor
+// is the full tensor (collective over the mesh, like full_tensor).
+[[nodiscard]] std::shared_ptr<DTensor> redistribute_to_replicate(const DTensor& dt, const MeshGroups& groups);
 // The full tensor of a ShardedTensor from every rank's local shards (any shard layout, every local
 // shard), on the first local shard's device or CPU.
 [[nodiscard]] Tensor full_tensor(const ShardedTensor& st, Communicator& world);
