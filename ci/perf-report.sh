@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs the perf harness once and builds the charted report from it and the conformance results.
 #   ci/perf-report.sh BUILD_DIR OUT_DIR MODE [extra stagekit-bench flags]
-# Writes OUT_DIR/perf/stagekit.json (and pytorch.json when a PyTorch peer can run), OUT_DIR/charts/,
-# OUT_DIR/index.html and OUT_DIR/README.md. Used by ci/report.sh and ci/nightly-perf.sh.
+# Writes OUT_DIR/perf/stagekit.json (and pytorch.json when a PyTorch peer can run), OUT_DIR/perf/dist.json
+# (stagekit-dist-bench: under mpirun -np 4 when mpirun is here and the build has MPI, else a thread
+# world of 4 ranks; only --benchmark_repetitions/--benchmark_report_aggregates_only of the extra flags
+# reach it), OUT_DIR/charts/, OUT_DIR/index.html and OUT_DIR/README.md. Used by ci/report.sh and
+# ci/nightly-perf.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="$1"; out="$2"; mode="$3"; shift 3
@@ -10,6 +13,32 @@ mkdir -p "$out/perf" "$out/charts"
 echo "=== stagekit: perf harness ($mode mode) ==="
 "$build/perf/stagekit-bench" --stagekit_mode="$mode" --benchmark_out="$out/perf/stagekit.json" \
   --benchmark_out_format=json "$@"
+dist=()
+dist_bench="$build/perf/stagekit-dist-bench"
+if [ -x "$dist_bench" ]; then
+  dist_flags=()
+  for flag in "$@"; do
+    case "$flag" in --benchmark_repetitions=*|--benchmark_report_aggregates_only=*) dist_flags+=("$flag") ;; esac
+  done
+  launcher=()
+  if command -v mpirun >/dev/null 2>&1 && "$dist_bench" --help | grep '^MPI support: yes' >/dev/null; then
+    launcher=(mpirun)
+    if mpirun --version 2>&1 | grep 'Open MPI' >/dev/null; then launcher+=(--allow-run-as-root --oversubscribe); fi
+    launcher+=(-np 4)
+    echo "=== stagekit: distributed benchmarks (mpirun -np 4, $mode mode) ==="
+  else
+    echo "=== stagekit: distributed benchmarks (thread world of 4 ranks: no mpirun or no MPI build; $mode mode) ==="
+  fi
+  rc=0
+  rm -f "$out/perf/dist.json"
+  "${launcher[@]}" "$dist_bench" --stagekit_mode="$mode" --benchmark_out="$out/perf/dist.json" \
+    --benchmark_out_format=json "${dist_flags[@]}" || rc=$?
+  if [ "$rc" -eq 0 ] && [ -s "$out/perf/dist.json" ]; then
+    dist=(--dist "$out/perf/dist.json")
+  else
+    echo "ci/perf-report.sh: stagekit-dist-bench failed (exit $rc); the report goes on without it" >&2
+  fi
+fi
 peer=()
 rc=0
 ci/python.sh perf/tools/peer_torch.py --out "$out/perf/pytorch.json" $([ "$mode" = full ] || echo --quick) || rc=$?
@@ -18,14 +47,16 @@ if [ "$rc" -eq 0 ]; then
 elif [ "$rc" -ne 3 ]; then
   echo "ci/perf-report.sh: the PyTorch peer failed (exit $rc); the report goes on without it" >&2
 fi
+[ ${#dist[@]} -gt 0 ] || rm -f "$out/charts/dist_bandwidth.png" "$out/charts/dist_bandwidth.svg"
 history=()
 if [ -n "${STAGEKIT_HISTORY:-}" ] && compgen -G "$STAGEKIT_HISTORY/*.json" >/dev/null; then
   history=(--history "$STAGEKIT_HISTORY")
 fi
-ci/python.sh perf/tools/plot.py "$out/perf/stagekit.json" ${peer[1]:+"${peer[1]}"} --out "$out/charts" "${history[@]}"
+ci/python.sh perf/tools/plot.py "$out/perf/stagekit.json" ${peer[1]:+"${peer[1]}"} --out "$out/charts" "${history[@]}" \
+  "${dist[@]}"
 conformance=()
 [ -f "$out/conformance/results.json" ] && conformance=(--conformance "$out/conformance/results.json")
 [ -f "$out/conformance/side_by_side.html" ] &&
   conformance+=(--link "conformance/side_by_side.html=Conformance of every implementation, side by side")
-ci/python.sh perf/tools/report.py --perf "$out/perf/stagekit.json" "${peer[@]}" "${conformance[@]}" \
-  --charts "$out/charts" --out "$out"
+ci/python.sh perf/tools/report.py --perf "$out/perf/stagekit.json" "${peer[@]}" "${dist[@]}" \
+  "${conformance[@]}" --charts "$out/charts" --out "$out"

@@ -7,7 +7,11 @@
 - ratio_to_limit:  each stage benchmark's median ratio to the copy limit of its own run, with
                    reference lines at 0.9 and 0.8;
 - history:         with --history, median GB/s per night of every stage benchmark, one panel
-                   per layout.
+                   per layout;
+- dist_bandwidth:  with --dist, the stagekit-dist-bench results: algbw (solid) and busbw
+                   (dashed, log scale) of gather_state_dict per layout against S, next to the
+                   all-gather limits of the same run, and distribute_tensors next to a memcpy of
+                   the local block (medians).
 
 Several result files (e.g. stagekit and a pytorch peer) are drawn side by side.  Prints the
 files written.  Exit status 2 when an input cannot be used.
@@ -21,10 +25,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from stagekit_perf import names, stats  # noqa: E402
+from stagekit_perf import dist, names, stats  # noqa: E402
 from stagekit_perf.history import load_history  # noqa: E402
 from stagekit_perf.perf_json import PerfFileError, load_run  # noqa: E402
 
@@ -199,6 +204,66 @@ def history_figure(runs):
     return fig
 
 
+def _dist_panel(ax, summary, ops, title):
+    """Lines of algbw (and busbw where reported) against S for the benchmarks of `ops`."""
+    rows = summary[summary["op"].isin(ops)]
+    notes, drawn = [], 0
+    for i, label in enumerate(dict.fromkeys(dist.series_label(r) for _, r in rows.iterrows())):
+        series = rows[[dist.series_label(r) == label for _, r in rows.iterrows()]]
+        ok = series[series["status"] == "ok"].sort_values("bytes")
+        bad = series[series["status"] != "ok"]
+        if len(bad):
+            first = bad.iloc[0]
+            notes.append(f"{label}: {first['status']}: "
+                         f"{first['error'] or first['skipped_reason']}")
+        if ok.empty:
+            continue
+        limit = series["kind"].iloc[0] == "limit"
+        color = "black" if label == "limit/all_gather" else (
+            "gray" if limit else COLORS[i % len(COLORS)])
+        ax.plot(ok["bytes"], ok["algbw"] / GB, marker="o", markersize=4, color=color,
+                linewidth=2.2 if limit else 1.4, label=f"{label} algbw")
+        if ok["busbw"].notna().any():
+            ax.plot(ok["bytes"], ok["busbw"] / GB, linestyle="--", marker="x", markersize=4,
+                    color=color, alpha=0.7, label=f"{label} busbw")
+        drawn += 1
+    if not drawn:
+        _empty(ax, f"{title}: nothing measured" + ("\n" + "\n".join(notes) if notes else ""))
+        return
+    ax.set_xscale("log", base=2)
+    ticks = sorted(rows["bytes"].unique())
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([dist.size_text(int(t)) for t in ticks], fontsize=8)
+    ax.set_yscale("log")  # the utilities and their limits differ by orders of magnitude
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+    ax.set_xlabel("S = total bytes (gathered tensor / full tensor)")
+    ax.set_ylabel("GB/s (10^9 bytes/s, log scale)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if notes:
+        ax.text(0.0, -0.28, "\n".join(textwrap.shorten(n, 140) for n in notes),
+                transform=ax.transAxes, fontsize=7, va="top", color="gray")
+
+
+def dist_figure(run):
+    """Two panels: gathers next to the all-gather limits, distribute next to memcpy."""
+    summary = dist.summarize(run.frame)
+    fig, axes = plt.subplots(2, 1, squeeze=False, figsize=(10.0, 8.0))
+    if summary.empty:
+        _empty(axes[0, 0], "no distributed benchmarks in the given file")
+        axes[1, 0].set_axis_off()
+        return fig
+    world = dist.world(run)
+    _dist_panel(axes[0, 0], summary, ("gather_state_dict", "all_gather", "mpi_allgather"),
+                f"gather_state_dict vs the all-gather of the same bytes ({world})")
+    _dist_panel(axes[1, 0], summary, ("distribute_tensors", "memcpy_local_block"),
+                f"distribute_tensors vs memcpy of each rank's block ({world})")
+    fig.suptitle("Distributed state-dict utilities: algbw (solid) and busbw (dashed), median")
+    fig.tight_layout()
+    return fig
+
+
 def save(fig, out, name, dpi):
     paths = []
     for ext in ("png", "svg"):
@@ -218,10 +283,13 @@ def main(argv=None):
     parser.add_argument("--out", required=True, metavar="DIR", help="directory for the charts")
     parser.add_argument("--history", metavar="HISTORY_DIR",
                         help="nightly result files for the throughput-over-time chart")
+    parser.add_argument("--dist", metavar="DIST.json",
+                        help="stagekit-dist-bench results for the dist_bandwidth chart")
     parser.add_argument("--dpi", type=int, default=120, help="PNG resolution (default 120)")
     args = parser.parse_args(argv)
     try:
         runs = [load_run(path) for path in args.results]
+        dist_run = load_run(args.dist) if args.dist else None
     except PerfFileError as exc:
         print(f"plot: {exc}", file=sys.stderr)
         return 2
@@ -232,7 +300,7 @@ def main(argv=None):
             print(f"plot: {problem}", file=sys.stderr)
         if problems:
             return 2
-    for run in runs:
+    for run in runs + ([dist_run] if dist_run else []):
         for warning in run.warnings:
             print(f"plot: warning: {warning}", file=sys.stderr)
     os.makedirs(args.out, exist_ok=True)
@@ -241,6 +309,8 @@ def main(argv=None):
     written += save(ratio_figure(named), args.out, "ratio_to_limit", args.dpi)
     if args.history:
         written += save(history_figure(nights), args.out, "history", args.dpi)
+    if dist_run:
+        written += save(dist_figure(dist_run), args.out, "dist_bandwidth", args.dpi)
     for path in written:
         print(path)
     return 0

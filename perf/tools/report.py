@@ -3,9 +3,10 @@
 
 Sections: summary, environment (perf, peer and conformance files side by side), conformance
 (counts per outcome, every failure with its reason, not-supported reasons with counts), the
-performance targets (PASS / MISS per benchmark), the perf tables, and the charts drawn by
-plot.py (linked relative to --out).  Inputs that are absent or unusable are stated in the
-report, never fatal.  The HTML is self-contained apart from the chart images.
+performance targets (PASS / MISS per benchmark), the perf tables, the distributed table (with
+--dist: algbw, busbw and the ratio to the all-gather or memcpy limit of the same run), and the
+charts drawn by plot.py (linked relative to --out).  Inputs that are absent or unusable are
+stated in the report, never fatal.  The HTML is self-contained apart from the chart images.
 """
 import argparse
 import html
@@ -15,12 +16,14 @@ import sys
 from urllib.parse import quote
 
 from stagekit_perf import conformance as conf
-from stagekit_perf import stats, targets
+from stagekit_perf import dist, stats, targets
 from stagekit_perf.perf_json import PerfFileError, load_run
 
 CHARTS = (("throughput", "Throughput per layout and destination, cold vs warm"),
           ("ratio_to_limit", "Ratio to the copy limit"),
-          ("history", "Throughput over time"))
+          ("history", "Throughput over time"),
+          ("dist_bandwidth", "Distributed: gather_state_dict and distribute_tensors next to the "
+                             "all-gather and memcpy limits"))
 # environment row: (label, perf context key, conformance path)
 ENVIRONMENT = (("implementation", "implementation", ("implementation", "name")),
                ("version", "implementation_version", ("implementation", "version")),
@@ -76,7 +79,7 @@ def number(value, fmt):
 
 
 def load_inputs(args):
-    """(perf, peer, conformance, problems): each input or None, with the reason when None."""
+    """(perf, peer, conformance, dist, problems): each input or None, with the reason when None."""
     loaded, problems = {}, []
     for key, path in (("perf", args.perf), ("peer", args.peer)):
         loaded[key] = None
@@ -88,6 +91,13 @@ def load_inputs(args):
             problems += [f"{key}: {w}" for w in loaded[key].warnings]
         except PerfFileError as exc:
             problems.append(f"The {key} result file is unusable: {exc}")
+    loaded["dist"] = None
+    if args.dist:
+        try:
+            loaded["dist"] = load_run(args.dist)
+            problems += [f"dist: {w}" for w in loaded["dist"].warnings]
+        except PerfFileError as exc:
+            problems.append(f"The dist result file is unusable: {exc}")
     loaded["conformance"] = None
     if not args.conformance:
         problems.append("No conformance results were given.")
@@ -96,7 +106,7 @@ def load_inputs(args):
             loaded["conformance"] = conf.load_conformance(args.conformance)
         except conf.ConformanceFileError as exc:
             problems.append(f"The conformance results are unusable: {exc}")
-    return loaded["perf"], loaded["peer"], loaded["conformance"], problems
+    return loaded["perf"], loaded["peer"], loaded["conformance"], loaded["dist"], problems
 
 
 def environment_blocks(perf, peer, cdoc):
@@ -181,6 +191,35 @@ def perf_blocks(run, role):
     return blocks
 
 
+def dist_blocks(run, path):
+    blocks = [("h2", "Performance: distributed (stagekit-dist-bench)")]
+    if run is None:
+        if path:
+            return blocks + [("warn", f"No usable dist result file ({path} could not be used; "
+                                      "see Inputs).")]
+        return blocks + [("warn", "No dist result file was given (ci/perf-report.sh runs "
+                                  "stagekit-dist-bench when it is built; its log says why it "
+                                  "did not run or failed).")]
+    summary = dist.summarize(run.frame)
+    blocks.append(("p", f"{run.path}: {run.describe()}, mode {text(run.context.get('mode'))}, "
+                        f"world {dist.world(run)}. algbw = S / time, busbw = algbw x (N-1)/N "
+                        "(nccl-tests' all-gather factor); an iteration's time is the slowest "
+                        "rank's; ratio = algbw / the limit's algbw for the same S in this run."))
+    for name, row in summary[summary["status"] == "error"].iterrows():
+        blocks.append(("warn", f"ERROR {name}: {row['error']}"))
+    rows = []
+    for name, r in summary.iterrows():
+        status = {"ok": "ok", "skipped": f"skipped: {r['skipped_reason']}",
+                  "error": f"ERROR: {r['error']}"}[r["status"]]
+        rows.append([name, dist.size_text(int(r["bytes"])), number(r["algbw"] / 1e9, ".3f"),
+                     number(r["busbw"] / 1e9, ".3f"), r["limit"] or "-",
+                     number(r["limit_algbw"] / 1e9, ".3f"), number(r["ratio_to_limit"], ".3f"),
+                     str(r["n"]), status])
+    blocks.append(("table", ["benchmark", "S", "algbw GB/s", "busbw GB/s", "limit",
+                             "limit algbw GB/s", "ratio_to_limit", "reps", "status"], rows))
+    return blocks
+
+
 def chart_blocks(charts_dir, out_dir):
     blocks = [("h2", "Charts")]
     if not charts_dir:
@@ -201,7 +240,7 @@ def chart_blocks(charts_dir, out_dir):
     return blocks + [("figures", figures)]
 
 
-def summary_blocks(perf, cdoc, problems):
+def summary_blocks(perf, cdoc, problems, dist_run=None):
     items = []
     if cdoc is not None:
         c = cdoc["counts"]
@@ -215,6 +254,12 @@ def summary_blocks(perf, cdoc, problems):
             f"{int((summary['status'] == s).sum())} {s}" for s in ("ok", "skipped", "error")))
         items += [f"ERROR {name}: {row['error']}" for name, row in summary.iterrows()
                   if row["status"] == "error"]
+    if dist_run is not None:
+        summary = dist.summarize(dist_run.frame)
+        items.append(f"dist benchmarks ({dist.world(dist_run)}): " + ", ".join(
+            f"{int((summary['status'] == s).sum())} {s}" for s in ("ok", "skipped", "error")))
+        items += [f"ERROR {name}: {row['error']}" for name, row in summary.iterrows()
+                  if row["status"] == "error"]
     blocks = [("h2", "Summary"), ("list", items or ["no usable input"])]
     if problems:
         blocks += [("h3", "Inputs"), ("list", problems)]
@@ -222,9 +267,9 @@ def summary_blocks(perf, cdoc, problems):
 
 
 def build(args):
-    perf, peer, cdoc, problems = load_inputs(args)
+    perf, peer, cdoc, dist_run, problems = load_inputs(args)
     blocks = [("h1", args.title)]
-    blocks += summary_blocks(perf, cdoc, problems)
+    blocks += summary_blocks(perf, cdoc, problems, dist_run)
     blocks += environment_blocks(perf, peer, cdoc)
     blocks += conformance_blocks(cdoc, args.conformance)
     for link in args.link or []:
@@ -233,6 +278,7 @@ def build(args):
     blocks += target_blocks(perf)
     blocks += perf_blocks(perf, "stagekit")
     blocks += perf_blocks(peer, "peer")
+    blocks += dist_blocks(dist_run, args.dist)
     blocks += chart_blocks(args.charts, args.out)
     return blocks, problems
 
@@ -323,6 +369,8 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--perf", metavar="RESULT.json", help="the stagekit benchmark results")
     parser.add_argument("--peer", metavar="PEER.json", help="a peer's results (e.g. peer_torch.py)")
+    parser.add_argument("--dist", metavar="DIST.json",
+                        help="stagekit-dist-bench results (gather and distribute benchmarks)")
     parser.add_argument("--conformance", metavar="CONF_RESULTS.json",
                         help="conformance results.json (stagekit-conform --out)")
     parser.add_argument("--charts", metavar="DIR", help="directory with plot.py's charts")

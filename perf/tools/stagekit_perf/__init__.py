@@ -9,5 +9,6 @@ Modules (import them directly; this package imports nothing on its own so that
 - `history`     load a directory of nightly result files in night order
 - `conformance` load a conformance results.json
 - `targets`     the performance targets and their evaluation
+- `dist`        summaries of stagekit-dist-bench results (algbw, busbw, ratio to the limit)
 - `gbench_json` write Google Benchmark JSON (used by peer_torch.py and the test fixtures)
 """

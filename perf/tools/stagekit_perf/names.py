@@ -1,8 +1,10 @@
 """Benchmark-name grammar of the stagekit harness.
 
 Stage benchmarks are `stage/<src>_to_<dst>/<layout>/<cold|warm>`, limits are
-`limit/<what>/...`.  Google Benchmark appends `/real_time` or `/manual_time`; the
-identity of a benchmark is its run_name without that suffix.
+`limit/<what>/...`, distributed benchmarks (stagekit-dist-bench) `dist/<op>[/<layout>]/<bytes>`.
+Google Benchmark appends `/real_time` or `/manual_time`, and `/iterations:N` before it for a
+benchmark with a fixed iteration count; the identity of a benchmark is its run_name without
+those suffixes.
 """
 import re
 
@@ -11,28 +13,46 @@ SOURCES = ("cpu", "cuda")
 DESTINATIONS = ("pageable", "pinned", "shared", "pinned_shared")
 LAYOUTS = ("large", "small", "transformer", "views")
 MODES = ("cold", "warm")
+# stagekit-dist-bench, in the order it registers them
+DIST_OPS = ("all_gather", "mpi_allgather", "memcpy_local_block", "gather_state_dict",
+            "distribute_tensors")
+DIST_LAYOUTS = ("shard0", "many", "uneven")
 
 _STAGE = re.compile(r"^stage/([a-z0-9]+)_to_([a-z0-9_]+)/([a-z0-9_]+)/([a-z0-9_]+)$")
+_ITERATIONS = re.compile(r"/iterations:[0-9]+$")
+# dist/<op>/<layout>/<bytes>, dist/<op>/<bytes> and limit/<what>/<bytes>
+_SIZED = re.compile(r"^(dist|limit)/([a-z0-9_]+)(?:/([a-z0-9_]+))?/([0-9]+)$")
 
 
 def identity(run_name):
-    """The benchmark's identity: run_name without a trailing /real_time or /manual_time."""
+    """The benchmark's identity: run_name without /real_time, /manual_time, /iterations:N."""
     for suffix in TIMING_SUFFIXES:
         if run_name.endswith(suffix):
-            return run_name[: -len(suffix)]
-    return run_name
+            run_name = run_name[: -len(suffix)]
+            break
+    return _ITERATIONS.sub("", run_name)
+
+
+def parse_sized(name):
+    """{kind, op, layout, bytes} of `dist/<op>[/<layout>]/<bytes>` or `limit/<what>/<bytes>`,
+    else None (layout is None where the name has none)."""
+    match = _SIZED.match(name)
+    if not match:
+        return None
+    kind, op, layout, size = match.groups()
+    return {"kind": kind, "op": op, "layout": layout, "bytes": int(size)}
 
 
 def parse(name):
     """Split a normalised name into kind, src, dst, layout and mode (None where absent).
 
-    kind is "stage", "limit" or "other".
+    kind is "stage", "limit", "dist" or "other".
     """
     match = _STAGE.match(name)
     if match:
         src, dst, layout, mode = match.groups()
         return {"kind": "stage", "src": src, "dst": dst, "layout": layout, "mode": mode}
-    kind = "limit" if name.startswith("limit/") else "other"
+    kind = "limit" if name.startswith("limit/") else "dist" if name.startswith("dist/") else "other"
     return {"kind": kind, "src": None, "dst": None, "layout": None, "mode": None}
 
 
@@ -46,6 +66,14 @@ def sort_key(name):
     """Order names as the harness lists them: limits first, then src, dst, layout, mode."""
     p = parse(name)
     if p["kind"] != "stage":
+        sized = parse_sized(name)
+        if sized:  # distributed results: by operation, layout, then size
+
+            def at(values, value):
+                return values.index(value) if value in values else len(values)
+
+            return (0 if p["kind"] == "limit" else 2, at(DIST_OPS, sized["op"]),
+                    at(DIST_LAYOUTS, sized["layout"]), sized["bytes"], 0, name)
         return (0 if p["kind"] == "limit" else 2, 0, 0, 0, 0, name)
 
     def pos(values, value):

@@ -19,7 +19,9 @@ SCHEMA_VERSION = "1"
 TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 NOT_SUPPORTED_PREFIX = "not_supported:"
 COUNTERS = ("bytes_per_second", "items_per_second", "ratio_to_limit", "overhead_ns_per_tensor",
-            "limit_bytes_per_second", "tensors", "bytes", "wrong")
+            "limit_bytes_per_second", "tensors", "bytes", "wrong",
+            # stagekit-dist-bench (perf/METRICS.md, "Distributed benchmarks")
+            "algbw", "busbw", "limit_algbw", "world_size")
 COLUMNS = ("benchmark", "kind", "src", "dst", "layout", "mode", "repetition_index", "repetitions",
            "threads", "iterations", "real_time_s", "cpu_time_s") + COUNTERS + (
            "label", "error", "skipped_reason", "from_aggregate", "implementation", "date",

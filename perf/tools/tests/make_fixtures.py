@@ -120,6 +120,66 @@ def run(ctx, seed, reps, limits=LIMITS, stage=STAGE, skipped=SKIPPED, slow=None,
     return gbench_json.document(ctx, benchmarks)
 
 
+# stagekit-dist-bench: nominal algbw (bytes/s) of the limits, and each dist benchmark's ratio to
+# its limit (perf/bench/dist_bench.cpp names them).
+DIST_LIMITS = (("limit/all_gather", 3.0e9), ("limit/mpi_allgather", 4.0e9),
+               ("limit/memcpy_local_block", 30.0e9))
+DIST_BENCH = (("dist/gather_state_dict/shard0", "limit/all_gather", 0.55),
+              ("dist/gather_state_dict/many", "limit/all_gather", 0.45),
+              ("dist/gather_state_dict/uneven", "limit/all_gather", 0.50),
+              ("dist/distribute_tensors", "limit/memcpy_local_block", 0.90))
+MPI_SKIP = "not_supported: MPI_Allgather needs the MPI world: run under mpirun"
+
+
+def dist_context(date, backend, world_size, mode):
+    """The context keys perf/driver/dist_main.cpp adds."""
+    return gbench_json.context(date, "vm", "build/release/perf/stagekit-dist-bench", 2, {
+        "implementation": "stagekit-reference", "implementation_version": "0.1.0",
+        "git_sha": sha_of("dist"), "git_dirty": "false", "compiler": "gcc 12.2.0",
+        "cpu_model": "Intel(R) Xeon(R) Processor", "cpu_count": 2,
+        "memory_total": "24683656 kB", "mode": mode, "world_backend": backend,
+        "world_size": world_size})
+
+
+def dist_run(ctx, seed, reps, world_size, sizes, skipped=(), errors=None):
+    """A stagekit-dist-bench document: limits of every size first, then the dist benchmarks."""
+    rng, errors, n = random.Random(seed), errors or {}, world_size
+    specs = [(f"{name}/{size}", size, None, bps) for size in sizes for name, bps in DIST_LIMITS]
+    specs += [(f"{name}/{size}", size, f"{limit}/{size}", ratio) for size in sizes
+              for name, limit, ratio in DIST_BENCH]
+    nominal = dict(DIST_LIMITS)
+    measured, benchmarks = {}, []
+    for family, (name, size, limit, value) in enumerate(specs):
+        iterations = 1 if len(sizes) == 1 else max(5, min(50, (256 << 20) // size))
+        run_name = f"{name}/iterations:{iterations}/manual_time"
+        base = name.rpartition("/")[0]
+        if base in skipped or name in errors:
+            message = MPI_SKIP if base in skipped else errors[name]
+            benchmarks += [gbench_json.error(run_name, family, reps, message, r)
+                           for r in range(reps)]
+            continue
+        nbytes = size // n * n if limit is None else size
+        bps = value if limit is None else value * nominal[limit.rpartition("/")[0]]
+        entries = []
+        for rep in range(reps):
+            seconds = nbytes / bps * (1 + rng.uniform(-NOISE, NOISE))
+            algbw = _sig(nbytes / seconds)
+            counters = {"bytes": nbytes, "bytes_per_second": algbw, "algbw": algbw,
+                        "world_size": n, "wrong": 0}
+            if "gather" in base:
+                counters["busbw"] = _sig(algbw * (n - 1) / n)
+            if limit is not None:
+                counters.update(limit_algbw=_sig(measured[limit]),
+                                ratio_to_limit=_sig(algbw / measured[limit]))
+            entries.append(gbench_json.iteration(
+                run_name, family, reps, rep, iterations, _sig(seconds * 1e3),
+                _sig(seconds * 1e3 * 0.99), "ms", counters, f"limit={limit}" if limit else ""))
+        benchmarks += entries  # no aggregates: the tools never read them next to iterations
+        if limit is None:
+            measured[name] = statistics.median(e["algbw"] for e in entries)
+    return gbench_json.document(ctx, benchmarks)
+
+
 def sha_of(text):
     return hashlib.sha1(text.encode()).hexdigest()
 
@@ -192,6 +252,14 @@ def write_all(out):
     docs["schema_v2.json"] = v2
     docs["no_benchmarks.json"] = {"context": dict(new_ctx)}
     docs["conformance_results.json"] = conformance()
+    docs["dist_mpi_np4.json"] = dist_run(
+        dist_context("2026-11-24T12:50:00+00:00", "mpi", 4, "quick"), 9, 3, 4,
+        (1 << 20, 16 << 20, 64 << 20))
+    docs["dist_thread_errors.json"] = dist_run(
+        dist_context("2026-11-24T12:55:00+00:00", "thread", 2, "smoke"), 10, 1, 2, (64 << 10,),
+        skipped=("limit/mpi_allgather",), errors={
+            "dist/gather_state_dict/uneven/65536":
+                "wrong result: rank 1: b.weight: differs from the full tensor"})
     for name, doc in docs.items():
         gbench_json.write(os.path.join(out, name), doc)
     history(out, "stable", lambda night: 1.0)

@@ -8,7 +8,7 @@ from conftest import TOOLS
 
 
 @pytest.mark.parametrize("script", ["compare.py", "detect.py", "plot.py", "report.py",
-                                    "peer_torch.py", "tests/make_fixtures.py"])
+                                    "check_dist.py", "peer_torch.py", "tests/make_fixtures.py"])
 def test_help(script):
     path = os.path.join(TOOLS, script)
     assert os.access(path, os.X_OK), f"{script} is not executable"

@@ -386,6 +386,12 @@ Tensor& Tensor::copy_(const Tensor& src) {
   if (src.dtype() != dtype() || !std::equal(src.sizes().begin(), src.sizes().end(), sizes().begin(), sizes().end())) {
     throw InvalidArgument("copy_: " + src.describe() + " cannot be copied into " + describe());
   }
+  if (numel() == 0) return *this;
+  // Contiguous host tensors: one memcpy (the element walk below handles every other layout).
+  if (device().is_cpu() && src.device().is_cpu() && is_contiguous() && src.is_contiguous()) {
+    std::memmove(data_ptr(), src.data_ptr(), static_cast<std::size_t>(numel()) * element_size());
+    return *this;
+  }
   const std::vector<std::byte> bytes = src.to_bytes();
   const std::size_t item = element_size();
   with_host_tensor(*this, true, [&](const Tensor& host) {
@@ -412,6 +418,11 @@ Tensor Tensor::to(Device device, MemoryKind kind) const {
 
 std::vector<std::byte> Tensor::to_bytes() const {
   std::vector<std::byte> out(static_cast<std::size_t>(numel()) * element_size());
+  if (out.empty()) return out;
+  if (device().is_cpu() && is_contiguous()) {
+    std::memcpy(out.data(), data_ptr(), out.size());
+    return out;
+  }
   const std::size_t item = element_size();
   with_host_tensor(*this, false, [&](const Tensor& host) {
     std::size_t at = 0;

@@ -1,0 +1,319 @@
+// The benchmarks of stagekit-dist-bench (perf/METRICS.md, "Distributed benchmarks"); S is the total
+// number of bytes, N the world size:
+//   limit/all_gather/<S>                 Communicator::all_gather, S/N bytes from every rank
+//   limit/mpi_allgather/<S>              MPI_Allgather of the same bytes (MPI world only)
+//   limit/memcpy_local_block/<S>         every rank copies an S/N-byte block between touched buffers
+//   dist/gather_state_dict/<layout>/<S>  gather_state_dict of float32 DTensors [Shard(0)] on a 1-D mesh
+//   dist/distribute_tensors/<S>          distribute_tensors of one [DTensor, full tensor] pair
+// Every benchmark runs a fixed number of iterations in lockstep on every rank (measure()), is
+// verified exactly once (a wrong result is an error, never a data point) and reports algbw, busbw
+// (all-gathers) and its ratio to the limit of the same S measured earlier in the same run.
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+
+#include "../driver/dist_world.h"
+#include "stagekit/core/dtensor.h"
+#include "stagekit/core/error.h"
+#include "stagekit/dist/state_dict_utils.h"
+
+#if STAGEKIT_DIST_BENCH_MPI
+#include <mpi.h>
+#endif
+
+namespace stagekit::perf {
+namespace {
+
+constexpr std::int64_t kColumns = 64;  // float32 columns of every tensor: 256-byte rows
+constexpr std::size_t kKiB = 1024;
+constexpr std::size_t kMiB = kKiB * kKiB;
+constexpr int kManyTensors = 64;
+
+enum class Op { all_gather_limit, mpi_allgather_limit, memcpy_limit, gather, distribute };
+enum class Layout { shard0, many, uneven };
+
+struct Spec {
+  Op op;
+  Layout layout;
+  std::size_t bytes;  // S, as in the name
+  std::string name;
+  std::string limit;  // the limit a dist benchmark is divided by
+};
+
+std::vector<std::size_t> sizes() {
+  switch (dist_context().mode) {
+    case Mode::smoke: return {64 * kKiB};
+    case Mode::quick: return {1 * kMiB, 16 * kMiB, 64 * kMiB};
+    case Mode::full: return {1 * kMiB, 16 * kMiB, 256 * kMiB};
+  }
+  return {};
+}
+
+// Fixed iteration counts (every rank must run the same ones): about 256 MiB (quick) or 2 GiB (full)
+// of S per benchmark, at least 5.
+int iterations(std::size_t bytes) {
+  const Mode mode = dist_context().mode;
+  if (mode == Mode::smoke) return 1;
+  const double budget = static_cast<double>(mode == Mode::quick ? 256 * kMiB : 2048 * kMiB);
+  return std::clamp(static_cast<int>(budget / static_cast<double>(bytes)), 5, mode == Mode::quick ? 50 : 200);
+}
+
+const char* layout_name(Layout l) {
+  switch (l) {
+    case Layout::shard0: return "shard0";
+    case Layout::many: return "many";
+    case Layout::uneven: return "uneven";
+  }
+  return "?";
+}
+
+std::byte pattern(int rank, std::size_t i) { return static_cast<std::byte>((i * 131 + rank * 29 + 7) & 0xff); }
+
+// limit/all_gather and limit/mpi_allgather: S/N pattern bytes per rank into a touched S-byte buffer.
+class AllGatherLimit : public RankCase {
+ public:
+  AllGatherLimit(const dist::Communicator& comm, std::size_t total, bool raw_mpi)
+      : raw_mpi_(raw_mpi), size_(comm.size()), block_(total / static_cast<std::size_t>(comm.size())),
+        local_(block_), out_(block_ * static_cast<std::size_t>(size_)) {
+    for (std::size_t i = 0; i < block_; ++i) local_[i] = pattern(comm.rank(), i);
+  }
+  void run(dist::Communicator& comm) override {
+#if STAGEKIT_DIST_BENCH_MPI
+    if (raw_mpi_) {
+      const int rc = MPI_Allgather(local_.data(), static_cast<int>(block_), MPI_BYTE, out_.data(), static_cast<int>(block_),
+                                   MPI_BYTE, MPI_COMM_WORLD);
+      if (rc != MPI_SUCCESS) throw CommunicationError(fmt::format("MPI_Allgather returned {}", rc));
+      return;
+    }
+#endif
+    comm.all_gather(local_, out_);
+  }
+  std::string verify() override {
+    for (int r = 0; r < size_; ++r) {
+      for (std::size_t i = 0; i < block_; ++i) {
+        if (out_[static_cast<std::size_t>(r) * block_ + i] != pattern(r, i)) {
+          return fmt::format("byte {} of rank {}'s block differs", i, r);
+        }
+      }
+    }
+    return {};
+  }
+
+ private:
+  bool raw_mpi_;
+  int size_;
+  std::size_t block_;
+  std::vector<std::byte> local_;
+  std::vector<std::byte> out_;
+};
+
+// limit/memcpy_local_block: what distribute_tensors has to do on each rank, by memcpy.
+class MemcpyLimit : public RankCase {
+ public:
+  MemcpyLimit(const dist::Communicator& comm, std::size_t total)
+      : src_(total / static_cast<std::size_t>(comm.size())), dst_(src_.size()) {
+    for (std::size_t i = 0; i < src_.size(); ++i) src_[i] = pattern(comm.rank(), i);
+  }
+  void run(dist::Communicator&) override { std::memcpy(dst_.data(), src_.data(), src_.size()); }
+  std::string verify() override { return dst_ == src_ ? std::string() : "the copied block differs"; }
+
+ private:
+  std::vector<std::byte> src_;
+  std::vector<std::byte> dst_;
+};
+
+// The full tensors of a layout, S bytes in all: shard0 one [S/256, 64] tensor; many 64 tensors of
+// S/64 bytes; uneven two tensors of S/512 + 1 and S/512 - 1 rows (blocks of unequal size on most N).
+struct Fixture {
+  std::vector<std::string> names;
+  std::vector<Tensor> full;
+};
+
+std::shared_ptr<const Fixture> make_fixture(Layout layout, std::size_t bytes) {
+  const auto rows = static_cast<std::int64_t>(bytes / (kColumns * 4));
+  std::vector<std::pair<std::string, std::int64_t>> tensors;
+  switch (layout) {
+    case Layout::shard0: tensors = {{"weight", rows}}; break;
+    case Layout::many:
+      for (int i = 0; i < kManyTensors; ++i) tensors.emplace_back(fmt::format("layers.{}.weight", i), rows / kManyTensors);
+      break;
+    case Layout::uneven: tensors = {{"a.weight", rows / 2 + 1}, {"b.weight", rows / 2 - 1}}; break;
+  }
+  auto f = std::make_shared<Fixture>();
+  std::uint64_t seed = 1000;
+  for (auto& [name, r] : tensors) {
+    f->names.push_back(name);
+    f->full.push_back(Tensor::random({r, kColumns}, DType::float32, seed++));
+  }
+  return f;
+}
+
+// Built by the first rank that asks (inside measure(), so that a failure is agreed on like any
+// setup error) and shared by the ranks of a thread world.
+class LazyFixture {
+ public:
+  LazyFixture(Layout layout, std::size_t bytes) : layout_(layout), bytes_(bytes) {}
+  std::shared_ptr<const Fixture> get() {
+    std::call_once(once_, [this] { value_ = make_fixture(layout_, bytes_); });
+    return value_;
+  }
+
+ private:
+  Layout layout_;
+  std::size_t bytes_;
+  std::once_flag once_;
+  std::shared_ptr<const Fixture> value_;
+};
+
+std::shared_ptr<DTensor> distribute(const Tensor& full, const dist::Communicator& comm) {
+  return DTensor::distribute(full, DeviceMesh::one_d(DeviceType::cpu, comm.size()), {Placement::shard(0)}, comm.rank());
+}
+
+// dist/gather_state_dict: every rank holds its DTensor blocks; the gathered dict must hold the full tensors.
+class GatherCase : public RankCase {
+ public:
+  GatherCase(const dist::Communicator& comm, std::shared_ptr<const Fixture> f) : f_(std::move(f)) {
+    auto dict = std::make_shared<Dict>();
+    for (std::size_t i = 0; i < f_->full.size(); ++i) dict->set(DictKey(f_->names[i]), Value(distribute(f_->full[i], comm)));
+    state_dict_ = Value(dict);
+  }
+  void prepare() override { gathered_ = Value(); }  // freeing the previous result is not timed
+  void run(dist::Communicator& comm) override { gathered_ = dist::gather_state_dict(state_dict_, comm); }
+  std::string verify() override {
+    for (std::size_t i = 0; i < f_->full.size(); ++i) {
+      const Value* v = gathered_.as_dict().find(DictKey(f_->names[i]));
+      if (v == nullptr || !v->is_tensor()) return f_->names[i] + ": not a tensor in the gathered dict";
+      if (!Tensor::equal(v->as_tensor(), f_->full[i])) return f_->names[i] + ": differs from the full tensor";
+    }
+    return {};
+  }
+
+ private:
+  std::shared_ptr<const Fixture> f_;
+  Value state_dict_;
+  Value gathered_;
+};
+
+// dist/distribute_tensors: every rank copies its block of the full tensor into its (zeroed) DTensor.
+class DistributeCase : public RankCase {
+ public:
+  DistributeCase(const dist::Communicator& comm, std::shared_ptr<const Fixture> f)
+      : f_(std::move(f)), dt_(distribute(f_->full.front(), comm)) {
+    Tensor local = dt_->local();
+    if (local.numel() > 0) local.fill_(0);
+  }
+  void prepare() override {
+    state_dict_ = Value::dict({{DictKey(f_->names.front()), Value::list({Value(dt_), Value(f_->full.front())})}});
+  }
+  void run(dist::Communicator&) override { dist::distribute_tensors(state_dict_, f_->names); }
+  std::string verify() override {
+    const Value& v = state_dict_.as_dict().at(DictKey(f_->names.front()));
+    if (v.kind() != Value::Kind::dtensor || v.as_dtensor_node() != dt_) return "the key does not hold the DTensor";
+    const LocalShard block = dt_->local_shard();
+    const Tensor& full = f_->full.front();
+    const Tensor expected = full.narrow(0, std::min(block.offset[0], full.sizes()[0]), block.shape[0]);
+    return Tensor::equal(dt_->local(), expected) ? std::string() : "the local tensor differs from its block";
+  }
+
+ private:
+  std::shared_ptr<const Fixture> f_;
+  std::shared_ptr<DTensor> dt_;
+  Value state_dict_;
+};
+
+CaseFactory factory(const Spec& spec) {
+  switch (spec.op) {
+    case Op::all_gather_limit:
+      return [bytes = spec.bytes](dist::Communicator& c) { return std::make_unique<AllGatherLimit>(c, bytes, false); };
+    case Op::mpi_allgather_limit:
+      return [bytes = spec.bytes](dist::Communicator& c) -> std::unique_ptr<RankCase> {
+#if STAGEKIT_DIST_BENCH_MPI
+        if (c.backend() == "mpi") return std::make_unique<AllGatherLimit>(c, bytes, true);
+        throw Unsupported("MPI_Allgather needs the MPI world: run under mpirun");
+#else
+        (void)c;
+        (void)bytes;
+        throw Unsupported("this build has no MPI");
+#endif
+      };
+    case Op::memcpy_limit:
+      return [bytes = spec.bytes](dist::Communicator& c) { return std::make_unique<MemcpyLimit>(c, bytes); };
+    case Op::gather:
+    case Op::distribute: break;
+  }
+  auto lazy = std::make_shared<LazyFixture>(spec.layout, spec.bytes);
+  if (spec.op == Op::gather) return [lazy](dist::Communicator& c) { return std::make_unique<GatherCase>(c, lazy->get()); };
+  return [lazy](dist::Communicator& c) { return std::make_unique<DistributeCase>(c, lazy->get()); };
+}
+
+void run_benchmark(benchmark::State& state, const Spec& spec) {
+  const int n = dist_context().world_size;
+  const bool is_limit = spec.op == Op::all_gather_limit || spec.op == Op::mpi_allgather_limit || spec.op == Op::memcpy_limit;
+  const Measurement m = measure(factory(spec), iterations(spec.bytes));
+  if (!m.error.empty()) {
+    if (m.error.rfind("wrong result:", 0) == 0) state.counters["wrong"] = 1;
+    state.SkipWithError(m.error.c_str());
+    return;
+  }
+  double seconds = 0;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const double s = i < m.seconds.size() ? m.seconds[i++] : 0.0;
+    state.SetIterationTime(s);
+    seconds += s;
+  }
+  // Limits move whole S/N blocks; the dist layouts hold exactly S bytes.
+  const std::size_t bytes = is_limit ? spec.bytes / static_cast<std::size_t>(n) * static_cast<std::size_t>(n) : spec.bytes;
+  const double algbw = seconds > 0 ? static_cast<double>(bytes) * static_cast<double>(state.iterations()) / seconds : 0;
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes * state.iterations()));
+  state.counters["bytes"] = static_cast<double>(bytes);
+  state.counters["algbw"] = algbw;
+  state.counters["world_size"] = n;
+  state.counters["wrong"] = 0;
+  if (spec.op != Op::memcpy_limit && spec.op != Op::distribute) state.counters["busbw"] = algbw * (n - 1) / n;
+  if (is_limit) {
+    if (algbw > 0) limit_table().record(spec.name, algbw);
+    return;
+  }
+  const auto limit = limit_table().median(spec.limit);
+  if (limit && *limit > 0) {
+    state.counters["limit_algbw"] = *limit;
+    state.counters["ratio_to_limit"] = algbw / *limit;
+    state.SetLabel("limit=" + spec.limit);
+  } else {
+    state.SetLabel("limit=" + spec.limit + " (not measured in this run)");
+  }
+}
+
+}  // namespace
+
+void register_dist_benchmarks() {
+  std::vector<Spec> specs;
+  for (const std::size_t s : sizes()) {
+    specs.push_back({Op::all_gather_limit, Layout::shard0, s, fmt::format("limit/all_gather/{}", s), ""});
+    specs.push_back({Op::mpi_allgather_limit, Layout::shard0, s, fmt::format("limit/mpi_allgather/{}", s), ""});
+    specs.push_back({Op::memcpy_limit, Layout::shard0, s, fmt::format("limit/memcpy_local_block/{}", s), ""});
+  }
+  for (const std::size_t s : sizes()) {
+    for (const Layout layout : {Layout::shard0, Layout::many, Layout::uneven}) {
+      specs.push_back({Op::gather, layout, s, fmt::format("dist/gather_state_dict/{}/{}", layout_name(layout), s),
+                       fmt::format("limit/all_gather/{}", s)});
+    }
+    specs.push_back({Op::distribute, Layout::shard0, s, fmt::format("dist/distribute_tensors/{}", s),
+                     fmt::format("limit/memcpy_local_block/{}", s)});
+  }
+  for (const Spec& spec : specs) {
+    benchmark::RegisterBenchmark(spec.name.c_str(), [spec](benchmark::State& state) { run_benchmark(state, spec); })
+        ->Iterations(iterations(spec.bytes))
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+}
+
+}  // namespace stagekit::perf

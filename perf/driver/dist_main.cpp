@@ -1,0 +1,169 @@
+// stagekit-dist-bench: the distributed state-dict utilities (gather_state_dict, distribute_tensors)
+// next to an all-gather and a memcpy of the same bytes measured in the same run.
+//   mpirun -np N stagekit-dist-bench ...   every process is one rank of the MPI world; only rank 0
+//                                           prints and writes --benchmark_out
+//   stagekit-dist-bench ...                 each benchmark runs a thread world of
+//                                           --stagekit_world_size ranks inside this process
+// Flags: --stagekit_mode=smoke|quick|full (default full), --stagekit_world_size=N (thread world,
+// default 4), and Google Benchmark's own. Limit benchmarks always run (a filter is widened to
+// include them) and run first, so that every dist benchmark can report its ratio to them.
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "../../conformance/adapter/reference_implementation.h"
+#include "dist_world.h"
+#include "runner/environment.h"
+
+namespace {
+
+using stagekit::perf::Mode;
+
+void print_help() {
+  std::cout << "stagekit-dist-bench: gather_state_dict and distribute_tensors next to the all-gather and\n"
+               "memcpy limits measured in the same run (perf/METRICS.md, \"Distributed benchmarks\").\n"
+               "\n"
+               "  mpirun -np N stagekit-dist-bench [flags]  one rank per process (rank 0 reports)\n"
+               "  stagekit-dist-bench [flags]               a thread world inside each benchmark\n"
+               "\n"
+               "  --stagekit_mode=smoke|quick|full  smoke: tiny sizes, one iteration (tests); quick: short runs\n"
+               "                                    (main job); full: the largest sizes (default)\n"
+               "  --stagekit_world_size=N           ranks of the thread world (default 4; ignored under MPI)\n"
+               "\n"
+               "Names: limit/<what>/<bytes>, dist/gather_state_dict/<layout>/<bytes>, dist/distribute_tensors/<bytes>.\n"
+               "MPI support: "
+            << (stagekit::dist::mpi_compiled() ? "yes" : "no (this build runs thread worlds only)")
+            << "\n\nGoogle Benchmark flags:\n";
+  benchmark::PrintDefaultHelp();
+}
+
+// Prints nothing: the reporter of every rank but 0.
+class SilentReporter : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>&) override {}
+};
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+// Removes the --stagekit_* flags from argv; false (with a message) on a bad value.
+bool take_own_flags(int& argc, char** argv, Mode& mode, int& world_size) {
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (starts_with(arg, "--stagekit_mode=")) {
+      const std::string v = arg.substr(16);
+      if (v == "smoke") mode = Mode::smoke;
+      else if (v == "quick") mode = Mode::quick;
+      else if (v == "full") mode = Mode::full;
+      else {
+        std::cerr << "stagekit-dist-bench: --stagekit_mode must be smoke, quick or full (got '" << v << "')\n";
+        return false;
+      }
+    } else if (starts_with(arg, "--stagekit_world_size=")) {
+      try {
+        world_size = std::stoi(arg.substr(22));
+      } catch (const std::exception&) {
+        world_size = 0;
+      }
+      if (world_size < 1 || world_size > 256) {
+        std::cerr << "stagekit-dist-bench: --stagekit_world_size must be 1..256 (got '" << arg.substr(22) << "')\n";
+        return false;
+      }
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  argc = out;
+  return true;
+}
+
+// What Google Benchmark sees: a filter widened to (X)|^limit/, and on ranks other than 0 no
+// --benchmark_out (only rank 0 writes the file). Random interleaving is refused: it would run dist
+// benchmarks before their limits, and under MPI in a different order on each rank.
+bool benchmark_args(int argc, char** argv, int rank, std::vector<std::string>& args) {
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (starts_with(a, "--benchmark_enable_random_interleaving") && a != "--benchmark_enable_random_interleaving=false") {
+      std::cerr << "stagekit-dist-bench: --benchmark_enable_random_interleaving is not supported (the ranks "
+                   "must run the same benchmarks in the same order, limits first)\n";
+      return false;
+    }
+    if (rank != 0 && (starts_with(a, "--benchmark_out=") || starts_with(a, "--benchmark_out_format="))) continue;
+    if (starts_with(a, "--benchmark_filter=")) a = "--benchmark_filter=(" + a.substr(19) + ")|^limit/";
+    args.push_back(std::move(a));
+  }
+  return true;
+}
+
+void add_context(const stagekit::perf::DistContext& ctx, const nlohmann::json& env) {
+  const auto impl = stagekit::conformance::make_reference_implementation();
+  benchmark::AddCustomContext("stagekit_schema_version", "1");
+  benchmark::AddCustomContext("implementation", impl->name());
+  benchmark::AddCustomContext("implementation_version", impl->version());
+  benchmark::AddCustomContext("git_sha", env["git"].value("sha", "unknown"));
+  benchmark::AddCustomContext("git_dirty", env["git"]["dirty"].dump());
+  benchmark::AddCustomContext("compiler", env.value("compiler", "unknown"));
+  benchmark::AddCustomContext("cpu_model", env["host"].value("cpu_model", "unknown"));
+  benchmark::AddCustomContext("cpu_count", std::to_string(env["host"].value("cpu_count", 0U)));
+  benchmark::AddCustomContext("memory_total", env["host"].value("memory_total", "unknown"));
+  benchmark::AddCustomContext("mode", stagekit::perf::mode_name(ctx.mode));
+  benchmark::AddCustomContext("world_backend", ctx.backend);
+  benchmark::AddCustomContext("world_size", std::to_string(ctx.world_size));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      print_help();
+      return 0;
+    }
+  }
+  namespace dist = stagekit::dist;
+  auto& ctx = stagekit::perf::dist_context();
+  int thread_world_size = 4;
+  if (!take_own_flags(argc, argv, ctx.mode, thread_world_size)) return 2;
+  const auto env = stagekit::conformance::describe_environment();  // runs git: before MPI starts
+  if (dist::launched_by_mpi()) {
+    if (!dist::mpi_compiled()) {
+      std::cerr << "stagekit-dist-bench: started by an MPI launcher, but this build has no MPI "
+                   "(configure with -DSTAGEKIT_WITH_MPI=ON); run it without mpirun for a thread world\n";
+      return 2;
+    }
+    ctx.mpi = dist::mpi_world();
+    ctx.mpi->set_timeout(std::chrono::seconds(120));
+    ctx.backend = "mpi";
+    ctx.world_size = ctx.mpi->size();
+    ctx.rank = ctx.mpi->rank();
+  } else {
+    ctx.world_size = thread_world_size;
+  }
+
+  std::vector<std::string> args;
+  if (!benchmark_args(argc, argv, ctx.rank, args)) return 2;
+  std::vector<char*> cargs;
+  for (std::string& a : args) cargs.push_back(a.data());
+  int cargc = static_cast<int>(cargs.size());
+  benchmark::Initialize(&cargc, cargs.data(), print_help);
+  if (benchmark::ReportUnrecognizedArguments(cargc, cargs.data())) return 2;
+
+  add_context(ctx, env);
+  stagekit::perf::register_dist_benchmarks();
+  if (ctx.rank == 0) {
+    benchmark::ConsoleReporter display;
+    benchmark::RunSpecifiedBenchmarks(&display);
+  } else {
+    SilentReporter silent;
+    benchmark::RunSpecifiedBenchmarks(&silent);
+  }
+  benchmark::Shutdown();
+  const bool failed = !ctx.broken.empty();
+  ctx.mpi.reset();  // before MPI is finalised at exit
+  return failed ? 1 : 0;
+}

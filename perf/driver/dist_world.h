@@ -1,0 +1,55 @@
+// The rank side of stagekit-dist-bench: where the ranks live (one process per rank under an MPI
+// launcher, or a thread world of N ranks started inside each benchmark), and measure(), which runs
+// one benchmark's iterations on every rank in lockstep the way nccl-tests does: a barrier before
+// each timed iteration, each rank times its own call, and the time of an iteration is the maximum
+// over the ranks. Every rank therefore reports the same times and takes the same decisions.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench_context.h"
+#include "stagekit/dist/communicator.h"
+
+namespace stagekit::perf {
+
+struct DistContext {
+  Mode mode = Mode::full;
+  std::string backend = "thread";           // "mpi" (one process per rank) or "thread"
+  int world_size = 1;
+  int rank = 0;                             // this process's rank (0 for a thread world)
+  std::unique_ptr<dist::Communicator> mpi;  // the MPI world, backend "mpi" only
+  std::string broken;                       // why the MPI world is unusable (an escaped error), or ""
+};
+
+[[nodiscard]] DistContext& dist_context();
+
+// One benchmark on one rank. Made by a CaseFactory on every rank (untimed); then, per iteration,
+// prepare() (untimed), a barrier, and the timed run(); verify() checks the last iteration's result.
+class RankCase {
+ public:
+  virtual ~RankCase() = default;
+  virtual void prepare() {}
+  virtual void run(dist::Communicator& comm) = 0;
+  // Empty when the result is exactly the expected one, else what differs.
+  [[nodiscard]] virtual std::string verify() = 0;
+};
+
+// Throws stagekit::Unsupported when the benchmark cannot run here (it becomes "not_supported: ...").
+using CaseFactory = std::function<std::unique_ptr<RankCase>(dist::Communicator& comm)>;
+
+struct Measurement {
+  std::vector<double> seconds;  // per iteration: the maximum over the ranks
+  // Empty, or the first problem in rank order: "not_supported: ...", "wrong result: rank R: ...",
+  // or another error.
+  std::string error;
+};
+
+// Runs the case on every rank of the world (collective under MPI; a fresh thread world otherwise).
+[[nodiscard]] Measurement measure(const CaseFactory& make, int iterations);
+
+void register_dist_benchmarks();
+
+}  // namespace stagekit::perf
