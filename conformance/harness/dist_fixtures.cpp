@@ -23,6 +23,13 @@ void add_world_cases(CaseRegistry& registry, std::string_view area, std::string_
   }
 }
 
+Requirements utilities_requirements() {
+  Requirements r;
+  r.state_dict_utilities = true;
+  r.dtensor = true;
+  return r;
+}
+
 std::string at_rank(int rank, std::string_view path) { return fmt::format("rank {}: {}", rank, path); }
 
 Tensor rank_tensor(IntList sizes, int rank, Device device, std::uint64_t salt) {

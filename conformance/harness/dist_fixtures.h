@@ -25,6 +25,8 @@ void add_world_cases(CaseRegistry& registry, std::string_view area, std::string_
                      std::string_view source, Profile profile, std::span<const Source> sources,
                      std::span<const int> world_sizes, WorldBody body, Requirements extra);
 
+// The requirements of a utilities case: state_dict_utilities and dtensor.
+[[nodiscard]] Requirements utilities_requirements();
 // "rank 2: dtensor" — a failure path that names the rank.
 [[nodiscard]] std::string at_rank(int rank, std::string_view path);
 // A deterministic random float32 tensor that every rank can rebuild for any rank (seeded by rank).

@@ -8,13 +8,6 @@
 namespace stagekit::conformance {
 namespace {
 
-Requirements utilities() {
-  Requirements r;
-  r.state_dict_utilities = true;
-  r.dtensor = true;
-  return r;
-}
-
 Tensor full_of(IntList shape, std::uint64_t seed, Device device) { return Tensor::random(std::move(shape), DType::float32, seed, device); }
 
 // The local dict every rank starts from: a DTensor placeholder (zeros, [Shard(0)]), a plain tensor
@@ -94,14 +87,14 @@ STAGEKIT_CONFORMANCE_CASES(dist_distribute) {
   add_world_cases(registry, "utils", "distribute_state_dict",
                   "distribute_state_dict: each rank's DTensor gets its block (uneven rows), tensors the full tensor, "
                   "0-dim tensors a CPU copy, non-tensors are added, unknown tensors are not",
-                  "strict", Profile::strict, kBothSources, kWorlds2And4, distribute_state_dict, utilities());
+                  "strict", Profile::strict, kBothSources, kWorlds2And4, distribute_state_dict, utilities_requirements());
   for (bool strict : {false, true}) {
     add_world_cases(registry, "utils", strict ? "broadcast_state_dict_strict" : "broadcast_state_dict",
                     strict ? "broadcast_state_dict(strict): as without strict, and local keys rank 0 lacks are removed"
                            : "broadcast_state_dict from rank 0: blocks, full tensors and 0-dim CPU tensors arrive on every "
                              "rank; non-tensors only where the key exists locally",
                     "strict", Profile::strict, kBothSources, kWorlds2And4,
-                    [strict](CaseContext& ctx, Source s, int ws) { broadcast_state_dict(ctx, s, ws, strict); }, utilities());
+                    [strict](CaseContext& ctx, Source s, int ws) { broadcast_state_dict(ctx, s, ws, strict); }, utilities_requirements());
   }
 }
 

@@ -13,13 +13,6 @@
 namespace stagekit::conformance {
 namespace {
 
-Requirements utilities() {
-  Requirements r;
-  r.state_dict_utilities = true;
-  r.dtensor = true;
-  return r;
-}
-
 // The global tensor every rank can rebuild: values 0..n-1 (exact in float32), of `shape`.
 Tensor global_tensor(const IntList& shape, Device device) {
   std::int64_t n = 1;
@@ -208,12 +201,12 @@ STAGEKIT_CONFORMANCE_CASES(dist_strict) {
                                 fmt::join(l.shape, ", "), fmt::join(l.mesh, ", "), fmt::join(p, ", ")),
                     "strict", Profile::strict, kBothSources, world,
                     [l](CaseContext& ctx, Source s, int ws) { gather_layout(ctx, s, ws, l.mesh, l.placements, l.shape); },
-                    utilities());
+                    utilities_requirements());
   }
   add_world_cases(registry, "utils", "gather_partial", "gather of a Partial(sum) DTensor is the sum over ranks, and the "
                   "source local tensors are untouched",
-                  "strict", Profile::strict, kBothSources, kWorlds2And4, gather_partial, utilities());
-  Requirements sharded = utilities();
+                  "strict", Profile::strict, kBothSources, kWorlds2And4, gather_partial, utilities_requirements());
+  Requirements sharded = utilities_requirements();
   sharded.sharded_tensor = true;
   add_world_cases(registry, "utils", "gather_sharded_tensor",
                   "gather of a ShardedTensor with uneven row shards and two local shards on rank 0 assembles every "
@@ -222,15 +215,15 @@ STAGEKIT_CONFORMANCE_CASES(dist_strict) {
   add_world_cases(registry, "utils", "ranks_only_nested",
                   "ranks_only=(1): the listed rank gets nested dicts and lists in full; the others get {} for a dict "
                   "and None for a top-level list",
-                  "strict", Profile::strict, kBothSources, kWorld4, ranks_only_nested, utilities());
+                  "strict", Profile::strict, kBothSources, kWorld4, ranks_only_nested, utilities_requirements());
   const std::array<int, 1> one = {1};
   add_world_cases(registry, "utils", "type_check",
                   "type_check=true rejects an object leaf naming its path; type_check=false deep-copies it",
-                  "strict", Profile::strict, kBothSources, one, type_check, utilities());
+                  "strict", Profile::strict, kBothSources, one, type_check, utilities_requirements());
   add_world_cases(registry, "utils", "rank_never_arrives",
                   "a rank that never joins the gather makes the others fail with a timeout error within the timeout, "
                   "not hang",
-                  "strict", Profile::strict, kBothSources, kWorlds2And4, rank_never_arrives, utilities());
+                  "strict", Profile::strict, kBothSources, kWorlds2And4, rank_never_arrives, utilities_requirements());
 }
 
 }  // namespace stagekit::conformance

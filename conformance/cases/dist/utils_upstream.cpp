@@ -7,13 +7,6 @@
 namespace stagekit::conformance {
 namespace {
 
-Requirements utilities() {
-  Requirements r;
-  r.state_dict_utilities = true;
-  r.dtensor = true;
-  return r;
-}
-
 // DTensor [Shard(0)] of rank r's seeded local block of `local_shape` (global: ws * rows).
 std::shared_ptr<DTensor> sharded_rows(IntList local_shape, int rank, int ws, Device device, std::uint64_t salt = 0) {
   const Tensor local = rank_tensor(local_shape, rank, device, salt);
@@ -199,7 +192,7 @@ void cpu_offload_for_dtensor(CaseContext& ctx, Source src, int ws) {
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(dist_upstream) {
-  Requirements stage = utilities();
+  Requirements stage = utilities_requirements();
   stage.state_dict_utilities = false;
   stage.pin_memory = stage.share_memory = true;
   add_world_cases(registry, "stager", "dtensor",
@@ -210,29 +203,29 @@ STAGEKIT_CONFORMANCE_CASES(dist_upstream) {
   add_world_cases(registry, "utils", "gather_dtensor", "gather_state_dict turns a DTensor [Shard(0)] into the full tensor "
                   "on the DTensor's device",
                   "TestStateDictUtils.test_gather_state_dict_dtensor", Profile::upstream, kBothSources, kWorlds2And4,
-                  gather_dtensor, utilities());
+                  gather_dtensor, utilities_requirements());
   add_world_cases(registry, "utils", "gather_cpu_offload_ranks_only",
                   "gather with cpu_offload and ranks_only=(0, 2): full CPU tensors on ranks 0 and 2, {} elsewhere",
                   "TestStateDictUtils.test_gather_with_cpu_and_ranks_only", Profile::upstream, kBothSources, kWorld4,
-                  gather_cpu_offload_ranks_only, utilities());
+                  gather_cpu_offload_ranks_only, utilities_requirements());
   add_world_cases(registry, "utils", "offload_ranks_only",
                   "offload_state_dict_to_cpu with ranks_only=(0, 2): CPU values on ranks 0 and 2, {} elsewhere",
                   "TestStateDictUtils.test_cpu_and_ranks_only", Profile::upstream, kBothSources, kWorld4,
-                  offload_ranks_only, utilities());
+                  offload_ranks_only, utilities_requirements());
   add_world_cases(registry, "utils", "complicated_dict",
                   "gather of a dict with a DTensor, a 20-item list of DTensors and tensors, and a plain tensor",
                   "TestStateDictUtils.test_complicated_dict", Profile::upstream, kBothSources, kWorld4, complicated_dict,
-                  utilities());
+                  utilities_requirements());
   add_world_cases(registry, "utils", "distribute_tensors",
                   "distribute_tensors copies each rank's block of an even (ws x 2) and an uneven (1 x 2) full tensor into "
                   "the DTensors, in place",
                   "TestStateDictUtils.test_state_dict_util_distribute_tensors", Profile::upstream, kBothSources,
-                  kWorlds2And4, distribute_tensors, utilities());
+                  kWorlds2And4, distribute_tensors, utilities_requirements());
   add_world_cases(registry, "utils", "cpu_offload_for_dtensor",
                   "create_cpu_state_dict of a DTensor gives a CPU DTensor with the spec; copy_state_dict fills it and "
                   "refills it after the source changes",
                   "TestStateDictUtils.test_cpu_offload_for_dtensor", Profile::upstream, kBothSources, kWorlds2And4,
-                  cpu_offload_for_dtensor, utilities());
+                  cpu_offload_for_dtensor, utilities_requirements());
 }
 
 }  // namespace stagekit::conformance
