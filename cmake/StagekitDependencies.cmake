@@ -62,6 +62,15 @@ if(NOT STAGEKIT_WITH_MPI STREQUAL "OFF")
   find_package(MPI QUIET COMPONENTS C)
   if(MPI_C_FOUND)
     set(STAGEKIT_HAVE_MPI 1)
+    # The launcher for tests: Open MPI refuses root and more ranks than cores without these flags.
+    set(STAGEKIT_MPIRUN ${MPIEXEC_EXECUTABLE})
+    set(STAGEKIT_MPIRUN_IS_OPEN_MPI FALSE)
+    execute_process(COMMAND ${MPIEXEC_EXECUTABLE} --version OUTPUT_VARIABLE _stagekit_mpiexec_version
+      ERROR_VARIABLE _stagekit_mpiexec_version TIMEOUT 30)
+    if(_stagekit_mpiexec_version MATCHES "Open MPI|OpenRTE")
+      set(STAGEKIT_MPIRUN_IS_OPEN_MPI TRUE)
+      list(APPEND STAGEKIT_MPIRUN --allow-run-as-root --oversubscribe)
+    endif()
   elseif(STAGEKIT_WITH_MPI STREQUAL "ON")
     message(FATAL_ERROR "STAGEKIT_WITH_MPI=ON but no MPI was found. Install Debian's libopenmpi-dev "
       "and openmpi-bin (ci/install-deps.sh does), set MPI_HOME, or configure with "
