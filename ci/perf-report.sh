@@ -2,10 +2,11 @@
 # Runs the perf harness once and builds the charted report from it and the conformance results.
 #   ci/perf-report.sh BUILD_DIR OUT_DIR MODE [extra stagekit-bench flags]
 # Writes OUT_DIR/perf/stagekit.json (and pytorch.json when a PyTorch peer can run), OUT_DIR/perf/dist.json
-# (stagekit-dist-bench: under mpirun -np 4 when mpirun is here and the build has MPI, else a thread
-# world of 4 ranks; only --benchmark_repetitions/--benchmark_report_aggregates_only of the extra flags
-# reach it), OUT_DIR/charts/, OUT_DIR/index.html and OUT_DIR/README.md. Used by ci/report.sh and
-# ci/nightly-perf.sh.
+# (stagekit-dist-bench, the replication benchmarks included: under mpirun -np 4 when mpirun is here and
+# the build has MPI, else a thread world of 4 ranks; only --benchmark_repetitions/
+# --benchmark_report_aggregates_only of the extra flags reach it; replicas are written under
+# $STAGEKIT_REPLICA_DIR when set, else the system temporary directory), OUT_DIR/charts/,
+# OUT_DIR/index.html and OUT_DIR/README.md. Used by ci/report.sh and ci/nightly-perf.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="$1"; out="$2"; mode="$3"; shift 3
@@ -31,6 +32,7 @@ if [ -x "$dist_bench" ]; then
   fi
   rc=0
   rm -f "$out/perf/dist.json"
+  [ -z "${STAGEKIT_REPLICA_DIR:-}" ] || dist_flags+=(--stagekit_replica_dir="$STAGEKIT_REPLICA_DIR")
   "${launcher[@]}" "$dist_bench" --stagekit_mode="$mode" --benchmark_out="$out/perf/dist.json" \
     --benchmark_out_format=json "${dist_flags[@]}" || rc=$?
   if [ "$rc" -eq 0 ] && [ -s "$out/perf/dist.json" ]; then
@@ -47,7 +49,8 @@ if [ "$rc" -eq 0 ]; then
 elif [ "$rc" -ne 3 ]; then
   echo "ci/perf-report.sh: the PyTorch peer failed (exit $rc); the report goes on without it" >&2
 fi
-[ ${#dist[@]} -gt 0 ] || rm -f "$out/charts/dist_bandwidth.png" "$out/charts/dist_bandwidth.svg"
+[ ${#dist[@]} -gt 0 ] || rm -f "$out/charts/dist_bandwidth.png" "$out/charts/dist_bandwidth.svg" \
+  "$out/charts/replication_bandwidth.png" "$out/charts/replication_bandwidth.svg"
 history=()
 if [ -n "${STAGEKIT_HISTORY:-}" ] && compgen -G "$STAGEKIT_HISTORY/*.json" >/dev/null; then
   history=(--history "$STAGEKIT_HISTORY")

@@ -2,7 +2,8 @@
 # CMAKE_INSTALL_PREFIX with a CMake package, so that a vendor's project does
 #   find_package(stagekit 0.1 REQUIRED)
 #   target_link_libraries(my_plugin PRIVATE stagekit::conformance)
-# Installed targets: stagekit::core, stagekit::dist, stagekit::reference, stagekit::conformance,
+# Installed targets: stagekit::core, stagekit::dist, stagekit::reference, stagekit::replica_format,
+# stagekit::replication, stagekit::conformance,
 # stagekit::conformance_gtest (where GoogleTest was found) and the executable stagekit::stagekit-conform.
 include(CMakePackageConfigHelpers)
 
@@ -14,7 +15,8 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/reference/include/stagekit ${PROJECT_SOU
 install(FILES ${PROJECT_BINARY_DIR}/generated/stagekit/config.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/stagekit COMPONENT development)
 
-install(TARGETS stagekit_core stagekit_dist stagekit_reference stagekit_conformance stagekit-conform EXPORT stagekitTargets
+install(TARGETS stagekit_core stagekit_dist stagekit_reference stagekit_replica_format stagekit_replication
+  stagekit_conformance stagekit-conform EXPORT stagekitTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -18,4 +18,5 @@ stagekit_tristate_option(STAGEKIT_WITH_MPI "Build the MPI communicator and mpiru
 
 option(STAGEKIT_BUILD_TESTS "Build the unit tests and the conformance test binaries" ON)
 option(STAGEKIT_WERROR "Treat compiler warnings as errors" OFF)
+option(STAGEKIT_FUZZING "Build only the value model, the replica format and the fuzz targets (clang, libFuzzer)" OFF)
 set(STAGEKIT_SANITIZE "" CACHE STRING "Sanitizers to build with: '', 'address,undefined' or 'thread'")

@@ -2,6 +2,8 @@
 
 #include "stagekit/config.h"
 #include "stagekit/dist/state_dict_utils.h"
+#include "stagekit/replicate/replica_file.h"
+#include "stagekit/replicate/replication_stager.h"
 #include "stagekit/stage/state_dict_stager.h"
 
 namespace stagekit::conformance {
@@ -63,6 +65,21 @@ class ReferenceUtilities final : public StateDictUtilitiesUnderTest {
   }
 };
 
+class ReferenceReplicationStager final : public ReplicationStagerUnderTest {
+ public:
+  ReferenceReplicationStager(dist::Communicator& comm, const ReplicationConfig& c)
+      : stager_(comm, replicate::ReplicationOptions{
+                          c.timeout, c.storage_dir ? std::optional<std::filesystem::path>(*c.storage_dir) : std::nullopt,
+                          true}) {}
+  Value stage(const Value& sd) override { return stager_.stage(sd); }
+  std::string storage_dir() const override { return stager_.storage_dir().string(); }
+  std::string persisted_path() const override { return stager_.persisted_path().string(); }
+  void close() override { stager_.close(); }
+
+ private:
+  replicate::ReplicationStager stager_;
+};
+
 class ReferenceImplementation final : public Implementation {
  public:
   std::string name() const override { return "stagekit-reference"; }
@@ -77,6 +94,7 @@ class ReferenceImplementation final : public Implementation {
     c.dtensor = true;
     c.sharded_tensor = true;
     c.state_dict_utilities = true;
+    c.replication = true;
     return c;
   }
   std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig& config) override {
@@ -85,6 +103,11 @@ class ReferenceImplementation final : public Implementation {
   std::unique_ptr<StateDictUtilitiesUnderTest> make_utilities() override {
     return std::make_unique<ReferenceUtilities>();
   }
+  std::unique_ptr<ReplicationStagerUnderTest> make_replication_stager(dist::Communicator& comm,
+                                                                      const ReplicationConfig& config) override {
+    return std::make_unique<ReferenceReplicationStager>(comm, config);
+  }
+  Value load_replica(const std::string& path) override { return replicate::load_replica(path); }
 };
 
 }  // namespace

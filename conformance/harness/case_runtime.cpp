@@ -64,6 +64,15 @@ std::unique_ptr<PendingResult> StagerUnderTest::stage_async(const Value&) {
   throw Unsupported("stage_async is not implemented by this stager");
 }
 
+std::unique_ptr<ReplicationStagerUnderTest> Implementation::make_replication_stager(dist::Communicator&,
+                                                                                    const ReplicationConfig&) {
+  throw Unsupported("this implementation has no replication stager");
+}
+
+Value Implementation::load_replica(const std::string&) {
+  throw Unsupported("this implementation has no replica loader");
+}
+
 // ---- CaseContext ---------------------------------------------------------------------------------
 
 CaseContext::CaseContext(Implementation& impl, const CaseInfo& info)
@@ -164,6 +173,7 @@ std::string unmet_requirement(const Requirements& r, const Capabilities& caps) {
   if (r.state_dict_utilities && !caps.state_dict_utilities) {
     return "the implementation does not declare the state_dict_utilities capability";
   }
+  if (r.replication && !caps.replication) return "the implementation does not declare the replication capability";
   return {};
 }
 

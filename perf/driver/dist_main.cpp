@@ -1,11 +1,14 @@
 // stagekit-dist-bench: the distributed state-dict utilities (gather_state_dict, distribute_tensors)
-// next to an all-gather and a memcpy of the same bytes measured in the same run.
+// next to an all-gather and a memcpy of the same bytes, and replication (exchange with the partner
+// rank, persist the replica) next to point-to-point and sequential-write limits, all measured in the
+// same run.
 //   mpirun -np N stagekit-dist-bench ...   every process is one rank of the MPI world; only rank 0
 //                                           prints and writes --benchmark_out
 //   stagekit-dist-bench ...                 each benchmark runs a thread world of
 //                                           --stagekit_world_size ranks inside this process
 // Flags: --stagekit_mode=smoke|quick|full (default full), --stagekit_world_size=N (thread world,
-// default 4), and Google Benchmark's own. Limit benchmarks always run (a filter is widened to
+// default 4), --stagekit_replica_dir=DIR (where replication writes; default the system temporary
+// directory), and Google Benchmark's own. Limit benchmarks always run (a filter is widened to
 // include them) and run first, so that every dist benchmark can report its ratio to them.
 #include <chrono>
 #include <cstring>
@@ -17,6 +20,7 @@
 
 #include "../../conformance/adapter/reference_implementation.h"
 #include "dist_world.h"
+#include "replica_dir.h"
 #include "runner/environment.h"
 
 namespace {
@@ -25,7 +29,9 @@ using stagekit::perf::Mode;
 
 void print_help() {
   std::cout << "stagekit-dist-bench: gather_state_dict and distribute_tensors next to the all-gather and\n"
-               "memcpy limits measured in the same run (perf/METRICS.md, \"Distributed benchmarks\").\n"
+               "memcpy limits, and replication (ReplicationStager exchange, write_replica) next to the\n"
+               "point-to-point and sequential-write limits, all measured in the same run (perf/METRICS.md,\n"
+               "\"Distributed benchmarks\" and \"Replication benchmarks\").\n"
                "\n"
                "  mpirun -np N stagekit-dist-bench [flags]  one rank per process (rank 0 reports)\n"
                "  stagekit-dist-bench [flags]               a thread world inside each benchmark\n"
@@ -33,8 +39,13 @@ void print_help() {
                "  --stagekit_mode=smoke|quick|full  smoke: tiny sizes, one iteration (tests); quick: short runs\n"
                "                                    (main job); full: the largest sizes (default)\n"
                "  --stagekit_world_size=N           ranks of the thread world (default 4; ignored under MPI)\n"
+               "  --stagekit_replica_dir=DIR        where limit/seq_write, replicate/persist and replicate/stage\n"
+               "                                    write (default: the system temporary directory); each\n"
+               "                                    process makes DIR/stagekit-replica-bench-XXXXXX/rank_<r>\n"
+               "                                    and removes it at exit\n"
                "\n"
-               "Names: limit/<what>/<bytes>, dist/gather_state_dict/<layout>/<bytes>, dist/distribute_tensors/<bytes>.\n"
+               "Names: limit/<what>/<bytes>, dist/gather_state_dict/<layout>/<bytes>, dist/distribute_tensors/<bytes>,\n"
+               "replicate/{exchange,persist,stage}/<bytes>.\n"
                "MPI support: "
             << (stagekit::dist::mpi_compiled() ? "yes" : "no (this build runs thread worlds only)")
             << "\n\nGoogle Benchmark flags:\n";
@@ -51,7 +62,7 @@ class SilentReporter : public benchmark::BenchmarkReporter {
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
 // Removes the --stagekit_* flags from argv; false (with a message) on a bad value.
-bool take_own_flags(int& argc, char** argv, Mode& mode, int& world_size) {
+bool take_own_flags(int& argc, char** argv, Mode& mode, int& world_size, std::string& replica_dir) {
   int out = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -72,6 +83,12 @@ bool take_own_flags(int& argc, char** argv, Mode& mode, int& world_size) {
       }
       if (world_size < 1 || world_size > 256) {
         std::cerr << "stagekit-dist-bench: --stagekit_world_size must be 1..256 (got '" << arg.substr(22) << "')\n";
+        return false;
+      }
+    } else if (starts_with(arg, "--stagekit_replica_dir=")) {
+      replica_dir = arg.substr(23);
+      if (replica_dir.empty()) {
+        std::cerr << "stagekit-dist-bench: --stagekit_replica_dir needs a directory\n";
         return false;
       }
     } else {
@@ -128,7 +145,9 @@ int main(int argc, char** argv) {
   namespace dist = stagekit::dist;
   auto& ctx = stagekit::perf::dist_context();
   int thread_world_size = 4;
-  if (!take_own_flags(argc, argv, ctx.mode, thread_world_size)) return 2;
+  std::string replica_dir;
+  if (!take_own_flags(argc, argv, ctx.mode, thread_world_size, replica_dir)) return 2;
+  stagekit::perf::set_replica_root(replica_dir);
   const auto env = stagekit::conformance::describe_environment();  // runs git: before MPI starts
   if (dist::launched_by_mpi()) {
     if (!dist::mpi_compiled()) {
@@ -155,6 +174,7 @@ int main(int argc, char** argv) {
 
   add_context(ctx, env);
   stagekit::perf::register_dist_benchmarks();
+  stagekit::perf::register_replication_benchmarks();
   if (ctx.rank == 0) {
     benchmark::ConsoleReporter display;
     benchmark::RunSpecifiedBenchmarks(&display);
@@ -163,6 +183,7 @@ int main(int argc, char** argv) {
     benchmark::RunSpecifiedBenchmarks(&silent);
   }
   benchmark::Shutdown();
+  stagekit::perf::remove_replica_dirs();
   const bool failed = !ctx.broken.empty();
   ctx.mpi.reset();  // before MPI is finalised at exit
   return failed ? 1 : 0;

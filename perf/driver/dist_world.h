@@ -51,5 +51,6 @@ struct Measurement {
 [[nodiscard]] Measurement measure(const CaseFactory& make, int iterations);
 
 void register_dist_benchmarks();
+void register_replication_benchmarks();  // perf/bench/replication_bench.cpp
 
 }  // namespace stagekit::perf

@@ -6,9 +6,10 @@
 With a COMMAND, runs it first (its exit status must be 0).  The file must be a stagekit result
 file (context: stagekit_schema_version, world_backend, world_size) holding every benchmark family
 of the harness (limit/all_gather, limit/mpi_allgather, limit/memcpy_local_block,
-dist/gather_state_dict/{shard0,many,uneven}, dist/distribute_tensors); every measured entry must
-carry bytes, algbw and world_size, the all-gathers busbw, the dist benchmarks ratio_to_limit; the
-only errors allowed start with "not_supported:".  Prints one line per problem; exit 0 when there
+dist/gather_state_dict/{shard0,many,uneven}, dist/distribute_tensors, and the replication ones:
+limit/p2p, limit/seq_write, replicate/{exchange,persist,stage}); every measured entry must carry
+bytes, algbw and world_size, the all-gathers busbw, the dist and replicate benchmarks
+ratio_to_limit and limit_algbw; the only errors allowed start with "not_supported:".  Prints one line per problem; exit 0 when there
 is none, 1 otherwise, 2 when the command fails or the file is unusable.  Standard library only.
 """
 import argparse
@@ -19,7 +20,9 @@ import sys
 
 FAMILIES = ("limit/all_gather", "limit/mpi_allgather", "limit/memcpy_local_block",
             "dist/gather_state_dict/shard0", "dist/gather_state_dict/many",
-            "dist/gather_state_dict/uneven", "dist/distribute_tensors")
+            "dist/gather_state_dict/uneven", "dist/distribute_tensors",
+            "limit/p2p", "limit/seq_write",
+            "replicate/exchange", "replicate/persist", "replicate/stage")
 SUFFIX = re.compile(r"(/iterations:\d+)?(/repeats:\d+)?(/manual_time|/real_time)?$")
 
 
@@ -35,7 +38,7 @@ def family(name):
 
 
 def required_counters(name):
-    if name.startswith("dist/"):
+    if name.startswith(("dist/", "replicate/")):
         needed = ["bytes", "algbw", "world_size", "ratio_to_limit", "limit_algbw"]
         return needed + (["busbw"] if name.startswith("dist/gather_state_dict/") else [])
     needed = ["bytes", "algbw", "world_size"]

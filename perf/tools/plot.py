@@ -11,7 +11,11 @@
 - dist_bandwidth:  with --dist, the stagekit-dist-bench results: algbw (solid) and busbw
                    (dashed, log scale) of gather_state_dict per layout against S, next to the
                    all-gather limits of the same run, and distribute_tensors next to a memcpy of
-                   the local block (medians).
+                   the local block (medians);
+- replication_bandwidth: with --dist, the replication benchmarks of the same file: algbw of
+                   replicate/exchange next to limit/p2p, of replicate/persist next to
+                   limit/seq_write (against S, medians), and the ratio_to_limit of exchange,
+                   persist and stage per S.
 
 Several result files (e.g. stagekit and a pytorch peer) are drawn side by side.  Prints the
 files written.  Exit status 2 when an input cannot be used.
@@ -37,6 +41,11 @@ plt.rcParams.update({"svg.hashsalt": "stagekit", "figure.dpi": 100, "axes.grid":
                      "grid.alpha": 0.3, "axes.axisbelow": True})
 GB = 1e9
 COLORS = plt.get_cmap("tab10").colors
+# The limit a panel's benchmarks are divided by, drawn in black (other limits in gray).
+MAIN_LIMITS = ("limit/all_gather", "limit/p2p", "limit/seq_write")
+# The replication benchmarks of the ratio panel and the limits they are divided by.
+REPLICATION_RATIOS = {"exchange": "limit/p2p", "persist": "limit/seq_write",
+                      "stage": "limit/p2p then limit/seq_write"}
 
 
 def labelled(runs):
@@ -204,7 +213,8 @@ def history_figure(runs):
     return fig
 
 
-def _dist_panel(ax, summary, ops, title):
+def _dist_panel(ax, summary, ops, title,
+                xlabel="S = total bytes (gathered tensor / full tensor)", log_y=True):
     """Lines of algbw (and busbw where reported) against S for the benchmarks of `ops`."""
     rows = summary[summary["op"].isin(ops)]
     notes, drawn = [], 0
@@ -219,7 +229,7 @@ def _dist_panel(ax, summary, ops, title):
         if ok.empty:
             continue
         limit = series["kind"].iloc[0] == "limit"
-        color = "black" if label == "limit/all_gather" else (
+        color = "black" if label in MAIN_LIMITS else (
             "gray" if limit else COLORS[i % len(COLORS)])
         ax.plot(ok["bytes"], ok["algbw"] / GB, marker="o", markersize=4, color=color,
                 linewidth=2.2 if limit else 1.4, label=f"{label} algbw")
@@ -234,11 +244,16 @@ def _dist_panel(ax, summary, ops, title):
     ticks = sorted(rows["bytes"].unique())
     ax.set_xticks(ticks)
     ax.set_xticklabels([dist.size_text(int(t)) for t in ticks], fontsize=8)
-    ax.set_yscale("log")  # the utilities and their limits differ by orders of magnitude
-    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
-    ax.yaxis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
-    ax.set_xlabel("S = total bytes (gathered tensor / full tensor)")
-    ax.set_ylabel("GB/s (10^9 bytes/s, log scale)")
+    if log_y:  # the utilities and their limits differ by orders of magnitude
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False,
+                                                         minor_thresholds=(1, 0.4)))
+        ax.set_ylabel("GB/s (10^9 bytes/s, log scale)")
+    else:
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("GB/s (10^9 bytes/s)")
+    ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if notes:
@@ -248,7 +263,7 @@ def _dist_panel(ax, summary, ops, title):
 
 def dist_figure(run):
     """Two panels: gathers next to the all-gather limits, distribute next to memcpy."""
-    summary = dist.summarize(run.frame)
+    summary, _ = dist.split(dist.summarize(run.frame))
     fig, axes = plt.subplots(2, 1, squeeze=False, figsize=(10.0, 8.0))
     if summary.empty:
         _empty(axes[0, 0], "no distributed benchmarks in the given file")
@@ -260,6 +275,57 @@ def dist_figure(run):
     _dist_panel(axes[1, 0], summary, ("distribute_tensors", "memcpy_local_block"),
                 f"distribute_tensors vs memcpy of each rank's block ({world})")
     fig.suptitle("Distributed state-dict utilities: algbw (solid) and busbw (dashed), median")
+    fig.tight_layout()
+    return fig
+
+
+def _replication_ratio_panel(ax, summary, title):
+    """Bars of ratio_to_limit per S, one per replication benchmark, with the 1.0 line."""
+    rows = summary[(summary["kind"] == "replicate") & (summary["status"] == "ok")]
+    sizes = sorted(summary["bytes"].unique())
+    ops = [op for op in REPLICATION_RATIOS if op in set(rows["op"])]
+    if rows.empty or not ops:
+        _empty(ax, f"{title}: nothing measured")
+        return
+    width = 0.8 / len(ops)
+    for i, op in enumerate(ops):
+        series = rows[rows["op"] == op]
+        xs = [sizes.index(b) - 0.4 + width * (i + 0.5) for b in series["bytes"]]
+        ax.bar(xs, series["ratio_to_limit"], width, color=COLORS[(i + 1) % len(COLORS)],
+               label=f"replicate/{op} vs {REPLICATION_RATIOS[op]}")
+        for x, value in zip(xs, series["ratio_to_limit"]):
+            ax.text(x, value, f"{value:.2f}", ha="center", va="bottom", fontsize=7)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(sizes)))
+    ax.set_xticklabels([dist.size_text(int(b)) for b in sizes], fontsize=8)
+    ax.set_xlim(-0.5, len(sizes) - 0.5)
+    ax.set_ylim(0, max(1.1, float(rows["ratio_to_limit"].max()) * 1.15))
+    ax.set_xlabel("S = bytes of one rank's state dict")
+    ax.set_ylabel("ratio_to_limit (algbw / limit algbw)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
+def replication_figure(run):
+    """Three panels: exchange vs p2p, persist vs seq_write, and every ratio to its limit."""
+    _, summary = dist.split(dist.summarize(run.frame))
+    fig, axes = plt.subplots(3, 1, squeeze=False, figsize=(10.0, 11.0))
+    if summary.empty:
+        _empty(axes[0, 0], "no replication benchmarks in the given file")
+        axes[1, 0].set_axis_off()
+        axes[2, 0].set_axis_off()
+        return fig
+    world = dist.world(run)
+    xlabel = "S = bytes of one rank's state dict"
+    _dist_panel(axes[0, 0], summary, ("exchange", "p2p"),
+                f"ReplicationStager exchange (no persistence) vs point-to-point ({world})", xlabel,
+                log_y=False)
+    _dist_panel(axes[1, 0], summary, ("persist", "seq_write"),
+                f"write_replica (fsync) vs sequential write + fsync, every rank at once ({world})",
+                xlabel, log_y=False)
+    _replication_ratio_panel(axes[2, 0], summary,
+                             "ratio_to_limit (stage: exchange then persist, vs p2p then seq_write)")
+    fig.suptitle("Replication: algbw = S / time (slowest rank), median")
     fig.tight_layout()
     return fig
 
@@ -284,7 +350,8 @@ def main(argv=None):
     parser.add_argument("--history", metavar="HISTORY_DIR",
                         help="nightly result files for the throughput-over-time chart")
     parser.add_argument("--dist", metavar="DIST.json",
-                        help="stagekit-dist-bench results for the dist_bandwidth chart")
+                        help="stagekit-dist-bench results for the dist_bandwidth and "
+                             "replication_bandwidth charts")
     parser.add_argument("--dpi", type=int, default=120, help="PNG resolution (default 120)")
     args = parser.parse_args(argv)
     try:
@@ -311,6 +378,7 @@ def main(argv=None):
         written += save(history_figure(nights), args.out, "history", args.dpi)
     if dist_run:
         written += save(dist_figure(dist_run), args.out, "dist_bandwidth", args.dpi)
+        written += save(replication_figure(dist_run), args.out, "replication_bandwidth", args.dpi)
     for path in written:
         print(path)
     return 0

@@ -4,7 +4,9 @@
 Sections: summary, environment (perf, peer and conformance files side by side), conformance
 (counts per outcome, every failure with its reason, not-supported reasons with counts), the
 performance targets (PASS / MISS per benchmark), the perf tables, the distributed table (with
---dist: algbw, busbw and the ratio to the all-gather or memcpy limit of the same run), and the
+--dist: algbw, busbw and the ratio to the all-gather or memcpy limit of the same run), the
+replication table (from the same --dist file: exchange next to the point-to-point limit, persist
+next to the sequential-write limit, stage next to both, with the ratio to them), and the
 charts drawn by plot.py (linked relative to --out).  Inputs that are absent or unusable are
 stated in the report, never fatal.  The HTML is self-contained apart from the chart images.
 """
@@ -23,7 +25,9 @@ CHARTS = (("throughput", "Throughput per layout and destination, cold vs warm"),
           ("ratio_to_limit", "Ratio to the copy limit"),
           ("history", "Throughput over time"),
           ("dist_bandwidth", "Distributed: gather_state_dict and distribute_tensors next to the "
-                             "all-gather and memcpy limits"))
+                             "all-gather and memcpy limits"),
+          ("replication_bandwidth", "Replication: exchange and persist next to the point-to-point "
+                                    "and sequential-write limits, and the ratio to them"))
 # environment row: (label, perf context key, conformance path)
 ENVIRONMENT = (("implementation", "implementation", ("implementation", "name")),
                ("version", "implementation_version", ("implementation", "version")),
@@ -200,23 +204,63 @@ def dist_blocks(run, path):
         return blocks + [("warn", "No dist result file was given (ci/perf-report.sh runs "
                                   "stagekit-dist-bench when it is built; its log says why it "
                                   "did not run or failed).")]
-    summary = dist.summarize(run.frame)
+    summary, _ = dist.split(dist.summarize(run.frame))
     blocks.append(("p", f"{run.path}: {run.describe()}, mode {text(run.context.get('mode'))}, "
                         f"world {dist.world(run)}. algbw = S / time, busbw = algbw x (N-1)/N "
                         "(nccl-tests' all-gather factor); an iteration's time is the slowest "
                         "rank's; ratio = algbw / the limit's algbw for the same S in this run."))
-    for name, row in summary[summary["status"] == "error"].iterrows():
-        blocks.append(("warn", f"ERROR {name}: {row['error']}"))
+    blocks += error_warnings(summary)
     rows = []
     for name, r in summary.iterrows():
-        status = {"ok": "ok", "skipped": f"skipped: {r['skipped_reason']}",
-                  "error": f"ERROR: {r['error']}"}[r["status"]]
+        status = status_text(r)
         rows.append([name, dist.size_text(int(r["bytes"])), number(r["algbw"] / 1e9, ".3f"),
                      number(r["busbw"] / 1e9, ".3f"), r["limit"] or "-",
                      number(r["limit_algbw"] / 1e9, ".3f"), number(r["ratio_to_limit"], ".3f"),
                      str(r["n"]), status])
     blocks.append(("table", ["benchmark", "S", "algbw GB/s", "busbw GB/s", "limit",
                              "limit algbw GB/s", "ratio_to_limit", "reps", "status"], rows))
+    return blocks
+
+
+def error_warnings(summary):
+    """One warning block per benchmark of a dist summary that ended in an error."""
+    return [("warn", f"ERROR {name}: {row['error']}")
+            for name, row in summary[summary["status"] == "error"].iterrows()]
+
+
+def status_text(r):
+    """The status column of a dist summary row: ok, skipped (why) or ERROR (what)."""
+    return {"ok": "ok", "skipped": f"skipped: {r['skipped_reason']}",
+            "error": f"ERROR: {r['error']}"}[r["status"]]
+
+
+def replication_blocks(run, path):
+    blocks = [("h2", "Performance: replication (stagekit-dist-bench)")]
+    if run is None:
+        return blocks + [("warn", "No replication results: they come from the dist result file"
+                                  + (f" ({path} could not be used)." if path else
+                                     ", and none was given."))]
+    _, summary = dist.split(dist.summarize(run.frame))
+    if summary.empty:
+        return blocks + [("warn", f"{run.path} holds no replication benchmarks (limit/p2p, "
+                                  "limit/seq_write, replicate/*): a stagekit-dist-bench from "
+                                  "before them?")]
+    blocks.append(("p", f"World {dist.world(run)}. S = the bytes of one rank's state dict; "
+                        "algbw = S / time, an iteration's time being the slowest rank's. "
+                        "replicate/exchange is divided by limit/p2p (S bytes each way between "
+                        "partner ranks), replicate/persist by limit/seq_write (S bytes written "
+                        "and fsynced by every rank at once), replicate/stage by both one after "
+                        "the other (1 / (1/p2p + 1/seq_write)); perf/METRICS.md, \"Replication "
+                        "benchmarks\"."))
+    blocks += error_warnings(summary)
+    rows = []
+    for name, r in summary.iterrows():
+        status = status_text(r)
+        rows.append([name, dist.size_text(int(r["bytes"])), number(r["algbw"] / 1e9, ".3f"),
+                     r["limit"] or "-", number(r["limit_algbw"] / 1e9, ".3f"),
+                     number(r["ratio_to_limit"], ".3f"), str(r["n"]), status])
+    blocks.append(("table", ["benchmark", "S", "algbw GB/s", "limit", "limit algbw GB/s",
+                             "ratio_to_limit", "reps", "status"], rows))
     return blocks
 
 
@@ -255,11 +299,14 @@ def summary_blocks(perf, cdoc, problems, dist_run=None):
         items += [f"ERROR {name}: {row['error']}" for name, row in summary.iterrows()
                   if row["status"] == "error"]
     if dist_run is not None:
-        summary = dist.summarize(dist_run.frame)
-        items.append(f"dist benchmarks ({dist.world(dist_run)}): " + ", ".join(
-            f"{int((summary['status'] == s).sum())} {s}" for s in ("ok", "skipped", "error")))
-        items += [f"ERROR {name}: {row['error']}" for name, row in summary.iterrows()
-                  if row["status"] == "error"]
+        parts = dist.split(dist.summarize(dist_run.frame))
+        for label, summary in zip(("dist", "replication"), parts):
+            if label == "replication" and summary.empty:
+                continue
+            items.append(f"{label} benchmarks ({dist.world(dist_run)}): " + ", ".join(
+                f"{int((summary['status'] == s).sum())} {s}" for s in ("ok", "skipped", "error")))
+            items += [f"ERROR {name}: {row['error']}" for name, row in summary.iterrows()
+                      if row["status"] == "error"]
     blocks = [("h2", "Summary"), ("list", items or ["no usable input"])]
     if problems:
         blocks += [("h3", "Inputs"), ("list", problems)]
@@ -279,6 +326,7 @@ def build(args):
     blocks += perf_blocks(perf, "stagekit")
     blocks += perf_blocks(peer, "peer")
     blocks += dist_blocks(dist_run, args.dist)
+    blocks += replication_blocks(dist_run, args.dist)
     blocks += chart_blocks(args.charts, args.out)
     return blocks, problems
 
@@ -370,7 +418,8 @@ def main(argv=None):
     parser.add_argument("--perf", metavar="RESULT.json", help="the stagekit benchmark results")
     parser.add_argument("--peer", metavar="PEER.json", help="a peer's results (e.g. peer_torch.py)")
     parser.add_argument("--dist", metavar="DIST.json",
-                        help="stagekit-dist-bench results (gather and distribute benchmarks)")
+                        help="stagekit-dist-bench results (gather, distribute and replication "
+                             "benchmarks)")
     parser.add_argument("--conformance", metavar="CONF_RESULTS.json",
                         help="conformance results.json (stagekit-conform --out)")
     parser.add_argument("--charts", metavar="DIR", help="directory with plot.py's charts")

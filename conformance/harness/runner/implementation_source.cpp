@@ -29,6 +29,11 @@ class PluginImplementation final : public Implementation {
     return impl_->make_stager(config);
   }
   std::unique_ptr<StateDictUtilitiesUnderTest> make_utilities() override { return impl_->make_utilities(); }
+  std::unique_ptr<ReplicationStagerUnderTest> make_replication_stager(dist::Communicator& comm,
+                                                                      const ReplicationConfig& config) override {
+    return impl_->make_replication_stager(comm, config);
+  }
+  Value load_replica(const std::string& path) override { return impl_->load_replica(path); }
 
  private:
   Implementation* impl_;

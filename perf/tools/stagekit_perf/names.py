@@ -1,7 +1,8 @@
 """Benchmark-name grammar of the stagekit harness.
 
 Stage benchmarks are `stage/<src>_to_<dst>/<layout>/<cold|warm>`, limits are
-`limit/<what>/...`, distributed benchmarks (stagekit-dist-bench) `dist/<op>[/<layout>]/<bytes>`.
+`limit/<what>/...`, distributed benchmarks (stagekit-dist-bench) `dist/<op>[/<layout>]/<bytes>`
+and `replicate/<op>/<bytes>`.
 Google Benchmark appends `/real_time` or `/manual_time`, and `/iterations:N` before it for a
 benchmark with a fixed iteration count; the identity of a benchmark is its run_name without
 those suffixes.
@@ -13,15 +14,15 @@ SOURCES = ("cpu", "cuda")
 DESTINATIONS = ("pageable", "pinned", "shared", "pinned_shared")
 LAYOUTS = ("large", "small", "transformer", "views")
 MODES = ("cold", "warm")
-# stagekit-dist-bench, in the order it registers them
+# stagekit-dist-bench, in the order it registers them (the replication ones last)
 DIST_OPS = ("all_gather", "mpi_allgather", "memcpy_local_block", "gather_state_dict",
-            "distribute_tensors")
+            "distribute_tensors", "p2p", "seq_write", "exchange", "persist", "stage")
 DIST_LAYOUTS = ("shard0", "many", "uneven")
 
 _STAGE = re.compile(r"^stage/([a-z0-9]+)_to_([a-z0-9_]+)/([a-z0-9_]+)/([a-z0-9_]+)$")
 _ITERATIONS = re.compile(r"/iterations:[0-9]+$")
-# dist/<op>/<layout>/<bytes>, dist/<op>/<bytes> and limit/<what>/<bytes>
-_SIZED = re.compile(r"^(dist|limit)/([a-z0-9_]+)(?:/([a-z0-9_]+))?/([0-9]+)$")
+# dist/<op>/<layout>/<bytes>, dist/<op>/<bytes>, replicate/<op>/<bytes> and limit/<what>/<bytes>
+_SIZED = re.compile(r"^(dist|limit|replicate)/([a-z0-9_]+)(?:/([a-z0-9_]+))?/([0-9]+)$")
 
 
 def identity(run_name):
@@ -34,8 +35,8 @@ def identity(run_name):
 
 
 def parse_sized(name):
-    """{kind, op, layout, bytes} of `dist/<op>[/<layout>]/<bytes>` or `limit/<what>/<bytes>`,
-    else None (layout is None where the name has none)."""
+    """{kind, op, layout, bytes} of `dist/<op>[/<layout>]/<bytes>`, `replicate/<op>/<bytes>` or
+    `limit/<what>/<bytes>`, else None (layout is None where the name has none)."""
     match = _SIZED.match(name)
     if not match:
         return None
@@ -46,13 +47,13 @@ def parse_sized(name):
 def parse(name):
     """Split a normalised name into kind, src, dst, layout and mode (None where absent).
 
-    kind is "stage", "limit", "dist" or "other".
+    kind is "stage", "limit", "dist", "replicate" or "other".
     """
     match = _STAGE.match(name)
     if match:
         src, dst, layout, mode = match.groups()
         return {"kind": "stage", "src": src, "dst": dst, "layout": layout, "mode": mode}
-    kind = "limit" if name.startswith("limit/") else "dist" if name.startswith("dist/") else "other"
+    kind = next((k for k in ("limit", "dist", "replicate") if name.startswith(k + "/")), "other")
     return {"kind": kind, "src": None, "dst": None, "layout": None, "mode": None}
 
 
@@ -72,7 +73,7 @@ def sort_key(name):
             def at(values, value):
                 return values.index(value) if value in values else len(values)
 
-            return (0 if p["kind"] == "limit" else 2, at(DIST_OPS, sized["op"]),
+            return ({"limit": 0, "dist": 2}.get(p["kind"], 3), at(DIST_OPS, sized["op"]),
                     at(DIST_LAYOUTS, sized["layout"]), sized["bytes"], 0, name)
         return (0 if p["kind"] == "limit" else 2, 0, 0, 0, 0, name)
 

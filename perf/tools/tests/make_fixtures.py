@@ -129,6 +129,12 @@ DIST_BENCH = (("dist/gather_state_dict/shard0", "limit/all_gather", 0.55),
               ("dist/gather_state_dict/uneven", "limit/all_gather", 0.50),
               ("dist/distribute_tensors", "limit/memcpy_local_block", 0.90))
 MPI_SKIP = "not_supported: MPI_Allgather needs the MPI world: run under mpirun"
+# The replication benchmarks (perf/bench/replication_bench.cpp), registered after the others: their
+# limits, then each benchmark with the limits it is divided by (several: one after the other).
+REPLICATION_LIMITS = (("limit/p2p", 2.5e9), ("limit/seq_write", 1.2e9))
+REPLICATION_BENCH = (("replicate/exchange", ("limit/p2p",), 0.80),
+                     ("replicate/persist", ("limit/seq_write",), 0.70),
+                     ("replicate/stage", ("limit/p2p", "limit/seq_write"), 0.75))
 
 
 def dist_context(date, backend, world_size, mode):
@@ -141,13 +147,19 @@ def dist_context(date, backend, world_size, mode):
         "world_size": world_size})
 
 
-def dist_run(ctx, seed, reps, world_size, sizes, skipped=(), errors=None):
-    """A stagekit-dist-bench document: limits of every size first, then the dist benchmarks."""
+def dist_run(ctx, seed, reps, world_size, sizes, skipped=(), errors=None,
+             replication_sizes=()):
+    """A stagekit-dist-bench document: limits of every size first, then the dist benchmarks, then
+    the replication limits and benchmarks of every replication size."""
     rng, errors, n = random.Random(seed), errors or {}, world_size
     specs = [(f"{name}/{size}", size, None, bps) for size in sizes for name, bps in DIST_LIMITS]
-    specs += [(f"{name}/{size}", size, f"{limit}/{size}", ratio) for size in sizes
+    specs += [(f"{name}/{size}", size, (f"{limit}/{size}",), ratio) for size in sizes
               for name, limit, ratio in DIST_BENCH]
-    nominal = dict(DIST_LIMITS)
+    specs += [(f"{name}/{size}", size, None, bps) for size in replication_sizes
+              for name, bps in REPLICATION_LIMITS]
+    specs += [(f"{name}/{size}", size, tuple(f"{limit}/{size}" for limit in limits), ratio)
+              for size in replication_sizes for name, limits, ratio in REPLICATION_BENCH]
+    nominal = dict(DIST_LIMITS + REPLICATION_LIMITS)
     measured, benchmarks = {}, []
     for family, (name, size, limit, value) in enumerate(specs):
         iterations = 1 if len(sizes) == 1 else max(5, min(50, (256 << 20) // size))
@@ -158,8 +170,10 @@ def dist_run(ctx, seed, reps, world_size, sizes, skipped=(), errors=None):
             benchmarks += [gbench_json.error(run_name, family, reps, message, r)
                            for r in range(reps)]
             continue
-        nbytes = size // n * n if limit is None else size
-        bps = value if limit is None else value * nominal[limit.rpartition("/")[0]]
+        # the dist limits move whole S/N blocks; everything else S bytes
+        nbytes = size // n * n if limit is None and base in dict(DIST_LIMITS) else size
+        bps = value if limit is None else value * serial([nominal[x.rpartition("/")[0]]
+                                                          for x in limit])
         entries = []
         for rep in range(reps):
             seconds = nbytes / bps * (1 + rng.uniform(-NOISE, NOISE))
@@ -169,15 +183,22 @@ def dist_run(ctx, seed, reps, world_size, sizes, skipped=(), errors=None):
             if "gather" in base:
                 counters["busbw"] = _sig(algbw * (n - 1) / n)
             if limit is not None:
-                counters.update(limit_algbw=_sig(measured[limit]),
-                                ratio_to_limit=_sig(algbw / measured[limit]))
+                limit_bps = serial([measured[x] for x in limit])
+                counters.update(limit_algbw=_sig(limit_bps),
+                                ratio_to_limit=_sig(algbw / limit_bps))
             entries.append(gbench_json.iteration(
                 run_name, family, reps, rep, iterations, _sig(seconds * 1e3),
-                _sig(seconds * 1e3 * 0.99), "ms", counters, f"limit={limit}" if limit else ""))
+                _sig(seconds * 1e3 * 0.99), "ms", counters,
+                f"limit={'+'.join(limit)}" if limit else ""))
         benchmarks += entries  # no aggregates: the tools never read them next to iterations
         if limit is None:
             measured[name] = statistics.median(e["algbw"] for e in entries)
     return gbench_json.document(ctx, benchmarks)
+
+
+def serial(bandwidths):
+    """The bandwidth of doing the work of each bandwidth one after the other."""
+    return bandwidths[0] if len(bandwidths) == 1 else 1.0 / sum(1.0 / b for b in bandwidths)
 
 
 def sha_of(text):
@@ -254,12 +275,15 @@ def write_all(out):
     docs["conformance_results.json"] = conformance()
     docs["dist_mpi_np4.json"] = dist_run(
         dist_context("2026-11-24T12:50:00+00:00", "mpi", 4, "quick"), 9, 3, 4,
-        (1 << 20, 16 << 20, 64 << 20))
+        (1 << 20, 16 << 20, 64 << 20), replication_sizes=(1 << 20, 64 << 20))
     docs["dist_thread_errors.json"] = dist_run(
         dist_context("2026-11-24T12:55:00+00:00", "thread", 2, "smoke"), 10, 1, 2, (64 << 10,),
         skipped=("limit/mpi_allgather",), errors={
             "dist/gather_state_dict/uneven/65536":
-                "wrong result: rank 1: b.weight: differs from the full tensor"})
+                "wrong result: rank 1: b.weight: differs from the full tensor",
+            "replicate/persist/65536":
+                "wrong result: rank 1: layers.3.weight of the replica file differs from rank 1's"},
+        replication_sizes=(64 << 10,))
     for name, doc in docs.items():
         gbench_json.write(os.path.join(out, name), doc)
     history(out, "stable", lambda night: 1.0)

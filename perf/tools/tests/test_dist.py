@@ -26,7 +26,7 @@ def test_summary_medians_and_ratio():
     assert run.warnings == []
     summary = dist.summarize(run.frame)
     assert dist.world(run) == "mpi, 4 ranks"
-    assert len(summary) == 3 * 7 and set(summary["status"]) == {"ok"}
+    assert len(summary) == 3 * 7 + 2 * 5 and set(summary["status"]) == {"ok"}
     row = summary.loc["dist/gather_state_dict/shard0/16777216"]
     assert row["n"] == 3 and row["limit"] == "limit/all_gather/16777216"
     assert row["busbw"] == pytest.approx(row["algbw"] * 3 / 4, rel=1e-5)
@@ -53,7 +53,7 @@ def test_check_dist_accepts_a_good_file_and_rejects_errors():
     proc = run_tool("check_dist.py", fixture("dist_mpi_np4.json"), "--world-backend", "mpi",
                     "--world-size", "4")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "ok (63 measured, 0 not supported)" in proc.stdout
+    assert "ok (93 measured, 0 not supported)" in proc.stdout
     proc = run_tool("check_dist.py", fixture("dist_thread_errors.json"), "--world-size", "2")
     assert proc.returncode == 1
     assert "dist/gather_state_dict/uneven/65536: error: wrong result: rank 1" in proc.stdout

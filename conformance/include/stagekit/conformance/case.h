@@ -47,6 +47,7 @@ struct Requirements {
   bool dtensor = false;
   bool sharded_tensor = false;
   bool state_dict_utilities = false;
+  bool replication = false;
   int world_size = 0;  // ranks the case runs on (run_ranks); 0 for a single-process case
 };
 

@@ -11,9 +11,11 @@
 //   * make_stager() returns an independent stager (no buffers shared with other stagers);
 //   * StagerUnderTest::stage() returns only after every staged byte is in place;
 //   * PendingResult::wait() returns the staged tree only once every copy is complete;
+//   * make_replication_stager() and load_replica() are only called with Capabilities::replication;
 //   * cache_stats() is optional (nullopt when not declared in Capabilities::cache_stats).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -96,6 +98,26 @@ class StateDictUtilitiesUnderTest {
                                     bool strict, bool cpu_offload, Device device) = 0;
 };
 
+// Construction options of a replication stager, as in PyTorch's _ReplicationStager.
+struct ReplicationConfig {
+  std::chrono::milliseconds timeout = std::chrono::seconds(30);
+  std::optional<std::string> storage_dir;  // nullopt: the implementation creates one in the temp dir
+};
+
+// A replication stager on one rank (spec B.3.5), reached when Capabilities::replication is declared.
+// Made on every rank of a world; stage() exchanges with the partner (r + size/2) % size of the
+// communicator it was made with and returns the partner's state dict, persisted on this rank.
+class ReplicationStagerUnderTest {
+ public:
+  virtual ~ReplicationStagerUnderTest() = default;
+  virtual Value stage(const Value& state_dict) = 0;
+  // The storage directory in use (as given, or the one created).
+  [[nodiscard]] virtual std::string storage_dir() const = 0;
+  // The file holding the replica this rank keeps for its partner.
+  [[nodiscard]] virtual std::string persisted_path() const = 0;
+  virtual void close() = 0;
+};
+
 class Implementation {
  public:
   virtual ~Implementation() = default;
@@ -105,6 +127,14 @@ class Implementation {
   [[nodiscard]] virtual std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig& config) = 0;
   // Only called when Capabilities::state_dict_utilities is declared.
   [[nodiscard]] virtual std::unique_ptr<StateDictUtilitiesUnderTest> make_utilities() { return nullptr; }
+  // Only called when Capabilities::replication is declared. `comm` outlives the stager. A world the
+  // implementation cannot pair (odd size, a single rank) is refused here with a stagekit::Error.
+  [[nodiscard]] virtual std::unique_ptr<ReplicationStagerUnderTest> make_replication_stager(
+      dist::Communicator& comm, const ReplicationConfig& config);
+  // Reads a replica file written by this implementation's replication stager, verifying it: a
+  // damaged file must raise a stagekit::Error, never return a wrong tree. Only called when
+  // Capabilities::replication is declared.
+  [[nodiscard]] virtual Value load_replica(const std::string& path);
 };
 
 using ImplementationFactory = std::function<std::unique_ptr<Implementation>()>;

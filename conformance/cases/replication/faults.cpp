@@ -1,0 +1,274 @@
+// Replication under faults (strict, spec C.3.1, C.3.3, C.3.5): worlds that cannot be paired are
+// refused, a missing partner is a timeout error and leaves the previous replica intact, damaged
+// replica files are rejected by the loader, repeated stages replace the replica atomically, and a
+// write that fails (file-size limit) keeps the previous replica and leaves no temporary file.
+#include <fmt/format.h>
+#include <fmt/std.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <array>
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "replication_fixtures.h"
+
+namespace stagekit::conformance {
+namespace {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::array<int, 2> kUnpairable = {1, 3};
+
+void odd_world_refused(CaseContext& ctx, Source, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& world) {
+    const int r = world.rank();
+    ScratchDir dir("stagekit-replication");
+    try {
+      auto stager = ctx.impl().make_replication_stager(world, replication_config(dir.path()));
+      // Never stage: with an odd world, some rank would wait forever for a partner that sends elsewhere.
+      ctx.check(stager == nullptr, at_rank(r, "<stager>"), "odd world",
+                fmt::format("a replication stager was made for a world of {} rank(s): the partner rule (r + ws/2) % ws "
+                            "is not symmetric there and stage() would hang",
+                            ws));
+    } catch (const Error&) {
+      // Refused with a stagekit error, as required.
+    } catch (const std::exception& e) {
+      ctx.check(false, at_rank(r, "<stager>"), "error type", fmt::format("refused with a non-stagekit error: {}", e.what()));
+    }
+  });
+}
+
+void partner_missing(CaseContext& ctx, Source, int ws) {
+  constexpr auto kTimeout = std::chrono::seconds(2);
+  ctx.run_ranks(ws, [&](dist::Communicator& world) {
+    const int r = world.rank();
+    const int p = partner_of(r, ws);
+    const int dead = 0;
+    const int survivor = partner_of(dead, ws);
+    ScratchDir dir("stagekit-replication");
+    auto stager = make_replication_stager_or_fail(ctx, r, world, replication_config(dir.path(), kTimeout));
+    if (!stager) return;
+    if (!replicate_or_fail(ctx, r, *stager, simple_state_dict(r, 0), "first stage")) return;
+    if (r == dead) return;  // rank 0 dies before the second exchange
+    const auto start = Clock::now();
+    if (r != survivor) {
+      if (auto got = replicate_or_fail(ctx, r, *stager, simple_state_dict(r, 1), "second stage")) {
+        check_replica(ctx, r, "second replica", *got, simple_state_dict(p, 1));
+      }
+      return;
+    }
+    try {
+      (void)stager->stage(simple_state_dict(r, 1));
+      ctx.check(false, at_rank(r, "<stager>"), "missing partner",
+                fmt::format("stage() returned although partner rank {} never took part", dead));
+    } catch (const Error& e) {
+      const double waited = std::chrono::duration<double>(Clock::now() - start).count();
+      ctx.check(e.code() == ErrorCode::timeout, at_rank(r, "<stager>"), "error code",
+                fmt::format("a missing partner gave a {} error instead of a timeout: {}", error_code_name(e.code()),
+                            e.what()));
+      ctx.check(waited < 10.0 * 2, at_rank(r, "<stager>"), "timeout",
+                fmt::format("gave up after {:.1f} s with a timeout of 2 s", waited));
+    }
+    // No torn replica: the file still holds the first round's replica, and nothing else is there.
+    if (auto loaded = load_or_fail(ctx, r, stager->persisted_path())) {
+      check_replica(ctx, r, "replica kept from the first stage", *loaded, simple_state_dict(p, 0));
+    }
+    check_only_replica_left(ctx, r, dir.path(), stager->persisted_path(), "after the failed exchange");
+  });
+}
+
+std::vector<char> read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_file(const fs::path& path, const std::vector<char>& bytes, std::size_t n) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(n));
+}
+
+// Loads `path` with the implementation's loader and requires a corruption error.
+void expect_rejected(CaseContext& ctx, int r, const fs::path& path, const std::string& damage) {
+  try {
+    (void)ctx.impl().load_replica(path.string());
+    ctx.check(false, at_rank(r, path.string()), "damaged replica", fmt::format("loaded although {}", damage));
+  } catch (const Error& e) {
+    ctx.check(e.code() == ErrorCode::corruption, at_rank(r, path.string()), "error code",
+              fmt::format("{}: a {} error instead of a corruption error: {}", damage, error_code_name(e.code()), e.what()));
+  } catch (const std::exception& e) {
+    ctx.check(false, at_rank(r, path.string()), "error type", fmt::format("{}: a non-stagekit error: {}", damage, e.what()));
+  }
+}
+
+// Stages once and hands the bytes of this rank's replica file to `damage`.
+template <class Damage>
+void with_replica_bytes(CaseContext& ctx, int ws, Damage damage) {
+  ctx.run_ranks(ws, [&](dist::Communicator& world) {
+    const int r = world.rank();
+    const int p = partner_of(r, ws);
+    ScratchDir dir("stagekit-replication");
+    ScratchDir work("stagekit-damaged");
+    auto stager = make_replication_stager_or_fail(ctx, r, world, replication_config(dir.path()));
+    if (!stager || !replicate_or_fail(ctx, r, *stager, shared_storage_state_dict(r), "stage")) return;
+    const std::vector<char> bytes = read_file(stager->persisted_path());
+    const fs::path copy = work.path() / "copy.replica";
+    // Control: an undamaged copy loads, so a rejection below is about the damage.
+    write_file(copy, bytes, bytes.size());
+    const auto loaded = load_or_fail(ctx, r, copy.string());
+    if (!loaded || !check_replica(ctx, r, "undamaged copy", *loaded, shared_storage_state_dict(p))) return;
+    damage(r, bytes, work.path() / "damaged.replica");
+  });
+}
+
+void corrupted_replica(CaseContext& ctx, Source, int ws) {
+  with_replica_bytes(ctx, ws, [&](int r, const std::vector<char>& bytes, const fs::path& damaged) {
+    constexpr std::size_t kPositions = 48;
+    for (std::size_t i = 0; i < kPositions; ++i) {
+      const std::size_t at = i * (bytes.size() - 1) / (kPositions - 1);
+      std::vector<char> copy = bytes;
+      copy[at] = static_cast<char>(copy[at] ^ 0x20);
+      write_file(damaged, copy, copy.size());
+      expect_rejected(ctx, r, damaged, fmt::format("byte {} of {} was changed", at, bytes.size()));
+    }
+  });
+}
+
+void truncated_replica(CaseContext& ctx, Source, int ws) {
+  with_replica_bytes(ctx, ws, [&](int r, const std::vector<char>& bytes, const fs::path& damaged) {
+    const std::size_t n = bytes.size();
+    for (std::size_t length : {std::size_t{0}, std::size_t{1}, std::size_t{16}, n / 4, n / 2, n - n / 8, n - 1}) {
+      write_file(damaged, bytes, length);
+      expect_rejected(ctx, r, damaged, fmt::format("it was cut to {} of its {} bytes", length, n));
+    }
+    for (std::size_t extra : {std::size_t{1}, std::size_t{4096}}) {
+      std::vector<char> longer = bytes;
+      longer.resize(n + extra, '\0');
+      write_file(damaged, longer, longer.size());
+      expect_rejected(ctx, r, damaged, fmt::format("{} zero byte(s) were appended", extra));
+    }
+  });
+}
+
+void repeated_stages(CaseContext& ctx, Source, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& world) {
+    const int r = world.rank();
+    const int p = partner_of(r, ws);
+    ScratchDir dir("stagekit-replication");
+    auto stager = make_replication_stager_or_fail(ctx, r, world, replication_config(dir.path()));
+    if (!stager) return;
+    std::vector<Value> results;
+    for (std::uint64_t round = 0; round < 3; ++round) {
+      auto got = replicate_or_fail(ctx, r, *stager, simple_state_dict(r, round), fmt::format("stage #{}", round + 1));
+      if (!got) return;
+      check_replica(ctx, r, fmt::format("replica #{}", round + 1), *got, simple_state_dict(p, round));
+      if (auto loaded = load_or_fail(ctx, r, stager->persisted_path())) {
+        check_replica(ctx, r, fmt::format("file after stage #{}", round + 1), *loaded, simple_state_dict(p, round));
+      }
+      check_only_replica_left(ctx, r, dir.path(), stager->persisted_path(), fmt::format("after stage #{}", round + 1));
+      results.push_back(*got);
+    }
+    // A returned replica is the caller's: later stages must not overwrite it.
+    for (std::uint64_t round = 0; round + 1 < results.size(); ++round) {
+      check_replica(ctx, r, fmt::format("replica #{} after later stages", round + 1), results[round],
+                    simple_state_dict(p, round));
+    }
+    stager->close();
+  });
+}
+
+// Lowers RLIMIT_FSIZE (and ignores SIGXFSZ, so that a write fails with EFBIG) while alive.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &saved_);
+    old_handler_ = ::signal(SIGXFSZ, SIG_IGN);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = bytes;
+    ::setrlimit(RLIMIT_FSIZE, &lowered);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &saved_);
+    ::signal(SIGXFSZ, old_handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit saved_{};
+  sighandler_t old_handler_ = SIG_DFL;
+};
+
+void persist_failure(CaseContext& ctx, Source, int ws) {
+  constexpr std::size_t kSmall = 16 << 10;
+  constexpr std::size_t kLarge = 1 << 20;
+  constexpr rlim_t kLimit = 256 << 10;
+  // The limit is per process: one thread sets it for a thread world, every process under mpirun.
+  const bool one_per_process = process_world() != nullptr;
+  ctx.run_ranks(ws, [&](dist::Communicator& world) {
+    const int r = world.rank();
+    const int p = partner_of(r, ws);
+    ScratchDir dir("stagekit-replication");
+    auto stager = make_replication_stager_or_fail(ctx, r, world, replication_config(dir.path()));
+    if (!stager) return;
+    const bool first = replicate_or_fail(ctx, r, *stager, sized_state_dict(r, kSmall, 0), "first stage").has_value();
+    world.barrier();
+    std::optional<FileSizeLimit> limit;
+    if (one_per_process || r == 0) limit.emplace(kLimit);
+    world.barrier();
+    bool failed = false;
+    std::string error;
+    try {
+      (void)stager->stage(sized_state_dict(r, kLarge, 1));
+    } catch (const Error& e) {
+      failed = true;
+      error = e.what();
+      ctx.check(e.code() == ErrorCode::io, at_rank(r, "<stager>"), "error code",
+                fmt::format("a failed replica write gave a {} error instead of an I/O error: {}",
+                            error_code_name(e.code()), e.what()));
+    }
+    world.barrier();
+    limit.reset();
+    ctx.check(failed, at_rank(r, "<stager>"), "failed write",
+              fmt::format("stage() succeeded although the {}-byte replica exceeds the {}-byte file-size limit", kLarge,
+                          kLimit));
+    if (!first) return;
+    if (auto loaded = load_or_fail(ctx, r, stager->persisted_path())) {
+      check_replica(ctx, r, "replica kept from the first stage", *loaded, sized_state_dict(p, kSmall, 0));
+    }
+    check_only_replica_left(ctx, r, dir.path(), stager->persisted_path(), "after the failed write");
+  });
+}
+
+}  // namespace
+
+STAGEKIT_CONFORMANCE_CASES(replication_faults) {
+  Requirements needs;
+  needs.replication = true;
+  add_world_cases(registry, "replication", "odd_world_refused",
+                  "a world that cannot be paired (odd size, or a single rank) is refused with an error at "
+                  "construction instead of hanging in stage()",
+                  "strict", Profile::strict, kCpuSource, kUnpairable, odd_world_refused, needs);
+  add_world_cases(registry, "replication", "partner_missing",
+                  "a partner that never takes part gives a timeout error within the stager's timeout, and the "
+                  "previous replica stays intact with no temporary file",
+                  "strict", Profile::strict, kCpuSource, kWorlds2And4, partner_missing, needs);
+  add_world_cases(registry, "replication", "corrupted_replica",
+                  "a replica file with any one byte changed is rejected by the loader with a corruption error",
+                  "strict", Profile::strict, kCpuSource, kWorlds2And4, corrupted_replica, needs);
+  add_world_cases(registry, "replication", "truncated_replica",
+                  "a truncated replica file, or one with bytes appended, is rejected with a corruption error",
+                  "strict", Profile::strict, kCpuSource, kWorlds2And4, truncated_replica, needs);
+  add_world_cases(registry, "replication", "repeated_stages",
+                  "each stage replaces the replica file atomically (one file, the latest replica), and earlier "
+                  "results keep their values",
+                  "strict", Profile::strict, kCpuSource, kWorlds2And4, repeated_stages, needs);
+  add_world_cases(registry, "replication", "persist_failure",
+                  "a replica write that fails (file-size limit) is an I/O error, keeps the previous replica valid and "
+                  "leaves no temporary file",
+                  "strict", Profile::strict, kCpuSource, kWorlds2And4, persist_failure, needs);
+}
+
+}  // namespace stagekit::conformance

@@ -1,0 +1,153 @@
+// The replication cases must bite: replication stagers that each break one documented property
+// (spec B.3.5, C.3) are run through the cases that check it, which must fail, while a case that does
+// not depend on that property passes.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include "../adapter/reference_implementation.h"
+#include "stagekit/conformance/case.h"
+#include "stagekit/core/sharded_tensor.h"
+
+namespace stagekit::conformance {
+namespace {
+namespace fs = std::filesystem;
+
+enum class Flaw {
+  returns_own_state_dict,  // no exchange: hands back what it was given
+  loses_sharing,           // every leaf gets its own copy of its storage
+  keeps_sender_placement,  // ShardedTensor shards stay placed on the sender
+  accepts_odd_world,       // makes a stager where no pairing exists
+  leaves_temp_files,       // leaves a temporary file next to the replica
+  stale_loader,            // a damaged file loads as the last good tree instead of failing
+};
+
+Value clone_leaves(const Value& v) {
+  if (v.is_tensor()) return Value(v.as_tensor().clone());
+  if (v.kind() != Value::Kind::dict) return v;
+  auto d = std::make_shared<Dict>();
+  for (const auto& [k, i] : v.as_dict().entries()) d->set(k, clone_leaves(i));
+  return Value(d);
+}
+
+Value place_on_sender(const Value& v) {
+  if (v.kind() != Value::Kind::dict) return v;
+  auto d = std::make_shared<Dict>();
+  for (const auto& [k, i] : v.as_dict().entries()) {
+    if (i.kind() != Value::Kind::sharded_tensor) {
+      d->set(k, i);
+      continue;
+    }
+    const ShardedTensor& st = *i.as_sharded_tensor_node();
+    std::vector<LocalTensorShard> shards = st.local_shards();
+    int owner = st.rank();  // the sender: the rank whose global shard has this local shard's offsets
+    for (std::size_t s = 0; s < st.metadata().shards.size(); ++s) {
+      if (st.metadata().shards[s].offsets == shards[0].metadata.offsets) owner = st.metadata().shards[s].placement_rank;
+    }
+    for (LocalTensorShard& shard : shards) shard.metadata.placement_rank = owner;
+    d->set(k, Value(std::make_shared<ShardedTensor>(std::move(shards), st.metadata(), owner)));
+  }
+  return Value(d);
+}
+
+class FlawedStager final : public ReplicationStagerUnderTest {
+ public:
+  FlawedStager(std::unique_ptr<ReplicationStagerUnderTest> inner, Flaw flaw) : inner_(std::move(inner)), flaw_(flaw) {}
+  Value stage(const Value& sd) override {
+    if (flaw_ == Flaw::returns_own_state_dict) return sd;
+    if (flaw_ == Flaw::leaves_temp_files) std::ofstream(inner_->persisted_path() + ".partial") << "x";
+    const Value got = inner_->stage(sd);
+    if (flaw_ == Flaw::loses_sharing) return clone_leaves(got);
+    if (flaw_ == Flaw::keeps_sender_placement) return place_on_sender(got);
+    return got;
+  }
+  std::string storage_dir() const override { return inner_ ? inner_->storage_dir() : std::string("/nonexistent"); }
+  std::string persisted_path() const override { return inner_->persisted_path(); }
+  void close() override {
+    if (inner_) inner_->close();
+  }
+
+ private:
+  std::unique_ptr<ReplicationStagerUnderTest> inner_;
+  Flaw flaw_;
+};
+
+class FlawedImplementation final : public Implementation {
+ public:
+  explicit FlawedImplementation(Flaw flaw) : flaw_(flaw), reference_(make_reference_implementation()) {}
+  std::string name() const override { return "replication-mutant"; }
+  std::string version() const override { return "0"; }
+  Capabilities capabilities() const override { return reference_->capabilities(); }
+  std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig& c) override { return reference_->make_stager(c); }
+  std::unique_ptr<ReplicationStagerUnderTest> make_replication_stager(dist::Communicator& comm,
+                                                                      const ReplicationConfig& config) override {
+    if (flaw_ == Flaw::accepts_odd_world && comm.size() % 2 != 0) return std::make_unique<FlawedStager>(nullptr, flaw_);
+    return std::make_unique<FlawedStager>(reference_->make_replication_stager(comm, config), flaw_);
+  }
+  Value load_replica(const std::string& path) override {
+    if (flaw_ != Flaw::stale_loader) return reference_->load_replica(path);
+    std::lock_guard lock(mutex_);
+    try {
+      last_good_ = reference_->load_replica(path);
+    } catch (const Error&) {
+      if (last_good_.is_none()) throw;
+    }
+    return last_good_;
+  }
+
+ private:
+  Flaw flaw_;
+  std::unique_ptr<Implementation> reference_;
+  std::mutex mutex_;
+  Value last_good_;
+};
+
+Outcome run(Implementation& impl, const std::string& id) {
+  const Case* c = CaseRegistry::instance().find(id);
+  EXPECT_NE(c, nullptr) << "no case " << id;
+  return c == nullptr ? Outcome::crash : run_case(*c, impl).outcome;
+}
+
+void expect_caught(Flaw flaw, const std::vector<std::string>& must_fail, const std::string& control) {
+  FlawedImplementation impl(flaw);
+  for (const std::string& id : must_fail) {
+    EXPECT_EQ(run(impl, id), Outcome::fail) << "flaw " << static_cast<int>(flaw) << " not caught by " << id;
+  }
+  EXPECT_EQ(run(impl, control), Outcome::pass) << "flaw " << static_cast<int>(flaw) << " should pass " << control;
+}
+
+TEST(ReplicationMutants, ReturnsItsOwnStateDict) {
+  expect_caught(Flaw::returns_own_state_dict,
+                {"replication.basic.cpu.ws2", "replication.dtensors.cpu.ws4", "replication.mixed_leaves.cpu.ws2"},
+                "replication.odd_world_refused.cpu.ws3");
+}
+
+TEST(ReplicationMutants, LosesStorageSharing) {
+  expect_caught(Flaw::loses_sharing, {"replication.storage_sharing.cpu.ws2", "replication.storage_sharing.cpu.ws4"},
+                "replication.basic.cpu.ws4");
+}
+
+TEST(ReplicationMutants, KeepsTheSendersShardPlacement) {
+  expect_caught(Flaw::keeps_sender_placement, {"replication.sharded_tensors.cpu.ws2", "replication.sharded_tensors.cpu.ws4"},
+                "replication.dtensors.cpu.ws2");
+}
+
+TEST(ReplicationMutants, AcceptsAnOddWorld) {
+  expect_caught(Flaw::accepts_odd_world, {"replication.odd_world_refused.cpu.ws3", "replication.odd_world_refused.cpu"},
+                "replication.basic.cpu.ws2");
+}
+
+TEST(ReplicationMutants, LeavesTemporaryFiles) {
+  expect_caught(Flaw::leaves_temp_files, {"replication.repeated_stages.cpu.ws2", "replication.persist_failure.cpu.ws2"},
+                "replication.basic.cpu.ws2");
+}
+
+TEST(ReplicationMutants, LoadsDamagedFilesAsTheLastGoodTree) {
+  expect_caught(Flaw::stale_loader, {"replication.corrupted_replica.cpu.ws2", "replication.truncated_replica.cpu.ws2"},
+                "replication.persistence_custom_dir.cpu.ws2");
+}
+
+}  // namespace
+}  // namespace stagekit::conformance

@@ -1,0 +1,30 @@
+// The per-rank work of the replication benchmarks (replication_bench.cpp, perf/METRICS.md
+// "Replication benchmarks"). Every rank pairs with partner (r + N/2) % N, as ReplicationStager does;
+// a world of odd size (or of one rank) cannot pair, and every factory then throws Unsupported.
+// Files go to replica_rank_dir(rank) (perf/driver/replica_dir.h).
+//   p2p_limit         exchange S bytes with the partner by Communicator::send/recv, in chunks of
+//                     replicate::kReplicaChunkBytes, the lower rank of the pair sending first
+//   seq_write_limit   write S bytes to a new file in 8 MiB writes, then fsync
+//   exchange          ReplicationStager::stage() without persistence of an S-byte state dict
+//   persist           replicate::write_replica(sync) of the S-byte state dict, packed beforehand
+//   stage             ReplicationStager::stage() with persistence (exchange, then persist)
+// Each verifies its last result exactly (RankCase::verify).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "../driver/dist_world.h"
+
+namespace stagekit::perf::replication {
+
+[[nodiscard]] std::unique_ptr<RankCase> make_p2p_limit(dist::Communicator& comm, std::size_t bytes);
+[[nodiscard]] std::unique_ptr<RankCase> make_seq_write_limit(dist::Communicator& comm, std::size_t bytes);
+[[nodiscard]] std::unique_ptr<RankCase> make_exchange(dist::Communicator& comm, std::size_t bytes);
+[[nodiscard]] std::unique_ptr<RankCase> make_persist(dist::Communicator& comm, std::size_t bytes);
+[[nodiscard]] std::unique_ptr<RankCase> make_stage(dist::Communicator& comm, std::size_t bytes);
+
+// The partner of this rank; Unsupported when the world cannot be paired.
+[[nodiscard]] int paired_partner(const dist::Communicator& comm);
+
+}  // namespace stagekit::perf::replication
