@@ -22,6 +22,7 @@ enum class Flaw {
   accepts_odd_world,       // makes a stager where no pairing exists
   leaves_temp_files,       // leaves a temporary file next to the replica
   stale_loader,            // a damaged file loads as the last good tree instead of failing
+  tears_on_failure,        // a failed stage leaves a half-written replica behind
 };
 
 Value clone_leaves(const Value& v) {
@@ -58,6 +59,16 @@ class FlawedStager final : public ReplicationStagerUnderTest {
   Value stage(const Value& sd) override {
     if (flaw_ == Flaw::returns_own_state_dict) return sd;
     if (flaw_ == Flaw::leaves_temp_files) std::ofstream(inner_->persisted_path() + ".partial") << "x";
+    if (flaw_ == Flaw::tears_on_failure) {
+      try {
+        return inner_->stage(sd);
+      } catch (const Error&) {
+        const std::string path = inner_->persisted_path();
+        std::error_code ec;
+        fs::resize_file(path, fs::file_size(path, ec) / 2, ec);
+        throw;
+      }
+    }
     const Value got = inner_->stage(sd);
     if (flaw_ == Flaw::loses_sharing) return clone_leaves(got);
     if (flaw_ == Flaw::keeps_sender_placement) return place_on_sender(got);
@@ -147,6 +158,13 @@ TEST(ReplicationMutants, LeavesTemporaryFiles) {
 TEST(ReplicationMutants, LoadsDamagedFilesAsTheLastGoodTree) {
   expect_caught(Flaw::stale_loader, {"replication.corrupted_replica.cpu.ws2", "replication.truncated_replica.cpu.ws2"},
                 "replication.persistence_custom_dir.cpu.ws2");
+}
+
+TEST(ReplicationMutants, TearsTheReplicaWhenAStageFails) {
+  expect_caught(Flaw::tears_on_failure,
+                {"replication.partner_missing.cpu.ws2", "replication.partner_killed_mid_exchange.cpu.ws2",
+                 "replication.persist_failure.cpu.ws2"},
+                "replication.repeated_stages.cpu.ws2");
 }
 
 }  // namespace

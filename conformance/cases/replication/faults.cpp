@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "replication_fixtures.h"
+#include "stagekit/dist/fault_injection.h"
 
 namespace stagekit::conformance {
 namespace {
@@ -41,6 +42,29 @@ void odd_world_refused(CaseContext& ctx, Source, int ws) {
   });
 }
 
+// Checks the survivor's error after its partner died, then that its previous replica is intact.
+void check_survivor(CaseContext& ctx, int r, ReplicationStagerUnderTest& stager, const ScratchDir& dir,
+                    const Value& next, const Value& kept, int dead, std::chrono::milliseconds timeout) {
+  const auto start = Clock::now();
+  try {
+    (void)stager.stage(next);
+    ctx.check(false, at_rank(r, "<stager>"), "dead partner",
+              fmt::format("stage() returned although partner rank {} died", dead));
+  } catch (const Error& e) {
+    const double waited = std::chrono::duration<double>(Clock::now() - start).count();
+    const double limit = 10.0 * std::chrono::duration<double>(timeout).count();
+    ctx.check(e.code() == ErrorCode::timeout, at_rank(r, "<stager>"), "error code",
+              fmt::format("a dead partner gave a {} error instead of a timeout: {}", error_code_name(e.code()), e.what()));
+    ctx.check(waited < limit, at_rank(r, "<stager>"), "timeout",
+              fmt::format("gave up after {:.1f} s with a timeout of {} ms", waited, timeout.count()));
+  }
+  // No torn replica: the file still holds the previous replica, and nothing else is there.
+  if (auto loaded = load_or_fail(ctx, r, stager.persisted_path())) {
+    check_replica(ctx, r, "replica kept from the previous stage", *loaded, kept);
+  }
+  check_only_replica_left(ctx, r, dir.path(), stager.persisted_path(), "after the failed exchange");
+}
+
 void partner_missing(CaseContext& ctx, Source, int ws) {
   constexpr auto kTimeout = std::chrono::seconds(2);
   ctx.run_ranks(ws, [&](dist::Communicator& world) {
@@ -53,30 +77,55 @@ void partner_missing(CaseContext& ctx, Source, int ws) {
     if (!stager) return;
     if (!replicate_or_fail(ctx, r, *stager, simple_state_dict(r, 0), "first stage")) return;
     if (r == dead) return;  // rank 0 dies before the second exchange
-    const auto start = Clock::now();
     if (r != survivor) {
       if (auto got = replicate_or_fail(ctx, r, *stager, simple_state_dict(r, 1), "second stage")) {
         check_replica(ctx, r, "second replica", *got, simple_state_dict(p, 1));
       }
       return;
     }
-    try {
-      (void)stager->stage(simple_state_dict(r, 1));
-      ctx.check(false, at_rank(r, "<stager>"), "missing partner",
-                fmt::format("stage() returned although partner rank {} never took part", dead));
-    } catch (const Error& e) {
-      const double waited = std::chrono::duration<double>(Clock::now() - start).count();
-      ctx.check(e.code() == ErrorCode::timeout, at_rank(r, "<stager>"), "error code",
-                fmt::format("a missing partner gave a {} error instead of a timeout: {}", error_code_name(e.code()),
-                            e.what()));
-      ctx.check(waited < 10.0 * 2, at_rank(r, "<stager>"), "timeout",
-                fmt::format("gave up after {:.1f} s with a timeout of 2 s", waited));
+    check_survivor(ctx, r, *stager, dir, simple_state_dict(r, 1), simple_state_dict(p, 0), dead, kTimeout);
+  });
+}
+
+// Sixteen 64 KiB tensors: an exchange of several messages in any reasonable protocol.
+Value many_tensors(int rank, std::uint64_t round) {
+  auto d = std::make_shared<Dict>();
+  for (int i = 0; i < 16; ++i) {
+    d->set(fmt::format("layer{}.weight", i),
+           rank_tensor({128, 128}, rank, Device::cpu(), 100 * round + static_cast<std::uint64_t>(i)));
+  }
+  return Value(d);
+}
+
+void partner_killed_mid_exchange(CaseContext& ctx, Source, int ws) {
+  constexpr auto kTimeout = std::chrono::seconds(2);
+  constexpr std::size_t kPayload = 16 * 128 * 128 * 4;
+  ctx.run_ranks(ws, [&](dist::Communicator& world) {
+    const int r = world.rank();
+    const int p = partner_of(r, ws);
+    const int dead = 0;  // the lower rank of its pair: it sends first, so its partner is mid-receive
+    ScratchDir dir("stagekit-replication");
+    auto stager = make_replication_stager_or_fail(ctx, r, world, replication_config(dir.path(), kTimeout));
+    if (!stager || !replicate_or_fail(ctx, r, *stager, many_tensors(r, 0), "first stage")) return;
+    if (r == dead) {
+      // A second stager on a communicator that dies once half the payload has been sent.
+      dist::DyingCommunicator dying(world, dist::DyingCommunicator::kAnyTag, [] { throw dist::RankDied(); },
+                                    kPayload / 2);
+      auto doomed = make_replication_stager_or_fail(ctx, r, dying, replication_config(dir.path(), kTimeout));
+      if (!doomed) return;
+      try {
+        (void)doomed->stage(many_tensors(r, 1));
+      } catch (const dist::RankDied&) {
+      }
+      return;
     }
-    // No torn replica: the file still holds the first round's replica, and nothing else is there.
-    if (auto loaded = load_or_fail(ctx, r, stager->persisted_path())) {
-      check_replica(ctx, r, "replica kept from the first stage", *loaded, simple_state_dict(p, 0));
+    if (r != partner_of(dead, ws)) {
+      if (auto got = replicate_or_fail(ctx, r, *stager, many_tensors(r, 1), "second stage")) {
+        check_replica(ctx, r, "second replica", *got, many_tensors(p, 1));
+      }
+      return;
     }
-    check_only_replica_left(ctx, r, dir.path(), stager->persisted_path(), "after the failed exchange");
+    check_survivor(ctx, r, *stager, dir, many_tensors(r, 1), many_tensors(p, 0), dead, kTimeout);
   });
 }
 
@@ -255,6 +304,10 @@ STAGEKIT_CONFORMANCE_CASES(replication_faults) {
                   "a partner that never takes part gives a timeout error within the stager's timeout, and the "
                   "previous replica stays intact with no temporary file",
                   "strict", Profile::strict, kCpuSource, kWorlds2And4, partner_missing, needs);
+  add_world_cases(registry, "replication", "partner_killed_mid_exchange",
+                  "a partner that dies halfway through sending its state dict gives a timeout error within the "
+                  "stager's timeout, and the previous replica stays intact with no temporary file",
+                  "strict", Profile::strict, kCpuSource, kWorlds2And4, partner_killed_mid_exchange, needs);
   add_world_cases(registry, "replication", "corrupted_replica",
                   "a replica file with any one byte changed is rejected by the loader with a corruption error",
                   "strict", Profile::strict, kCpuSource, kWorlds2And4, corrupted_replica, needs);

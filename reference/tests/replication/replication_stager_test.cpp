@@ -12,9 +12,9 @@
 #include <set>
 #include <string>
 
-#include "dying_communicator.h"
 #include "stagekit/core/dtensor.h"
 #include "stagekit/core/error.h"
+#include "stagekit/dist/fault_injection.h"
 #include "stagekit/core/sharded_tensor.h"
 #include "stagekit/dist/communicator.h"
 #include "stagekit/replicate/replica_file.h"
@@ -181,9 +181,9 @@ TEST(ReplicationStager, PartnerDyingMidExchangeIsATimeoutAndKeepsThePreviousRepl
   std::atomic<bool> died = false;
   dist::run_thread_world(2, [&](dist::Communicator& comm) {
     TempDir dir;
-    testing::DyingCommunicator dying(comm, kReplicaTag + 1, [&] {
+    dist::DyingCommunicator dying(comm, kReplicaTag + 1, [&] {
       died = true;
-      throw testing::RankDied();
+      throw dist::RankDied();
     });
     const bool victim = comm.rank() == 0;
     dist::Communicator& used = victim ? static_cast<dist::Communicator&>(dying) : comm;
@@ -196,7 +196,7 @@ TEST(ReplicationStager, PartnerDyingMidExchangeIsATimeoutAndKeepsThePreviousRepl
       // first replica with a clean stager, then die in the second.
       ReplicationStager clean(comm, options_in(dir.path(), 1500ms));
       (void)clean.stage(rank_state_dict(0, 0));
-      EXPECT_THROW((void)stager.stage(rank_state_dict(0, 1)), testing::RankDied);
+      EXPECT_THROW((void)stager.stage(rank_state_dict(0, 1)), dist::RankDied);
       return;
     }
     const auto start = Clock::now();
