@@ -155,7 +155,9 @@ Value ReplicationStager::stage(const Value& state_dict) {
 
   if (s.options.persist) {
     const auto persist_start = Clock::now();
-    PackedStateDict to_write{std::move(received.manifest), std::move(received.storages)};
+    // The file holds exactly what stage() returns (ShardedTensors already placed on this rank); the
+    // storages are the received ones, so re-packing walks the tree but copies no tensor data.
+    const PackedStateDict to_write = pack_state_dict(replica);
     try {
       stats.replica_file_bytes = write_replica(persisted_path(), to_write, {s.partner, s.rank, true});
     } catch (const Error& e) {

@@ -159,6 +159,12 @@ TEST(ReplicationStager, DTensorsKeepTheirSpecAndShardedTensorsMoveToTheReceiver)
     EXPECT_EQ(st.local_shards()[0].metadata.offsets, (IntList{3 * p, 0}));
     EXPECT_EQ(st.metadata(), sent["st"].as_sharded_tensor_node()->metadata());
     EXPECT_TRUE(Tensor::equal(st.local_shards()[0].tensor, sent["st"].as_sharded_tensor_node()->local_shards()[0].tensor));
+    // The file holds what stage() returned: the shard placed on this rank.
+    const Value loaded = load_replica(stager.persisted_path());
+    const ShardedTensor& lst = *loaded["st"].as_sharded_tensor_node();
+    EXPECT_EQ(lst.rank(), r);
+    EXPECT_EQ(lst.local_shards()[0].metadata, st.local_shards()[0].metadata);
+    EXPECT_EQ(loaded["dt"].as_dtensor_node()->spec(), dt.spec());
   });
 }
 
