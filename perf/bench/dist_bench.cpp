@@ -55,15 +55,6 @@ std::vector<std::size_t> sizes() {
   return {};
 }
 
-// Fixed iteration counts (every rank must run the same ones): about 256 MiB (quick) or 2 GiB (full)
-// of S per benchmark, at least 5.
-int iterations(std::size_t bytes) {
-  const Mode mode = dist_context().mode;
-  if (mode == Mode::smoke) return 1;
-  const double budget = static_cast<double>(mode == Mode::quick ? 256 * kMiB : 2048 * kMiB);
-  return std::clamp(static_cast<int>(budget / static_cast<double>(bytes)), 5, mode == Mode::quick ? 50 : 200);
-}
-
 const char* layout_name(Layout l) {
   switch (l) {
     case Layout::shard0: return "shard0";
@@ -255,7 +246,7 @@ CaseFactory factory(const Spec& spec) {
 void run_benchmark(benchmark::State& state, const Spec& spec) {
   const int n = dist_context().world_size;
   const bool is_limit = spec.op == Op::all_gather_limit || spec.op == Op::mpi_allgather_limit || spec.op == Op::memcpy_limit;
-  const Measurement m = measure(factory(spec), iterations(spec.bytes));
+  const Measurement m = measure(factory(spec), fixed_iterations(spec.bytes));
   if (!m.error.empty()) {
     if (m.error.rfind("wrong result:", 0) == 0) state.counters["wrong"] = 1;
     state.SkipWithError(m.error.c_str());
@@ -310,7 +301,7 @@ void register_dist_benchmarks() {
   }
   for (const Spec& spec : specs) {
     benchmark::RegisterBenchmark(spec.name.c_str(), [spec](benchmark::State& state) { run_benchmark(state, spec); })
-        ->Iterations(iterations(spec.bytes))
+        ->Iterations(fixed_iterations(spec.bytes))
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
   }

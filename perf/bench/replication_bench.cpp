@@ -43,14 +43,6 @@ std::vector<std::size_t> replication_sizes() {
   return {};
 }
 
-// As dist_bench.cpp: about 256 MiB (quick) or 2 GiB (full) of S per benchmark, at least 5.
-int replication_iterations(std::size_t bytes) {
-  const Mode mode = dist_context().mode;
-  if (mode == Mode::smoke) return 1;
-  const double budget = static_cast<double>(mode == Mode::quick ? 256 * kMiB : 2048 * kMiB);
-  return std::clamp(static_cast<int>(budget / static_cast<double>(bytes)), 5, mode == Mode::quick ? 50 : 200);
-}
-
 // The bandwidth of doing the limits' work one after the other (1 / sum of 1/algbw), if all ran.
 std::optional<double> serial_limit(const std::vector<std::string>& limits) {
   double seconds_per_byte = 0;
@@ -70,7 +62,7 @@ std::string joined(const std::vector<std::string>& names) {
 
 void run_replication_benchmark(benchmark::State& state, const ReplicationSpec& spec) {
   const Measurement m =
-      measure([&spec](dist::Communicator& c) { return spec.make(c, spec.bytes); }, replication_iterations(spec.bytes));
+      measure([&spec](dist::Communicator& c) { return spec.make(c, spec.bytes); }, fixed_iterations(spec.bytes));
   if (!m.error.empty()) {
     if (m.error.rfind("wrong result:", 0) == 0) state.counters["wrong"] = 1;
     state.SkipWithError(m.error.c_str());
@@ -125,7 +117,7 @@ void register_replication_benchmarks() {
   for (const ReplicationSpec& spec : specs) {
     benchmark::RegisterBenchmark(spec.name.c_str(),
                                  [spec](benchmark::State& state) { run_replication_benchmark(state, spec); })
-        ->Iterations(replication_iterations(spec.bytes))
+        ->Iterations(fixed_iterations(spec.bytes))
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
   }

@@ -47,6 +47,10 @@ struct Measurement {
   std::string error;
 };
 
+// Fixed iteration counts (every rank must run the same ones) for a benchmark moving `bytes` per
+// iteration: 1 in smoke mode, else about 256 MiB (quick) or 2 GiB (full) in all, at least 5.
+[[nodiscard]] int fixed_iterations(std::size_t bytes);
+
 // Runs the case on every rank of the world (collective under MPI; a fresh thread world otherwise).
 [[nodiscard]] Measurement measure(const CaseFactory& make, int iterations);
 
