@@ -3,7 +3,7 @@
 #   find_package(stagekit 0.1 REQUIRED)
 #   target_link_libraries(my_plugin PRIVATE stagekit::conformance)
 # Installed targets: stagekit::core, stagekit::dist, stagekit::reference, stagekit::replica_format,
-# stagekit::replication, stagekit::conformance,
+# stagekit::replication, stagekit::conformance, the tool stagekit::stagekit-replica,
 # stagekit::conformance_gtest (where GoogleTest was found) and the executable stagekit::stagekit-conform.
 include(CMakePackageConfigHelpers)
 
@@ -16,7 +16,7 @@ install(FILES ${PROJECT_BINARY_DIR}/generated/stagekit/config.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/stagekit COMPONENT development)
 
 install(TARGETS stagekit_core stagekit_dist stagekit_reference stagekit_replica_format stagekit_replication
-  stagekit_conformance stagekit-conform EXPORT stagekitTargets
+  stagekit_conformance stagekit-conform stagekit-replica EXPORT stagekitTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
