@@ -18,6 +18,14 @@
 namespace stagekit::conformance {
 namespace fs = std::filesystem;
 
+void add_replication_cases(CaseRegistry& registry, std::string_view test, std::string_view description,
+                           std::string_view source, Profile profile, std::span<const int> world_sizes, WorldBody body,
+                           Requirements extra) {
+  extra.replication = true;
+  add_world_cases(registry, "replication", test, description, source, profile, kCpuSource, world_sizes,
+                  std::move(body), extra);
+}
+
 ReplicationConfig replication_config(const fs::path& dir, std::chrono::milliseconds timeout) {
   ReplicationConfig config;
   config.timeout = timeout;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,12 @@ namespace stagekit::conformance {
 
 // Replication cases stage CPU state dicts, as upstream's do.
 inline constexpr std::array<Source, 1> kCpuSource = {Source::cpu};
+
+// Registers `replication.<test>.cpu.ws<N>` for each world size: CPU sources, needing the replication
+// capability plus `extra`.
+void add_replication_cases(CaseRegistry& registry, std::string_view test, std::string_view description,
+                           std::string_view source, Profile profile, std::span<const int> world_sizes, WorldBody body,
+                           Requirements extra = {});
 
 // A stager configuration writing into `dir` with `timeout`.
 [[nodiscard]] ReplicationConfig replication_config(const std::filesystem::path& dir,

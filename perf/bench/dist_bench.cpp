@@ -12,6 +12,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -247,18 +248,9 @@ void run_benchmark(benchmark::State& state, const Spec& spec) {
   const int n = dist_context().world_size;
   const bool is_limit = spec.op == Op::all_gather_limit || spec.op == Op::mpi_allgather_limit || spec.op == Op::memcpy_limit;
   const Measurement m = measure(factory(spec), fixed_iterations(spec.bytes));
-  if (!m.error.empty()) {
-    if (m.error.rfind("wrong result:", 0) == 0) state.counters["wrong"] = 1;
-    state.SkipWithError(m.error.c_str());
-    return;
-  }
-  double seconds = 0;
-  std::size_t i = 0;
-  for (auto _ : state) {
-    const double s = i < m.seconds.size() ? m.seconds[i++] : 0.0;
-    state.SetIterationTime(s);
-    seconds += s;
-  }
+  const std::optional<double> total = report_iterations(state, m);
+  if (!total) return;
+  const double seconds = *total;
   // Limits move whole S/N blocks; the dist layouts hold exactly S bytes.
   const std::size_t bytes = is_limit ? spec.bytes / static_cast<std::size_t>(n) * static_cast<std::size_t>(n) : spec.bytes;
   const double algbw = seconds > 0 ? static_cast<double>(bytes) * static_cast<double>(state.iterations()) / seconds : 0;

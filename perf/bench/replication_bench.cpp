@@ -63,18 +63,9 @@ std::string joined(const std::vector<std::string>& names) {
 void run_replication_benchmark(benchmark::State& state, const ReplicationSpec& spec) {
   const Measurement m =
       measure([&spec](dist::Communicator& c) { return spec.make(c, spec.bytes); }, fixed_iterations(spec.bytes));
-  if (!m.error.empty()) {
-    if (m.error.rfind("wrong result:", 0) == 0) state.counters["wrong"] = 1;
-    state.SkipWithError(m.error.c_str());
-    return;
-  }
-  double seconds = 0;
-  std::size_t i = 0;
-  for (auto _ : state) {
-    const double s = i < m.seconds.size() ? m.seconds[i++] : 0.0;
-    state.SetIterationTime(s);
-    seconds += s;
-  }
+  const std::optional<double> total = report_iterations(state, m);
+  if (!total) return;
+  const double seconds = *total;
   const double algbw =
       seconds > 0 ? static_cast<double>(spec.bytes) * static_cast<double>(state.iterations()) / seconds : 0;
   state.SetBytesProcessed(static_cast<std::int64_t>(spec.bytes * state.iterations()));

@@ -6,6 +6,7 @@
 #include <exception>
 #include <span>
 
+#include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
 #include "stagekit/core/error.h"
@@ -67,6 +68,22 @@ Measurement run_rank(dist::Communicator& comm, const CaseFactory& make, int iter
 }
 
 }  // namespace
+
+std::optional<double> report_iterations(benchmark::State& state, const Measurement& m) {
+  if (!m.error.empty()) {
+    if (m.error.rfind("wrong result:", 0) == 0) state.counters["wrong"] = 1;
+    state.SkipWithError(m.error.c_str());
+    return std::nullopt;
+  }
+  double seconds = 0;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const double s = i < m.seconds.size() ? m.seconds[i++] : 0.0;
+    state.SetIterationTime(s);
+    seconds += s;
+  }
+  return seconds;
+}
 
 int fixed_iterations(std::size_t bytes) {
   const Mode mode = dist_context().mode;

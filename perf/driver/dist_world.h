@@ -7,11 +7,16 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "bench_context.h"
 #include "stagekit/dist/communicator.h"
+
+namespace benchmark {
+class State;
+}  // namespace benchmark
 
 namespace stagekit::perf {
 
@@ -53,6 +58,11 @@ struct Measurement {
 
 // Runs the case on every rank of the world (collective under MPI; a fresh thread world otherwise).
 [[nodiscard]] Measurement measure(const CaseFactory& make, int iterations);
+
+// Hands a measurement to Google Benchmark: an error becomes SkipWithError (a wrong result also sets
+// the counter "wrong"), otherwise each iteration gets its measured time. Returns the total seconds,
+// or nullopt after an error.
+[[nodiscard]] std::optional<double> report_iterations(benchmark::State& state, const Measurement& m);
 
 void register_dist_benchmarks();
 void register_replication_benchmarks();  // perf/bench/replication_bench.cpp

@@ -294,34 +294,32 @@ void persist_failure(CaseContext& ctx, Source, int ws) {
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(replication_faults) {
-  Requirements needs;
-  needs.replication = true;
-  add_world_cases(registry, "replication", "odd_world_refused",
-                  "a world that cannot be paired (odd size, or a single rank) is refused with an error at "
-                  "construction instead of hanging in stage()",
-                  "strict", Profile::strict, kCpuSource, kUnpairable, odd_world_refused, needs);
-  add_world_cases(registry, "replication", "partner_missing",
-                  "a partner that never takes part gives a timeout error within the stager's timeout, and the "
-                  "previous replica stays intact with no temporary file",
-                  "strict", Profile::strict, kCpuSource, kWorlds2And4, partner_missing, needs);
-  add_world_cases(registry, "replication", "partner_killed_mid_exchange",
-                  "a partner that dies halfway through sending its state dict gives a timeout error within the "
-                  "stager's timeout, and the previous replica stays intact with no temporary file",
-                  "strict", Profile::strict, kCpuSource, kWorlds2And4, partner_killed_mid_exchange, needs);
-  add_world_cases(registry, "replication", "corrupted_replica",
-                  "a replica file with any one byte changed is rejected by the loader with a corruption error",
-                  "strict", Profile::strict, kCpuSource, kWorlds2And4, corrupted_replica, needs);
-  add_world_cases(registry, "replication", "truncated_replica",
-                  "a truncated replica file, or one with bytes appended, is rejected with a corruption error",
-                  "strict", Profile::strict, kCpuSource, kWorlds2And4, truncated_replica, needs);
-  add_world_cases(registry, "replication", "repeated_stages",
-                  "each stage replaces the replica file atomically (one file, the latest replica), and earlier "
-                  "results keep their values",
-                  "strict", Profile::strict, kCpuSource, kWorlds2And4, repeated_stages, needs);
-  add_world_cases(registry, "replication", "persist_failure",
-                  "a replica write that fails (file-size limit) is an I/O error, keeps the previous replica valid and "
-                  "leaves no temporary file",
-                  "strict", Profile::strict, kCpuSource, kWorlds2And4, persist_failure, needs);
+  add_replication_cases(registry, "odd_world_refused",
+                        "a world that cannot be paired (odd size, or a single rank) is refused with an error at "
+                        "construction instead of hanging in stage()",
+                        "strict", Profile::strict, kUnpairable, odd_world_refused);
+  add_replication_cases(registry, "partner_missing",
+                        "a partner that never takes part gives a timeout error within the stager's timeout, and the "
+                        "previous replica stays intact with no temporary file",
+                        "strict", Profile::strict, kWorlds2And4, partner_missing);
+  add_replication_cases(registry, "partner_killed_mid_exchange",
+                        "a partner that dies halfway through sending its state dict gives a timeout error within the "
+                        "stager's timeout, and the previous replica stays intact with no temporary file",
+                        "strict", Profile::strict, kWorlds2And4, partner_killed_mid_exchange);
+  add_replication_cases(registry, "corrupted_replica",
+                        "a replica file with any one byte changed is rejected by the loader with a corruption error",
+                        "strict", Profile::strict, kWorlds2And4, corrupted_replica);
+  add_replication_cases(registry, "truncated_replica",
+                        "a truncated replica file, or one with bytes appended, is rejected with a corruption error",
+                        "strict", Profile::strict, kWorlds2And4, truncated_replica);
+  add_replication_cases(registry, "repeated_stages",
+                        "each stage replaces the replica file atomically (one file, the latest replica), and earlier "
+                        "results keep their values",
+                        "strict", Profile::strict, kWorlds2And4, repeated_stages);
+  add_replication_cases(registry, "persist_failure",
+                        "a replica write that fails (file-size limit) is an I/O error, keeps the previous replica valid "
+                        "and leaves no temporary file",
+                        "strict", Profile::strict, kWorlds2And4, persist_failure);
 }
 
 }  // namespace stagekit::conformance

@@ -57,19 +57,17 @@ void subgroup_ranks(CaseContext& ctx, Source, int ws) {
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(replication_fidelity) {
-  Requirements needs;
-  needs.replication = true;
-  add_world_cases(registry, "replication", "storage_sharing",
-                  "views, offsets, strides, stride-0 broadcasts and storage sharing between leaves survive the "
-                  "exchange and the replica file, in both directions",
-                  "strict", Profile::strict, kCpuSource, kWorlds2And4, storage_sharing, needs);
-  add_world_cases(registry, "replication", "mixed_leaves",
-                  "ints, floats (NaN, -0.0), strings, bytes, None, bools, lists, tuples, int keys, objects (frozen "
-                  "too), a node reached twice, empty and 0-dim tensors and several dtypes round-trip exactly",
-                  "strict", Profile::strict, kCpuSource, kWorlds2And4, mixed_leaves, needs);
-  add_world_cases(registry, "replication", "subgroup_ranks",
-                  "a stager made with a sub-communicator pairs ranks in that communicator's rank space",
-                  "strict", Profile::strict, kCpuSource, kWorld4, subgroup_ranks, needs);
+  add_replication_cases(registry, "storage_sharing",
+                        "views, offsets, strides, stride-0 broadcasts and storage sharing between leaves survive the "
+                        "exchange and the replica file, in both directions",
+                        "strict", Profile::strict, kWorlds2And4, storage_sharing);
+  add_replication_cases(registry, "mixed_leaves",
+                        "ints, floats (NaN, -0.0), strings, bytes, None, bools, lists, tuples, int keys, objects "
+                        "(frozen too), a node reached twice, empty and 0-dim tensors and several dtypes round-trip exactly",
+                        "strict", Profile::strict, kWorlds2And4, mixed_leaves);
+  add_replication_cases(registry, "subgroup_ranks",
+                        "a stager made with a sub-communicator pairs ranks in that communicator's rank space",
+                        "strict", Profile::strict, kWorld4, subgroup_ranks);
 }
 
 }  // namespace stagekit::conformance

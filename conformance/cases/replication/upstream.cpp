@@ -170,29 +170,28 @@ void persistence_custom_dir(CaseContext& ctx, Source, int ws) {
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(replication_upstream) {
-  Requirements needs;
-  needs.replication = true;
-  add_world_cases(registry, "replication", "basic",
-                  "each rank receives exactly its partner's state dict ((r + ws/2) % ws) over a new group spanning "
-                  "all ranks",
-                  "test_replication_basic", Profile::upstream, kCpuSource, kWorlds2And4, basic, needs);
-  Requirements dt = needs;
+  add_replication_cases(registry, "basic",
+                        "each rank receives exactly its partner's state dict ((r + ws/2) % ws) over a new group "
+                        "spanning all ranks",
+                        "test_replication_basic", Profile::upstream, kWorlds2And4, basic);
+  Requirements dt;
   dt.dtensor = true;
-  add_world_cases(registry, "replication", "dtensors",
-                  "DTensors arrive as the partner's local block with its spec (Shard(0) and Replicate) kept",
-                  "test_replication_dtensors", Profile::upstream, kCpuSource, kWorlds2And4, dtensors, dt);
-  Requirements st = needs;
+  add_replication_cases(registry, "dtensors",
+                        "DTensors arrive as the partner's local block with its spec (Shard(0) and Replicate) kept",
+                        "test_replication_dtensors", Profile::upstream, kWorlds2And4, dtensors, dt);
+  Requirements st;
   st.sharded_tensor = true;
-  add_world_cases(registry, "replication", "sharded_tensors",
-                  "ShardedTensors arrive with the partner's shard, its offsets and sizes, placed on the receiving rank",
-                  "test_replication_sharded_tensors", Profile::upstream, kCpuSource, kWorlds2And4, sharded_tensors, st);
-  add_world_cases(registry, "replication", "persistence_default_dir",
-                  "without a storage directory one is created in the system temporary directory, and the persisted "
-                  "replica loads back to the partner's state dict",
-                  "test_replication_persistence", Profile::upstream, kCpuSource, kWorlds2And4, persistence_default_dir, needs);
-  add_world_cases(registry, "replication", "persistence_custom_dir",
-                  "a custom storage directory is used verbatim, created at construction, and holds the replica",
-                  "test_replication_persistence", Profile::upstream, kCpuSource, kWorlds2And4, persistence_custom_dir, needs);
+  add_replication_cases(registry, "sharded_tensors",
+                        "ShardedTensors arrive with the partner's shard, its offsets and sizes, placed on the "
+                        "receiving rank",
+                        "test_replication_sharded_tensors", Profile::upstream, kWorlds2And4, sharded_tensors, st);
+  add_replication_cases(registry, "persistence_default_dir",
+                        "without a storage directory one is created in the system temporary directory, and the "
+                        "persisted replica loads back to the partner's state dict",
+                        "test_replication_persistence", Profile::upstream, kWorlds2And4, persistence_default_dir);
+  add_replication_cases(registry, "persistence_custom_dir",
+                        "a custom storage directory is used verbatim, created at construction, and holds the replica",
+                        "test_replication_persistence", Profile::upstream, kWorlds2And4, persistence_custom_dir);
 }
 
 }  // namespace stagekit::conformance
