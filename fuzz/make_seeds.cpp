@@ -6,10 +6,12 @@
 // 4096-byte aligned blob) packed with pack_state_dict() and encoded with encode_replica(), covering
 // every node kind of the manifest: scalars, strings, bytes, containers, objects, shared nodes,
 // tensors with views over one storage, every dtype, DTensors, ShardedTensors and empty tensors.
-// Each seed is decoded once here too, so that a seed the reader refuses stops the run.
+// Each seed is decoded once here too, so that a seed the reader refuses stops the run. The
+// regression inputs (regressions() below) must instead be refused.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -185,6 +187,49 @@ Value mixed() {
   });
 }
 
+// Inputs the reader once got wrong (found by fuzzing), kept as seeds so every run starts from them
+// and checked here to be refused with a stagekit::Error. Each is a well-formed replica around a
+// hand-made manifest (FORMAT.md, "Manifest"), so it reaches the manifest decoder.
+struct Regression {
+  std::string name;
+  std::vector<std::byte> manifest;
+  std::vector<std::uint64_t> storage_sizes;
+};
+
+class ManifestBytes {
+ public:
+  explicit ManifestBytes(const std::vector<std::uint64_t>& storage_sizes) {
+    raw("SKMF", 4).u16(1).u16(0).u64(storage_sizes.size());
+    for (const std::uint64_t size : storage_sizes) u64(size);
+  }
+  ManifestBytes& u8(std::uint8_t v) { return raw(&v, 1); }
+  ManifestBytes& u16(std::uint16_t v) { return raw(&v, 2); }
+  ManifestBytes& u64(std::uint64_t v) { return raw(&v, 8); }
+  ManifestBytes& i64(std::int64_t v) { return raw(&v, 8); }
+  ManifestBytes& raw(const void* p, std::size_t n) {
+    const auto* b = static_cast<const std::byte*>(p);
+    bytes.insert(bytes.end(), b, b + n);
+    return *this;
+  }
+  std::vector<std::byte> bytes;
+};
+
+std::vector<Regression> regressions() {
+  constexpr std::uint8_t kTensorTag = 6;
+  constexpr std::uint8_t kFloat32 = 11;
+  std::vector<Regression> out;
+  // A float32 tensor of INT64_MAX elements with stride INT64_MAX: the element count fits 64 bits but
+  // the end byte, (last element + 1) * 4, overflowed 128-bit arithmetic (UBSan, signed overflow).
+  out.push_back({"regression_extent_overflow",
+                 ManifestBytes({16})
+                     .u8(kTensorTag).u8(kFloat32).u64(1)
+                     .i64(std::numeric_limits<std::int64_t>::max()).i64(std::numeric_limits<std::int64_t>::max()).i64(0)
+                     .u64(0).u64(0)
+                     .bytes,
+                 {16}});
+  return out;
+}
+
 void write_file(const std::filesystem::path& path, const std::vector<std::byte>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
@@ -228,7 +273,25 @@ int main(int argc, char** argv) {
       write_file(dir / (seed.name + ".replica"), bytes);
       total += bytes.size();
     }
-    std::printf("wrote %zu seeds (%zu bytes) to %s\n", seeds.size(), total, dir.c_str());
+    const auto refused = regressions();
+    for (const Regression& r : refused) {
+      stagekit::replicate::PackedStateDict packed{r.manifest, {}};
+      for (const std::uint64_t size : r.storage_sizes) {
+        packed.storages.push_back(Storage::allocate(size));
+        std::memset(packed.storages.back().data(), 0, size);
+      }
+      const auto bytes = stagekit::replicate::encode_replica(packed);
+      try {
+        (void)stagekit::replicate::decode_replica(bytes);
+        std::fprintf(stderr, "regression %s was decoded; the reader must refuse it\n", r.name.c_str());
+        return 1;
+      } catch (const stagekit::Error&) {
+      }
+      write_file(dir / (r.name + ".replica"), bytes);
+      total += bytes.size();
+    }
+    std::printf("wrote %zu seeds and %zu regression inputs (%zu bytes) to %s\n", seeds.size(), refused.size(), total,
+                dir.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "stagekit_replica_seeds: %s\n", e.what());
     return 1;

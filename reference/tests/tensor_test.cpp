@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
 
 #include "stagekit/core/error.h"
@@ -54,6 +55,21 @@ TEST(Tensor, OutOfBoundsLayoutsAreRejected) {
   EXPECT_THROW((void)Tensor::from_storage(Storage(), DType::float32, {2}, {1}, 0), InvalidArgument);
   EXPECT_NO_THROW((void)Tensor::from_storage(Storage(), DType::float32, {0, 3}, {3, 1}, 0));
   EXPECT_THROW((void)Tensor::from_storage(s, DType::float32, {2}, {-1}, 0), InvalidArgument);
+}
+
+TEST(Tensor, LayoutsWhoseRangeOverflowsAreRejectedNotWrapped) {
+  const Storage s = Storage::allocate(64);
+  constexpr std::int64_t kHuge = INT64_MAX;
+  // One dimension: (size-1)*stride overflows 64 bits.
+  EXPECT_THROW((void)Tensor::from_storage(s, DType::float64, {kHuge}, {kHuge}, 0), InvalidArgument);
+  // The element count fits, but the end byte (last element + 1) * item size overflows 128 bits.
+  EXPECT_THROW((void)Tensor::from_storage(s, DType::float64, {std::int64_t{1} << 62}, {kHuge}, 0), InvalidArgument);
+  // Many dimensions: the sum of reaches overflows even 128 bits, and so does the element count.
+  EXPECT_THROW((void)Tensor::from_storage(s, DType::float64, {kHuge, kHuge, kHuge, kHuge, kHuge},
+                                          {kHuge, kHuge, kHuge, kHuge, kHuge}, kHuge),
+               InvalidArgument);
+  // A zero dimension empties the tensor whatever the other dimensions say.
+  EXPECT_NO_THROW((void)Tensor::from_storage(Storage(), DType::float64, {kHuge, kHuge, 0}, {kHuge, kHuge, 1}, 0));
 }
 
 TEST(Tensor, EqualityIsBytewiseAndNaNAware) {

@@ -115,6 +115,15 @@ TEST(ManifestCorruption, BadTensors) {
   expect_corrupt(LeBytes().manifest_header({16}).u8(kTensor).u8(11).u64(1).i64(std::int64_t{1} << 62).i64(1 << 30).i64(0)
                      .u64(0).u64(0).bytes,
                  one, "invalid tensor layout");
+  // Found by the fuzzer: an element count that fits 64 bits whose end byte overflows 128 bits.
+  expect_corrupt(LeBytes().manifest_header({16}).u8(kTensor).u8(11).u64(1).i64(INT64_MAX).i64(INT64_MAX)
+                     .i64(0).u64(0).u64(0).bytes,
+                 one, "the addressed range overflows");
+  // Several dimensions whose reaches add up far past 64 bits.
+  LeBytes wide = LeBytes().manifest_header({16}).u8(kTensor).u8(11).u64(4);
+  for (int d = 0; d < 4; ++d) wide.i64(2);
+  for (int d = 0; d < 4; ++d) wide.i64(INT64_MAX);
+  expect_corrupt(wide.i64(INT64_MAX).u64(0).u64(0).bytes, one, "invalid tensor layout");
   expect_corrupt(LeBytes().manifest_header({16}).u8(kTensor).u8(11).u64(std::uint64_t{1} << 40).bytes, one,
                  "dimension count");
   LeBytes attrs;
