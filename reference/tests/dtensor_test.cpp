@@ -41,6 +41,23 @@ TEST(Sharding, ChunkFollowsTorchChunk) {
   EXPECT_EQ(chunk_of(0, 2, 1), (std::pair<std::int64_t, std::int64_t>{0, 0}));
 }
 
+TEST(Sharding, ChunkOfTheLargestSizesDoesNotOverflow) {
+  constexpr std::int64_t kMax = INT64_MAX;  // 2^63 - 1: chunks of 2^62 (rounded up), the last one short
+  EXPECT_EQ(chunk_of(kMax, 2, 0), (std::pair<std::int64_t, std::int64_t>{std::int64_t{1} << 62, 0}));
+  EXPECT_EQ(chunk_of(kMax, 2, 1),
+            (std::pair<std::int64_t, std::int64_t>{(std::int64_t{1} << 62) - 1, std::int64_t{1} << 62}));
+  EXPECT_EQ(chunk_of(kMax, kMax, kMax - 1), (std::pair<std::int64_t, std::int64_t>{1, kMax - 1}));
+  EXPECT_EQ(chunk_of(kMax - 1, 3, 2), (std::pair<std::int64_t, std::int64_t>{3074457345618258602, 6148914691236517204}));
+  // Chunks of 2: the start 2 * (kMax - 2) overflows; it lies past the end, so the chunk is empty at
+  // the end, as for small sizes (chunk_of(5, 4, 3) above).
+  EXPECT_EQ(chunk_of(kMax, kMax - 1, kMax - 2), (std::pair<std::int64_t, std::int64_t>{0, kMax}));
+  EXPECT_THROW((void)chunk_of(-1, 2, 0), InvalidArgument);
+}
+
+TEST(DeviceMesh, ARankCountPastSixtyFourBitsIsRefused) {
+  EXPECT_THROW(DeviceMesh(DeviceType::cpu, {std::int64_t{1} << 32, std::int64_t{1} << 32}, {0}), InvalidArgument);
+}
+
 TEST(Sharding, LocalShardsOfTwoDimensionalMeshes) {
   const DeviceMesh mesh(DeviceType::cpu, {2, 2}, {0, 1, 2, 3});
   // Shard(0) on both mesh dimensions: rows split in 2, then each half in 2 again.
@@ -89,6 +106,12 @@ TEST(ShardedTensor, MetadataIsValidated) {
   ShardedTensorMetadata outside = meta;
   outside.shards[1].offsets = {6, 0};
   EXPECT_THROW(ShardedTensor({}, outside, 1), InvalidArgument);
+  // offset + size overflows int64 (metadata read from a file): refused, not wrapped into range.
+  ShardedTensorMetadata wrapping = meta;
+  wrapping.size = {INT64_MAX, 10};
+  wrapping.shards[1].offsets = {INT64_MAX, 0};
+  wrapping.shards[1].sizes = {INT64_MAX, 10};
+  EXPECT_THROW(ShardedTensor({}, wrapping, 1), InvalidArgument);
   EXPECT_EQ(meta.shards[1].placement(), "rank:1/cpu");
 }
 

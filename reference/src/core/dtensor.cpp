@@ -25,7 +25,8 @@ DeviceMesh::DeviceMesh(DeviceType device_type, IntList shape, std::vector<int> r
   std::int64_t total = 1;
   for (std::int64_t s : shape_) {
     check_argument(s > 0, fmt::format("device mesh sizes must be positive, got {}", fmt::join(shape_, ", ")));
-    total *= s;
+    check_argument(!__builtin_mul_overflow(total, s, &total),
+                   fmt::format("a device mesh of shape [{}] has more ranks than 64 bits count", fmt::join(shape_, ", ")));
   }
   check_argument(static_cast<std::int64_t>(ranks_.size()) == total,
                  fmt::format("a device mesh of shape [{}] needs {} ranks, got {}", fmt::join(shape_, ", "), total,
@@ -116,10 +117,13 @@ std::string DTensorSpec::str() const {
 
 std::pair<std::int64_t, std::int64_t> chunk_of(std::int64_t size, std::int64_t n, std::int64_t index) {
   check_argument(n > 0 && index >= 0 && index < n, fmt::format("chunk {} of {}", index, n));
-  const std::int64_t full = (size + n - 1) / n;
-  const std::int64_t start = full * index;
+  check_argument(size >= 0, fmt::format("chunk of a negative size {}", size));
+  // ceil(size / n) without forming size + n - 1, which overflows for sizes near INT64_MAX.
+  const std::int64_t full = size / n + (size % n != 0 ? 1 : 0);
+  std::int64_t start = 0;
+  if (__builtin_mul_overflow(full, index, &start)) return {0, size};  // past the end, like any start > size
   if (size < start || full == 0) return {0, size};
-  return {std::min(size, start + full) - start, start};
+  return {std::min(size - start, full), start};
 }
 
 LocalShard local_shard_of(const DTensorSpec& spec, int rank) {

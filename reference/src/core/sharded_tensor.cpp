@@ -18,7 +18,9 @@ ShardedTensor::ShardedTensor(std::vector<LocalTensorShard> local_shards, Sharded
                    fmt::format("{} has offsets [{}] and sizes [{}] for a {}-D tensor", what, fmt::join(m.offsets, ", "),
                                fmt::join(m.sizes, ", "), ndim));
     for (std::size_t d = 0; d < ndim; ++d) {
-      check_argument(m.offsets[d] >= 0 && m.sizes[d] >= 0 && m.offsets[d] + m.sizes[d] <= metadata_.size[d],
+      std::int64_t end = 0;  // offsets and sizes may come from a file: the sum must not overflow
+      check_argument(m.offsets[d] >= 0 && m.sizes[d] >= 0 && !__builtin_add_overflow(m.offsets[d], m.sizes[d], &end) &&
+                         end <= metadata_.size[d],
                      fmt::format("{} (offsets [{}], sizes [{}]) does not fit in the global size [{}]", what,
                                  fmt::join(m.offsets, ", "), fmt::join(m.sizes, ", "), fmt::join(metadata_.size, ", ")));
     }
