@@ -7,8 +7,11 @@
 //   replicate/stage/<S>      ReplicationStager::stage() with persistence       (limit: both, one after
 //                            the other: 1 / (1/p2p + 1/seq_write))
 // As in dist_bench.cpp: fixed iterations in lockstep (measure()), an iteration's time is the slowest
-// rank's, one exact verification per benchmark (a wrong result is an error), algbw = S / time, and
-// the ratio to the limits of the same S measured earlier in the same run.
+// rank's, one exact verification per benchmark (a wrong result is an error), algbw = S / time. Each
+// replicate/* benchmark runs interleaved with its limits of the same S (measure_interleaved()), and
+// its ratio_to_limit divides by the limits measured in those same iterations, so that the drift of a
+// noisy disk or an oversubscribed machine between two benchmarks does not enter the ratio. The
+// limit/* rows are the limits measured on their own.
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -27,11 +30,18 @@ namespace {
 constexpr std::size_t kKiB = 1024;
 constexpr std::size_t kMiB = kKiB * kKiB;
 
+using MakeCase = std::unique_ptr<RankCase> (*)(dist::Communicator&, std::size_t);
+
+struct LimitSpec {
+  std::string name;  // limit/<what>/<S>, the limit's own row
+  MakeCase make;
+};
+
 struct ReplicationSpec {
   std::string name;
   std::size_t bytes;  // S, as in the name
-  std::unique_ptr<RankCase> (*make)(dist::Communicator&, std::size_t);
-  std::vector<std::string> limits;  // empty for a limit; several are passed one after the other
+  MakeCase make;
+  std::vector<LimitSpec> limits;  // empty for a limit; several are done one after the other
 };
 
 std::vector<std::size_t> replication_sizes() {
@@ -43,49 +53,62 @@ std::vector<std::size_t> replication_sizes() {
   return {};
 }
 
-// The bandwidth of doing the limits' work one after the other (1 / sum of 1/algbw), if all ran.
-std::optional<double> serial_limit(const std::vector<std::string>& limits) {
-  double seconds_per_byte = 0;
-  for (const std::string& name : limits) {
-    const auto algbw = limit_table().median(name);
-    if (!algbw || *algbw <= 0) return std::nullopt;
-    seconds_per_byte += 1.0 / *algbw;
-  }
-  return 1.0 / seconds_per_byte;
-}
-
-std::string joined(const std::vector<std::string>& names) {
+std::string joined(const std::vector<LimitSpec>& limits) {
   std::string out;
-  for (const std::string& name : names) out += (out.empty() ? "" : "+") + name;
+  for (const LimitSpec& limit : limits) out += (out.empty() ? "" : "+") + limit.name;
   return out;
 }
 
-void run_replication_benchmark(benchmark::State& state, const ReplicationSpec& spec) {
-  const Measurement m =
-      measure([&spec](dist::Communicator& c) { return spec.make(c, spec.bytes); }, fixed_iterations(spec.bytes));
+// Google Benchmark's view of one measured case: its iteration times and the common counters.
+// Returns algbw, or nullopt after an error.
+std::optional<double> report_case(benchmark::State& state, const ReplicationSpec& spec, const Measurement& m) {
   const std::optional<double> total = report_iterations(state, m);
-  if (!total) return;
-  const double seconds = *total;
+  if (!total) return std::nullopt;
   const double algbw =
-      seconds > 0 ? static_cast<double>(spec.bytes) * static_cast<double>(state.iterations()) / seconds : 0;
+      *total > 0 ? static_cast<double>(spec.bytes) * static_cast<double>(state.iterations()) / *total : 0;
   state.SetBytesProcessed(static_cast<std::int64_t>(spec.bytes * state.iterations()));
   state.counters["bytes"] = static_cast<double>(spec.bytes);
   state.counters["algbw"] = algbw;
   state.counters["world_size"] = dist_context().world_size;
   state.counters["wrong"] = 0;
-  if (spec.limits.empty()) {
-    if (algbw > 0) limit_table().record(spec.name, algbw);
+  return algbw;
+}
+
+// A limit on its own, for its own row (the replicate/* rows measure theirs again, interleaved).
+void run_limit(benchmark::State& state, const ReplicationSpec& spec) {
+  const Measurement m = measure([&spec](dist::Communicator& c) { return spec.make(c, spec.bytes); },
+                                fixed_iterations(spec.bytes));
+  (void)report_case(state, spec, m);
+}
+
+// A replication benchmark interleaved with its limits (measure_interleaved: the benchmark, then
+// each limit, rotating the order every iteration). Its limit_algbw is S * iterations over the
+// limits' total time: the bandwidth of doing the limits' work one after the other.
+void run_replication_benchmark(benchmark::State& state, const ReplicationSpec& spec) {
+  std::vector<CaseFactory> makes{[&spec](dist::Communicator& c) { return spec.make(c, spec.bytes); }};
+  for (const LimitSpec& limit : spec.limits) {
+    makes.emplace_back([limit, &spec](dist::Communicator& c) { return limit.make(c, spec.bytes); });
+  }
+  const std::vector<Measurement> all = measure_interleaved(makes, fixed_iterations(spec.bytes));
+  if (!report_case(state, spec, all.front())) return;
+  std::string label = "limit=" + joined(spec.limits);
+  double limit_seconds = 0;
+  for (std::size_t i = 1; i < all.size(); ++i) {
+    if (!all[i].error.empty()) {
+      state.SetLabel(fmt::format("{} (the limit failed: {})", label, all[i].error));
+      return;
+    }
+    for (const double s : all[i].seconds) limit_seconds += s;
+  }
+  if (limit_seconds <= 0) {
+    state.SetLabel(label + " (the limit took no time)");
     return;
   }
-  const std::string label = "limit=" + joined(spec.limits);
-  const auto limit = serial_limit(spec.limits);
-  if (limit) {
-    state.counters["limit_algbw"] = *limit;
-    state.counters["ratio_to_limit"] = algbw / *limit;
-    state.SetLabel(label);
-  } else {
-    state.SetLabel(label + " (not measured in this run)");
-  }
+  const double iterations = static_cast<double>(all.front().seconds.size());
+  const double limit = static_cast<double>(spec.bytes) * iterations / limit_seconds;
+  state.counters["limit_algbw"] = limit;
+  state.counters["ratio_to_limit"] = state.counters["algbw"].value / limit;
+  state.SetLabel(label);
 }
 
 }  // namespace
@@ -99,15 +122,21 @@ void register_replication_benchmarks() {
     specs.push_back({fmt::format("limit/seq_write/{}", s), s, make_seq_write_limit, {}});
   }
   for (const std::size_t s : sizes) {
-    const std::string p2p = fmt::format("limit/p2p/{}", s);
-    const std::string seq_write = fmt::format("limit/seq_write/{}", s);
+    const LimitSpec p2p{fmt::format("limit/p2p/{}", s), make_p2p_limit};
+    const LimitSpec seq_write{fmt::format("limit/seq_write/{}", s), make_seq_write_limit};
     specs.push_back({fmt::format("replicate/exchange/{}", s), s, make_exchange, {p2p}});
     specs.push_back({fmt::format("replicate/persist/{}", s), s, make_persist, {seq_write}});
     specs.push_back({fmt::format("replicate/stage/{}", s), s, make_stage, {p2p, seq_write}});
   }
   for (const ReplicationSpec& spec : specs) {
     benchmark::RegisterBenchmark(spec.name.c_str(),
-                                 [spec](benchmark::State& state) { run_replication_benchmark(state, spec); })
+                                 [spec](benchmark::State& state) {
+                                   if (spec.limits.empty()) {
+                                     run_limit(state, spec);
+                                   } else {
+                                     run_replication_benchmark(state, spec);
+                                   }
+                                 })
         ->Iterations(fixed_iterations(spec.bytes))
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);

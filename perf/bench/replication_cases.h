@@ -8,7 +8,8 @@
 //   exchange          ReplicationStager::stage() without persistence of an S-byte state dict
 //   persist           replicate::write_replica(sync) of the S-byte state dict, packed beforehand
 //   stage             ReplicationStager::stage() with persistence (exchange, then persist)
-// Each verifies its last result exactly (RankCase::verify).
+// Each verifies its last result exactly (RankCase::verify). The limits send and write from one
+// chunk of a 256-byte-periodic pattern, so they hold S bytes only where they receive.
 #pragma once
 
 #include <cstddef>

@@ -27,7 +27,11 @@ namespace {
 constexpr int kP2PTag = 0x5050;  // 'PP': apart from the replication protocol's tags
 constexpr std::size_t kWriteBytes = std::size_t{8} << 20;
 
+// The pattern repeats every 256 bytes, so a buffer of any multiple of 256 bytes can be sent or
+// written again and again: the limits hold one chunk, not S bytes, of what they send or write.
 std::byte pattern(int rank, std::size_t i) { return static_cast<std::byte>((i * 131 + rank * 29 + 7) & 0xff); }
+constexpr std::size_t kPatternPeriod = 256;
+static_assert(replicate::kReplicaChunkBytes % kPatternPeriod == 0 && kWriteBytes % kPatternPeriod == 0);
 
 std::vector<std::byte> pattern_buffer(int rank, std::size_t bytes) {
   std::vector<std::byte> buffer(bytes);
@@ -40,7 +44,7 @@ class P2PLimit : public RankCase {
  public:
   P2PLimit(const dist::Communicator& comm, std::size_t bytes)
       : partner_(paired_partner(comm)), sends_first_(comm.rank() < partner_),
-        out_(pattern_buffer(comm.rank(), bytes)), in_(bytes) {}
+        out_(pattern_buffer(comm.rank(), std::min(bytes, replicate::kReplicaChunkBytes))), in_(bytes) {}
 
   void run(dist::Communicator& comm) override {
     if (sends_first_) {
@@ -60,10 +64,11 @@ class P2PLimit : public RankCase {
   }
 
  private:
+  // Every chunk starts at a multiple of the chunk size, so out_ holds the bytes of each of them.
   void send_all(dist::Communicator& comm) {
     constexpr std::size_t chunk = replicate::kReplicaChunkBytes;
-    for (std::size_t at = 0; at < out_.size(); at += chunk) {
-      comm.send(std::span(out_).subspan(at, std::min(chunk, out_.size() - at)), partner_, kP2PTag);
+    for (std::size_t at = 0; at < in_.size(); at += chunk) {
+      comm.send(std::span(out_).first(std::min(chunk, in_.size() - at)), partner_, kP2PTag);
     }
   }
   void recv_all(dist::Communicator& comm) {
@@ -75,32 +80,35 @@ class P2PLimit : public RankCase {
 
   int partner_;
   bool sends_first_;
-  std::vector<std::byte> out_;
-  std::vector<std::byte> in_;
+  std::vector<std::byte> out_;  // one chunk of this rank's pattern
+  std::vector<std::byte> in_;   // S bytes from the partner
 };
 
 [[noreturn]] void throw_io(const fs::path& path, const char* operation) {
   throw IoError(fmt::format("{} {}: {}", operation, path, std::strerror(errno)));
 }
 
-// limit/seq_write: a new file of S pattern bytes in large writes, fsynced; removed before the next
-// iteration (untimed) and when the case ends.
+// limit/seq_write: a new file of S pattern bytes in writes of 8 MiB, fsynced; removed before the
+// next iteration (untimed) and when the case ends.
 class SeqWriteLimit : public RankCase {
  public:
   SeqWriteLimit(const dist::Communicator& comm, std::size_t bytes)
-      : path_(replica_rank_dir(comm.rank()) / "seq_write.bin"), data_(pattern_buffer(comm.rank(), bytes)) {}
+      : rank_(comm.rank()), bytes_(bytes), path_(replica_rank_dir(comm.rank()) / "seq_write.bin"),
+        data_(pattern_buffer(comm.rank(), std::min(bytes, kWriteBytes))) {}
   ~SeqWriteLimit() override { remove_file(); }
   SeqWriteLimit(const SeqWriteLimit&) = delete;
   SeqWriteLimit& operator=(const SeqWriteLimit&) = delete;
 
   void prepare() override { remove_file(); }
 
+  // data_ holds the bytes of every write: each starts at a multiple of its size (or it is all of S).
   void run(dist::Communicator&) override {
     const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) throw_io(path_, "cannot create");
     std::size_t at = 0;
-    while (at < data_.size()) {
-      const ssize_t n = ::write(fd, data_.data() + at, std::min(kWriteBytes, data_.size() - at));
+    while (at < bytes_) {
+      const std::size_t in_chunk = at % std::max<std::size_t>(data_.size(), 1);
+      const ssize_t n = ::write(fd, data_.data() + in_chunk, std::min(data_.size() - in_chunk, bytes_ - at));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         ::close(fd);
@@ -119,19 +127,29 @@ class SeqWriteLimit : public RankCase {
     std::error_code ec;
     const auto size = fs::file_size(path_, ec);
     if (ec) return fmt::format("{}: {}", path_, ec.message());
-    if (size != data_.size()) return fmt::format("{} holds {} bytes, not {}", path_, size, data_.size());
-    std::vector<std::byte> back(data_.size());
+    if (size != bytes_) return fmt::format("{} holds {} bytes, not {}", path_, size, bytes_);
     const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fmt::format("cannot open {}: {}", path_, std::strerror(errno));
+    std::vector<std::byte> back(std::max<std::size_t>(data_.size(), 1));
     std::size_t at = 0;
-    while (at < back.size()) {
-      const ssize_t n = ::read(fd, back.data() + at, back.size() - at);
+    std::string problem;
+    while (at < bytes_ && problem.empty()) {
+      const ssize_t n = ::read(fd, back.data(), std::min(back.size(), bytes_ - at));
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
+      if (n <= 0) {
+        problem = fmt::format("{}: reading byte {} failed", path_, at);
+        break;
+      }
+      for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
+        if (back[i] != pattern(rank_, at + i)) {
+          problem = fmt::format("{}: byte {} is not the byte written", path_, at + i);
+          break;
+        }
+      }
       at += static_cast<std::size_t>(n);
     }
     ::close(fd);
-    return back == data_ ? std::string() : fmt::format("{} does not hold the bytes written", path_);
+    return problem;
   }
 
  private:
@@ -140,8 +158,10 @@ class SeqWriteLimit : public RankCase {
     fs::remove(path_, ec);
   }
 
+  int rank_;
+  std::size_t bytes_;
   fs::path path_;
-  std::vector<std::byte> data_;
+  std::vector<std::byte> data_;  // one write's worth of this rank's pattern
 };
 
 }  // namespace

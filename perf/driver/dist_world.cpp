@@ -5,6 +5,8 @@
 #include <chrono>
 #include <exception>
 #include <span>
+#include <string>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
@@ -25,46 +27,63 @@ std::string first_over_ranks(dist::Communicator& comm, const std::string& mine) 
   return {};
 }
 
-Measurement run_rank(dist::Communicator& comm, const CaseFactory& make, int iterations) {
-  Measurement m;
-  std::unique_ptr<RankCase> rank_case;
+// The cases of one benchmark run in turn inside each iteration; iteration i starts with case
+// i % N (a rotation), so each case runs as often in each position and a case's after-effects
+// (page-cache writeback, freed memory) fall on every case alike.
+std::vector<Measurement> run_rank(dist::Communicator& comm, const std::vector<CaseFactory>& makes, int iterations) {
+  const std::size_t cases = makes.size();
+  std::vector<Measurement> out(cases);
+  std::vector<std::unique_ptr<RankCase>> rank_cases;
   std::string problem;
   try {
-    rank_case = make(comm);
+    for (const CaseFactory& make : makes) rank_cases.push_back(make(comm));
   } catch (const Unsupported& e) {
     problem = fmt::format("not_supported: {}", e.what());
   } catch (const std::exception& e) {
     problem = fmt::format("rank {}: setup failed: {}", comm.rank(), e.what());
   }
-  m.error = first_over_ranks(comm, problem);
-  if (!m.error.empty()) return m;
-
-  std::vector<double> local(static_cast<std::size_t>(iterations));
-  for (double& seconds : local) {
-    rank_case->prepare();
-    comm.barrier();
-    const auto t0 = Clock::now();
-    rank_case->run(comm);
-    seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  const std::string setup_error = first_over_ranks(comm, problem);
+  if (!setup_error.empty()) {
+    for (Measurement& m : out) m.error = setup_error;
+    return out;
   }
-  std::string wrong;
-  try {
-    wrong = rank_case->verify();
-  } catch (const std::exception& e) {
-    wrong = fmt::format("verification threw: {}", e.what());
-  }
-  if (!wrong.empty()) wrong = fmt::format("wrong result: rank {}: {}", comm.rank(), wrong);
-  rank_case.reset();  // free this rank's buffers before the next benchmark
 
   const auto n = static_cast<std::size_t>(iterations);
-  std::vector<double> all(n * static_cast<std::size_t>(comm.size()));
-  comm.all_gather(std::as_bytes(std::span(local)), std::as_writable_bytes(std::span(all)));
-  m.seconds.assign(n, 0.0);
-  for (std::size_t r = 0; r < static_cast<std::size_t>(comm.size()); ++r) {
-    for (std::size_t i = 0; i < n; ++i) m.seconds[i] = std::max(m.seconds[i], all[r * n + i]);
+  std::vector<double> local(n * cases);  // [case][iteration]
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t turn = 0; turn < cases; ++turn) {
+      const std::size_t c = (i + turn) % cases;
+      rank_cases[c]->prepare();
+      comm.barrier();
+      const auto t0 = Clock::now();
+      rank_cases[c]->run(comm);
+      local[c * n + i] = std::chrono::duration<double>(Clock::now() - t0).count();
+    }
   }
-  m.error = first_over_ranks(comm, wrong);
-  return m;
+  std::vector<std::string> wrong(cases);
+  for (std::size_t c = 0; c < cases; ++c) {
+    try {
+      wrong[c] = rank_cases[c]->verify();
+    } catch (const std::exception& e) {
+      wrong[c] = fmt::format("verification threw: {}", e.what());
+    }
+    if (!wrong[c].empty()) wrong[c] = fmt::format("wrong result: rank {}: {}", comm.rank(), wrong[c]);
+  }
+  rank_cases.clear();  // free this rank's buffers before the next benchmark
+
+  const std::size_t per_rank = n * cases;
+  std::vector<double> all(per_rank * static_cast<std::size_t>(comm.size()));
+  comm.all_gather(std::as_bytes(std::span(local)), std::as_writable_bytes(std::span(all)));
+  for (std::size_t c = 0; c < cases; ++c) {
+    out[c].seconds.assign(n, 0.0);
+    for (std::size_t r = 0; r < static_cast<std::size_t>(comm.size()); ++r) {
+      for (std::size_t i = 0; i < n; ++i) {
+        out[c].seconds[i] = std::max(out[c].seconds[i], all[r * per_rank + c * n + i]);
+      }
+    }
+    out[c].error = first_over_ranks(comm, wrong[c]);
+  }
+  return out;
 }
 
 }  // namespace
@@ -98,29 +117,32 @@ DistContext& dist_context() {
   return context;
 }
 
-Measurement measure(const CaseFactory& make, int iterations) {
+Measurement measure(const CaseFactory& make, int iterations) { return measure_interleaved({make}, iterations)[0]; }
+
+std::vector<Measurement> measure_interleaved(const std::vector<CaseFactory>& makes, int iterations) {
   DistContext& ctx = dist_context();
+  const auto failed = [&](const std::string& error) { return std::vector<Measurement>(makes.size(), {{}, error}); };
   if (ctx.backend == "mpi") {
-    if (!ctx.broken.empty()) return {{}, "the MPI world is unusable after an earlier error: " + ctx.broken};
+    if (!ctx.broken.empty()) return failed("the MPI world is unusable after an earlier error: " + ctx.broken);
     try {
-      return run_rank(*ctx.mpi, make, iterations);
+      return run_rank(*ctx.mpi, makes, iterations);
     } catch (const std::exception& e) {
       // The ranks may be out of step now: later benchmarks must not start collectives on it.
       ctx.broken = fmt::format("rank {}: {}", ctx.rank, e.what());
-      return {{}, ctx.broken};
+      return failed(ctx.broken);
     }
   }
-  Measurement rank0;
+  std::vector<Measurement> rank0;
   try {
     dist::run_thread_world(
         ctx.world_size,
         [&](dist::Communicator& comm) {
-          Measurement m = run_rank(comm, make, iterations);
+          std::vector<Measurement> m = run_rank(comm, makes, iterations);
           if (comm.rank() == 0) rank0 = std::move(m);
         },
         std::chrono::seconds(120));
   } catch (const std::exception& e) {
-    return {{}, fmt::format("thread world: {}", e.what())};
+    return failed(fmt::format("thread world: {}", e.what()));
   }
   return rank0;
 }

@@ -59,6 +59,13 @@ struct Measurement {
 // Runs the case on every rank of the world (collective under MPI; a fresh thread world otherwise).
 [[nodiscard]] Measurement measure(const CaseFactory& make, int iterations);
 
+// Like measure(), for several cases made together and run in turn inside each iteration (each with
+// its own prepare() and barrier; iteration i starts with case i % N), so that a slow drift of the
+// machine (page-cache writeback, a neighbour's load) reaches all of them alike: a benchmark and its
+// limit measured this way give a ratio free of the drift between two separate benchmarks. One
+// Measurement per case, in the order of `makes`; a setup error is every case's error.
+[[nodiscard]] std::vector<Measurement> measure_interleaved(const std::vector<CaseFactory>& makes, int iterations);
+
 // Hands a measurement to Google Benchmark: an error becomes SkipWithError (a wrong result also sets
 // the counter "wrong"), otherwise each iteration gets its measured time. Returns the total seconds,
 // or nullopt after an error.

@@ -250,8 +250,10 @@ def replication_blocks(run, path):
                         "replicate/exchange is divided by limit/p2p (S bytes each way between "
                         "partner ranks), replicate/persist by limit/seq_write (S bytes written "
                         "and fsynced by every rank at once), replicate/stage by both one after "
-                        "the other (1 / (1/p2p + 1/seq_write)); perf/METRICS.md, \"Replication "
-                        "benchmarks\"."))
+                        "the other (1 / (1/p2p + 1/seq_write)). A replicate row's limit algbw is "
+                        "its limits measured again in the same iterations, interleaved with it; "
+                        "the limit/* rows are the limits measured on their own; perf/METRICS.md, "
+                        "\"Replication benchmarks\"."))
     blocks += error_warnings(summary)
     rows = []
     for name, r in summary.iterrows():
