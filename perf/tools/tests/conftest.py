@@ -22,6 +22,18 @@ def run_tool(script, *args, env=None):
                           text=True, env=env, timeout=120)
 
 
+def plotted_dist_chart(tmp_path, stem):
+    """Runs plot.py on the baseline and the mpi dist fixture, checks that chart `stem` was written
+    as PNG and SVG and named on stdout, and returns the SVG's text."""
+    proc = run_tool("plot.py", fixture("baseline.json"), "--dist", fixture("dist_mpi_np4.json"),
+                    "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    for ext in ("png", "svg"):
+        path = tmp_path / f"{stem}.{ext}"
+        assert path.stat().st_size > 1000 and str(path) in proc.stdout.split()
+    return (tmp_path / f"{stem}.svg").read_text()
+
+
 @pytest.fixture
 def fx():
     return fixture

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from conftest import PYTHON, fixture, run_tool
+from conftest import PYTHON, fixture, plotted_dist_chart, run_tool
 from stagekit_perf import dist, names
 from stagekit_perf.perf_json import load_run
 
@@ -82,13 +82,7 @@ def test_check_dist_runs_the_command_and_names_missing_families(tmp_path):
 
 
 def test_plot_dist_chart(tmp_path):
-    proc = run_tool("plot.py", fixture("baseline.json"), "--dist", fixture("dist_mpi_np4.json"),
-                    "--out", str(tmp_path))
-    assert proc.returncode == 0, proc.stderr
-    for ext in ("png", "svg"):
-        path = tmp_path / f"dist_bandwidth.{ext}"
-        assert path.stat().st_size > 1000 and str(path) in proc.stdout.split()
-    svg = (tmp_path / "dist_bandwidth.svg").read_text()
+    svg = plotted_dist_chart(tmp_path, "dist_bandwidth")
     assert "limit/all_gather algbw" in svg and "dist/gather_state_dict/uneven busbw" in svg
     proc = run_tool("plot.py", fixture("baseline.json"), "--dist",
                     fixture("dist_thread_errors.json"), "--out", str(tmp_path / "errors"))

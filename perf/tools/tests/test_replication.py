@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import fixture, run_tool
+from conftest import fixture, plotted_dist_chart, run_tool
 from stagekit_perf import dist, names
 from stagekit_perf.perf_json import load_run
 
@@ -68,13 +68,7 @@ def test_check_dist_requires_the_replication_families(tmp_path):
 
 
 def test_plot_replication_chart(tmp_path):
-    proc = run_tool("plot.py", fixture("baseline.json"), "--dist", fixture("dist_mpi_np4.json"),
-                    "--out", str(tmp_path))
-    assert proc.returncode == 0, proc.stderr
-    for ext in ("png", "svg"):
-        path = tmp_path / f"replication_bandwidth.{ext}"
-        assert path.stat().st_size > 1000 and str(path) in proc.stdout.split()
-    svg = (tmp_path / "replication_bandwidth.svg").read_text()
+    svg = plotted_dist_chart(tmp_path, "replication_bandwidth")
     for text in ("limit/p2p algbw", "replicate/exchange algbw", "limit/seq_write algbw",
                  "replicate/persist algbw", "replicate/stage vs limit/p2p then limit/seq_write"):
         assert text in svg
