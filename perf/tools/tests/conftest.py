@@ -34,6 +34,19 @@ def plotted_dist_chart(tmp_path, stem):
     return (tmp_path / f"{stem}.svg").read_text()
 
 
+def dist_report(tmp_path):
+    """Draws the charts of the baseline and the mpi dist fixture, then writes the report with them
+    (both tools must succeed); returns the report directory."""
+    charts = tmp_path / "charts"
+    assert run_tool("plot.py", fixture("baseline.json"), "--dist", fixture("dist_mpi_np4.json"),
+                    "--out", str(charts)).returncode == 0
+    out = tmp_path / "report"
+    proc = run_tool("report.py", "--perf", fixture("baseline.json"), "--dist",
+                    fixture("dist_mpi_np4.json"), "--charts", str(charts), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
 @pytest.fixture
 def fx():
     return fixture

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from conftest import PYTHON, fixture, plotted_dist_chart, run_tool
+from conftest import PYTHON, dist_report, fixture, plotted_dist_chart, run_tool
 from stagekit_perf import dist, names
 from stagekit_perf.perf_json import load_run
 
@@ -93,13 +93,7 @@ def test_plot_dist_chart(tmp_path):
 
 
 def test_report_dist_table(tmp_path):
-    charts = tmp_path / "charts"
-    assert run_tool("plot.py", fixture("baseline.json"), "--dist", fixture("dist_mpi_np4.json"),
-                    "--out", str(charts)).returncode == 0
-    out = tmp_path / "report"
-    proc = run_tool("report.py", "--perf", fixture("baseline.json"), "--dist",
-                    fixture("dist_mpi_np4.json"), "--charts", str(charts), "--out", str(out))
-    assert proc.returncode == 0, proc.stderr
+    out = dist_report(tmp_path)
     md = (out / "README.md").read_text()
     html = (out / "index.html").read_text()
     assert "## Performance: distributed (stagekit-dist-bench)" in md

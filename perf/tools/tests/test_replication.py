@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import fixture, plotted_dist_chart, run_tool
+from conftest import dist_report, fixture, plotted_dist_chart, run_tool
 from stagekit_perf import dist, names
 from stagekit_perf.perf_json import load_run
 
@@ -103,13 +103,7 @@ def report_lines(out):
 
 
 def test_report_replication_table(tmp_path):
-    charts = tmp_path / "charts"
-    assert run_tool("plot.py", fixture("baseline.json"), "--dist", fixture("dist_mpi_np4.json"),
-                    "--out", str(charts)).returncode == 0
-    out = tmp_path / "report"
-    proc = run_tool("report.py", "--perf", fixture("baseline.json"), "--dist",
-                    fixture("dist_mpi_np4.json"), "--charts", str(charts), "--out", str(out))
-    assert proc.returncode == 0, proc.stderr
+    out = dist_report(tmp_path)
     md, rows = report_lines(out)
     assert "## Performance: replication (stagekit-dist-bench)" in md
     assert "replication benchmarks (mpi, 4 ranks): 10 ok, 0 skipped, 0 error" in md
