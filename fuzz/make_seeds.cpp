@@ -1,13 +1,16 @@
-// make_seeds.cpp — writes a seed corpus of valid replica files for stagekit_replica_fuzz.
+// make_seeds.cpp — writes the seed corpora of the fuzz targets.
 //
 //   stagekit_replica_seeds DIR
 //
-// Every seed is a small state dict (each file well under 64 KiB: every storage takes at least one
-// 4096-byte aligned blob) packed with pack_state_dict() and encoded with encode_replica(), covering
-// every node kind of the manifest: scalars, strings, bytes, containers, objects, shared nodes,
-// tensors with views over one storage, every dtype, DTensors, ShardedTensors and empty tensors.
-// Each seed is decoded once here too, so that a seed the reader refuses stops the run. The
-// regression inputs (regressions() below) must instead be refused.
+// writes DIR/replica/ (valid replica files, for stagekit_replica_fuzz) and DIR/message/ (valid
+// message heads, for stagekit_message_fuzz). Every seed is a small state dict (each replica file
+// well under 64 KiB: every storage takes at least one 4096-byte aligned blob) packed with
+// pack_state_dict() and written with encode_replica() and with message_head(), covering every node
+// kind of the manifest: scalars, strings, bytes, containers, objects, shared nodes, tensors with
+// views over one storage, every dtype, DTensors, ShardedTensors and empty tensors; plus an error
+// head (a sender with no state dict). Each seed is decoded once here too, so that a seed the reader
+// refuses stops the run. The regression inputs (regressions() below) must instead be refused, in
+// both framings.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -17,6 +20,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,6 +30,7 @@
 #include "stagekit/core/sharded_tensor.h"
 #include "stagekit/core/tensor.h"
 #include "stagekit/core/value.h"
+#include "stagekit/replicate/packed_message.h"
 #include "stagekit/replicate/packed_state_dict.h"
 #include "stagekit/replicate/replica_file.h"
 
@@ -188,8 +193,9 @@ Value mixed() {
 }
 
 // Inputs the reader once got wrong (found by fuzzing), kept as seeds so every run starts from them
-// and checked here to be refused with a stagekit::Error. Each is a well-formed replica around a
-// hand-made manifest (FORMAT.md, "Manifest"), so it reaches the manifest decoder.
+// and checked here to be refused with a stagekit::Error. Each is a hand-made manifest (FORMAT.md,
+// "Manifest") in a well-formed replica and in a well-formed message head, so that it reaches the
+// manifest decoder in both framings.
 struct Regression {
   std::string name;
   std::vector<std::byte> manifest;
@@ -230,6 +236,28 @@ std::vector<Regression> regressions() {
   return out;
 }
 
+// What a receiver does with a message head: check it, take storages of the announced sizes
+// (zero-filled), unpack.
+Value receive(std::span<const std::byte> head) {
+  const auto checked = stagekit::replicate::read_message_head(head, "seed", 0);
+  std::vector<Storage> storages;
+  for (const std::uint64_t size : checked.storage_sizes) {
+    storages.push_back(Storage::allocate(size));
+    if (size > 0) std::memset(storages.back().data(), 0, size);
+  }
+  return stagekit::replicate::unpack_state_dict(checked.manifest, storages);
+}
+
+// True when receive() accepts `head`; false when it refuses it with a stagekit::Error.
+bool decodes(std::span<const std::byte> head) {
+  try {
+    (void)receive(head);
+    return true;
+  } catch (const stagekit::Error&) {
+    return false;
+  }
+}
+
 void write_file(const std::filesystem::path& path, const std::vector<std::byte>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
@@ -240,13 +268,17 @@ void write_file(const std::filesystem::path& path, const std::vector<std::byte>&
 
 int main(int argc, char** argv) {
   if (argc != 2 || std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h") {
-    std::fprintf(stderr, "usage: %s DIR\n  writes valid replica files (the fuzz seed corpus) into DIR\n",
+    std::fprintf(stderr,
+                 "usage: %s DIR\n  writes the fuzz seed corpora: valid replica files into DIR/replica, valid "
+                 "message heads into DIR/message\n",
                  argc > 0 ? argv[0] : "stagekit_replica_seeds");
     return argc == 2 ? 0 : 2;
   }
-  const std::filesystem::path dir = argv[1];
+  const std::filesystem::path replica_dir = std::filesystem::path(argv[1]) / "replica";
+  const std::filesystem::path message_dir = std::filesystem::path(argv[1]) / "message";
   try {
-    std::filesystem::create_directories(dir);
+    std::filesystem::create_directories(replica_dir);
+    std::filesystem::create_directories(message_dir);
     std::vector<Seed> seeds;
     seeds.push_back({"empty_dict", Value::dict({})});
     seeds.push_back({"empty_list_root", Value::list({})});
@@ -262,17 +294,26 @@ int main(int argc, char** argv) {
     seeds.push_back({"mixed", mixed(), {.source_rank = 0, .holder_rank = 3}});
     std::size_t total = 0;
     for (const Seed& seed : seeds) {
-      const auto bytes = stagekit::replicate::encode_replica(stagekit::replicate::pack_state_dict(seed.state_dict),
-                                                             seed.options);
+      const auto packed = stagekit::replicate::pack_state_dict(seed.state_dict);
+      const auto bytes = stagekit::replicate::encode_replica(packed, seed.options);
       if (bytes.size() >= kMaxSeedBytes) {
         std::fprintf(stderr, "seed %s is %zu bytes (limit %zu): make it smaller\n", seed.name.c_str(), bytes.size(),
                      kMaxSeedBytes);
         return 1;
       }
       (void)stagekit::replicate::decode_replica(bytes);  // a seed the reader refuses is a bug
-      write_file(dir / (seed.name + ".replica"), bytes);
-      total += bytes.size();
+      write_file(replica_dir / (seed.name + ".replica"), bytes);
+      const auto head = stagekit::replicate::message_head(packed);
+      (void)receive(head);
+      write_file(message_dir / (seed.name + ".message"), head);
+      total += bytes.size() + head.size();
     }
+    const auto error_head = stagekit::replicate::error_message_head("model.lock: cannot pack a value of opaque type");
+    if (decodes(error_head)) {
+      std::fprintf(stderr, "an error head was read as a state dict\n");
+      return 1;
+    }
+    write_file(message_dir / "error_head.message", error_head);
     const auto refused = regressions();
     for (const Regression& r : refused) {
       stagekit::replicate::PackedStateDict packed{r.manifest, {}};
@@ -281,17 +322,23 @@ int main(int argc, char** argv) {
         std::memset(packed.storages.back().data(), 0, size);
       }
       const auto bytes = stagekit::replicate::encode_replica(packed);
+      const auto head = stagekit::replicate::message_head(packed);
+      bool decoded = false;
       try {
         (void)stagekit::replicate::decode_replica(bytes);
-        std::fprintf(stderr, "regression %s was decoded; the reader must refuse it\n", r.name.c_str());
-        return 1;
+        decoded = true;
       } catch (const stagekit::Error&) {
       }
-      write_file(dir / (r.name + ".replica"), bytes);
-      total += bytes.size();
+      if (decoded || decodes(head)) {
+        std::fprintf(stderr, "regression %s was decoded; the reader must refuse it\n", r.name.c_str());
+        return 1;
+      }
+      write_file(replica_dir / (r.name + ".replica"), bytes);
+      write_file(message_dir / (r.name + ".message"), head);
+      total += bytes.size() + head.size();
     }
-    std::printf("wrote %zu seeds and %zu regression inputs (%zu bytes) to %s\n", seeds.size(), refused.size(), total,
-                dir.c_str());
+    std::printf("wrote %zu seeds, an error head and %zu regression inputs (%zu bytes) to %s and %s\n", seeds.size(),
+                refused.size(), total, replica_dir.c_str(), message_dir.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "stagekit_replica_seeds: %s\n", e.what());
     return 1;

@@ -9,11 +9,12 @@
 #include <map>
 #include <memory>
 
+#include "packed_broadcast.h"
 #include "stagekit/core/dtensor.h"
 #include "stagekit/core/sharded_tensor.h"
 #include "stagekit/core/state_path.h"
 #include "stagekit/dist/redistribute.h"
-#include "stagekit/dist/value_codec.h"
+#include "stagekit/replicate/packed_state_dict.h"
 
 namespace stagekit::dist {
 namespace {
@@ -81,6 +82,30 @@ void copy_into(const Tensor& dst, const Tensor& src, const PathStack& path) {
 }
 
 Tensor to_cpu(const Tensor& t) { return t.device().is_cpu() ? t : t.to(Device::cpu()); }
+
+// Places host tensors on a device without losing storage sharing: each distinct storage is copied
+// to the device once, and every tensor becomes a plain tensor (no attributes) with its own sizes,
+// strides and offset over that copy. On the CPU the storages are used as they are.
+class SharingPlacement {
+ public:
+  explicit SharingPlacement(Device device) : device_(device) {}
+
+  Tensor operator()(const Tensor& t) {
+    const Storage& storage = t.storage();
+    if (!storage.defined()) return t.on_storage(Storage::allocate(0, device_));  // no elements
+    if (device_.is_cpu()) return t.on_storage(storage);
+    auto [it, inserted] = copies_.try_emplace(storage.identity());
+    if (inserted) {
+      it->second = Storage::allocate(storage.nbytes(), device_);
+      copy_bytes(it->second, 0, storage, 0, storage.nbytes());
+    }
+    return t.on_storage(it->second);
+  }
+
+ private:
+  Device device_;
+  std::map<const void*, Storage> copies_;  // host storage -> its copy on device_
+};
 
 class Iterator {
  public:
@@ -398,63 +423,32 @@ void distribute_state_dict(const Value& full_state_dict, Value& local_state_dict
 void broadcast_state_dict(const Value& full_state_dict, Value& local_state_dict, Communicator& world, bool strict,
                           bool cpu_offload, Device device) {
   check_argument(local_state_dict.kind() == Value::Kind::dict, "broadcast_state_dict takes a local dict");
-  // 1. Rank 0's summary: [key, tensor info or value] per entry, as a list of tuples.
-  std::vector<std::byte> summary;
-  if (world.rank() == 0) {
+  // 1. Rank 0's full dict arrives on every rank (rank 0 too, as a copy) over new host storages, one
+  //    per distinct storage of rank 0's dict: sharing, offsets and strides as on rank 0.
+  const Value full = detail::broadcast_packed(world, 0, [&] {
     check_argument(full_state_dict.kind() == Value::Kind::dict, "broadcast_state_dict: rank 0 needs a full dict");
-    std::vector<Value> entries;
-    for (const auto& [key, value] : full_state_dict.as_dict().entries()) {
-      const Value k = std::holds_alternative<std::string>(key) ? Value(std::get<std::string>(key))
-                                                               : Value(std::get<std::int64_t>(key));
-      if (value.is_tensor() && value.as_tensor().dim() > 0) {
-        const Tensor& t = value.as_tensor();
-        std::vector<Value> sizes;
-        for (std::int64_t s : t.sizes()) sizes.push_back(Value(s));
-        entries.push_back(Value::tuple({k, Value("tensor"), Value(std::string(dtype_name(t.dtype()))), Value::list(sizes)}));
-      } else {
-        entries.push_back(Value::tuple({k, Value("value"), value.is_tensor() ? Value(value.as_tensor().to(Device::cpu())) : value}));
-      }
-    }
-    summary = encode_value(Value::list(std::move(entries)));
-  }
-  std::uint64_t size = summary.size();
-  world.broadcast(std::span(reinterpret_cast<std::byte*>(&size), sizeof size), 0);
-  summary.resize(size);
-  world.broadcast(summary, 0);
-  const Value decoded = decode_value(summary);
+    return replicate::pack_state_dict(full_state_dict);
+  });
 
   // 2. Entry by entry, in rank 0's order.
   Dict& local = local_state_dict.as_dict();
   std::vector<DictKey> seen;
-  for (const Value& entry : decoded.as_list().items) {
-    const auto& item = entry.as_tuple().items();
-    const DictKey key = item[0].kind() == Value::Kind::string ? DictKey(item[0].as_string()) : DictKey(item[0].as_int());
+  SharingPlacement place(cpu_offload ? Device::cpu() : device);
+  for (const auto& [key, value] : full.as_dict().entries()) {
     seen.push_back(key);
-    if (item[1].as_string() == "value") {
-      if (local.contains(key)) local.set(key, item[2]);
+    if (!value.is_tensor() || value.as_tensor().dim() == 0) {
+      if (local.contains(key)) local.set(key, value);
       continue;
     }
-    const auto dtype = dtype_from_name(item[2].as_string());
-    if (!dtype) throw CorruptionError(fmt::format("unknown dtype '{}' in the broadcast summary", item[2].as_string()));
-    IntList sizes;
-    for (const Value& s : item[3].as_list().items) sizes.push_back(s.as_int());
-    Tensor full = world.rank() == 0 ? full_state_dict.as_dict().at(key).as_tensor() : Tensor::empty(sizes, *dtype);
-    if (world.rank() == 0 && (!full.device().is_cpu() || !full.is_contiguous())) full = full.to(Device::cpu());
-    world.broadcast_tensor(full, 0);
     const Value* mine = local.find(key);
     if (mine == nullptr || mine->is_none()) continue;
-    Value result;
+    const Tensor placed = place(value.as_tensor());
     if (mine->kind() == Value::Kind::dtensor) {
       const auto& dt = mine->as_dtensor_node();
-      result = Value(DTensor::distribute(full.to(device), dt->spec().mesh, dt->spec().placements, dt->rank()));
+      local.set(key, Value(DTensor::distribute(placed, dt->spec().mesh, dt->spec().placements, dt->rank())));
     } else {
-      result = Value(full.to(device));
+      local.set(key, Value(placed));
     }
-    if (cpu_offload) {
-      result = result.is_tensor() ? Value(to_cpu(result.as_tensor()))
-                                  : Value(result.as_dtensor_node()->with_local(to_cpu(result.as_dtensor_node()->local())));
-    }
-    local.set(key, result);
   }
   // 3. strict: keep only rank 0's keys.
   if (strict) {

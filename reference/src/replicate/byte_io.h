@@ -1,5 +1,6 @@
 // byte_io.h — little-endian ByteWriter (appends to a byte vector) and ByteReader (a bounds-checked
-// cursor over a byte span) for the replica format.
+// cursor over a byte span) for the replica format: the only reader and writer of its bytes
+// (manifest, message preamble, replica file).
 //
 // Every ByteReader read is checked against the end of its span; a read past it, or a count larger
 // than what is left, throws CorruptionError("<what> at offset N: ...") where <what> names the part

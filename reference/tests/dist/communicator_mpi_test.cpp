@@ -1,6 +1,7 @@
 // Tests of the MPI Communicator, run by ctest under mpirun with 2 and 4 ranks (dist.mpi_np2,
 // dist.mpi_np4). Every rank runs the same GoogleTest cases in the same order (the shared checks of
-// communicator_checks.h on the MPI world, then MPI specifics); the timeout scenarios come last and
+// communicator_checks.h and broadcast_state_dict_checks.h on the MPI world, then MPI specifics:
+// storage sharing across processes is checked there); the timeout scenarios come last and
 // leave no MPI operation pending, so every rank reaches MPI_Finalize. main() combines the ranks'
 // results: the exit status is non-zero on every rank when any rank failed.
 #include <fmt/format.h>
@@ -14,6 +15,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "broadcast_state_dict_checks.h"
 #include "communicator_checks.h"
 #include "stagekit/core/error.h"
 #include "stagekit/dist/communicator.h"
@@ -64,6 +66,8 @@ TEST(MpiCommunicator, Barrier) { testing::check_barrier(world()); }
 TEST(MpiCommunicator, Split) { testing::check_split(world()); }
 TEST(MpiCommunicator, TensorHelpers) { testing::check_tensor_helpers(world()); }
 TEST(MpiCommunicator, MismatchesAreCommunicationErrors) { testing::check_mismatches(world()); }
+TEST(MpiCommunicator, BroadcastStateDictKeepsSharing) { testing::check_broadcast_keeps_sharing(world()); }
+TEST(MpiCommunicator, BroadcastStateDictPackErrors) { testing::check_broadcast_pack_errors(world()); }
 
 TEST(MpiCommunicator, AdoptedAndSecondWorldAreIndependent) {
   auto adopted = mpi_adopt(world_handle());

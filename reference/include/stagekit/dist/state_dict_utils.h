@@ -16,7 +16,10 @@
 //   * ranks_only keeps upstream's rule: on an unlisted rank every level is replaced as it is produced
 //     (a dict by {}, anything else by None), so a top-level dict comes back as {};
 //   * type_check: object and opaque leaves are rejected with "unexpected value type" when true;
-//     when false, objects are deep-copied (tensors inside cloned) and opaque leaves shared.
+//     when false, objects are deep-copied (tensors inside cloned) and opaque leaves shared;
+//   * broadcast_state_dict keeps storage sharing (upstream's receivers get one new tensor per key):
+//     rank 0's dict crosses once, packed (stagekit/replicate/packed_message.h), each distinct
+//     storage whole and once, and fails on every rank, not only on rank 0, when rank 0 cannot pack it.
 // Non-tensor leaves (none, bool, int, float, string, bytes) are shared, never copied.
 #pragma once
 
@@ -80,14 +83,24 @@ void distribute_tensors(Value& local_state_dict, const std::vector<std::string>&
 // local tensor by a copy of the full tensor on `device`.
 void distribute_state_dict(const Value& full_state_dict, Value& local_state_dict, Device device = Device::cpu());
 
-// Rank 0 of `world` holds `full_state_dict` (a dict; other ranks' argument is ignored). Its top-level
-// entries are broadcast in order: non-tensor entries and 0-dim tensors (as CPU tensors) are assigned
-// into every rank's `local_state_dict` only where the key already exists there; every other tensor
-// is broadcast one key at a time and distributed as in distribute_state_dict (a local DTensor gets
-// a new DTensor with its mesh and placements, a local tensor the full tensor on `device`), again
-// only for keys present locally (upstream fails on missing keys with cpu_offload; here they are
-// skipped). cpu_offload: those results end on the CPU. strict: local keys that rank 0's dict does not
-// have are removed. Collective over `world`.
+// Rank 0 of `world` holds `full_state_dict` (a dict; other ranks' argument is ignored). The whole
+// dict is sent once, packed: every distinct storage whole and once, then rebuilt on every rank
+// (rank 0 too) over new host storages. Its top-level entries are then applied in rank 0's order:
+// non-tensor entries and 0-dim tensors (CPU tensors) are assigned into every rank's
+// `local_state_dict` only where the key already exists there; every other tensor is distributed as
+// in distribute_state_dict (a local DTensor gets a new DTensor with its mesh and placements, a local
+// tensor the full tensor on `device`), again only for keys present locally (upstream fails on
+// missing keys with cpu_offload; here they are skipped). cpu_offload: those results end on the CPU.
+// strict: local keys that rank 0's dict does not have are removed.
+// Sharing: entries that are views of one storage on rank 0 (at the top level or inside non-tensor
+// entries) are views of one storage on every rank, with rank 0's sizes, strides and storage
+// offsets; on a CUDA `device` each distinct storage is copied to the device once. No result aliases
+// rank 0's `full_state_dict`. Full tensors arrive as plain tensors (no attributes, as upstream's
+// detached copies); inside non-tensor entries tensors keep their attributes and a node reached twice
+// on rank 0 is one node on every rank.
+// Collective over `world` (host memory: a thread-world or MPI communicator; NCCL is Unsupported).
+// When rank 0 cannot pack its dict (not a dict, an opaque leaf, a cycle) it throws that error, naming
+// the path, and every other rank a CommunicationError with the same reason.
 void broadcast_state_dict(const Value& full_state_dict, Value& local_state_dict, Communicator& world,
                           bool strict = false, bool cpu_offload = false, Device device = Device::cpu());
 

@@ -1,5 +1,7 @@
 // stagekit/replicate/packed_state_dict.h — a state dict as a manifest plus the distinct storages its
-// tensors use: the one representation behind the replication wire protocol and the replica file.
+// tensors use: stagekit's one serialization of state-dict trees, behind the messages between ranks
+// (packed_message.h: the replication wire protocol and dist::broadcast_state_dict) and the replica
+// file.
 //
 // pack_state_dict() walks the tree once. Every distinct storage (by identity, exactly as staging
 // keeps sharing) gets one storage id and is carried once, whole; each tensor records its dtype,
