@@ -1,4 +1,4 @@
-#include "reference_implementation.h"
+#include "stagekit/adapter/reference_implementation.h"
 
 #include "stagekit/config.h"
 #include "stagekit/dist/state_dict_utils.h"
@@ -82,7 +82,7 @@ class ReferenceReplicationStager final : public ReplicationStagerUnderTest {
 
 class ReferenceImplementation final : public Implementation {
  public:
-  std::string name() const override { return "stagekit-reference"; }
+  std::string name() const override { return std::string(kReferenceImplementationName); }
   std::string version() const override { return STAGEKIT_VERSION; }
   Capabilities capabilities() const override {
     Capabilities c;

@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "stagekit/conformance/case.h"
-#include "stagekit/probe/child_process.h"
+#include "stagekit/testing/run_in_child.h"
 #include "verify/verify.h"
 
 namespace stagekit::conformance {

@@ -2,7 +2,7 @@
 // the abstract suite, exactly as a vendor's test binary does with its own factory.
 #include <gtest/gtest.h>
 
-#include "../adapter/reference_implementation.h"
+#include "stagekit/adapter/reference_implementation.h"
 #include "stagekit/conformance/gtest_registration.h"
 
 namespace sc = stagekit::conformance;

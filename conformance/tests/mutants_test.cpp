@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "../adapter/reference_implementation.h"
+#include "stagekit/adapter/reference_implementation.h"
 #include "stagekit/conformance/case.h"
 #include "stagekit/core/dtensor.h"
 

@@ -1,13 +1,19 @@
-// The plugin loader: the reference loads through the C entry point; a skewed build tag, another ABI
-// major, a library without the entry point, a non-library and a missing file are refused with a
-// message saying exactly what is wrong.
+// The implementation loader: specs go to the kind that claims them (an unknown one is refused
+// naming the kinds); the reference plugin loads through the C entry point; a skewed build tag,
+// another ABI major, a library without the entry point, a non-library and a missing file are
+// refused with a message saying exactly what is wrong; the environment names the kernel's huge page
+// modes and stagekit's build type.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
-#include "runner/implementation_source.h"
 #include "stagekit/conformance/plugin.h"
+#include "stagekit/loader/environment.h"
+#include "stagekit/loader/implementation_loader.h"
+#include "stagekit/loader/plugin_loader.h"
 
 namespace stagekit::conformance {
 namespace {
@@ -25,10 +31,62 @@ TEST(BuildTag, ParsesAndNamesEveryDifference) {
   EXPECT_NE(runner_build_tag().find("stdlib="), std::string::npos);
 }
 
+TEST(ImplementationLoader, EachSpecGoesToTheKindThatClaimsIt) {
+  std::vector<std::string> names;
+  for (const ImplementationKind& kind : implementation_kinds()) names.emplace_back(kind.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"reference", "plugin"}));
+
+  const ImplementationSource reference = load_implementation("reference");
+  EXPECT_EQ(reference.kind, "reference");
+  EXPECT_EQ(reference.refusal, "");
+  ASSERT_TRUE(reference.factory);
+  EXPECT_EQ(reference.factory()->name(), "stagekit-reference");
+  EXPECT_TRUE(reference.plugin.is_null());
+  EXPECT_EQ(describe_source(reference), (nlohmann::json{{"spec", "reference"}, {"kind", "reference"}}));
+
+  for (const std::string spec : {"./libx.so", "/opt/vendor/libx.so.1", "libx.so", "dir/x"}) {
+    const ImplementationSource s = load_implementation(spec);
+    EXPECT_EQ(s.kind, "plugin") << spec;
+    EXPECT_FALSE(s.factory) << spec;
+    EXPECT_NE(s.refusal.find("plugin '" + spec + "' refused: no such file"), std::string::npos) << s.refusal;
+  }
+}
+
+TEST(ImplementationLoader, ASpecNoKindClaimsIsRefusedNamingTheKinds) {
+  for (const std::string spec : {"referenc", "torch:my_module:make", ""}) {
+    const ImplementationSource s = load_implementation(spec);
+    EXPECT_EQ(s.kind, "") << spec;
+    EXPECT_FALSE(s.factory) << spec;
+    EXPECT_EQ(s.refusal, "unknown implementation '" + spec + "': expected one of 'reference' (reference), "
+                         "'PATH.so' (plugin)");
+  }
+  const std::string help = implementation_kinds_help();
+  EXPECT_NE(help.find("  reference  the built-in reference implementation"), std::string::npos) << help;
+  EXPECT_NE(help.find("  PATH.so    a plugin library"), std::string::npos) << help;
+}
+
+TEST(Environment, NamesTheKernelHugePageModesAndTheBuildType) {
+  EXPECT_EQ(sysfs_selected_choice("always [madvise] never\n"), "madvise");
+  EXPECT_EQ(sysfs_selected_choice("always within_size advise [never] deny force\n"), "never");
+  EXPECT_EQ(sysfs_selected_choice("  plain\n"), "plain");
+  EXPECT_EQ(sysfs_selected_choice("\n"), "unknown");
+  EXPECT_EQ(kernel_thp_setting("no_such_file"), "unknown");
+  const auto env = describe_environment();
+  for (const char* key : {"thp_enabled", "thp_shmem_enabled"}) {
+    const std::string mode = env.at("host").at(key).get<std::string>();
+    EXPECT_FALSE(mode.empty()) << key;
+    EXPECT_EQ(mode.find_first_of("[] \n"), std::string::npos) << key << ": " << mode;
+  }
+  EXPECT_EQ(env.at("stagekit_build_type"), stagekit_build_type());
+  EXPECT_EQ(stagekit_build_type(), std::string(STAGEKIT_TEST_BUILD_TYPE).empty() ? "none" : STAGEKIT_TEST_BUILD_TYPE);
+}
+
 TEST(PluginLoader, ReferencePluginLoadsAndMakesTheReference) {
   const ImplementationSource s = load_implementation(STAGEKIT_TEST_REFERENCE_PLUGIN);
   ASSERT_TRUE(s.refusal.empty()) << s.refusal;
   ASSERT_TRUE(s.factory);
+  EXPECT_EQ(s.kind, "plugin");
+  EXPECT_EQ(s.plugin.at("path"), std::filesystem::absolute(STAGEKIT_TEST_REFERENCE_PLUGIN).string());
   EXPECT_EQ(s.plugin.at("abi"), "1.0");
   EXPECT_EQ(s.plugin.at("build_tag"), runner_build_tag());
   auto impl = s.factory();
@@ -43,10 +101,12 @@ TEST(PluginLoader, SkewedBuildTagIsRefusedNamingEachField) {
   const ImplementationSource s = load_implementation(STAGEKIT_TEST_SKEWED_PLUGIN);
   EXPECT_FALSE(s.factory);
   EXPECT_NE(s.refusal.find("build tag differs"), std::string::npos) << s.refusal;
-  EXPECT_NE(s.refusal.find("compiler: plugin 'othercc-99', stagekit-conform '" STAGEKIT_PLUGIN_COMPILER "'"),
+  const std::string me = loader_name();
+  EXPECT_EQ(me, "stagekit_harness_tests") << "refusals name the program that loads the plugin";
+  EXPECT_NE(s.refusal.find("compiler: plugin 'othercc-99', " + me + " '" STAGEKIT_PLUGIN_COMPILER "'"),
             std::string::npos)
       << s.refusal;
-  EXPECT_NE(s.refusal.find("stagekit: plugin '0.0.1', stagekit-conform '" STAGEKIT_VERSION "'"), std::string::npos)
+  EXPECT_NE(s.refusal.find("stagekit: plugin '0.0.1', " + me + " '" STAGEKIT_VERSION "'"), std::string::npos)
       << s.refusal;
   EXPECT_EQ(s.refusal.find("stdlib:"), std::string::npos) << "the standard library did not differ: " << s.refusal;
 }
@@ -54,7 +114,7 @@ TEST(PluginLoader, SkewedBuildTagIsRefusedNamingEachField) {
 TEST(PluginLoader, OtherAbiMajorIsRefusedByVersion) {
   const ImplementationSource s = load_implementation(STAGEKIT_TEST_OLD_ABI_PLUGIN);
   EXPECT_FALSE(s.factory);
-  EXPECT_NE(s.refusal.find("plugin ABI 2.0 but stagekit-conform speaks ABI 1.0"), std::string::npos) << s.refusal;
+  EXPECT_NE(s.refusal.find("plugin ABI 2.0 but " + loader_name() + " speaks ABI 1.0"), std::string::npos) << s.refusal;
 }
 
 TEST(PluginLoader, NonPluginsAreRefusedWithTheCause) {

@@ -8,8 +8,8 @@
 #include <cstring>
 
 #include "stagekit/core/cuda.h"
-#include "stagekit/probe/child_process.h"
-#include "stagekit/probe/memory_probe.h"
+#include "stagekit/testing/memory_probe.h"
+#include "stagekit/testing/run_in_child.h"
 
 namespace stagekit::probe {
 namespace {

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <mutex>
 
-#include "../adapter/reference_implementation.h"
+#include "stagekit/adapter/reference_implementation.h"
 #include "stagekit/conformance/case.h"
 #include "stagekit/core/sharded_tensor.h"
 

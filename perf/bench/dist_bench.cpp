@@ -5,6 +5,10 @@
 //   limit/memcpy_local_block/<S>         every rank copies an S/N-byte block between touched buffers
 //   dist/gather_state_dict/<layout>/<S>  gather_state_dict of float32 DTensors [Shard(0)] on a 1-D mesh
 //   dist/distribute_tensors/<S>          distribute_tensors of one [DTensor, full tensor] pair
+// The dist/* benchmarks measure the implementation under test through the adapter interface
+// (Implementation::make_utilities(), one utilities object per rank); an implementation that does
+// not declare the state_dict_utilities and dtensor capabilities gets not_supported. The limits are
+// the engines themselves (the communicator's all-gather, MPI_Allgather, memcpy).
 // Every benchmark runs a fixed number of iterations in lockstep on every rank (measure()), is
 // verified exactly once (a wrong result is an error, never a data point) and reports algbw, busbw
 // (all-gathers) and its ratio to the limit of the same S measured earlier in the same run.
@@ -20,9 +24,9 @@
 #include <fmt/format.h>
 
 #include "../driver/dist_world.h"
+#include "stagekit/conformance/implementation.h"
 #include "stagekit/core/dtensor.h"
 #include "stagekit/core/error.h"
-#include "stagekit/dist/state_dict_utils.h"
 
 #if STAGEKIT_DIST_BENCH_MPI
 #include <mpi.h>
@@ -163,6 +167,22 @@ class LazyFixture {
   std::shared_ptr<const Fixture> value_;
 };
 
+// The state-dict utilities of the implementation under test, for one rank (made untimed, on the
+// rank's own thread or process).
+std::unique_ptr<conformance::StateDictUtilitiesUnderTest> rank_utilities() {
+  conformance::Implementation& impl = *dist_context().implementation;
+  const conformance::Capabilities caps = impl.capabilities();
+  for (const auto& [declared, name] : {std::pair{caps.state_dict_utilities, "state_dict_utilities"},
+                                       std::pair{caps.dtensor, "dtensor"}}) {
+    if (!declared) throw Unsupported(fmt::format("the implementation does not declare the {} capability", name));
+  }
+  auto utilities = impl.make_utilities();
+  if (!utilities) {
+    throw InternalError("make_utilities() returned nothing although the implementation declares state_dict_utilities");
+  }
+  return utilities;
+}
+
 std::shared_ptr<DTensor> distribute(const Tensor& full, const dist::Communicator& comm) {
   return DTensor::distribute(full, DeviceMesh::one_d(DeviceType::cpu, comm.size()), {Placement::shard(0)}, comm.rank());
 }
@@ -170,13 +190,14 @@ std::shared_ptr<DTensor> distribute(const Tensor& full, const dist::Communicator
 // dist/gather_state_dict: every rank holds its DTensor blocks; the gathered dict must hold the full tensors.
 class GatherCase : public RankCase {
  public:
-  GatherCase(const dist::Communicator& comm, std::shared_ptr<const Fixture> f) : f_(std::move(f)) {
+  GatherCase(const dist::Communicator& comm, std::shared_ptr<const Fixture> f)
+      : f_(std::move(f)), utilities_(rank_utilities()) {
     auto dict = std::make_shared<Dict>();
     for (std::size_t i = 0; i < f_->full.size(); ++i) dict->set(DictKey(f_->names[i]), Value(distribute(f_->full[i], comm)));
     state_dict_ = Value(dict);
   }
   void prepare() override { gathered_ = Value(); }  // freeing the previous result is not timed
-  void run(dist::Communicator& comm) override { gathered_ = dist::gather_state_dict(state_dict_, comm); }
+  void run(dist::Communicator& comm) override { gathered_ = utilities_->gather_state_dict(state_dict_, comm, {}); }
   std::string verify() override {
     for (std::size_t i = 0; i < f_->full.size(); ++i) {
       const Value* v = gathered_.as_dict().find(DictKey(f_->names[i]));
@@ -188,6 +209,7 @@ class GatherCase : public RankCase {
 
  private:
   std::shared_ptr<const Fixture> f_;
+  std::unique_ptr<conformance::StateDictUtilitiesUnderTest> utilities_;
   Value state_dict_;
   Value gathered_;
 };
@@ -196,14 +218,14 @@ class GatherCase : public RankCase {
 class DistributeCase : public RankCase {
  public:
   DistributeCase(const dist::Communicator& comm, std::shared_ptr<const Fixture> f)
-      : f_(std::move(f)), dt_(distribute(f_->full.front(), comm)) {
+      : f_(std::move(f)), utilities_(rank_utilities()), dt_(distribute(f_->full.front(), comm)) {
     Tensor local = dt_->local();
     if (local.numel() > 0) local.fill_(0);
   }
   void prepare() override {
     state_dict_ = Value::dict({{DictKey(f_->names.front()), Value::list({Value(dt_), Value(f_->full.front())})}});
   }
-  void run(dist::Communicator&) override { dist::distribute_tensors(state_dict_, f_->names); }
+  void run(dist::Communicator&) override { utilities_->distribute_tensors(state_dict_, f_->names); }
   std::string verify() override {
     const Value& v = state_dict_.as_dict().at(DictKey(f_->names.front()));
     if (v.kind() != Value::Kind::dtensor || v.as_dtensor_node() != dt_) return "the key does not hold the DTensor";
@@ -215,6 +237,7 @@ class DistributeCase : public RankCase {
 
  private:
   std::shared_ptr<const Fixture> f_;
+  std::unique_ptr<conformance::StateDictUtilitiesUnderTest> utilities_;
   std::shared_ptr<DTensor> dt_;
   Value state_dict_;
 };

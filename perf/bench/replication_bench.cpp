@@ -2,10 +2,13 @@
 // the bytes of one rank's state dict, every rank pairs with (r + N/2) % N:
 //   limit/p2p/<S>            Communicator::send/recv of S bytes each way per pair, chunked as the transport
 //   limit/seq_write/<S>      every rank writes and fsyncs a new S-byte file in its replica directory
-//   replicate/exchange/<S>   ReplicationStager::stage() with persist = false   (limit: limit/p2p/<S>)
-//   replicate/persist/<S>    write_replica(sync) of an S-byte packed state dict (limit: limit/seq_write/<S>)
-//   replicate/stage/<S>      ReplicationStager::stage() with persistence       (limit: both, one after
-//                            the other: 1 / (1/p2p + 1/seq_write))
+//   replicate/exchange/<S>   the reference's ReplicationStager::stage() with persist = false
+//                            (limit: limit/p2p/<S>; reference only)
+//   replicate/persist/<S>    the reference's write_replica(sync) of an S-byte packed state dict
+//                            (limit: limit/seq_write/<S>; reference only)
+//   replicate/stage/<S>      the implementation's replication stager, stage() with persistence,
+//                            through the adapter (limit: both, one after the other:
+//                            1 / (1/p2p + 1/seq_write))
 // As in dist_bench.cpp: fixed iterations in lockstep (measure()), an iteration's time is the slowest
 // rank's, one exact verification per benchmark (a wrong result is an error), algbw = S / time. Each
 // replicate/* benchmark runs interleaved with its limits of the same S (measure_interleaved()), and

@@ -5,9 +5,13 @@
 //   p2p_limit         exchange S bytes with the partner by Communicator::send/recv, in chunks of
 //                     replicate::kReplicaChunkBytes, the lower rank of the pair sending first
 //   seq_write_limit   write S bytes to a new file in 8 MiB writes, then fsync
-//   exchange          ReplicationStager::stage() without persistence of an S-byte state dict
-//   persist           replicate::write_replica(sync) of the S-byte state dict, packed beforehand
-//   stage             ReplicationStager::stage() with persistence (exchange, then persist)
+//   exchange          the reference's ReplicationStager::stage() without persistence of an S-byte
+//                     state dict (reference only: not_supported for another implementation)
+//   persist           the reference's replicate::write_replica(sync) of the S-byte state dict,
+//                     packed beforehand (reference only)
+//   stage             the implementation's replication stager (make_replication_stager(): exchange,
+//                     then persist), verified with its load_replica(); not_supported without the
+//                     replication capability
 // Each verifies its last result exactly (RankCase::verify). The limits send and write from one
 // chunk of a 256-byte-periodic pattern, so they hold S bytes only where they receive.
 #pragma once

@@ -2,6 +2,13 @@
 // replicate/stage): every rank's state dict is kTensors float32 tensors of S/kTensors bytes with
 // values fixed by (rank, tensor, position), so that a rank can regenerate its partner's dict to
 // check what it received or persisted, tensor by tensor.
+//
+// replicate/stage measures the implementation under test through the adapter interface
+// (make_replication_stager(), load_replica() to verify). replicate/exchange and replicate/persist
+// time the two parts of the reference's stage that the adapter interface does not offer on their
+// own (an exchange without persistence; writing a replica file): they run only when the
+// implementation under test is the reference (built in, or its plugin), and are not_supported for
+// any other implementation.
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -11,6 +18,10 @@
 
 #include "../driver/replica_dir.h"
 #include "replication_cases.h"
+#include "stagekit/adapter/reference_implementation.h"
+#include "stagekit/config.h"
+#include "stagekit/conformance/implementation.h"
+#include "stagekit/core/error.h"
 #include "stagekit/core/value.h"
 #include "stagekit/replicate/packed_state_dict.h"
 #include "stagekit/replicate/replica_file.h"
@@ -67,46 +78,88 @@ void remove_quietly(const fs::path& path) noexcept {
   fs::remove(path, ec);
 }
 
-replicate::ReplicationOptions stager_options(const dist::Communicator& comm, bool persist) {
-  replicate::ReplicationOptions options;
-  options.timeout = comm.timeout();
-  options.storage_dir = replica_rank_dir(comm.rank());
-  options.persist = persist;
-  return options;
+// The rows that time the reference's own parts run only when the reference is under test.
+void require_reference(const char* row) {
+  const conformance::Implementation& impl = *dist_context().implementation;
+  if (impl.name() != conformance::kReferenceImplementationName || impl.version() != STAGEKIT_VERSION) {
+    throw Unsupported(fmt::format("{} times a part of the reference's replication stager that the adapter interface "
+                                  "does not offer on its own; it runs only for the reference {} (the implementation "
+                                  "under test is {} {})",
+                                  row, STAGEKIT_VERSION, impl.name(), impl.version()));
+  }
 }
 
-// replicate/exchange and replicate/stage: ReplicationStager::stage() of this rank's dict; with
-// persistence the previous replica is removed before each iteration (untimed), like limit/seq_write's file.
-class StagerCase : public RankCase {
+// replicate/exchange: the reference's ReplicationStager::stage() without persistence.
+class ExchangeCase : public RankCase {
  public:
-  StagerCase(dist::Communicator& comm, std::size_t bytes, bool persist)
-      : bytes_(bytes), partner_(paired_partner(comm)), persist_(persist),
-        state_dict_(rank_state_dict(comm.rank(), bytes)), stager_(comm, stager_options(comm, persist)) {}
-  ~StagerCase() override {
-    if (persist_) remove_quietly(stager_.persisted_path());
+  ExchangeCase(dist::Communicator& comm, std::size_t bytes)
+      : bytes_(bytes), partner_(paired_partner(comm)), state_dict_(rank_state_dict(comm.rank(), bytes)),
+        stager_(comm, options(comm)) {}
+
+  void prepare() override { received_ = Value(); }
+  void run(dist::Communicator&) override { received_ = stager_.stage(state_dict_); }
+  std::string verify() override { return compare_to_rank(received_, partner_, bytes_, "received dict"); }
+
+ private:
+  static replicate::ReplicationOptions options(const dist::Communicator& comm) {
+    replicate::ReplicationOptions options;
+    options.timeout = comm.timeout();
+    options.storage_dir = replica_rank_dir(comm.rank());
+    options.persist = false;
+    return options;
   }
-  StagerCase(const StagerCase&) = delete;
-  StagerCase& operator=(const StagerCase&) = delete;
+
+  std::size_t bytes_;
+  int partner_;
+  Value state_dict_;
+  replicate::ReplicationStager stager_;
+  Value received_;
+};
+
+// replicate/stage: the implementation's replication stager (exchange, then persist); the previous
+// replica is removed before each iteration (untimed), like limit/seq_write's file.
+class StageCase : public RankCase {
+ public:
+  StageCase(dist::Communicator& comm, std::size_t bytes)
+      : impl_(*dist_context().implementation), bytes_(bytes), partner_(paired_partner(comm)),
+        state_dict_(rank_state_dict(comm.rank(), bytes)) {
+    if (!impl_.capabilities().replication) {
+      throw Unsupported("the implementation does not declare the replication capability");
+    }
+    conformance::ReplicationConfig config;
+    config.timeout = comm.timeout();
+    config.storage_dir = replica_rank_dir(comm.rank()).string();
+    stager_ = impl_.make_replication_stager(comm, config);
+    if (!stager_) {
+      throw InternalError(
+          "make_replication_stager() returned nothing although the implementation declares replication");
+    }
+  }
+  ~StageCase() override {
+    if (stager_) remove_quietly(stager_->persisted_path());
+  }
+  StageCase(const StageCase&) = delete;
+  StageCase& operator=(const StageCase&) = delete;
 
   void prepare() override {
     received_ = Value();
-    if (persist_) remove_quietly(stager_.persisted_path());
+    remove_quietly(stager_->persisted_path());
   }
-  void run(dist::Communicator&) override { received_ = stager_.stage(state_dict_); }
+  void run(dist::Communicator&) override { received_ = stager_->stage(state_dict_); }
   std::string verify() override {
     std::string wrong = compare_to_rank(received_, partner_, bytes_, "received dict");
-    if (wrong.empty() && persist_) {
-      wrong = compare_to_rank(replicate::load_replica(stager_.persisted_path()), partner_, bytes_, "persisted replica");
+    if (wrong.empty()) {
+      wrong = compare_to_rank(impl_.load_replica(stager_->persisted_path()), partner_, bytes_, "persisted replica");
     }
     return wrong;
   }
 
  private:
+  conformance::Implementation& impl_;
   std::size_t bytes_;
   int partner_;
-  bool persist_;
   Value state_dict_;
-  replicate::ReplicationStager stager_;
+  std::unique_ptr<conformance::ReplicationStagerUnderTest> stager_;
   Value received_;
 };
 
@@ -145,15 +198,17 @@ class PersistCase : public RankCase {
 }  // namespace
 
 std::unique_ptr<RankCase> make_exchange(dist::Communicator& comm, std::size_t bytes) {
-  return std::make_unique<StagerCase>(comm, bytes, false);
+  require_reference("replicate/exchange");
+  return std::make_unique<ExchangeCase>(comm, bytes);
 }
 
 std::unique_ptr<RankCase> make_persist(dist::Communicator& comm, std::size_t bytes) {
+  require_reference("replicate/persist");
   return std::make_unique<PersistCase>(comm, bytes);
 }
 
 std::unique_ptr<RankCase> make_stage(dist::Communicator& comm, std::size_t bytes) {
-  return std::make_unique<StagerCase>(comm, bytes, true);
+  return std::make_unique<StageCase>(comm, bytes);
 }
 
 }  // namespace stagekit::perf::replication

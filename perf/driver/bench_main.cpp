@@ -1,7 +1,9 @@
 // stagekit-bench: the perf harness. Google Benchmark's own flags all work (--benchmark_out=FILE
 // --benchmark_out_format=json --benchmark_repetitions=N --benchmark_filter=REGEX ...), plus:
 //   --stagekit_mode=smoke|quick|full   sizes and run time (default full; see perf/METRICS.md)
-//   --stagekit_impl=reference          the implementation under test
+//   --impl SPEC                        the implementation under test, loaded like stagekit-conform's
+//                                      (reference, or a plugin .so; default $STAGEKIT_IMPL, else
+//                                      reference; --stagekit_impl=SPEC is the same)
 // Limit benchmarks always run first (a filter is widened to include them) so that every stage
 // benchmark can report its ratio to a limit measured in the same run.
 #include <algorithm>
@@ -13,11 +15,11 @@
 
 #include <benchmark/benchmark.h>
 
-#include "../../conformance/adapter/reference_implementation.h"
 #include "bench_context.h"
 #include "bench_registry.h"
+#include "implementation_option.h"
 #include "limit_capturing_reporter.h"
-#include "runner/environment.h"
+#include "stagekit/loader/environment.h"
 
 namespace {
 
@@ -28,15 +30,15 @@ void print_help() {
                "\n"
                "  --stagekit_mode=smoke|quick|full  smoke: tiny sizes, one iteration (tests); quick: full sizes, short\n"
                "                                    runs (main job); full: full sizes (default; nightly adds repetitions)\n"
-               "  --stagekit_impl=reference         the implementation under test (only the built-in reference for now)\n"
-               "\n"
+            << stagekit::perf::impl_flag_help()
+            << "\n"
                "Names: limit/<what>/... and stage/<src>_to_<dst>/<layout>/<cold|warm> (perf/METRICS.md).\n"
                "Google Benchmark flags:\n";
   benchmark::PrintDefaultHelp();
 }
 
-// Removes --stagekit_* flags from argv; returns false on a bad value.
-bool take_own_flags(int& argc, char** argv, Mode& mode, std::string& impl) {
+// Removes --stagekit_mode from argv; returns false on a bad value.
+bool take_own_flags(int& argc, char** argv, Mode& mode) {
   int out = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -49,8 +51,6 @@ bool take_own_flags(int& argc, char** argv, Mode& mode, std::string& impl) {
         std::cerr << "stagekit-bench: --stagekit_mode must be smoke, quick or full (got '" << v << "')\n";
         return false;
       }
-    } else if (arg.rfind("--stagekit_impl=", 0) == 0) {
-      impl = arg.substr(16);
     } else {
       argv[out++] = argv[i];
     }
@@ -72,19 +72,10 @@ std::vector<std::string> benchmark_args(int argc, char** argv, Mode mode) {
   return args;
 }
 
-void add_context(const Mode mode) {
-  namespace sc = stagekit::conformance;
-  const auto env = sc::describe_environment();
+void add_context(const Mode mode, const stagekit::perf::MeasuredImplementation& measured) {
+  const auto env = stagekit::conformance::describe_environment();
   const auto& ctx = stagekit::perf::bench_context();
-  benchmark::AddCustomContext("stagekit_schema_version", "1");
-  benchmark::AddCustomContext("implementation", ctx.implementation->name());
-  benchmark::AddCustomContext("implementation_version", ctx.implementation->version());
-  benchmark::AddCustomContext("git_sha", env["git"].value("sha", "unknown"));
-  benchmark::AddCustomContext("git_dirty", env["git"]["dirty"].dump());
-  benchmark::AddCustomContext("compiler", env.value("compiler", "unknown"));
-  benchmark::AddCustomContext("cpu_model", env["host"].value("cpu_model", "unknown"));
-  benchmark::AddCustomContext("cpu_count", std::to_string(env["host"].value("cpu_count", 0U)));
-  benchmark::AddCustomContext("memory_total", env["host"].value("memory_total", "unknown"));
+  stagekit::perf::add_common_context(measured, env);
   const bool has_cuda = env["cuda"].is_object();
   benchmark::AddCustomContext("cuda", has_cuda ? env["cuda"].value("description", "available") : "none");
   benchmark::AddCustomContext("cuda_reason", has_cuda ? "" : env.value("cuda_reason", ""));
@@ -103,12 +94,9 @@ int main(int argc, char** argv) {
     }
   }
   Mode mode = Mode::full;
-  std::string impl = "reference";
-  if (!take_own_flags(argc, argv, mode, impl)) return 2;
-  if (impl != "reference") {
-    std::cerr << "stagekit-bench: unknown implementation '" << impl << "' (only 'reference' is built in)\n";
-    return 2;
-  }
+  std::string impl;
+  if (!stagekit::perf::take_impl_flag("stagekit-bench", argc, argv, impl)) return 2;
+  if (!take_own_flags(argc, argv, mode)) return 2;
   std::vector<std::string> args = benchmark_args(argc, argv, mode);
   std::vector<char*> cargs;
   for (std::string& a : args) cargs.push_back(a.data());
@@ -116,11 +104,13 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&cargc, cargs.data(), print_help);
   if (benchmark::ReportUnrecognizedArguments(cargc, cargs.data())) return 2;
 
+  auto measured = stagekit::perf::load_measured_implementation("stagekit-bench", impl);
+  if (!measured) return 2;
   auto& ctx = stagekit::perf::bench_context();
   ctx.mode = mode;
   ctx.copy_threads = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 8);
-  ctx.implementation = stagekit::conformance::make_reference_implementation();
-  add_context(mode);
+  add_context(mode, *measured);
+  ctx.implementation = std::move(measured->implementation);
   stagekit::perf::register_limit_benchmarks();
   stagekit::perf::register_stage_benchmarks();
 

@@ -1,15 +1,17 @@
 // stagekit-dist-bench: the distributed state-dict utilities (gather_state_dict, distribute_tensors)
-// next to an all-gather and a memcpy of the same bytes, and replication (exchange with the partner
-// rank, persist the replica) next to point-to-point and sequential-write limits, all measured in the
-// same run.
+// of the implementation under test next to an all-gather and a memcpy of the same bytes, and
+// replication (its replication stager; the reference's exchange and persist steps) next to
+// point-to-point and sequential-write limits, all measured in the same run.
 //   mpirun -np N stagekit-dist-bench ...   every process is one rank of the MPI world; only rank 0
 //                                           prints and writes --benchmark_out
 //   stagekit-dist-bench ...                 each benchmark runs a thread world of
 //                                           --stagekit_world_size ranks inside this process
-// Flags: --stagekit_mode=smoke|quick|full (default full), --stagekit_world_size=N (thread world,
-// default 4), --stagekit_replica_dir=DIR (where replication writes; default the system temporary
-// directory), and Google Benchmark's own. Limit benchmarks always run (a filter is widened to
-// include them) and run first, so that every dist benchmark can report its ratio to them.
+// Flags: --impl SPEC (the implementation measured, loaded like stagekit-conform's: reference, or a
+// plugin .so; default $STAGEKIT_IMPL, else reference), --stagekit_mode=smoke|quick|full (default
+// full), --stagekit_world_size=N (thread world, default 4), --stagekit_replica_dir=DIR (where
+// replication writes; default the system temporary directory), and Google Benchmark's own. Under
+// mpirun every rank loads the implementation itself. Limit benchmarks always run (a filter is
+// widened to include them) and run first, so that every dist benchmark can report its ratio to them.
 #include <chrono>
 #include <cstring>
 #include <iostream>
@@ -18,10 +20,10 @@
 
 #include <benchmark/benchmark.h>
 
-#include "../../conformance/adapter/reference_implementation.h"
 #include "dist_world.h"
+#include "implementation_option.h"
 #include "replica_dir.h"
-#include "runner/environment.h"
+#include "stagekit/loader/environment.h"
 
 namespace {
 
@@ -29,14 +31,15 @@ using stagekit::perf::Mode;
 
 void print_help() {
   std::cout << "stagekit-dist-bench: gather_state_dict and distribute_tensors next to the all-gather and\n"
-               "memcpy limits, and replication (ReplicationStager exchange, write_replica) next to the\n"
-               "point-to-point and sequential-write limits, all measured in the same run (perf/METRICS.md,\n"
-               "\"Distributed benchmarks\" and \"Replication benchmarks\").\n"
+               "memcpy limits, and replication (the replication stager's stage, and the reference's exchange\n"
+               "and write_replica) next to the point-to-point and sequential-write limits, all measured in the\n"
+               "same run (perf/METRICS.md, \"Distributed benchmarks\" and \"Replication benchmarks\").\n"
                "\n"
                "  mpirun -np N stagekit-dist-bench [flags]  one rank per process (rank 0 reports)\n"
                "  stagekit-dist-bench [flags]               a thread world inside each benchmark\n"
                "\n"
-               "  --stagekit_mode=smoke|quick|full  smoke: tiny sizes, one iteration (tests); quick: short runs\n"
+            << stagekit::perf::impl_flag_help()
+            << "  --stagekit_mode=smoke|quick|full  smoke: tiny sizes, one iteration (tests); quick: short runs\n"
                "                                    (main job); full: the largest sizes (default)\n"
                "  --stagekit_world_size=N           ranks of the thread world (default 4; ignored under MPI)\n"
                "  --stagekit_replica_dir=DIR        where limit/seq_write, replicate/persist and replicate/stage\n"
@@ -117,17 +120,9 @@ bool benchmark_args(int argc, char** argv, int rank, std::vector<std::string>& a
   return true;
 }
 
-void add_context(const stagekit::perf::DistContext& ctx, const nlohmann::json& env) {
-  const auto impl = stagekit::conformance::make_reference_implementation();
-  benchmark::AddCustomContext("stagekit_schema_version", "1");
-  benchmark::AddCustomContext("implementation", impl->name());
-  benchmark::AddCustomContext("implementation_version", impl->version());
-  benchmark::AddCustomContext("git_sha", env["git"].value("sha", "unknown"));
-  benchmark::AddCustomContext("git_dirty", env["git"]["dirty"].dump());
-  benchmark::AddCustomContext("compiler", env.value("compiler", "unknown"));
-  benchmark::AddCustomContext("cpu_model", env["host"].value("cpu_model", "unknown"));
-  benchmark::AddCustomContext("cpu_count", std::to_string(env["host"].value("cpu_count", 0U)));
-  benchmark::AddCustomContext("memory_total", env["host"].value("memory_total", "unknown"));
+void add_context(const stagekit::perf::DistContext& ctx, const stagekit::perf::MeasuredImplementation& measured,
+                 const nlohmann::json& env) {
+  stagekit::perf::add_common_context(measured, env);
   benchmark::AddCustomContext("mode", stagekit::perf::mode_name(ctx.mode));
   benchmark::AddCustomContext("world_backend", ctx.backend);
   benchmark::AddCustomContext("world_size", std::to_string(ctx.world_size));
@@ -146,7 +141,11 @@ int main(int argc, char** argv) {
   auto& ctx = stagekit::perf::dist_context();
   int thread_world_size = 4;
   std::string replica_dir;
+  std::string impl;
+  if (!stagekit::perf::take_impl_flag("stagekit-dist-bench", argc, argv, impl)) return 2;
   if (!take_own_flags(argc, argv, ctx.mode, thread_world_size, replica_dir)) return 2;
+  auto measured = stagekit::perf::load_measured_implementation("stagekit-dist-bench", impl);
+  if (!measured) return 2;
   stagekit::perf::set_replica_root(replica_dir);
   const auto env = stagekit::conformance::describe_environment();  // runs git: before MPI starts
   if (dist::launched_by_mpi()) {
@@ -172,7 +171,8 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&cargc, cargs.data(), print_help);
   if (benchmark::ReportUnrecognizedArguments(cargc, cargs.data())) return 2;
 
-  add_context(ctx, env);
+  add_context(ctx, *measured, env);
+  ctx.implementation = std::move(measured->implementation);
   stagekit::perf::register_dist_benchmarks();
   stagekit::perf::register_replication_benchmarks();
   if (ctx.rank == 0) {
@@ -185,6 +185,7 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
   stagekit::perf::remove_replica_dirs();
   const bool failed = !ctx.broken.empty();
+  ctx.implementation.reset();
   ctx.mpi.reset();  // before MPI is finalised at exit
   return failed ? 1 : 0;
 }

@@ -14,8 +14,8 @@
 #include "stagekit/core/cuda.h"
 #include "stagekit/core/error.h"
 #include "stagekit/core/storage.h"
-#include "stagekit/probe/child_process.h"
-#include "stagekit/probe/memory_probe.h"
+#include "stagekit/testing/memory_probe.h"
+#include "stagekit/testing/run_in_child.h"
 
 namespace stagekit {
 namespace {

@@ -4,7 +4,7 @@
 #include "stagekit/core/allocator.h"
 #include "stagekit/core/cuda.h"
 #include "stagekit/core/error.h"
-#include "stagekit/probe/memory_probe.h"
+#include "stagekit/testing/memory_probe.h"
 #include "stagekit/stage/state_dict_stager.h"
 
 namespace stagekit {

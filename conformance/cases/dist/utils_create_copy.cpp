@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 
 #include "dist_fixtures.h"
-#include "stagekit/probe/memory_probe.h"
+#include "stagekit/testing/memory_probe.h"
 
 namespace stagekit::conformance {
 namespace {

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "replication_fixtures.h"
-#include "stagekit/dist/fault_injection.h"
+#include "stagekit/testing/fault_injection.h"
 
 namespace stagekit::conformance {
 namespace {
@@ -109,13 +109,14 @@ void partner_killed_mid_exchange(CaseContext& ctx, Source, int ws) {
     if (!stager || !replicate_or_fail(ctx, r, *stager, many_tensors(r, 0), "first stage")) return;
     if (r == dead) {
       // A second stager on a communicator that dies once half the payload has been sent.
-      dist::DyingCommunicator dying(world, dist::DyingCommunicator::kAnyTag, [] { throw dist::RankDied(); },
-                                    kPayload / 2);
+      using stagekit::testing::DyingCommunicator;
+      using stagekit::testing::RankDied;
+      DyingCommunicator dying(world, DyingCommunicator::kAnyTag, [] { throw RankDied(); }, kPayload / 2);
       auto doomed = make_replication_stager_or_fail(ctx, r, dying, replication_config(dir.path(), kTimeout));
       if (!doomed) return;
       try {
         (void)doomed->stage(many_tensors(r, 1));
-      } catch (const dist::RankDied&) {
+      } catch (const RankDied&) {
       }
       return;
     }

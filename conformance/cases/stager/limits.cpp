@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 
 #include "../../harness/fixtures.h"
-#include "stagekit/probe/memory_probe.h"
+#include "stagekit/testing/memory_probe.h"
 
 namespace stagekit::conformance {
 namespace {

@@ -13,12 +13,12 @@
 #include <fmt/format.h>
 
 #include "runner/case_filter.h"
-#include "runner/environment.h"
 #include "runner/expectations.h"
-#include "runner/implementation_source.h"
 #include "runner/isolated_runner.h"
 #include "runner/mpi_runner.h"
 #include "runner/report_writers.h"
+#include "stagekit/loader/environment.h"
+#include "stagekit/loader/implementation_loader.h"
 
 namespace sc = stagekit::conformance;
 
@@ -114,8 +114,8 @@ int main(int argc, char** argv) {
       "Case IDs are stable and dotted (stager.views.cpu.pin0_share0).\n"
       "Exit status: 0 when nothing failed (with --expect: no REGRESSION), 1 when a case failed, crashed or "
       "timed out (with --expect: a REGRESSION, or any difference under --strict-expectations), 2 on bad usage: "
-      "a filter that selects nothing, an unreadable or malformed expectations/waivers file, or cases missing "
-      "from the expectations."};
+      "an --impl of no known kind, a filter that selects nothing, an unreadable or malformed expectations/waivers "
+      "file, or cases missing from the expectations."};
   bool list = false;
   std::string list_format = "text";
   std::string filter_spec;
@@ -143,9 +143,9 @@ int main(int argc, char** argv) {
   app.add_option("--profile", profile_name,
                  "upstream: only the cases PyTorch's own tests assert; strict: every case (default)")
       ->check(CLI::IsMember({"upstream", "strict"}));
-  app.add_option("--impl", impl,
-                 "Implementation under test: 'reference' (built in) or the path of a plugin shared library "
-                 "exporting stagekit_conformance_plugin (default: $STAGEKIT_IMPL, else reference)");
+  std::string kinds = sc::implementation_kinds_help();
+  if (!kinds.empty() && kinds.back() == '\n') kinds.pop_back();
+  app.add_option("--impl", impl, "Implementation under test (default: $STAGEKIT_IMPL, else reference), one of:\n" + kinds);
   app.add_option("-j,--jobs", jobs, "Cases run in parallel (isolated runs only)")->check(CLI::Range(1u, 256u));
   app.add_option("--repeat", repeat, "Run every case N times; the worst outcome wins and differing attempts are "
                                      "reported as flaky")
@@ -229,6 +229,10 @@ int main(int argc, char** argv) {
 
   if (world) options.isolate = false;  // fork and MPI do not mix
   const sc::ImplementationSource source = sc::load_implementation(impl);
+  if (source.kind.empty()) {
+    std::cerr << "stagekit-conform: --impl: " << source.refusal << "\n";
+    return kExitUsage;
+  }
   const sc::ImplementationDescription description = sc::describe_implementation(source, options);
   if (!description.error.empty()) std::cerr << "stagekit-conform: " << description.error << "\n";
 

@@ -6,7 +6,8 @@
 // `crash` or `timeout` outcome carrying the signal or status and the last output, and the run goes
 // on. Up to `jobs` children run at once; the parent stays single-threaded and never touches CUDA, so
 // forking is safe. A case repeated N times reports its worst attempt, and says when attempts differ.
-// Without isolation cases run in this process, one after another (for debuggers).
+// Without isolation cases run in this process, one after another (for debuggers). The children are
+// those of stagekit/testing/child_process.h.
 #pragma once
 
 #include <chrono>
@@ -17,8 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runner/implementation_source.h"
 #include "stagekit/conformance/case.h"
+#include "stagekit/loader/implementation_loader.h"
 
 namespace stagekit::conformance {
 

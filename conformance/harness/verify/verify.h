@@ -9,7 +9,7 @@
 // for tensors the device (cpu), dtype, sizes, strides, storage offset, the logical bytes and the
 // whole storage's bytes; attributes; storage sharing in both directions by identity and by address
 // ranges (distinct staged storages never overlap each other or a source); and the memory kind of
-// every staged storage, probed from the OS (see stagekit/probe/memory_probe.h).
+// every staged storage, probed from the OS (see stagekit/testing/memory_probe.h).
 #pragma once
 
 #include <cstddef>

@@ -9,7 +9,7 @@
 
 #include "stagekit/core/cuda.h"
 #include "stagekit/core/state_path.h"
-#include "stagekit/probe/memory_probe.h"
+#include "stagekit/testing/memory_probe.h"
 #include "verify.h"
 
 namespace stagekit::conformance {

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -15,6 +14,7 @@
 #include "replica_test_support.h"
 #include "stagekit/core/error.h"
 #include "stagekit/replicate/replica_file.h"
+#include "stagekit/testing/child_process.h"
 
 namespace stagekit::replicate {
 namespace {
@@ -72,9 +72,9 @@ TEST(ReplicaWrite, FailureUnderAFileSizeLimitKeepsThePreviousReplica) {
   const Value old_dict = dict_with(64, 5);
   write_replica(path, pack_state_dict(old_dict));
   const std::uint64_t old_size = std::filesystem::file_size(path);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  stagekit::testing::ChildOptions options;
+  options.time_limit = std::chrono::seconds(60);
+  const stagekit::testing::ChildExit child = stagekit::testing::run_child([&](int) {
     int code = 0;
     try {
       std::signal(SIGXFSZ, SIG_IGN);
@@ -98,11 +98,10 @@ TEST(ReplicaWrite, FailureUnderAFileSizeLimitKeepsThePreviousReplica) {
       code = 17;
     }
     ::_exit(code);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status)) << "child died with signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the exit codes in the child above";
+  }, options);
+  ASSERT_TRUE(child.exited()) << "child died with signal " << child.signal() << (child.timed_out ? " (timed out)" : "")
+                              << "; output: " << child.output;
+  EXPECT_EQ(child.exit_code(), 0) << "see the exit codes in the child above";
   expect_same_tree(old_dict, load_replica(path));
 }
 

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "stagekit/core/error.h"
-#include "stagekit/dist/fault_injection.h"
+#include "stagekit/testing/fault_injection.h"
 #include "stagekit/replicate/replica_file.h"
 #include "stagekit/replicate/replica_transport.h"
 #include "stagekit/replicate/replication_stager.h"
@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   auto world = dist::mpi_world();
   const int rank = world->rank();
   const int victim = 0;  // the lower rank sends first: it dies after its manifest
-  dist::DyingCommunicator dying(*world, replicate::kReplicaTag + 1, [] { std::raise(SIGKILL); });
+  stagekit::testing::DyingCommunicator dying(*world, replicate::kReplicaTag + 1, [] { std::raise(SIGKILL); });
   replicate::ReplicationOptions options;
   options.timeout = std::chrono::seconds(3);
   // Each rank its own directory under the script's, which removes it (the victim cannot clean up).

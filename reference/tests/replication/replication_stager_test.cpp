@@ -14,7 +14,7 @@
 
 #include "stagekit/core/dtensor.h"
 #include "stagekit/core/error.h"
-#include "stagekit/dist/fault_injection.h"
+#include "stagekit/testing/fault_injection.h"
 #include "stagekit/core/sharded_tensor.h"
 #include "stagekit/dist/communicator.h"
 #include "stagekit/replicate/replica_file.h"
@@ -187,9 +187,9 @@ TEST(ReplicationStager, PartnerDyingMidExchangeIsATimeoutAndKeepsThePreviousRepl
   std::atomic<bool> died = false;
   dist::run_thread_world(2, [&](dist::Communicator& comm) {
     TempDir dir;
-    dist::DyingCommunicator dying(comm, kReplicaTag + 1, [&] {
+    stagekit::testing::DyingCommunicator dying(comm, kReplicaTag + 1, [&] {
       died = true;
-      throw dist::RankDied();
+      throw stagekit::testing::RankDied();
     });
     const bool victim = comm.rank() == 0;
     dist::Communicator& used = victim ? static_cast<dist::Communicator&>(dying) : comm;
@@ -202,7 +202,7 @@ TEST(ReplicationStager, PartnerDyingMidExchangeIsATimeoutAndKeepsThePreviousRepl
       // first replica with a clean stager, then die in the second.
       ReplicationStager clean(comm, options_in(dir.path(), 1500ms));
       (void)clean.stage(rank_state_dict(0, 0));
-      EXPECT_THROW((void)stager.stage(rank_state_dict(0, 1)), dist::RankDied);
+      EXPECT_THROW((void)stager.stage(rank_state_dict(0, 1)), stagekit::testing::RankDied);
       return;
     }
     const auto start = Clock::now();

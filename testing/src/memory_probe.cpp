@@ -1,7 +1,6 @@
-#include "stagekit/probe/memory_probe.h"
+#include "stagekit/testing/memory_probe.h"
 
 #include <dirent.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -12,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "stagekit/core/cuda.h"
+#include "stagekit/testing/child_process.h"
 
 namespace stagekit::probe {
 namespace {
@@ -151,20 +151,20 @@ Verdict fork_write_visible(void* p, std::size_t n) {
   const unsigned char saved_last = *last;
   const unsigned char want_first = static_cast<unsigned char>(~saved_first);
   const unsigned char want_last = static_cast<unsigned char>(saved_last ^ 0x5A);
-  const pid_t pid = fork();
-  if (pid < 0) return {false, fmt::format("fork failed: {}", std::strerror(errno))};
-  if (pid == 0) {
-    *first = want_first;
-    if (n > 1) *last = want_last;
-    _exit(0);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  testing::ChildOptions options;
+  options.time_limit = std::chrono::seconds(60);
+  options.capture_output = false;
+  const testing::ChildExit writer = testing::run_child(
+      [&](int) {
+        *first = want_first;
+        if (n > 1) *last = want_last;
+      },
+      options);
+  if (!writer.started) return {false, writer.output};
   const bool ok = *first == want_first && (n == 1 || *last == want_last);
   *first = saved_first;
   if (n > 1) *last = saved_last;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return {false, "the forked writer did not exit cleanly"};
+  if (writer.exit_code() != 0) return {false, "the forked writer did not exit cleanly"};
   return {ok, ok ? "a forked child's writes are visible" : "a forked child's writes are not visible to the parent"};
 }
 

@@ -1,5 +1,6 @@
-// stagekit/probe/memory_probe.h — independent checks of what the OS (and CUDA driver) says about
-// memory, used to verify staged buffers without trusting the implementation's own flags.
+// stagekit/testing/memory_probe.h — independent checks of what the OS (and CUDA driver) says about
+// memory, used to verify staged buffers without trusting the implementation's own flags (namespace
+// stagekit::probe).
 //
 //   * page_locked(): with a usable CUDA device, the driver must know the range as registered host
 //     memory (cudaPointerGetAttributes); without one, every page of the range must lie in VMAs that

@@ -1,4 +1,4 @@
-#include "environment.h"
+#include "stagekit/loader/environment.h"
 
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -69,10 +70,34 @@ std::string compiler() {
 
 }  // namespace
 
+std::string stagekit_build_type() {
+  const std::string type = STAGEKIT_BUILD_TYPE;
+  return type.empty() ? "none" : type;
+}
+
+std::string sysfs_selected_choice(std::string_view text) {
+  const std::size_t open = text.find('[');
+  const std::size_t close = open == std::string_view::npos ? open : text.find(']', open);
+  if (close != std::string_view::npos) return std::string(text.substr(open + 1, close - open - 1));
+  const std::size_t begin = text.find_first_not_of(" \t\n");
+  if (begin == std::string_view::npos) return "unknown";
+  const std::size_t end = text.find_last_not_of(" \t\n");
+  return std::string(text.substr(begin, end - begin + 1));
+}
+
+std::string kernel_thp_setting(std::string_view file) {
+  std::ifstream in("/sys/kernel/mm/transparent_hugepage/" + std::string(file));
+  if (!in) return "unknown";
+  std::ostringstream text;
+  text << in.rdbuf();
+  return sysfs_selected_choice(text.str());
+}
+
 nlohmann::json describe_environment() {
   nlohmann::json env;
   env["git"] = git_info();
   env["stagekit_version"] = STAGEKIT_VERSION;
+  env["stagekit_build_type"] = stagekit_build_type();
   env["compiler"] = compiler();
   env["cplusplus"] = __cplusplus;
   const auto& cuda = cuda::availability();
@@ -97,6 +122,8 @@ nlohmann::json describe_environment() {
                  {"cpu_model", proc_field("/proc/cpuinfo", "model name")},
                  {"cpu_count", std::thread::hardware_concurrency()},
                  {"memory_total", mem},
+                 {"thp_enabled", kernel_thp_setting("enabled")},
+                 {"thp_shmem_enabled", kernel_thp_setting("shmem_enabled")},
                  {"euid", geteuid()}};
   return env;
 }

@@ -1,13 +1,13 @@
-#include "runner/implementation_source.h"
+#include "stagekit/loader/plugin_loader.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 
 #include <filesystem>
 #include <set>
 
 #include <fmt/format.h>
 
-#include "../../adapter/reference_implementation.h"
 #include "stagekit/conformance/plugin.h"
 
 namespace stagekit::conformance {
@@ -61,6 +61,11 @@ ImplementationSource refuse(ImplementationSource source, std::string why) {
 
 std::string runner_build_tag() { return STAGEKIT_PLUGIN_BUILD_TAG; }
 
+std::string loader_name() {
+  const char* name = program_invocation_short_name;
+  return name != nullptr && *name != '\0' ? name : "this program";
+}
+
 std::map<std::string, std::string> parse_build_tag(const std::string& tag) {
   std::map<std::string, std::string> fields;
   std::size_t start = 0;
@@ -77,7 +82,8 @@ std::map<std::string, std::string> parse_build_tag(const std::string& tag) {
   return fields;
 }
 
-std::string build_tag_differences(const std::string& plugin_tag, const std::string& runner_tag) {
+std::string build_tag_differences(const std::string& plugin_tag, const std::string& runner_tag,
+                                  std::string_view loader) {
   const auto plugin = parse_build_tag(plugin_tag);
   const auto runner = parse_build_tag(runner_tag);
   std::set<std::string> keys;
@@ -91,18 +97,15 @@ std::string build_tag_differences(const std::string& plugin_tag, const std::stri
     const std::string rv = r == runner.end() ? "<missing>" : "'" + r->second + "'";
     if (pv == rv) continue;
     if (!out.empty()) out += "; ";
-    out += fmt::format("{}: plugin {}, stagekit-conform {}", k, pv, rv);
+    out += fmt::format("{}: plugin {}, {} {}", k, pv, loader, rv);
   }
   return out;
 }
 
-ImplementationSource load_implementation(const std::string& spec) {
+ImplementationSource load_plugin(const std::string& spec) {
   ImplementationSource source;
   source.spec = spec;
-  if (spec == "reference") {
-    source.factory = &make_reference_implementation;
-    return source;
-  }
+  source.kind = "plugin";
   source.plugin = {{"path", std::filesystem::absolute(spec).string()}};
   if (!std::filesystem::exists(spec)) return refuse(std::move(source), "no such file");
 
@@ -123,17 +126,17 @@ ImplementationSource load_implementation(const std::string& spec) {
   const std::string abi = fmt::format("{}.{}", descriptor->abi_major, descriptor->abi_minor);
   source.plugin["abi"] = abi;
   if (descriptor->abi_major != STAGEKIT_PLUGIN_ABI_MAJOR) {
-    return refuse(std::move(source), fmt::format("plugin ABI {} but stagekit-conform speaks ABI {}.{} (the major "
-                                                 "versions must be equal); rebuild the plugin against stagekit {}",
-                                                 abi, STAGEKIT_PLUGIN_ABI_MAJOR, STAGEKIT_PLUGIN_ABI_MINOR,
-                                                 STAGEKIT_VERSION));
+    return refuse(std::move(source), fmt::format("plugin ABI {} but {} speaks ABI {}.{} (the major versions must be "
+                                                 "equal); rebuild the plugin against stagekit {}",
+                                                 abi, loader_name(), STAGEKIT_PLUGIN_ABI_MAJOR,
+                                                 STAGEKIT_PLUGIN_ABI_MINOR, STAGEKIT_VERSION));
   }
   const std::string tag = descriptor->build_tag == nullptr ? "" : descriptor->build_tag;
   source.plugin["build_tag"] = tag;
-  if (const std::string diff = build_tag_differences(tag, runner_build_tag()); !diff.empty()) {
+  if (const std::string diff = build_tag_differences(tag, runner_build_tag(), loader_name()); !diff.empty()) {
     return refuse(std::move(source), fmt::format("build tag differs: {}; rebuild the plugin with the compiler, "
-                                                 "standard library and stagekit version of stagekit-conform",
-                                                 diff));
+                                                 "standard library and stagekit version of {}",
+                                                 diff, loader_name()));
   }
   if (descriptor->create == nullptr || descriptor->release == nullptr) {
     return refuse(std::move(source), "its descriptor lacks create() or release()");
