@@ -6,7 +6,7 @@
 #                      [-- extra stagekit-bench flags]
 # Defaults: full mode, 9 repetitions, reports/history, reports/nightly, threshold 0.10, 3 nights,
 # build/release (built first unless --build names an existing build).
-# Exit status: 0 no lasting regression, 1 a lasting regression (detect.py's table says which),
+# Exit status: 0 no lasting regression, 1 a lasting regression (stagekit_tools.detect's table says which),
 # 2 bad usage or a failed run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +39,7 @@ night="$(date -u +%Y%m%dT%H%M%S.%NZ)_$(git rev-parse --short HEAD 2>/dev/null ||
 cp "$out/perf/stagekit.json" "$history/$night.json"
 echo "=== stagekit: lasting steps over $(ls "$history" | wc -l) night(s) in $history ==="
 status=0
-ci/python.sh perf/tools/detect.py "$history" --threshold "$threshold" --min-size "$min_size" || status=$?
+ci/python.sh -m stagekit_tools.detect "$history" --threshold "$threshold" --min-size "$min_size" || status=$?
 # Redraw with tonight included.
-ci/python.sh perf/tools/plot.py "$out/perf/stagekit.json" --out "$out/charts" --history "$history" >/dev/null
+ci/python.sh -m stagekit_tools.plot "$out/perf/stagekit.json" --out "$out/charts" --history "$history" >/dev/null
 exit $status
