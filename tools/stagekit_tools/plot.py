@@ -118,7 +118,9 @@ def throughput_figure(labelled_runs):
     for src in sorted(stage["src"].unique(), key=lambda s: names.sort_key(f"stage/{s}_to_x/x/x")):
         rows = stage[stage["src"] == src]
         if stats.measured(rows).empty:
-            reasons = sorted(set(rows["error"].dropna()) | set(rows["skipped_reason"].dropna()))
+            # the gist of each reason (the report's notes give them in full)
+            reasons = sorted({why.split(":")[0] for why in set(rows["error"].dropna())
+                              | set(rows["skipped_reason"].dropna())})
             panels.append((src, None, "\n".join(reasons)))
             continue
         for layout in sorted(rows["layout"].unique(),

@@ -3,7 +3,8 @@
 A block is a tuple whose first item names its kind:
 
     ("h1", text)  ("h2", text, anchor)  ("h3", text)  ("p", inline)  ("small", inline)
-    ("warn", inline)  ("list", [inline, ...])  ("table", headers, rows)  ("notes", [Note, ...])
+    ("warn", inline)  ("list", [inline, ...])  ("table", headers, rows[, css class])
+    ("notes", [Note, ...])
     ("figures", [(title, {"png": href, "svg": href})])  ("section", anchor)  ("end_section",)
 
 `inline` is a string, a `Span`, a list of them, or `Lines` (inlines on lines of their own).  A
@@ -24,7 +25,7 @@ h1{margin-bottom:.2em}h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em;mar
 p.small,span.small{font-size:85%;color:#57606a}
 table{border-collapse:collapse;margin:.5em 0 1.2em}
 th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;font-size:88%;vertical-align:top}
-th{background:#f6f8fa}
+th{background:#f6f8fa}table.wide{width:100%}div.line{white-space:nowrap}
 td.good{background:#dafbe1}td.bad{background:#ffebe9;font-weight:600}
 td.expected{background:#fff8c5}td.muted{color:#6e7781}
 span.good{color:#1a7f37;font-weight:600}span.bad{color:#cf222e;font-weight:600}
@@ -104,7 +105,7 @@ def cell_class(inline):
         if span.cls:
             return span.cls
     value = plain(inline)
-    if value in ("PASS", "pass", "ok"):
+    if value in ("PASS", "pass"):
         return "good"
     if value in BAD or value.startswith("ERROR"):
         return "bad"
@@ -115,7 +116,7 @@ def cell_class(inline):
 
 def _html_inline(inline):
     if isinstance(inline, Lines):
-        return "<br>".join(_html_inline(item) for item in inline.items)
+        return "".join(f'<div class="line">{_html_inline(item)}</div>' for item in inline.items)
     e, out = html.escape, []
     for span in _spans(inline):
         text = e(span.text)
@@ -169,8 +170,9 @@ def render_html(blocks, title):
             out.append("<ul>" + "".join(f"<li>{_html_inline(i)}</li>" for i in block[1])
                        + "</ul>")
         elif kind == "table":
-            out.append("<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in block[1])
-                       + "</tr></thead><tbody>")
+            cls = f' class="{e(block[3])}"' if len(block) > 3 and block[3] else ""
+            out.append(f"<table{cls}><thead><tr>"
+                       + "".join(f"<th>{e(h)}</th>" for h in block[1]) + "</tr></thead><tbody>")
             for row in block[2]:
                 cells = []
                 for cell in row:

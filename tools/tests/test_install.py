@@ -17,8 +17,8 @@ VENV_READY = subprocess.run([PYTHON, "-c", "import ensurepip, setuptools"],
 def test_pip_install_into_a_venv(tmp_path):
     # install from a copy, so the build leaves nothing in the checkout
     source = tmp_path / "src"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns("tests", "__pycache__", "*.egg-info",
-                                                                "build"))
+    skipped = shutil.ignore_patterns("tests", "__pycache__", "*.egg-info", "build")
+    shutil.copytree(ROOT, source, ignore=skipped)
     venv = tmp_path / "venv"
     subprocess.run([PYTHON, "-m", "venv", "--system-site-packages", str(venv)], check=True,
                    timeout=300)

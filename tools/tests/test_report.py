@@ -37,7 +37,7 @@ class Page(HTMLParser):
             self.headline.append(self.row)
         elif tag == "td" and self.row is not None:
             self.cell = []
-        elif tag == "br" and self.cell is not None:
+        elif tag == "div" and self.cell:  # a Lines item after the first starts a new line
             self.cell.append("\n")
 
     def handle_endtag(self, tag):

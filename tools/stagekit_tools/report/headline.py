@@ -230,4 +230,4 @@ def headline_table(impls, reasons):
         if len(headers) > len(row):
             row.append(ratios_cell(impl, [o for o in benchmarked if o is not impl]))
         rows.append(row)
-    return ("table", headers, rows)
+    return ("table", headers, rows, "wide")
