@@ -10,7 +10,6 @@ Exit status: 0 normally; 1 with --fail-on-slower when a benchmark is SLOWER or e
 2 when a file cannot be used (the message says which and why).
 """
 import argparse
-import json
 import math
 import sys
 
@@ -18,6 +17,7 @@ from scipy.stats import mannwhitneyu
 
 from stagekit_tools import cli, names, stats
 from stagekit_tools.bench_file import PerfFileError
+from stagekit_tools.jsonfile import write_json
 from stagekit_tools.perf_frame import load_run
 
 SAME, FASTER, SLOWER = "SAME", "FASTER", "SLOWER"
@@ -183,9 +183,7 @@ def main(argv=None):
     result = compare_runs(a, b, args.alpha, args.min_effect, args.threshold, args.min_repetitions)
     print(render(result))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=2)
-            handle.write("\n")
+        write_json(args.json, result)
     errors = [r for r in result["rows"] if r["verdict"] == ERROR]
     for row in errors:
         print(f"compare: ERROR {row['benchmark']}: {row['reason']}", file=sys.stderr)

@@ -12,12 +12,12 @@ Exit status: 1 when a lasting regression is found, 0 otherwise, 2 on bad input (
 empty directory, unreadable or invalid files: each is named).
 """
 import argparse
-import json
 import statistics
 import sys
 
 from stagekit_tools import cli, names, stats
 from stagekit_tools.history import load_history
+from stagekit_tools.jsonfile import write_json
 
 
 def find_step(values, min_size=3, threshold=0.10, direction=1):
@@ -121,9 +121,7 @@ def main(argv=None):
     found = detect(runs, args.min_size, args.threshold)
     print(render(found, runs, args.history_dir, args.min_size, args.threshold))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(found, handle, indent=2)
-            handle.write("\n")
+        write_json(args.json, found)
     return 1 if found["regressions"] else 0
 
 

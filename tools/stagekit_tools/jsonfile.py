@@ -20,6 +20,11 @@ def read_json(path, error):
         raise error(f"{path}: not valid JSON: {exc}") from None
 
 
+def write_json(path, doc):
+    """Write doc as indented JSON with a final newline (--json outputs of the commands)."""
+    write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
 def write_text(path, text):
     """Write text (UTF-8) to path; OSError propagates to the caller, which names the path."""
     with open(path, "w", encoding="utf-8") as handle:

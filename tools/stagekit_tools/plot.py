@@ -265,14 +265,24 @@ def _dist_panel(ax, summary, ops, title,
                 transform=ax.transAxes, fontsize=7, va="top", color="gray")
 
 
+def _stacked(panels, height, summary, missing):
+    """A figure of `panels` panels one above the other, and its axes; when summary is empty, the
+    first panel says `missing`, the others are blank, and the axes are None."""
+    fig = Figure(figsize=(10.0, height))
+    axes = fig.subplots(panels, 1, squeeze=False)
+    if not summary.empty:
+        return fig, axes
+    _empty(axes[0, 0], missing)
+    for ax in axes[1:, 0]:
+        ax.set_axis_off()
+    return fig, None
+
+
 def dist_figure(run):
     """Two panels: gathers next to the all-gather limits, distribute next to memcpy."""
     summary, _ = dist.split(dist.summarize(run.frame))
-    fig = Figure(figsize=(10.0, 8.0))
-    axes = fig.subplots(2, 1, squeeze=False)
-    if summary.empty:
-        _empty(axes[0, 0], "no distributed benchmarks in the given file")
-        axes[1, 0].set_axis_off()
+    fig, axes = _stacked(2, 8.0, summary, "no distributed benchmarks in the given file")
+    if axes is None:
         return fig
     world = run.world()
     _dist_panel(axes[0, 0], summary, ("gather_state_dict", "all_gather", "mpi_allgather"),
@@ -314,12 +324,8 @@ def _replication_ratio_panel(ax, summary, title):
 def replication_figure(run):
     """Three panels: exchange vs p2p, persist vs seq_write, and every ratio to its limit."""
     _, summary = dist.split(dist.summarize(run.frame))
-    fig = Figure(figsize=(10.0, 11.0))
-    axes = fig.subplots(3, 1, squeeze=False)
-    if summary.empty:
-        _empty(axes[0, 0], "no replication benchmarks in the given file")
-        axes[1, 0].set_axis_off()
-        axes[2, 0].set_axis_off()
+    fig, axes = _stacked(3, 11.0, summary, "no replication benchmarks in the given file")
+    if axes is None:
         return fig
     world = run.world()
     xlabel = "S = bytes of one rank's state dict"

@@ -1,4 +1,4 @@
-"""compare.py: verdicts, noise, MISSING, low confidence, errors, schema problems, exit codes."""
+"""compare: verdicts, noise, MISSING, low confidence, errors, schema problems, exit codes."""
 import json
 
 from stagekit_tools import compare

@@ -1,4 +1,4 @@
-"""detect.py: lasting steps are flagged; noise, spikes and improvements are not."""
+"""detect: lasting steps are flagged; noise, spikes and improvements are not."""
 from stagekit_tools import detect
 from conftest import fixture, run_tool
 from stagekit_tools.history import load_history

@@ -1,4 +1,4 @@
-"""stagekit-dist-bench results: names, summaries, check_dist.py, the dist chart and report table."""
+"""stagekit-dist-bench results: names, summaries, check_dist, the dist chart and report table."""
 import json
 import re
 

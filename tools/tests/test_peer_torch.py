@@ -1,4 +1,4 @@
-"""peer_torch.py: exit 3 without torch; its measuring flow and output, run on a numpy stand-in."""
+"""peer_torch: exit 3 without torch; its measuring flow and output, run on a numpy stand-in."""
 import os
 import subprocess
 import types

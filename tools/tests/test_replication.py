@@ -1,4 +1,4 @@
-"""The replication benchmarks of stagekit-dist-bench: names, summaries, check_dist.py, the
+"""The replication benchmarks of stagekit-dist-bench: names, summaries, check_dist, the
 replication_bandwidth chart and the report's replication table."""
 import json
 import re

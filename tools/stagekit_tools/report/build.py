@@ -3,7 +3,7 @@
     title, one line (git sha, date, host, stagekit build type, mode)
     headline  one row per implementation; where the machine bounds a number; the reasons some
               cases and benchmarks did not run (each said once, numbered); unusable inputs
-    charts    drawn by plot.py
+    charts    drawn by stagekit_tools.plot
     details   conformance failures, targets, stage, distributed and replication benchmarks,
               environment
 """
