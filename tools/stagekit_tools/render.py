@@ -4,7 +4,7 @@ A block is a tuple whose first item names its kind:
 
     ("h1", text)  ("h2", text, anchor)  ("h3", text)  ("p", inline)  ("small", inline)
     ("warn", inline)  ("list", [inline, ...])  ("table", headers, rows[, css class])
-    ("notes", [Note, ...])
+    ("notes", [Note, ...])  ("details", summary, [block, ...])
     ("figures", [(title, {"png": href, "svg": href})])  ("section", anchor)  ("end_section",)
 
 `inline` is a string, a `Span`, a list of them, or `Lines` (inlines on lines of their own).  A
@@ -25,7 +25,7 @@ h1{margin-bottom:.2em}h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em;mar
 p.small,span.small{font-size:85%;color:#57606a}
 table{border-collapse:collapse;margin:.5em 0 1.2em}
 th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;font-size:88%;vertical-align:top}
-th{background:#f6f8fa}table.wide{width:100%}div.line{white-space:nowrap}
+th{background:#f6f8fa}table.wide{width:100%}table.wide td:last-child{min-width:17em}
 td.good{background:#dafbe1}td.bad{background:#ffebe9;font-weight:600}
 td.expected{background:#fff8c5}td.muted{color:#6e7781}
 span.good{color:#1a7f37;font-weight:600}span.bad{color:#cf222e;font-weight:600}
@@ -37,6 +37,7 @@ ol.notes{font-size:85%;color:#424a53}ol.notes li:target{background:#fff8c5}
 div.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(600px,1fr));gap:1em}
 figure{margin:0 0 1em}figure img{width:100%;border:1px solid #d0d7de}
 figcaption{font-size:90%;color:#57606a}
+details{margin:.5em 0 1.2em}summary{cursor:pointer;font-weight:600}
 """
 
 
@@ -149,8 +150,13 @@ def _md_inline(inline, escape=False):
 def render_html(blocks, title):
     """One self-contained page: inline CSS, images linked by the hrefs in the blocks."""
     e = html.escape
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>{e(title)}</title><style>{CSS}</style></head><body>"]
+    return "\n".join(["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+                      f"<title>{e(title)}</title><style>{CSS}</style></head><body>"]
+                     + _html_blocks(blocks) + ["</body></html>"]) + "\n"
+
+
+def _html_blocks(blocks):
+    e, out = html.escape, []
     for block in blocks:
         kind = block[0]
         if kind == "h1":
@@ -197,14 +203,21 @@ def render_html(blocks, title):
             out.append(f'<section id="{e(block[1])}">')
         elif kind == "end_section":
             out.append("</section>")
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
+        elif kind == "details":
+            out.append(f"<details><summary>{_html_inline(block[1])}</summary>")
+            out += _html_blocks(block[2])
+            out.append("</details>")
+    return out
 
 
 def render_markdown(blocks):
-    """The same blocks as Markdown (sections become nothing, footnotes a numbered list)."""
+    """The same blocks as Markdown (sections become nothing, footnotes a numbered list, details
+    their summary in bold and then their blocks)."""
     out = []
     for block in blocks:
+        if block[0] == "details":
+            out += [f"**{_md_inline(block[1])}**", "", render_markdown(block[2])]
+            continue
         kind = block[0]
         if kind in ("h1", "h2", "h3"):
             out += ["#" * int(kind[1]) + " " + block[1], ""]

@@ -109,9 +109,9 @@ def test_report_replication_table(tmp_path):
     md, rows = report_lines(out)
     assert "## Replication benchmarks (stagekit-dist-bench)" in md
     headline = next(line for line in md.splitlines() if line.startswith("| **stagekit-reference**"))
-    exchange = re.search(r"exchange: ([0-9.]+)× point-to-point \(64 MiB\)", headline)
+    exchange = re.search(r"exchange: ([0-9.]+)× point-to-point, 64 MiB", headline)
     assert exchange and 0.75 < float(exchange.group(1)) < 0.85
-    stage = re.search(r"stage: ([0-9.]+)× point-to-point \+ write \(64 MiB\)", headline)
+    stage = re.search(r"stage: ([0-9.]+)× point-to-point \+ write, 64 MiB", headline)
     assert stage and 0.7 < float(stage.group(1)) < 0.8
     exchange = rows[f"replicate/exchange/{MIB64}"]
     assert len(exchange) == 1  # in the replication table only, not in the dist table

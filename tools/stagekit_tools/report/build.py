@@ -24,9 +24,10 @@ CHARTS = (("throughput", "Throughput per layout and destination, cold vs warm"),
 HEADLINE_KEY = ("Pass rate = cases that passed / cases that ran (not_supported and waived cases "
                 "are not counted; their reasons are in the notes). \"expected\" marks failures "
                 "the implementation's expectations file predicts. Targets: perf/METRICS.md. Key "
-                "ratios: the geometric mean of ratio_to_limit over the stage benchmarks from CPU "
-                "memory; against another implementation, its median time over ours on the "
-                "benchmarks both measured; distributed and replication ones at the largest size.")
+                "ratios: warm and cold staging are the geometric mean of ratio_to_limit over the "
+                "stage benchmarks from CPU memory; against another implementation, the geometric "
+                "mean of its median time over this one's on the stage benchmarks both measured; "
+                "gather and replication: ratio_to_limit at the largest size measured.")
 
 
 def chart_blocks(charts_dir, out_dir):

@@ -5,11 +5,14 @@ A skipped benchmark or a not-measured target shows "skipped" / "not measured" wi
 reference to its reason (said once in the report's notes), never the reason itself.  Each function
 returns a list of blocks.  Needs pandas (the summaries it reads).
 """
+from stagekit_tools import case_ids, dist, targets
 from stagekit_tools import conformance as conf
-from stagekit_tools import dist, targets
 from stagekit_tools.names import size_text
 from stagekit_tools.render import Span
 from stagekit_tools.report.headline import not_measured_reason, target_rows
+
+
+REASON_CHARS = 160
 
 
 def number(value, fmt):
@@ -32,26 +35,55 @@ def error_warnings(summary):
             for name, row in summary[summary["status"] == "error"].iterrows()]
 
 
+def shorten(text, limit=REASON_CHARS):
+    """Span of text cut to limit characters, the whole text on hover."""
+    if len(text) <= limit:
+        return Span(text)
+    return Span(text[:limit].rsplit(" ", 1)[0] + " …", title=text)
+
+
 def conformance_blocks(inputs, links):
+    """Every failure no expectation predicts, in full; the expected ones (the example plugins')
+    grouped by implementation, area.feature and outcome, folded away."""
     blocks = [("h2", "Conformance: failures", "conformance")]
     for href, label in links:
         blocks.append(("p", Span(label or href, href=href)))
     if not inputs.conformance:
         return blocks + [("warn", "No usable conformance results (see Inputs).")]
-    rows = []
+    unexpected, expected = [], {}
     for results in inputs.conformance:
         for r in conf.failures(results.doc):
-            verdict = str(r.get("verdict", ""))
-            rows.append([results.label, r.get("id", "?"), conf.outcome(r),
-                         Span("expected", cls="expected") if verdict == "ok" else verdict or "-",
-                         conf.reason(r)])
-    counts = ", ".join(f"{c.label}: {len(c.doc['results'])} cases ({c.path})"
-                       for c in inputs.conformance)
-    blocks.append(("small", "Every fail, crash and timeout; not_supported cases are counted in "
-                            f"the headline with their reasons in the notes. Files: {counts}."))
-    if not rows:
-        return blocks + [("p", "No failures.")]
-    return blocks + [("table", ["implementation", "case", "outcome", "verdict", "reason"], rows)]
+            ident = str(r.get("id", "?"))
+            if r.get("verdict") == "ok":
+                key = (results.label, case_ids.parse(ident).group, conf.outcome(r))
+                expected.setdefault(key, []).append(r)
+            else:
+                unexpected.append([results.label, ident, conf.outcome(r),
+                                   str(r.get("verdict", "")) or "-", conf.reason(r)])
+    sizes = sorted({len(c.doc["results"]) for c in inputs.conformance})
+    each = f"{sizes[0]} cases each" if len(sizes) == 1 else f"{sizes[0]} to {sizes[-1]} cases"
+    blocks.append(("small", "Every fail, crash and timeout of the "
+                            f"{len(inputs.conformance)} conformance results given ({each}); "
+                            "not_supported cases are counted in the headline, their reasons in "
+                            "the notes."))
+    if unexpected:
+        blocks.append(("table", ["implementation", "case", "outcome", "verdict", "reason"],
+                       unexpected))
+    else:
+        blocks.append(("p", "No unexpected failure." if expected else "No failures."))
+    if expected:
+        cases = sum(len(v) for v in expected.values())
+        owners = len({label for label, _, _ in expected})
+        rows = [[label, Span(f"{group} ({len(found)} case{'s' * (len(found) != 1)})",
+                             title="\n".join(str(r.get("id")) for r in found)),
+                 Span(outcome, cls="expected"), shorten(conf.reason(found[0]))]
+                for (label, group, outcome), found in expected.items()]
+        blocks.append(("details", f"Expected failures: {cases} cases of {owners} "
+                                  f"implementation{'s' * (owners != 1)}, predicted by their "
+                                  "expectations (grouped by area.feature; the first case's "
+                                  "reason)",
+                       [("table", ["implementation", "cases", "outcome", "reason"], rows)]))
+    return blocks
 
 
 def target_blocks(perf, reasons):

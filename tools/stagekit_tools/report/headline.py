@@ -90,22 +90,26 @@ def area_cell(results, reasons):
     failing = [r for r in results if conf.outcome(r) in conf.FAILING]
     expected = all(r.get("verdict") == "ok" for r in failing)
     cls = "good" if not failing else ("expected" if expected else "bad")
-    lines = []
-    if judged:
-        lines.append([Span(_percent(counts["pass"], judged), cls=cls),
-                      f" {counts['pass']} of {judged} pass"])
-    else:
-        lines.append(Span("none ran here", cls="muted"))
+    notes = tuple(sorted((reasons.ref(why) for _, why in conf.not_supported_reasons(
+        {"results": results})), key=lambda note: int(note.label)))
+    not_supported = Span(f"{counts['not_supported']} not supported", cls="muted", notes=notes)
+    if not judged:  # one line: nothing ran, and why
+        if counts["not_supported"] == len(results):
+            return Span(f"all {len(results)} not supported", cls="muted", notes=notes)
+        return Span(f"none ran ({counts['not_supported']} not supported, {counts['waived']} "
+                    "waived)", cls="muted", notes=notes)
+    first = [Span(_percent(counts["pass"], judged), cls=cls),
+             f" {counts['pass']} of {judged} pass"]
+    second = []
     if failing:
         bad = ", ".join(f"{counts[o]} {o}" for o in conf.FAILING if counts[o])
-        lines.append(Span(bad + (" (expected)" if expected else ""), cls=cls))
-    if counts["not_supported"]:
-        notes = tuple(reasons.ref(why) for _, why in conf.not_supported_reasons(
-            {"results": results}))
-        lines.append(Span(f"{counts['not_supported']} not supported", cls="muted", notes=notes))
+        second.append(Span(bad + (" (expected)" if expected else ""), cls=cls))
     if counts["waived"]:
-        lines.append(Span(f"{counts['waived']} waived", cls="muted"))
-    return Lines(tuple(lines))
+        second.append(Span(f"{counts['waived']} waived", cls="muted"))
+    if counts["not_supported"]:
+        second.append(not_supported)
+    separated = [part for span in second for part in (Span(" · ", cls="muted"), span)][1:]
+    return Lines((first, separated)) if second else Lines((first,))
 
 
 def expectations_cell(results):
@@ -136,8 +140,9 @@ def targets_cell(perf, reasons):
     shown = [f"{counts[k]} {k}" for k in (targets.PASS, targets.MISS, targets.ERROR) if counts[k]]
     lines = [Span(" · ".join(shown) or "none measured", cls=cls)]
     if counts[targets.NOT_MEASURED]:
-        notes = tuple(dict.fromkeys(reasons.ref(not_measured_reason(r)) for r in rows
-                                    if r["result"] == targets.NOT_MEASURED))
+        notes = tuple(sorted(dict.fromkeys(reasons.ref(not_measured_reason(r)) for r in rows
+                                           if r["result"] == targets.NOT_MEASURED),
+                             key=lambda note: int(note.label)))
         lines.append(Span(f"{counts[targets.NOT_MEASURED]} not measured", cls="muted",
                           notes=notes))
     return Lines(tuple(lines))
@@ -187,19 +192,18 @@ def ratios_cell(impl, others):
         for mode in ("warm", "cold"):
             value, n = stage_ratio(impl.perf.summary, mode)
             if n:
-                lines.append(f"{mode} staging: {value:.2f}× the copy limit "
-                             f"(geomean of {n})")
+                lines.append(f"{mode} staging: {value:.2f}× the copy limit")
         for other in others:
             value, n = speedup(impl.perf, other.perf)
             if n:
-                lines.append(f"{value:.2f}× {other.name}'s throughput (geomean of {n})")
+                lines.append(f"{value:.2f}× {other.name}'s throughput")
     if impl.dist is not None:
         for kind, op, limit in (("dist", "gather_state_dict", "all-gather"),
                                 ("replicate", "exchange", "point-to-point"),
                                 ("replicate", "stage", "point-to-point + write")):
             value, size = largest(impl.dist.summary, kind, op)
             if size and value == value:
-                lines.append(f"{op}: {value:.2f}× {limit} ({size_text(size)})")
+                lines.append(f"{op}: {value:.2f}× {limit}, {size_text(size)}")
     return Lines(tuple(lines)) if lines else DASH
 
 
