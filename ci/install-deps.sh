@@ -9,6 +9,7 @@ packages=(
   clang-14 libclang-rt-14-dev
   openmpi-bin libopenmpi-dev
   python3 python3-pandas python3-matplotlib python3-scipy python3-pytest
+  python3-venv python3-setuptools flake8 chromium
 )
 
 missing=()

@@ -6,8 +6,8 @@
 #                      [-- extra stagekit-bench flags]
 # Defaults: full mode, 9 repetitions, reports/history, reports/nightly, threshold 0.10, 3 nights,
 # build/release (built first unless --build names an existing build).
-# Exit status: 0 no lasting regression, 1 a lasting regression (detect.py's table says which),
-# 2 bad usage or a failed run.
+# Exit status: 0 no lasting regression, 1 a lasting regression (the table of stagekit_tools.detect
+# says which), 2 bad usage or a failed run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=full repetitions=9 history=reports/history out=reports/nightly threshold=0.10 min_size=3 build=
@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
     --min-size) min_size="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "ci/nightly-perf.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -39,7 +39,7 @@ night="$(date -u +%Y%m%dT%H%M%S.%NZ)_$(git rev-parse --short HEAD 2>/dev/null ||
 cp "$out/perf/stagekit.json" "$history/$night.json"
 echo "=== stagekit: lasting steps over $(ls "$history" | wc -l) night(s) in $history ==="
 status=0
-ci/python.sh perf/tools/detect.py "$history" --threshold "$threshold" --min-size "$min_size" || status=$?
+ci/python.sh -m stagekit_tools.detect "$history" --threshold "$threshold" --min-size "$min_size" || status=$?
 # Redraw with tonight included.
-ci/python.sh perf/tools/plot.py "$out/perf/stagekit.json" --out "$out/charts" --history "$history" >/dev/null
+ci/python.sh -m stagekit_tools.plot "$out/perf/stagekit.json" --out "$out/charts" --history "$history" >/dev/null
 exit $status

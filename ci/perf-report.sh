@@ -6,7 +6,10 @@
 # the build has MPI, else a thread world of 4 ranks; only --benchmark_repetitions/
 # --benchmark_report_aggregates_only of the extra flags reach it; replicas are written under
 # $STAGEKIT_REPLICA_DIR when set, else the system temporary directory), OUT_DIR/charts/,
-# OUT_DIR/index.html and OUT_DIR/README.md. Used by ci/report.sh and ci/nightly-perf.sh.
+# OUT_DIR/index.html and OUT_DIR/README.md. The report's headline has a row for every implementation:
+# the benchmarked ones, and each conformance results file under OUT_DIR/conformance (results.json:
+# the reference; examples/<name>/results.json: the example plugins, labelled <name>).
+# Used by ci/report.sh and ci/nightly-perf.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="$1"; out="$2"; mode="$3"; shift 3
@@ -43,7 +46,7 @@ if [ -x "$dist_bench" ]; then
 fi
 peer=()
 rc=0
-ci/python.sh perf/tools/peer_torch.py --out "$out/perf/pytorch.json" $([ "$mode" = full ] || echo --quick) || rc=$?
+ci/python.sh -m stagekit_tools.peer_torch --out "$out/perf/pytorch.json" $([ "$mode" = full ] || echo --quick) || rc=$?
 if [ "$rc" -eq 0 ]; then
   peer=(--peer "$out/perf/pytorch.json")
 elif [ "$rc" -ne 3 ]; then
@@ -55,11 +58,14 @@ history=()
 if [ -n "${STAGEKIT_HISTORY:-}" ] && compgen -G "$STAGEKIT_HISTORY/*.json" >/dev/null; then
   history=(--history "$STAGEKIT_HISTORY")
 fi
-ci/python.sh perf/tools/plot.py "$out/perf/stagekit.json" ${peer[1]:+"${peer[1]}"} --out "$out/charts" "${history[@]}" \
+ci/python.sh -m stagekit_tools.plot "$out/perf/stagekit.json" ${peer[1]:+"${peer[1]}"} --out "$out/charts" "${history[@]}" \
   "${dist[@]}"
 conformance=()
-[ -f "$out/conformance/results.json" ] && conformance=(--conformance "$out/conformance/results.json")
+[ -f "$out/conformance/results.json" ] && conformance=(--conformance "reference=$out/conformance/results.json")
+for results in "$out"/conformance/examples/*/results.json; do
+  [ -f "$results" ] && conformance+=(--conformance "$(basename "$(dirname "$results")")=$results")
+done
 [ -f "$out/conformance/side_by_side.html" ] &&
   conformance+=(--link "conformance/side_by_side.html=Conformance of every implementation, side by side")
-ci/python.sh perf/tools/report.py --perf "$out/perf/stagekit.json" "${peer[@]}" "${dist[@]}" \
+ci/python.sh -m stagekit_tools.report --perf "$out/perf/stagekit.json" "${peer[@]}" "${dist[@]}" \
   "${conformance[@]}" --charts "$out/charts" --out "$out"

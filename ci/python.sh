@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Runs Python with an interpreter that can import pandas, matplotlib and scipy (Debian's
-# /usr/bin/python3 normally; the first python3 on PATH may be another one without them).
-#   ci/python.sh SCRIPT_OR_-m ARGS...
+# /usr/bin/python3 normally; the first python3 on PATH may be another one without them), with the
+# tools package of this checkout (tools/stagekit_tools) first on the import path.
+#   ci/python.sh -m stagekit_tools.TOOL ARGS...     e.g. ci/python.sh -m stagekit_tools.report --help
+#   ci/python.sh SCRIPT ARGS...
 set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+export PYTHONPATH="$root/tools${PYTHONPATH:+:$PYTHONPATH}"
 for candidate in "${STAGEKIT_PYTHON:-}" /usr/bin/python3 python3; do
   [ -n "$candidate" ] || continue
   command -v "$candidate" >/dev/null 2>&1 || continue

@@ -89,8 +89,8 @@ void add_common_context(const MeasuredImplementation& measured, const nlohmann::
   benchmark::AddCustomContext("cpu_model", env["host"].value("cpu_model", "unknown"));
   benchmark::AddCustomContext("cpu_count", std::to_string(env["host"].value("cpu_count", 0U)));
   benchmark::AddCustomContext("memory_total", env["host"].value("memory_total", "unknown"));
-  benchmark::AddCustomContext("kernel_thp_enabled", env["host"].value("thp_enabled", "unknown"));
-  benchmark::AddCustomContext("kernel_thp_shmem_enabled", env["host"].value("thp_shmem_enabled", "unknown"));
+  benchmark::AddCustomContext("thp_enabled", env["host"].value("thp_enabled", "unknown"));
+  benchmark::AddCustomContext("thp_shmem_enabled", env["host"].value("thp_shmem_enabled", "unknown"));
 }
 
 }  // namespace stagekit::perf

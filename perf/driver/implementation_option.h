@@ -38,7 +38,7 @@ struct MeasuredImplementation {
 // Adds the context keys both tools write (perf/METRICS.md, reports/SCHEMAS.md): the schema version,
 // the measured implementation (implementation, implementation_version, implementation_spec,
 // implementation_kind, implementation_plugin), git_sha, git_dirty, compiler, stagekit_build_type,
-// cpu_model, cpu_count, memory_total, kernel_thp_enabled and kernel_thp_shmem_enabled. `env` is
+// cpu_model, cpu_count, memory_total, thp_enabled and thp_shmem_enabled. `env` is
 // describe_environment()'s.
 void add_common_context(const MeasuredImplementation& measured, const nlohmann::json& env);
 

@@ -49,8 +49,8 @@ def check(doc, args):
         "implementation_spec": args.spec,
         "implementation_kind": args.kind,
         "stagekit_build_type": args.build_type or "none",
-        "kernel_thp_enabled": thp_mode("enabled"),
-        "kernel_thp_shmem_enabled": thp_mode("shmem_enabled"),
+        "thp_enabled": thp_mode("enabled"),
+        "thp_shmem_enabled": thp_mode("shmem_enabled"),
     }
     problems = [f"context.{key} is {context.get(key)!r}, expected {value!r}"
                 for key, value in expected.items() if context.get(key) != value]

@@ -1,0 +1,96 @@
+"""The stagekit performance targets and their evaluation against a summary.
+
+Each target names a benchmark pattern (`*` matches within one path segment), a metric
+and a bound.  Evaluation gives one row per matching benchmark with the measured value and
+PASS / MISS, "ERROR" when the benchmark failed, or "NOT MEASURED" with the reason.  The summary
+rows are mappings with the columns of `stats.summarize` (a DataFrame's rows or plain dicts), so
+this module needs only the standard library.
+"""
+import math
+from dataclasses import dataclass
+
+from stagekit_tools import names
+
+
+@dataclass(frozen=True)
+class Target:
+    pattern: str
+    metric: str      # a summary column
+    op: str          # ">=" or "<="
+    bound: float
+    why: str
+    label: str       # a few words for a chart legend
+
+    def holds(self, value):
+        return value >= self.bound if self.op == ">=" else value <= self.bound
+
+    def text(self):
+        return f"{self.metric.replace('_median', '')} {self.op} {self.bound:g}"
+
+
+TARGETS = (
+    Target("stage/cpu_to_*/large/warm", "ratio_to_limit_median", ">=", 0.90,
+           "warm staging of large tensors runs near the memory-copy limit", "warm"),
+    Target("stage/cpu_to_*/transformer/warm", "ratio_to_limit_median", ">=", 0.90,
+           "warm staging of a transformer state dict runs near the limit", "warm"),
+    Target("stage/cpu_to_pageable/large/cold", "ratio_to_limit_median", ">=", 0.80,
+           "a first (cold) stage into pageable memory pays little for allocation",
+           "cold pageable"),
+    Target("stage/cpu_to_*/small/warm", "overhead_ns_per_tensor_median", "<=", 500,
+           "per-tensor bookkeeping stays small", "small tensors"),
+    Target("stage/cuda_to_*/large/*", "ratio_to_limit_median", ">=", 0.90,
+           "GPU sources stage near the device-to-host limit", "GPU"),
+)
+
+PASS, MISS, ERROR, NOT_MEASURED = "PASS", "MISS", "ERROR", "NOT MEASURED"
+
+
+def evaluate(summary_rows, targets=TARGETS):
+    """Rows {target, pattern, benchmark, measured, result, note} for every target, from the
+    summary rows (mappings with the stats.summarize columns)."""
+    summary_rows, rows = list(summary_rows), []
+    for target in targets:
+        regex = names.glob_to_regex(target.pattern)
+        matched = [row for row in summary_rows if regex.match(row["benchmark"])]
+        if not matched:
+            rows.append({"target": target.text(), "pattern": target.pattern,
+                         "benchmark": target.pattern, "measured": "", "result": NOT_MEASURED,
+                         "note": "not measured: no such benchmark in this run"})
+        for row in matched:
+            rows.append(_evaluate_one(target, row))
+    return rows
+
+
+def _evaluate_one(target, row):
+    out = {"target": target.text(), "pattern": target.pattern, "benchmark": row["benchmark"],
+           "measured": "", "result": NOT_MEASURED, "note": ""}
+    if row["status"] == "skipped":
+        out["note"] = f"not measured: {row['skipped_reason']}"
+    elif row["status"] == "error":
+        out.update(result=ERROR, note=str(row["error"]))
+    else:
+        value = row[target.metric]
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            out["note"] = f"not measured: the run has no {target.metric.replace('_median', '')}"
+        else:
+            out["measured"] = f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+            out["result"] = PASS if target.holds(value) else MISS
+    return out
+
+
+def result_counts(rows):
+    """{PASS, MISS, ERROR, NOT MEASURED: n} of evaluated rows."""
+    results = [row["result"] for row in rows]
+    return {key: results.count(key) for key in (PASS, MISS, ERROR, NOT_MEASURED)}
+
+
+def ratio_bounds(targets=TARGETS):
+    """[(bound, "label, label")] of the ratio_to_limit targets, highest bound first: the lines a
+    ratio chart draws."""
+    bounds = {}
+    for target in targets:
+        if target.metric == "ratio_to_limit_median":
+            labels = bounds.setdefault(target.bound, [])
+            if target.label not in labels:
+                labels.append(target.label)
+    return [(bound, ", ".join(labels)) for bound, labels in sorted(bounds.items(), reverse=True)]

@@ -1,0 +1,68 @@
+"""Shared test setup: fixture paths and a runner for the tools' commands.
+
+The package is imported from this checkout: pytest.ini puts tools/ on the import path, and the
+commands run as `python3 -m stagekit_tools.<tool>` with PYTHONPATH set to it.
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tools/
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def fixture(*parts):
+    """A fixture of the benchmark tools (tests/fixtures/perf/...)."""
+    return os.path.join(FIXTURES, "perf", *parts)
+
+
+def conformance_fixture(*parts):
+    """A fixture of the conformance tools (tests/fixtures/conformance/...)."""
+    return os.path.join(FIXTURES, "conformance", *parts)
+
+
+def tool_env(env=None):
+    """The environment a tool runs in: this checkout's package first on the import path."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def run_tool(tool, *args, env=None):
+    """Run `python3 -m stagekit_tools.<tool>`; returns the CompletedProcess."""
+    return subprocess.run([PYTHON, "-m", f"stagekit_tools.{tool}", *args], capture_output=True,
+                          text=True, env=tool_env(env), timeout=120)
+
+
+def plotted_dist_chart(tmp_path, stem):
+    """Runs plot on the baseline and the mpi dist fixture, checks that chart `stem` was written
+    as PNG and SVG and named on stdout, and returns the SVG's text."""
+    proc = run_tool("plot", fixture("baseline.json"), "--dist", fixture("dist_mpi_np4.json"),
+                    "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    for ext in ("png", "svg"):
+        path = tmp_path / f"{stem}.{ext}"
+        assert path.stat().st_size > 1000 and str(path) in proc.stdout.split()
+    return (tmp_path / f"{stem}.svg").read_text()
+
+
+def dist_report(tmp_path):
+    """Draws the charts of the baseline and the mpi dist fixture, then writes the report with them
+    (both tools must succeed); returns the report directory."""
+    charts = tmp_path / "charts"
+    assert run_tool("plot", fixture("baseline.json"), "--dist", fixture("dist_mpi_np4.json"),
+                    "--out", str(charts)).returncode == 0
+    out = tmp_path / "report"
+    proc = run_tool("report", "--perf", fixture("baseline.json"), "--dist",
+                    fixture("dist_mpi_np4.json"), "--charts", str(charts), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture
+def fx():
+    return fixture
