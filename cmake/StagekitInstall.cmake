@@ -1,6 +1,6 @@
 # Installs the public headers, the libraries, stagekit-conform and the reference plugin under
 # CMAKE_INSTALL_PREFIX with a CMake package, so that a vendor's project does
-#   find_package(stagekit 0.1 REQUIRED)
+#   find_package(stagekit 0.2 REQUIRED)
 #   target_link_libraries(my_plugin PRIVATE stagekit::conformance)
 # Installed targets: stagekit::core, stagekit::dist, stagekit::reference, stagekit::replica_format,
 # stagekit::replication, stagekit::conformance, the tool stagekit::stagekit-replica,

@@ -144,9 +144,25 @@ CaseRegistry& CaseRegistry::instance() {
   return registry;
 }
 
-void CaseRegistry::add(CaseInfo info, Requirements requirements, CaseBody body) {
-  if (find(info.id) != nullptr) throw InternalError("conformance case registered twice: " + info.id);
-  cases_.push_back({std::move(info), requirements, std::move(body)});
+void CaseRegistry::add(const CaseId& id, std::string description, std::string source, Profile profile,
+                       Requirements requirements, CaseBody body) {
+  std::string text;
+  try {
+    text = id.str();
+    if (CaseId::parse(text) != id) throw InvalidArgument("it does not parse back to the same parts");
+  } catch (const InvalidArgument& e) {
+    throw InternalError(fmt::format("conformance case {}.{}: malformed ID: {}", id.area, id.feature, e.detail()));
+  }
+  if (find(text) != nullptr) throw InternalError("conformance case registered twice: " + text);
+  auto contradicts = [&](std::string_view what) {
+    return InternalError(fmt::format("conformance case {}: the ID says {}, its requirements do not", text, what));
+  };
+  if ((id.source == "cuda") != requirements.cuda_device) throw contradicts(fmt::format("source {}", id.source));
+  if (id.world_size != requirements.world_size) throw contradicts(fmt::format("{} rank(s)", id.world_size));
+  if (id.config.starts_with("pin1") && !requirements.pin_memory) throw contradicts("pin_memory");
+  if (id.config.ends_with("share1") && !requirements.share_memory) throw contradicts("share_memory");
+  cases_.push_back({CaseInfo{std::move(text), std::move(description), std::move(source), profile}, requirements,
+                    std::move(body)});
 }
 
 const Case* CaseRegistry::find(std::string_view id) const {
@@ -156,24 +172,32 @@ const Case* CaseRegistry::find(std::string_view id) const {
 
 // ---- running ---------------------------------------------------------------------------------------
 
+std::string_view undeclared_capability(const Requirements& r, const Capabilities& caps) noexcept {
+  if (r.cuda_device && !caps.cuda_sources) return "cuda_sources";
+  if (r.pin_memory && !caps.pin_memory) return "pin_memory";
+  if (r.share_memory && !caps.share_memory) return "share_memory";
+  if (r.non_blocking && !caps.non_blocking) return "non_blocking";
+  if (r.cache_stats && !caps.cache_stats) return "cache_stats";
+  if (r.dtensor && !caps.dtensor) return "dtensor";
+  if (r.sharded_tensor && !caps.sharded_tensor) return "sharded_tensor";
+  if (r.state_dict_utilities && !caps.state_dict_utilities) return "state_dict_utilities";
+  if (r.replication && !caps.replication) return "replication";
+  return {};
+}
+
 std::string unmet_requirement(const Requirements& r, const Capabilities& caps) {
+  const std::string_view undeclared = undeclared_capability(r, caps);
+  auto not_declared = [](std::string_view capability) {
+    return fmt::format("the implementation does not declare the {} capability", capability);
+  };
   if (r.cuda_device) {
-    if (!caps.cuda_sources) return "the implementation does not declare the cuda_sources capability";
+    if (!caps.cuda_sources) return not_declared("cuda_sources");
     if (!cuda::available()) return cuda::availability().reason;
   }
   if (r.no_cuda_device && cuda::available()) {
     return "a CUDA device is present: this case checks the host-only path (mlock and RLIMIT_MEMLOCK)";
   }
-  if (r.pin_memory && !caps.pin_memory) return "the implementation does not declare the pin_memory capability";
-  if (r.share_memory && !caps.share_memory) return "the implementation does not declare the share_memory capability";
-  if (r.non_blocking && !caps.non_blocking) return "the implementation does not declare the non_blocking capability";
-  if (r.cache_stats && !caps.cache_stats) return "the implementation does not declare the cache_stats capability";
-  if (r.dtensor && !caps.dtensor) return "the implementation does not declare the dtensor capability";
-  if (r.sharded_tensor && !caps.sharded_tensor) return "the implementation does not declare the sharded_tensor capability";
-  if (r.state_dict_utilities && !caps.state_dict_utilities) {
-    return "the implementation does not declare the state_dict_utilities capability";
-  }
-  if (r.replication && !caps.replication) return "the implementation does not declare the replication capability";
+  if (!undeclared.empty()) return not_declared(undeclared);
   return {};
 }
 

@@ -4,21 +4,27 @@
 
 namespace stagekit::conformance {
 
-void add_world_cases(CaseRegistry& registry, std::string_view area, std::string_view test, std::string_view description,
+void add_world_cases(CaseRegistry& registry, std::string_view area, const CaseName& name, std::string_view description,
                      std::string_view source, Profile profile, std::span<const Source> sources,
-                     std::span<const int> world_sizes, WorldBody body, Requirements extra) {
+                     std::span<const int> world_sizes, WorldBody body, Requirements extra,
+                     std::optional<PinShare> config) {
   for (Source s : sources) {
     for (int ws : world_sizes) {
       Requirements r = extra;
       r.cuda_device = r.cuda_device || s == Source::cuda;
-      // World size 1 is a single-process case: no rank suffix, and never run by run_ranks().
+      // World size 1 is a single-process case: no rank segment, and never run by run_ranks().
       r.world_size = ws > 1 ? ws : 0;
-      CaseInfo info{ws > 1 ? fmt::format("{}.{}.{}.ws{}", area, test, source_name(s), ws)
-                           : fmt::format("{}.{}.{}", area, test, source_name(s)),
-                    ws > 1 ? fmt::format("{} ({} sources, {} ranks)", description, source_name(s), ws)
-                           : fmt::format("{} ({} sources)", description, source_name(s)),
-                    std::string(source), profile};
-      registry.add(std::move(info), r, [body, s, ws](CaseContext& ctx) { body(ctx, s, ws); });
+      CaseId id;
+      id.area = std::string(area);
+      id.feature = name.feature;
+      id.variants = name.variants;
+      id.source = std::string(source_name(s));
+      if (config) id.config = config_name(*config);
+      id.world_size = r.world_size;
+      registry.add(id,
+                   ws > 1 ? fmt::format("{} ({} sources, {} ranks)", description, source_name(s), ws)
+                          : fmt::format("{} ({} sources)", description, source_name(s)),
+                   std::string(source), profile, r, [body, s, ws](CaseContext& ctx) { body(ctx, s, ws); });
     }
   }
 }

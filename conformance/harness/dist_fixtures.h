@@ -1,10 +1,11 @@
 // Building blocks of the multi-rank cases (DTensor staging and the state-dict utilities): the
-// registration of `<area>.<test>.<source>.ws<N>` over sources and world sizes, the seeded inputs of
-// spec A.2/A.4, and helpers that name the rank in every failure.
+// registration of `<area>.<feature>[.<variant>].<source>.<config>.ws<N>` over sources and world
+// sizes, the seeded inputs of spec A.2/A.4, and helpers that name the rank in every failure.
 #pragma once
 
 #include <array>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,11 +20,13 @@ inline constexpr std::array<int, 2> kWorlds2And4 = {2, 4};
 inline constexpr std::array<int, 1> kWorld4 = {4};
 
 using WorldBody = std::function<void(CaseContext&, Source, int world_size)>;
-// Registers `<area>.<test>.<source>.ws<N>` for each source and world size (`<area>.<test>.<source>`
-// for a world size of 1: a single-process case).
-void add_world_cases(CaseRegistry& registry, std::string_view area, std::string_view test, std::string_view description,
+// Registers `<area>.<feature>[.<variant>...].<source>.<config>.ws<N>` for each source and world
+// size (no `.ws<N>` for a world size of 1: a single-process case). `<config>` is the stager or
+// utility configuration the case uses, or `default` when it has none.
+void add_world_cases(CaseRegistry& registry, std::string_view area, const CaseName& name, std::string_view description,
                      std::string_view source, Profile profile, std::span<const Source> sources,
-                     std::span<const int> world_sizes, WorldBody body, Requirements extra);
+                     std::span<const int> world_sizes, WorldBody body, Requirements extra,
+                     std::optional<PinShare> config = std::nullopt);
 
 // The requirements of a utilities case: state_dict_utilities and dtensor.
 [[nodiscard]] Requirements utilities_requirements();

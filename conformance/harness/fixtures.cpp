@@ -9,7 +9,7 @@ namespace stagekit::conformance {
 std::string_view source_name(Source s) noexcept { return s == Source::cpu ? "cpu" : "cuda"; }
 Device source_device(Source s) noexcept { return s == Source::cpu ? Device::cpu() : Device::cuda(0); }
 
-std::string config_name(PinShare c) { return fmt::format("pin{}_share{}", c.pin ? 1 : 0, c.share ? 1 : 0); }
+std::string config_name(PinShare c) { return config_name(c.pin, c.share); }
 
 StagerConfig stager_config(PinShare c, std::size_t pin_memory_min_bytes) {
   return {c.pin, c.share, pin_memory_min_bytes};
@@ -27,7 +27,23 @@ Requirements requirements_for(Source s, PinShare c) {
   return r;
 }
 
-void add_matrix(CaseRegistry& registry, std::string_view test, std::string_view description, std::string_view source,
+CaseId stager_case_id(const CaseName& name, Source s, PinShare c) {
+  CaseId id;
+  id.area = "stager";
+  id.feature = name.feature;
+  id.variants = name.variants;
+  id.source = std::string(source_name(s));
+  id.config = config_name(c);
+  return id;
+}
+
+void add_stager_case(CaseRegistry& registry, const CaseName& name, Source s, PinShare c, std::string description,
+                     std::string_view source, Profile profile, Requirements requirements, CaseBody body) {
+  registry.add(stager_case_id(name, s, c), std::move(description), std::string(source), profile, requirements,
+               std::move(body));
+}
+
+void add_matrix(CaseRegistry& registry, const CaseName& name, std::string_view description, std::string_view source,
                 Profile profile, std::span<const Source> sources, std::span<const PinShare> configs, MatrixBody body,
                 Requirements extra) {
   for (Source s : sources) {
@@ -41,11 +57,10 @@ void add_matrix(CaseRegistry& registry, std::string_view test, std::string_view 
       r.dtensor = r.dtensor || extra.dtensor;
       r.sharded_tensor = r.sharded_tensor || extra.sharded_tensor;
       r.state_dict_utilities = r.state_dict_utilities || extra.state_dict_utilities;
-      CaseInfo info{fmt::format("stager.{}.{}.{}", test, source_name(s), config_name(c)),
-                    fmt::format("{} ({} sources, pin_memory={}, share_memory={})", description, source_name(s),
-                                c.pin, c.share),
-                    std::string(source), profile};
-      registry.add(std::move(info), r, [body, s, c](CaseContext& ctx) { body(ctx, s, c); });
+      add_stager_case(registry, name, s, c,
+                      fmt::format("{} ({} sources, pin_memory={}, share_memory={})", description, source_name(s),
+                                  c.pin, c.share),
+                      source, profile, r, [body, s, c](CaseContext& ctx) { body(ctx, s, c); });
     }
   }
 }

@@ -1,5 +1,6 @@
-// Shared building blocks of the stager cases: the source/config matrix, the upstream inputs
-// (spec A.1), small assertion helpers and a forked-child runner for cases that change process limits.
+// Shared building blocks of the stager cases: case names and the source/config matrix (the registry
+// formats every ID, stagekit/conformance/case_id.h), the upstream inputs (spec A.1), small assertion
+// helpers and a forked-child runner for cases that change process limits.
 #pragma once
 
 #include <array>
@@ -9,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "stagekit/conformance/case.h"
 #include "stagekit/testing/run_in_child.h"
@@ -33,9 +35,27 @@ inline constexpr std::array<PinShare, 4> kFourConfigs = {PinShare{false, false},
 [[nodiscard]] MemoryExpectation memory_expectation(PinShare c, std::size_t pin_memory_min_bytes = 5);
 [[nodiscard]] Requirements requirements_for(Source s, PinShare c);
 
-// Registers `stager.<test>.<source>.<config>` for every source in `sources` and config in `configs`.
+// The feature and variant segments of a family of cases (`dtype` + `bfloat16`); the registration
+// helpers add the area, source, config and rank count.
+struct CaseName {
+  CaseName(const char* feature_name) : feature(feature_name) {}  // a family without variants
+  CaseName(std::string feature_name, std::vector<std::string> variant_segments = {})
+      : feature(std::move(feature_name)), variants(std::move(variant_segments)) {}
+  std::string feature;
+  std::vector<std::string> variants;
+};
+
+// `stager.<feature>[.<variant>...].<source>.<config>`
+[[nodiscard]] CaseId stager_case_id(const CaseName& name, Source s, PinShare c);
+
+// Registers one stager case of source `s` and configuration `c`, with `description` as given.
+void add_stager_case(CaseRegistry& registry, const CaseName& name, Source s, PinShare c, std::string description,
+                     std::string_view source, Profile profile, Requirements requirements, CaseBody body);
+
+// Registers `stager.<feature>[.<variant>...].<source>.<config>` for every source in `sources` and
+// config in `configs`.
 using MatrixBody = std::function<void(CaseContext&, Source, PinShare)>;
-void add_matrix(CaseRegistry& registry, std::string_view test, std::string_view description, std::string_view source,
+void add_matrix(CaseRegistry& registry, const CaseName& name, std::string_view description, std::string_view source,
                 Profile profile, std::span<const Source> sources, std::span<const PinShare> configs, MatrixBody body,
                 Requirements extra = {});
 

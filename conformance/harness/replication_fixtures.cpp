@@ -18,11 +18,11 @@
 namespace stagekit::conformance {
 namespace fs = std::filesystem;
 
-void add_replication_cases(CaseRegistry& registry, std::string_view test, std::string_view description,
+void add_replication_cases(CaseRegistry& registry, const CaseName& name, std::string_view description,
                            std::string_view source, Profile profile, std::span<const int> world_sizes, WorldBody body,
                            Requirements extra) {
   extra.replication = true;
-  add_world_cases(registry, "replication", test, description, source, profile, kCpuSource, world_sizes,
+  add_world_cases(registry, "replication", name, description, source, profile, kCpuSource, world_sizes,
                   std::move(body), extra);
 }
 

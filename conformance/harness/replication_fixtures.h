@@ -21,9 +21,9 @@ namespace stagekit::conformance {
 // Replication cases stage CPU state dicts, as upstream's do.
 inline constexpr std::array<Source, 1> kCpuSource = {Source::cpu};
 
-// Registers `replication.<test>.cpu.ws<N>` for each world size: CPU sources, needing the replication
-// capability plus `extra`.
-void add_replication_cases(CaseRegistry& registry, std::string_view test, std::string_view description,
+// Registers `replication.<feature>.cpu.default.ws<N>` for each world size (`replication.<feature>.cpu.default`
+// for a world size of 1): CPU sources, needing the replication capability plus `extra`.
+void add_replication_cases(CaseRegistry& registry, const CaseName& name, std::string_view description,
                            std::string_view source, Profile profile, std::span<const int> world_sizes, WorldBody body,
                            Requirements extra = {});
 

@@ -43,5 +43,22 @@ run waiver_without_link 2 --waivers "$work/bad_waivers.json"
 grep -q '"link" is required' "$work/waiver_without_link.log" || fail "the waiver error does not name the field"
 
 run written_expectations_round_trip 0 --write-expectations "$work/written.json"
+grep -q '"schema_version": 2' "$work/written.json" || fail "the written file is not schema_version 2"
+grep -q '"\*": "pass"' "$work/written.json" || fail "the written file has no '*' key for the common outcome"
+grep -q '"stager.views.cpu.pin0_share0"' "$work/written.json" && fail "a passing case is written although '*' covers it"
 run written_expectations_checked 0 --expect "$work/written.json" --strict-expectations
+
+# Keys written for 0.1 IDs keep meaning their cases, with a warning naming the current pattern.
+filter='stager.dtype.bfloat16.*:stager.limit.*'
+json legacy.json '{"schema_version": 1, "expectations": {"*": "fail", "stager.dtype_bfloat16.*": ["pass", "not_supported"],
+  "stager.limit_*": ["pass", "not_supported", "fail"]}}'
+run legacy_keys_translated 0 --expect "$work/legacy.json" --strict-expectations
+grep -qF "key 'stager.dtype_bfloat16.*' uses a pre-0.2 case ID; write 'stager.dtype.bfloat16.*'" \
+  "$work/legacy_keys_translated.log" || fail "no warning naming the current pattern"
+grep -qF "key 'stager.limit_*' uses a pre-0.2 case ID; write 'stager.limit.*'" "$work/legacy_keys_translated.log" ||
+  fail "no warning for the limit key"
+filter='stager.dtype_bfloat16.*'
+run legacy_filter_selects_nothing 2
+grep -qF "'stager.dtype_bfloat16.*' uses a pre-0.2 case ID; write 'stager.dtype.bfloat16.*'" \
+  "$work/legacy_filter_selects_nothing.log" || fail "a 0.1 --filter pattern is not explained"
 echo "expectations and waivers: every verdict and exit status as documented"

@@ -117,7 +117,7 @@ TEST(Mutants, DroppedStorageSharing) {
                    return rebuild(staged, [](const Tensor& t) { return Value(t.clone()); }, keep_object);
                  }},
                 {"stager.views.cpu.pin0_share0", "stager.complex_storage_sharing.cpu.pin0_share0",
-                 "stager.layout_transposed.cpu.pin0_share0", "stager.full_contract.cpu.pin0_share0"},
+                 "stager.layout.transposed.cpu.pin0_share0", "stager.full_contract.cpu.pin0_share0"},
                 "stager.different_dtypes.cpu.pin0_share0");
 }
 
@@ -259,33 +259,33 @@ void expect_utility_flaw_caught(UtilityFlaw flaw, const std::vector<std::string>
 
 TEST(Mutants, UtilitiesIgnoringRanksOnly) {
   expect_utility_flaw_caught(UtilityFlaw::ignores_ranks_only,
-                             {"utils.gather_cpu_offload_ranks_only.cpu.ws4", "utils.offload_ranks_only.cpu.ws4",
-                              "utils.ranks_only_nested.cpu.ws4"},
-                             "utils.gather_dtensor.cpu.ws2");
+                             {"utils.gather_cpu_offload_ranks_only.cpu.default.ws4", "utils.offload_ranks_only.cpu.default.ws4",
+                              "utils.ranks_only_nested.cpu.default.ws4"},
+                             "utils.gather_dtensor.cpu.default.ws2");
 }
 
 TEST(Mutants, UtilitiesGatheringOnlyTheLocalShard) {
   expect_utility_flaw_caught(UtilityFlaw::gathers_local_only,
-                             {"utils.gather_dtensor.cpu.ws2", "utils.gather_uneven_rows.cpu.ws4",
-                              "utils.gather_mesh2d_shard0_shard1.cpu.ws4"},
-                             "utils.offload_ranks_only.cpu.ws4");
+                             {"utils.gather_dtensor.cpu.default.ws2", "utils.gather.uneven_rows.cpu.default.ws4",
+                              "utils.gather.mesh2d_shard0_shard1.cpu.default.ws4"},
+                             "utils.offload_ranks_only.cpu.default.ws4");
 }
 
 TEST(Mutants, UtilitiesSimilarityWithSideEffect) {
-  expect_utility_flaw_caught(UtilityFlaw::similarity_writes, {"utils.similarity_no_side_effect.cpu"},
-                             "utils.copy_companion_mismatch.cpu");
+  expect_utility_flaw_caught(UtilityFlaw::similarity_writes, {"utils.similarity_no_side_effect.cpu.default"},
+                             "utils.copy_companion_mismatch.cpu.default");
 }
 
 TEST(Mutants, UtilitiesCreatingAliasesInsteadOfBuffers) {
   expect_utility_flaw_caught(UtilityFlaw::create_aliases,
-                             {"utils.create_cpu_state_dict_pin0_share0.cpu.ws2",
-                              "utils.create_cpu_state_dict_pin1_share1.cpu.ws2", "utils.cpu_offload_for_dtensor.cpu.ws2"},
-                             "utils.gather_dtensor.cpu.ws2");
+                             {"utils.create_cpu_state_dict.cpu.pin0_share0.ws2",
+                              "utils.create_cpu_state_dict.cpu.pin1_share1.ws2", "utils.cpu_offload_for_dtensor.cpu.default.ws2"},
+                             "utils.gather_dtensor.cpu.default.ws2");
 }
 
 TEST(Mutants, UtilitiesCopyingWithoutCompanionChecks) {
-  expect_utility_flaw_caught(UtilityFlaw::copy_unchecked, {"utils.copy_companion_mismatch.cpu"},
-                             "utils.similarity_no_side_effect.cpu");
+  expect_utility_flaw_caught(UtilityFlaw::copy_unchecked, {"utils.copy_companion_mismatch.cpu.default"},
+                             "utils.similarity_no_side_effect.cpu.default");
 }
 
 }  // namespace

@@ -131,40 +131,40 @@ void expect_caught(Flaw flaw, const std::vector<std::string>& must_fail, const s
 
 TEST(ReplicationMutants, ReturnsItsOwnStateDict) {
   expect_caught(Flaw::returns_own_state_dict,
-                {"replication.basic.cpu.ws2", "replication.dtensors.cpu.ws4", "replication.mixed_leaves.cpu.ws2"},
-                "replication.odd_world_refused.cpu.ws3");
+                {"replication.basic.cpu.default.ws2", "replication.dtensors.cpu.default.ws4", "replication.mixed_leaves.cpu.default.ws2"},
+                "replication.odd_world_refused.cpu.default.ws3");
 }
 
 TEST(ReplicationMutants, LosesStorageSharing) {
-  expect_caught(Flaw::loses_sharing, {"replication.storage_sharing.cpu.ws2", "replication.storage_sharing.cpu.ws4"},
-                "replication.basic.cpu.ws4");
+  expect_caught(Flaw::loses_sharing, {"replication.storage_sharing.cpu.default.ws2", "replication.storage_sharing.cpu.default.ws4"},
+                "replication.basic.cpu.default.ws4");
 }
 
 TEST(ReplicationMutants, KeepsTheSendersShardPlacement) {
-  expect_caught(Flaw::keeps_sender_placement, {"replication.sharded_tensors.cpu.ws2", "replication.sharded_tensors.cpu.ws4"},
-                "replication.dtensors.cpu.ws2");
+  expect_caught(Flaw::keeps_sender_placement, {"replication.sharded_tensors.cpu.default.ws2", "replication.sharded_tensors.cpu.default.ws4"},
+                "replication.dtensors.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, AcceptsAnOddWorld) {
-  expect_caught(Flaw::accepts_odd_world, {"replication.odd_world_refused.cpu.ws3", "replication.odd_world_refused.cpu"},
-                "replication.basic.cpu.ws2");
+  expect_caught(Flaw::accepts_odd_world, {"replication.odd_world_refused.cpu.default.ws3", "replication.odd_world_refused.cpu.default"},
+                "replication.basic.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, LeavesTemporaryFiles) {
-  expect_caught(Flaw::leaves_temp_files, {"replication.repeated_stages.cpu.ws2", "replication.persist_failure.cpu.ws2"},
-                "replication.basic.cpu.ws2");
+  expect_caught(Flaw::leaves_temp_files, {"replication.repeated_stages.cpu.default.ws2", "replication.persist_failure.cpu.default.ws2"},
+                "replication.basic.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, LoadsDamagedFilesAsTheLastGoodTree) {
-  expect_caught(Flaw::stale_loader, {"replication.corrupted_replica.cpu.ws2", "replication.truncated_replica.cpu.ws2"},
-                "replication.persistence_custom_dir.cpu.ws2");
+  expect_caught(Flaw::stale_loader, {"replication.corrupted_replica.cpu.default.ws2", "replication.truncated_replica.cpu.default.ws2"},
+                "replication.persistence_custom_dir.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, TearsTheReplicaWhenAStageFails) {
   expect_caught(Flaw::tears_on_failure,
-                {"replication.partner_missing.cpu.ws2", "replication.partner_killed_mid_exchange.cpu.ws2",
-                 "replication.persist_failure.cpu.ws2"},
-                "replication.repeated_stages.cpu.ws2");
+                {"replication.partner_missing.cpu.default.ws2", "replication.partner_killed_mid_exchange.cpu.default.ws2",
+                 "replication.persist_failure.cpu.default.ws2"},
+                "replication.repeated_stages.cpu.default.ws2");
 }
 
 }  // namespace

@@ -23,6 +23,24 @@ TEST(CaseFilter, GlobsIncludesAndExcludes) {
   EXPECT_FALSE(CaseFilter("-*").matches("anything"));
 }
 
+TEST(CaseFilter, SelectsByTheSegmentsOfHierarchicalIds) {
+  const CaseFilter dtypes("stager.dtype.*");
+  EXPECT_TRUE(dtypes.matches("stager.dtype.bfloat16.cpu.pin0_share0"));
+  EXPECT_FALSE(dtypes.matches("stager.different_dtypes.cpu.pin0_share0"));
+  const CaseFilter four_ranks("*.ws4:-utils.gather.*");
+  EXPECT_TRUE(four_ranks.matches("replication.basic.cpu.default.ws4"));
+  EXPECT_TRUE(four_ranks.matches("utils.create_cpu_state_dict.cpu.pin0_share1.ws4"));
+  EXPECT_FALSE(four_ranks.matches("utils.gather.uneven_rows.cpu.default.ws4"));
+  EXPECT_TRUE(four_ranks.matches("utils.gather_dtensor.cpu.default.ws4"));
+  EXPECT_FALSE(four_ranks.matches("replication.basic.cpu.default.ws2"));
+  EXPECT_EQ(four_ranks.includes(), std::vector<std::string>{"*.ws4"});
+  EXPECT_EQ(four_ranks.excludes(), std::vector<std::string>{"utils.gather.*"});
+  const CaseFilter shared("*.pin?_share1*");
+  EXPECT_TRUE(shared.matches("stager.views.cuda.pin1_share1"));
+  EXPECT_TRUE(shared.matches("stager.dtensor.cpu.pin1_share1.ws2"));
+  EXPECT_FALSE(shared.matches("stager.views.cpu.pin1_share0"));
+}
+
 class NothingImplementation final : public Implementation {
  public:
   std::string name() const override { return "nothing"; }
@@ -63,7 +81,8 @@ TEST(Reports, JsonXmlAndMarkdownCarryEveryResult) {
   r.results.push_back({{"a.b.d", "desc", "src", Profile::upstream}, Outcome::fail, "x < y & \"z\"", 0.1, {}, {}});
   r.results.push_back({{"a.e", "desc", "strict", Profile::strict}, Outcome::not_supported, "no GPU", 0.0, {}, {}});
   const nlohmann::json j = results_json(r);
-  EXPECT_EQ(j["schema_version"], 1);
+  EXPECT_EQ(j["schema_version"], 2);
+  EXPECT_FALSE(j["results"][0].contains("id_parts")) << "'a.b.c' is not an ID of the grammar";
   ASSERT_EQ(j["results"].size(), 3U);
   EXPECT_EQ(j["results"][1]["outcome"], "fail");
   EXPECT_EQ(j["results"][1]["profile"], "upstream");
@@ -81,6 +100,37 @@ TEST(Reports, JsonXmlAndMarkdownCarryEveryResult) {
   EXPECT_NE(md.find("| fail | 1 |"), std::string::npos);
   EXPECT_NE(md.find("`a.b.d` | fail"), std::string::npos);
   EXPECT_NE(md.find("| 1 | no GPU |"), std::string::npos);
+}
+
+TEST(Reports, ResultsCarryTheParsedIdParts) {
+  RunReport r;
+  r.results.push_back({{"utils.gather.uneven_rows.cuda.default.ws4", "desc", "strict", Profile::strict},
+                       Outcome::not_supported, "no GPU", 0.0, {}, {}});
+  r.results.push_back({{"stager.views.cpu.pin1_share0", "desc", "strict", Profile::strict}, Outcome::pass, "", 0.0,
+                       {}, {}});
+  const nlohmann::json j = results_json(r);
+  ASSERT_EQ(j["results"].size(), 2U);
+  EXPECT_EQ(j["results"][0]["id_parts"],
+            (nlohmann::json{{"area", "utils"}, {"feature", "gather"}, {"variant", "uneven_rows"}, {"source", "cuda"},
+                            {"config", "default"}, {"world_size", 4}}));
+  EXPECT_EQ(j["results"][1]["id_parts"],
+            (nlohmann::json{{"area", "stager"}, {"feature", "views"}, {"variant", ""}, {"source", "cpu"},
+                            {"config", "pin1_share0"}, {"world_size", 1}}));
+  EXPECT_EQ(id_parts_json("stager.views.cpu"), nullptr);
+}
+
+TEST(Reports, CapabilitiesReadBackFromJson) {
+  Capabilities caps;
+  caps.pin_memory = true;
+  caps.replication = true;
+  const auto back = capabilities_from_json(capabilities_json(caps));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(back->pin_memory);
+  EXPECT_TRUE(back->replication);
+  EXPECT_FALSE(back->share_memory);
+  EXPECT_FALSE(back->cuda_sources);
+  EXPECT_FALSE(capabilities_from_json(nlohmann::json::object()).has_value()) << "unknown capabilities";
+  EXPECT_FALSE(capabilities_from_json(nullptr).has_value());
 }
 
 }  // namespace

@@ -72,13 +72,14 @@ STAGEKIT_CONFORMANCE_CASES(dist_stage) {
   add_world_cases(registry, "stager", "sharded_tensor",
                   "a ShardedTensor is staged: its local shard copied to pinned shared CPU memory, shard and global "
                   "metadata kept",
-                  "strict", Profile::strict, kBothSources, kWorlds2And4, stage_sharded_tensor, sharded);
+                  "strict", Profile::strict, kBothSources, kWorlds2And4, stage_sharded_tensor, sharded,
+                  PinShare{true, true});
   Requirements dtensor;
   dtensor.dtensor = true;
   add_world_cases(registry, "stager", "dtensor_layouts",
                   "DTensors on a 2-D mesh [Shard(0), Shard(1)] and with empty local shards stage exactly, and a view of "
                   "a local tensor keeps sharing its staged storage",
-                  "strict", Profile::strict, kBothSources, kWorld4, stage_dtensor_layouts, dtensor);
+                  "strict", Profile::strict, kBothSources, kWorld4, stage_dtensor_layouts, dtensor, PinShare{});
 }
 
 }  // namespace stagekit::conformance

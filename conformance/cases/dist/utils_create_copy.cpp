@@ -177,12 +177,12 @@ void similarity_has_no_side_effect(CaseContext& ctx, Source src, int) {
 
 STAGEKIT_CONFORMANCE_CASES(dist_create_copy) {
   for (PinShare c : kFourConfigs) {
-    add_world_cases(registry, "utils", fmt::format("create_cpu_state_dict_{}", config_name(c)),
+    add_world_cases(registry, "utils", "create_cpu_state_dict",
                     "create_cpu_state_dict gives similar fresh CPU buffers (pinned/shared as asked, checked by probes) "
                     "that copy_state_dict fills; non-tensor leaves unchanged",
                     "TestStateDictUtils.test_create_cpu_state_dict", Profile::upstream, kBothSources, kWorlds2And4,
                     [c](CaseContext& ctx, Source s, int ws) { create_cpu_state_dict(ctx, s, ws, c); },
-                    utilities_with(c));
+                    utilities_with(c), c);
   }
   const std::array<int, 1> one = {1};
   add_world_cases(registry, "utils", "copy_companion_mismatch",

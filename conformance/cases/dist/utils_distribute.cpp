@@ -89,7 +89,8 @@ STAGEKIT_CONFORMANCE_CASES(dist_distribute) {
                   "0-dim tensors a CPU copy, non-tensors are added, unknown tensors are not",
                   "strict", Profile::strict, kBothSources, kWorlds2And4, distribute_state_dict, utilities_requirements());
   for (bool strict : {false, true}) {
-    add_world_cases(registry, "utils", strict ? "broadcast_state_dict_strict" : "broadcast_state_dict",
+    add_world_cases(registry, "utils",
+                    strict ? CaseName("broadcast_state_dict", {"strict"}) : CaseName("broadcast_state_dict"),
                     strict ? "broadcast_state_dict(strict): as without strict, and local keys rank 0 lacks are removed"
                            : "broadcast_state_dict from rank 0: blocks, full tensors and 0-dim CPU tensors arrive on every "
                              "rank; non-tensors only where the key exists locally",

@@ -195,7 +195,7 @@ STAGEKIT_CONFORMANCE_CASES(dist_strict) {
     const std::array<int, 1> world = {l.world};
     std::vector<std::string> p;
     for (const Placement& x : l.placements) p.push_back(x.str());
-    add_world_cases(registry, "utils", fmt::format("gather_{}", l.name),
+    add_world_cases(registry, "utils", CaseName("gather", {l.name}),
                     fmt::format("gather of a DTensor of shape [{}] over mesh [{}] with [{}] gives exactly the global "
                                 "tensor (torch.chunk sharding)",
                                 fmt::join(l.shape, ", "), fmt::join(l.mesh, ", "), fmt::join(p, ", ")),

@@ -199,7 +199,7 @@ STAGEKIT_CONFORMANCE_CASES(dist_upstream) {
                   "a DTensor [Shard(0)] is staged: local tensor copied to pinned shared CPU memory, spec and global size "
                   "kept",
                   "TestDTensorStateDictStager.test_dtensor", Profile::upstream, kBothSources, kWorlds2And4, stage_dtensor,
-                  stage);
+                  stage, PinShare{true, true});
   add_world_cases(registry, "utils", "gather_dtensor", "gather_state_dict turns a DTensor [Shard(0)] into the full tensor "
                   "on the DTensor's device",
                   "TestStateDictUtils.test_gather_state_dict_dtensor", Profile::upstream, kBothSources, kWorlds2And4,

@@ -93,7 +93,7 @@ void bad_input_case(CaseContext& ctx, Source src, PinShare cfg, const BadInput& 
 STAGEKIT_CONFORMANCE_CASES(bad_input) {
   static constexpr PinShare kObservable[] = {PinShare{false, false}, PinShare{true, true}};
   for (const BadInput& bad : bad_inputs()) {
-    add_matrix(registry, fmt::format("bad_input_{}", bad.name),
+    add_matrix(registry, CaseName("bad_input", {bad.name}),
                fmt::format("Staging {} fails naming the path, stages nothing, leaks nothing, and the stager stays usable",
                            bad.description),
                "strict", Profile::strict, kBothSources, kObservable,

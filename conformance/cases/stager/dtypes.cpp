@@ -50,13 +50,12 @@ STAGEKIT_CONFORMANCE_CASES(dtypes) {
              different_dtypes_case);
   for (DType dtype : kAllDTypes) {
     for (Source s : kBothSources) {
-      CaseInfo info{fmt::format("stager.dtype_{}.{}.{}", dtype_name(dtype), source_name(s), config_name(kDefaults)),
-                    fmt::format("A {} matrix, a strided column of it and a 0-dim tensor with arbitrary bit patterns "
-                                "stage byte for byte ({} sources)",
-                                dtype_name(dtype), source_name(s)),
-                    "strict", Profile::strict};
-      registry.add(std::move(info), requirements_for(s, kDefaults),
-                   [s, dtype](CaseContext& ctx) { every_dtype_case(ctx, s, kDefaults, dtype); });
+      add_stager_case(registry, CaseName("dtype", {std::string(dtype_name(dtype))}), s, kDefaults,
+                      fmt::format("A {} matrix, a strided column of it and a 0-dim tensor with arbitrary bit patterns "
+                                  "stage byte for byte ({} sources)",
+                                  dtype_name(dtype), source_name(s)),
+                      "strict", Profile::strict, requirements_for(s, kDefaults),
+                      [s, dtype](CaseContext& ctx) { every_dtype_case(ctx, s, kDefaults, dtype); });
     }
   }
 }

@@ -126,7 +126,7 @@ STAGEKIT_CONFORMANCE_CASES(identity) {
              Profile::strict, kBothSources, kFourConfigs, attribute_tensors_case);
   static constexpr PinShare kDefaultsOnly[] = {PinShare{}};
   for (const Cycle& cycle : cycles()) {
-    add_matrix(registry, "cycle_rejected_" + cycle.name,
+    add_matrix(registry, CaseName("cycle_rejected", {cycle.name}),
                fmt::format("A cyclic state dict ({}) is rejected with invalid_argument naming the path; the stager "
                            "stays usable",
                            cycle.name),

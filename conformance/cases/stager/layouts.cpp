@@ -43,7 +43,7 @@ void layout_case(CaseContext& ctx, Source src, PinShare cfg, const Layout& layou
 STAGEKIT_CONFORMANCE_CASES(layouts) {
   static constexpr PinShare kDefaultsOnly[] = {PinShare{}};
   for (const Layout& layout : kLayouts) {
-    add_matrix(registry, fmt::format("layout_{}", layout.name),
+    add_matrix(registry, CaseName("layout", {layout.name}),
                fmt::format("Sizes, strides, offset and bytes of {} are preserved, with and without its base in the "
                            "dict",
                            layout.description),

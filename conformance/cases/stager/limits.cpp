@@ -121,23 +121,20 @@ STAGEKIT_CONFORMANCE_CASES(limits) {
   Requirements memlock;
   memlock.pin_memory = true;
   memlock.no_cuda_device = true;
-  registry.add({"stager.limit_memlock_refused.cpu.pin1_share0",
-                "With RLIMIT_MEMLOCK at 64 KiB and no CAP_IPC_LOCK, pinning 1 MiB raises resource_exhausted naming the "
-                "path, leaks nothing, and a 4 KiB dict still stages pinned",
-                "strict", Profile::strict},
-               memlock, memlock_case);
+  add_stager_case(registry, CaseName("limit", {"memlock_refused"}), Source::cpu, PinShare{true, false},
+                  "With RLIMIT_MEMLOCK at 64 KiB and no CAP_IPC_LOCK, pinning 1 MiB raises resource_exhausted naming "
+                  "the path, leaks nothing, and a 4 KiB dict still stages pinned",
+                  "strict", Profile::strict, memlock, memlock_case);
   Requirements shm;
   shm.share_memory = true;
-  registry.add({"stager.limit_shared_memory_exhausted.cpu.pin0_share1",
-                "With shared-memory files capped at 64 KiB (RLIMIT_FSIZE), sharing 1 MiB raises resource_exhausted "
-                "naming the path, leaks nothing, and a small dict still stages shared",
-                "strict", Profile::strict},
-               shm, shared_memory_case);
-  registry.add({"stager.limit_host_memory_exhausted.cpu.pin0_share0",
-                "With address space capped (RLIMIT_AS) below what a 1 GiB copy needs, staging raises "
-                "resource_exhausted naming the path, and a small dict still stages",
-                "strict", Profile::strict},
-               {}, host_memory_case);
+  add_stager_case(registry, CaseName("limit", {"shared_memory_exhausted"}), Source::cpu, PinShare{false, true},
+                  "With shared-memory files capped at 64 KiB (RLIMIT_FSIZE), sharing 1 MiB raises resource_exhausted "
+                  "naming the path, leaks nothing, and a small dict still stages shared",
+                  "strict", Profile::strict, shm, shared_memory_case);
+  add_stager_case(registry, CaseName("limit", {"host_memory_exhausted"}), Source::cpu, PinShare{false, false},
+                  "With address space capped (RLIMIT_AS) below what a 1 GiB copy needs, staging raises "
+                  "resource_exhausted naming the path, and a small dict still stages",
+                  "strict", Profile::strict, {}, host_memory_case);
 }
 
 }  // namespace stagekit::conformance

@@ -1,5 +1,7 @@
 // Selection of cases by ID: glob patterns ('*' any run, '?' one character) separated by ':' or ',';
-// a pattern starting with '-' excludes. No positive pattern means "everything".
+// a pattern starting with '-' excludes. No positive pattern means "everything". IDs follow the
+// grammar of stagekit/conformance/case_id.h, so `stager.dtype.*` selects every dtype case,
+// `*.cuda.*` every CUDA case and `*.ws4` every case on four ranks ('*' also spans dots).
 #pragma once
 
 #include <string>
@@ -15,6 +17,8 @@ class CaseFilter {
   explicit CaseFilter(std::string_view spec = {});
   [[nodiscard]] bool matches(std::string_view id) const;
   [[nodiscard]] const std::string& spec() const noexcept { return spec_; }
+  [[nodiscard]] const std::vector<std::string>& includes() const noexcept { return include_; }
+  [[nodiscard]] const std::vector<std::string>& excludes() const noexcept { return exclude_; }
 
  private:
   std::string spec_;

@@ -15,6 +15,7 @@
 #include "runner/case_filter.h"
 #include "runner/expectations.h"
 #include "runner/isolated_runner.h"
+#include "runner/legacy_ids.h"
 #include "runner/mpi_runner.h"
 #include "runner/report_writers.h"
 #include "stagekit/loader/environment.h"
@@ -73,9 +74,33 @@ std::string one_line(std::string text, std::size_t max_chars) {
   return text;
 }
 
+// Per result: the capability its case needs and the implementation does not declare ("" for none,
+// and for every case when the capabilities are unknown).
+std::vector<std::string> undeclared_capabilities(const std::vector<sc::CaseResult>& results,
+                                                 const std::optional<sc::Capabilities>& declared) {
+  std::vector<std::string> out;
+  for (const sc::CaseResult& r : results) {
+    const sc::Case* c = declared ? sc::CaseRegistry::instance().find(r.info.id) : nullptr;
+    out.emplace_back(c != nullptr ? sc::undeclared_capability(c->requirements, *declared) : std::string_view());
+  }
+  return out;
+}
+
+// Warns about 0.1 case IDs in --filter: patterns select by the current IDs only.
+void warn_legacy_filter(const sc::CaseFilter& filter) {
+  const std::vector<sc::CaseId> ids = sc::registered_case_ids();
+  for (const auto* patterns : {&filter.includes(), &filter.excludes()}) {
+    for (const std::string& p : *patterns) {
+      if (auto legacy = sc::legacy_pattern(p, ids)) {
+        std::cerr << "stagekit-conform: warning: " << sc::legacy_warning("--filter pattern", *legacy) << "\n";
+      }
+    }
+  }
+}
+
 // Applies waivers and expectations to the results; returns the verdict counts.
 void compare(sc::RunReport& report, const std::optional<sc::Expectations>& expectations,
-             const std::optional<sc::Waivers>& waivers) {
+             const std::optional<sc::Waivers>& waivers, const std::vector<std::string>& undeclared) {
   report.annotations.assign(report.results.size(), nlohmann::json::object());
   std::map<std::string, int> counts;
   for (std::size_t i = 0; i < report.results.size(); ++i) {
@@ -85,9 +110,9 @@ void compare(sc::RunReport& report, const std::optional<sc::Expectations>& expec
       if (const sc::Waiver* w = sc::apply_waiver(r, *waivers)) note["waiver"] = {{"reason", w->reason}, {"link", w->link}};
     }
     if (!expectations) continue;
-    const sc::Expectation* e = expectations->match(r.info.id);
-    const sc::Verdict v = sc::judge(r, e);
-    if (e != nullptr) {
+    const std::optional<sc::Expectation> e = expectations->expected(r.info.id, undeclared[i]);
+    const sc::Verdict v = sc::judge(r, e ? &*e : nullptr);
+    if (e) {
       nlohmann::json expected = nlohmann::json::array();
       for (sc::Outcome o : e->outcomes) expected.push_back(sc::outcome_name(o));
       note["expected"] = expected.size() == 1 ? expected[0] : expected;
@@ -111,7 +136,8 @@ int main(int argc, char** argv) {
       "verdict per case (pass, fail, not_supported, waived, crash, timeout).\n"
       "Each case runs in its own forked process with a time limit, so a crash or hang in the implementation "
       "becomes that case's crash or timeout outcome and the run goes on.\n"
-      "Case IDs are stable and dotted (stager.views.cpu.pin0_share0).\n"
+      "Case IDs are stable and hierarchical: area.feature[.variant].source.config[.wsN] "
+      "(stager.views.cpu.pin0_share0, stager.dtype.bfloat16.cpu.pin0_share0, utils.gather_dtensor.cpu.default.ws2).\n"
       "Exit status: 0 when nothing failed (with --expect: no REGRESSION), 1 when a case failed, crashed or "
       "timed out (with --expect: a REGRESSION, or any difference under --strict-expectations), 2 on bad usage: "
       "an --impl of no known kind, a filter that selects nothing, an unreadable or malformed expectations/waivers "
@@ -177,6 +203,7 @@ int main(int argc, char** argv) {
 
   const sc::Profile profile = profile_name == "upstream" ? sc::Profile::upstream : sc::Profile::strict;
   const sc::CaseFilter filter(filter_spec);
+  warn_legacy_filter(filter);
   auto selected = select_cases(filter, profile);
   std::unique_ptr<stagekit::dist::Communicator> world;
   if (world_kind == "mpi") {
@@ -203,8 +230,19 @@ int main(int argc, char** argv) {
   std::optional<sc::Expectations> expectations;
   std::optional<sc::Waivers> waivers;
   try {
-    if (!expect_file.empty()) expectations = sc::Expectations::load(expect_file);
-    if (!waivers_file.empty()) waivers = sc::Waivers::load(waivers_file);
+    std::vector<std::string> warnings;
+    if (!expect_file.empty() || !waivers_file.empty()) {
+      const std::vector<sc::CaseId> ids = sc::registered_case_ids();
+      if (!expect_file.empty()) {
+        expectations = sc::Expectations::load(expect_file);
+        warnings = expectations->accept_legacy_keys(ids);
+      }
+      if (!waivers_file.empty()) {
+        waivers = sc::Waivers::load(waivers_file);
+        for (std::string& w : waivers->accept_legacy_keys(ids)) warnings.push_back(std::move(w));
+      }
+    }
+    for (const std::string& w : warnings) std::cerr << "stagekit-conform: warning: " << w << "\n";
   } catch (const std::exception& e) {
     std::cerr << "stagekit-conform: " << e.what() << "\n";
     return kExitUsage;
@@ -257,7 +295,12 @@ int main(int argc, char** argv) {
   // After the run: describing CUDA initialises it, and a CUDA context must not be forked.
   report.environment = sc::describe_environment();
 
-  compare(report, expectations, waivers);
+  // Undeclared capabilities are known only when the implementation could be described.
+  const std::optional<sc::Capabilities> declared =
+      description.error.empty() ? sc::capabilities_from_json(report.implementation.value("capabilities", nlohmann::json()))
+                                : std::nullopt;
+  const std::vector<std::string> undeclared = undeclared_capabilities(report.results, declared);
+  compare(report, expectations, waivers, undeclared);
   const bool writer = !world || world->rank() == 0;  // under MPI, rank 0 speaks for every rank
   if (writer) sc::print_summary(std::cout, report);
   if (writer && !out_dir.empty()) {
@@ -266,7 +309,7 @@ int main(int argc, char** argv) {
   }
   if (writer && !write_expectations.empty()) {
     std::ofstream out(write_expectations);
-    out << sc::expectations_from(report.results, report.implementation.value("name", impl));
+    out << sc::expectations_from(report.results, report.implementation.value("name", impl), undeclared);
     if (!out) {
       std::cerr << "stagekit-conform: cannot write " << write_expectations << "\n";
       return kExitUsage;

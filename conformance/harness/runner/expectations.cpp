@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "runner/case_filter.h"
+#include "runner/legacy_ids.h"
 
 namespace stagekit::conformance {
 namespace {
@@ -22,7 +24,8 @@ std::string read_file(const std::filesystem::path& path, std::string_view what) 
   return s.str();
 }
 
-json parse_document(std::string_view text, const std::string& origin, std::string_view list_key) {
+json parse_document(std::string_view text, const std::string& origin, std::string_view list_key,
+                    std::initializer_list<int> versions) {
   json doc;
   try {
     doc = json::parse(text);
@@ -30,8 +33,12 @@ json parse_document(std::string_view text, const std::string& origin, std::strin
     throw InvalidArgument(fmt::format("{}: not valid JSON: {}", origin, e.what()));
   }
   if (!doc.is_object()) throw InvalidArgument(fmt::format("{}: the document must be a JSON object", origin));
-  if (!doc.contains("schema_version") || doc["schema_version"] != 1) {
-    throw InvalidArgument(fmt::format("{}: \"schema_version\" must be 1", origin));
+  const bool known = doc.contains("schema_version") && doc["schema_version"].is_number_integer() &&
+                     std::find(versions.begin(), versions.end(), doc["schema_version"].get<int>()) != versions.end();
+  if (!known) {
+    std::string allowed;
+    for (int v : versions) allowed += fmt::format("{}{}", allowed.empty() ? "" : " or ", v);
+    throw InvalidArgument(fmt::format("{}: \"schema_version\" must be {}", origin, allowed));
   }
   if (!doc.contains(list_key)) throw InvalidArgument(fmt::format("{}: missing \"{}\"", origin, list_key));
   return doc;
@@ -65,6 +72,32 @@ std::tuple<bool, std::size_t, std::size_t> specificity(const std::string& patter
   return {wild == 0, pattern.size() - wild, static_cast<std::size_t>(-1) - wild};
 }
 
+// A key matches the case's ID; a 0.1 key (runner/legacy_ids.h) also its 0.1 spelling.
+bool key_matches(std::string_view pattern, bool legacy, std::string_view case_id) {
+  if (glob_match(pattern, case_id)) return true;
+  if (!legacy) return false;
+  const auto id = CaseId::try_parse(case_id);
+  return id && glob_match(pattern, id->legacy_str());
+}
+
+// Whether a key names the feature of a case (`area.feature` of `group_size` characters): its text
+// before the first wildcard is at least that long. The key is known to match the case.
+bool names_feature(std::string_view pattern, std::size_t group_size) {
+  return std::min(pattern.find_first_of("*?"), pattern.size()) >= group_size;
+}
+
+template <class Entries>
+std::vector<std::string> mark_legacy(Entries& entries, const std::vector<CaseId>& ids, const std::string& what) {
+  std::vector<std::string> warnings;
+  for (auto& e : entries) {
+    if (auto legacy = legacy_pattern(e.pattern, ids)) {
+      e.legacy = true;
+      warnings.push_back(legacy_warning(what, *legacy));
+    }
+  }
+  return warnings;
+}
+
 }  // namespace
 
 std::string_view verdict_name(Verdict v) noexcept {
@@ -90,7 +123,7 @@ Expectations Expectations::load(const std::filesystem::path& path) {
 }
 
 Expectations Expectations::parse(std::string_view text, const std::string& origin) {
-  const json doc = parse_document(text, origin, "expectations");
+  const json doc = parse_document(text, origin, "expectations", {1, kExpectationsSchemaVersion});
   const json& map = doc["expectations"];
   if (!map.is_object()) throw InvalidArgument(fmt::format("{}: \"expectations\" must be an object", origin));
   Expectations e;
@@ -123,15 +156,37 @@ Expectations Expectations::parse(std::string_view text, const std::string& origi
 
 const Expectation* Expectations::match(std::string_view case_id) const {
   for (const Expectation& x : entries_) {
-    if (glob_match(x.pattern, case_id)) return &x;
+    if (key_matches(x.pattern, x.legacy, case_id)) return &x;
   }
   return nullptr;
+}
+
+std::optional<Expectation> Expectations::expected(std::string_view case_id,
+                                                  std::string_view undeclared_capability) const {
+  if (undeclared_capability.empty()) {
+    const Expectation* x = match(case_id);
+    return x != nullptr ? std::optional<Expectation>(*x) : std::nullopt;
+  }
+  const auto id = CaseId::try_parse(case_id);
+  const std::size_t group_size = id ? id->group().size() : case_id.size();
+  for (const Expectation& x : entries_) {
+    if (names_feature(x.pattern, group_size) && key_matches(x.pattern, x.legacy, case_id)) return x;
+  }
+  Expectation by_default;
+  by_default.pattern = fmt::format("<undeclared {}>", undeclared_capability);
+  by_default.outcomes = {Outcome::not_supported};
+  by_default.reason_contains = fmt::format("does not declare the {} capability", undeclared_capability);
+  return by_default;
+}
+
+std::vector<std::string> Expectations::accept_legacy_keys(const std::vector<CaseId>& ids) {
+  return mark_legacy(entries_, ids, fmt::format("expectations {}: key", origin_));
 }
 
 Waivers Waivers::load(const std::filesystem::path& path) { return parse(read_file(path, "waivers"), path.string()); }
 
 Waivers Waivers::parse(std::string_view text, const std::string& origin) {
-  const json doc = parse_document(text, origin, "waivers");
+  const json doc = parse_document(text, origin, "waivers", {1});
   const json& list = doc["waivers"];
   if (!list.is_array()) throw InvalidArgument(fmt::format("{}: \"waivers\" must be a list", origin));
   Waivers w;
@@ -162,11 +217,16 @@ Waivers Waivers::parse(std::string_view text, const std::string& origin) {
 
 const Waiver* Waivers::match(std::string_view case_id, Outcome outcome) const {
   for (const Waiver& x : waivers_) {
-    if (std::find(x.outcomes.begin(), x.outcomes.end(), outcome) != x.outcomes.end() && glob_match(x.pattern, case_id)) {
+    if (std::find(x.outcomes.begin(), x.outcomes.end(), outcome) != x.outcomes.end() &&
+        key_matches(x.pattern, x.legacy, case_id)) {
       return &x;
     }
   }
   return nullptr;
+}
+
+std::vector<std::string> Waivers::accept_legacy_keys(const std::vector<CaseId>& ids) {
+  return mark_legacy(waivers_, ids, fmt::format("waivers {}: cases", origin_));
 }
 
 const Waiver* apply_waiver(CaseResult& result, const Waivers& waivers) {
@@ -198,12 +258,34 @@ Verdict judge(const CaseResult& result, const Expectation* expected) {
   return Verdict::difference;
 }
 
-std::string expectations_from(const std::vector<CaseResult>& results, const std::string& implementation) {
+std::string expectations_from(const std::vector<CaseResult>& results, const std::string& implementation,
+                              const std::vector<std::string>& undeclared) {
+  auto undeclared_of = [&](std::size_t i) { return i < undeclared.size() ? undeclared[i] : std::string(); };
+  // The default covers a not_supported case whose capability is undeclared; a case with an
+  // undeclared capability and another outcome needs its exact ID (only a key naming the feature
+  // overrides the default); the rest fall under "*" unless their outcome differs from it.
+  std::map<Outcome, std::size_t> counts;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (undeclared_of(i).empty()) ++counts[results[i].outcome];
+  }
+  std::optional<Outcome> common;
+  for (const auto& [o, n] : counts) {
+    if (!common || n > counts[*common] || (n == counts[*common] && severity(o) < severity(*common))) common = o;
+  }
   nlohmann::ordered_json doc;
-  doc["schema_version"] = 1;
+  doc["schema_version"] = kExpectationsSchemaVersion;
   doc["implementation"] = implementation;
   nlohmann::ordered_json map = nlohmann::ordered_json::object();
-  for (const CaseResult& r : results) map[r.info.id] = outcome_name(r.outcome);
+  if (common) map["*"] = outcome_name(*common);
+  std::vector<const CaseResult*> exact;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const CaseResult& r = results[i];
+    const bool by_default = !undeclared_of(i).empty() && r.outcome == Outcome::not_supported;
+    const bool by_star = undeclared_of(i).empty() && common && r.outcome == *common;
+    if (!by_default && !by_star) exact.push_back(&r);
+  }
+  std::sort(exact.begin(), exact.end(), [](const CaseResult* a, const CaseResult* b) { return a->info.id < b->info.id; });
+  for (const CaseResult* r : exact) map[r->info.id] = outcome_name(r->outcome);
   doc["expectations"] = std::move(map);
   return doc.dump(2) + "\n";
 }

@@ -1,5 +1,6 @@
 #include "report_writers.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -59,6 +60,35 @@ nlohmann::json capabilities_json(const Capabilities& caps) {
           {"state_dict_utilities", caps.state_dict_utilities}};
 }
 
+std::optional<Capabilities> capabilities_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) return std::nullopt;
+  Capabilities caps;
+  const std::pair<const char*, bool Capabilities::*> fields[] = {
+      {"pin_memory", &Capabilities::pin_memory},         {"share_memory", &Capabilities::share_memory},
+      {"cuda_sources", &Capabilities::cuda_sources},     {"non_blocking", &Capabilities::non_blocking},
+      {"cache_stats", &Capabilities::cache_stats},       {"dtensor", &Capabilities::dtensor},
+      {"sharded_tensor", &Capabilities::sharded_tensor}, {"replication", &Capabilities::replication},
+      {"state_dict_utilities", &Capabilities::state_dict_utilities}};
+  for (const auto& [key, member] : fields) {
+    if (!j.contains(key) || !j[key].is_boolean()) return std::nullopt;
+    caps.*member = j[key].get<bool>();
+  }
+  return caps;
+}
+
+nlohmann::ordered_json id_parts_json(std::string_view id) {
+  const auto parts = CaseId::try_parse(id);
+  if (!parts) return nullptr;
+  nlohmann::ordered_json j;
+  j["area"] = parts->area;
+  j["feature"] = parts->feature;
+  j["variant"] = parts->variant();
+  j["source"] = parts->source;
+  j["config"] = parts->config;
+  j["world_size"] = std::max(parts->world_size, 1);
+  return j;
+}
+
 nlohmann::ordered_json results_json(const RunReport& report) {
   nlohmann::ordered_json j;
   j["schema_version"] = kResultsSchemaVersion;
@@ -78,6 +108,7 @@ nlohmann::ordered_json results_json(const RunReport& report) {
                                 {"profile", profile_name(r.info.profile)},
                                 {"description", r.info.description},
                                 {"seconds", r.seconds}};
+    if (nlohmann::ordered_json parts = id_parts_json(r.info.id); !parts.is_null()) item["id_parts"] = std::move(parts);
     if (!r.output.empty()) item["output"] = r.output;
     if (!r.attempts.empty()) {
       item["attempts"] = nlohmann::ordered_json::array();

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -14,7 +15,8 @@
 
 namespace stagekit::conformance {
 
-inline constexpr int kResultsSchemaVersion = 1;
+// 2 (stagekit 0.2): hierarchical case IDs (stagekit/conformance/case_id.h) and per-result id_parts.
+inline constexpr int kResultsSchemaVersion = 2;
 
 struct RunReport {
   nlohmann::json implementation;  // name, version, capabilities
@@ -32,6 +34,12 @@ struct RunReport {
 };
 
 [[nodiscard]] nlohmann::json capabilities_json(const Capabilities& caps);
+// The inverse of capabilities_json(); nullopt unless `j` is an object with every capability as a bool.
+[[nodiscard]] std::optional<Capabilities> capabilities_from_json(const nlohmann::json& j);
+// {"area", "feature", "variant", "source", "config", "world_size"} of a case ID (variant: the
+// variant segments joined by "."; world_size: 1 for a single-process case); null when `id` is not a
+// case ID of the grammar.
+[[nodiscard]] nlohmann::ordered_json id_parts_json(std::string_view id);
 [[nodiscard]] nlohmann::ordered_json results_json(const RunReport& report);
 [[nodiscard]] std::string junit_xml(const RunReport& report);
 [[nodiscard]] std::string summary_markdown(const RunReport& report);

@@ -1,8 +1,9 @@
 // stagekit/conformance/case.h — conformance cases: identity, requirements, the body's context, and
 // the registry.
 //
-// Every case has a stable dotted ID (`stager.views.cpu.pin1_share0`), a one-line description, its
-// source (the upstream test it mirrors, or "strict") and a profile: `upstream` cases assert what
+// Every case has a stable hierarchical ID built by CaseId (stagekit/conformance/case_id.h:
+// `stager.views.cpu.pin1_share0`, `stager.dtype.bfloat16.cpu.pin0_share0`), a one-line description,
+// its source (the upstream test it mirrors, or "strict") and a profile: `upstream` cases assert what
 // PyTorch's own tests assert; `strict` cases assert the rest of the contract. The strict profile
 // runs both. Requirements are checked before the body runs: a missing capability or missing hardware
 // makes the case not_supported with a reason. Inside the body, check() records a failure and goes on,
@@ -18,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "stagekit/conformance/case_id.h"
 #include "stagekit/conformance/implementation.h"
 #include "stagekit/core/error.h"
 
@@ -30,7 +32,7 @@ enum class Outcome { pass, fail, not_supported, waived, crash, timeout };
 [[nodiscard]] std::string_view outcome_name(Outcome o) noexcept;
 
 struct CaseInfo {
-  std::string id;
+  std::string id;  // CaseId::str() for every registered case
   std::string description;
   std::string source;  // upstream test name, or "strict"
   Profile profile = Profile::strict;
@@ -121,8 +123,12 @@ struct CaseResult {
 class CaseRegistry {
  public:
   static CaseRegistry& instance();
-  // Adds a case; a duplicate ID throws InternalError.
-  void add(CaseInfo info, Requirements requirements, CaseBody body);
+  // Adds the case `id` (the registry formats it). Throws InternalError on a malformed ID, an ID that
+  // does not parse back to the same parts, a duplicate, or requirements that contradict the ID (a
+  // cuda source without cuda_device or the reverse, another rank count, a pin1/share1 config
+  // without the pin_memory/share_memory requirement).
+  void add(const CaseId& id, std::string description, std::string source, Profile profile,
+           Requirements requirements, CaseBody body);
   [[nodiscard]] const std::vector<Case>& cases() const noexcept { return cases_; }
   [[nodiscard]] const Case* find(std::string_view id) const;
 
@@ -131,6 +137,7 @@ class CaseRegistry {
 };
 
 // Registers cases at static-initialisation time: STAGEKIT_CONFORMANCE_CASES(views) { registry.add(...); }
+// (through the helpers of harness/fixtures.h, dist_fixtures.h and replication_fixtures.h).
 #define STAGEKIT_CONFORMANCE_CASES(group)                                                              \
   static void stagekit_register_##group(::stagekit::conformance::CaseRegistry& registry);            \
   [[maybe_unused]] static const bool stagekit_registered_##group = [] {                               \
@@ -143,6 +150,12 @@ class CaseRegistry {
 // CaseContext::run_ranks() runs its body on this process only, over a per-case duplicate of it.
 void set_process_world(dist::Communicator* world) noexcept;
 [[nodiscard]] dist::Communicator* process_world() noexcept;
+
+// The first capability `requirements` need that `caps` does not declare ("cuda_sources",
+// "pin_memory", "share_memory", "non_blocking", "cache_stats", "dtensor", "sharded_tensor",
+// "state_dict_utilities", "replication"), or empty. Hardware (a CUDA device present or absent) is
+// not a capability: a case short of a device only is not reported here.
+[[nodiscard]] std::string_view undeclared_capability(const Requirements& requirements, const Capabilities& caps) noexcept;
 
 // Why `requirements` cannot be met by `caps` here, or empty if they can.
 [[nodiscard]] std::string unmet_requirement(const Requirements& requirements, const Capabilities& caps);
