@@ -1,7 +1,8 @@
 // stagekit/core/value.h — Value: one node of a state-dict tree.
 //
 // A state dict is a tree (really a DAG) of Values. Leaves are none, bool, int, float, string,
-// bytes, tensor, and the distributed tensor kinds; containers are list, tuple, dict (ordered; keys are
+// bytes, tensor, and the distributed tensor kinds (DTensor in stagekit/core/dtensor.h, ShardedTensor
+// in stagekit/core/sharded_tensor.h, both part of the core value model); containers are list, tuple, dict (ordered; keys are
 // strings or integers) and object (a dataclass: a type name, ordered fields, and a frozen flag).
 // `opaque` stands for a leaf stagekit cannot copy (a lock, a file handle): staging one is an error.
 //
@@ -32,8 +33,8 @@ class Tuple;
 class Dict;
 class Object;
 class Opaque;
-class DTensor;        // distributed tensors: defined by the distributed layer
-class ShardedTensor;  // legacy sharded tensors: defined by the distributed layer
+class DTensor;        // distributed tensors: stagekit/core/dtensor.h
+class ShardedTensor;  // legacy sharded tensors: stagekit/core/sharded_tensor.h
 
 struct Bytes {
   std::vector<std::byte> data;
