@@ -3,7 +3,10 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -11,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "stagekit/core/cuda.h"
+#include "stagekit/core/error.h"
 #include "stagekit/testing/child_process.h"
 
 namespace stagekit::probe {
@@ -181,13 +185,62 @@ std::size_t shared_object_mappings() {
   return count;
 }
 
-std::size_t open_file_descriptors() {
-  std::size_t count = 0;
-  if (DIR* d = opendir("/proc/self/fd")) {
-    while (readdir(d) != nullptr) ++count;
-    closedir(d);
+namespace {
+
+// The GPU driver opens descriptors of its own the first time a process uses the device (its control
+// and device nodes, the context's event and notification files) and keeps them for the process's
+// lifetime. They are not any stager's: they are opened here, before anything is counted, by making
+// the primary context, a pinned allocation and a stream once; descriptors on the driver's device
+// nodes (/dev/nvidia*) are not counted either.
+void settle_driver_descriptors() {
+  static const bool settled = [] {
+    if (!cuda::available()) return true;
+    try {
+      cuda::host_free(cuda::host_alloc(4096));
+      cuda::device_free(cuda::device_malloc(0, 4096));
+      cuda::Stream stream(0);
+      stream.synchronize();
+    } catch (const Error&) {
+      // A device that cannot even do this fails the cases that use it, with CUDA's own message.
+    }
+    return true;
+  }();
+  (void)settled;
+}
+
+bool driver_descriptor(std::string_view target) { return target.rfind("/dev/nvidia", 0) == 0; }
+
+}  // namespace
+
+std::vector<std::string> open_file_descriptor_targets() {
+  settle_driver_descriptors();
+  std::vector<std::string> targets;
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return targets;
+  const int own = dirfd(d);
+  while (const dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    if (std::atoi(e->d_name) == own) continue;
+    char buf[4096];
+    const std::string link = fmt::format("/proc/self/fd/{}", e->d_name);
+    const ssize_t n = readlink(link.c_str(), buf, sizeof(buf) - 1);
+    std::string target = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("?");
+    if (!driver_descriptor(target)) targets.push_back(std::move(target));
   }
-  return count >= 3 ? count - 3 : 0;  // ".", ".." and the directory's own fd
+  closedir(d);
+  std::sort(targets.begin(), targets.end());
+  return targets;
+}
+
+std::size_t open_file_descriptors() { return open_file_descriptor_targets().size(); }
+
+std::string new_descriptors(const std::vector<std::string>& before, const std::vector<std::string>& now) {
+  std::vector<std::string> added;
+  std::set_difference(now.begin(), now.end(), before.begin(), before.end(), std::back_inserter(added));
+  std::string out;
+  for (std::size_t i = 0; i < added.size() && i < 8; ++i) out += (i ? ", " : "") + added[i];
+  if (added.size() > 8) out += fmt::format(" and {} more", added.size() - 8);
+  return out;
 }
 
 }  // namespace stagekit::probe

@@ -55,7 +55,7 @@ void bad_input_case(CaseContext& ctx, Source src, PinShare cfg, const BadInput& 
   const auto stats_before = ctx.capabilities().cache_stats ? stager->cache_stats() : std::nullopt;
   const std::uint64_t locked_before = probe::locked_bytes();
   const std::size_t shared_before = probe::shared_object_mappings();
-  const std::size_t fds_before = probe::open_file_descriptors();
+  const std::vector<std::string> fds_before = probe::open_file_descriptor_targets();
 
   bool raised = false;
   try {
@@ -80,8 +80,9 @@ void bad_input_case(CaseContext& ctx, Source src, PinShare cfg, const BadInput& 
             fmt::format("{} bytes locked after the failed stage, {} before", probe::locked_bytes(), locked_before));
   ctx.check(probe::shared_object_mappings() <= shared_before, "<process>", "nothing leaked",
             "the failed stage left shared-memory mappings behind");
-  ctx.check(probe::open_file_descriptors() <= fds_before, "<process>", "nothing leaked",
-            "the failed stage left file descriptors open");
+  const std::vector<std::string> fds_after = probe::open_file_descriptor_targets();
+  ctx.check(fds_after.size() <= fds_before.size(), "<process>", "nothing leaked",
+            fmt::format("the failed stage left file descriptors open: {}", probe::new_descriptors(fds_before, fds_after)));
 
   const Value good = Value::dict({{"good", good_tensor}});
   const Value staged = stage_or_fail(ctx, *stager, good, "after the rejected input");

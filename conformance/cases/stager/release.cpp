@@ -11,7 +11,7 @@ namespace {
 struct ProcessResources {
   std::uint64_t locked = probe::locked_bytes();
   std::size_t shared_mappings = probe::shared_object_mappings();
-  std::size_t fds = probe::open_file_descriptors();
+  std::vector<std::string> fds = probe::open_file_descriptor_targets();
 };
 
 void check_back_to(CaseContext& ctx, const ProcessResources& before, std::string_view when) {
@@ -20,8 +20,9 @@ void check_back_to(CaseContext& ctx, const ProcessResources& before, std::string
             fmt::format("{}: {} bytes locked, {} before", when, now.locked, before.locked));
   ctx.check(now.shared_mappings <= before.shared_mappings, "<process>", "shared memory released",
             fmt::format("{}: {} shared-memory mappings, {} before", when, now.shared_mappings, before.shared_mappings));
-  ctx.check(now.fds <= before.fds, "<process>", "file descriptors released",
-            fmt::format("{}: {} open file descriptors, {} before", when, now.fds, before.fds));
+  ctx.check(now.fds.size() <= before.fds.size(), "<process>", "file descriptors released",
+            fmt::format("{}: {} open file descriptors, {} before (new: {})", when, now.fds.size(), before.fds.size(),
+                        probe::new_descriptors(before.fds, now.fds)));
 }
 
 Value make_dict(Device dev, std::uint64_t seed) {

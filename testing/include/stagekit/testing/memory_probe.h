@@ -53,6 +53,15 @@ struct Verdict {
 [[nodiscard]] std::uint64_t locked_bytes();        // VmLck of this process
 [[nodiscard]] std::uint64_t resident_bytes();      // VmRSS of this process
 [[nodiscard]] std::size_t shared_object_mappings();  // mappings that are shared and named (see above)
+// Open file descriptors of this process, except those the GPU driver keeps for the process's
+// lifetime (its device nodes, and what it opens when the process first uses a device: the probe
+// makes the CUDA context once before counting, so that a stager's first CUDA call is not counted
+// as its leak).
 [[nodiscard]] std::size_t open_file_descriptors();
+// What those descriptors point to (readlink of /proc/self/fd/N), sorted.
+[[nodiscard]] std::vector<std::string> open_file_descriptor_targets();
+// The targets in `now` beyond those in `before` (a multiset difference), comma-separated, for
+// failure messages: "/memfd:stagekit (deleted), pipe:[1234]".
+[[nodiscard]] std::string new_descriptors(const std::vector<std::string>& before, const std::vector<std::string>& now);
 
 }  // namespace stagekit::probe
