@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "stagekit/core/allocator.h"
@@ -114,6 +115,52 @@ TEST(HostAllocators, SmallPinnedAndSharedBuffersShareSlabs) {
   }
   EXPECT_EQ(probe::shared_object_mappings(), mappings_before) << "empty slabs must be unmapped";
   EXPECT_EQ(probe::open_file_descriptors(), fds_before);
+  EXPECT_EQ(probe::locked_bytes(), locked_before);
+  EXPECT_EQ(host_memory_usage().pinned_shared, usage_before.pinned_shared);
+  EXPECT_EQ(host_memory_usage().pinned, usage_before.pinned);
+}
+
+TEST(HostAllocators, SlabsAreSharedSafelyBetweenThreads) {
+  // The stager's workers allocate small buffers at the same time, and a buffer is freed on whichever
+  // thread drops it last: each thread's chunks keep their own bytes, and every slab is returned.
+  constexpr std::size_t kThreads = 4;
+  constexpr std::size_t kBuffersPerThread = 2000;
+  const std::size_t mappings_before = probe::shared_object_mappings();
+  const std::uint64_t locked_before = probe::locked_bytes();
+  const HostMemoryUsage usage_before = host_memory_usage();
+  {
+    std::vector<std::vector<Storage>> buffers(kThreads);
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&buffers, t] {
+        std::vector<Storage>& mine = buffers[t];
+        for (std::size_t i = 0; i < kBuffersPerThread; ++i) {
+          const MemoryKind kind = i % 2 == 0 ? MemoryKind::pinned_shared : MemoryKind::pinned;
+          Storage s = Storage::allocate(200 + i % 300, Device::cpu(), kind);
+          std::memset(s.data(), static_cast<int>(t + 1), s.nbytes());
+          mine.push_back(std::move(s));
+          // Free one now and then: its chunk goes to the next request of its size, on any thread.
+          if (i % 3 == 2) mine.erase(mine.begin() + static_cast<std::ptrdiff_t>(mine.size() / 2));
+        }
+      });
+    }
+    for (std::thread& th : threads) th.join();
+    for (std::size_t t = 0; t < kThreads; ++t) {
+      const auto mark = static_cast<unsigned char>(t + 1);
+      for (const Storage& s : buffers[t]) {
+        const auto* bytes = static_cast<const unsigned char*>(s.data());
+        ASSERT_TRUE(std::all_of(bytes, bytes + s.nbytes(), [mark](unsigned char b) { return b == mark; }))
+            << "a chunk of thread " << t << " was overwritten";
+      }
+    }
+    // Released on threads other than the ones that allocated them.
+    threads.clear();
+    for (std::size_t t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&buffers, t] { buffers[(t + 1) % kThreads].clear(); });
+    }
+    for (std::thread& th : threads) th.join();
+  }
+  EXPECT_EQ(probe::shared_object_mappings(), mappings_before) << "empty slabs must be unmapped";
   EXPECT_EQ(probe::locked_bytes(), locked_before);
   EXPECT_EQ(host_memory_usage().pinned_shared, usage_before.pinned_shared);
   EXPECT_EQ(host_memory_usage().pinned, usage_before.pinned);
