@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build ccache g++ git
   libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev libfmt-dev nlohmann-json3-dev libcli11-dev libxxhash-dev
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-format clang-tidy
   openmpi-bin libopenmpi-dev
   python3 python3-pandas python3-matplotlib python3-scipy python3-pytest
   python3-venv python3-setuptools flake8 chromium

@@ -115,16 +115,12 @@ void check_tree(const Value& root, bool read_bytes) {
       case Value::Kind::object:
         for (const auto& [name, field] : v.as_object().fields()) pending.push_back(field);
         break;
-      case Value::Kind::dtensor:
-        touch(v.as_dtensor_node()->local(), read_bytes);
-        break;
+      case Value::Kind::dtensor: touch(v.as_dtensor_node()->local(), read_bytes); break;
       case Value::Kind::sharded_tensor:
         for (const auto& shard : v.as_sharded_tensor_node()->local_shards()) touch(shard.tensor, read_bytes);
         break;
-      case Value::Kind::opaque:
-        fail("a decoded tree holds an opaque leaf, which the format cannot carry");
-      default:
-        break;
+      case Value::Kind::opaque: fail("a decoded tree holds an opaque leaf, which the format cannot carry");
+      default: break;
     }
   }
 }

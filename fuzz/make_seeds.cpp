@@ -163,10 +163,8 @@ Value sharded_tensors() {
       {10, 10},
       DType::float32};
   const auto st = std::make_shared<stagekit::ShardedTensor>(
-      std::vector<stagekit::LocalTensorShard>{{Tensor::random({5, 10}, DType::float32, 5), meta.shards[1]}}, meta,
-      1);
-  const auto none_local = std::make_shared<stagekit::ShardedTensor>(std::vector<stagekit::LocalTensorShard>{},
-                                                                    meta, 2);
+      std::vector<stagekit::LocalTensorShard>{{Tensor::random({5, 10}, DType::float32, 5), meta.shards[1]}}, meta, 1);
+  const auto none_local = std::make_shared<stagekit::ShardedTensor>(std::vector<stagekit::LocalTensorShard>{}, meta, 2);
   return Value::dict({{"sharded", Value(st)}, {"no_local_shards", Value(none_local)}, {"again", Value(st)}});
 }
 
@@ -185,8 +183,9 @@ Value mixed() {
   const Tensor w = Tensor::random({8, 4}, DType::float16, 3);
   return Value::dict({
       {"model", Value::dict({{"layer.0.weight", w}, {"layer.0.weight_t", w.transpose(0, 1)}})},
-      {"optimizer", Value::dict({{"state", Value::dict({{std::int64_t{0}, Value::dict({{"step", 10}})}})},
-                                 {"param_groups", Value::list({Value::dict({{"lr", 0.1}, {"params", Value::list({0})}})})}})},
+      {"optimizer",
+       Value::dict({{"state", Value::dict({{std::int64_t{0}, Value::dict({{"step", 10}})}})},
+                    {"param_groups", Value::list({Value::dict({{"lr", 0.1}, {"params", Value::list({0})}})})}})},
       {"rng", bytes_of("rng-state")},
       {"epoch", 3},
   });
@@ -228,9 +227,14 @@ std::vector<Regression> regressions() {
   // the end byte, (last element + 1) * 4, overflowed 128-bit arithmetic (UBSan, signed overflow).
   out.push_back({"regression_extent_overflow",
                  ManifestBytes({16})
-                     .u8(kTensorTag).u8(kFloat32).u64(1)
-                     .i64(std::numeric_limits<std::int64_t>::max()).i64(std::numeric_limits<std::int64_t>::max()).i64(0)
-                     .u64(0).u64(0)
+                     .u8(kTensorTag)
+                     .u8(kFloat32)
+                     .u64(1)
+                     .i64(std::numeric_limits<std::int64_t>::max())
+                     .i64(std::numeric_limits<std::int64_t>::max())
+                     .i64(0)
+                     .u64(0)
+                     .u64(0)
                      .bytes,
                  {16}});
   return out;

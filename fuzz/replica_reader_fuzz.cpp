@@ -109,7 +109,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     stagekit::fuzz::AllocationBound bound(size);
     const stagekit::Value tree = stagekit::replicate::decode_replica(bytes, &info);
     bound.release();
-    if (info.file_bytes != size) stagekit::fuzz::fail("decode_replica accepted an input but reported another file size");
+    if (info.file_bytes != size)
+      stagekit::fuzz::fail("decode_replica accepted an input but reported another file size");
     stagekit::fuzz::check_tree(tree);
   } catch (const stagekit::Error&) {
     // The documented way to refuse an input. Any other exception escapes: a crash for libFuzzer.

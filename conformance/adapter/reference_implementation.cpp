@@ -41,7 +41,8 @@ class ReferenceUtilities final : public StateDictUtilitiesUnderTest {
   Value gather_state_dict(const Value& sd, dist::Communicator& world, const UtilityGatherOptions& o) override {
     return dist::gather_state_dict(sd, world, dist::GatherOptions{o.cpu_offload, o.ranks_only, o.type_check});
   }
-  Value offload_state_dict_to_cpu(const Value& sd, int rank, const std::vector<int>& ranks_only, bool type_check) override {
+  Value offload_state_dict_to_cpu(const Value& sd, int rank, const std::vector<int>& ranks_only,
+                                  bool type_check) override {
     return dist::offload_state_dict_to_cpu(sd, rank, ranks_only, type_check);
   }
   Value create_cpu_state_dict(const Value& sd, bool pin_memory, bool share_memory) override {
@@ -69,8 +70,8 @@ class ReferenceReplicationStager final : public ReplicationStagerUnderTest {
  public:
   ReferenceReplicationStager(dist::Communicator& comm, const ReplicationConfig& c)
       : stager_(comm, replicate::ReplicationOptions{
-                          c.timeout, c.storage_dir ? std::optional<std::filesystem::path>(*c.storage_dir) : std::nullopt,
-                          true}) {}
+                          c.timeout,
+                          c.storage_dir ? std::optional<std::filesystem::path>(*c.storage_dir) : std::nullopt, true}) {}
   Value stage(const Value& sd) override { return stager_.stage(sd); }
   std::string storage_dir() const override { return stager_.storage_dir().string(); }
   std::string persisted_path() const override { return stager_.persisted_path().string(); }

@@ -138,9 +138,10 @@ std::optional<CaseId> CaseId::try_parse(std::string_view id) {
 
 CaseId CaseId::parse(std::string_view id) {
   auto malformed = [&](const std::string& why) {
-    return InvalidArgument(fmt::format("malformed case ID '{}': {} (expected "
-                                       "area.feature[.variant].source.config[.wsN])",
-                                       id, why));
+    return InvalidArgument(
+        fmt::format("malformed case ID '{}': {} (expected "
+                    "area.feature[.variant].source.config[.wsN])",
+                    id, why));
   };
   std::vector<std::string_view> segments = split_dots(id);
   CaseId out;
@@ -151,9 +152,10 @@ CaseId CaseId::parse(std::string_view id) {
     segments.pop_back();
   }
   if (segments.size() < 4) {
-    throw malformed(fmt::format("{} segment(s) before the rank count; an ID has at least area, feature, source and "
-                                "config",
-                                segments.size()));
+    throw malformed(
+        fmt::format("{} segment(s) before the rank count; an ID has at least area, feature, source and "
+                    "config",
+                    segments.size()));
   }
   for (std::string_view s : segments) {
     if (s.empty()) throw malformed("an empty segment");

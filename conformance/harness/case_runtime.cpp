@@ -50,15 +50,14 @@ int severity(Outcome o) noexcept {
 bool is_bad(Outcome o) noexcept { return o == Outcome::fail || o == Outcome::timeout || o == Outcome::crash; }
 
 std::optional<Outcome> parse_outcome(std::string_view name) noexcept {
-  for (Outcome o : {Outcome::pass, Outcome::fail, Outcome::not_supported, Outcome::waived, Outcome::crash,
-                    Outcome::timeout}) {
+  for (Outcome o :
+       {Outcome::pass, Outcome::fail, Outcome::not_supported, Outcome::waived, Outcome::crash, Outcome::timeout}) {
     if (outcome_name(o) == name) return o;
   }
   return std::nullopt;
 }
 
 std::string Failure::str() const { return fmt::format("{}: {}: {}", path, property, detail); }
-
 
 std::unique_ptr<PendingResult> StagerUnderTest::stage_async(const Value&) {
   throw Unsupported("stage_async is not implemented by this stager");
@@ -105,7 +104,8 @@ StateDictUtilitiesUnderTest& CaseContext::utilities() {
   const std::lock_guard lock(mutex_);
   if (!utilities_) utilities_ = impl_.make_utilities();
   if (!utilities_) {
-    failures_.push_back({"<implementation>", "make_utilities", "returned nothing although the implementation "
+    failures_.push_back({"<implementation>", "make_utilities",
+                         "returned nothing although the implementation "
                          "declares the state_dict_utilities capability"});
     throw CaseAbort{};
   }
@@ -161,8 +161,8 @@ void CaseRegistry::add(const CaseId& id, std::string description, std::string so
   if (id.world_size != requirements.world_size) throw contradicts(fmt::format("{} rank(s)", id.world_size));
   if (id.config.starts_with("pin1") && !requirements.pin_memory) throw contradicts("pin_memory");
   if (id.config.ends_with("share1") && !requirements.share_memory) throw contradicts("share_memory");
-  cases_.push_back({CaseInfo{std::move(text), std::move(description), std::move(source), profile}, requirements,
-                    std::move(body)});
+  cases_.push_back(
+      {CaseInfo{std::move(text), std::move(description), std::move(source), profile}, requirements, std::move(body)});
 }
 
 const Case* CaseRegistry::find(std::string_view id) const {

@@ -61,8 +61,8 @@ void PrintTo(const ConformanceCaseParam& param, std::ostream* os) {
   *os << (param.conformance_case != nullptr ? param.conformance_case->info.id : std::string("<no case>"));
 }
 
-testing::internal::ParamGenerator<ConformanceCaseParam> conformance_cases(ImplementationFactory factory, Profile profile,
-                                                                          const std::string& filter) {
+testing::internal::ParamGenerator<ConformanceCaseParam> conformance_cases(ImplementationFactory factory,
+                                                                          Profile profile, const std::string& filter) {
   std::vector<ConformanceCaseParam> params;
   for (const Case* c : sorted_cases(profile, CaseFilter(filter))) params.push_back({c, factory});
   return testing::ValuesIn(params);
@@ -70,7 +70,8 @@ testing::internal::ParamGenerator<ConformanceCaseParam> conformance_cases(Implem
 
 std::string conformance_case_name(const testing::TestParamInfo<ConformanceCaseParam>& info) {
   std::string name = info.param.conformance_case->info.id;
-  std::replace_if(name.begin(), name.end(), [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)); }, '_');
+  std::replace_if(
+      name.begin(), name.end(), [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)); }, '_');
   return name;
 }
 

@@ -22,8 +22,8 @@ void add_replication_cases(CaseRegistry& registry, const CaseName& name, std::st
                            std::string_view source, Profile profile, std::span<const int> world_sizes, WorldBody body,
                            Requirements extra) {
   extra.replication = true;
-  add_world_cases(registry, "replication", name, description, source, profile, kCpuSource, world_sizes,
-                  std::move(body), extra);
+  add_world_cases(registry, "replication", name, description, source, profile, kCpuSource, world_sizes, std::move(body),
+                  extra);
 }
 
 ReplicationConfig replication_config(const fs::path& dir, std::chrono::milliseconds timeout) {
@@ -54,9 +54,8 @@ Value dtensor_state_dict(int rank, int world_size) {
   const Tensor full = Tensor::arange(128 * 16, DType::float32).view({128, 16});
   return Value::dict({
       {"sharded_param", Value(DTensor::distribute(full, mesh, {Placement::shard(0)}, rank))},
-      {"replicated_param",
-       Value(DTensor::distribute(Tensor::full({8, 8}, 128.0 * 100.0, DType::float32), mesh, {Placement::replicate()},
-                                 rank))},
+      {"replicated_param", Value(DTensor::distribute(Tensor::full({8, 8}, 128.0 * 100.0, DType::float32), mesh,
+                                                     {Placement::replicate()}, rank))},
       {"rank_scalar", Tensor::scalar(static_cast<double>(rank), DType::float32)},
   });
 }
@@ -70,8 +69,8 @@ Value sharded_tensor_state_dict(int rank, int world_size) {
   const Tensor local = Tensor::arange(64 * 8, DType::float32).view({64, 8}).narrow(0, rows * rank, rows).clone();
   auto st = std::make_shared<ShardedTensor>(
       std::vector<LocalTensorShard>{{local, meta.shards[static_cast<std::size_t>(rank)]}}, meta, rank);
-  return Value::dict({{"sharded_tensor", Value(st)},
-                      {"rank_scalar", Tensor::scalar(static_cast<double>(rank), DType::float32)}});
+  return Value::dict(
+      {{"sharded_tensor", Value(st)}, {"rank_scalar", Tensor::scalar(static_cast<double>(rank), DType::float32)}});
 }
 
 Value shared_storage_state_dict(int rank) {
@@ -110,9 +109,11 @@ Value mixed_leaves_state_dict(int rank) {
       {"flag", Value(rank % 2 == 0)},
       {"list", Value::list({Value(1), Value("two"), rank_tensor({3}, rank, cpu, 21)})},
       {"tuple", Value::tuple({Value(3.0), Value(), Value::tuple({})})},
-      {"int_keys", Value::dict({{std::int64_t{0}, Value("zero")}, {std::int64_t{5}, rank_tensor({2, 2}, rank, cpu, 22)}})},
+      {"int_keys",
+       Value::dict({{std::int64_t{0}, Value("zero")}, {std::int64_t{5}, rank_tensor({2, 2}, rank, cpu, 22)}})},
       {"frozen_config", Value::object("Config", {{"lr", Value(0.1)}, {"steps", Value(10)}}, true)},
-      {"train_state", Value::object("TrainState", {{"step", Value(rank)}, {"weights", rank_tensor({4}, rank, cpu, 23)}})},
+      {"train_state",
+       Value::object("TrainState", {{"step", Value(rank)}, {"weights", rank_tensor({4}, rank, cpu, 23)}})},
       {"same_node_a", twice},
       {"same_node_b", twice},
       {"empty", Tensor::empty({0, 3}, DType::float32)},
@@ -142,8 +143,8 @@ bool check_replica(CaseContext& ctx, int rank, std::string_view what, const Valu
 }
 
 std::unique_ptr<ReplicationStagerUnderTest> make_replication_stager_or_fail(CaseContext& ctx, int rank,
-                                                                             dist::Communicator& comm,
-                                                                             const ReplicationConfig& config) {
+                                                                            dist::Communicator& comm,
+                                                                            const ReplicationConfig& config) {
   try {
     auto stager = ctx.impl().make_replication_stager(comm, config);
     ctx.check(stager != nullptr, at_rank(rank, "<stager>"), "make_replication_stager", "returned nothing");
@@ -209,8 +210,8 @@ bool check_only_replica_left(CaseContext& ctx, int rank, const fs::path& dir, co
   std::error_code ec;
   const bool ok = names.size() == 1 && fs::equivalent(dir / names.front(), replica_path, ec);
   return ctx.check(ok, at_rank(rank, dir.string()), "files left",
-                   fmt::format("{}: the storage directory holds [{}], expected only {}", when,
-                               fmt::join(names, ", "), replica_path.filename()));
+                   fmt::format("{}: the storage directory holds [{}], expected only {}", when, fmt::join(names, ", "),
+                               replica_path.filename()));
 }
 
 }  // namespace stagekit::conformance

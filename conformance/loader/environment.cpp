@@ -53,8 +53,11 @@ nlohmann::json git_info() {
   std::string sha = run_command("git -C '" + dir + "' rev-parse --verify -q HEAD 2>/dev/null");
   if (sha.size() != 40) sha.clear();
   g["sha"] = sha.empty() ? "unknown" : sha;
-  g["dirty"] = sha.empty() ? nlohmann::json(nullptr)
-                           : nlohmann::json(!run_command("git -C '" + dir + "' status --porcelain --untracked-files=no 2>/dev/null").empty());
+  g["dirty"] =
+      sha.empty()
+          ? nlohmann::json(nullptr)
+          : nlohmann::json(
+                !run_command("git -C '" + dir + "' status --porcelain --untracked-files=no 2>/dev/null").empty());
   return g;
 }
 

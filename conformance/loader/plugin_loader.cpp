@@ -74,8 +74,10 @@ std::map<std::string, std::string> parse_build_tag(const std::string& tag) {
     const std::string item = tag.substr(start, end - start);
     if (!item.empty()) {
       const std::size_t eq = item.find('=');
-      if (eq == std::string::npos) fields[item] = "";
-      else fields[item.substr(0, eq)] = item.substr(eq + 1);
+      if (eq == std::string::npos)
+        fields[item] = "";
+      else
+        fields[item.substr(0, eq)] = item.substr(eq + 1);
     }
     start = end + 1;
   }

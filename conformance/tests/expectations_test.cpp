@@ -51,7 +51,7 @@ TEST(Expectations, VerdictsFixRegressionDifference) {
   EXPECT_EQ(verdict(result("stager.views.cpu.pin1_share1", Outcome::pass)), Verdict::fix);
   EXPECT_EQ(verdict(result("stager.views.cpu.pin1_share1", Outcome::fail)), Verdict::ok);
   EXPECT_EQ(verdict(result("stager.views.cpu.pin1_share1", Outcome::crash)), Verdict::regression);  // worse
-  EXPECT_EQ(verdict(result("stager.crashy.cpu.x", Outcome::fail)), Verdict::difference);  // better, not fixed
+  EXPECT_EQ(verdict(result("stager.crashy.cpu.x", Outcome::fail)), Verdict::difference);            // better, not fixed
   EXPECT_EQ(verdict(result("stager.views.cpu.pin0_share0", Outcome::fail, "t: storage sharing: no")), Verdict::ok);
   EXPECT_EQ(verdict(result("stager.views.cpu.pin0_share0", Outcome::fail, "t: bytes: differ")), Verdict::difference);
   EXPECT_EQ(verdict(result("stager.limit.x.cpu.y", Outcome::not_supported)), Verdict::ok);
@@ -206,15 +206,15 @@ TEST(ExpectationsDefault, WrittenFilesAreCompactAndRoundTrip) {
 
 std::vector<CaseId> some_ids() {
   std::vector<CaseId> ids;
-  for (const char* id : {"stager.views.cpu.pin0_share0", "stager.views.cpu.pin1_share1", "stager.views.cuda.pin0_share0",
-                         "stager.dtype.bfloat16.cpu.pin0_share0", "stager.dtype.bfloat16.cuda.pin0_share0",
-                         "stager.dtype.float16.cpu.pin0_share0", "stager.dtype.float16.cuda.pin0_share0",
-                         "stager.limit.memlock_refused.cpu.pin1_share0", "stager.limit.host_memory_exhausted.cpu.pin0_share0",
-                         "stager.non_blocking_back_to_back.cpu.pin0_share0",
-                         "utils.create_cpu_state_dict.cpu.pin0_share1.ws4", "utils.create_cpu_state_dict.cpu.pin1_share1.ws4",
-                         "utils.create_cpu_state_dict.cpu.pin0_share1.ws2", "utils.gather_dtensor.cpu.default.ws2",
-                         "utils.gather.uneven_rows.cpu.default.ws4", "utils.type_check.cpu.default",
-                         "replication.basic.cpu.default.ws2", "replication.basic.cpu.default.ws4"}) {
+  for (const char* id :
+       {"stager.views.cpu.pin0_share0", "stager.views.cpu.pin1_share1", "stager.views.cuda.pin0_share0",
+        "stager.dtype.bfloat16.cpu.pin0_share0", "stager.dtype.bfloat16.cuda.pin0_share0",
+        "stager.dtype.float16.cpu.pin0_share0", "stager.dtype.float16.cuda.pin0_share0",
+        "stager.limit.memlock_refused.cpu.pin1_share0", "stager.limit.host_memory_exhausted.cpu.pin0_share0",
+        "stager.non_blocking_back_to_back.cpu.pin0_share0", "utils.create_cpu_state_dict.cpu.pin0_share1.ws4",
+        "utils.create_cpu_state_dict.cpu.pin1_share1.ws4", "utils.create_cpu_state_dict.cpu.pin0_share1.ws2",
+        "utils.gather_dtensor.cpu.default.ws2", "utils.gather.uneven_rows.cpu.default.ws4",
+        "utils.type_check.cpu.default", "replication.basic.cpu.default.ws2", "replication.basic.cpu.default.ws4"}) {
     ids.push_back(CaseId::parse(id));
   }
   return ids;
@@ -279,7 +279,8 @@ TEST(LegacyKeys, WaiversKeepMeaningTheirCasesAndWarn) {
                              "w.json");
   const std::vector<std::string> warnings = w.accept_legacy_keys(some_ids());
   ASSERT_EQ(warnings.size(), 1U);
-  EXPECT_EQ(warnings[0], "waivers w.json: cases 'stager.dtype_*.cpu.*' uses a pre-0.2 case ID; write 'stager.dtype.*.cpu.*'");
+  EXPECT_EQ(warnings[0],
+            "waivers w.json: cases 'stager.dtype_*.cpu.*' uses a pre-0.2 case ID; write 'stager.dtype.*.cpu.*'");
   ASSERT_NE(w.match("stager.dtype.float16.cpu.pin0_share0", Outcome::fail), nullptr);
   EXPECT_EQ(w.match("stager.dtype.float16.cpu.pin0_share0", Outcome::fail)->link, "https://tracker.example/1");
   EXPECT_EQ(w.match("stager.dtype.float16.cuda.pin0_share0", Outcome::fail), nullptr);

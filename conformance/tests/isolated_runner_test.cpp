@@ -41,7 +41,9 @@ ImplementationSource fake_source(bool crash_on_release = false) {
   return s;
 }
 
-Case make_case(const std::string& id, CaseBody body) { return Case{{id, "test case", "strict", Profile::strict}, {}, std::move(body)}; }
+Case make_case(const std::string& id, CaseBody body) {
+  return Case{{id, "test case", "strict", Profile::strict}, {}, std::move(body)};
+}
 
 std::vector<const Case*> pointers(const std::vector<Case>& cases) {
   std::vector<const Case*> p;

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "case_outcome.h"
 #include "stagekit/adapter/reference_implementation.h"
 #include "stagekit/conformance/case.h"
 #include "stagekit/core/dtensor.h"
@@ -51,7 +52,10 @@ class MutantStager final : public StagerUnderTest {
  public:
   MutantStager(std::unique_ptr<StagerUnderTest> inner, Transform transform, bool fresh_each_time,
                std::function<std::unique_ptr<StagerUnderTest>()> remake)
-      : inner_(std::move(inner)), transform_(std::move(transform)), fresh_(fresh_each_time), remake_(std::move(remake)) {}
+      : inner_(std::move(inner)),
+        transform_(std::move(transform)),
+        fresh_(fresh_each_time),
+        remake_(std::move(remake)) {}
   Value stage(const Value& sd) override {
     if (fresh_) inner_ = remake_();
     return transform_ ? transform_(sd, inner_->stage(sd)) : inner_->stage(sd);
@@ -97,24 +101,18 @@ class MutantImplementation final : public Implementation {
   std::unique_ptr<Implementation> reference_;
 };
 
-Outcome run(Implementation& impl, const std::string& id) {
-  const Case* c = CaseRegistry::instance().find(id);
-  EXPECT_NE(c, nullptr) << "no case " << id;
-  if (c == nullptr) return Outcome::crash;
-  const CaseResult r = run_case(*c, impl);
-  return r.outcome;
-}
-
 void expect_caught(Mutation m, const std::vector<std::string>& must_fail, const std::string& control) {
   MutantImplementation impl(std::move(m));
-  for (const std::string& id : must_fail) EXPECT_EQ(run(impl, id), Outcome::fail) << impl.name() << " not caught by " << id;
-  EXPECT_EQ(run(impl, control), Outcome::pass) << impl.name() << " should pass the unrelated case " << control;
+  for (const std::string& id : must_fail)
+    EXPECT_EQ(case_outcome(impl, id), Outcome::fail) << impl.name() << " not caught by " << id;
+  EXPECT_EQ(case_outcome(impl, control), Outcome::pass) << impl.name() << " should pass the unrelated case " << control;
 }
 
 TEST(Mutants, DroppedStorageSharing) {
   expect_caught({"drops-sharing",
                  [](const Value&, const Value& staged) {
-                   return rebuild(staged, [](const Tensor& t) { return Value(t.clone()); }, keep_object);
+                   return rebuild(
+                       staged, [](const Tensor& t) { return Value(t.clone()); }, keep_object);
                  }},
                 {"stager.views.cpu.pin0_share0", "stager.complex_storage_sharing.cpu.pin0_share0",
                  "stager.layout.transposed.cpu.pin0_share0", "stager.full_contract.cpu.pin0_share0"},
@@ -139,19 +137,19 @@ TEST(Mutants, IgnoredPinningAndSharing) {
 }
 
 TEST(Mutants, LostTensorAttributes) {
-  expect_caught({"drops-attributes",
-                 [](const Value&, const Value& staged) {
-                   return rebuild(
-                       staged,
-                       [](const Tensor& t) {
-                         return Value(Tensor::from_storage(t.storage(), t.dtype(), IntList(t.sizes().begin(), t.sizes().end()),
-                                                           IntList(t.strides().begin(), t.strides().end()),
-                                                           t.storage_offset()));
-                       },
-                       keep_object);
-                 }},
-                {"stager.tensor_attrs.cpu.pin1_share1", "stager.attribute_tensors_share_memo.cpu.pin0_share0"},
-                "stager.views.cpu.pin0_share0");
+  expect_caught(
+      {"drops-attributes",
+       [](const Value&, const Value& staged) {
+         return rebuild(
+             staged,
+             [](const Tensor& t) {
+               return Value(Tensor::from_storage(t.storage(), t.dtype(), IntList(t.sizes().begin(), t.sizes().end()),
+                                                 IntList(t.strides().begin(), t.strides().end()), t.storage_offset()));
+             },
+             keep_object);
+       }},
+      {"stager.tensor_attrs.cpu.pin1_share1", "stager.attribute_tensors_share_memo.cpu.pin0_share0"},
+      "stager.views.cpu.pin0_share0");
 }
 
 TEST(Mutants, FrozenObjectsThawed) {
@@ -174,7 +172,6 @@ TEST(Mutants, NoBufferReuse) {
                 "stager.views.cpu.pin0_share0");
 }
 
-
 // ---- the state-dict utilities ---------------------------------------------------------------------
 
 enum class UtilityFlaw { ignores_ranks_only, gathers_local_only, similarity_writes, create_aliases, copy_unchecked };
@@ -196,9 +193,10 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
     }
     return inner_->gather_state_dict(sd, world, options);
   }
-  Value offload_state_dict_to_cpu(const Value& sd, int rank, const std::vector<int>& ranks_only, bool type_check) override {
-    return inner_->offload_state_dict_to_cpu(sd, rank, flaw_ == UtilityFlaw::ignores_ranks_only ? std::vector<int>{} : ranks_only,
-                                             type_check);
+  Value offload_state_dict_to_cpu(const Value& sd, int rank, const std::vector<int>& ranks_only,
+                                  bool type_check) override {
+    return inner_->offload_state_dict_to_cpu(
+        sd, rank, flaw_ == UtilityFlaw::ignores_ranks_only ? std::vector<int>{} : ranks_only, type_check);
   }
   Value create_cpu_state_dict(const Value& sd, bool pin, bool share) override {
     if (flaw_ == UtilityFlaw::create_aliases) return inner_->offload_state_dict_to_cpu(sd, 0, {}, false);
@@ -219,7 +217,9 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
     if (flaw_ == UtilityFlaw::similarity_writes && similar) (void)inner_->copy_state_dict(sd, other, false, false);
     return similar;
   }
-  void distribute_tensors(Value& local, const std::vector<std::string>& keys) override { inner_->distribute_tensors(local, keys); }
+  void distribute_tensors(Value& local, const std::vector<std::string>& keys) override {
+    inner_->distribute_tensors(local, keys);
+  }
   void distribute_state_dict(const Value& full, Value& local, Device device) override {
     inner_->distribute_state_dict(full, local, device);
   }
@@ -249,18 +249,21 @@ class UtilityMutant final : public Implementation {
   std::unique_ptr<Implementation> reference_;
 };
 
-void expect_utility_flaw_caught(UtilityFlaw flaw, const std::vector<std::string>& must_fail, const std::string& control) {
+void expect_utility_flaw_caught(UtilityFlaw flaw, const std::vector<std::string>& must_fail,
+                                const std::string& control) {
   UtilityMutant impl(flaw);
   for (const std::string& id : must_fail) {
-    EXPECT_EQ(run(impl, id), Outcome::fail) << "utility flaw " << static_cast<int>(flaw) << " not caught by " << id;
+    EXPECT_EQ(case_outcome(impl, id), Outcome::fail)
+        << "utility flaw " << static_cast<int>(flaw) << " not caught by " << id;
   }
-  EXPECT_EQ(run(impl, control), Outcome::pass) << "utility flaw " << static_cast<int>(flaw) << " should pass " << control;
+  EXPECT_EQ(case_outcome(impl, control), Outcome::pass)
+      << "utility flaw " << static_cast<int>(flaw) << " should pass " << control;
 }
 
 TEST(Mutants, UtilitiesIgnoringRanksOnly) {
   expect_utility_flaw_caught(UtilityFlaw::ignores_ranks_only,
-                             {"utils.gather_cpu_offload_ranks_only.cpu.default.ws4", "utils.offload_ranks_only.cpu.default.ws4",
-                              "utils.ranks_only_nested.cpu.default.ws4"},
+                             {"utils.gather_cpu_offload_ranks_only.cpu.default.ws4",
+                              "utils.offload_ranks_only.cpu.default.ws4", "utils.ranks_only_nested.cpu.default.ws4"},
                              "utils.gather_dtensor.cpu.default.ws2");
 }
 
@@ -277,10 +280,11 @@ TEST(Mutants, UtilitiesSimilarityWithSideEffect) {
 }
 
 TEST(Mutants, UtilitiesCreatingAliasesInsteadOfBuffers) {
-  expect_utility_flaw_caught(UtilityFlaw::create_aliases,
-                             {"utils.create_cpu_state_dict.cpu.pin0_share0.ws2",
-                              "utils.create_cpu_state_dict.cpu.pin1_share1.ws2", "utils.cpu_offload_for_dtensor.cpu.default.ws2"},
-                             "utils.gather_dtensor.cpu.default.ws2");
+  expect_utility_flaw_caught(
+      UtilityFlaw::create_aliases,
+      {"utils.create_cpu_state_dict.cpu.pin0_share0.ws2", "utils.create_cpu_state_dict.cpu.pin1_share1.ws2",
+       "utils.cpu_offload_for_dtensor.cpu.default.ws2"},
+      "utils.gather_dtensor.cpu.default.ws2");
 }
 
 TEST(Mutants, UtilitiesCopyingWithoutCompanionChecks) {

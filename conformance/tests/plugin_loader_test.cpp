@@ -57,8 +57,9 @@ TEST(ImplementationLoader, ASpecNoKindClaimsIsRefusedNamingTheKinds) {
     const ImplementationSource s = load_implementation(spec);
     EXPECT_EQ(s.kind, "") << spec;
     EXPECT_FALSE(s.factory) << spec;
-    EXPECT_EQ(s.refusal, "unknown implementation '" + spec + "': expected one of 'reference' (reference), "
-                         "'PATH.so' (plugin)");
+    EXPECT_EQ(s.refusal, "unknown implementation '" + spec +
+                             "': expected one of 'reference' (reference), "
+                             "'PATH.so' (plugin)");
   }
   const std::string help = implementation_kinds_help();
   EXPECT_NE(help.find("  reference  the built-in reference implementation"), std::string::npos) << help;

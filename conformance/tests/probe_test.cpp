@@ -56,7 +56,8 @@ TEST(MemoryProbe, SharedMeansANamedSharedMapping) {
   Mapped memfd_private(MAP_PRIVATE, memfd_of(kBytes));
   Mapped memfd_shared(MAP_SHARED, memfd_of(kBytes));
   EXPECT_FALSE(shared_mapping(priv.p, kBytes).yes);
-  EXPECT_FALSE(shared_mapping(anon_shared.p, kBytes).yes) << "anonymous shared memory cannot be opened by another process";
+  EXPECT_FALSE(shared_mapping(anon_shared.p, kBytes).yes)
+      << "anonymous shared memory cannot be opened by another process";
   EXPECT_FALSE(shared_mapping(memfd_private.p, kBytes).yes);
   const Verdict v = shared_mapping(memfd_shared.p, kBytes);
   EXPECT_TRUE(v.yes) << v.detail;
@@ -93,7 +94,11 @@ TEST(ChildProcess, ReportsSuccessFailureCrashAndTimeout) {
   const auto crashed = run_in_child([]() -> std::string { abort(); }, 10s);
   EXPECT_FALSE(crashed.ok);
   EXPECT_NE(crashed.message.find("signal"), std::string::npos) << crashed.message;
-  const auto hung = run_in_child([]() -> std::string { for (;;) pause(); }, 1s);
+  const auto hung = run_in_child(
+      []() -> std::string {
+        for (;;) pause();
+      },
+      1s);
   EXPECT_FALSE(hung.ok);
   EXPECT_NE(hung.message.find("killed"), std::string::npos) << hung.message;
 }

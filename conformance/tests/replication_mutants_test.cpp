@@ -7,6 +7,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "case_outcome.h"
 #include "stagekit/adapter/reference_implementation.h"
 #include "stagekit/conformance/case.h"
 #include "stagekit/core/sharded_tensor.h"
@@ -115,56 +116,58 @@ class FlawedImplementation final : public Implementation {
   Value last_good_;
 };
 
-Outcome run(Implementation& impl, const std::string& id) {
-  const Case* c = CaseRegistry::instance().find(id);
-  EXPECT_NE(c, nullptr) << "no case " << id;
-  return c == nullptr ? Outcome::crash : run_case(*c, impl).outcome;
-}
-
 void expect_caught(Flaw flaw, const std::vector<std::string>& must_fail, const std::string& control) {
   FlawedImplementation impl(flaw);
   for (const std::string& id : must_fail) {
-    EXPECT_EQ(run(impl, id), Outcome::fail) << "flaw " << static_cast<int>(flaw) << " not caught by " << id;
+    EXPECT_EQ(case_outcome(impl, id), Outcome::fail) << "flaw " << static_cast<int>(flaw) << " not caught by " << id;
   }
-  EXPECT_EQ(run(impl, control), Outcome::pass) << "flaw " << static_cast<int>(flaw) << " should pass " << control;
+  EXPECT_EQ(case_outcome(impl, control), Outcome::pass)
+      << "flaw " << static_cast<int>(flaw) << " should pass " << control;
 }
 
 TEST(ReplicationMutants, ReturnsItsOwnStateDict) {
   expect_caught(Flaw::returns_own_state_dict,
-                {"replication.basic.cpu.default.ws2", "replication.dtensors.cpu.default.ws4", "replication.mixed_leaves.cpu.default.ws2"},
+                {"replication.basic.cpu.default.ws2", "replication.dtensors.cpu.default.ws4",
+                 "replication.mixed_leaves.cpu.default.ws2"},
                 "replication.odd_world_refused.cpu.default.ws3");
 }
 
 TEST(ReplicationMutants, LosesStorageSharing) {
-  expect_caught(Flaw::loses_sharing, {"replication.storage_sharing.cpu.default.ws2", "replication.storage_sharing.cpu.default.ws4"},
+  expect_caught(Flaw::loses_sharing,
+                {"replication.storage_sharing.cpu.default.ws2", "replication.storage_sharing.cpu.default.ws4"},
                 "replication.basic.cpu.default.ws4");
 }
 
 TEST(ReplicationMutants, KeepsTheSendersShardPlacement) {
-  expect_caught(Flaw::keeps_sender_placement, {"replication.sharded_tensors.cpu.default.ws2", "replication.sharded_tensors.cpu.default.ws4"},
+  expect_caught(Flaw::keeps_sender_placement,
+                {"replication.sharded_tensors.cpu.default.ws2", "replication.sharded_tensors.cpu.default.ws4"},
                 "replication.dtensors.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, AcceptsAnOddWorld) {
-  expect_caught(Flaw::accepts_odd_world, {"replication.odd_world_refused.cpu.default.ws3", "replication.odd_world_refused.cpu.default"},
+  expect_caught(Flaw::accepts_odd_world,
+                {"replication.odd_world_refused.cpu.default.ws3", "replication.odd_world_refused.cpu.default"},
                 "replication.basic.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, LeavesTemporaryFiles) {
-  expect_caught(Flaw::leaves_temp_files, {"replication.repeated_stages.cpu.default.ws2", "replication.persist_failure.cpu.default.ws2"},
+  expect_caught(Flaw::leaves_temp_files,
+                {"replication.repeated_stages.cpu.default.ws2", "replication.persist_failure.cpu.default.ws2"},
                 "replication.basic.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, LoadsDamagedFilesAsTheLastGoodTree) {
-  expect_caught(Flaw::stale_loader, {"replication.corrupted_replica.cpu.default.ws2", "replication.truncated_replica.cpu.default.ws2"},
+  expect_caught(Flaw::stale_loader,
+                {"replication.corrupted_replica.cpu.default.ws2", "replication.truncated_replica.cpu.default.ws2"},
                 "replication.persistence_custom_dir.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, TearsTheReplicaWhenAStageFails) {
-  expect_caught(Flaw::tears_on_failure,
-                {"replication.partner_missing.cpu.default.ws2", "replication.partner_killed_mid_exchange.cpu.default.ws2",
-                 "replication.persist_failure.cpu.default.ws2"},
-                "replication.repeated_stages.cpu.default.ws2");
+  expect_caught(
+      Flaw::tears_on_failure,
+      {"replication.partner_missing.cpu.default.ws2", "replication.partner_killed_mid_exchange.cpu.default.ws2",
+       "replication.persist_failure.cpu.default.ws2"},
+      "replication.repeated_stages.cpu.default.ws2");
 }
 
 }  // namespace

@@ -51,14 +51,17 @@ class NothingImplementation final : public Implementation {
 
 TEST(RunCase, OutcomesAreNeverMerged) {
   NothingImplementation impl;
-  const Case passes{{"t.pass", "", "strict", Profile::strict}, {}, [](CaseContext& ctx) { ctx.check(true, "p", "q", ""); }};
+  const Case passes{
+      {"t.pass", "", "strict", Profile::strict}, {}, [](CaseContext& ctx) { ctx.check(true, "p", "q", ""); }};
   const Case fails{{"t.fail", "", "strict", Profile::strict}, {}, [](CaseContext& ctx) {
                      ctx.check(false, "a.b", "bytes", "differ");
                      ctx.check(false, "c", "strides", "differ");
                    }};
-  const Case throws{{"t.throw", "", "strict", Profile::strict}, {}, [](CaseContext&) { throw Unsupported("no", "x.y"); }};
+  const Case throws{
+      {"t.throw", "", "strict", Profile::strict}, {}, [](CaseContext&) { throw Unsupported("no", "x.y"); }};
   const Case needs_pin{{"t.pin", "", "strict", Profile::strict}, Requirements{.pin_memory = true}, [](CaseContext&) {}};
-  const Case no_stager{{"t.ns", "", "strict", Profile::strict}, {}, [](CaseContext& ctx) { (void)ctx.make_stager({}); }};
+  const Case no_stager{
+      {"t.ns", "", "strict", Profile::strict}, {}, [](CaseContext& ctx) { (void)ctx.make_stager({}); }};
   EXPECT_EQ(run_case(passes, impl).outcome, Outcome::pass);
   const CaseResult f = run_case(fails, impl);
   EXPECT_EQ(f.outcome, Outcome::fail);
@@ -105,17 +108,27 @@ TEST(Reports, JsonXmlAndMarkdownCarryEveryResult) {
 TEST(Reports, ResultsCarryTheParsedIdParts) {
   RunReport r;
   r.results.push_back({{"utils.gather.uneven_rows.cuda.default.ws4", "desc", "strict", Profile::strict},
-                       Outcome::not_supported, "no GPU", 0.0, {}, {}});
-  r.results.push_back({{"stager.views.cpu.pin1_share0", "desc", "strict", Profile::strict}, Outcome::pass, "", 0.0,
-                       {}, {}});
+                       Outcome::not_supported,
+                       "no GPU",
+                       0.0,
+                       {},
+                       {}});
+  r.results.push_back(
+      {{"stager.views.cpu.pin1_share0", "desc", "strict", Profile::strict}, Outcome::pass, "", 0.0, {}, {}});
   const nlohmann::json j = results_json(r);
   ASSERT_EQ(j["results"].size(), 2U);
-  EXPECT_EQ(j["results"][0]["id_parts"],
-            (nlohmann::json{{"area", "utils"}, {"feature", "gather"}, {"variant", "uneven_rows"}, {"source", "cuda"},
-                            {"config", "default"}, {"world_size", 4}}));
-  EXPECT_EQ(j["results"][1]["id_parts"],
-            (nlohmann::json{{"area", "stager"}, {"feature", "views"}, {"variant", ""}, {"source", "cpu"},
-                            {"config", "pin1_share0"}, {"world_size", 1}}));
+  EXPECT_EQ(j["results"][0]["id_parts"], (nlohmann::json{{"area", "utils"},
+                                                         {"feature", "gather"},
+                                                         {"variant", "uneven_rows"},
+                                                         {"source", "cuda"},
+                                                         {"config", "default"},
+                                                         {"world_size", 4}}));
+  EXPECT_EQ(j["results"][1]["id_parts"], (nlohmann::json{{"area", "stager"},
+                                                         {"feature", "views"},
+                                                         {"variant", ""},
+                                                         {"source", "cpu"},
+                                                         {"config", "pin1_share0"},
+                                                         {"world_size", 1}}));
   EXPECT_EQ(id_parts_json("stager.views.cpu"), nullptr);
 }
 

@@ -55,7 +55,8 @@ TEST(Verifiers, AcceptTheReferenceAndACorrectHandCopy) {
   Input in;
   StateDictStager stager({true, true, 5});
   const Value staged = stager.stage(in.sd);
-  EXPECT_TRUE(verify_staged(in.sd, staged, {true, true, 5, true}).empty()) << all(verify_staged(in.sd, staged, {true, true, 5, true}));
+  EXPECT_TRUE(verify_staged(in.sd, staged, {true, true, 5, true}).empty())
+      << all(verify_staged(in.sd, staged, {true, true, 5, true}));
   EXPECT_TRUE(compare_like_upstream(in.sd, staged, Device::cpu()).empty());
   std::map<const void*, Storage> storages;
   const Value by_hand = hand_stage(in.sd, storages);
@@ -113,12 +114,12 @@ TEST(Verifiers, LayoutBytesIdentityAndCopyingAreChecked) {
 
 TEST(Verifiers, StructureOrderAndFrozenAreChecked) {
   const Value source = Value::dict({{"x", 1}, {"y", Value::object("F", {{"v", 1}}, true)}});
-  EXPECT_TRUE(has_property(verify_staged(source, Value::dict({{"y", Value::object("F", {{"v", 1}}, true)}, {"x", 1}}), {}),
-                           "key order"));
-  EXPECT_TRUE(has_property(verify_staged(source, Value::dict({{"x", 1}, {"y", Value::object("F", {{"v", 1}}, false)}}), {}),
-                           "frozen"));
-  EXPECT_TRUE(has_property(verify_staged(source, Value::dict({{"x", 1.0}, {"y", Value::object("F", {{"v", 1}}, true)}}), {}),
-                           "kind"));
+  EXPECT_TRUE(has_property(
+      verify_staged(source, Value::dict({{"y", Value::object("F", {{"v", 1}}, true)}, {"x", 1}}), {}), "key order"));
+  EXPECT_TRUE(has_property(
+      verify_staged(source, Value::dict({{"x", 1}, {"y", Value::object("F", {{"v", 1}}, false)}}), {}), "frozen"));
+  EXPECT_TRUE(has_property(
+      verify_staged(source, Value::dict({{"x", 1.0}, {"y", Value::object("F", {{"v", 1}}, true)}}), {}), "kind"));
   EXPECT_TRUE(verify_staged(source, Value::dict({{"x", 1}, {"y", Value::object("F", {{"v", 1}}, true)}}), {}).empty());
 }
 

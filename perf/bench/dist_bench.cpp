@@ -36,8 +36,6 @@ namespace stagekit::perf {
 namespace {
 
 constexpr std::int64_t kColumns = 64;  // float32 columns of every tensor: 256-byte rows
-constexpr std::size_t kKiB = 1024;
-constexpr std::size_t kMiB = kKiB * kKiB;
 constexpr int kManyTensors = 64;
 
 enum class Op { all_gather_limit, mpi_allgather_limit, memcpy_limit, gather, distribute };
@@ -75,15 +73,18 @@ std::byte pattern(int rank, std::size_t i) { return static_cast<std::byte>((i * 
 class AllGatherLimit : public RankCase {
  public:
   AllGatherLimit(const dist::Communicator& comm, std::size_t total, bool raw_mpi)
-      : raw_mpi_(raw_mpi), size_(comm.size()), block_(total / static_cast<std::size_t>(comm.size())),
-        local_(block_), out_(block_ * static_cast<std::size_t>(size_)) {
+      : raw_mpi_(raw_mpi),
+        size_(comm.size()),
+        block_(total / static_cast<std::size_t>(comm.size())),
+        local_(block_),
+        out_(block_ * static_cast<std::size_t>(size_)) {
     for (std::size_t i = 0; i < block_; ++i) local_[i] = pattern(comm.rank(), i);
   }
   void run(dist::Communicator& comm) override {
 #if STAGEKIT_DIST_BENCH_MPI
     if (raw_mpi_) {
-      const int rc = MPI_Allgather(local_.data(), static_cast<int>(block_), MPI_BYTE, out_.data(), static_cast<int>(block_),
-                                   MPI_BYTE, MPI_COMM_WORLD);
+      const int rc = MPI_Allgather(local_.data(), static_cast<int>(block_), MPI_BYTE, out_.data(),
+                                   static_cast<int>(block_), MPI_BYTE, MPI_COMM_WORLD);
       if (rc != MPI_SUCCESS) throw CommunicationError(fmt::format("MPI_Allgather returned {}", rc));
       return;
     }
@@ -137,7 +138,8 @@ std::shared_ptr<const Fixture> make_fixture(Layout layout, std::size_t bytes) {
   switch (layout) {
     case Layout::shard0: tensors = {{"weight", rows}}; break;
     case Layout::many:
-      for (int i = 0; i < kManyTensors; ++i) tensors.emplace_back(fmt::format("layers.{}.weight", i), rows / kManyTensors);
+      for (int i = 0; i < kManyTensors; ++i)
+        tensors.emplace_back(fmt::format("layers.{}.weight", i), rows / kManyTensors);
       break;
     case Layout::uneven: tensors = {{"a.weight", rows / 2 + 1}, {"b.weight", rows / 2 - 1}}; break;
   }
@@ -172,8 +174,8 @@ class LazyFixture {
 std::unique_ptr<conformance::StateDictUtilitiesUnderTest> rank_utilities() {
   conformance::Implementation& impl = *dist_context().implementation;
   const conformance::Capabilities caps = impl.capabilities();
-  for (const auto& [declared, name] : {std::pair{caps.state_dict_utilities, "state_dict_utilities"},
-                                       std::pair{caps.dtensor, "dtensor"}}) {
+  for (const auto& [declared, name] :
+       {std::pair{caps.state_dict_utilities, "state_dict_utilities"}, std::pair{caps.dtensor, "dtensor"}}) {
     if (!declared) throw Unsupported(fmt::format("the implementation does not declare the {} capability", name));
   }
   auto utilities = impl.make_utilities();
@@ -193,7 +195,8 @@ class GatherCase : public RankCase {
   GatherCase(const dist::Communicator& comm, std::shared_ptr<const Fixture> f)
       : f_(std::move(f)), utilities_(rank_utilities()) {
     auto dict = std::make_shared<Dict>();
-    for (std::size_t i = 0; i < f_->full.size(); ++i) dict->set(DictKey(f_->names[i]), Value(distribute(f_->full[i], comm)));
+    for (std::size_t i = 0; i < f_->full.size(); ++i)
+      dict->set(DictKey(f_->names[i]), Value(distribute(f_->full[i], comm)));
     state_dict_ = Value(dict);
   }
   void prepare() override { gathered_ = Value(); }  // freeing the previous result is not timed
@@ -263,19 +266,22 @@ CaseFactory factory(const Spec& spec) {
     case Op::distribute: break;
   }
   auto lazy = std::make_shared<LazyFixture>(spec.layout, spec.bytes);
-  if (spec.op == Op::gather) return [lazy](dist::Communicator& c) { return std::make_unique<GatherCase>(c, lazy->get()); };
+  if (spec.op == Op::gather)
+    return [lazy](dist::Communicator& c) { return std::make_unique<GatherCase>(c, lazy->get()); };
   return [lazy](dist::Communicator& c) { return std::make_unique<DistributeCase>(c, lazy->get()); };
 }
 
 void run_benchmark(benchmark::State& state, const Spec& spec) {
   const int n = dist_context().world_size;
-  const bool is_limit = spec.op == Op::all_gather_limit || spec.op == Op::mpi_allgather_limit || spec.op == Op::memcpy_limit;
+  const bool is_limit =
+      spec.op == Op::all_gather_limit || spec.op == Op::mpi_allgather_limit || spec.op == Op::memcpy_limit;
   const Measurement m = measure(factory(spec), fixed_iterations(spec.bytes));
   const std::optional<double> total = report_iterations(state, m);
   if (!total) return;
   const double seconds = *total;
   // Limits move whole S/N blocks; the dist layouts hold exactly S bytes.
-  const std::size_t bytes = is_limit ? spec.bytes / static_cast<std::size_t>(n) * static_cast<std::size_t>(n) : spec.bytes;
+  const std::size_t bytes =
+      is_limit ? spec.bytes / static_cast<std::size_t>(n) * static_cast<std::size_t>(n) : spec.bytes;
   const double algbw = seconds > 0 ? static_cast<double>(bytes) * static_cast<double>(state.iterations()) / seconds : 0;
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes * state.iterations()));
   state.counters["bytes"] = static_cast<double>(bytes);

@@ -19,7 +19,9 @@ namespace {
 }  // namespace
 
 Mapping::Mapping(Mapping&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)), nbytes_(std::exchange(other.nbytes_, 0)), fd_(std::exchange(other.fd_, -1)) {}
+    : data_(std::exchange(other.data_, nullptr)),
+      nbytes_(std::exchange(other.nbytes_, 0)),
+      fd_(std::exchange(other.fd_, -1)) {}
 
 Mapping& Mapping::operator=(Mapping&& other) noexcept {
   Mapping tmp(std::move(other));

@@ -112,8 +112,8 @@ void mlock_per_gib(benchmark::State& state) {
     total += best;
   }
   finish(state, n);
-  state.counters["seconds_per_gib"] = total / static_cast<double>(state.iterations()) * static_cast<double>(1U << 30) /
-                                      static_cast<double>(n);
+  state.counters["seconds_per_gib"] =
+      total / static_cast<double>(state.iterations()) * static_cast<double>(1U << 30) / static_cast<double>(n);
 }
 
 bool skip_without_cuda(benchmark::State& state) {
@@ -185,10 +185,14 @@ void register_limit_benchmarks() {
   }
   add(fmt::format("limit/memcpy_prefaulted_shared/threads:{}", t),
       [t](benchmark::State& s) { memcpy_prefaulted(s, t, true); });
-  add(fmt::format("limit/memcpy_fresh_thp/threads:{}", t), [t](benchmark::State& s) { copy_into_fresh(s, Fresh::huge_pages, t); });
-  add(fmt::format("limit/memcpy_fresh/threads:{}", t), [t](benchmark::State& s) { copy_into_fresh(s, Fresh::small_pages, t); });
-  add(fmt::format("limit/alloc_copy_fresh/pinned/threads:{}", t), [t](benchmark::State& s) { copy_into_fresh(s, Fresh::pinned, t); });
-  add(fmt::format("limit/alloc_copy_fresh/shared/threads:{}", t), [t](benchmark::State& s) { copy_into_fresh(s, Fresh::shared, t); });
+  add(fmt::format("limit/memcpy_fresh_thp/threads:{}", t),
+      [t](benchmark::State& s) { copy_into_fresh(s, Fresh::huge_pages, t); });
+  add(fmt::format("limit/memcpy_fresh/threads:{}", t),
+      [t](benchmark::State& s) { copy_into_fresh(s, Fresh::small_pages, t); });
+  add(fmt::format("limit/alloc_copy_fresh/pinned/threads:{}", t),
+      [t](benchmark::State& s) { copy_into_fresh(s, Fresh::pinned, t); });
+  add(fmt::format("limit/alloc_copy_fresh/shared/threads:{}", t),
+      [t](benchmark::State& s) { copy_into_fresh(s, Fresh::shared, t); });
   add(fmt::format("limit/alloc_copy_fresh/pinned_shared/threads:{}", t),
       [t](benchmark::State& s) { copy_into_fresh(s, Fresh::pinned_shared, t); });
   add("limit/mlock_per_gib", mlock_per_gib);

@@ -30,9 +30,6 @@
 namespace stagekit::perf {
 namespace {
 
-constexpr std::size_t kKiB = 1024;
-constexpr std::size_t kMiB = kKiB * kKiB;
-
 using MakeCase = std::unique_ptr<RankCase> (*)(dist::Communicator&, std::size_t);
 
 struct LimitSpec {
@@ -79,8 +76,8 @@ std::optional<double> report_case(benchmark::State& state, const ReplicationSpec
 
 // A limit on its own, for its own row (the replicate/* rows measure theirs again, interleaved).
 void run_limit(benchmark::State& state, const ReplicationSpec& spec) {
-  const Measurement m = measure([&spec](dist::Communicator& c) { return spec.make(c, spec.bytes); },
-                                fixed_iterations(spec.bytes));
+  const Measurement m =
+      measure([&spec](dist::Communicator& c) { return spec.make(c, spec.bytes); }, fixed_iterations(spec.bytes));
   (void)report_case(state, spec, m);
 }
 

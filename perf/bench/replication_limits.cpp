@@ -43,8 +43,10 @@ std::vector<std::byte> pattern_buffer(int rank, std::size_t bytes) {
 class P2PLimit : public RankCase {
  public:
   P2PLimit(const dist::Communicator& comm, std::size_t bytes)
-      : partner_(paired_partner(comm)), sends_first_(comm.rank() < partner_),
-        out_(pattern_buffer(comm.rank(), std::min(bytes, replicate::kReplicaChunkBytes))), in_(bytes) {}
+      : partner_(paired_partner(comm)),
+        sends_first_(comm.rank() < partner_),
+        out_(pattern_buffer(comm.rank(), std::min(bytes, replicate::kReplicaChunkBytes))),
+        in_(bytes) {}
 
   void run(dist::Communicator& comm) override {
     if (sends_first_) {
@@ -93,7 +95,9 @@ class P2PLimit : public RankCase {
 class SeqWriteLimit : public RankCase {
  public:
   SeqWriteLimit(const dist::Communicator& comm, std::size_t bytes)
-      : rank_(comm.rank()), bytes_(bytes), path_(replica_rank_dir(comm.rank()) / "seq_write.bin"),
+      : rank_(comm.rank()),
+        bytes_(bytes),
+        path_(replica_rank_dir(comm.rank()) / "seq_write.bin"),
         data_(pattern_buffer(comm.rank(), std::min(bytes, kWriteBytes))) {}
   ~SeqWriteLimit() override { remove_file(); }
   SeqWriteLimit(const SeqWriteLimit&) = delete;
@@ -169,9 +173,10 @@ class SeqWriteLimit : public RankCase {
 int paired_partner(const dist::Communicator& comm) {
   const int n = comm.size();
   if (n < 2 || n % 2 != 0) {
-    throw Unsupported(fmt::format("replication pairs rank r with (r + N/2) % N: needs an even world size, this "
-                                  "world has {} rank(s)",
-                                  n));
+    throw Unsupported(
+        fmt::format("replication pairs rank r with (r + N/2) % N: needs an even world size, this "
+                    "world has {} rank(s)",
+                    n));
   }
   return (comm.rank() + n / 2) % n;
 }

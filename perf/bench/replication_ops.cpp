@@ -82,10 +82,11 @@ void remove_quietly(const fs::path& path) noexcept {
 void require_reference(const char* row) {
   const conformance::Implementation& impl = *dist_context().implementation;
   if (impl.name() != conformance::kReferenceImplementationName || impl.version() != STAGEKIT_VERSION) {
-    throw Unsupported(fmt::format("{} times a part of the reference's replication stager that the adapter interface "
-                                  "does not offer on its own; it runs only for the reference {} (the implementation "
-                                  "under test is {} {})",
-                                  row, STAGEKIT_VERSION, impl.name(), impl.version()));
+    throw Unsupported(
+        fmt::format("{} times a part of the reference's replication stager that the adapter interface "
+                    "does not offer on its own; it runs only for the reference {} (the implementation "
+                    "under test is {} {})",
+                    row, STAGEKIT_VERSION, impl.name(), impl.version()));
   }
 }
 
@@ -93,7 +94,9 @@ void require_reference(const char* row) {
 class ExchangeCase : public RankCase {
  public:
   ExchangeCase(dist::Communicator& comm, std::size_t bytes)
-      : bytes_(bytes), partner_(paired_partner(comm)), state_dict_(rank_state_dict(comm.rank(), bytes)),
+      : bytes_(bytes),
+        partner_(paired_partner(comm)),
+        state_dict_(rank_state_dict(comm.rank(), bytes)),
         stager_(comm, options(comm)) {}
 
   void prepare() override { received_ = Value(); }
@@ -121,7 +124,9 @@ class ExchangeCase : public RankCase {
 class StageCase : public RankCase {
  public:
   StageCase(dist::Communicator& comm, std::size_t bytes)
-      : impl_(*dist_context().implementation), bytes_(bytes), partner_(paired_partner(comm)),
+      : impl_(*dist_context().implementation),
+        bytes_(bytes),
+        partner_(paired_partner(comm)),
         state_dict_(rank_state_dict(comm.rank(), bytes)) {
     if (!impl_.capabilities().replication) {
       throw Unsupported("the implementation does not declare the replication capability");
@@ -168,7 +173,9 @@ class StageCase : public RankCase {
 class PersistCase : public RankCase {
  public:
   PersistCase(const dist::Communicator& comm, std::size_t bytes)
-      : bytes_(bytes), rank_(comm.rank()), path_(replica_rank_dir(rank_) / "persist.replica"),
+      : bytes_(bytes),
+        rank_(comm.rank()),
+        path_(replica_rank_dir(rank_) / "persist.replica"),
         packed_(replicate::pack_state_dict(rank_state_dict(rank_, bytes))) {
     (void)paired_partner(comm);  // the same worlds as the exchange it is part of
   }

@@ -30,7 +30,8 @@ Scale scale() {
 Value make_large(Device dev, const Scale& s) {
   auto d = std::make_shared<Dict>();
   for (int i = 0; i < s.large_tensors; ++i) {
-    d->set(fmt::format("tensor{}", i), Tensor::random({s.large_elements}, DType::float32, 1000 + static_cast<std::uint64_t>(i), dev));
+    d->set(fmt::format("tensor{}", i),
+           Tensor::random({s.large_elements}, DType::float32, 1000 + static_cast<std::uint64_t>(i), dev));
   }
   return Value(d);
 }
@@ -39,7 +40,8 @@ Value make_small(Device dev, const Scale& s) {
   auto d = std::make_shared<Dict>();
   d->reserve(static_cast<std::size_t>(s.small_tensors));
   if (dev.is_cpu()) {
-    for (int i = 0; i < s.small_tensors; ++i) d->set(fmt::format("t{}", i), Tensor::random({256}, DType::float32, static_cast<std::uint64_t>(i)));
+    for (int i = 0; i < s.small_tensors; ++i)
+      d->set(fmt::format("t{}", i), Tensor::random({256}, DType::float32, static_cast<std::uint64_t>(i)));
     return Value(d);
   }
   // On a device: one host tensor filled per entry would be slow; fill one, copy it into each.
@@ -54,7 +56,8 @@ Value make_transformer(Device dev, const Scale& s) {
   shapes.emplace_back("embed.weight", IntList{s.vocab, s.hidden});
   for (int l = 0; l < s.layers; ++l) {
     const std::string p = fmt::format("layers.{}.", l);
-    for (const char* proj : {"q_proj", "k_proj", "v_proj", "o_proj"}) shapes.emplace_back(p + "attn." + proj + ".weight", IntList{s.hidden, s.hidden});
+    for (const char* proj : {"q_proj", "k_proj", "v_proj", "o_proj"})
+      shapes.emplace_back(p + "attn." + proj + ".weight", IntList{s.hidden, s.hidden});
     shapes.emplace_back(p + "mlp.up_proj.weight", IntList{4 * s.hidden, s.hidden});
     shapes.emplace_back(p + "mlp.down_proj.weight", IntList{s.hidden, 4 * s.hidden});
     for (const char* norm : {"input_norm", "post_attn_norm"}) {
@@ -74,8 +77,11 @@ Value make_transformer(Device dev, const Scale& s) {
                             {"exp_avg_sq", Tensor::random(shape, DType::float32, seed++, dev)}}));
     param_ids.emplace_back(static_cast<std::int64_t>(i));
   }
-  const Value group = Value::dict({{"lr", 1e-4}, {"betas", Value::tuple({0.9, 0.999})}, {"eps", 1e-8},
-                                   {"weight_decay", 0.01}, {"params", Value::list(std::move(param_ids))}});
+  const Value group = Value::dict({{"lr", 1e-4},
+                                   {"betas", Value::tuple({0.9, 0.999})},
+                                   {"eps", 1e-8},
+                                   {"weight_decay", 0.01},
+                                   {"params", Value::list(std::move(param_ids))}});
   return Value::dict({{"model", Value(model)},
                       {"optim", Value::dict({{"state", Value(state)}, {"param_groups", Value::list({group})}})}});
 }
@@ -83,7 +89,8 @@ Value make_transformer(Device dev, const Scale& s) {
 Value make_views(Device dev, const Scale& s) {
   auto d = std::make_shared<Dict>();
   for (int i = 0; i < s.view_bases; ++i) {
-    const Tensor base = Tensor::random({s.view_rows, 2 * s.view_rows}, DType::float32, 9000 + static_cast<std::uint64_t>(i), dev);
+    const Tensor base =
+        Tensor::random({s.view_rows, 2 * s.view_rows}, DType::float32, 9000 + static_cast<std::uint64_t>(i), dev);
     d->set(fmt::format("base{}", i), base);
     d->set(fmt::format("view{}", i), i % 2 == 0 ? base.transpose(0, 1) : base.slice(1, 1, 2 * s.view_rows, 3));
   }

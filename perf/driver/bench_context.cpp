@@ -40,7 +40,8 @@ LimitTable& limit_table() {
 
 std::string benchmark_identity(const std::string& run_name) {
   for (const std::string suffix : {"/real_time", "/manual_time"}) {
-    if (run_name.size() > suffix.size() && run_name.compare(run_name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (run_name.size() > suffix.size() &&
+        run_name.compare(run_name.size() - suffix.size(), suffix.size(), suffix) == 0) {
       return run_name.substr(0, run_name.size() - suffix.size());
     }
   }

@@ -17,6 +17,10 @@ namespace stagekit::perf {
 
 enum class Mode { smoke, quick, full };
 
+// Byte sizes of benchmark rows.
+inline constexpr std::size_t kKiB = 1024;
+inline constexpr std::size_t kMiB = kKiB * kKiB;
+
 [[nodiscard]] const char* mode_name(Mode m) noexcept;
 
 struct BenchContext {

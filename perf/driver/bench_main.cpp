@@ -26,14 +26,15 @@ namespace {
 using stagekit::perf::Mode;
 
 void print_help() {
-  std::cout << "stagekit-bench: state-dict staging benchmarks next to the hardware limits measured in the same run.\n"
-               "\n"
-               "  --stagekit_mode=smoke|quick|full  smoke: tiny sizes, one iteration (tests); quick: full sizes, short\n"
-               "                                    runs (main job); full: full sizes (default; nightly adds repetitions)\n"
-            << stagekit::perf::impl_flag_help()
-            << "\n"
-               "Names: limit/<what>/... and stage/<src>_to_<dst>/<layout>/<cold|warm> (perf/METRICS.md).\n"
-               "Google Benchmark flags:\n";
+  std::cout
+      << "stagekit-bench: state-dict staging benchmarks next to the hardware limits measured in the same run.\n"
+         "\n"
+         "  --stagekit_mode=smoke|quick|full  smoke: tiny sizes, one iteration (tests); quick: full sizes, short\n"
+         "                                    runs (main job); full: full sizes (default; nightly adds repetitions)\n"
+      << stagekit::perf::impl_flag_help()
+      << "\n"
+         "Names: limit/<what>/... and stage/<src>_to_<dst>/<layout>/<cold|warm> (perf/METRICS.md).\n"
+         "Google Benchmark flags:\n";
   benchmark::PrintDefaultHelp();
 }
 
@@ -44,9 +45,12 @@ bool take_own_flags(int& argc, char** argv, Mode& mode) {
     const std::string arg = argv[i];
     if (arg.rfind("--stagekit_mode=", 0) == 0) {
       const std::string v = arg.substr(16);
-      if (v == "smoke") mode = Mode::smoke;
-      else if (v == "quick") mode = Mode::quick;
-      else if (v == "full") mode = Mode::full;
+      if (v == "smoke")
+        mode = Mode::smoke;
+      else if (v == "quick")
+        mode = Mode::quick;
+      else if (v == "full")
+        mode = Mode::full;
       else {
         std::cerr << "stagekit-bench: --stagekit_mode must be smoke, quick or full (got '" << v << "')\n";
         return false;

@@ -30,28 +30,29 @@ namespace {
 using stagekit::perf::Mode;
 
 void print_help() {
-  std::cout << "stagekit-dist-bench: gather_state_dict and distribute_tensors next to the all-gather and\n"
-               "memcpy limits, and replication (the replication stager's stage, and the reference's exchange\n"
-               "and write_replica) next to the point-to-point and sequential-write limits, all measured in the\n"
-               "same run (perf/METRICS.md, \"Distributed benchmarks\" and \"Replication benchmarks\").\n"
-               "\n"
-               "  mpirun -np N stagekit-dist-bench [flags]  one rank per process (rank 0 reports)\n"
-               "  stagekit-dist-bench [flags]               a thread world inside each benchmark\n"
-               "\n"
-            << stagekit::perf::impl_flag_help()
-            << "  --stagekit_mode=smoke|quick|full  smoke: tiny sizes, one iteration (tests); quick: short runs\n"
-               "                                    (main job); full: the largest sizes (default)\n"
-               "  --stagekit_world_size=N           ranks of the thread world (default 4; ignored under MPI)\n"
-               "  --stagekit_replica_dir=DIR        where limit/seq_write, replicate/persist and replicate/stage\n"
-               "                                    write (default: the system temporary directory); each\n"
-               "                                    process makes DIR/stagekit-replica-bench-XXXXXX/rank_<r>\n"
-               "                                    and removes it at exit\n"
-               "\n"
-               "Names: limit/<what>/<bytes>, dist/gather_state_dict/<layout>/<bytes>, dist/distribute_tensors/<bytes>,\n"
-               "replicate/{exchange,persist,stage}/<bytes>.\n"
-               "MPI support: "
-            << (stagekit::dist::mpi_compiled() ? "yes" : "no (this build runs thread worlds only)")
-            << "\n\nGoogle Benchmark flags:\n";
+  std::cout
+      << "stagekit-dist-bench: gather_state_dict and distribute_tensors next to the all-gather and\n"
+         "memcpy limits, and replication (the replication stager's stage, and the reference's exchange\n"
+         "and write_replica) next to the point-to-point and sequential-write limits, all measured in the\n"
+         "same run (perf/METRICS.md, \"Distributed benchmarks\" and \"Replication benchmarks\").\n"
+         "\n"
+         "  mpirun -np N stagekit-dist-bench [flags]  one rank per process (rank 0 reports)\n"
+         "  stagekit-dist-bench [flags]               a thread world inside each benchmark\n"
+         "\n"
+      << stagekit::perf::impl_flag_help()
+      << "  --stagekit_mode=smoke|quick|full  smoke: tiny sizes, one iteration (tests); quick: short runs\n"
+         "                                    (main job); full: the largest sizes (default)\n"
+         "  --stagekit_world_size=N           ranks of the thread world (default 4; ignored under MPI)\n"
+         "  --stagekit_replica_dir=DIR        where limit/seq_write, replicate/persist and replicate/stage\n"
+         "                                    write (default: the system temporary directory); each\n"
+         "                                    process makes DIR/stagekit-replica-bench-XXXXXX/rank_<r>\n"
+         "                                    and removes it at exit\n"
+         "\n"
+         "Names: limit/<what>/<bytes>, dist/gather_state_dict/<layout>/<bytes>, dist/distribute_tensors/<bytes>,\n"
+         "replicate/{exchange,persist,stage}/<bytes>.\n"
+         "MPI support: "
+      << (stagekit::dist::mpi_compiled() ? "yes" : "no (this build runs thread worlds only)")
+      << "\n\nGoogle Benchmark flags:\n";
   benchmark::PrintDefaultHelp();
 }
 
@@ -71,9 +72,12 @@ bool take_own_flags(int& argc, char** argv, Mode& mode, int& world_size, std::st
     const std::string arg = argv[i];
     if (starts_with(arg, "--stagekit_mode=")) {
       const std::string v = arg.substr(16);
-      if (v == "smoke") mode = Mode::smoke;
-      else if (v == "quick") mode = Mode::quick;
-      else if (v == "full") mode = Mode::full;
+      if (v == "smoke")
+        mode = Mode::smoke;
+      else if (v == "quick")
+        mode = Mode::quick;
+      else if (v == "full")
+        mode = Mode::full;
       else {
         std::cerr << "stagekit-dist-bench: --stagekit_mode must be smoke, quick or full (got '" << v << "')\n";
         return false;
@@ -108,7 +112,8 @@ bool take_own_flags(int& argc, char** argv, Mode& mode, int& world_size, std::st
 bool benchmark_args(int argc, char** argv, int rank, std::vector<std::string>& args) {
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
-    if (starts_with(a, "--benchmark_enable_random_interleaving") && a != "--benchmark_enable_random_interleaving=false") {
+    if (starts_with(a, "--benchmark_enable_random_interleaving") &&
+        a != "--benchmark_enable_random_interleaving=false") {
       std::cerr << "stagekit-dist-bench: --benchmark_enable_random_interleaving is not supported (the ranks "
                    "must run the same benchmarks in the same order, limits first)\n";
       return false;

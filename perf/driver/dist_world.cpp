@@ -107,8 +107,7 @@ std::optional<double> report_iterations(benchmark::State& state, const Measureme
 int fixed_iterations(std::size_t bytes) {
   const Mode mode = dist_context().mode;
   if (mode == Mode::smoke) return 1;
-  constexpr double kMiB = 1024.0 * 1024.0;
-  const double budget = mode == Mode::quick ? 256 * kMiB : 2048 * kMiB;
+  const double budget = static_cast<double>(mode == Mode::quick ? 256 * kMiB : 2048 * kMiB);
   return std::clamp(static_cast<int>(budget / static_cast<double>(bytes)), 5, mode == Mode::quick ? 50 : 200);
 }
 

@@ -24,7 +24,7 @@ struct DistContext {
   Mode mode = Mode::full;
   // The implementation under test (--impl); its make_* functions are called from every rank.
   std::unique_ptr<conformance::Implementation> implementation;
-  std::string backend = "thread";           // "mpi" (one process per rank) or "thread"
+  std::string backend = "thread";  // "mpi" (one process per rank) or "thread"
   int world_size = 1;
   int rank = 0;                             // this process's rank (0 for a thread world)
   std::unique_ptr<dist::Communicator> mpi;  // the MPI world, backend "mpi" only

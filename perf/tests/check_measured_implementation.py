@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Check that a stagekit-bench or stagekit-dist-bench result file measured the implementation asked for.
+"""Check that a stagekit-bench or stagekit-dist-bench result file measured the implementation
+asked for.
 
     check_measured_implementation.py RESULT.json --implementation NAME --spec SPEC --kind KIND
         [--plugin PATH] [--build-type TYPE] [--allow-not-supported REGEX]
@@ -9,9 +10,9 @@ With a COMMAND, runs it first (its exit status must be 0).  The context must nam
 (implementation, implementation_spec, implementation_kind, implementation_plugin: PATH, or "" for a
 built-in), stagekit's build type (TYPE, "none" when empty) and the kernel's transparent huge page
 modes as /sys/kernel/mm/transparent_hugepage/{enabled,shmem_enabled} select them ("unknown" where
-absent).  Every benchmark must have run without error; an error starting "not_supported:" is allowed
-only for benchmarks whose name matches the --allow-not-supported REGEX, and required for those matching
-the --require-not-supported one.  Prints one line per problem; exit 0 when there is none,
+absent).  Every benchmark must have run without error; an error starting "not_supported:" is
+allowed only for benchmarks whose name matches the --allow-not-supported REGEX, and required for
+those matching the --require-not-supported one.  Prints one line per problem; exit 0 when there is none,
 1 otherwise, 2 when the command fails or the file is unusable.  Standard library only.
 """
 import argparse
@@ -55,8 +56,8 @@ def check(doc, args):
     problems = [f"context.{key} is {context.get(key)!r}, expected {value!r}"
                 for key, value in expected.items() if context.get(key) != value]
     if measured_plugin != plugin:
-        problems.append(f"context.implementation_plugin is {context.get('implementation_plugin')!r}, "
-                        f"expected {plugin!r}")
+        measured = context.get('implementation_plugin')
+        problems.append(f"context.implementation_plugin is {measured!r}, expected {plugin!r}")
     if not context.get("implementation_version"):
         problems.append("context.implementation_version is empty")
     allowed = re.compile(args.allow_not_supported) if args.allow_not_supported else None
@@ -111,7 +112,8 @@ def main(argv):
     for problem in problems:
         print(problem)
     if not problems:
-        print(f"{args.result}: measured {args.implementation} ({args.kind} {args.spec}); every benchmark ran")
+        print(f"{args.result}: measured {args.implementation} ({args.kind} {args.spec}); "
+              "every benchmark ran")
     return 1 if problems else 0
 
 

@@ -111,7 +111,8 @@ TEST(HostAllocators, SmallPinnedAndSharedBuffersShareSlabs) {
     std::vector<std::pair<std::uintptr_t, std::uintptr_t>> ranges;
     for (const Storage& s : shared) ranges.emplace_back(reinterpret_cast<std::uintptr_t>(s.data()), s.nbytes());
     std::sort(ranges.begin(), ranges.end());
-    for (std::size_t i = 1; i < ranges.size(); ++i) ASSERT_GE(ranges[i].first, ranges[i - 1].first + ranges[i - 1].second);
+    for (std::size_t i = 1; i < ranges.size(); ++i)
+      ASSERT_GE(ranges[i].first, ranges[i - 1].first + ranges[i - 1].second);
   }
   EXPECT_EQ(probe::shared_object_mappings(), mappings_before) << "empty slabs must be unmapped";
   EXPECT_EQ(probe::open_file_descriptors(), fds_before);

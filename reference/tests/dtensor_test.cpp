@@ -47,7 +47,8 @@ TEST(Sharding, ChunkOfTheLargestSizesDoesNotOverflow) {
   EXPECT_EQ(chunk_of(kMax, 2, 1),
             (std::pair<std::int64_t, std::int64_t>{(std::int64_t{1} << 62) - 1, std::int64_t{1} << 62}));
   EXPECT_EQ(chunk_of(kMax, kMax, kMax - 1), (std::pair<std::int64_t, std::int64_t>{1, kMax - 1}));
-  EXPECT_EQ(chunk_of(kMax - 1, 3, 2), (std::pair<std::int64_t, std::int64_t>{3074457345618258602, 6148914691236517204}));
+  EXPECT_EQ(chunk_of(kMax - 1, 3, 2),
+            (std::pair<std::int64_t, std::int64_t>{3074457345618258602, 6148914691236517204}));
   // Chunks of 2: the start 2 * (kMax - 2) overflows; it lies past the end, so the chunk is empty at
   // the end, as for small sizes (chunk_of(5, 4, 3) above).
   EXPECT_EQ(chunk_of(kMax, kMax - 1, kMax - 2), (std::pair<std::int64_t, std::int64_t>{0, kMax}));
@@ -96,8 +97,8 @@ TEST(DTensor, DistributeSlicesTheFullTensorAndChecksLocalShapes) {
 }
 
 TEST(ShardedTensor, MetadataIsValidated) {
-  ShardedTensorMetadata meta{{{{0, 0}, {5, 10}, 0, Device::cpu()}, {{5, 0}, {5, 10}, 1, Device::cpu()}}, {10, 10},
-                             DType::float32};
+  ShardedTensorMetadata meta{
+      {{{0, 0}, {5, 10}, 0, Device::cpu()}, {{5, 0}, {5, 10}, 1, Device::cpu()}}, {10, 10}, DType::float32};
   const Tensor local = Tensor::zeros({5, 10}, DType::float32);
   EXPECT_NO_THROW(ShardedTensor({{local, meta.shards[1]}}, meta, 1));
   EXPECT_THROW(ShardedTensor({{local, meta.shards[1]}}, meta, 0), InvalidArgument);  // placed elsewhere
@@ -135,8 +136,8 @@ TEST(StagerDistributed, DTensorLocalIsCopiedAndSpecKept) {
 }
 
 TEST(StagerDistributed, ShardedTensorShardsAreCopiedAndMetadataKept) {
-  ShardedTensorMetadata meta{{{{0, 0}, {5, 10}, 0, Device::cpu()}, {{5, 0}, {5, 10}, 1, Device::cpu()}}, {10, 10},
-                             DType::float32};
+  ShardedTensorMetadata meta{
+      {{{0, 0}, {5, 10}, 0, Device::cpu()}, {{5, 0}, {5, 10}, 1, Device::cpu()}}, {10, 10}, DType::float32};
   const Tensor local = Tensor::arange(50, DType::float32).view({5, 10});
   const auto st = std::make_shared<ShardedTensor>(std::vector<LocalTensorShard>{{local, meta.shards[0]}}, meta, 0);
   auto sd = std::make_shared<Dict>();

@@ -40,8 +40,8 @@ TEST(DType, Float16BitPatterns) {
   EXPECT_EQ(bits_of<std::uint16_t>(DType::float16, 1.0), 0x3C00);
   EXPECT_EQ(bits_of<std::uint16_t>(DType::float16, -2.0), 0xC000);
   EXPECT_EQ(bits_of<std::uint16_t>(DType::float16, 65504.0), 0x7BFF);
-  EXPECT_EQ(bits_of<std::uint16_t>(DType::float16, 1e6), 0x7C00);          // overflow to +inf
-  EXPECT_EQ(bits_of<std::uint16_t>(DType::float16, std::ldexp(1.0, -24)), 0x0001);  // smallest subnormal
+  EXPECT_EQ(bits_of<std::uint16_t>(DType::float16, 1e6), 0x7C00);                         // overflow to +inf
+  EXPECT_EQ(bits_of<std::uint16_t>(DType::float16, std::ldexp(1.0, -24)), 0x0001);        // smallest subnormal
   EXPECT_EQ(bits_of<std::uint16_t>(DType::float16, 1.0 + std::ldexp(1.0, -11)), 0x3C00);  // tie to even
   EXPECT_EQ(bits_of<std::uint16_t>(DType::float16, 1.0 + 3 * std::ldexp(1.0, -11)), 0x3C02);
   EXPECT_TRUE(std::isnan(roundtrip(DType::float16, NAN)));
@@ -56,7 +56,7 @@ TEST(DType, BFloat16AndFloat8BitPatterns) {
   EXPECT_EQ(bits_of<std::uint8_t>(DType::float8_e4m3fn, NAN), 0x7F);
   EXPECT_EQ(bits_of<std::uint8_t>(DType::float8_e5m2, 1.0), 0x3C);
   EXPECT_EQ(bits_of<std::uint8_t>(DType::float8_e5m2, 57344.0), 0x7B);
-  EXPECT_EQ(bits_of<std::uint8_t>(DType::float8_e5m2, 1e9), 0x7C);  // +inf
+  EXPECT_EQ(bits_of<std::uint8_t>(DType::float8_e5m2, 1e9), 0x7C);                              // +inf
   EXPECT_DOUBLE_EQ(roundtrip(DType::float8_e4m3fn, std::ldexp(1.0, -9)), std::ldexp(1.0, -9));  // subnormal
 }
 

@@ -5,8 +5,8 @@
 #include "stagekit/core/allocator.h"
 #include "stagekit/core/cuda.h"
 #include "stagekit/core/error.h"
-#include "stagekit/testing/memory_probe.h"
 #include "stagekit/stage/state_dict_stager.h"
+#include "stagekit/testing/memory_probe.h"
 
 namespace stagekit {
 namespace {
@@ -125,7 +125,7 @@ TEST(StateDictStager, LargeDictsStageInParallelAndFailAtomically) {
   auto bad = std::make_shared<Dict>();
   for (int i = 0; i < 6000; ++i) {
     bad->set(key_of(i), i == 4321 ? Tensor::unchecked(Storage::allocate(4), DType::float32, {8}, {1}, 0)
-                                                : Tensor::random({1024}, DType::float32, 9000 + i));
+                                  : Tensor::random({1024}, DType::float32, 9000 + i));
   }
   const HostMemoryUsage before = host_memory_usage();
   try {

@@ -2,8 +2,8 @@
 //   stagekit-replica verify FILE...      verify every byte; one line per file; exit 1 if any is bad
 //   stagekit-replica show FILE           verify, then list the state dict (path, kind, dtype, shape)
 //   stagekit-replica write-sample FILE   write a small valid replica (to try the tool, or for tests)
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <string>
@@ -48,9 +48,7 @@ void show_value(const Value& v, const std::string& path) {
   auto child = [&](const std::string& segment) { return path.empty() ? segment : path + "." + segment; };
   switch (v.kind()) {
     case Value::Kind::tensor: std::printf("%s: tensor %s\n", name.c_str(), v.as_tensor().describe().c_str()); return;
-    case Value::Kind::dtensor:
-      std::printf("%s: %s\n", name.c_str(), v.as_dtensor_node()->describe().c_str());
-      return;
+    case Value::Kind::dtensor: std::printf("%s: %s\n", name.c_str(), v.as_dtensor_node()->describe().c_str()); return;
     case Value::Kind::sharded_tensor:
       std::printf("%s: %s\n", name.c_str(), v.as_sharded_tensor_node()->describe().c_str());
       return;
@@ -58,7 +56,8 @@ void show_value(const Value& v, const std::string& path) {
       for (const auto& [k, item] : v.as_dict().entries()) show_value(item, child(dict_key_str(k)));
       return;
     case Value::Kind::list:
-      for (std::size_t i = 0; i < v.as_list().items.size(); ++i) show_value(v.as_list().items[i], fmt::format("{}[{}]", name, i));
+      for (std::size_t i = 0; i < v.as_list().items.size(); ++i)
+        show_value(v.as_list().items[i], fmt::format("{}[{}]", name, i));
       return;
     case Value::Kind::tuple:
       for (std::size_t i = 0; i < v.as_tuple().items().size(); ++i) {
@@ -112,13 +111,15 @@ int write_sample(const std::string& file) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"stagekit-replica: verify and show replica files written by stagekit's ReplicationStager "
-               "(format: reference/replicate/FORMAT.md).\nExit status: 0 when every file is valid, 1 when one is "
-               "not (or cannot be written), 2 on bad usage."};
+  CLI::App app{
+      "stagekit-replica: verify and show replica files written by stagekit's ReplicationStager "
+      "(format: reference/replicate/FORMAT.md).\nExit status: 0 when every file is valid, 1 when one is "
+      "not (or cannot be written), 2 on bad usage."};
   app.require_subcommand(1);
   std::vector<std::string> files;
-  auto* verify_cmd = app.add_subcommand("verify", "Verify every byte of each file (header, manifest, checksums, "
-                                                  "padding, size); one line per file");
+  auto* verify_cmd = app.add_subcommand("verify",
+                                        "Verify every byte of each file (header, manifest, checksums, "
+                                        "padding, size); one line per file");
   verify_cmd->add_option("FILE", files, "Replica files")->required()->check(CLI::ExistingFile);
   std::string file;
   auto* show_cmd = app.add_subcommand("show", "Verify a file, then list its state dict: path, kind, dtype, shape");

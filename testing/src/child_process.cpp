@@ -213,8 +213,10 @@ void run_children(std::size_t tasks, const std::function<ChildBody(std::size_t)>
     for (Child& c : running) {
       for (const pollfd& p : fds) {
         if (p.revents == 0) continue;
-        if (p.fd == c.result_fd) drain(c.result_fd, c.result, 0);
-        else if (p.fd == c.output_fd) drain(c.output_fd, c.output, keep);
+        if (p.fd == c.result_fd)
+          drain(c.result_fd, c.result, 0);
+        else if (p.fd == c.output_fd)
+          drain(c.output_fd, c.output, keep);
       }
     }
     now = Clock::now();

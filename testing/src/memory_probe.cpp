@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <iterator>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <sstream>
 
@@ -124,7 +124,8 @@ Verdict page_locked(const void* p, std::size_t n, const MemoryMap* map) {
   if (cuda::available()) {
     const auto kind = cuda::pointer_kind(p);
     const bool ok = kind == cuda::PointerKind::registered_host;
-    return {ok, ok ? "registered with the CUDA driver" : "not registered with the CUDA driver (cudaPointerGetAttributes)"};
+    return {ok,
+            ok ? "registered with the CUDA driver" : "not registered with the CUDA driver (cudaPointerGetAttributes)"};
   }
   MemoryMap local;
   std::vector<const Mapping*> spans;
@@ -179,8 +180,10 @@ std::size_t shared_object_mappings() {
   const MemoryMap map = MemoryMap::snapshot();
   std::size_t count = 0;
   for (const Mapping& m : map.mappings()) {
-    if (is_named_shared(m) && m.path.find("/memfd:") == 0) ++count;
-    else if (is_named_shared(m) && m.path.find("/dev/shm/") == 0) ++count;
+    if (is_named_shared(m) && m.path.find("/memfd:") == 0)
+      ++count;
+    else if (is_named_shared(m) && m.path.find("/dev/shm/") == 0)
+      ++count;
   }
   return count;
 }

@@ -76,10 +76,11 @@ STAGEKIT_CONFORMANCE_CASES(dist_stage) {
                   PinShare{true, true});
   Requirements dtensor;
   dtensor.dtensor = true;
-  add_world_cases(registry, "stager", "dtensor_layouts",
-                  "DTensors on a 2-D mesh [Shard(0), Shard(1)] and with empty local shards stage exactly, and a view of "
-                  "a local tensor keeps sharing its staged storage",
-                  "strict", Profile::strict, kBothSources, kWorld4, stage_dtensor_layouts, dtensor, PinShare{});
+  add_world_cases(
+      registry, "stager", "dtensor_layouts",
+      "DTensors on a 2-D mesh [Shard(0), Shard(1)] and with empty local shards stage exactly, and a view of "
+      "a local tensor keeps sharing its staged storage",
+      "strict", Profile::strict, kBothSources, kWorld4, stage_dtensor_layouts, dtensor, PinShare{});
 }
 
 }  // namespace stagekit::conformance

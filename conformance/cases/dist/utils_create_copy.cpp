@@ -27,8 +27,8 @@ Value create_input(int r, int ws, Device device) {
   for (int i = 0; i < ws; ++i) meta.shards.push_back({{5 * i, 0}, {5, 10}, i, device});
   meta.size = {5 * ws, 10};
   meta.dtype = DType::float32;
-  const auto st = std::make_shared<ShardedTensor>(std::vector<LocalTensorShard>{{block.clone(), meta.shards[static_cast<std::size_t>(r)]}},
-                                                  meta, r);
+  const auto st = std::make_shared<ShardedTensor>(
+      std::vector<LocalTensorShard>{{block.clone(), meta.shards[static_cast<std::size_t>(r)]}}, meta, r);
   const auto dt = DTensor::distribute(Tensor::arange(50 * ws, DType::float32, device).view({5 * ws, 10}),
                                       world_mesh(ws, device), {Placement::shard(0)}, r);
   Bytes payload{std::vector<std::byte>(40, std::byte{0x3f})};
@@ -81,8 +81,8 @@ void create_cpu_state_dict(CaseContext& ctx, Source src, int ws, PinShare c) {
         {"sharded_tensor.0", sd["sharded_tensor"].as_sharded_tensor_node()->local_shards()[0].tensor},
         {"dtensor._local_tensor", sd["dtensor"].as_dtensor_node()->local()}};
     for (std::size_t i = 0; i < 4; ++i) {
-      ctx.check(buffers[i].second.data_ptr() != sources[i].second.data_ptr(), at_rank(r, buffers[i].first), "fresh buffer",
-                "the CPU tensor has the source's address");
+      ctx.check(buffers[i].second.data_ptr() != sources[i].second.data_ptr(), at_rank(r, buffers[i].first),
+                "fresh buffer", "the CPU tensor has the source's address");
       const void* p = buffers[i].second.data_ptr();
       const std::size_t n = buffers[i].second.addressed_bytes();
       if (c.pin) {
@@ -95,8 +95,8 @@ void create_cpu_state_dict(CaseContext& ctx, Source src, int ws, PinShare c) {
       }
     }
     // 7: non-tensor leaves come through unchanged.
-    ctx.check(cpu_sd["non_tensor_bytes"].as_bytes() == sd["non_tensor_bytes"].as_bytes(), at_rank(r, "non_tensor_bytes"),
-              "bytes", "differ");
+    ctx.check(cpu_sd["non_tensor_bytes"].as_bytes() == sd["non_tensor_bytes"].as_bytes(),
+              at_rank(r, "non_tensor_bytes"), "bytes", "differ");
     ctx.check(cpu_sd["lr"].as_double() == 1.5, at_rank(r, "lr"), "value", "not 1.5");
     check_equal(ctx, r, "step", cpu_sd["step"].as_tensor(), Tensor::scalar(7.0, DType::float32));
     ctx.check(cpu_sd["nested"]["list"].as_list().items.size() == 4 && cpu_sd["nested"]["list"].at(3).as_int() == 4,
@@ -108,8 +108,9 @@ void copy_checks_companions(CaseContext& ctx, Source src, int) {
   // Each companion differs from the source in one way; copy must raise an error naming the path.
   auto& utils = ctx.utilities();
   const Device device = source_device(src);
-  const Value source = Value::dict({{"a", Value(Tensor::arange(6, DType::float32, device).view({2, 3}))},
-                                    {"b", Value::list({Value(Tensor::full({4}, 1.0, DType::int32, device)), Value(3)})}});
+  const Value source =
+      Value::dict({{"a", Value(Tensor::arange(6, DType::float32, device).view({2, 3}))},
+                   {"b", Value::list({Value(Tensor::full({4}, 1.0, DType::int32, device)), Value(3)})}});
   struct Variant {
     const char* name;
     Value companion;
@@ -118,9 +119,11 @@ void copy_checks_companions(CaseContext& ctx, Source src, int) {
   const Value ok_b = Value::list({Value(Tensor::zeros({4}, DType::int32)), Value(0)});
   const Variant variants[] = {
       {"missing key", Value::dict({{"a", Value(Tensor::zeros({2, 3}, DType::float32))}}), "<root>"},
-      {"extra key", Value::dict({{"a", Value(Tensor::zeros({2, 3}, DType::float32))}, {"b", ok_b}, {"c", Value(1)}}), "<root>"},
-      {"list length", Value::dict({{"a", Value(Tensor::zeros({2, 3}, DType::float32))},
-                                   {"b", Value::list({Value(Tensor::zeros({4}, DType::int32))})}}),
+      {"extra key", Value::dict({{"a", Value(Tensor::zeros({2, 3}, DType::float32))}, {"b", ok_b}, {"c", Value(1)}}),
+       "<root>"},
+      {"list length",
+       Value::dict({{"a", Value(Tensor::zeros({2, 3}, DType::float32))},
+                    {"b", Value::list({Value(Tensor::zeros({4}, DType::int32))})}}),
        "b"},
       {"dtype", Value::dict({{"a", Value(Tensor::zeros({2, 3}, DType::float64))}, {"b", ok_b}}), "a"},
       {"shape", Value::dict({{"a", Value(Tensor::zeros({3, 2}, DType::float32))}, {"b", ok_b}}), "a"},
@@ -139,7 +142,8 @@ void copy_checks_companions(CaseContext& ctx, Source src, int) {
       ctx.check(false, fmt::format("<{}>", v.name), "error kind",
                 fmt::format("expected an invalid-argument error (CompanionMismatch), got: {}", e.what()));
     }
-    ctx.check(raised, fmt::format("<{}>", v.name), "companion check", "copy_state_dict accepted a mismatching companion");
+    ctx.check(raised, fmt::format("<{}>", v.name), "companion check",
+              "copy_state_dict accepted a mismatching companion");
     ctx.check(!utils.check_state_dict_similarity(source, v.companion), fmt::format("<{}>", v.name), "similarity",
               "reported similar");
   }
@@ -177,12 +181,12 @@ void similarity_has_no_side_effect(CaseContext& ctx, Source src, int) {
 
 STAGEKIT_CONFORMANCE_CASES(dist_create_copy) {
   for (PinShare c : kFourConfigs) {
-    add_world_cases(registry, "utils", "create_cpu_state_dict",
-                    "create_cpu_state_dict gives similar fresh CPU buffers (pinned/shared as asked, checked by probes) "
-                    "that copy_state_dict fills; non-tensor leaves unchanged",
-                    "TestStateDictUtils.test_create_cpu_state_dict", Profile::upstream, kBothSources, kWorlds2And4,
-                    [c](CaseContext& ctx, Source s, int ws) { create_cpu_state_dict(ctx, s, ws, c); },
-                    utilities_with(c), c);
+    add_world_cases(
+        registry, "utils", "create_cpu_state_dict",
+        "create_cpu_state_dict gives similar fresh CPU buffers (pinned/shared as asked, checked by probes) "
+        "that copy_state_dict fills; non-tensor leaves unchanged",
+        "TestStateDictUtils.test_create_cpu_state_dict", Profile::upstream, kBothSources, kWorlds2And4,
+        [c](CaseContext& ctx, Source s, int ws) { create_cpu_state_dict(ctx, s, ws, c); }, utilities_with(c), c);
   }
   const std::array<int, 1> one = {1};
   add_world_cases(registry, "utils", "copy_companion_mismatch",

@@ -8,7 +8,9 @@
 namespace stagekit::conformance {
 namespace {
 
-Tensor full_of(IntList shape, std::uint64_t seed, Device device) { return Tensor::random(std::move(shape), DType::float32, seed, device); }
+Tensor full_of(IntList shape, std::uint64_t seed, Device device) {
+  return Tensor::random(std::move(shape), DType::float32, seed, device);
+}
 
 // The local dict every rank starts from: a DTensor placeholder (zeros, [Shard(0)]), a plain tensor
 // placeholder, a non-tensor entry, and a key rank 0's dict does not have.
@@ -39,7 +41,8 @@ void check_distributed(CaseContext& ctx, int r, int ws, const Value& local, cons
   ctx.check(d.spec() == before->spec(), at_rank(r, "dt"), "spec", "mesh, placements or global shape changed");
   const Tensor full = full_of({2 * ws + 1, 5}, 31, Device::cpu());
   const LocalShard block = d.local_shard();
-  check_equal(ctx, r, "dt._local_tensor", d.local(), full.narrow(0, std::min(block.offset[0], full.sizes()[0]), block.shape[0]));
+  check_equal(ctx, r, "dt._local_tensor", d.local(),
+              full.narrow(0, std::min(block.offset[0], full.sizes()[0]), block.shape[0]));
   check_equal(ctx, r, "w", local["w"].as_tensor(), full_of({4, 3}, 32, Device::cpu()));
   ctx.check(local["w"].as_tensor().device() == device, at_rank(r, "w"), "device",
             fmt::format("on {}, expected {}", local["w"].as_tensor().device().str(), device.str()));
@@ -76,8 +79,8 @@ void broadcast_state_dict(CaseContext& ctx, Source src, int ws, bool strict) {
     check_distributed(ctx, r, ws, local, before, device);
     ctx.check(!local.as_dict().contains(DictKey(std::string("name"))), at_rank(r, "name"), "keys",
               "a non-tensor entry must only be assigned where the key exists locally");
-    ctx.check(local.as_dict().contains(DictKey(std::string("local_only"))) != strict, at_rank(r, "local_only"), "strict",
-              strict ? "strict must remove keys rank 0 does not have" : "without strict, local keys stay");
+    ctx.check(local.as_dict().contains(DictKey(std::string("local_only"))) != strict, at_rank(r, "local_only"),
+              "strict", strict ? "strict must remove keys rank 0 does not have" : "without strict, local keys stay");
   });
 }
 
@@ -87,15 +90,17 @@ STAGEKIT_CONFORMANCE_CASES(dist_distribute) {
   add_world_cases(registry, "utils", "distribute_state_dict",
                   "distribute_state_dict: each rank's DTensor gets its block (uneven rows), tensors the full tensor, "
                   "0-dim tensors a CPU copy, non-tensors are added, unknown tensors are not",
-                  "strict", Profile::strict, kBothSources, kWorlds2And4, distribute_state_dict, utilities_requirements());
+                  "strict", Profile::strict, kBothSources, kWorlds2And4, distribute_state_dict,
+                  utilities_requirements());
   for (bool strict : {false, true}) {
-    add_world_cases(registry, "utils",
-                    strict ? CaseName("broadcast_state_dict", {"strict"}) : CaseName("broadcast_state_dict"),
-                    strict ? "broadcast_state_dict(strict): as without strict, and local keys rank 0 lacks are removed"
-                           : "broadcast_state_dict from rank 0: blocks, full tensors and 0-dim CPU tensors arrive on every "
-                             "rank; non-tensors only where the key exists locally",
-                    "strict", Profile::strict, kBothSources, kWorlds2And4,
-                    [strict](CaseContext& ctx, Source s, int ws) { broadcast_state_dict(ctx, s, ws, strict); }, utilities_requirements());
+    add_world_cases(
+        registry, "utils", strict ? CaseName("broadcast_state_dict", {"strict"}) : CaseName("broadcast_state_dict"),
+        strict ? "broadcast_state_dict(strict): as without strict, and local keys rank 0 lacks are removed"
+               : "broadcast_state_dict from rank 0: blocks, full tensors and 0-dim CPU tensors arrive on every "
+                 "rank; non-tensors only where the key exists locally",
+        "strict", Profile::strict, kBothSources, kWorlds2And4,
+        [strict](CaseContext& ctx, Source s, int ws) { broadcast_state_dict(ctx, s, ws, strict); },
+        utilities_requirements());
   }
 }
 

@@ -82,7 +82,8 @@ void gather_sharded_tensor(CaseContext& ctx, Source src, int ws) {
       }
       for (const ShardMetadata& m : pieces) {
         meta.shards.push_back(m);
-        if (i == r) mine.push_back({full.narrow(0, m.offsets[0], m.sizes[0]).narrow(1, m.offsets[1], m.sizes[1]).clone(), m});
+        if (i == r)
+          mine.push_back({full.narrow(0, m.offsets[0], m.sizes[0]).narrow(1, m.offsets[1], m.sizes[1]).clone(), m});
       }
     }
     const auto st = std::make_shared<ShardedTensor>(std::move(mine), meta, r);
@@ -95,7 +96,8 @@ void ranks_only_nested(CaseContext& ctx, Source src, int ws) {
   ctx.run_ranks(ws, [&](dist::Communicator& comm) {
     const int r = comm.rank();
     const Device device = source_device(src);
-    const auto dt = DTensor::distribute(global_tensor({ws, 2}, device), world_mesh(ws, device), {Placement::shard(0)}, r);
+    const auto dt =
+        DTensor::distribute(global_tensor({ws, 2}, device), world_mesh(ws, device), {Placement::shard(0)}, r);
     const Value nested = Value::dict({{"outer", Value::dict({{"inner", Value(dt)}, {"n", Value(1)}})},
                                       {"items", Value::list({Value(dt), Value(2)})}});
     const Value as_list = Value::list({Value(dt), Value::dict({{"x", Value(3)}})});
@@ -111,8 +113,9 @@ void ranks_only_nested(CaseContext& ctx, Source src, int ws) {
     } else {
       ctx.check(a.kind() == Value::Kind::dict && a.as_dict().size() == 0, at_rank(r, "<root>"), "ranks_only",
                 "an unlisted rank must get {} for a dict");
-      ctx.check(b.is_none(), at_rank(r, "<root>"), "ranks_only",
-                fmt::format("an unlisted rank must get None for a top-level list, got a {}", value_kind_name(b.kind())));
+      ctx.check(
+          b.is_none(), at_rank(r, "<root>"), "ranks_only",
+          fmt::format("an unlisted rank must get None for a top-level list, got a {}", value_kind_name(b.kind())));
     }
   });
 }
@@ -120,13 +123,15 @@ void ranks_only_nested(CaseContext& ctx, Source src, int ws) {
 void type_check(CaseContext& ctx, Source src, int) {
   auto& utils = ctx.utilities();
   const Tensor t = Tensor::arange(4, DType::float32, source_device(src));
-  const Value sd = Value::dict({{"opt", Value::dict({{"state", Value::object("AdamState", {{"exp_avg", Value(t)}}, false)}})}});
+  const Value sd =
+      Value::dict({{"opt", Value::dict({{"state", Value::object("AdamState", {{"exp_avg", Value(t)}}, false)}})}});
   bool raised = false;
   try {
     (void)utils.offload_state_dict_to_cpu(sd, 0, {}, true);
   } catch (const InvalidArgument& e) {
     raised = true;
-    ctx.check(e.path() == "opt.state", "opt.state", "error path", fmt::format("the error names '{}': {}", e.path(), e.what()));
+    ctx.check(e.path() == "opt.state", "opt.state", "error path",
+              fmt::format("the error names '{}': {}", e.path(), e.what()));
   }
   ctx.check(raised, "opt.state", "type_check", "an object leaf was accepted with type_check=true");
   const Value copied = utils.offload_state_dict_to_cpu(sd, 0, {}, false);
@@ -147,8 +152,8 @@ void rank_never_arrives(CaseContext& ctx, Source src, int ws) {
         const int r = comm.rank();
         if (r == ws - 1) return;  // this rank never calls the gather
         const Device device = source_device(src);
-        const auto dt = DTensor::distribute(global_tensor({ws, 2}, device), world_mesh(ws, device),
-                                            {Placement::shard(0)}, r);
+        const auto dt =
+            DTensor::distribute(global_tensor({ws, 2}, device), world_mesh(ws, device), {Placement::shard(0)}, r);
         const auto start = std::chrono::steady_clock::now();
         bool timed_out = false;
         try {
@@ -181,10 +186,10 @@ struct Layout {
 
 STAGEKIT_CONFORMANCE_CASES(dist_strict) {
   const Layout layouts[] = {
-      {"uneven_rows", {4}, {Placement::shard(0)}, {10, 3}, 4},           // 3, 3, 3, 1 rows
-      {"empty_shards", {4}, {Placement::shard(0)}, {2, 3}, 4},           // 1, 1, 0, 0 rows
-      {"zero_rows", {2}, {Placement::shard(0)}, {0, 5}, 2},              // nothing anywhere
-      {"uneven_columns", {4}, {Placement::shard(1)}, {3, 7}, 4},         // 2, 2, 2, 1 columns
+      {"uneven_rows", {4}, {Placement::shard(0)}, {10, 3}, 4},    // 3, 3, 3, 1 rows
+      {"empty_shards", {4}, {Placement::shard(0)}, {2, 3}, 4},    // 1, 1, 0, 0 rows
+      {"zero_rows", {2}, {Placement::shard(0)}, {0, 5}, 2},       // nothing anywhere
+      {"uneven_columns", {4}, {Placement::shard(1)}, {3, 7}, 4},  // 2, 2, 2, 1 columns
       {"replicate", {2}, {Placement::replicate()}, {3, 3}, 2},
       {"mesh2d_shard0_shard0", {2, 2}, {Placement::shard(0), Placement::shard(0)}, {7, 2}, 4},
       {"mesh2d_shard0_shard1", {2, 2}, {Placement::shard(0), Placement::shard(1)}, {5, 3}, 4},
@@ -195,15 +200,17 @@ STAGEKIT_CONFORMANCE_CASES(dist_strict) {
     const std::array<int, 1> world = {l.world};
     std::vector<std::string> p;
     for (const Placement& x : l.placements) p.push_back(x.str());
-    add_world_cases(registry, "utils", CaseName("gather", {l.name}),
-                    fmt::format("gather of a DTensor of shape [{}] over mesh [{}] with [{}] gives exactly the global "
-                                "tensor (torch.chunk sharding)",
-                                fmt::join(l.shape, ", "), fmt::join(l.mesh, ", "), fmt::join(p, ", ")),
-                    "strict", Profile::strict, kBothSources, world,
-                    [l](CaseContext& ctx, Source s, int ws) { gather_layout(ctx, s, ws, l.mesh, l.placements, l.shape); },
-                    utilities_requirements());
+    add_world_cases(
+        registry, "utils", CaseName("gather", {l.name}),
+        fmt::format("gather of a DTensor of shape [{}] over mesh [{}] with [{}] gives exactly the global "
+                    "tensor (torch.chunk sharding)",
+                    fmt::join(l.shape, ", "), fmt::join(l.mesh, ", "), fmt::join(p, ", ")),
+        "strict", Profile::strict, kBothSources, world,
+        [l](CaseContext& ctx, Source s, int ws) { gather_layout(ctx, s, ws, l.mesh, l.placements, l.shape); },
+        utilities_requirements());
   }
-  add_world_cases(registry, "utils", "gather_partial", "gather of a Partial(sum) DTensor is the sum over ranks, and the "
+  add_world_cases(registry, "utils", "gather_partial",
+                  "gather of a Partial(sum) DTensor is the sum over ranks, and the "
                   "source local tensors are untouched",
                   "strict", Profile::strict, kBothSources, kWorlds2And4, gather_partial, utilities_requirements());
   Requirements sharded = utilities_requirements();
@@ -218,8 +225,8 @@ STAGEKIT_CONFORMANCE_CASES(dist_strict) {
                   "strict", Profile::strict, kBothSources, kWorld4, ranks_only_nested, utilities_requirements());
   const std::array<int, 1> one = {1};
   add_world_cases(registry, "utils", "type_check",
-                  "type_check=true rejects an object leaf naming its path; type_check=false deep-copies it",
-                  "strict", Profile::strict, kBothSources, one, type_check, utilities_requirements());
+                  "type_check=true rejects an object leaf naming its path; type_check=false deep-copies it", "strict",
+                  Profile::strict, kBothSources, one, type_check, utilities_requirements());
   add_world_cases(registry, "utils", "rank_never_arrives",
                   "a rank that never joins the gather makes the others fail with a timeout error within the timeout, "
                   "not hang",

@@ -12,9 +12,9 @@ std::shared_ptr<DTensor> sharded_rows(IntList local_shape, int rank, int ws, Dev
   const Tensor local = rank_tensor(local_shape, rank, device, salt);
   IntList global = local_shape;
   global[0] *= ws;
-  return std::make_shared<DTensor>(local, DTensorSpec{world_mesh(ws, device), {Placement::shard(0)}, global,
-                                                      Tensor::contiguous_strides(global)},
-                                   rank);
+  return std::make_shared<DTensor>(
+      local, DTensorSpec{world_mesh(ws, device), {Placement::shard(0)}, global, Tensor::contiguous_strides(global)},
+      rank);
 }
 
 // What a gather of sharded_rows must give: every rank's block, concatenated in rank order.
@@ -44,7 +44,8 @@ void stage_dtensor(CaseContext& ctx, Source src, int ws) {
     ctx.require(out.kind() == Value::Kind::dtensor, at_rank(r, "dtensor"), "kind",
                 fmt::format("staged as a {}", value_kind_name(out.kind())));
     const DTensor& s = *out.as_dtensor_node();
-    ctx.check(s.local().device().is_cpu(), at_rank(r, "dtensor"), "device", "the staged local tensor is not on the CPU");
+    ctx.check(s.local().device().is_cpu(), at_rank(r, "dtensor"), "device",
+              "the staged local tensor is not on the CPU");
     check_equal(ctx, r, "dtensor._local_tensor", s.local(), dt->local());
     ctx.check(s.spec() == dt->spec(), at_rank(r, "dtensor"), "spec",
               fmt::format("staged spec {} differs from {}", s.spec().str(), dt->spec().str()));
@@ -123,8 +124,8 @@ void complicated_dict(CaseContext& ctx, Source src, int ws) {
                                        {"arange", Value(Tensor::arange(10, DType::int64, device))}});
     const Value out = ctx.utilities().gather_state_dict(dist_sd, comm, {});
     check_equal(ctx, r, "local", out["local"].as_tensor(), full);
-    ctx.require(out["list"].kind() == Value::Kind::list && out["list"].as_list().items.size() == 20,
-                at_rank(r, "list"), "structure", "the list did not come back with 20 items");
+    ctx.require(out["list"].kind() == Value::Kind::list && out["list"].as_list().items.size() == 20, at_rank(r, "list"),
+                "structure", "the list did not come back with 20 items");
     for (std::size_t i = 0; i < 20; ++i) {
       check_equal(ctx, r, fmt::format("list.{}", i), out["list"].at(i).as_tensor(), ltensor[i].as_tensor());
     }
@@ -140,10 +141,10 @@ void distribute_tensors(CaseContext& ctx, Source src, int ws) {
     const Tensor even = Tensor::random({ws, 2}, DType::float32, 11);
     const Tensor uneven = Tensor::random({1, 2}, DType::float32, 12);
     const auto mesh = world_mesh(ws, device);
-    const auto even_dt = DTensor::distribute(Tensor::random({ws, 2}, DType::float32, 21, device), mesh,
-                                             {Placement::shard(0)}, r);
-    const auto uneven_dt = DTensor::distribute(Tensor::random({1, 2}, DType::float32, 22, device), mesh,
-                                               {Placement::shard(0)}, r);
+    const auto even_dt =
+        DTensor::distribute(Tensor::random({ws, 2}, DType::float32, 21, device), mesh, {Placement::shard(0)}, r);
+    const auto uneven_dt =
+        DTensor::distribute(Tensor::random({1, 2}, DType::float32, 22, device), mesh, {Placement::shard(0)}, r);
     Value local = Value::dict({{"even", Value::list({Value(even_dt), Value(even)})},
                                {"uneven", Value::list({Value(uneven_dt), Value(uneven)})}});
     ctx.utilities().distribute_tensors(local, {"even", "uneven"});
@@ -174,7 +175,8 @@ void cpu_offload_for_dtensor(CaseContext& ctx, Source src, int ws) {
     const Value cpu_sd = utils.create_cpu_state_dict(sd, false, false);
     ctx.require(cpu_sd["k"].kind() == Value::Kind::dtensor, at_rank(r, "k"), "kind", "not a DTensor");
     const auto& cpu_dt = *cpu_sd["k"].as_dtensor_node();
-    ctx.check(cpu_dt.local().device().is_cpu(), at_rank(r, "k"), "device", "the CPU copy's local tensor is not on the CPU");
+    ctx.check(cpu_dt.local().device().is_cpu(), at_rank(r, "k"), "device",
+              "the CPU copy's local tensor is not on the CPU");
     ctx.check(cpu_dt.spec() == dt->spec(), at_rank(r, "k"), "spec", "the CPU copy lost the spec");
     ctx.check(!Tensor::equal(cpu_dt.local(), ones), at_rank(r, "k"), "fresh buffer",
               "the new CPU buffer already holds the source values");
@@ -195,12 +197,14 @@ STAGEKIT_CONFORMANCE_CASES(dist_upstream) {
   Requirements stage = utilities_requirements();
   stage.state_dict_utilities = false;
   stage.pin_memory = stage.share_memory = true;
-  add_world_cases(registry, "stager", "dtensor",
-                  "a DTensor [Shard(0)] is staged: local tensor copied to pinned shared CPU memory, spec and global size "
-                  "kept",
-                  "TestDTensorStateDictStager.test_dtensor", Profile::upstream, kBothSources, kWorlds2And4, stage_dtensor,
-                  stage, PinShare{true, true});
-  add_world_cases(registry, "utils", "gather_dtensor", "gather_state_dict turns a DTensor [Shard(0)] into the full tensor "
+  add_world_cases(
+      registry, "stager", "dtensor",
+      "a DTensor [Shard(0)] is staged: local tensor copied to pinned shared CPU memory, spec and global size "
+      "kept",
+      "TestDTensorStateDictStager.test_dtensor", Profile::upstream, kBothSources, kWorlds2And4, stage_dtensor, stage,
+      PinShare{true, true});
+  add_world_cases(registry, "utils", "gather_dtensor",
+                  "gather_state_dict turns a DTensor [Shard(0)] into the full tensor "
                   "on the DTensor's device",
                   "TestStateDictUtils.test_gather_state_dict_dtensor", Profile::upstream, kBothSources, kWorlds2And4,
                   gather_dtensor, utilities_requirements());
@@ -214,13 +218,14 @@ STAGEKIT_CONFORMANCE_CASES(dist_upstream) {
                   offload_ranks_only, utilities_requirements());
   add_world_cases(registry, "utils", "complicated_dict",
                   "gather of a dict with a DTensor, a 20-item list of DTensors and tensors, and a plain tensor",
-                  "TestStateDictUtils.test_complicated_dict", Profile::upstream, kBothSources, kWorld4, complicated_dict,
-                  utilities_requirements());
-  add_world_cases(registry, "utils", "distribute_tensors",
-                  "distribute_tensors copies each rank's block of an even (ws x 2) and an uneven (1 x 2) full tensor into "
-                  "the DTensors, in place",
-                  "TestStateDictUtils.test_state_dict_util_distribute_tensors", Profile::upstream, kBothSources,
-                  kWorlds2And4, distribute_tensors, utilities_requirements());
+                  "TestStateDictUtils.test_complicated_dict", Profile::upstream, kBothSources, kWorld4,
+                  complicated_dict, utilities_requirements());
+  add_world_cases(
+      registry, "utils", "distribute_tensors",
+      "distribute_tensors copies each rank's block of an even (ws x 2) and an uneven (1 x 2) full tensor into "
+      "the DTensors, in place",
+      "TestStateDictUtils.test_state_dict_util_distribute_tensors", Profile::upstream, kBothSources, kWorlds2And4,
+      distribute_tensors, utilities_requirements());
   add_world_cases(registry, "utils", "cpu_offload_for_dtensor",
                   "create_cpu_state_dict of a DTensor gives a CPU DTensor with the spec; copy_state_dict fills it and "
                   "refills it after the source changes",

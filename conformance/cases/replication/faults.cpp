@@ -37,7 +37,8 @@ void odd_world_refused(CaseContext& ctx, Source, int ws) {
     } catch (const Error&) {
       // Refused with a stagekit error, as required.
     } catch (const std::exception& e) {
-      ctx.check(false, at_rank(r, "<stager>"), "error type", fmt::format("refused with a non-stagekit error: {}", e.what()));
+      ctx.check(false, at_rank(r, "<stager>"), "error type",
+                fmt::format("refused with a non-stagekit error: {}", e.what()));
     }
   });
 }
@@ -53,8 +54,9 @@ void check_survivor(CaseContext& ctx, int r, ReplicationStagerUnderTest& stager,
   } catch (const Error& e) {
     const double waited = std::chrono::duration<double>(Clock::now() - start).count();
     const double limit = 10.0 * std::chrono::duration<double>(timeout).count();
-    ctx.check(e.code() == ErrorCode::timeout, at_rank(r, "<stager>"), "error code",
-              fmt::format("a dead partner gave a {} error instead of a timeout: {}", error_code_name(e.code()), e.what()));
+    ctx.check(
+        e.code() == ErrorCode::timeout, at_rank(r, "<stager>"), "error code",
+        fmt::format("a dead partner gave a {} error instead of a timeout: {}", error_code_name(e.code()), e.what()));
     ctx.check(waited < limit, at_rank(r, "<stager>"), "timeout",
               fmt::format("gave up after {:.1f} s with a timeout of {} ms", waited, timeout.count()));
   }
@@ -111,7 +113,8 @@ void partner_killed_mid_exchange(CaseContext& ctx, Source, int ws) {
       // A second stager on a communicator that dies once half the payload has been sent.
       using stagekit::testing::DyingCommunicator;
       using stagekit::testing::RankDied;
-      DyingCommunicator dying(world, DyingCommunicator::kAnyTag, [] { throw RankDied(); }, kPayload / 2);
+      DyingCommunicator dying(
+          world, DyingCommunicator::kAnyTag, [] { throw RankDied(); }, kPayload / 2);
       auto doomed = make_replication_stager_or_fail(ctx, r, dying, replication_config(dir.path(), kTimeout));
       if (!doomed) return;
       try {
@@ -146,10 +149,12 @@ void expect_rejected(CaseContext& ctx, int r, const fs::path& path, const std::s
     (void)ctx.impl().load_replica(path.string());
     ctx.check(false, at_rank(r, path.string()), "damaged replica", fmt::format("loaded although {}", damage));
   } catch (const Error& e) {
-    ctx.check(e.code() == ErrorCode::corruption, at_rank(r, path.string()), "error code",
-              fmt::format("{}: a {} error instead of a corruption error: {}", damage, error_code_name(e.code()), e.what()));
+    ctx.check(
+        e.code() == ErrorCode::corruption, at_rank(r, path.string()), "error code",
+        fmt::format("{}: a {} error instead of a corruption error: {}", damage, error_code_name(e.code()), e.what()));
   } catch (const std::exception& e) {
-    ctx.check(false, at_rank(r, path.string()), "error type", fmt::format("{}: a non-stagekit error: {}", damage, e.what()));
+    ctx.check(false, at_rank(r, path.string()), "error type",
+              fmt::format("{}: a non-stagekit error: {}", damage, e.what()));
   }
 }
 
@@ -317,10 +322,11 @@ STAGEKIT_CONFORMANCE_CASES(replication_faults) {
                         "each stage replaces the replica file atomically (one file, the latest replica), and earlier "
                         "results keep their values",
                         "strict", Profile::strict, kWorlds2And4, repeated_stages);
-  add_replication_cases(registry, "persist_failure",
-                        "a replica write that fails (file-size limit) is an I/O error, keeps the previous replica valid "
-                        "and leaves no temporary file",
-                        "strict", Profile::strict, kWorlds2And4, persist_failure);
+  add_replication_cases(
+      registry, "persist_failure",
+      "a replica write that fails (file-size limit) is an I/O error, keeps the previous replica valid "
+      "and leaves no temporary file",
+      "strict", Profile::strict, kWorlds2And4, persist_failure);
 }
 
 }  // namespace stagekit::conformance

@@ -12,7 +12,6 @@
 namespace stagekit::conformance {
 namespace {
 
-
 // Stages `make(r)` on every rank and checks the result and the persisted file against `make(p)`.
 template <class Make>
 void round_trip(CaseContext& ctx, int ws, Make make) {
@@ -47,8 +46,9 @@ void subgroup_ranks(CaseContext& ctx, Source, int ws) {
     auto stager = make_replication_stager_or_fail(ctx, r, *group, replication_config(dir.path()));
     if (!stager) return;
     if (auto got = replicate_or_fail(ctx, r, *stager, simple_state_dict(r), "stage")) {
-      check_replica(ctx, r, fmt::format("replica of world rank {} (group rank {})", expected_partner, group->rank() ^ 1),
-                    *got, simple_state_dict(expected_partner));
+      check_replica(ctx, r,
+                    fmt::format("replica of world rank {} (group rank {})", expected_partner, group->rank() ^ 1), *got,
+                    simple_state_dict(expected_partner));
     }
     stager->close();
   });
@@ -61,13 +61,14 @@ STAGEKIT_CONFORMANCE_CASES(replication_fidelity) {
                         "views, offsets, strides, stride-0 broadcasts and storage sharing between leaves survive the "
                         "exchange and the replica file, in both directions",
                         "strict", Profile::strict, kWorlds2And4, storage_sharing);
-  add_replication_cases(registry, "mixed_leaves",
-                        "ints, floats (NaN, -0.0), strings, bytes, None, bools, lists, tuples, int keys, objects "
-                        "(frozen too), a node reached twice, empty and 0-dim tensors and several dtypes round-trip exactly",
-                        "strict", Profile::strict, kWorlds2And4, mixed_leaves);
+  add_replication_cases(
+      registry, "mixed_leaves",
+      "ints, floats (NaN, -0.0), strings, bytes, None, bools, lists, tuples, int keys, objects "
+      "(frozen too), a node reached twice, empty and 0-dim tensors and several dtypes round-trip exactly",
+      "strict", Profile::strict, kWorlds2And4, mixed_leaves);
   add_replication_cases(registry, "subgroup_ranks",
-                        "a stager made with a sub-communicator pairs ranks in that communicator's rank space",
-                        "strict", Profile::strict, kWorld4, subgroup_ranks);
+                        "a stager made with a sub-communicator pairs ranks in that communicator's rank space", "strict",
+                        Profile::strict, kWorld4, subgroup_ranks);
 }
 
 }  // namespace stagekit::conformance

@@ -16,7 +16,6 @@ namespace stagekit::conformance {
 namespace {
 namespace fs = std::filesystem;
 
-
 // Exact key list, in order.
 bool check_keys(CaseContext& ctx, int rank, const Value& got, std::initializer_list<std::string_view> keys) {
   if (!ctx.check(got.kind() == Value::Kind::dict, at_rank(rank, "<root>"), "kind",
@@ -64,7 +63,8 @@ void check_dtensor(CaseContext& ctx, int rank, std::string_view key, const Value
   const DTensor& e = *expected_dict[key].as_dtensor_node();
   ctx.check(!d.spec().placements.empty() && d.spec().placements[0].kind == placement, at_rank(rank, key), "placement",
             fmt::format("{} instead of {}", d.spec().str(), e.spec().str()));
-  ctx.check(d.spec() == e.spec(), at_rank(rank, key), "spec", fmt::format("{} instead of {}", d.spec().str(), e.spec().str()));
+  ctx.check(d.spec() == e.spec(), at_rank(rank, key), "spec",
+            fmt::format("{} instead of {}", d.spec().str(), e.spec().str()));
   ctx.check(d.rank() == e.rank(), at_rank(rank, key), "rank",
             fmt::format("describes rank {}'s block; the partner's block (rank {}) was sent", d.rank(), e.rank()));
   check_equal(ctx, rank, fmt::format("{}._local_tensor", key), d.local(), e.local());
@@ -105,11 +105,14 @@ void sharded_tensors(CaseContext& ctx, Source, int ws) {
     check_equal(ctx, r, "sharded_tensor.local_shards[0]", shard.tensor, e.local_shards()[0].tensor);
     ctx.check(shard.metadata.offsets == sent.offsets && shard.metadata.sizes == sent.sizes,
               at_rank(r, "sharded_tensor.local_shards[0]"), "shard metadata",
-              fmt::format("offsets [{}] sizes [{}] instead of the partner's [{}] [{}]", fmt::join(shard.metadata.offsets, ", "),
-                          fmt::join(shard.metadata.sizes, ", "), fmt::join(sent.offsets, ", "), fmt::join(sent.sizes, ", ")));
+              fmt::format("offsets [{}] sizes [{}] instead of the partner's [{}] [{}]",
+                          fmt::join(shard.metadata.offsets, ", "), fmt::join(shard.metadata.sizes, ", "),
+                          fmt::join(sent.offsets, ", "), fmt::join(sent.sizes, ", ")));
     ctx.check(shard.metadata.placement_rank == r && st.rank() == r, at_rank(r, "sharded_tensor.local_shards[0]"),
-              "placement", fmt::format("placed on {} (sharded tensor of rank {}); upstream places a received shard on "
-                                       "the receiving rank {}", shard.metadata.placement(), st.rank(), r));
+              "placement",
+              fmt::format("placed on {} (sharded tensor of rank {}); upstream places a received shard on "
+                          "the receiving rank {}",
+                          shard.metadata.placement(), st.rank(), r));
     ctx.check(st.metadata() == e.metadata(), at_rank(r, "sharded_tensor"), "global metadata",
               "the global metadata differs from the one the partner sent");
     check_scalar(ctx, r, *got, "rank_scalar", p);

@@ -19,24 +19,34 @@ struct BadInput {
 
 const std::vector<BadInput>& bad_inputs() {
   static const std::vector<BadInput> inputs = {
-      {"out_of_bounds_view", "a view whose storage was shrunk below it", "shrunk_view", {ErrorCode::invalid_argument},
+      {"out_of_bounds_view",
+       "a view whose storage was shrunk below it",
+       "shrunk_view",
+       {ErrorCode::invalid_argument},
        [](Device dev) {
          Tensor t = Tensor::random({4, 4}, DType::float32, 1, dev);
          Storage s = t.storage();
          s.resize(16);  // the 64-byte view no longer fits
          return Value(t);
        }},
-      {"null_storage_with_elements", "a tensor with 4 elements and no storage", "no_storage",
+      {"null_storage_with_elements",
+       "a tensor with 4 elements and no storage",
+       "no_storage",
        {ErrorCode::invalid_argument},
        [](Device) { return Value(Tensor::unchecked(Storage(), DType::float32, {4}, {1}, 0)); }},
-      {"malformed_layout", "a tensor whose sizes and strides differ in length", "bad_layout",
+      {"malformed_layout",
+       "a tensor whose sizes and strides differ in length",
+       "bad_layout",
        {ErrorCode::invalid_argument},
        [](Device dev) {
          const Tensor t = Tensor::random({8}, DType::float32, 2, dev);
          return Value(Tensor::unchecked(t.storage(), DType::float32, {2, 4}, {1}, 0));
        }},
-      {"opaque_leaf", "a leaf of a type that cannot be copied (a lock)", "lock",
-       {ErrorCode::unsupported, ErrorCode::invalid_argument}, [](Device) { return Value::opaque("threading.Lock"); }},
+      {"opaque_leaf",
+       "a leaf of a type that cannot be copied (a lock)",
+       "lock",
+       {ErrorCode::unsupported, ErrorCode::invalid_argument},
+       [](Device) { return Value::opaque("threading.Lock"); }},
   };
   return inputs;
 }
@@ -81,8 +91,9 @@ void bad_input_case(CaseContext& ctx, Source src, PinShare cfg, const BadInput& 
   ctx.check(probe::shared_object_mappings() <= shared_before, "<process>", "nothing leaked",
             "the failed stage left shared-memory mappings behind");
   const std::vector<std::string> fds_after = probe::open_file_descriptor_targets();
-  ctx.check(fds_after.size() <= fds_before.size(), "<process>", "nothing leaked",
-            fmt::format("the failed stage left file descriptors open: {}", probe::new_descriptors(fds_before, fds_after)));
+  ctx.check(
+      fds_after.size() <= fds_before.size(), "<process>", "nothing leaked",
+      fmt::format("the failed stage left file descriptors open: {}", probe::new_descriptors(fds_before, fds_after)));
 
   const Value good = Value::dict({{"good", good_tensor}});
   const Value staged = stage_or_fail(ctx, *stager, good, "after the rejected input");
@@ -94,11 +105,12 @@ void bad_input_case(CaseContext& ctx, Source src, PinShare cfg, const BadInput& 
 STAGEKIT_CONFORMANCE_CASES(bad_input) {
   static constexpr PinShare kObservable[] = {PinShare{false, false}, PinShare{true, true}};
   for (const BadInput& bad : bad_inputs()) {
-    add_matrix(registry, CaseName("bad_input", {bad.name}),
-               fmt::format("Staging {} fails naming the path, stages nothing, leaks nothing, and the stager stays usable",
-                           bad.description),
-               "strict", Profile::strict, kBothSources, kObservable,
-               [&bad](CaseContext& ctx, Source s, PinShare c) { bad_input_case(ctx, s, c, bad); });
+    add_matrix(
+        registry, CaseName("bad_input", {bad.name}),
+        fmt::format("Staging {} fails naming the path, stages nothing, leaks nothing, and the stager stays usable",
+                    bad.description),
+        "strict", Profile::strict, kBothSources, kObservable,
+        [&bad](CaseContext& ctx, Source s, PinShare c) { bad_input_case(ctx, s, c, bad); });
   }
 }
 

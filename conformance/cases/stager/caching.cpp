@@ -29,7 +29,8 @@ void caching_case(CaseContext& ctx, Source src, PinShare cfg) {
   const Value staged2 = stage_or_fail(ctx, *stager, in.state_dict, "second");
   const std::size_t n2 = cache_entries(ctx, *stager, staged2);
   ctx.add_failures(compare_like_upstream(in.state_dict, staged2, dev));
-  ctx.check(n1 == n2, "<stager>", "cache entries", fmt::format("{} entries after the first stage, {} after the second", n1, n2));
+  ctx.check(n1 == n2, "<stager>", "cache entries",
+            fmt::format("{} entries after the first stage, {} after the second", n1, n2));
 
   for (const char* key : {"tensor1", "tensor2"}) {
     ctx.check(staged1[key].as_tensor().storage().data() == staged2[key].as_tensor().storage().data(), key,
@@ -48,8 +49,7 @@ void caching_case(CaseContext& ctx, Source src, PinShare cfg) {
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(caching) {
-  add_matrix(registry, "caching",
-             "Re-staging the same sources reuses the cached buffers and sees the new values",
+  add_matrix(registry, "caching", "Re-staging the same sources reuses the cached buffers and sees the new values",
              "TestStateDictStager.test_caching", Profile::upstream, kBothSources, kFourConfigs, caching_case);
 }
 

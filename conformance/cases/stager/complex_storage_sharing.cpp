@@ -16,8 +16,9 @@ void complex_sharing_case(CaseContext& ctx, Source src, PinShare cfg) {
                                     {"slice1", base.slice(0, 2, 8).slice(1, 2, 8)},
                                     {"slice2", base.slice(1, 0, 5)},
                                     {"slice3", view1.slice(0, 10, 60)}});
-  ctx.require(source["slice1"].as_tensor().storage_offset() == 22 && source["slice3"].as_tensor().storage_offset() == 10,
-              "slice1", "input", "the test input is wrong: slice1 must have offset 22 and slice3 offset 10");
+  ctx.require(
+      source["slice1"].as_tensor().storage_offset() == 22 && source["slice3"].as_tensor().storage_offset() == 10,
+      "slice1", "input", "the test input is wrong: slice1 must have offset 22 and slice3 offset 10");
   auto stager = ctx.make_stager(stager_config(cfg));
   const Value staged = stage_or_fail(ctx, *stager, source, "complex sharing");
   ctx.add_failures(compare_like_upstream(source, staged, dev));

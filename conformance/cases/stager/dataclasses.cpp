@@ -23,7 +23,8 @@ DataclassInput make_dataclass_input(Device dev) {
       "ComplexDataClass",
       {{"tensor", in.tensor1}, {"name", "test"}, {"values", Value::list({1.0, 2.0, 3.0})}, {"nested", nested}});
   const Value frozen_dc = Value::object("FrozenDataClass", {{"tensor", in.tensor4}, {"value", 100}}, /*frozen=*/true);
-  in.state_dict = Value::dict({{"regular_tensor", in.tensor2}, {"complex_dataclass", complex_dc}, {"frozen_dataclass", frozen_dc}});
+  in.state_dict =
+      Value::dict({{"regular_tensor", in.tensor2}, {"complex_dataclass", complex_dc}, {"frozen_dataclass", frozen_dc}});
   return in;
 }
 
@@ -41,8 +42,8 @@ void dataclasses_case(CaseContext& ctx, Source src, PinShare cfg) {
   const Value complex_dc = staged["complex_dataclass"];
   ctx.check(complex_dc["name"].as_string() == "test", "complex_dataclass.name", "value", "expected 'test'");
   const Value values = complex_dc["values"];
-  ctx.check(values.kind() == Value::Kind::list && values.as_list().items.size() == 3 && values.at(0).as_double() == 1.0 &&
-                values.at(1).as_double() == 2.0 && values.at(2).as_double() == 3.0,
+  ctx.check(values.kind() == Value::Kind::list && values.as_list().items.size() == 3 &&
+                values.at(0).as_double() == 1.0 && values.at(1).as_double() == 2.0 && values.at(2).as_double() == 3.0,
             "complex_dataclass.values", "value", "expected [1.0, 2.0, 3.0]");
   check_tensor(complex_dc["tensor"], in.tensor1, "complex_dataclass.tensor");
   const Value nested = complex_dc["nested"];

@@ -11,8 +11,10 @@ constexpr PinShare kDefaults{};
 
 void different_dtypes_case(CaseContext& ctx, Source src, PinShare cfg) {
   const Device dev = source_device(src);
-  const std::pair<const char*, DType> keys[] = {{"float32", DType::float32}, {"float64", DType::float64},
-                                                {"int32", DType::int32},     {"int64", DType::int64},
+  const std::pair<const char*, DType> keys[] = {{"float32", DType::float32},
+                                                {"float64", DType::float64},
+                                                {"int32", DType::int32},
+                                                {"int64", DType::int64},
                                                 {"bool", DType::bool_}};
   auto sd = std::make_shared<Dict>();
   std::uint64_t seed = 40;
@@ -24,7 +26,8 @@ void different_dtypes_case(CaseContext& ctx, Source src, PinShare cfg) {
     const Tensor s = source[key].as_tensor();
     const Tensor d = staged[key].as_tensor();
     ctx.check(d.device().is_cpu(), key, "device", "staged tensor is on " + d.device().str());
-    ctx.check(d.dtype() == dtype, key, "dtype", fmt::format("staged dtype {} vs {}", dtype_name(d.dtype()), dtype_name(dtype)));
+    ctx.check(d.dtype() == dtype, key, "dtype",
+              fmt::format("staged dtype {} vs {}", dtype_name(d.dtype()), dtype_name(dtype)));
     ctx.check(Tensor::equal(s, d), key, "values", "staged values differ from the source");
   }
 }

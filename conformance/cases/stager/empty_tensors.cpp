@@ -44,7 +44,8 @@ void empty_tensors_strict_case(CaseContext& ctx, Source src, PinShare cfg) {
 
 STAGEKIT_CONFORMANCE_CASES(empty_tensors) {
   add_matrix(registry, "empty_tensors", "Empty tensors of 1 to 3 dimensions and a 0-dim scalar keep shape and dtype",
-             "TestStateDictStager.test_empty_tensors", Profile::upstream, kBothSources, kFourConfigs, empty_tensors_case);
+             "TestStateDictStager.test_empty_tensors", Profile::upstream, kBothSources, kFourConfigs,
+             empty_tensors_case);
   add_matrix(registry, "empty_tensors_exact",
              "Empty tensors, an empty view of a real storage and 1-byte/4-byte scalars stage exactly (values, layout, "
              "sharing, memory kind below the pinning threshold)",

@@ -28,10 +28,10 @@ Value make_rich_state_dict(Device dev) {
   auto int_keyed = std::make_shared<Dict>();
   int_keyed->set(std::int64_t{0}, Tensor::random({3}, DType::int32, 64, dev));
   int_keyed->set(std::int64_t{7}, "seven");
-  const Value optimizer_state = Value::object(
-      "AdamState", {{"exp_avg", Tensor::random({6, 8}, DType::float32, 65, dev)},
-                    {"exp_avg_sq", Tensor::random({6, 8}, DType::float32, 66, dev)},
-                    {"step", step}});
+  const Value optimizer_state =
+      Value::object("AdamState", {{"exp_avg", Tensor::random({6, 8}, DType::float32, 65, dev)},
+                                  {"exp_avg_sq", Tensor::random({6, 8}, DType::float32, 66, dev)},
+                                  {"step", step}});
   return Value::dict({
       {"weight", weight},
       {"weight_t", weight.transpose(0, 1)},
@@ -103,7 +103,8 @@ void many_tensors_case(CaseContext& ctx, Source src, PinShare cfg) {
     } else if (i == 4000) {
       sd->set(key, Value::dict({{"inner", Tensor::random({4}, DType::int64, 402, dev)}}));
     } else {
-      sd->set(key, Tensor::random({static_cast<std::int64_t>(8 + i % 56)}, DType::float32, 500 + static_cast<std::uint64_t>(i), dev));
+      sd->set(key, Tensor::random({static_cast<std::int64_t>(8 + i % 56)}, DType::float32,
+                                  500 + static_cast<std::uint64_t>(i), dev));
     }
   }
   const Value source(sd);

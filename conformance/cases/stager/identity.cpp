@@ -64,7 +64,8 @@ std::vector<Cycle> cycles() {
        [](Device dev) {
          Value list = Value::list({Tensor::random({2}, DType::float32, 1, dev)});
          list.as_list().items.push_back(list);
-         return std::pair{Value::dict({{"loop", list}}), std::function<void()>([list] { list.as_list().items.clear(); })};
+         return std::pair{Value::dict({{"loop", list}}),
+                          std::function<void()>([list] { list.as_list().items.clear(); })};
        }},
       {"dict_contains_its_parent", "child",
        [](Device dev) {
@@ -77,7 +78,8 @@ std::vector<Cycle> cycles() {
        [](Device dev) {
          Tensor t = Tensor::random({2}, DType::float32, 3, dev);
          t.set_attr("self", t);
-         return std::pair{Value::dict({{"t", t}}), std::function<void()>([t]() mutable { t.set_attr("self", Value()); })};
+         return std::pair{Value::dict({{"t", t}}),
+                          std::function<void()>([t]() mutable { t.set_attr("self", Value()); })};
        }},
       {"object_field_is_its_dict", "owner",
        [](Device dev) {
@@ -102,7 +104,8 @@ void cycle_case(CaseContext& ctx, Source src, PinShare cfg, const Cycle& cycle) 
     (void)stager->stage(sd);
   } catch (const InvalidArgument& e) {
     raised = true;
-    ctx.check(std::string(e.what()).find(cycle.expected_path_part) != std::string::npos, "<error>", "error names the path",
+    ctx.check(std::string(e.what()).find(cycle.expected_path_part) != std::string::npos, "<error>",
+              "error names the path",
               fmt::format("the error does not name '{}': {}", cycle.expected_path_part, e.what()));
   } catch (const Error& e) {
     raised = true;

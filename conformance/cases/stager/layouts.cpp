@@ -16,13 +16,19 @@ constexpr Layout kLayouts[] = {
     {"transposed", "a transposed view", [](const Tensor& b) { return b.transpose(0, 1); }},
     {"stepped", "a slice with step 3 along columns and offset", [](const Tensor& b) { return b.slice(1, 2, 12, 3); }},
     {"expanded", "an expanded (stride 0) view",
-     [](const Tensor& b) { return b.select(0, 5).view({1, 12}).expand({4, 12}); }},
+     [](const Tensor& b) {
+       return b.select(0, 5).view({1, 12}).expand({4, 12});
+     }},
     {"row", "a selected row (offset, 1-D)", [](const Tensor& b) { return b.select(0, 6); }},
     {"column", "a selected column (stride 12)", [](const Tensor& b) { return b.select(1, 7); }},
     {"overlapping", "overlapping windows built with as_strided",
-     [](const Tensor& b) { return b.view({96}).as_strided({10, 8}, {5, 1}, 9); }},
+     [](const Tensor& b) {
+       return b.view({96}).as_strided({10, 8}, {5, 1}, 9);
+     }},
     {"permuted_3d", "a 3-D view with permuted strides",
-     [](const Tensor& b) { return b.view({2, 4, 12}).transpose(0, 2).transpose(1, 2); }},
+     [](const Tensor& b) {
+       return b.view({2, 4, 12}).transpose(0, 2).transpose(1, 2);
+     }},
 };
 
 void layout_case(CaseContext& ctx, Source src, PinShare cfg, const Layout& layout) {

@@ -50,7 +50,8 @@ std::string expect_exhaustion(Implementation& impl, const StagerConfig& config, 
   if (probe::open_file_descriptors() > fds_before) return "file descriptors leaked by the failed stage";
   try {
     const Value staged = stager->stage(small);
-    const auto failures = verify_staged(small, staged, {config.pin_memory, config.share_memory, config.pin_memory_min_bytes, true});
+    const auto failures =
+        verify_staged(small, staged, {config.pin_memory, config.share_memory, config.pin_memory_min_bytes, true});
     if (!failures.empty()) return "after the failure, a dict that fits staged wrongly: " + failures.front().str();
   } catch (const Error& e) {
     return fmt::format("after the failure, a dict that fits could not be staged: {}", e.what());
@@ -62,7 +63,7 @@ Value dict_of(const char* key, const Tensor& t) { return Value::dict({{"model", 
 
 void memlock_case(CaseContext& ctx) {
   const Value big = dict_of("weights_memlock", Tensor::random({256 * 1024}, DType::float32, 1));  // 1 MiB
-  const Value small = dict_of("bias", Tensor::random({1024}, DType::float32, 2));                // 4 KiB
+  const Value small = dict_of("bias", Tensor::random({1024}, DType::float32, 2));                 // 4 KiB
   Implementation& impl = ctx.impl();
   const ChildOutcome out = run_in_child(
       [&]() -> std::string {

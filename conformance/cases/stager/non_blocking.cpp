@@ -10,7 +10,8 @@ namespace {
 Value make_large_dict(Device dev, std::uint64_t seed) {
   auto sd = std::make_shared<Dict>();
   for (int i = 0; i < 4; ++i) {
-    sd->set(fmt::format("layer{}", i), Tensor::random({1024, 1024}, DType::float32, seed + static_cast<std::uint64_t>(i), dev));
+    sd->set(fmt::format("layer{}", i),
+            Tensor::random({1024, 1024}, DType::float32, seed + static_cast<std::uint64_t>(i), dev));
   }
   const Tensor small = Tensor::random({3, 3}, DType::float64, seed + 10, dev);
   sd->set("small", small);

@@ -27,7 +27,8 @@ void threshold_case(CaseContext& ctx, Source src, PinShare cfg, std::size_t thre
   auto sd = std::make_shared<Dict>();
   // Byte sizes straddling the threshold: below, at, above; plus a zero-byte storage.
   const std::size_t sizes[] = {threshold > 1 ? threshold - 1 : 1, threshold, threshold + 1, 0};
-  for (std::size_t n : sizes) sd->set(fmt::format("bytes_{}", n), Tensor::random({static_cast<std::int64_t>(n)}, DType::uint8, n, dev));
+  for (std::size_t n : sizes)
+    sd->set(fmt::format("bytes_{}", n), Tensor::random({static_cast<std::int64_t>(n)}, DType::uint8, n, dev));
   const Value source(sd);
   auto stager = ctx.make_stager(stager_config(cfg, threshold));
   const Value staged = stage_or_fail(ctx, *stager, source, "threshold");
@@ -45,9 +46,10 @@ void zero_byte_case(CaseContext& ctx, Source src, PinShare cfg) {
   ctx.add_failures(verify_staged(source, staged, memory_expectation(cfg, 0)));
   if (ctx.capabilities().cache_stats) {
     const auto stats = stager->cache_stats();
-    ctx.check(stats && stats->pinned_bytes == 1, "<stager>", "pinned bytes",
-              stats ? fmt::format("cache reports {} pinned bytes; only the 1-byte storage may be pinned", stats->pinned_bytes)
-                    : "cache_stats() returned nothing although declared");
+    ctx.check(
+        stats && stats->pinned_bytes == 1, "<stager>", "pinned bytes",
+        stats ? fmt::format("cache reports {} pinned bytes; only the 1-byte storage may be pinned", stats->pinned_bytes)
+              : "cache_stats() returned nothing although declared");
   }
 }
 
@@ -68,8 +70,8 @@ STAGEKIT_CONFORMANCE_CASES(pinned_and_shared) {
              "strict", Profile::strict, kBothSources, kPinned,
              [](CaseContext& ctx, Source s, PinShare c) { threshold_case(ctx, s, c, 4096); });
   add_matrix(registry, "pin_zero_byte_never_registered",
-             "With pin_memory_min_bytes=0 a zero-byte storage is never registered and staging succeeds",
-             "strict", Profile::strict, kBothSources, kPinned, zero_byte_case);
+             "With pin_memory_min_bytes=0 a zero-byte storage is never registered and staging succeeds", "strict",
+             Profile::strict, kBothSources, kPinned, zero_byte_case);
 }
 
 }  // namespace stagekit::conformance

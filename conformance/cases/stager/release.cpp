@@ -52,10 +52,10 @@ void close_releases_case(CaseContext& ctx, Source src, PinShare cfg) {
     const auto stats = stager->cache_stats();
     ctx.check(stats && stats->cached_storages == 0 && stats->cached_bytes == 0 && stats->pinned_bytes == 0 &&
                   stats->shared_bytes == 0,
-              "<stager>", "close", stats ? fmt::format("after close(): {} storages, {} bytes, {} pinned, {} shared",
-                                                       stats->cached_storages, stats->cached_bytes, stats->pinned_bytes,
-                                                       stats->shared_bytes)
-                                         : "no stats");
+              "<stager>", "close",
+              stats ? fmt::format("after close(): {} storages, {} bytes, {} pinned, {} shared", stats->cached_storages,
+                                  stats->cached_bytes, stats->pinned_bytes, stats->shared_bytes)
+                    : "no stats");
   }
   check_back_to(ctx, before, "after close() with the staged results dropped");
 }

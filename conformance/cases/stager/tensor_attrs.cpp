@@ -30,7 +30,8 @@ void tensor_attrs_case(CaseContext& ctx, Source src, PinShare cfg) {
 STAGEKIT_CONFORMANCE_CASES(tensor_attrs) {
   static constexpr PinShare kPinnedShared[] = {{true, true}};
   add_matrix(registry, "tensor_attrs", "Attributes set on tensor objects are carried to the staged tensors",
-             "TestStateDictStager.test_tensor_attrs", Profile::upstream, kBothSources, kPinnedShared, tensor_attrs_case);
+             "TestStateDictStager.test_tensor_attrs", Profile::upstream, kBothSources, kPinnedShared,
+             tensor_attrs_case);
 }
 
 }  // namespace stagekit::conformance

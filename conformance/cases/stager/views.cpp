@@ -34,7 +34,8 @@ void views_case(CaseContext& ctx, Source src, PinShare cfg) {
             "staged tensor1 and tensor2 do not report the same storage base address");
   const Tensor t3 = staged["recursive"]["tensor3"].as_tensor();
   const Tensor tt = staged["recursive"]["type"]["tensor1"].as_tensor();
-  ctx.check(t3.device().is_cpu() && tt.device().is_cpu(), "recursive.tensor3", "device", "staged tensors must be on cpu");
+  ctx.check(t3.device().is_cpu() && tt.device().is_cpu(), "recursive.tensor3", "device",
+            "staged tensors must be on cpu");
   ctx.check(t3.storage().data() == tt.storage().data(), "recursive.type.tensor1", "storage sharing",
             "staged recursive.tensor3 and recursive.type.tensor1 do not report the same storage base address");
 }

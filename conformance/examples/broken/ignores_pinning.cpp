@@ -1,8 +1,8 @@
 // ignores_pinning.cpp — BROKEN: page-locking. pin_memory is ignored: buffers are pageable (or
 // shared, as asked) but never page-locked.
 #include "minimal_stager.h"
-#include "stagekit/core/allocator.h"
 #include "stagekit/conformance/plugin.h"
+#include "stagekit/core/allocator.h"
 
 namespace stagekit_example {
 namespace {

@@ -1,8 +1,8 @@
 // ignores_sharing.cpp — BROKEN: shared memory. share_memory is ignored: buffers are private
 // process memory (pinned as asked), which no other process can map.
 #include "minimal_stager.h"
-#include "stagekit/core/allocator.h"
 #include "stagekit/conformance/plugin.h"
+#include "stagekit/core/allocator.h"
 
 namespace stagekit_example {
 namespace {

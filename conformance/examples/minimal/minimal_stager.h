@@ -87,10 +87,10 @@ class MinimalStager : public conformance::StagerUnderTest {
   // What one stage() call remembers; reset at the start and end of every call.
   struct StageState {
     PathStack path;
-    std::unordered_map<const void*, Value> memo;          // source node -> staged node
-    std::unordered_set<const void*> in_progress;          // nodes being staged (cycle detection)
-    std::unordered_map<const void*, Storage> storages;    // cache key -> buffer filled in this stage
-    std::vector<const void*> added;                       // cache keys added in this stage
+    std::unordered_map<const void*, Value> memo;        // source node -> staged node
+    std::unordered_set<const void*> in_progress;        // nodes being staged (cycle detection)
+    std::unordered_map<const void*, Storage> storages;  // cache key -> buffer filled in this stage
+    std::vector<const void*> added;                     // cache keys added in this stage
   };
   Value stage_node(const Value& source);
   StageState state_;

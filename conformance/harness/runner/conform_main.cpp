@@ -9,8 +9,8 @@
 #include <fstream>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "runner/case_filter.h"
 #include "runner/expectations.h"
@@ -42,7 +42,8 @@ std::vector<const sc::Case*> select_cases(const sc::CaseFilter& filter, sc::Prof
     if (profile == sc::Profile::upstream && c.info.profile != sc::Profile::upstream) continue;
     if (filter.matches(c.info.id)) selected.push_back(&c);
   }
-  std::sort(selected.begin(), selected.end(), [](const sc::Case* a, const sc::Case* b) { return a->info.id < b->info.id; });
+  std::sort(selected.begin(), selected.end(),
+            [](const sc::Case* a, const sc::Case* b) { return a->info.id < b->info.id; });
   return selected;
 }
 
@@ -107,7 +108,8 @@ void compare(sc::RunReport& report, const std::optional<sc::Expectations>& expec
     sc::CaseResult& r = report.results[i];
     nlohmann::json& note = report.annotations[i];
     if (waivers) {
-      if (const sc::Waiver* w = sc::apply_waiver(r, *waivers)) note["waiver"] = {{"reason", w->reason}, {"link", w->link}};
+      if (const sc::Waiver* w = sc::apply_waiver(r, *waivers))
+        note["waiver"] = {{"reason", w->reason}, {"link", w->link}};
     }
     if (!expectations) continue;
     const std::optional<sc::Expectation> e = expectations->expected(r.info.id, undeclared[i]);
@@ -171,10 +173,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"upstream", "strict"}));
   std::string kinds = sc::implementation_kinds_help();
   if (!kinds.empty() && kinds.back() == '\n') kinds.pop_back();
-  app.add_option("--impl", impl, "Implementation under test (default: $STAGEKIT_IMPL, else reference), one of:\n" + kinds);
+  app.add_option("--impl", impl,
+                 "Implementation under test (default: $STAGEKIT_IMPL, else reference), one of:\n" + kinds);
   app.add_option("-j,--jobs", jobs, "Cases run in parallel (isolated runs only)")->check(CLI::Range(1u, 256u));
-  app.add_option("--repeat", repeat, "Run every case N times; the worst outcome wins and differing attempts are "
-                                     "reported as flaky")
+  app.add_option("--repeat", repeat,
+                 "Run every case N times; the worst outcome wins and differing attempts are "
+                 "reported as flaky")
       ->check(CLI::Range(1u, 1000u));
   app.add_option("--timeout", timeout_s, "Time limit per case attempt, in seconds (default 300)")
       ->check(CLI::PositiveNumber);
@@ -185,8 +189,9 @@ int main(int argc, char** argv) {
                  "fork: each case in its own child process (default); none: in this process, in order, no "
                  "time limit (for debuggers)")
       ->check(CLI::IsMember({"fork", "none"}));
-  app.add_option("--expect", expect_file, "Expectations file (JSON): expected outcome per case ID pattern; the run "
-                                          "labels differences FIX, REGRESSION or DIFFERENCE");
+  app.add_option("--expect", expect_file,
+                 "Expectations file (JSON): expected outcome per case ID pattern; the run "
+                 "labels differences FIX, REGRESSION or DIFFERENCE");
   app.add_option("--waivers", waivers_file, "Waivers file (JSON): waived cases, each with a reason and a link");
   app.add_flag("--strict-expectations", strict_expectations,
                "With --expect, exit 1 on any difference (FIX, DIFFERENCE), not only on a REGRESSION");
@@ -297,8 +302,9 @@ int main(int argc, char** argv) {
 
   // Undeclared capabilities are known only when the implementation could be described.
   const std::optional<sc::Capabilities> declared =
-      description.error.empty() ? sc::capabilities_from_json(report.implementation.value("capabilities", nlohmann::json()))
-                                : std::nullopt;
+      description.error.empty()
+          ? sc::capabilities_from_json(report.implementation.value("capabilities", nlohmann::json()))
+          : std::nullopt;
   const std::vector<std::string> undeclared = undeclared_capabilities(report.results, declared);
   compare(report, expectations, waivers, undeclared);
   const bool writer = !world || world->rank() == 0;  // under MPI, rank 0 speaks for every rank

@@ -67,8 +67,8 @@ std::vector<Outcome> outcomes_from(const json& v, const std::string& where) {
 
 // Higher is more specific.
 std::tuple<bool, std::size_t, std::size_t> specificity(const std::string& pattern) {
-  const auto wild = static_cast<std::size_t>(std::count_if(pattern.begin(), pattern.end(),
-                                                           [](char c) { return c == '*' || c == '?'; }));
+  const auto wild = static_cast<std::size_t>(
+      std::count_if(pattern.begin(), pattern.end(), [](char c) { return c == '*' || c == '?'; }));
   return {wild == 0, pattern.size() - wild, static_cast<std::size_t>(-1) - wild};
 }
 
@@ -251,9 +251,8 @@ Verdict judge(const CaseResult& result, const Expectation* expected) {
   if (outcome_expected) return Verdict::difference;  // the right outcome for another reason
   const bool expected_bad = std::any_of(allowed.begin(), allowed.end(), is_bad);
   if (result.outcome == Outcome::pass && expected_bad) return Verdict::fix;
-  const int worst_expected = severity(*std::max_element(allowed.begin(), allowed.end(), [](Outcome a, Outcome b) {
-    return severity(a) < severity(b);
-  }));
+  const int worst_expected = severity(*std::max_element(
+      allowed.begin(), allowed.end(), [](Outcome a, Outcome b) { return severity(a) < severity(b); }));
   if (is_bad(result.outcome) && severity(result.outcome) > worst_expected) return Verdict::regression;
   return Verdict::difference;
 }
@@ -284,7 +283,8 @@ std::string expectations_from(const std::vector<CaseResult>& results, const std:
     const bool by_star = undeclared_of(i).empty() && common && r.outcome == *common;
     if (!by_default && !by_star) exact.push_back(&r);
   }
-  std::sort(exact.begin(), exact.end(), [](const CaseResult* a, const CaseResult* b) { return a->info.id < b->info.id; });
+  std::sort(exact.begin(), exact.end(),
+            [](const CaseResult* a, const CaseResult* b) { return a->info.id < b->info.id; });
   for (const CaseResult* r : exact) map[r->info.id] = outcome_name(r->outcome);
   doc["expectations"] = std::move(map);
   return doc.dump(2) + "\n";

@@ -57,7 +57,7 @@ struct Expectation {
   std::string pattern;  // the key; for the undeclared-capability default, "<undeclared CAPABILITY>"
   std::vector<Outcome> outcomes;
   std::string reason_contains;
-  bool legacy = false;  // a 0.1 key: matches CaseId::legacy_str() of a case too
+  bool legacy = false;                         // a 0.1 key: matches CaseId::legacy_str() of a case too
   [[nodiscard]] std::string describe() const;  // "fail" or "pass|not_supported", plus the reason text
 };
 

@@ -19,9 +19,7 @@ constexpr std::string_view kReleasedMarker = "released";
 using testing::signal_text;
 using testing::write_all;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 // The last non-empty lines of `output`, at most `max_chars` characters, on one line.
 std::string output_excerpt(const std::string& output, std::size_t max_chars = 400) {
@@ -92,7 +90,8 @@ CaseResult interpret(const Case& c, const testing::ChildExit& r, const RunOption
     try {
       const auto j = nlohmann::json::parse(line);
       const auto outcome = parse_outcome(j.at("outcome").get<std::string>());
-      if (outcome) reported = make_result(c, *outcome, j.at("reason").get<std::string>(), j.at("seconds").get<double>());
+      if (outcome)
+        reported = make_result(c, *outcome, j.at("reason").get<std::string>(), j.at("seconds").get<double>());
     } catch (const std::exception&) {
       reported.reset();
     }
@@ -105,9 +104,10 @@ CaseResult interpret(const Case& c, const testing::ChildExit& r, const RunOption
   };
   if (r.timed_out) {
     const double limit = std::chrono::duration<double>(options.timeout).count();
-    std::string what = reported ? fmt::format("the case finished ({}) but its process did not exit within {:g} s "
-                                              "(hung while releasing the implementation); killed",
-                                              outcome_name(reported->outcome), limit)
+    std::string what = reported ? fmt::format(
+                                      "the case finished ({}) but its process did not exit within {:g} s "
+                                      "(hung while releasing the implementation); killed",
+                                      outcome_name(reported->outcome), limit)
                                 : fmt::format("did not finish within {:g} s; killed", limit);
     return with_output(make_result(c, Outcome::timeout, {}, r.seconds), what);
   }
@@ -115,9 +115,10 @@ CaseResult interpret(const Case& c, const testing::ChildExit& r, const RunOption
   if (r.signal() != 0) {
     const std::string sig = signal_text(r.signal());
     std::string what = reported && !released
-                           ? fmt::format("the case finished ({}) but its process then died of {} while releasing "
-                                         "the implementation",
-                                         outcome_name(reported->outcome), sig)
+                           ? fmt::format(
+                                 "the case finished ({}) but its process then died of {} while releasing "
+                                 "the implementation",
+                                 outcome_name(reported->outcome), sig)
                            : fmt::format("died of {}", sig);
     return with_output(make_result(c, Outcome::crash, {}, r.seconds), what);
   }
@@ -173,7 +174,9 @@ ImplementationDescription describe_implementation(const ImplementationSource& so
   auto describe = [&]() -> nlohmann::json {
     std::unique_ptr<Implementation> impl = source.factory();
     if (!impl) throw InternalError("the implementation factory returned nothing");
-    return {{"name", impl->name()}, {"version", impl->version()}, {"capabilities", capabilities_json(impl->capabilities())}};
+    return {{"name", impl->name()},
+            {"version", impl->version()},
+            {"capabilities", capabilities_json(impl->capabilities())}};
   };
   auto merge = [&](const nlohmann::json& j) {
     for (const char* key : {"name", "version", "capabilities"}) d.implementation[key] = j.at(key);
@@ -259,7 +262,8 @@ std::vector<CaseResult> run_cases(const std::vector<const Case*>& cases, const I
             write_all(fd, kReleasedMarker);
           });
         },
-        options.jobs, child_options(options), [&](std::size_t task, testing::ChildExit reaped) {
+        options.jobs, child_options(options),
+        [&](std::size_t task, testing::ChildExit reaped) {
           record(task / repeat, interpret(*cases[task / repeat], reaped, options));
         });
   }

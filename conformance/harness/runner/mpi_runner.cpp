@@ -56,12 +56,13 @@ std::vector<CaseResult> run_cases_on_world(const std::vector<const Case*>& cases
   std::vector<CaseResult> results;
   std::size_t done = 0;
   for (const Case* c : cases) {
-    std::vector<CaseResult> mine =
-        run_cases({c}, source, RunOptions{false, 1, 1, options.timeout, 0, options.output_tail_bytes, nullptr}, refusal);
-    const std::string encoded = nlohmann::json{{"outcome", outcome_name(mine[0].outcome)},
-                                               {"reason", mine[0].reason},
-                                               {"seconds", mine[0].seconds}}
-                                    .dump();
+    std::vector<CaseResult> mine = run_cases(
+        {c}, source, RunOptions{false, 1, 1, options.timeout, 0, options.output_tail_bytes, nullptr}, refusal);
+    const std::string encoded = nlohmann::json{
+        {"outcome", outcome_name(mine[0].outcome)},
+        {"reason", mine[0].reason},
+        {"seconds",
+         mine[0].seconds}}.dump();
     std::vector<CaseResult> per_rank;
     // A generous limit: a rank may still be inside a case that timed out on the others.
     world.set_timeout(options.timeout);

@@ -10,15 +10,18 @@
 namespace stagekit::conformance {
 namespace {
 
-constexpr Outcome kOutcomes[] = {Outcome::pass, Outcome::fail, Outcome::not_supported, Outcome::waived,
-                                 Outcome::crash, Outcome::timeout};
+constexpr Outcome kOutcomes[] = {Outcome::pass,   Outcome::fail,  Outcome::not_supported,
+                                 Outcome::waived, Outcome::crash, Outcome::timeout};
 
 std::string md_cell(std::string_view text) {
   std::string out;
   for (char c : text) {
-    if (c == '|') out += "\\|";
-    else if (c == '\n') out += "<br>";
-    else out += c;
+    if (c == '|')
+      out += "\\|";
+    else if (c == '\n')
+      out += "<br>";
+    else
+      out += c;
   }
   return out;
 }
@@ -53,10 +56,14 @@ std::map<Outcome, std::size_t> RunReport::counts() const {
 }
 
 nlohmann::json capabilities_json(const Capabilities& caps) {
-  return {{"pin_memory", caps.pin_memory},     {"share_memory", caps.share_memory},
-          {"cuda_sources", caps.cuda_sources}, {"non_blocking", caps.non_blocking},
-          {"cache_stats", caps.cache_stats},   {"dtensor", caps.dtensor},
-          {"sharded_tensor", caps.sharded_tensor}, {"replication", caps.replication},
+  return {{"pin_memory", caps.pin_memory},
+          {"share_memory", caps.share_memory},
+          {"cuda_sources", caps.cuda_sources},
+          {"non_blocking", caps.non_blocking},
+          {"cache_stats", caps.cache_stats},
+          {"dtensor", caps.dtensor},
+          {"sharded_tensor", caps.sharded_tensor},
+          {"replication", caps.replication},
           {"state_dict_utilities", caps.state_dict_utilities}};
 }
 
@@ -64,10 +71,14 @@ std::optional<Capabilities> capabilities_from_json(const nlohmann::json& j) {
   if (!j.is_object()) return std::nullopt;
   Capabilities caps;
   const std::pair<const char*, bool Capabilities::*> fields[] = {
-      {"pin_memory", &Capabilities::pin_memory},         {"share_memory", &Capabilities::share_memory},
-      {"cuda_sources", &Capabilities::cuda_sources},     {"non_blocking", &Capabilities::non_blocking},
-      {"cache_stats", &Capabilities::cache_stats},       {"dtensor", &Capabilities::dtensor},
-      {"sharded_tensor", &Capabilities::sharded_tensor}, {"replication", &Capabilities::replication},
+      {"pin_memory", &Capabilities::pin_memory},
+      {"share_memory", &Capabilities::share_memory},
+      {"cuda_sources", &Capabilities::cuda_sources},
+      {"non_blocking", &Capabilities::non_blocking},
+      {"cache_stats", &Capabilities::cache_stats},
+      {"dtensor", &Capabilities::dtensor},
+      {"sharded_tensor", &Capabilities::sharded_tensor},
+      {"replication", &Capabilities::replication},
       {"state_dict_utilities", &Capabilities::state_dict_utilities}};
   for (const auto& [key, member] : fields) {
     if (!j.contains(key) || !j[key].is_boolean()) return std::nullopt;
@@ -101,13 +112,10 @@ nlohmann::ordered_json results_json(const RunReport& report) {
   j["counts"] = counts;
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
   for (const CaseResult& r : report.results) {
-    nlohmann::ordered_json item{{"id", r.info.id},
-                                {"outcome", outcome_name(r.outcome)},
-                                {"reason", r.reason},
-                                {"source", r.info.source},
-                                {"profile", profile_name(r.info.profile)},
-                                {"description", r.info.description},
-                                {"seconds", r.seconds}};
+    nlohmann::ordered_json item{
+        {"id", r.info.id},         {"outcome", outcome_name(r.outcome)},      {"reason", r.reason},
+        {"source", r.info.source}, {"profile", profile_name(r.info.profile)}, {"description", r.info.description},
+        {"seconds", r.seconds}};
     if (nlohmann::ordered_json parts = id_parts_json(r.info.id); !parts.is_null()) item["id_parts"] = std::move(parts);
     if (!r.output.empty()) item["output"] = r.output;
     if (!r.attempts.empty()) {
@@ -153,13 +161,15 @@ std::string junit_xml(const RunReport& report) {
   const std::string impl = report.implementation.value("name", "unknown");
   std::string x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   x += fmt::format(
-      "<testsuites name=\"stagekit-conform\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3f}\">\n",
+      "<testsuites name=\"stagekit-conform\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" "
+      "time=\"{:.3f}\">\n",
       report.results.size(), counts.at(Outcome::fail), counts.at(Outcome::crash) + counts.at(Outcome::timeout),
       counts.at(Outcome::not_supported) + counts.at(Outcome::waived), total);
-  x += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3f}\">\n",
-                   xml_escape(impl), report.results.size(), counts.at(Outcome::fail),
-                   counts.at(Outcome::crash) + counts.at(Outcome::timeout),
-                   counts.at(Outcome::not_supported) + counts.at(Outcome::waived), total);
+  x += fmt::format(
+      "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3f}\">\n",
+      xml_escape(impl), report.results.size(), counts.at(Outcome::fail),
+      counts.at(Outcome::crash) + counts.at(Outcome::timeout),
+      counts.at(Outcome::not_supported) + counts.at(Outcome::waived), total);
   for (const CaseResult& r : report.results) {
     const auto dot = r.info.id.rfind('.');
     const std::string classname = dot == std::string::npos ? impl : r.info.id.substr(0, dot);
@@ -208,8 +218,7 @@ std::string summary_markdown(const RunReport& report) {
                                        ? env["cuda"].get<std::string>() + " (" + env.value("cuda_reason", "") + ")"
                                        : std::string("available"));
   if (env.contains("host")) {
-    m += fmt::format("- host: {} ({} CPUs)\n", env["host"].value("cpu_model", "?"),
-                     env["host"].value("cpu_count", 0U));
+    m += fmt::format("- host: {} ({} CPUs)\n", env["host"].value("cpu_model", "?"), env["host"].value("cpu_count", 0U));
   }
   m += "\n| outcome | cases |\n|---|---:|\n";
   for (const auto& [o, n] : counts) m += fmt::format("| {} | {} |\n", outcome_name(o), n);
@@ -226,8 +235,8 @@ std::string summary_markdown(const RunReport& report) {
       if (!differs) m += "\n| case | verdict | expected | outcome | reason |\n|---|---|---|---|---|\n";
       differs = true;
       m += fmt::format("| `{}` | **{}** | {} | {} | {} |\n", report.results[i].info.id, verdict,
-                       md_cell(report.annotations[i].value("expected_text", "")), outcome_name(report.results[i].outcome),
-                       md_cell(report.results[i].reason));
+                       md_cell(report.annotations[i].value("expected_text", "")),
+                       outcome_name(report.results[i].outcome), md_cell(report.results[i].reason));
     }
   }
 
@@ -243,8 +252,10 @@ std::string summary_markdown(const RunReport& report) {
 
   m += "\n## Not supported here\n\n";
   const auto reasons = not_supported_reasons(report);
-  if (reasons.empty()) m += "None.\n";
-  else m += "| cases | reason |\n|---:|---|\n";
+  if (reasons.empty())
+    m += "None.\n";
+  else
+    m += "| cases | reason |\n|---:|---|\n";
   for (const auto& [reason, n] : reasons) m += fmt::format("| {} | {} |\n", n, md_cell(reason));
 
   m += "\n## Every case\n\n| case | profile | source | outcome | description |\n|---|---|---|---|---|\n";
@@ -274,7 +285,8 @@ void print_summary(std::ostream& out, const RunReport& report) {
   for (const auto& [reason, n] : reasons) out << fmt::format("  {:>4} case(s): {}\n", n, reason);
   if (report.comparison.is_null()) return;
   out << "# against expectations " << report.comparison.value("expectations", "") << "\n";
-  for (const auto& [v, n] : report.comparison["counts"].items()) out << fmt::format("  {:<14} {:>6}\n", v, n.get<int>());
+  for (const auto& [v, n] : report.comparison["counts"].items())
+    out << fmt::format("  {:<14} {:>6}\n", v, n.get<int>());
   for (std::size_t i = 0; i < report.results.size(); ++i) {
     const std::string verdict = report.verdict(i);
     if (verdict.empty() || verdict == "ok") continue;

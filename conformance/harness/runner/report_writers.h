@@ -21,12 +21,12 @@ inline constexpr int kResultsSchemaVersion = 2;
 struct RunReport {
   nlohmann::json implementation;  // name, version, capabilities
   nlohmann::json environment;
-  nlohmann::json run;             // profile, filter, mode, started, duration_s
+  nlohmann::json run;  // profile, filter, mode, started, duration_s
   std::vector<CaseResult> results;
   // Per result (same index), optional fields merged into its results.json entry: expected,
   // expected_text, verdict, waiver. Empty or shorter when there are none.
   std::vector<nlohmann::json> annotations;
-  nlohmann::json comparison;      // {"expectations", "waivers", "counts": {verdict: n}} or null
+  nlohmann::json comparison;  // {"expectations", "waivers", "counts": {verdict: n}} or null
 
   [[nodiscard]] std::string verdict(std::size_t index) const;  // "" without expectations
 

@@ -34,7 +34,8 @@ class UpstreamComparer {
     if (ka == Value::Kind::object && kb == Value::Kind::object) {
       const Object& oa = a.as_object();
       const Object& ob = b.as_object();
-      if (oa.type_name() != ob.type_name()) return fail("type", fmt::format("{} vs {}", oa.type_name(), ob.type_name()));
+      if (oa.type_name() != ob.type_name())
+        return fail("type", fmt::format("{} vs {}", oa.type_name(), ob.type_name()));
       std::map<std::string, const Value*> fa;
       std::map<std::string, const Value*> fb;
       for (const auto& [n, v] : oa.fields()) fa[n] = &v;
@@ -90,13 +91,15 @@ class UpstreamComparer {
 
   void compare_tensors(const Tensor& src, const Tensor& staged) {
     if (src.device() != source_device_) {
-      return fail("device", fmt::format("source tensor is on {}, expected {}", src.device().str(), source_device_.str()));
+      return fail("device",
+                  fmt::format("source tensor is on {}, expected {}", src.device().str(), source_device_.str()));
     }
     if (!staged.device().is_cpu()) return fail("device", "staged tensor is on " + staged.device().str());
     if (src.storage_offset() != staged.storage_offset()) {
       return fail("storage offset", fmt::format("{} vs {}", src.storage_offset(), staged.storage_offset()));
     }
-    if (!Tensor::equal(src, staged)) return fail("values", "staged values differ from the source (" + staged.describe() + ")");
+    if (!Tensor::equal(src, staged))
+      return fail("values", "staged values differ from the source (" + staged.describe() + ")");
     const void* a = src.storage().data();
     const void* b = staged.storage().data();
     if (a == nullptr) return;  // zero-byte storages have no base address to key on

@@ -39,7 +39,8 @@ class StrictVerifier {
 
   void visit(const Value& s, const Value& d) {
     if (s.kind() != d.kind()) {
-      return fail("kind", fmt::format("source is {}, staged is {}", value_kind_name(s.kind()), value_kind_name(d.kind())));
+      return fail("kind",
+                  fmt::format("source is {}, staged is {}", value_kind_name(s.kind()), value_kind_name(d.kind())));
     }
     const void* sid = s.identity();
     if (sid != nullptr) {
@@ -59,9 +60,7 @@ class StrictVerifier {
     }
     switch (s.kind()) {
       case Value::Kind::none: return;
-      case Value::Kind::boolean:
-        check(s.as_bool() == d.as_bool(), "value", "bool differs");
-        return;
+      case Value::Kind::boolean: check(s.as_bool() == d.as_bool(), "value", "bool differs"); return;
       case Value::Kind::integer:
         check(s.as_int() == d.as_int(), "value", fmt::format("{} vs {}", s.as_int(), d.as_int()));
         return;
@@ -124,7 +123,8 @@ class StrictVerifier {
 
   void visit_object(const Object& s, const Object& d) {
     check(s.type_name() == d.type_name(), "object type", fmt::format("{} vs {}", s.type_name(), d.type_name()));
-    check(s.frozen() == d.frozen(), "frozen", fmt::format("source frozen={}, staged frozen={}", s.frozen(), d.frozen()));
+    check(s.frozen() == d.frozen(), "frozen",
+          fmt::format("source frozen={}, staged frozen={}", s.frozen(), d.frozen()));
     if (s.fields().size() != d.fields().size()) {
       return fail("fields", fmt::format("{} vs {} fields", s.fields().size(), d.fields().size()));
     }
@@ -155,7 +155,8 @@ class StrictVerifier {
       check(d.storage().defined() && d.addressed_bytes() <= d.storage().nbytes(), "bounds",
             "staged view does not fit in its storage");
       if (failures_at_path()) return;
-      check(s.to_bytes() == d.to_bytes(), "bytes", "staged elements differ from the source bytes (" + d.describe() + ")");
+      check(s.to_bytes() == d.to_bytes(), "bytes",
+            "staged elements differ from the source bytes (" + d.describe() + ")");
     }
     visit_storage(s.storage(), d.storage());
     visit_attributes(s, d);
@@ -169,8 +170,9 @@ class StrictVerifier {
     auto [it, first] = staged_storage_of_.emplace(s.identity(), StagedStorage{d, path_.str()});
     if (!first) {
       if (!it->second.storage.is_alias_of(d)) {
-        fail("storage sharing", fmt::format("the source shares its storage with {} but the staged tensors do not share one",
-                                            it->second.path));
+        fail("storage sharing",
+             fmt::format("the source shares its storage with {} but the staged tensors do not share one",
+                         it->second.path));
       }
       return;
     }
@@ -250,14 +252,16 @@ class StrictVerifier {
       const bool want_pinned = memory.pinned && n >= memory.pin_memory_min_bytes;
       const probe::Verdict locked = probe::page_locked(d.data(), n, &map);
       if (locked.yes != want_pinned) {
-        out.push_back({path, "page-locked",
-                       fmt::format("expected {}page-locked ({} bytes, pin_memory={}, pin_memory_min_bytes={}); probe: {}",
-                                   want_pinned ? "" : "not ", n, memory.pinned, memory.pin_memory_min_bytes, locked.detail)});
+        out.push_back(
+            {path, "page-locked",
+             fmt::format("expected {}page-locked ({} bytes, pin_memory={}, pin_memory_min_bytes={}); probe: {}",
+                         want_pinned ? "" : "not ", n, memory.pinned, memory.pin_memory_min_bytes, locked.detail)});
       }
       const probe::Verdict shared = probe::shared_mapping(d.data(), n, &map);
       if (shared.yes != memory.shared) {
-        out.push_back({path, "shared memory",
-                       fmt::format("expected {}a shared mapping; probe: {}", memory.shared ? "" : "not ", shared.detail)});
+        out.push_back(
+            {path, "shared memory",
+             fmt::format("expected {}a shared mapping; probe: {}", memory.shared ? "" : "not ", shared.detail)});
       } else if (memory.shared && forks < kMaxForkProbes) {
         ++forks;
         const probe::Verdict visible = probe::fork_write_visible(d.data(), n);

@@ -38,7 +38,9 @@ void count_free(MemoryKind kind, std::size_t n) noexcept {
   g_live_bytes[static_cast<std::size_t>(kind)].fetch_sub(n, std::memory_order_relaxed);
 }
 void* size_as_context(std::size_t n) noexcept { return reinterpret_cast<void*>(static_cast<std::uintptr_t>(n)); }
-std::size_t size_from_context(void* ctx) noexcept { return static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(ctx)); }
+std::size_t size_from_context(void* ctx) noexcept {
+  return static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(ctx));
+}
 
 // ---- raw mappings (not counted): the memory behind large buffers and behind slabs ----------------
 
@@ -124,7 +126,8 @@ class PageableAllocator final : public Allocator {
 // ---- pinned, shared, pinned+shared: large buffers mapped alone, small ones from slabs -------------
 class MappedAllocator final : public Allocator {
  public:
-  MappedAllocator(MemoryKind kind, detail::SlabPool::BackingFn raw) : kind_(kind), raw_(raw), slabs_(kind, kSlabBytes, raw) {}
+  MappedAllocator(MemoryKind kind, detail::SlabPool::BackingFn raw)
+      : kind_(kind), raw_(raw), slabs_(kind, kSlabBytes, raw) {}
 
   DataPtr allocate(std::size_t nbytes) override {
     if (nbytes == 0) {
@@ -144,7 +147,8 @@ class MappedAllocator final : public Allocator {
     auto* holder = new Holder{raw_(nbytes), kind_};  // raw_ may throw: nothing to undo
     count_alloc(kind_, nbytes);
     DataPtr& raw = holder->raw;
-    return DataPtr(raw.get(), nbytes, Device::cpu(), kind_, holder, &release_holder, raw.shared_fd(), raw.shared_offset());
+    return DataPtr(raw.get(), nbytes, Device::cpu(), kind_, holder, &release_holder, raw.shared_fd(),
+                   raw.shared_offset());
   }
   MemoryKind kind() const noexcept override { return kind_; }
 
@@ -227,7 +231,8 @@ Allocator& host_allocator(MemoryKind kind) {
 }
 
 Allocator* set_host_allocator(MemoryKind kind, Allocator* allocator) {
-  if (kind == MemoryKind::device) throw InvalidArgument("set_host_allocator: MemoryKind::device is not a host memory kind");
+  if (kind == MemoryKind::device)
+    throw InvalidArgument("set_host_allocator: MemoryKind::device is not a host memory kind");
   return registry().overrides[static_cast<std::size_t>(kind)].exchange(allocator, std::memory_order_acq_rel);
 }
 
@@ -247,8 +252,8 @@ Allocator& cuda_device_allocator(int index) {
 
 HostMemoryUsage host_memory_usage() noexcept {
   auto get = [](MemoryKind k) { return g_live_bytes[static_cast<std::size_t>(k)].load(std::memory_order_relaxed); };
-  return {get(MemoryKind::pageable), get(MemoryKind::pinned), get(MemoryKind::shared),
-          get(MemoryKind::pinned_shared), get(MemoryKind::device)};
+  return {get(MemoryKind::pageable), get(MemoryKind::pinned), get(MemoryKind::shared), get(MemoryKind::pinned_shared),
+          get(MemoryKind::device)};
 }
 
 }  // namespace stagekit

@@ -43,12 +43,12 @@ std::uint64_t read_kib_field(const char* file, const char* field) noexcept {
 }
 
 [[noreturn]] void throw_host_exhausted(std::size_t nbytes, const char* purpose, const char* call, int err) {
-  throw ResourceExhausted(fmt::format(
-      "cannot allocate {} of {}: {} failed: {}. Limits: RLIMIT_AS {}, RLIMIT_DATA {}; MemAvailable {}. "
-      "Free host memory, raise the limits (`ulimit -v`, `ulimit -d`, the memory cgroup) or stage a "
-      "smaller state dict.",
-      format_bytes(nbytes), purpose, call, errno_text(err), format_limit(rlimit_current(RLIMIT_AS)),
-      format_limit(rlimit_current(RLIMIT_DATA)), format_bytes(available_memory_bytes())));
+  throw ResourceExhausted(
+      fmt::format("cannot allocate {} of {}: {} failed: {}. Limits: RLIMIT_AS {}, RLIMIT_DATA {}; MemAvailable {}. "
+                  "Free host memory, raise the limits (`ulimit -v`, `ulimit -d`, the memory cgroup) or stage a "
+                  "smaller state dict.",
+                  format_bytes(nbytes), purpose, call, errno_text(err), format_limit(rlimit_current(RLIMIT_AS)),
+                  format_limit(rlimit_current(RLIMIT_DATA)), format_bytes(available_memory_bytes())));
 }
 
 // Raises the soft RLIMIT_NOFILE to the hard limit once; returns true if it grew.
@@ -75,9 +75,7 @@ std::string format_bytes(std::uint64_t n) {
   return fmt::format("{:.1f} {} ({} bytes)", v, units[u], n);
 }
 
-std::string format_limit(std::uint64_t n) {
-  return n == RLIM_INFINITY ? std::string("unlimited") : format_bytes(n);
-}
+std::string format_limit(std::uint64_t n) { return n == RLIM_INFINITY ? std::string("unlimited") : format_bytes(n); }
 
 void* map_anonymous(std::size_t nbytes, const char* purpose) {
   void* p = mmap(nullptr, nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -91,15 +89,15 @@ SharedMapping map_shared_memfd(std::size_t nbytes, const char* purpose) {
   if (fd < 0 && errno == EMFILE && raise_open_file_limit()) fd = memfd_create("stagekit-shared", MFD_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
-    throw ResourceExhausted(fmt::format(
-        "cannot create shared memory for {} of {}: memfd_create failed: {}. Open files limit "
-        "(RLIMIT_NOFILE) is {}; raise it (`ulimit -n`) or stage with share_memory=false.",
-        format_bytes(nbytes), purpose, errno_text(err), rlimit_current(RLIMIT_NOFILE)));
+    throw ResourceExhausted(
+        fmt::format("cannot create shared memory for {} of {}: memfd_create failed: {}. Open files limit "
+                    "(RLIMIT_NOFILE) is {}; raise it (`ulimit -n`) or stage with share_memory=false.",
+                    format_bytes(nbytes), purpose, errno_text(err), rlimit_current(RLIMIT_NOFILE)));
   }
   auto fail = [&](const char* call, int err, const std::string& advice) {
     close(fd);
-    throw ResourceExhausted(fmt::format("cannot allocate {} of {}: {} on a memfd failed: {}. {}",
-                                        format_bytes(nbytes), purpose, call, errno_text(err), advice));
+    throw ResourceExhausted(fmt::format("cannot allocate {} of {}: {} on a memfd failed: {}. {}", format_bytes(nbytes),
+                                        purpose, call, errno_text(err), advice));
   };
   const auto size = static_cast<off_t>(nbytes);
   if (ftruncate(fd, size) != 0) {
@@ -124,8 +122,9 @@ SharedMapping map_shared_memfd(std::size_t nbytes, const char* purpose) {
   void* p = mmap(nullptr, nbytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {
     const int err = errno;
-    fail("mmap", err, fmt::format("RLIMIT_AS is {}; MemAvailable {}.", format_limit(rlimit_current(RLIMIT_AS)),
-                                  format_bytes(available_memory_bytes())));
+    fail("mmap", err,
+         fmt::format("RLIMIT_AS is {}; MemAvailable {}.", format_limit(rlimit_current(RLIMIT_AS)),
+                     format_bytes(available_memory_bytes())));
   }
   if (nbytes >= kHugePageSize) (void)madvise(p, nbytes, MADV_HUGEPAGE);
   return {fd, p};
@@ -140,13 +139,13 @@ void lock_pages(void* data, std::size_t nbytes, const char* purpose) {
   // memory pageable in sanitizer builds.
   if (syscall(SYS_mlock, data, nbytes) == 0) return;
   const int err = errno;
-  throw ResourceExhausted(fmt::format(
-      "cannot page-lock {} of {}: mlock failed: {}. RLIMIT_MEMLOCK is {} and this process already has "
-      "{} locked. Raise the limit (`ulimit -l`, LimitMEMLOCK= for a systemd service, `memlock` in "
-      "/etc/security/limits.conf, `--ulimit memlock=-1` for a container), grant CAP_IPC_LOCK, or stage "
-      "with pin_memory=false.",
-      format_bytes(nbytes), purpose, errno_text(err), format_limit(rlimit_current(RLIMIT_MEMLOCK)),
-      format_bytes(locked_bytes_of_this_process())));
+  throw ResourceExhausted(
+      fmt::format("cannot page-lock {} of {}: mlock failed: {}. RLIMIT_MEMLOCK is {} and this process already has "
+                  "{} locked. Raise the limit (`ulimit -l`, LimitMEMLOCK= for a systemd service, `memlock` in "
+                  "/etc/security/limits.conf, `--ulimit memlock=-1` for a container), grant CAP_IPC_LOCK, or stage "
+                  "with pin_memory=false.",
+                  format_bytes(nbytes), purpose, errno_text(err), format_limit(rlimit_current(RLIMIT_MEMLOCK)),
+                  format_bytes(locked_bytes_of_this_process())));
 }
 
 std::uint64_t locked_bytes_of_this_process() noexcept { return read_kib_field("/proc/self/status", "VmLck"); }

@@ -11,8 +11,8 @@ namespace stagekit::detail {
 struct SlabPool::Slab {
   SlabPool* pool = nullptr;
   DataPtr backing;
-  std::size_t used = 0;  // bump pointer (under the pool mutex)
-  std::size_t live = 0;  // chunks not yet released (under the pool mutex)
+  std::size_t used = 0;         // bump pointer (under the pool mutex)
+  std::size_t live = 0;         // chunks not yet released (under the pool mutex)
   std::size_t free_chunks = 0;  // released chunks waiting in the pool's free lists
 };
 

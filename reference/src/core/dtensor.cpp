@@ -25,12 +25,13 @@ DeviceMesh::DeviceMesh(DeviceType device_type, IntList shape, std::vector<int> r
   std::int64_t total = 1;
   for (std::int64_t s : shape_) {
     check_argument(s > 0, fmt::format("device mesh sizes must be positive, got {}", fmt::join(shape_, ", ")));
-    check_argument(!__builtin_mul_overflow(total, s, &total),
-                   fmt::format("a device mesh of shape [{}] has more ranks than 64 bits count", fmt::join(shape_, ", ")));
+    check_argument(
+        !__builtin_mul_overflow(total, s, &total),
+        fmt::format("a device mesh of shape [{}] has more ranks than 64 bits count", fmt::join(shape_, ", ")));
   }
-  check_argument(static_cast<std::int64_t>(ranks_.size()) == total,
-                 fmt::format("a device mesh of shape [{}] needs {} ranks, got {}", fmt::join(shape_, ", "), total,
-                             ranks_.size()));
+  check_argument(
+      static_cast<std::int64_t>(ranks_.size()) == total,
+      fmt::format("a device mesh of shape [{}] needs {} ranks, got {}", fmt::join(shape_, ", "), total, ranks_.size()));
   std::set<int> seen;
   for (int r : ranks_) {
     check_argument(r >= 0, fmt::format("device mesh ranks must be non-negative, got {}", r));
@@ -144,13 +145,14 @@ LocalShard local_shard_of(const DTensorSpec& spec, int rank) {
 
 // ---- DTensor ----------------------------------------------------------------------------------------
 
-DTensor::DTensor(Tensor local, DTensorSpec spec, int rank) : local_(std::move(local)), spec_(std::move(spec)), rank_(rank) {
+DTensor::DTensor(Tensor local, DTensorSpec spec, int rank)
+    : local_(std::move(local)), spec_(std::move(spec)), rank_(rank) {
   check_argument(local_.defined(), "a DTensor needs a local tensor");
   const LocalShard expected = local_shard_of(spec_, rank_);
   const IntList actual(local_.sizes().begin(), local_.sizes().end());
   check_argument(actual == expected.shape,
-                 fmt::format("rank {}'s local tensor has shape [{}] but {} gives it [{}]", rank_, fmt::join(actual, ", "),
-                             spec_.str(), fmt::join(expected.shape, ", ")));
+                 fmt::format("rank {}'s local tensor has shape [{}] but {} gives it [{}]", rank_,
+                             fmt::join(actual, ", "), spec_.str(), fmt::join(expected.shape, ", ")));
 }
 
 std::shared_ptr<DTensor> DTensor::distribute(const Tensor& full, DeviceMesh mesh, std::vector<Placement> placements,

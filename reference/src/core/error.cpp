@@ -35,8 +35,7 @@ void Error::rethrow() const { throw *this; }
 
 void internal_assert(bool condition, std::string_view what, const char* file, int line) {
   if (condition) return;
-  throw InternalError("internal invariant violated: " + std::string(what) + " at " + file + ":" +
-                      std::to_string(line));
+  throw InternalError("internal invariant violated: " + std::string(what) + " at " + file + ":" + std::to_string(line));
 }
 
 }  // namespace stagekit

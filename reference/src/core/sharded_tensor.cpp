@@ -8,7 +8,9 @@
 
 namespace stagekit {
 
-std::string ShardMetadata::placement() const { return fmt::format("rank:{}/{}", placement_rank, placement_device.str()); }
+std::string ShardMetadata::placement() const {
+  return fmt::format("rank:{}/{}", placement_rank, placement_device.str());
+}
 
 ShardedTensor::ShardedTensor(std::vector<LocalTensorShard> local_shards, ShardedTensorMetadata metadata, int rank)
     : local_shards_(std::move(local_shards)), metadata_(std::move(metadata)), rank_(rank) {
@@ -19,13 +21,15 @@ ShardedTensor::ShardedTensor(std::vector<LocalTensorShard> local_shards, Sharded
                                fmt::join(m.sizes, ", "), ndim));
     for (std::size_t d = 0; d < ndim; ++d) {
       std::int64_t end = 0;  // offsets and sizes may come from a file: the sum must not overflow
-      check_argument(m.offsets[d] >= 0 && m.sizes[d] >= 0 && !__builtin_add_overflow(m.offsets[d], m.sizes[d], &end) &&
-                         end <= metadata_.size[d],
-                     fmt::format("{} (offsets [{}], sizes [{}]) does not fit in the global size [{}]", what,
-                                 fmt::join(m.offsets, ", "), fmt::join(m.sizes, ", "), fmt::join(metadata_.size, ", ")));
+      check_argument(
+          m.offsets[d] >= 0 && m.sizes[d] >= 0 && !__builtin_add_overflow(m.offsets[d], m.sizes[d], &end) &&
+              end <= metadata_.size[d],
+          fmt::format("{} (offsets [{}], sizes [{}]) does not fit in the global size [{}]", what,
+                      fmt::join(m.offsets, ", "), fmt::join(m.sizes, ", "), fmt::join(metadata_.size, ", ")));
     }
   };
-  for (std::size_t i = 0; i < metadata_.shards.size(); ++i) check_shard(metadata_.shards[i], fmt::format("shard {}", i));
+  for (std::size_t i = 0; i < metadata_.shards.size(); ++i)
+    check_shard(metadata_.shards[i], fmt::format("shard {}", i));
   for (std::size_t i = 0; i < local_shards_.size(); ++i) {
     const LocalTensorShard& s = local_shards_[i];
     const std::string what = fmt::format("local shard {}", i);

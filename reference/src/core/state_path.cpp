@@ -12,9 +12,7 @@ void PathStack::push_key(const DictKey& key) {
 
 void PathStack::push_name(std::string_view name) { segments_.push_back({false, name, 0}); }
 
-void PathStack::push_index(std::size_t index) {
-  segments_.push_back({true, {}, static_cast<std::int64_t>(index)});
-}
+void PathStack::push_index(std::size_t index) { segments_.push_back({true, {}, static_cast<std::int64_t>(index)}); }
 
 std::string PathStack::str(std::size_t depth) const {
   if (depth == 0 || segments_.empty()) return "<root>";

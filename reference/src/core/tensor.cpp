@@ -52,8 +52,8 @@ void validate_layout(const Storage& storage, DType dtype, std::span<const std::i
   if (extent->numel == 0) return;
   if (!storage.defined()) bad(fmt::format("{} element(s) but no storage", extent->numel));
   if (extent->end_byte > storage.nbytes()) {
-    bad(fmt::format("it addresses bytes [{}, {}) but its storage holds {} bytes", extent->begin_byte,
-                    extent->end_byte, storage.nbytes()));
+    bad(fmt::format("it addresses bytes [{}, {}) but its storage holds {} bytes", extent->begin_byte, extent->end_byte,
+                    storage.nbytes()));
   }
 }
 
@@ -269,7 +269,8 @@ Tensor Tensor::view(IntList new_sizes) const {
     known = numel();
   }
   if (known != numel()) {
-    throw InvalidArgument(fmt::format("view: shape [{}] is invalid for {} elements", fmt::join(new_sizes, ", "), numel()));
+    throw InvalidArgument(
+        fmt::format("view: shape [{}] is invalid for {} elements", fmt::join(new_sizes, ", "), numel()));
   }
   IntList new_strides = contiguous_strides(new_sizes);
   return as_strided(std::move(new_sizes), std::move(new_strides), storage_offset());
@@ -279,11 +280,11 @@ Tensor Tensor::narrow(std::int64_t dim_, std::int64_t start, std::int64_t length
   const auto d = static_cast<std::size_t>(wrap_dim(dim_, dim()));
   IntList s(sizes().begin(), sizes().end());
   if (start < 0 || length < 0 || start + length > s[d]) {
-    throw InvalidArgument(fmt::format("narrow: start {} + length {} exceeds size {} of dim {}", start, length, s[d], d));
+    throw InvalidArgument(
+        fmt::format("narrow: start {} + length {} exceeds size {} of dim {}", start, length, s[d], d));
   }
   s[d] = length;
-  return as_strided(std::move(s), IntList(strides().begin(), strides().end()),
-                    storage_offset() + start * strides()[d]);
+  return as_strided(std::move(s), IntList(strides().begin(), strides().end()), storage_offset() + start * strides()[d]);
 }
 
 Tensor Tensor::slice(std::int64_t dim_, std::int64_t start, std::int64_t stop, std::int64_t step) const {
@@ -326,7 +327,8 @@ Tensor Tensor::expand(IntList new_sizes) const {
     } else if (old_size == 1) {
       st[i] = 0;
     } else {
-      throw InvalidArgument(fmt::format("expand: size {} of dim {} cannot become {}", old_size, i - lead, new_sizes[i]));
+      throw InvalidArgument(
+          fmt::format("expand: size {} of dim {} cannot become {}", old_size, i - lead, new_sizes[i]));
     }
   }
   return as_strided(std::move(new_sizes), std::move(st), storage_offset());

@@ -34,8 +34,7 @@ std::optional<Extent> addressed_extent(std::span<const std::int64_t> sizes, std:
   Int128 begin = 0;
   Int128 end = 0;
   if (__builtin_mul_overflow(static_cast<Int128>(offset), static_cast<Int128>(item), &begin) ||
-      __builtin_add_overflow(last, Int128{1}, &end) ||
-      __builtin_mul_overflow(end, static_cast<Int128>(item), &end)) {
+      __builtin_add_overflow(last, Int128{1}, &end) || __builtin_mul_overflow(end, static_cast<Int128>(item), &end)) {
     return std::nullopt;
   }
   if (end > static_cast<Int128>(SIZE_MAX) || begin < 0) return std::nullopt;

@@ -53,7 +53,8 @@ Value Value::dict(std::initializer_list<std::pair<DictKey, Value>> items) {
 }
 
 Value Value::object(std::string type_name, std::initializer_list<std::pair<std::string, Value>> fields, bool frozen) {
-  return Value(std::make_shared<Object>(std::move(type_name), std::vector<std::pair<std::string, Value>>(fields), frozen));
+  return Value(
+      std::make_shared<Object>(std::move(type_name), std::vector<std::pair<std::string, Value>>(fields), frozen));
 }
 
 Value Value::opaque(std::string type_name) { return Value(std::make_shared<Opaque>(std::move(type_name))); }
@@ -139,8 +140,8 @@ Value Value::at(std::size_t index) const {
   if (kind() == Kind::tuple) items = &as_tuple().items();
   if (items == nullptr) throw InvalidArgument(fmt::format("cannot index a {} value", value_kind_name(kind())));
   if (index >= items->size()) {
-    throw InvalidArgument(fmt::format("index {} out of range for a {} of {} items", index, value_kind_name(kind()),
-                                      items->size()));
+    throw InvalidArgument(
+        fmt::format("index {} out of range for a {} of {} items", index, value_kind_name(kind()), items->size()));
   }
   return (*items)[index];
 }
@@ -171,7 +172,8 @@ std::shared_ptr<Dict> Dict::with_keys_of(const Dict& keys_from, std::vector<Valu
   STAGEKIT_INTERNAL_ASSERT(values.size() == keys_from.entries_.size());
   auto out = std::make_shared<Dict>();
   out->entries_.reserve(values.size());
-  for (std::size_t i = 0; i < values.size(); ++i) out->entries_.emplace_back(keys_from.entries_[i].first, std::move(values[i]));
+  for (std::size_t i = 0; i < values.size(); ++i)
+    out->entries_.emplace_back(keys_from.entries_[i].first, std::move(values[i]));
   out->index_ = keys_from.index_;
   return out;
 }

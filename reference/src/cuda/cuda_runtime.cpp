@@ -18,8 +18,8 @@ thread_local StreamHandle t_current_stream = nullptr;
 #if STAGEKIT_HAVE_CUDA
 
 std::string error_text(cudaError_t err) {
-  return std::string(cudaGetErrorName(err)) + " (" + std::to_string(static_cast<int>(err)) + "): " +
-         cudaGetErrorString(err);
+  return std::string(cudaGetErrorName(err)) + " (" + std::to_string(static_cast<int>(err)) +
+         "): " + cudaGetErrorString(err);
 }
 
 void check(cudaError_t err, const char* call) {
@@ -165,9 +165,9 @@ void memcpy_batch_async(void* const* dsts, const void* const* srcs, const std::s
   cudaMemcpyAttributes attrs{};
   attrs.srcAccessOrder = cudaMemcpySrcAccessOrderStream;
   std::size_t attrs_index = 0;
-  const cudaError_t err = cudaMemcpyBatchAsync(const_cast<void**>(dsts), const_cast<const void**>(srcs),
-                                               const_cast<std::size_t*>(sizes), count, &attrs, &attrs_index, 1,
-                                               as_stream(stream));
+  const cudaError_t err =
+      cudaMemcpyBatchAsync(const_cast<void**>(dsts), const_cast<const void**>(srcs), const_cast<std::size_t*>(sizes),
+                           count, &attrs, &attrs_index, 1, as_stream(stream));
   if (err == cudaSuccess) return;
   if (err != cudaErrorNotSupported && err != cudaErrorInvalidValue) STAGEKIT_CUDA_CALL(err);
   cudaGetLastError();  // not available with this driver: copy one by one

@@ -30,7 +30,7 @@ class ByteWriter {
   void i32(std::int32_t v) { raw(&v, sizeof v); }
   void u64(std::uint64_t v) { raw(&v, sizeof v); }
   void i64(std::int64_t v) { raw(&v, sizeof v); }
-  void f64(double v) { raw(&v, sizeof v); }  // the bit pattern: NaN payloads and -0.0 survive
+  void f64(double v) { raw(&v, sizeof v); }             // the bit pattern: NaN payloads and -0.0 survive
   void i64_list(std::span<const std::int64_t> values);  // u64 count, then the values
   void text(std::string_view s);                        // u64 length, then the bytes
   void zeros(std::size_t n) { out_.resize(out_.size() + n); }

@@ -109,10 +109,11 @@ class ManifestDecoder {
   Value reference(std::size_t at) {
     const std::uint64_t index = in_.u64("a node index");
     if (index >= nodes_.size()) {
-      in_.fail_at(at, fmt::format("back-reference to node {}, but only {} referable node(s) precede it", index,
-                                  nodes_.size()));
+      in_.fail_at(
+          at, fmt::format("back-reference to node {}, but only {} referable node(s) precede it", index, nodes_.size()));
     }
-    if (!complete_[index]) in_.fail_at(at, fmt::format("back-reference to node {}, which contains it (a cycle)", index));
+    if (!complete_[index])
+      in_.fail_at(at, fmt::format("back-reference to node {}, which contains it (a cycle)", index));
     return nodes_[index];
   }
 
@@ -152,7 +153,8 @@ class ManifestDecoder {
   DeviceType device_type(std::string_view field) {
     const std::size_t at = in_.position();
     const std::uint8_t v = in_.u8(field);
-    if (v > static_cast<std::uint8_t>(DeviceType::cuda)) in_.fail_at(at, fmt::format("{} {} is not a device type", field, v));
+    if (v > static_cast<std::uint8_t>(DeviceType::cuda))
+      in_.fail_at(at, fmt::format("{} {} is not a device type", field, v));
     return static_cast<DeviceType>(v);
   }
 
@@ -308,7 +310,8 @@ class ManifestDecoder {
     const int rank = in_.i32("the DTensor rank");
     Tensor local = tensor_node(depth + 1, "the DTensor's local tensor");
     try {
-      DTensorSpec spec{std::move(device_mesh), std::move(placements), std::move(global_shape), std::move(global_strides)};
+      DTensorSpec spec{std::move(device_mesh), std::move(placements), std::move(global_shape),
+                       std::move(global_strides)};
       spec.validate();
       return Value(std::make_shared<DTensor>(std::move(local), std::move(spec), rank));
     } catch (const InvalidArgument& e) {

@@ -8,9 +8,11 @@
 namespace stagekit::replicate::detail {
 
 std::string version_problem(std::uint16_t major, std::uint16_t minor) {
-  if (major != kFormatMajor) return fmt::format("format version {}.{}, this reader reads {}.x", major, minor, kFormatMajor);
+  if (major != kFormatMajor)
+    return fmt::format("format version {}.{}, this reader reads {}.x", major, minor, kFormatMajor);
   if (minor > kFormatMinor) {
-    return fmt::format("format version {}.{} is newer than this reader's {}.{}", major, minor, kFormatMajor, kFormatMinor);
+    return fmt::format("format version {}.{} is newer than this reader's {}.{}", major, minor, kFormatMajor,
+                       kFormatMinor);
   }
   return {};
 }

@@ -12,7 +12,7 @@
 namespace stagekit::replicate::detail {
 
 inline constexpr std::uint32_t kManifestMagic = 0x464D4B53;  // "SKMF" as little-endian bytes
-inline constexpr std::size_t kManifestHeaderBytes = 16;     // magic, major, minor, storage count
+inline constexpr std::size_t kManifestHeaderBytes = 16;      // magic, major, minor, storage count
 
 // One byte per node: the kind in the low 7 bits; kReferable marks a node that later back-references
 // may name (it gets the next node index when it starts).

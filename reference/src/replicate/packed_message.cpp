@@ -49,8 +49,9 @@ CorruptionError corrupt(std::string_view what, int sender, std::string_view deta
 
 Preamble read_preamble(std::span<const std::byte> head, std::string_view what, int sender) {
   if (head.size() < kPreambleBytes) {
-    throw corrupt(what, sender,
-                  fmt::format("a {}-byte message head is shorter than the {}-byte preamble", head.size(), kPreambleBytes));
+    throw corrupt(
+        what, sender,
+        fmt::format("a {}-byte message head is shorter than the {}-byte preamble", head.size(), kPreambleBytes));
   }
   ByteReader in(head.first(kPreambleBytes), what);  // every read below is inside the span
   const std::uint32_t magic = in.u32("the magic");
@@ -102,8 +103,9 @@ MessageHead read_message_head(std::span<const std::byte> head, std::string_view 
   const Preamble p = read_preamble(head, what, sender);
   const std::span<const std::byte> body = head.subspan(kPreambleBytes);
   if (p.body_bytes != body.size()) {
-    throw corrupt(what, sender,
-                  fmt::format("the preamble announces {} bytes after it but the message has {}", p.body_bytes, body.size()));
+    throw corrupt(
+        what, sender,
+        fmt::format("the preamble announces {} bytes after it but the message has {}", p.body_bytes, body.size()));
   }
   if (p.status == kStatusError) {
     throw CommunicationError(fmt::format("rank {} sent no state dict: {}", sender,

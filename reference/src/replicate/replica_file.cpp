@@ -32,7 +32,7 @@ constexpr std::size_t kHeaderBytes = 128;
 constexpr std::size_t kHeaderChecksumOffset = 120;
 constexpr std::size_t kReservedOffset = 88;
 constexpr std::size_t kTableAlignment = 8;
-constexpr std::size_t kTableEntryBytes = 24;     // offset, length, checksum
+constexpr std::size_t kTableEntryBytes = 24;               // offset, length, checksum
 constexpr std::size_t kChunkBytes = std::size_t{8} << 20;  // unit of checksumming, writing and reading
 
 std::uint64_t align_up(std::uint64_t v, std::uint64_t alignment) { return (v + alignment - 1) / alignment * alignment; }
@@ -118,8 +118,8 @@ class MemorySink final : public ReplicaSink {
 
 [[noreturn]] void throw_write_error(const std::filesystem::path& path, std::string_view op, std::uint64_t offset,
                                     int error) {
-  throw IoError(fmt::format("writing replica {}: {} failed at byte {}: {}", path.string(), op, offset,
-                            std::strerror(error)));
+  throw IoError(
+      fmt::format("writing replica {}: {} failed at byte {}: {}", path.string(), op, offset, std::strerror(error)));
 }
 
 class FileSink final : public ReplicaSink {
@@ -296,8 +296,8 @@ class FileSource final : public ReplicaSource {
                                   std::strerror(errno)));
       }
       if (done == 0) {
-        throw CorruptionError(fmt::format("truncated while reading: the file ends at byte {}, it had {} bytes",
-                                          offset + at, size_));
+        throw CorruptionError(
+            fmt::format("truncated while reading: the file ends at byte {}, it had {} bytes", offset + at, size_));
       }
       at += static_cast<std::size_t>(done);
     }
@@ -311,7 +311,8 @@ class FileSource final : public ReplicaSource {
 
 Header read_header(const ReplicaSource& source) {
   if (source.size() < kHeaderBytes) {
-    throw CorruptionError(fmt::format("truncated: {} bytes, shorter than the {}-byte header", source.size(), kHeaderBytes));
+    throw CorruptionError(
+        fmt::format("truncated: {} bytes, shorter than the {}-byte header", source.size(), kHeaderBytes));
   }
   std::array<std::byte, kHeaderBytes> bytes{};
   source.read(0, bytes.data(), bytes.size());
@@ -326,10 +327,12 @@ Header read_header(const ReplicaSource& source) {
   std::memcpy(&stored, bytes.data() + kHeaderChecksumOffset, sizeof stored);
   const std::uint64_t computed = XXH3_64bits(bytes.data(), kHeaderChecksumOffset);
   if (stored != computed) {
-    in.fail_at(kHeaderChecksumOffset, fmt::format("checksum mismatch (stored {}, computed {})", hex(stored), hex(computed)));
+    in.fail_at(kHeaderChecksumOffset,
+               fmt::format("checksum mismatch (stored {}, computed {})", hex(stored), hex(computed)));
   }
   const std::uint32_t header_bytes = in.u32("the header size");
-  if (header_bytes != kHeaderBytes) in.fail_at(12, fmt::format("header size {}, expected {}", header_bytes, kHeaderBytes));
+  if (header_bytes != kHeaderBytes)
+    in.fail_at(12, fmt::format("header size {}, expected {}", header_bytes, kHeaderBytes));
   h.source_rank = in.i32("the source rank");
   h.holder_rank = in.i32("the holder rank");
   h.manifest_offset = in.u64("the manifest offset");
@@ -400,8 +403,9 @@ std::vector<BlobEntry> read_table(std::span<const std::byte> table, const Header
     payload += e.length;
   }
   if (end != h.file_bytes) {
-    throw CorruptionError(fmt::format("table at offset {}: the blobs end at byte {} but the header says the file has {}",
-                                      h.table_offset, end, h.file_bytes));
+    throw CorruptionError(
+        fmt::format("table at offset {}: the blobs end at byte {} but the header says the file has {}", h.table_offset,
+                    end, h.file_bytes));
   }
   if (payload != h.payload_bytes) {
     throw CorruptionError(fmt::format("header: {} payload bytes, but the blobs hold {}", h.payload_bytes, payload));
@@ -427,8 +431,8 @@ void read_blob(const ReplicaSource& source, std::size_t index, const BlobEntry& 
   }
   const std::uint64_t computed = XXH3_64bits_digest(state);
   if (computed != e.checksum) {
-    throw CorruptionError(fmt::format("blob {} at offset {}: checksum mismatch (stored {}, computed {})", index, e.offset,
-                                      hex(e.checksum), hex(computed)));
+    throw CorruptionError(fmt::format("blob {} at offset {}: checksum mismatch (stored {}, computed {})", index,
+                                      e.offset, hex(e.checksum), hex(computed)));
   }
 }
 
@@ -437,23 +441,26 @@ void read_blob(const ReplicaSource& source, std::size_t index, const BlobEntry& 
 VerifiedReplica read_verified(const ReplicaSource& source, BlobMode mode) {
   const Header h = read_header(source);
   const std::uint64_t size = source.size();
-  if (size < h.file_bytes) throw CorruptionError(fmt::format("truncated: {} bytes, header says {}", size, h.file_bytes));
+  if (size < h.file_bytes)
+    throw CorruptionError(fmt::format("truncated: {} bytes, header says {}", size, h.file_bytes));
   if (size > h.file_bytes) {
-    throw CorruptionError(fmt::format("{} bytes, header says {}: {} trailing byte(s)", size, h.file_bytes,
-                                      size - h.file_bytes));
+    throw CorruptionError(
+        fmt::format("{} bytes, header says {}: {} trailing byte(s)", size, h.file_bytes, size - h.file_bytes));
   }
   if (h.manifest_bytes > h.file_bytes - kHeaderBytes) {
-    throw CorruptionError(fmt::format("header: the manifest ({} bytes at offset {}) runs past the end of the file ({} bytes)",
-                                      h.manifest_bytes, kHeaderBytes, h.file_bytes));
+    throw CorruptionError(
+        fmt::format("header: the manifest ({} bytes at offset {}) runs past the end of the file ({} bytes)",
+                    h.manifest_bytes, kHeaderBytes, h.file_bytes));
   }
   const std::uint64_t manifest_end = kHeaderBytes + h.manifest_bytes;
   if (h.table_offset != align_up(manifest_end, kTableAlignment)) {
-    throw CorruptionError(fmt::format("header: table offset {}, expected {}", h.table_offset,
-                                      align_up(manifest_end, kTableAlignment)));
+    throw CorruptionError(
+        fmt::format("header: table offset {}, expected {}", h.table_offset, align_up(manifest_end, kTableAlignment)));
   }
   if (h.table_offset > h.file_bytes || h.storage_count > (h.file_bytes - h.table_offset) / kTableEntryBytes) {
-    throw CorruptionError(fmt::format("header: a table of {} storage(s) at offset {} runs past the end of the file ({} bytes)",
-                                      h.storage_count, h.table_offset, h.file_bytes));
+    throw CorruptionError(
+        fmt::format("header: a table of {} storage(s) at offset {} runs past the end of the file ({} bytes)",
+                    h.storage_count, h.table_offset, h.file_bytes));
   }
   const std::uint64_t table_end = h.table_offset + h.storage_count * kTableEntryBytes;
 
@@ -480,8 +487,8 @@ VerifiedReplica read_verified(const ReplicaSource& source, BlobMode mode) {
   }
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if (sizes[i] != entries[i].length) {
-      throw CorruptionError(fmt::format("blob {} at offset {}: {} byte(s) but the manifest says {}", i, entries[i].offset,
-                                        entries[i].length, sizes[i]));
+      throw CorruptionError(fmt::format("blob {} at offset {}: {} byte(s) but the manifest says {}", i,
+                                        entries[i].offset, entries[i].length, sizes[i]));
     }
   }
 

@@ -24,9 +24,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 // Applies the stager's timeout to the communicator for the duration of one exchange.
 class TimeoutScope {
@@ -161,8 +159,8 @@ Value ReplicationStager::stage(const Value& state_dict) {
     try {
       stats.replica_file_bytes = write_replica(persisted_path(), to_write, {s.partner, s.rank, true});
     } catch (const Error& e) {
-      throw IoError(fmt::format("failed to persist the state dict of rank {} on rank {}: {}", s.partner, s.rank,
-                                e.what()));
+      throw IoError(
+          fmt::format("failed to persist the state dict of rank {} on rank {}: {}", s.partner, s.rank, e.what()));
     }
     stats.persist_seconds = seconds_since(persist_start);
   }

@@ -186,7 +186,9 @@ std::shared_ptr<CopyOperation> CopyEngine::launch(CopyPlan plan, bool blocking) 
 
   const std::size_t total = op->plan_.host_bytes;
   const bool parallel = pool_ && total >= parallel_min_bytes_;
-  const std::size_t parts = total == 0 ? 0 : parallel ? std::clamp<std::size_t>(total / kMinBytesPerPart, 1, threads_) : 1;
+  const std::size_t parts = total == 0 ? 0
+                            : parallel ? std::clamp<std::size_t>(total / kMinBytesPerPart, 1, threads_)
+                                       : 1;
   if (parts == 1 && (blocking || !parallel)) {
     copy_range(op->plan_, 0, total);  // small, or nothing to share: the calling thread copies
   } else if (parts > 0) {

@@ -53,8 +53,7 @@ Value StagingTraversal::stage_value(const Value& v) {
     case Value::Kind::integer:
     case Value::Kind::floating:
     case Value::Kind::string:
-    case Value::Kind::bytes:
-      return v;
+    case Value::Kind::bytes: return v;
     case Value::Kind::opaque:
       throw Unsupported(fmt::format("cannot stage a value of opaque type '{}': stagekit does not know how to copy it",
                                     v.as_opaque().type_name()),
@@ -65,8 +64,7 @@ Value StagingTraversal::stage_value(const Value& v) {
     case Value::Kind::list:
     case Value::Kind::tuple:
     case Value::Kind::dict:
-    case Value::Kind::object:
-      break;
+    case Value::Kind::object: break;
   }
   // A node with a single handle appears nowhere else in the tree and closes no cycle: it needs no
   // memo entry (the common case, and the cheap one).
@@ -95,9 +93,7 @@ Value StagingTraversal::stage_node(const Value& v, bool unique) {
   if (track) enter(id);
   Value out;
   switch (v.kind()) {
-    case Value::Kind::tensor:
-      out = stage_tensor(v.as_tensor());
-      break;
+    case Value::Kind::tensor: out = stage_tensor(v.as_tensor()); break;
     case Value::Kind::list: {
       const auto& items = v.as_list().items;
       out = Value::list(stage_items(items, [&](std::size_t i) { path_.push_index(i); }));
@@ -116,7 +112,8 @@ Value StagingTraversal::stage_node(const Value& v, bool unique) {
         [[nodiscard]] std::size_t size() const { return entries.size(); }
         const Value& operator[](std::size_t i) const { return entries[i].second; }
       };
-      out = Value(Dict::with_keys_of(source, stage_items(Values{entries}, [&](std::size_t i) { path_.push_key(entries[i].first); })));
+      out = Value(Dict::with_keys_of(
+          source, stage_items(Values{entries}, [&](std::size_t i) { path_.push_key(entries[i].first); })));
       break;
     }
     case Value::Kind::object: {
@@ -148,8 +145,7 @@ Value StagingTraversal::stage_node(const Value& v, bool unique) {
       out = Value(source.with_local_tensors(std::move(staged)));
       break;
     }
-    default:
-      STAGEKIT_INTERNAL_ASSERT(false);
+    default: STAGEKIT_INTERNAL_ASSERT(false);
   }
   if (track) leave(id);
   return out;
@@ -161,8 +157,8 @@ std::vector<Value> StagingTraversal::stage_items(const Items& items, PathOf path
   std::vector<Value> values(n);
   std::vector<std::size_t> sequential;
   if (n >= kParallelLeafMin && engine_.threads() > 1) {
-    sequential = stage_leaves_in_parallel(n, [&](std::size_t i) -> const Value& { return items[i]; }, values,
-                                          [&](std::size_t i) { path_of(i); });
+    sequential = stage_leaves_in_parallel(
+        n, [&](std::size_t i) -> const Value& { return items[i]; }, values, [&](std::size_t i) { path_of(i); });
   } else {
     sequential.resize(n);
     for (std::size_t i = 0; i < n; ++i) sequential[i] = i;
@@ -246,7 +242,9 @@ bool StagingTraversal::stage_independent_leaf(const Tensor& t, Value& slot, Leaf
 void StagingTraversal::check_tensor(const Tensor& t) const {
   const auto sizes = t.sizes();
   const auto strides = t.strides();
-  auto bad = [&](const std::string& why) { throw InvalidArgument(fmt::format("malformed tensor {}: {}", t.describe(), why)); };
+  auto bad = [&](const std::string& why) {
+    throw InvalidArgument(fmt::format("malformed tensor {}: {}", t.describe(), why));
+  };
   if (sizes.size() != strides.size()) bad("sizes and strides differ in length");
   if (t.storage_offset() < 0) bad("negative storage offset");
   for (std::size_t i = 0; i < sizes.size(); ++i) {
@@ -254,10 +252,12 @@ void StagingTraversal::check_tensor(const Tensor& t) const {
   }
   const auto extent = addressed_extent(sizes, strides, t.storage_offset(), t.element_size());
   if (!extent) bad("its addressed range overflows");
-  if (!t.device().is_cpu() && !t.device().is_cuda()) throw Unsupported("tensor on unsupported device " + t.device().str());
+  if (!t.device().is_cpu() && !t.device().is_cuda())
+    throw Unsupported("tensor on unsupported device " + t.device().str());
   if (extent->numel == 0) return;
   if (!t.storage().defined()) bad(fmt::format("it has {} element(s) but no storage", extent->numel));
-  if (t.storage().data() == nullptr) bad(fmt::format("it has {} element(s) but its storage has no data", extent->numel));
+  if (t.storage().data() == nullptr)
+    bad(fmt::format("it has {} element(s) but its storage has no data", extent->numel));
   if (extent->end_byte > t.storage().nbytes()) {
     bad(fmt::format("view out of bounds: it addresses bytes [{}, {}) but its storage holds {} bytes",
                     extent->begin_byte, extent->end_byte, t.storage().nbytes()));

@@ -45,7 +45,9 @@ class StagingTraversal {
 
   [[nodiscard]] std::vector<std::pair<Storage, Storage>>& new_entries() noexcept { return new_entries_; }
   [[nodiscard]] CopyPlan& plan() noexcept { return plan_; }
-  [[nodiscard]] TraversalSizes sizes() const noexcept { return {memo_.size(), plan_.host.size() + plan_.device.size()}; }
+  [[nodiscard]] TraversalSizes sizes() const noexcept {
+    return {memo_.size(), plan_.host.size() + plan_.device.size()};
+  }
 
  private:
   struct LeafOutput;

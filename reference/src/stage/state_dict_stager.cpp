@@ -93,9 +93,9 @@ struct StateDictStager::State {
   explicit State(const StagerOptions& o)
       : options(o),
         delay(injected_stage_delay()),
-        engine(o.copy_threads != 0 ? o.copy_threads
-                                   : std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 8),
-               o.parallel_copy_min_bytes) {}
+        engine(
+            o.copy_threads != 0 ? o.copy_threads : std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 8),
+            o.parallel_copy_min_bytes) {}
 
   StagerOptions options;
   std::chrono::microseconds delay;

@@ -20,8 +20,8 @@ Tensor global(IntList shape) {
 TEST(Redistribute, EveryLayoutOfA2x2MeshGivesTheGlobalTensor) {
   const DeviceMesh mesh(DeviceType::cpu, {2, 2}, {0, 1, 2, 3});
   const std::vector<std::vector<Placement>> layouts = {
-      {Placement::shard(0), Placement::shard(0)}, {Placement::shard(0), Placement::shard(1)},
-      {Placement::shard(1), Placement::shard(0)}, {Placement::replicate(), Placement::shard(1)},
+      {Placement::shard(0), Placement::shard(0)},    {Placement::shard(0), Placement::shard(1)},
+      {Placement::shard(1), Placement::shard(0)},    {Placement::replicate(), Placement::shard(1)},
       {Placement::shard(0), Placement::replicate()}, {Placement::replicate(), Placement::replicate()}};
   for (const IntList& shape : {IntList{7, 5}, IntList{1, 3}, IntList{4, 4}}) {
     for (const auto& placements : layouts) {

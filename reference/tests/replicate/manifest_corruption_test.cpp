@@ -88,13 +88,15 @@ TEST(ManifestCorruption, BadNodes) {
 }
 
 TEST(ManifestCorruption, ErrorsNameThePathReached) {
-  const auto m = LeBytes().manifest_header({}).u8(kDict).u64(1).u8(0).text("layer").u8(kList).u64(2).u8(0).u8(0x55).bytes;
+  const auto m =
+      LeBytes().manifest_header({}).u8(kDict).u64(1).u8(0).text("layer").u8(kList).u64(2).u8(0).u8(0x55).bytes;
   try {
     (void)unpack_state_dict(m, {});
     FAIL() << "expected CorruptionError";
   } catch (const CorruptionError& e) {
     EXPECT_EQ(e.path(), "layer[1]");
-    EXPECT_NE(std::string(e.what()).find("manifest at offset 49: unknown node tag 0x55"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("manifest at offset 49: unknown node tag 0x55"), std::string::npos)
+        << e.what();
   }
 }
 
@@ -112,12 +114,30 @@ TEST(ManifestCorruption, BadTensors) {
   expect_corrupt(LeBytes().manifest_header({16}).u8(kTensor).u8(17).bytes, one, "17 is not a dtype");
   expect_corrupt(LeBytes().manifest_header({16}).u8(kTensor).u8(11).u64(1).i64(-1).i64(1).i64(0).u64(0).u64(0).bytes,
                  one, "negative size");
-  expect_corrupt(LeBytes().manifest_header({16}).u8(kTensor).u8(11).u64(1).i64(std::int64_t{1} << 62).i64(1 << 30).i64(0)
-                     .u64(0).u64(0).bytes,
+  expect_corrupt(LeBytes()
+                     .manifest_header({16})
+                     .u8(kTensor)
+                     .u8(11)
+                     .u64(1)
+                     .i64(std::int64_t{1} << 62)
+                     .i64(1 << 30)
+                     .i64(0)
+                     .u64(0)
+                     .u64(0)
+                     .bytes,
                  one, "invalid tensor layout");
   // Found by the fuzzer: an element count that fits 64 bits whose end byte overflows 128 bits.
-  expect_corrupt(LeBytes().manifest_header({16}).u8(kTensor).u8(11).u64(1).i64(INT64_MAX).i64(INT64_MAX)
-                     .i64(0).u64(0).u64(0).bytes,
+  expect_corrupt(LeBytes()
+                     .manifest_header({16})
+                     .u8(kTensor)
+                     .u8(11)
+                     .u64(1)
+                     .i64(INT64_MAX)
+                     .i64(INT64_MAX)
+                     .i64(0)
+                     .u64(0)
+                     .u64(0)
+                     .bytes,
                  one, "the addressed range overflows");
   // Several dimensions whose reaches add up far past 64 bits.
   LeBytes wide = LeBytes().manifest_header({16}).u8(kTensor).u8(11).u64(4);
@@ -153,16 +173,39 @@ TEST(ManifestCorruption, BackReferences) {
 TEST(ManifestCorruption, BadDistributedMetadata) {
   // A mesh whose shape needs more ranks than it lists, and a shape whose product overflows.
   expect_corrupt(LeBytes().manifest_header({}).u8(11).u8(0).u64(1).i64(2).u64(1).i32(0).bytes, {}, "does not match");
-  expect_corrupt(LeBytes().manifest_header({}).u8(11).u8(0).u64(2).i64(std::int64_t{1} << 40).i64(std::int64_t{1} << 40)
-                     .u64(1).i32(0).bytes,
+  expect_corrupt(LeBytes()
+                     .manifest_header({})
+                     .u8(11)
+                     .u8(0)
+                     .u64(2)
+                     .i64(std::int64_t{1} << 40)
+                     .i64(std::int64_t{1} << 40)
+                     .u64(1)
+                     .i32(0)
+                     .bytes,
                  {}, "does not match");
   expect_corrupt(LeBytes().manifest_header({}).u8(11).u8(5).bytes, {}, "not a device type");
   // Duplicate mesh ranks come back from DeviceMesh as a CorruptionError.
   expect_corrupt(LeBytes().manifest_header({}).u8(11).u8(0).u64(1).i64(2).u64(2).i32(0).i32(0).bytes, {},
                  "appears twice in the device mesh");
   // Sharded tensor: shard offsets beyond 2^62 are refused before any arithmetic.
-  expect_corrupt(LeBytes().manifest_header({}).u8(12).i32(0).u8(11).u64(1).i64(4).u64(1).u64(1).i64(-1).u64(0).i32(0).u8(0).i32(0).u8(0).bytes, {},
-                 "outside [0, 2^62)");
+  expect_corrupt(LeBytes()
+                     .manifest_header({})
+                     .u8(12)
+                     .i32(0)
+                     .u8(11)
+                     .u64(1)
+                     .i64(4)
+                     .u64(1)
+                     .u64(1)
+                     .i64(-1)
+                     .u64(0)
+                     .i32(0)
+                     .u8(0)
+                     .i32(0)
+                     .u8(0)
+                     .bytes,
+                 {}, "outside [0, 2^62)");
   // A local shard that does not fit the global size.
   LeBytes sharded;
   sharded.manifest_header({16}).u8(12).i32(0).u8(11).u64(1).i64(2).u64(0).u64(1);

@@ -146,7 +146,8 @@ TEST(PackedMessage, ErrorHeadCarriesTheReason) {
     (void)read_message_head(head, "test message", 3);
     FAIL() << "an error head was read as a state dict";
   } catch (const CommunicationError& e) {
-    EXPECT_EQ(std::string(e.what()), "rank 3 sent no state dict: model.lock: cannot pack a value of opaque type 'Lock'");
+    EXPECT_EQ(std::string(e.what()),
+              "rank 3 sent no state dict: model.lock: cannot pack a value of opaque type 'Lock'");
   }
 }
 
@@ -165,7 +166,8 @@ TEST(PackedMessage, BadPreambles) {
   reserved[12] = std::byte{1};
   expect_corrupt_head(reserved, "reserved bytes");
   expect_corrupt_head(with(preamble(manifest.size() + 1)), "announces");
-  expect_corrupt_head(with(preamble(manifest.size(), 1, 0)), "announces 1 storages of 0 bytes but the manifest lists 0");
+  expect_corrupt_head(with(preamble(manifest.size(), 1, 0)),
+                      "announces 1 storages of 0 bytes but the manifest lists 0");
   expect_corrupt_head(with(preamble(manifest.size(), 0, 8)), "announces 0 storages of 8 bytes");
   // Storage sizes whose sum does not fit 64 bits.
   const auto huge = LeBytes().manifest_header({~std::uint64_t{0}, 2}).u8(0).bytes;

@@ -38,8 +38,9 @@ void expect_round_trip(const Value& v) {
 TEST(ReplicaTestSupport, ComparisonSeesDifferences) {
   EXPECT_NONFATAL_FAILURE(expect_same_tree(Value(0.0), Value(-0.0)), "float bits differ");
   const Tensor t = Tensor::arange(4, DType::float32);
-  EXPECT_NONFATAL_FAILURE(expect_same_tree(Value::list({Value(t), Value(t)}), Value::list({Value(t), Value(t.view({4}))})),
-                          "one node in the original is two nodes in the copy");
+  EXPECT_NONFATAL_FAILURE(
+      expect_same_tree(Value::list({Value(t), Value(t)}), Value::list({Value(t), Value(t.view({4}))})),
+      "one node in the original is two nodes in the copy");
   EXPECT_NONFATAL_FAILURE(expect_same_tree(Value::list({Value(t), Value(t.narrow(0, 0, 2))}),
                                            Value::list({Value(t), Value(t.clone().narrow(0, 0, 2))})),
                           "(storage): one node in the original is two nodes in the copy");
@@ -62,8 +63,11 @@ TEST(PackedStateDict, ScalarsAreBitExact) {
 }
 
 TEST(PackedStateDict, DictKeysKeepTheirOrderAndKinds) {
-  const Value v = Value::dict({{"z", Value(1)}, {std::int64_t{3}, Value(2)}, {"a", Value(3)},
-                               {std::int64_t{-7}, Value(4)}, {std::string("\0k", 2), Value(5)}});
+  const Value v = Value::dict({{"z", Value(1)},
+                               {std::int64_t{3}, Value(2)},
+                               {"a", Value(3)},
+                               {std::int64_t{-7}, Value(4)},
+                               {std::string("\0k", 2), Value(5)}});
   expect_round_trip(v);
   const Value back = round_trip(v);
   const auto& entries = back.as_dict().entries();
@@ -87,11 +91,12 @@ TEST(PackedStateDict, EveryDtypeRoundTrips) {
 }
 
 TEST(PackedStateDict, ZeroDimAndEmptyTensors) {
-  const Value v = Value::dict({{"scalar", Value(Tensor::scalar(3.5, DType::float64))},
-                               {"empty", Value(Tensor::empty({0}, DType::float32))},
-                               {"empty3d", Value(Tensor::empty({2, 0, 3}, DType::int8))},
-                               {"zero_bytes", Value(Tensor::from_storage(Storage::allocate(0), DType::bfloat16, {0}, {1}))},
-                               {"no_storage", Value(Tensor::from_storage(Storage(), DType::float32, {0, 4}, {4, 1}))}});
+  const Value v =
+      Value::dict({{"scalar", Value(Tensor::scalar(3.5, DType::float64))},
+                   {"empty", Value(Tensor::empty({0}, DType::float32))},
+                   {"empty3d", Value(Tensor::empty({2, 0, 3}, DType::int8))},
+                   {"zero_bytes", Value(Tensor::from_storage(Storage::allocate(0), DType::bfloat16, {0}, {1}))},
+                   {"no_storage", Value(Tensor::from_storage(Storage(), DType::float32, {0, 4}, {4, 1}))}});
   expect_round_trip(v);
   const PackedStateDict packed = pack_state_dict(v);
   EXPECT_EQ(packed.storages.size(), 4U);  // the undefined storage is not a storage
@@ -139,9 +144,10 @@ TEST(PackedStateDict, TensorAttributesAreValuesAndRecurse) {
 }
 
 TEST(PackedStateDict, ObjectsFrozenAndNot) {
-  const Value v = Value::list({Value::object("Config", {{"lr", Value(0.1)}, {"name", Value("adam")}}, /*frozen=*/true),
-                               Value::object("State", {{"step", Value(3)}, {"t", Value(Tensor::arange(3, DType::uint8))}}),
-                               Value::object("Empty", {}, true)});
+  const Value v =
+      Value::list({Value::object("Config", {{"lr", Value(0.1)}, {"name", Value("adam")}}, /*frozen=*/true),
+                   Value::object("State", {{"step", Value(3)}, {"t", Value(Tensor::arange(3, DType::uint8))}}),
+                   Value::object("Empty", {}, true)});
   expect_round_trip(v);
   const Value back = round_trip(v);
   EXPECT_TRUE(back.at(0).as_object().frozen());
@@ -155,9 +161,14 @@ TEST(PackedStateDict, TheSameNodeTwiceStaysOneNode) {
   const Value shared_list = Value::list({Value(t)});
   const Value shared_tuple = Value::tuple({Value(2), Value(t)});
   const Value shared_object = Value::object("O", {{"t", Value(t)}});
-  const Value v = Value::dict({{"a", Value(t)}, {"b", Value(t)}, {"d1", shared_dict}, {"d2", shared_dict},
-                               {"l", Value::list({shared_list, shared_list, shared_tuple})}, {"tu", shared_tuple},
-                               {"o1", shared_object}, {"o2", shared_object}});
+  const Value v = Value::dict({{"a", Value(t)},
+                               {"b", Value(t)},
+                               {"d1", shared_dict},
+                               {"d2", shared_dict},
+                               {"l", Value::list({shared_list, shared_list, shared_tuple})},
+                               {"tu", shared_tuple},
+                               {"o1", shared_object},
+                               {"o2", shared_object}});
   expect_round_trip(v);
   const Value back = round_trip(v);
   EXPECT_TRUE(back["a"].as_tensor().is_same(back["b"].as_tensor()));
@@ -187,7 +198,8 @@ TEST(PackedStateDict, DTensorKeepsSpecAndRank) {
   const DeviceMesh mesh(DeviceType::cuda, {2, 2}, {3, 1, 0, 2});
   const auto d = DTensor::distribute(full, mesh, {Placement::shard(0), Placement::replicate()}, 1);
   const auto partial = DTensor::distribute(full, DeviceMesh::one_d(DeviceType::cpu, 3), {Placement::partial()}, 2);
-  const Value v = Value::dict({{"d", Value(d)}, {"again", Value(d)}, {"p", Value(partial)}, {"local", Value(d->local())}});
+  const Value v =
+      Value::dict({{"d", Value(d)}, {"again", Value(d)}, {"p", Value(partial)}, {"local", Value(d->local())}});
   expect_round_trip(v);
   const Value back = round_trip(v);
   const std::shared_ptr<DTensor> bd = back["d"].as_dtensor_node();
@@ -202,7 +214,8 @@ std::shared_ptr<ShardedTensor> sample_sharded_tensor() {
   ShardedTensorMetadata metadata;
   metadata.size = {8, 4};
   metadata.dtype = DType::bfloat16;
-  metadata.shards = {ShardMetadata{{0, 0}, {4, 4}, 0, Device::cuda(0)}, ShardMetadata{{4, 0}, {4, 4}, 1, Device::cuda(1)}};
+  metadata.shards = {ShardMetadata{{0, 0}, {4, 4}, 0, Device::cuda(0)},
+                     ShardMetadata{{4, 0}, {4, 4}, 1, Device::cuda(1)}};
   Tensor local = Tensor::random({4, 4}, DType::bfloat16, 5);
   return std::make_shared<ShardedTensor>(std::vector<LocalTensorShard>{{local, metadata.shards[1]}}, metadata, 1);
 }

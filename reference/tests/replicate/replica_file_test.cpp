@@ -162,7 +162,8 @@ TEST(ReplicaFile, LoadNamesTheFile) {
     (void)load_replica(dir / "bad.bin");
     FAIL() << "expected CorruptionError";
   } catch (const CorruptionError& e) {
-    EXPECT_NE(std::string(e.what()).find("bad.bin: blob 0 at offset 4096: checksum mismatch"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("bad.bin: blob 0 at offset 4096: checksum mismatch"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW((void)inspect_replica(dir / "bad.bin"), CorruptionError);
   bytes.resize(bytes.size() - 1);

@@ -149,7 +149,9 @@ class TreeComparison {
 
 }  // namespace
 
-void expect_same_tree(const Value& expected, const Value& actual) { TreeComparison().value(expected, actual, "<root>"); }
+void expect_same_tree(const Value& expected, const Value& actual) {
+  TreeComparison().value(expected, actual, "<root>");
+}
 
 std::vector<Storage> copy_storages(std::span<const Storage> storages) {
   std::vector<Storage> out;

@@ -23,7 +23,8 @@ using testing::expect_same_tree;
 using testing::TempDir;
 
 Value dict_with(std::int64_t n, std::uint64_t seed) {
-  return Value::dict({{"w", Value(Tensor::random({n}, DType::float32, seed))}, {"seed", Value(static_cast<std::int64_t>(seed))}});
+  return Value::dict(
+      {{"w", Value(Tensor::random({n}, DType::float32, seed))}, {"seed", Value(static_cast<std::int64_t>(seed))}});
 }
 
 TEST(ReplicaWrite, WritingTwiceReplacesAtomically) {
@@ -74,31 +75,35 @@ TEST(ReplicaWrite, FailureUnderAFileSizeLimitKeepsThePreviousReplica) {
   const std::uint64_t old_size = std::filesystem::file_size(path);
   stagekit::testing::ChildOptions options;
   options.time_limit = std::chrono::seconds(60);
-  const stagekit::testing::ChildExit child = stagekit::testing::run_child([&](int) {
-    int code = 0;
-    try {
-      std::signal(SIGXFSZ, SIG_IGN);
-      const rlimit limit{64 * 1024, 64 * 1024};
-      if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(10);
-      try {
-        write_replica(path, pack_state_dict(dict_with(256 * 1024, 6)));  // 1 MiB of payload
-        code = 11;
-      } catch (const IoError& e) {
-        const std::string what = e.what();
-        if (what.find("writing replica " + path.string() + ": write failed at byte ") == std::string::npos) code = 12;
-        if (what.find("File too large") == std::string::npos) code = 13;
-      }
-      if (code == 0 && std::filesystem::exists(replica_temporary_path(path))) code = 14;
-      if (code == 0 && std::filesystem::file_size(path) != old_size) code = 15;
-      if (code == 0) {
-        const Value loaded = load_replica(path);
-        if (loaded["seed"].as_int() != 5 || !Tensor::equal(loaded["w"].as_tensor(), old_dict["w"].as_tensor())) code = 16;
-      }
-    } catch (...) {
-      code = 17;
-    }
-    ::_exit(code);
-  }, options);
+  const stagekit::testing::ChildExit child = stagekit::testing::run_child(
+      [&](int) {
+        int code = 0;
+        try {
+          std::signal(SIGXFSZ, SIG_IGN);
+          const rlimit limit{64 * 1024, 64 * 1024};
+          if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(10);
+          try {
+            write_replica(path, pack_state_dict(dict_with(256 * 1024, 6)));  // 1 MiB of payload
+            code = 11;
+          } catch (const IoError& e) {
+            const std::string what = e.what();
+            if (what.find("writing replica " + path.string() + ": write failed at byte ") == std::string::npos)
+              code = 12;
+            if (what.find("File too large") == std::string::npos) code = 13;
+          }
+          if (code == 0 && std::filesystem::exists(replica_temporary_path(path))) code = 14;
+          if (code == 0 && std::filesystem::file_size(path) != old_size) code = 15;
+          if (code == 0) {
+            const Value loaded = load_replica(path);
+            if (loaded["seed"].as_int() != 5 || !Tensor::equal(loaded["w"].as_tensor(), old_dict["w"].as_tensor()))
+              code = 16;
+          }
+        } catch (...) {
+          code = 17;
+        }
+        ::_exit(code);
+      },
+      options);
   ASSERT_TRUE(child.exited()) << "child died with signal " << child.signal() << (child.timed_out ? " (timed out)" : "")
                               << "; output: " << child.output;
   EXPECT_EQ(child.exit_code(), 0) << "see the exit codes in the child above";

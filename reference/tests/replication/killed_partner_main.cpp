@@ -10,18 +10,19 @@
 #include <string>
 
 #include "stagekit/core/error.h"
-#include "stagekit/testing/fault_injection.h"
 #include "stagekit/replicate/replica_file.h"
 #include "stagekit/replicate/replica_transport.h"
 #include "stagekit/replicate/replication_stager.h"
+#include "stagekit/testing/fault_injection.h"
 
 namespace {
 namespace fs = std::filesystem;
 using namespace stagekit;
 
 Value state_dict(int rank, std::uint64_t round) {
-  return Value::dict({{"weight", Tensor::random({256, 64}, DType::float32, 10 * static_cast<std::uint64_t>(rank) + round)},
-                      {"round", Value(static_cast<std::int64_t>(round))}});
+  return Value::dict(
+      {{"weight", Tensor::random({256, 64}, DType::float32, 10 * static_cast<std::uint64_t>(rank) + round)},
+       {"round", Value(static_cast<std::int64_t>(round))}});
 }
 
 int survivor_checks(replicate::ReplicationStager& stager, int victim) {

@@ -14,12 +14,12 @@
 
 #include "stagekit/core/dtensor.h"
 #include "stagekit/core/error.h"
-#include "stagekit/testing/fault_injection.h"
 #include "stagekit/core/sharded_tensor.h"
 #include "stagekit/dist/communicator.h"
 #include "stagekit/replicate/replica_file.h"
 #include "stagekit/replicate/replica_transport.h"
 #include "stagekit/replicate/replication_stager.h"
+#include "stagekit/testing/fault_injection.h"
 
 namespace stagekit::replicate {
 namespace {
@@ -89,15 +89,18 @@ TEST(ReplicationPartner, PairsHalfAWorldApart) {
 TEST(ReplicationStager, RefusesUnpairableWorldsAtConstruction) {
   for (int ws : {1, 3, 5}) {
     std::atomic<int> refused = 0;
-    dist::run_thread_world(ws, [&](dist::Communicator& comm) {
-      TempDir dir;
-      try {
-        ReplicationStager stager(comm, options_in(dir.path()));
-      } catch (const InvalidArgument& e) {
-        EXPECT_NE(std::string(e.what()).find("even world size"), std::string::npos) << e.what();
-        ++refused;
-      }
-    }, 10s);
+    dist::run_thread_world(
+        ws,
+        [&](dist::Communicator& comm) {
+          TempDir dir;
+          try {
+            ReplicationStager stager(comm, options_in(dir.path()));
+          } catch (const InvalidArgument& e) {
+            EXPECT_NE(std::string(e.what()).find("even world size"), std::string::npos) << e.what();
+            ++refused;
+          }
+        },
+        10s);
     EXPECT_EQ(refused, ws) << "world of " << ws;
   }
 }
@@ -138,12 +141,14 @@ TEST(ReplicationStager, DTensorsKeepTheirSpecAndShardedTensorsMoveToTheReceiver)
     auto make = [](int rank) {
       const DeviceMesh mesh = DeviceMesh::one_d(DeviceType::cpu, 2);
       const Tensor full = Tensor::arange(6 * 4, DType::float32).view({6, 4});
-      ShardedTensorMetadata meta{{{{0, 0}, {3, 4}, 0, Device::cpu()}, {{3, 0}, {3, 4}, 1, Device::cpu()}}, {6, 4},
-                                 DType::float32};
-      auto st = std::make_shared<ShardedTensor>(
-          std::vector<LocalTensorShard>{{full.narrow(0, 3 * rank, 3).clone(), meta.shards[static_cast<std::size_t>(rank)]}},
-          meta, rank);
-      return Value::dict({{"dt", Value(DTensor::distribute(full, mesh, {Placement::shard(0)}, rank))}, {"st", Value(st)}});
+      ShardedTensorMetadata meta{
+          {{{0, 0}, {3, 4}, 0, Device::cpu()}, {{3, 0}, {3, 4}, 1, Device::cpu()}}, {6, 4}, DType::float32};
+      auto st =
+          std::make_shared<ShardedTensor>(std::vector<LocalTensorShard>{{full.narrow(0, 3 * rank, 3).clone(),
+                                                                         meta.shards[static_cast<std::size_t>(rank)]}},
+                                          meta, rank);
+      return Value::dict(
+          {{"dt", Value(DTensor::distribute(full, mesh, {Placement::shard(0)}, rank))}, {"st", Value(st)}});
     };
     ReplicationStager stager(comm, options_in(dir.path()));
     const Value got = stager.stage(make(r));
@@ -158,7 +163,8 @@ TEST(ReplicationStager, DTensorsKeepTheirSpecAndShardedTensorsMoveToTheReceiver)
     EXPECT_EQ(st.local_shards()[0].metadata.placement_rank, r);
     EXPECT_EQ(st.local_shards()[0].metadata.offsets, (IntList{3 * p, 0}));
     EXPECT_EQ(st.metadata(), sent["st"].as_sharded_tensor_node()->metadata());
-    EXPECT_TRUE(Tensor::equal(st.local_shards()[0].tensor, sent["st"].as_sharded_tensor_node()->local_shards()[0].tensor));
+    EXPECT_TRUE(
+        Tensor::equal(st.local_shards()[0].tensor, sent["st"].as_sharded_tensor_node()->local_shards()[0].tensor));
     // The file holds what stage() returned: the shard placed on this rank.
     const Value loaded = load_replica(stager.persisted_path());
     const ShardedTensor& lst = *loaded["st"].as_sharded_tensor_node();
@@ -169,77 +175,86 @@ TEST(ReplicationStager, DTensorsKeepTheirSpecAndShardedTensorsMoveToTheReceiver)
 }
 
 TEST(ReplicationStager, MissingPartnerIsATimeoutAndKeepsThePreviousReplica) {
-  dist::run_thread_world(2, [&](dist::Communicator& comm) {
-    TempDir dir;
-    ReplicationStager stager(comm, options_in(dir.path(), 1500ms));
-    (void)stager.stage(rank_state_dict(comm.rank(), 0));
-    if (comm.rank() == 0) return;  // rank 0 never takes part again
-    const auto start = Clock::now();
-    EXPECT_THROW((void)stager.stage(rank_state_dict(1, 1)), TimeoutError);
-    EXPECT_LT(Clock::now() - start, 10s);
-    expect_rank_state_dict(load_replica(stager.persisted_path()), 0, 0);
-    EXPECT_EQ(files_in(dir.path()).size(), 1u);
-  }, 30s);
+  dist::run_thread_world(
+      2,
+      [&](dist::Communicator& comm) {
+        TempDir dir;
+        ReplicationStager stager(comm, options_in(dir.path(), 1500ms));
+        (void)stager.stage(rank_state_dict(comm.rank(), 0));
+        if (comm.rank() == 0) return;  // rank 0 never takes part again
+        const auto start = Clock::now();
+        EXPECT_THROW((void)stager.stage(rank_state_dict(1, 1)), TimeoutError);
+        EXPECT_LT(Clock::now() - start, 10s);
+        expect_rank_state_dict(load_replica(stager.persisted_path()), 0, 0);
+        EXPECT_EQ(files_in(dir.path()).size(), 1u);
+      },
+      30s);
 }
 
 TEST(ReplicationStager, PartnerDyingMidExchangeIsATimeoutAndKeepsThePreviousReplica) {
   // Rank 0 sends first: it dies after its preamble and manifest, before any storage byte.
   std::atomic<bool> died = false;
-  dist::run_thread_world(2, [&](dist::Communicator& comm) {
-    TempDir dir;
-    stagekit::testing::DyingCommunicator dying(comm, kReplicaTag + 1, [&] {
-      died = true;
-      throw stagekit::testing::RankDied();
-    });
-    const bool victim = comm.rank() == 0;
-    dist::Communicator& used = victim ? static_cast<dist::Communicator&>(dying) : comm;
-    ReplicationStager stager(used, options_in(dir.path(), 1500ms));
-    if (!victim) {
-      (void)stager.stage(rank_state_dict(1, 0));  // the first exchange: rank 1 receives first
-    }
-    if (victim) {
-      // First exchange through the real communicator's path would kill us too early: rebuild the
-      // first replica with a clean stager, then die in the second.
-      ReplicationStager clean(comm, options_in(dir.path(), 1500ms));
-      (void)clean.stage(rank_state_dict(0, 0));
-      EXPECT_THROW((void)stager.stage(rank_state_dict(0, 1)), stagekit::testing::RankDied);
-      return;
-    }
-    const auto start = Clock::now();
-    EXPECT_THROW((void)stager.stage(rank_state_dict(1, 1)), TimeoutError);
-    EXPECT_LT(Clock::now() - start, 10s);
-    expect_rank_state_dict(load_replica(stager.persisted_path()), 0, 0);
-    EXPECT_EQ(files_in(dir.path()).size(), 1u);
-  }, 30s);
+  dist::run_thread_world(
+      2,
+      [&](dist::Communicator& comm) {
+        TempDir dir;
+        stagekit::testing::DyingCommunicator dying(comm, kReplicaTag + 1, [&] {
+          died = true;
+          throw stagekit::testing::RankDied();
+        });
+        const bool victim = comm.rank() == 0;
+        dist::Communicator& used = victim ? static_cast<dist::Communicator&>(dying) : comm;
+        ReplicationStager stager(used, options_in(dir.path(), 1500ms));
+        if (!victim) {
+          (void)stager.stage(rank_state_dict(1, 0));  // the first exchange: rank 1 receives first
+        }
+        if (victim) {
+          // First exchange through the real communicator's path would kill us too early: rebuild the
+          // first replica with a clean stager, then die in the second.
+          ReplicationStager clean(comm, options_in(dir.path(), 1500ms));
+          (void)clean.stage(rank_state_dict(0, 0));
+          EXPECT_THROW((void)stager.stage(rank_state_dict(0, 1)), stagekit::testing::RankDied);
+          return;
+        }
+        const auto start = Clock::now();
+        EXPECT_THROW((void)stager.stage(rank_state_dict(1, 1)), TimeoutError);
+        EXPECT_LT(Clock::now() - start, 10s);
+        expect_rank_state_dict(load_replica(stager.persisted_path()), 0, 0);
+        EXPECT_EQ(files_in(dir.path()).size(), 1u);
+      },
+      30s);
   EXPECT_TRUE(died);
 }
 
 TEST(ReplicationStager, APartnerThatCannotPackFailsBothSidesAtOnce) {
   for (int bad : {0, 1}) {
-    dist::run_thread_world(2, [&](dist::Communicator& comm) {
-      TempDir dir;
-      ReplicationStager stager(comm, options_in(dir.path(), 20s));
-      Value sd = rank_state_dict(comm.rank());
-      if (comm.rank() == bad) sd.as_dict().set("lock", Value::opaque("threading.Lock"));
-      const auto start = Clock::now();
-      if (comm.rank() == bad) {
-        try {
-          (void)stager.stage(sd);
-          ADD_FAILURE() << "an opaque leaf was replicated";
-        } catch (const Unsupported& e) {
-          EXPECT_NE(std::string(e.what()).find("lock"), std::string::npos) << e.what();
-        }
-      } else {
-        try {
-          (void)stager.stage(sd);
-          ADD_FAILURE() << "stage() returned although the partner sent no state dict";
-        } catch (const CommunicationError& e) {
-          EXPECT_NE(std::string(e.what()).find("sent no state dict"), std::string::npos) << e.what();
-        }
-      }
-      EXPECT_LT(Clock::now() - start, 10s) << "the failure was not reported at once";
-      EXPECT_TRUE(files_in(dir.path()).empty());
-    }, 30s);
+    dist::run_thread_world(
+        2,
+        [&](dist::Communicator& comm) {
+          TempDir dir;
+          ReplicationStager stager(comm, options_in(dir.path(), 20s));
+          Value sd = rank_state_dict(comm.rank());
+          if (comm.rank() == bad) sd.as_dict().set("lock", Value::opaque("threading.Lock"));
+          const auto start = Clock::now();
+          if (comm.rank() == bad) {
+            try {
+              (void)stager.stage(sd);
+              ADD_FAILURE() << "an opaque leaf was replicated";
+            } catch (const Unsupported& e) {
+              EXPECT_NE(std::string(e.what()).find("lock"), std::string::npos) << e.what();
+            }
+          } else {
+            try {
+              (void)stager.stage(sd);
+              ADD_FAILURE() << "stage() returned although the partner sent no state dict";
+            } catch (const CommunicationError& e) {
+              EXPECT_NE(std::string(e.what()).find("sent no state dict"), std::string::npos) << e.what();
+            }
+          }
+          EXPECT_LT(Clock::now() - start, 10s) << "the failure was not reported at once";
+          EXPECT_TRUE(files_in(dir.path()).empty());
+        },
+        30s);
   }
 }
 
@@ -288,7 +303,10 @@ TEST(ReplicationStager, AStorageDirectoryThatIsAFileIsAnIoError) {
   dist::run_thread_world(2, [&](dist::Communicator& comm) {
     TempDir scratch;
     const fs::path file = scratch.path() / "not_a_directory";
-    { std::FILE* f = std::fopen(file.c_str(), "w"); std::fclose(f); }
+    {
+      std::FILE* f = std::fopen(file.c_str(), "w");
+      std::fclose(f);
+    }
     EXPECT_THROW(ReplicationStager(comm, options_in(file)), IoError);
   });
 }

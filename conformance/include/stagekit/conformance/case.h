@@ -127,8 +127,8 @@ class CaseRegistry {
   // does not parse back to the same parts, a duplicate, or requirements that contradict the ID (a
   // cuda source without cuda_device or the reverse, another rank count, a pin1/share1 config
   // without the pin_memory/share_memory requirement).
-  void add(const CaseId& id, std::string description, std::string source, Profile profile,
-           Requirements requirements, CaseBody body);
+  void add(const CaseId& id, std::string description, std::string source, Profile profile, Requirements requirements,
+           CaseBody body);
   [[nodiscard]] const std::vector<Case>& cases() const noexcept { return cases_; }
   [[nodiscard]] const Case* find(std::string_view id) const;
 
@@ -138,12 +138,12 @@ class CaseRegistry {
 
 // Registers cases at static-initialisation time: STAGEKIT_CONFORMANCE_CASES(views) { registry.add(...); }
 // (through the helpers of harness/fixtures.h, dist_fixtures.h and replication_fixtures.h).
-#define STAGEKIT_CONFORMANCE_CASES(group)                                                              \
-  static void stagekit_register_##group(::stagekit::conformance::CaseRegistry& registry);            \
-  [[maybe_unused]] static const bool stagekit_registered_##group = [] {                               \
-    stagekit_register_##group(::stagekit::conformance::CaseRegistry::instance());                     \
-    return true;                                                                                       \
-  }();                                                                                                 \
+#define STAGEKIT_CONFORMANCE_CASES(group)                                                 \
+  static void stagekit_register_##group(::stagekit::conformance::CaseRegistry& registry); \
+  [[maybe_unused]] static const bool stagekit_registered_##group = [] {                   \
+    stagekit_register_##group(::stagekit::conformance::CaseRegistry::instance());         \
+    return true;                                                                          \
+  }();                                                                                    \
   static void stagekit_register_##group(::stagekit::conformance::CaseRegistry& registry)
 
 // The world of a run where every process is one rank (stagekit-conform under mpirun): while set,
@@ -155,7 +155,8 @@ void set_process_world(dist::Communicator* world) noexcept;
 // "pin_memory", "share_memory", "non_blocking", "cache_stats", "dtensor", "sharded_tensor",
 // "state_dict_utilities", "replication"), or empty. Hardware (a CUDA device present or absent) is
 // not a capability: a case short of a device only is not reported here.
-[[nodiscard]] std::string_view undeclared_capability(const Requirements& requirements, const Capabilities& caps) noexcept;
+[[nodiscard]] std::string_view undeclared_capability(const Requirements& requirements,
+                                                     const Capabilities& caps) noexcept;
 
 // Why `requirements` cannot be met by `caps` here, or empty if they can.
 [[nodiscard]] std::string unmet_requirement(const Requirements& requirements, const Capabilities& caps);

@@ -64,7 +64,7 @@
 #endif
 
 // The build tag of the translation unit that expands it. Every field is compared.
-#define STAGEKIT_PLUGIN_BUILD_TAG                                                                     \
+#define STAGEKIT_PLUGIN_BUILD_TAG                                                                      \
   "stagekit=" STAGEKIT_VERSION ";compiler=" STAGEKIT_PLUGIN_COMPILER ";stdlib=" STAGEKIT_PLUGIN_STDLIB \
   ";cxx11_abi=" STAGEKIT_PLUGIN_CXX11_ABI
 
@@ -149,14 +149,14 @@ inline void release(stagekit_plugin_implementation* implementation) {
 
 // Defines the plugin's entry point around `factory` (a callable returning
 // std::unique_ptr<stagekit::conformance::Implementation>). Use once per shared library.
-#define STAGEKIT_CONFORMANCE_PLUGIN(factory)                                                           \
+#define STAGEKIT_CONFORMANCE_PLUGIN(factory)                                                                   \
   extern "C" __attribute__((visibility("default"))) const stagekit_plugin* stagekit_conformance_plugin(void) { \
-    static const stagekit_plugin descriptor = {                                                        \
-        STAGEKIT_PLUGIN_ABI_MAJOR, STAGEKIT_PLUGIN_ABI_MINOR, STAGEKIT_PLUGIN_BUILD_TAG,               \
-        [](stagekit_plugin_implementation** out, char* message, size_t size) {                          \
-          return ::stagekit::conformance::plugin_detail::create((factory), out, message, size);         \
-        },                                                                                              \
-        &::stagekit::conformance::plugin_detail::release};                                              \
-    return &descriptor;                                                                                 \
+    static const stagekit_plugin descriptor = {                                                                \
+        STAGEKIT_PLUGIN_ABI_MAJOR, STAGEKIT_PLUGIN_ABI_MINOR, STAGEKIT_PLUGIN_BUILD_TAG,                       \
+        [](stagekit_plugin_implementation** out, char* message, size_t size) {                                 \
+          return ::stagekit::conformance::plugin_detail::create((factory), out, message, size);                \
+        },                                                                                                     \
+        &::stagekit::conformance::plugin_detail::release};                                                     \
+    return &descriptor;                                                                                        \
   }
 #endif  // __cplusplus

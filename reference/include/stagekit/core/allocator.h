@@ -27,10 +27,16 @@ class DataPtr {
   using ReleaseFn = void (*)(void* data, void* context) noexcept;
 
   DataPtr() noexcept = default;
-  DataPtr(void* data, std::size_t nbytes, Device device, MemoryKind kind, void* context,
-          ReleaseFn release, int shared_fd = -1, std::uint64_t shared_offset = 0) noexcept
-      : data_(data), nbytes_(nbytes), device_(device), kind_(kind), context_(context),
-        release_(release), shared_fd_(shared_fd), shared_offset_(shared_offset) {}
+  DataPtr(void* data, std::size_t nbytes, Device device, MemoryKind kind, void* context, ReleaseFn release,
+          int shared_fd = -1, std::uint64_t shared_offset = 0) noexcept
+      : data_(data),
+        nbytes_(nbytes),
+        device_(device),
+        kind_(kind),
+        context_(context),
+        release_(release),
+        shared_fd_(shared_fd),
+        shared_offset_(shared_offset) {}
   DataPtr(DataPtr&& other) noexcept { swap(other); }
   DataPtr& operator=(DataPtr&& other) noexcept {
     DataPtr tmp(std::move(other));

@@ -39,10 +39,9 @@ enum class DType : std::uint8_t {
 enum class DTypeCategory : std::uint8_t { boolean, unsigned_integer, signed_integer, floating, complex };
 
 inline constexpr std::array<DType, 17> kAllDTypes = {
-    DType::bool_,     DType::uint8,     DType::int8,          DType::int16,      DType::int32,
-    DType::int64,     DType::uint16,    DType::uint32,        DType::uint64,     DType::float16,
-    DType::bfloat16,  DType::float32,   DType::float64,       DType::complex64,  DType::complex128,
-    DType::float8_e4m3fn, DType::float8_e5m2,
+    DType::bool_,   DType::uint8,     DType::int8,       DType::int16,         DType::int32,       DType::int64,
+    DType::uint16,  DType::uint32,    DType::uint64,     DType::float16,       DType::bfloat16,    DType::float32,
+    DType::float64, DType::complex64, DType::complex128, DType::float8_e4m3fn, DType::float8_e5m2,
 };
 
 [[nodiscard]] std::string_view dtype_name(DType dtype) noexcept;

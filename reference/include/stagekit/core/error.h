@@ -50,16 +50,15 @@ class Error : public std::runtime_error {
   std::string path_;
 };
 
-#define STAGEKIT_DECLARE_ERROR(Name, code_value)                                      \
-  class Name : public Error {                                                          \
-   public:                                                                             \
-    explicit Name(std::string detail, std::string path = {})                           \
-        : Error(ErrorCode::code_value, std::move(detail), std::move(path)) {}          \
-    [[nodiscard]] std::unique_ptr<Error> with_path(std::string p) const override {     \
-      return std::make_unique<Name>(detail(), this->path().empty() ? std::move(p)      \
-                                                                   : this->path());    \
-    }                                                                                  \
-    [[noreturn]] void rethrow() const override { throw *this; }                        \
+#define STAGEKIT_DECLARE_ERROR(Name, code_value)                                                   \
+  class Name : public Error {                                                                      \
+   public:                                                                                         \
+    explicit Name(std::string detail, std::string path = {})                                       \
+        : Error(ErrorCode::code_value, std::move(detail), std::move(path)) {}                      \
+    [[nodiscard]] std::unique_ptr<Error> with_path(std::string p) const override {                 \
+      return std::make_unique<Name>(detail(), this->path().empty() ? std::move(p) : this->path()); \
+    }                                                                                              \
+    [[noreturn]] void rethrow() const override { throw *this; }                                    \
   }
 
 STAGEKIT_DECLARE_ERROR(InvalidArgument, invalid_argument);

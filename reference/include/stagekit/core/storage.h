@@ -44,8 +44,8 @@ class Storage {
   [[nodiscard]] std::size_t nbytes() const noexcept;
   [[nodiscard]] Device device() const noexcept;
   [[nodiscard]] MemoryKind memory_kind() const noexcept;
-  [[nodiscard]] int shared_fd() const noexcept;                 // -1 unless shared memory
-  [[nodiscard]] std::uint64_t shared_offset() const noexcept;   // offset of data() in shared_fd()
+  [[nodiscard]] int shared_fd() const noexcept;                // -1 unless shared memory
+  [[nodiscard]] std::uint64_t shared_offset() const noexcept;  // offset of data() in shared_fd()
   [[nodiscard]] bool is_alias_of(const Storage& other) const noexcept { return impl_ == other.impl_; }
   [[nodiscard]] const void* identity() const noexcept { return impl_.get(); }
   [[nodiscard]] long use_count() const noexcept { return impl_.use_count(); }

@@ -47,8 +47,7 @@ class Tensor {
   [[nodiscard]] static Tensor arange(std::int64_t n, DType dtype, Device device = Device::cpu());
   // Deterministic pseudo-random values: floats uniform in [-1, 1), integers in [-100, 100) (or
   // [0, 100) for unsigned), bool 0/1.
-  [[nodiscard]] static Tensor random(IntList sizes, DType dtype, std::uint64_t seed,
-                                     Device device = Device::cpu());
+  [[nodiscard]] static Tensor random(IntList sizes, DType dtype, std::uint64_t seed, Device device = Device::cpu());
   // A tensor over an existing storage; validated (see the invariants above).
   [[nodiscard]] static Tensor from_storage(Storage storage, DType dtype, IntList sizes, IntList strides,
                                            std::int64_t storage_offset = 0);

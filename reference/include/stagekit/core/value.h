@@ -2,9 +2,9 @@
 //
 // A state dict is a tree (really a DAG) of Values. Leaves are none, bool, int, float, string,
 // bytes, tensor, and the distributed tensor kinds (DTensor in stagekit/core/dtensor.h, ShardedTensor
-// in stagekit/core/sharded_tensor.h, both part of the core value model); containers are list, tuple, dict (ordered; keys are
-// strings or integers) and object (a dataclass: a type name, ordered fields, and a frozen flag).
-// `opaque` stands for a leaf stagekit cannot copy (a lock, a file handle): staging one is an error.
+// in stagekit/core/sharded_tensor.h, both part of the core value model); containers are list, tuple, dict (ordered;
+// keys are strings or integers) and object (a dataclass: a type name, ordered fields, and a frozen flag). `opaque`
+// stands for a leaf stagekit cannot copy (a lock, a file handle): staging one is an error.
 //
 // Identity: scalars and strings are plain values. Tensors, lists, tuples, dicts, objects and the other
 // node kinds are refcounted nodes: copying a Value shares the node, so the same node can appear twice
@@ -47,16 +47,27 @@ using DictKey = std::variant<std::string, std::int64_t>;
 class Value {
  public:
   enum class Kind : std::uint8_t {
-    none, boolean, integer, floating, string, bytes, tensor, list, tuple, dict, object,
-    dtensor, sharded_tensor, opaque,
+    none,
+    boolean,
+    integer,
+    floating,
+    string,
+    bytes,
+    tensor,
+    list,
+    tuple,
+    dict,
+    object,
+    dtensor,
+    sharded_tensor,
+    opaque,
   };
 
   Value() noexcept = default;  // none
   Value(std::nullptr_t) noexcept {}
   Value(bool b) : v_(b) {}
   template <class I>
-    requires(std::is_integral_v<I> && !std::is_same_v<I, bool>)
-  Value(I i) : v_(static_cast<std::int64_t>(i)) {}
+  requires(std::is_integral_v<I> && !std::is_same_v<I, bool>) Value(I i) : v_(static_cast<std::int64_t>(i)) {}
   Value(double d) : v_(d) {}
   Value(float f) : v_(static_cast<double>(f)) {}
   Value(std::string s) : v_(std::move(s)) {}
@@ -76,8 +87,7 @@ class Value {
   [[nodiscard]] static Value list(std::vector<Value> items = {});
   [[nodiscard]] static Value tuple(std::vector<Value> items = {});
   [[nodiscard]] static Value dict(std::initializer_list<std::pair<DictKey, Value>> items = {});
-  [[nodiscard]] static Value object(std::string type_name,
-                                    std::initializer_list<std::pair<std::string, Value>> fields,
+  [[nodiscard]] static Value object(std::string type_name, std::initializer_list<std::pair<std::string, Value>> fields,
                                     bool frozen = false);
   [[nodiscard]] static Value opaque(std::string type_name);
 
@@ -114,10 +124,9 @@ class Value {
   [[nodiscard]] Value at(std::size_t index) const;
 
  private:
-  std::variant<std::monostate, bool, std::int64_t, double, std::string, Bytes, Tensor,
-               std::shared_ptr<List>, std::shared_ptr<Tuple>, std::shared_ptr<Dict>,
-               std::shared_ptr<Object>, std::shared_ptr<DTensor>, std::shared_ptr<ShardedTensor>,
-               std::shared_ptr<Opaque>>
+  std::variant<std::monostate, bool, std::int64_t, double, std::string, Bytes, Tensor, std::shared_ptr<List>,
+               std::shared_ptr<Tuple>, std::shared_ptr<Dict>, std::shared_ptr<Object>, std::shared_ptr<DTensor>,
+               std::shared_ptr<ShardedTensor>, std::shared_ptr<Opaque>>
       v_;
 };
 

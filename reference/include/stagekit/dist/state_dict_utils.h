@@ -40,9 +40,9 @@ class CompanionMismatch : public InvalidArgument {
 };
 
 struct GatherOptions {
-  bool cpu_offload = false;        // gathered tensors end on the CPU
-  std::vector<int> ranks_only;     // when not empty, only these world ranks keep the result
-  bool type_check = true;          // reject object and opaque leaves
+  bool cpu_offload = false;     // gathered tensors end on the CPU
+  std::vector<int> ranks_only;  // when not empty, only these world ranks keep the result
+  bool type_check = true;       // reject object and opaque leaves
 };
 
 // DTensors and ShardedTensors to full tensors (collective over `world`; every rank calls it with
@@ -51,8 +51,8 @@ struct GatherOptions {
 
 // Every tensor leaf moved to the CPU: CPU tensors are the same objects (aliasing the source),
 // DTensors become CPU DTensors. `rank` filters with `ranks_only` (empty: every rank keeps it).
-[[nodiscard]] Value offload_state_dict_to_cpu(const Value& state_dict, int rank, const std::vector<int>& ranks_only = {},
-                                              bool type_check = true);
+[[nodiscard]] Value offload_state_dict_to_cpu(const Value& state_dict, int rank,
+                                              const std::vector<int>& ranks_only = {}, bool type_check = true);
 
 // A CPU state dict shaped like `state_dict` with fresh, zero-filled, contiguous buffers (pinned
 // and/or shared as asked); values are not copied. 0-dim tensors become unpinned, unshared scalar

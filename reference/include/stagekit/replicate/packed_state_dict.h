@@ -35,8 +35,8 @@ inline constexpr std::uint16_t kFormatMajor = 1;
 inline constexpr std::uint16_t kFormatMinor = 0;
 
 struct PackedStateDict {
-  std::vector<std::byte> manifest;  // the encoded tree (FORMAT.md, "Manifest")
-  std::vector<Storage> storages;    // distinct storages, indexed by storage id; any device
+  std::vector<std::byte> manifest;                             // the encoded tree (FORMAT.md, "Manifest")
+  std::vector<Storage> storages;                               // distinct storages, indexed by storage id; any device
   [[nodiscard]] std::uint64_t payload_bytes() const noexcept;  // sum of storages[i].nbytes()
 };
 

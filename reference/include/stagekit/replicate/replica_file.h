@@ -57,7 +57,8 @@ std::uint64_t write_replica(const std::filesystem::path& path, const PackedState
                             const ReplicaWriteOptions& options = {});
 
 // The whole file in memory: the same bytes write_replica() puts on disk.
-[[nodiscard]] std::vector<std::byte> encode_replica(const PackedStateDict& packed, const ReplicaWriteOptions& options = {});
+[[nodiscard]] std::vector<std::byte> encode_replica(const PackedStateDict& packed,
+                                                    const ReplicaWriteOptions& options = {});
 
 // Verifies and decodes a replica held in memory; tensors land in new CPU storages.
 [[nodiscard]] Value decode_replica(std::span<const std::byte> file_bytes, ReplicaInfo* info = nullptr);

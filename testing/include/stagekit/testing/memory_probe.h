@@ -50,8 +50,8 @@ struct Verdict {
 [[nodiscard]] Verdict fork_write_visible(void* p, std::size_t n);
 
 // Totals for leak and release checks.
-[[nodiscard]] std::uint64_t locked_bytes();        // VmLck of this process
-[[nodiscard]] std::uint64_t resident_bytes();      // VmRSS of this process
+[[nodiscard]] std::uint64_t locked_bytes();          // VmLck of this process
+[[nodiscard]] std::uint64_t resident_bytes();        // VmRSS of this process
 [[nodiscard]] std::size_t shared_object_mappings();  // mappings that are shared and named (see above)
 // Open file descriptors of this process, except those the GPU driver keeps for the process's
 // lifetime (its device nodes, and what it opens when the process first uses a device: the probe
