@@ -12,8 +12,8 @@ built-in), stagekit's build type (TYPE, "none" when empty) and the kernel's tran
 modes as /sys/kernel/mm/transparent_hugepage/{enabled,shmem_enabled} select them ("unknown" where
 absent).  Every benchmark must have run without error; an error starting "not_supported:" is
 allowed only for benchmarks whose name matches the --allow-not-supported REGEX, and required for
-those matching the --require-not-supported one.  Prints one line per problem; exit 0 when there is none,
-1 otherwise, 2 when the command fails or the file is unusable.  Standard library only.
+those matching the --require-not-supported one.  Prints one line per problem; exit 0 when there
+is none, 1 otherwise, 2 when the command fails or the file is unusable.  Standard library only.
 """
 import argparse
 import json
