@@ -44,7 +44,9 @@ fi
 echo "=== stagekit: fuzz build ($build) ==="
 start=$(date +%s)
 cmake -S . -B "$build" -G Ninja -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
-  -DSTAGEKIT_FUZZING=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
+  -DSTAGEKIT_FUZZING=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1" \
+  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1" -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=8 \
+  "${launcher[@]}" >/dev/null
 cmake --build "$build" --target stagekit_replica_fuzz stagekit_message_fuzz stagekit_replica_seeds
 build_s=$(( $(date +%s) - start ))
 
