@@ -41,7 +41,7 @@ preset ci
 preset asan
 if [ "$mode" = full ]; then
   preset tsan
-  timed "clang-tidy" ci/tidy.sh build/ci
+  timed "clang-tidy" ci/tidy.sh
   timed "fuzzing" ci/fuzz.sh 300
 else
   timed "fuzzing" ci/fuzz.sh 45

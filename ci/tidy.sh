@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Runs clang-tidy (the repository's .clang-tidy) over every stagekit C++ source of a build's
 # compile_commands.json; prints each finding and exits 1 if there is any.
-#   ci/tidy.sh [BUILD_DIR]     default: build/ci (configured if missing)
+#   ci/tidy.sh [BUILD_DIR]     default: build/tidy, configured (not built) like the `ci` preset but
+#                              file by file: unity builds list their batches, not the sources, in
+#                              compile_commands.json
 # Slow (about as long as a build: clang parses every file), so it is not part of the default test
 # run: `ci/test.sh full` runs it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-case "${1:-}" in -h|--help) sed -n '2,6p' "$0"; exit 0 ;; esac
-build="${1:-build/ci}"
-if [ ! -f "$build/compile_commands.json" ]; then
-  cmake --preset "$(basename "$build")" >/dev/null || exit 2
+case "${1:-}" in -h|--help) sed -n '2,8p' "$0"; exit 0 ;; esac
+build="${1:-build/tidy}"
+if [ -z "${1:-}" ]; then
+  cmake --preset ci -B "$build" -DCMAKE_UNITY_BUILD=OFF >/dev/null || exit 2
 fi
+[ -f "$build/compile_commands.json" ] || { echo "ci/tidy.sh: no $build/compile_commands.json" >&2; exit 2; }
 tidy=""
 for candidate in run-clang-tidy-14 run-clang-tidy; do
   if command -v "$candidate" >/dev/null 2>&1; then tidy="$candidate"; break; fi

@@ -1,8 +1,13 @@
 """Shared test setup: fixture paths and a runner for the tools' commands.
 
-The package is imported from this checkout: pytest.ini puts tools/ on the import path, and the
-commands run as `python3 -m stagekit_tools.<tool>` with PYTHONPATH set to it.
+The package is imported from this checkout: pytest.ini puts tools/ on the import path. A command
+runs in this process through its `main(argv)` (an interpreter per command would spend most of the
+run importing pandas and matplotlib); `python3 -m stagekit_tools.<tool>` itself, with PYTHONPATH set
+to this checkout, is what test_cli_help and the tests that need another environment run.
 """
+import contextlib
+import importlib
+import io
 import os
 import subprocess
 import sys
@@ -33,9 +38,24 @@ def tool_env(env=None):
 
 
 def run_tool(tool, *args, env=None):
-    """Run `python3 -m stagekit_tools.<tool>`; returns the CompletedProcess."""
-    return subprocess.run([PYTHON, "-m", f"stagekit_tools.{tool}", *args], capture_output=True,
-                          text=True, env=tool_env(env), timeout=120)
+    """Run the command `python3 -m stagekit_tools.<tool> ARGS`; returns a CompletedProcess with its
+    exit status and output. With `env`, in an interpreter of its own with that environment."""
+    command = [PYTHON, "-m", f"stagekit_tools.{tool}", *args]
+    if env is not None:
+        return subprocess.run(command, capture_output=True, text=True, env=tool_env(env),
+                              timeout=120)
+    module = importlib.import_module(f"stagekit_tools.{tool}")
+    if not hasattr(module, "main"):  # a package run through its __main__ (report)
+        module = importlib.import_module(f"stagekit_tools.{tool}.__main__")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = module.main(list(args))
+        except SystemExit as e:  # argparse errors and explicit exits, as the interpreter does
+            if isinstance(e.code, str):
+                print(e.code, file=sys.stderr)
+            status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return subprocess.CompletedProcess(command, status or 0, out.getvalue(), err.getvalue())
 
 
 def plotted_dist_chart(tmp_path, stem):
