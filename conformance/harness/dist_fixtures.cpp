@@ -6,7 +6,7 @@ namespace stagekit::conformance {
 
 void add_world_cases(CaseRegistry& registry, std::string_view area, const CaseName& name, std::string_view description,
                      std::string_view source, Profile profile, std::span<const Source> sources,
-                     std::span<const int> world_sizes, WorldBody body, Requirements extra,
+                     std::span<const int> world_sizes, const WorldBody& body, Requirements extra,
                      std::optional<PinShare> config) {
   for (Source s : sources) {
     for (int ws : world_sizes) {

@@ -25,7 +25,7 @@ using WorldBody = std::function<void(CaseContext&, Source, int world_size)>;
 // utility configuration the case uses, or `default` when it has none.
 void add_world_cases(CaseRegistry& registry, std::string_view area, const CaseName& name, std::string_view description,
                      std::string_view source, Profile profile, std::span<const Source> sources,
-                     std::span<const int> world_sizes, WorldBody body, Requirements extra,
+                     std::span<const int> world_sizes, const WorldBody& body, Requirements extra,
                      std::optional<PinShare> config = std::nullopt);
 
 // The requirements of a utilities case: state_dict_utilities and dtensor.

@@ -44,8 +44,8 @@ void add_stager_case(CaseRegistry& registry, const CaseName& name, Source s, Pin
 }
 
 void add_matrix(CaseRegistry& registry, const CaseName& name, std::string_view description, std::string_view source,
-                Profile profile, std::span<const Source> sources, std::span<const PinShare> configs, MatrixBody body,
-                Requirements extra) {
+                Profile profile, std::span<const Source> sources, std::span<const PinShare> configs,
+                const MatrixBody& body, Requirements extra) {
   for (Source s : sources) {
     for (PinShare c : configs) {
       Requirements r = requirements_for(s, c);

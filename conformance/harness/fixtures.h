@@ -56,8 +56,8 @@ void add_stager_case(CaseRegistry& registry, const CaseName& name, Source s, Pin
 // config in `configs`.
 using MatrixBody = std::function<void(CaseContext&, Source, PinShare)>;
 void add_matrix(CaseRegistry& registry, const CaseName& name, std::string_view description, std::string_view source,
-                Profile profile, std::span<const Source> sources, std::span<const PinShare> configs, MatrixBody body,
-                Requirements extra = {});
+                Profile profile, std::span<const Source> sources, std::span<const PinShare> configs,
+                const MatrixBody& body, Requirements extra = {});
 
 // ---- upstream inputs (spec A.1.1) ----------------------------------------------------------------------
 struct ViewsInput {

@@ -49,7 +49,7 @@ class RegisteredConformanceTest : public testing::Test {
 
 }  // namespace
 
-void register_gtest_cases(const std::string& suite, ImplementationFactory factory, Profile profile) {
+void register_gtest_cases(const std::string& suite, const ImplementationFactory& factory, Profile profile) {
   for (const Case* cp : sorted_cases(profile, CaseFilter{})) {
     const Case& c = *cp;
     testing::RegisterTest(suite.c_str(), c.info.id.c_str(), nullptr, nullptr, __FILE__, __LINE__,
@@ -61,7 +61,7 @@ void PrintTo(const ConformanceCaseParam& param, std::ostream* os) {
   *os << (param.conformance_case != nullptr ? param.conformance_case->info.id : std::string("<no case>"));
 }
 
-testing::internal::ParamGenerator<ConformanceCaseParam> conformance_cases(ImplementationFactory factory,
+testing::internal::ParamGenerator<ConformanceCaseParam> conformance_cases(const ImplementationFactory& factory,
                                                                           Profile profile, const std::string& filter) {
   std::vector<ConformanceCaseParam> params;
   for (const Case* c : sorted_cases(profile, CaseFilter(filter))) params.push_back({c, factory});

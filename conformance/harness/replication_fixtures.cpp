@@ -19,11 +19,10 @@ namespace stagekit::conformance {
 namespace fs = std::filesystem;
 
 void add_replication_cases(CaseRegistry& registry, const CaseName& name, std::string_view description,
-                           std::string_view source, Profile profile, std::span<const int> world_sizes, WorldBody body,
-                           Requirements extra) {
+                           std::string_view source, Profile profile, std::span<const int> world_sizes,
+                           const WorldBody& body, Requirements extra) {
   extra.replication = true;
-  add_world_cases(registry, "replication", name, description, source, profile, kCpuSource, world_sizes, std::move(body),
-                  extra);
+  add_world_cases(registry, "replication", name, description, source, profile, kCpuSource, world_sizes, body, extra);
 }
 
 ReplicationConfig replication_config(const fs::path& dir, std::chrono::milliseconds timeout) {

@@ -24,8 +24,8 @@ inline constexpr std::array<Source, 1> kCpuSource = {Source::cpu};
 // Registers `replication.<feature>.cpu.default.ws<N>` for each world size (`replication.<feature>.cpu.default`
 // for a world size of 1): CPU sources, needing the replication capability plus `extra`.
 void add_replication_cases(CaseRegistry& registry, const CaseName& name, std::string_view description,
-                           std::string_view source, Profile profile, std::span<const int> world_sizes, WorldBody body,
-                           Requirements extra = {});
+                           std::string_view source, Profile profile, std::span<const int> world_sizes,
+                           const WorldBody& body, Requirements extra = {});
 
 // A stager configuration writing into `dir` with `timeout`.
 [[nodiscard]] ReplicationConfig replication_config(const std::filesystem::path& dir,

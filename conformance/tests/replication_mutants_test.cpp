@@ -70,7 +70,7 @@ class FlawedStager final : public ReplicationStagerUnderTest {
         throw;
       }
     }
-    const Value got = inner_->stage(sd);
+    Value got = inner_->stage(sd);
     if (flaw_ == Flaw::loses_sharing) return clone_leaves(got);
     if (flaw_ == Flaw::keeps_sender_placement) return place_on_sender(got);
     return got;

@@ -53,7 +53,7 @@ fs::path replica_rank_dir(int rank) {
   ReplicaDirs& d = dirs();
   const std::lock_guard lock(d.mutex);
   if (d.run.empty()) d.run = make_run_dir(d.root);
-  const fs::path dir = d.run / fmt::format("rank_{}", rank);
+  fs::path dir = d.run / fmt::format("rank_{}", rank);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw IoError(fmt::format("cannot create the replica directory {}: {}", dir, ec.message()));

@@ -43,7 +43,7 @@ class LoggingCase : public RankCase {
   std::string wrong_;
 };
 
-CaseFactory logging(Log& log, int id, std::chrono::milliseconds rank1_sleep = {}, std::string wrong = {}) {
+CaseFactory logging(Log& log, int id, std::chrono::milliseconds rank1_sleep = {}, const std::string& wrong = {}) {
   return [&log, id, rank1_sleep, wrong](dist::Communicator& comm) -> std::unique_ptr<RankCase> {
     return std::make_unique<LoggingCase>(log, id, comm.rank(), rank1_sleep, wrong);
   };

@@ -22,7 +22,7 @@ namespace {
 
 bool is_named_shared(const Mapping& m) {
   if (!m.is_shared()) return false;
-  if (m.path.empty() || m.path.rfind("/dev/zero", 0) == 0 || m.path.rfind("[", 0) == 0) return false;
+  if (m.path.empty() || m.path.rfind("/dev/zero", 0) == 0 || m.path.rfind('[', 0) == 0) return false;
   return true;
 }
 
@@ -180,10 +180,7 @@ std::size_t shared_object_mappings() {
   const MemoryMap map = MemoryMap::snapshot();
   std::size_t count = 0;
   for (const Mapping& m : map.mappings()) {
-    if (is_named_shared(m) && m.path.find("/memfd:") == 0)
-      ++count;
-    else if (is_named_shared(m) && m.path.find("/dev/shm/") == 0)
-      ++count;
+    if (is_named_shared(m) && (m.path.find("/memfd:") == 0 || m.path.find("/dev/shm/") == 0)) ++count;
   }
   return count;
 }

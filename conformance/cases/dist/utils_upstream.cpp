@@ -8,7 +8,8 @@ namespace stagekit::conformance {
 namespace {
 
 // DTensor [Shard(0)] of rank r's seeded local block of `local_shape` (global: ws * rows).
-std::shared_ptr<DTensor> sharded_rows(IntList local_shape, int rank, int ws, Device device, std::uint64_t salt = 0) {
+std::shared_ptr<DTensor> sharded_rows(const IntList& local_shape, int rank, int ws, Device device,
+                                      std::uint64_t salt = 0) {
   const Tensor local = rank_tensor(local_shape, rank, device, salt);
   IntList global = local_shape;
   global[0] *= ws;

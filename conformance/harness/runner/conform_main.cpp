@@ -47,7 +47,7 @@ std::vector<const sc::Case*> select_cases(const sc::CaseFilter& filter, sc::Prof
   return selected;
 }
 
-std::string md_cell(std::string text) {
+std::string md_cell(const std::string& text) {
   std::string out;
   for (char c : text) out += c == '|' ? std::string("\\|") : std::string(1, c);
   return out;

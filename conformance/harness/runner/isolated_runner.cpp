@@ -263,7 +263,7 @@ std::vector<CaseResult> run_cases(const std::vector<const Case*>& cases, const I
           });
         },
         options.jobs, child_options(options),
-        [&](std::size_t task, testing::ChildExit reaped) {
+        [&](std::size_t task, const testing::ChildExit& reaped) {
           record(task / repeat, interpret(*cases[task / repeat], reaped, options));
         });
   }

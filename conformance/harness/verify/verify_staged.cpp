@@ -17,7 +17,10 @@ namespace {
 
 constexpr std::size_t kMaxForkProbes = 64;
 
-bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+// Exact bits on purpose: NaN payloads and the sign of zero must survive staging.
+bool same_bits(double a, double b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;  // NOLINT(bugprone-suspicious-memory-comparison)
+}
 
 std::vector<std::byte> storage_bytes(const Storage& s) {
   std::vector<std::byte> out(s.nbytes());

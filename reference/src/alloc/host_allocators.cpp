@@ -18,8 +18,6 @@
 namespace stagekit {
 namespace {
 
-using detail::format_bytes;
-
 // Pageable requests below a huge page share slabs backed by transparent huge pages: copies between
 // buffers on 4 KiB pages lose a third of their bandwidth to TLB misses.
 constexpr std::size_t kHugeSlabChunkLimit = std::size_t{2} << 20;

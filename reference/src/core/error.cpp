@@ -28,7 +28,8 @@ Error::Error(ErrorCode code, std::string detail, std::string path)
     : std::runtime_error(compose(path, detail)), code_(code), detail_(std::move(detail)), path_(std::move(path)) {}
 
 std::unique_ptr<Error> Error::with_path(std::string path) const {
-  return std::make_unique<Error>(code_, detail_, path_.empty() ? std::move(path) : path_);
+  if (!path_.empty()) path = path_;
+  return std::make_unique<Error>(code_, detail_, std::move(path));
 }
 
 void Error::rethrow() const { throw *this; }

@@ -82,10 +82,7 @@ const void* Value::identity() const noexcept {
 long Value::use_count() const noexcept {
   return std::visit(
       [](const auto& v) -> long {
-        using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, Tensor>) {
-          return v.use_count();
-        } else if constexpr (requires { v.use_count(); }) {
+        if constexpr (requires { v.use_count(); }) {  // tensors and the refcounted nodes
           return v.use_count();
         } else {
           return 0;

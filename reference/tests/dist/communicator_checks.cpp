@@ -233,8 +233,8 @@ void check_tensor_helpers(Communicator& comm) {
   const int n = comm.size();
   Tensor sum = Tensor::full({2, 3}, r + 1, DType::float32);
   comm.all_reduce_tensor(sum);
-  EXPECT_TRUE(Tensor::equal(sum, Tensor::full({2, 3}, n * (n + 1) / 2, DType::float32)))
-      << where(comm, "all_reduce_tensor");
+  const int ranks_sum = n * (n + 1) / 2;  // 1 + 2 + ... + n, exactly
+  EXPECT_TRUE(Tensor::equal(sum, Tensor::full({2, 3}, ranks_sum, DType::float32))) << where(comm, "all_reduce_tensor");
 
   const Tensor source = Tensor::arange(6, DType::int16).view({2, 3});
   Tensor copy = r == 0 ? source.clone() : Tensor::zeros({2, 3}, DType::int16);

@@ -11,7 +11,7 @@
 namespace stagekit::dist {
 namespace {
 
-Tensor global(IntList shape) {
+Tensor global(const IntList& shape) {
   std::int64_t n = 1;
   for (std::int64_t s : shape) n *= s;
   return Tensor::arange(n, DType::float64).view(shape);

@@ -47,7 +47,7 @@ class LeBytes {
     return *this;
   }
   // The manifest header: magic "SKMF", version, storage sizes.
-  LeBytes& manifest_header(std::vector<std::uint64_t> sizes, std::uint16_t major = 1, std::uint16_t minor = 0) {
+  LeBytes& manifest_header(const std::vector<std::uint64_t>& sizes, std::uint16_t major = 1, std::uint16_t minor = 0) {
     raw("SKMF", 4).u16(major).u16(minor).u64(sizes.size());
     for (std::uint64_t s : sizes) u64(s);
     return *this;

@@ -25,7 +25,8 @@
 namespace stagekit::conformance {
 
 // Registers the cases of `profile` (strict: all) for the implementation made by `factory`.
-void register_gtest_cases(const std::string& suite, ImplementationFactory factory, Profile profile = Profile::strict);
+void register_gtest_cases(const std::string& suite, const ImplementationFactory& factory,
+                          Profile profile = Profile::strict);
 
 // The parameter of the abstract suite: one case and the factory of the implementation under test.
 struct ConformanceCaseParam {
@@ -40,7 +41,7 @@ class StagerConformance : public testing::TestWithParam<ConformanceCaseParam> {}
 // Every case of `profile` whose ID matches `filter` (the glob syntax of stagekit-conform --filter),
 // sorted by ID, for the implementation made by `factory`.
 [[nodiscard]] testing::internal::ParamGenerator<ConformanceCaseParam> conformance_cases(
-    ImplementationFactory factory, Profile profile = Profile::strict, const std::string& filter = "");
+    const ImplementationFactory& factory, Profile profile = Profile::strict, const std::string& filter = "");
 // The case ID with every character GoogleTest does not allow in a name replaced by '_'.
 [[nodiscard]] std::string conformance_case_name(const testing::TestParamInfo<ConformanceCaseParam>& info);
 
