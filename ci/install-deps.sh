@@ -10,6 +10,7 @@ packages=(
   openmpi-bin libopenmpi-dev
   python3 python3-pandas python3-matplotlib python3-scipy python3-pytest
   python3-venv python3-setuptools flake8 chromium
+  python3-dev pybind11-dev python3-torch
 )
 
 missing=()

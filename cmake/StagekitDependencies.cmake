@@ -93,6 +93,21 @@ if(NOT STAGEKIT_WITH_MPI STREQUAL "OFF" AND NOT STAGEKIT_FUZZING)
   endif()
 endif()
 
+# --- Python (the torch implementation kind) -------------------------------------------------------
+set(STAGEKIT_HAVE_PYTHON 0)
+if(NOT STAGEKIT_WITH_PYTHON STREQUAL "OFF" AND NOT STAGEKIT_FUZZING)
+  find_package(Python3 QUIET COMPONENTS Interpreter Development.Embed)
+  find_package(pybind11 CONFIG QUIET)
+  if(Python3_FOUND AND Python3_Development.Embed_FOUND AND pybind11_FOUND)
+    set(STAGEKIT_HAVE_PYTHON 1)
+  elseif(STAGEKIT_WITH_PYTHON STREQUAL "ON")
+    message(FATAL_ERROR "STAGEKIT_WITH_PYTHON=ON but an embeddable Python 3 with pybind11 was not found "
+      "(Python3: '${Python3_EXECUTABLE}', embed: ${Python3_Development.Embed_FOUND}, pybind11: ${pybind11_FOUND}). "
+      "Install Debian's python3-dev and pybind11-dev (ci/install-deps.sh does), set Python3_EXECUTABLE, or "
+      "configure with -DSTAGEKIT_WITH_PYTHON=OFF.")
+  endif()
+endif()
+
 function(stagekit_print_configuration_summary)
   message(STATUS "stagekit ${PROJECT_VERSION} configuration:")
   message(STATUS "  compiler        ${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}")
@@ -101,5 +116,6 @@ function(stagekit_print_configuration_summary)
   message(STATUS "  CUDA            ${STAGEKIT_WITH_CUDA} -> ${STAGEKIT_HAVE_CUDA} ${CUDAToolkit_VERSION}")
   message(STATUS "  NCCL            ${STAGEKIT_WITH_NCCL} -> ${STAGEKIT_HAVE_NCCL}")
   message(STATUS "  MPI             ${STAGEKIT_WITH_MPI} -> ${STAGEKIT_HAVE_MPI} ${MPI_C_VERSION}")
+  message(STATUS "  Python (torch)  ${STAGEKIT_WITH_PYTHON} -> ${STAGEKIT_HAVE_PYTHON} ${Python3_EXECUTABLE}")
   message(STATUS "  tests           ${STAGEKIT_BUILD_TESTS}")
 endfunction()

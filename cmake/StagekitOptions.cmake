@@ -15,6 +15,12 @@ endfunction()
 stagekit_tristate_option(STAGEKIT_WITH_CUDA "Build the CUDA code paths (runtime API, no kernels)" AUTO)
 stagekit_tristate_option(STAGEKIT_WITH_NCCL "Build the NCCL communicator (needs CUDA)" AUTO)
 stagekit_tristate_option(STAGEKIT_WITH_MPI "Build the MPI communicator and mpirun test runs" AUTO)
+stagekit_tristate_option(STAGEKIT_WITH_PYTHON
+  "Build the torch implementation kind (an embedded CPython, pybind11) for Python stagers" AUTO)
+# The interpreter the torch kind embeds: it must import torch (Debian's lives in /usr/bin).
+if(EXISTS /usr/bin/python3 AND NOT DEFINED Python3_EXECUTABLE)
+  set(Python3_EXECUTABLE /usr/bin/python3 CACHE FILEPATH "The Python the torch kind embeds")
+endif()
 
 option(STAGEKIT_BUILD_TESTS "Build the unit tests and the conformance test binaries" ON)
 option(STAGEKIT_WERROR "Treat compiler warnings as errors" OFF)

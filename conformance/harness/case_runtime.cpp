@@ -226,6 +226,8 @@ CaseResult run_case(const Case& c, Implementation& impl) {
     // failures already recorded
   } catch (const CaseNotSupported& n) {
     return finish(Outcome::not_supported, n.reason);
+  } catch (const InputNotRepresentable& n) {
+    return finish(Outcome::not_supported, n.what());
   } catch (const Error& e) {
     ctx.check(false, e.path().empty() ? "<stager>" : e.path(), "unexpected error",
               fmt::format("{} error: {}", error_code_name(e.code()), e.detail()));

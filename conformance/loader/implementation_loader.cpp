@@ -6,6 +6,7 @@
 
 #include "stagekit/adapter/reference_implementation.h"
 #include "stagekit/loader/plugin_loader.h"
+#include "stagekit/torch/torch_kind.h"
 
 namespace stagekit::conformance {
 namespace {
@@ -32,6 +33,9 @@ bool claims_plugin(std::string_view spec) {
 constexpr std::array kKinds = {
     ImplementationKind{"reference", "reference", "the built-in reference implementation", &claims_reference,
                        &load_reference},
+    ImplementationKind{"torch", "torch[:PACKAGE.MODULE:FACTORY]",
+                       "a Python stager on torch tensors (alone: PyTorch's own StateDictStager)", &claims_torch,
+                       &load_torch},
     ImplementationKind{"plugin", "PATH.so", "a plugin library (any spec with a '/' or ending in .so)", &claims_plugin,
                        &load_plugin},
 };

@@ -20,6 +20,8 @@
 
 #include <fmt/format.h>
 
+#include "fork_server.h"
+
 namespace stagekit::testing {
 namespace {
 
@@ -64,57 +66,65 @@ void enter_child(int output_write, const ChildOptions& options) {
   }
 }
 
-// Forks a child that runs `body(result_fd)`; nullopt (errno set) when it cannot be started.
-std::optional<Child> spawn(const ChildBody& body, const ChildOptions& options) {
-  int result_pipe[2] = {-1, -1};
-  int output_pipe[2] = {-1, -1};
-  if (pipe2(result_pipe, O_CLOEXEC) != 0) return std::nullopt;
-  if (options.capture_output && pipe2(output_pipe, O_CLOEXEC) != 0) {
-    const int saved = errno;
-    close(result_pipe[0]);
-    close(result_pipe[1]);
-    errno = saved;
-    return std::nullopt;
+// The pipes of one child: the caller keeps the read ends, the child gets the write ends.
+struct ChildPipes {
+  int result[2] = {-1, -1};
+  int output[2] = {-1, -1};
+  bool open(bool capture) {
+    if (pipe2(result, O_CLOEXEC) != 0) return false;
+    if (capture && pipe2(output, O_CLOEXEC) != 0) {
+      const int saved = errno;
+      close_all();
+      errno = saved;
+      return false;
+    }
+    return true;
   }
-  std::cout.flush();
-  std::cerr.flush();
-  std::fflush(nullptr);
-  const pid_t pid = fork();
+  void close_write_ends() {
+    close_fd(result[1]);
+    close_fd(output[1]);
+  }
+  void close_all() {
+    for (int* fd : {&result[0], &result[1], &output[0], &output[1]}) close_fd(*fd);
+  }
+};
+
+// Starts the child of `task` (from this process, or through the fork server); nullopt (errno set)
+// when it cannot be started.
+std::optional<Child> spawn(std::size_t task, const std::function<ChildBody(std::size_t)>& body_of,
+                           const ChildOptions& options, detail::ForkServerClient* server) {
+  ChildPipes pipes;
+  if (!pipes.open(options.capture_output)) return std::nullopt;
+  pid_t pid = -1;
+  if (server != nullptr) {
+    pid = server->spawn(task, pipes.result[1], pipes.output[1]);
+  } else {
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    const ChildBody body = body_of(task);
+    pid = fork();
+    if (pid == 0) {
+      close(pipes.result[0]);
+      if (pipes.output[0] >= 0) close(pipes.output[0]);
+      detail::run_child_body(body, pipes.result[1], pipes.output[1], options);
+    }
+  }
   if (pid < 0) {
     const int saved = errno;
-    for (int fd : {result_pipe[0], result_pipe[1], output_pipe[0], output_pipe[1]}) {
-      if (fd >= 0) close(fd);
-    }
+    pipes.close_all();
     errno = saved;
     return std::nullopt;
   }
-  if (pid == 0) {
-    close(result_pipe[0]);
-    if (output_pipe[0] >= 0) close(output_pipe[0]);
-    enter_child(output_pipe[1], options);
-    try {
-      body(result_pipe[1]);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "child process: uncaught exception: %s\n", e.what());
-      std::fflush(nullptr);
-      _exit(kUncaughtExceptionStatus);
-    } catch (...) {
-      std::fprintf(stderr, "child process: uncaught non-standard exception\n");
-      std::fflush(nullptr);
-      _exit(kUncaughtExceptionStatus);
-    }
-    std::fflush(nullptr);
-    _exit(0);
-  }
   setpgid(pid, pid);  // also here: the group exists before the parent may have to kill it
-  close(result_pipe[1]);
-  if (output_pipe[1] >= 0) close(output_pipe[1]);
+  pipes.close_write_ends();
   Child child;
   child.pid = pid;
-  child.result_fd = result_pipe[0];
-  child.output_fd = output_pipe[0];
+  child.result_fd = pipes.result[0];
+  child.output_fd = pipes.output[0];
   child.start = Clock::now();
   child.deadline = child.start + options.time_limit;
+  child.task = task;
   return child;
 }
 
@@ -133,6 +143,27 @@ void drain(int& fd, std::string& sink, std::size_t keep) {
 }
 
 }  // namespace
+
+namespace detail {
+
+void run_child_body(const ChildBody& body, int result_write, int output_write, const ChildOptions& options) {
+  enter_child(output_write, options);
+  try {
+    body(result_write);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "child process: uncaught exception: %s\n", e.what());
+    std::fflush(nullptr);
+    _exit(kUncaughtExceptionStatus);
+  } catch (...) {
+    std::fprintf(stderr, "child process: uncaught non-standard exception\n");
+    std::fflush(nullptr);
+    _exit(kUncaughtExceptionStatus);
+  }
+  std::fflush(nullptr);
+  _exit(0);
+}
+
+}  // namespace detail
 
 bool ChildExit::exited() const noexcept { return started && !timed_out && WIFEXITED(wait_status); }
 
@@ -164,6 +195,20 @@ void run_children(std::size_t tasks, const std::function<ChildBody(std::size_t)>
   std::vector<Child> running;
   const std::size_t max_running = std::max(1U, jobs);
   const std::size_t keep = std::max(options.output_tail_bytes, kMinimumTail);
+  std::unique_ptr<detail::ForkServerClient> server;
+  if (options.fork_server && tasks > 0) {
+    server = detail::ForkServerClient::start(*options.fork_server, body_of, options);
+    if (!server) {
+      const std::string why = fmt::format("could not start the fork server: {}", std::strerror(errno));
+      for (std::size_t task = 0; task < tasks; ++task) {
+        ChildExit exit;
+        exit.started = false;
+        exit.output = why;
+        done(task, std::move(exit));
+      }
+      return;
+    }
+  }
 
   auto finish = [&](Child& child, bool timed_out, int status) {
     close_fd(child.result_fd);
@@ -177,20 +222,38 @@ void run_children(std::size_t tasks, const std::function<ChildBody(std::size_t)>
     exit.seconds = seconds_since(child.start);
     done(child.task, std::move(exit));
   };
+  // The child is gone: nullopt while it runs, else its wait status. A child of a fork server that
+  // died is reported as killed (SIGKILL, the server's death signal for its children).
+  auto reaped_status = [&](const Child& c) -> std::optional<int> {
+    int status = 0;
+    if (!server) {
+      if (waitpid(c.pid, &status, WNOHANG) == c.pid) return status;
+      return std::nullopt;
+    }
+    auto it = server->exited().find(c.pid);
+    if (it != server->exited().end()) {
+      status = it->second;
+      server->exited().erase(it);
+      return status;
+    }
+    if (server->lost() && c.result_fd < 0 && c.output_fd < 0) return SIGKILL;  // W_EXITCODE(0, SIGKILL)
+    return std::nullopt;
+  };
 
   while (!pending.empty() || !running.empty()) {
     while (running.size() < max_running && !pending.empty()) {
       const std::size_t task = pending.front();
       pending.pop_front();
-      std::optional<Child> child = spawn(body_of(task), options);
+      std::optional<Child> child = spawn(task, body_of, options, server.get());
       if (!child) {
         ChildExit exit;
         exit.started = false;
-        exit.output = fmt::format("could not start a child process: {}", std::strerror(errno));
+        exit.output = server && server->lost()
+                          ? std::string("could not start a child process: the fork server is gone")
+                          : fmt::format("could not start a child process: {}", std::strerror(errno));
         done(task, std::move(exit));
         continue;
       }
-      child->task = task;
       running.push_back(std::move(*child));
     }
     if (running.empty()) continue;
@@ -205,8 +268,9 @@ void run_children(std::size_t tasks, const std::function<ChildBody(std::size_t)>
       if (c.result_fd < 0 && c.output_fd < 0) waiting_for_exit = true;
       wake = std::min(wake, c.deadline);
     }
+    if (server && !server->lost()) fds.push_back({server->fd(), POLLIN, 0});
     int wait_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count());
-    if (waiting_for_exit) wait_ms = std::min(wait_ms, 5);
+    if (waiting_for_exit && !server) wait_ms = std::min(wait_ms, 5);
     const int ready = poll(fds.data(), fds.size(), std::max(wait_ms, 0));
     if (ready < 0 && errno != EINTR) throw std::runtime_error(fmt::format("poll failed: {}", std::strerror(errno)));
 
@@ -219,12 +283,11 @@ void run_children(std::size_t tasks, const std::function<ChildBody(std::size_t)>
           drain(c.output_fd, c.output, keep);
       }
     }
+    if (server) server->collect();
     now = Clock::now();
     for (auto it = running.begin(); it != running.end();) {
       Child& c = *it;
-      int status = 0;
-      const pid_t reaped = waitpid(c.pid, &status, WNOHANG);
-      if (reaped == c.pid) {
+      if (const std::optional<int> status = reaped_status(c)) {
         // The child is gone: the grandchildren it left behind go too (they could hold its pipes
         // open), then what is left in its pipes is read.
         kill(-c.pid, SIGKILL);
@@ -234,14 +297,20 @@ void run_children(std::size_t tasks, const std::function<ChildBody(std::size_t)>
           if (poll(&p, 1, 0) <= 0) break;
           drain(c.output_fd, c.output, keep);
         }
-        finish(c, false, status);
+        finish(c, false, *status);
         it = running.erase(it);
         continue;
       }
       if (now >= c.deadline) {
         kill(-c.pid, SIGKILL);
         kill(c.pid, SIGKILL);
-        while (waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
+        int status = SIGKILL;
+        if (!server) {
+          while (waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
+          }
+        } else if (server->wait_for(c.pid, 10000)) {
+          status = server->exited()[c.pid];
+          server->exited().erase(c.pid);
         }
         finish(c, true, status);
         it = running.erase(it);

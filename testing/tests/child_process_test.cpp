@@ -1,6 +1,6 @@
 // The child-process helper: exit statuses, signals, uncaught exceptions, the result pipe, captured
 // and bounded output, a time limit that kills the child's whole process group, the address-space
-// limit, and several children at once.
+// limit, several children at once, and the same through a fork server.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -219,6 +220,79 @@ TEST(ChildProcess, SeveralChildrenRunAtOnceAndEachEndIsReportedOnce) {
   }
   EXPECT_GE(elapsed, 0.95) << "at most 2 at once: two rounds of 500 ms";
   EXPECT_LT(elapsed, 1.9) << "2 at once: not four rounds";
+}
+
+// ---- through a fork server ------------------------------------------------------------------------
+
+pid_t g_prepared_in = 0;  // set by the server's prepare hook, seen by its children
+int g_after_fork_child_calls = 0;
+
+ChildOptions through_server(std::chrono::milliseconds limit) {
+  ChildOptions o = with_limit(limit);
+  auto server = std::make_shared<ForkServer>();
+  server->prepare = [] { g_prepared_in = getpid(); };
+  server->after_fork_child = [] { ++g_after_fork_child_calls; };
+  o.fork_server = std::move(server);
+  return o;
+}
+
+TEST(ForkServer, ChildrenForkFromOnePreparedServerAndReportLikeDirectChildren) {
+  std::map<std::size_t, ChildExit> ends;
+  run_children(
+      5,
+      [](std::size_t task) {
+        return ChildBody([task](int fd) {
+          std::fprintf(stderr, "output of task %zu\n", task);
+          write_all(fd, fmt::format("{} {} {} {}", task, g_prepared_in, getppid(), g_after_fork_child_calls));
+          if (task == 1) _exit(9);
+          if (task == 2) raise(SIGSEGV);
+          if (task == 3) throw std::runtime_error("thrown in task 3");
+        });
+      },
+      2, through_server(10s),
+      [&](std::size_t task, ChildExit e) { EXPECT_TRUE(ends.emplace(task, std::move(e)).second); });
+  ASSERT_EQ(ends.size(), 5U);
+  EXPECT_EQ(g_prepared_in, 0) << "prepare ran in the server, not in the caller";
+  pid_t server = 0;
+  for (std::size_t task = 0; task < 5; ++task) {
+    const ChildExit& e = ends.at(task);
+    ASSERT_TRUE(e.started) << e.output;
+    int got_task = -1, prepared = 0, parent = 0, hooks = 0;
+    ASSERT_EQ(std::sscanf(e.result.c_str(), "%d %d %d %d", &got_task, &prepared, &parent, &hooks), 4) << e.result;
+    EXPECT_EQ(got_task, static_cast<int>(task));
+    EXPECT_EQ(prepared, parent) << "every child was forked by the prepared server";
+    EXPECT_NE(parent, getpid());
+    EXPECT_EQ(hooks, 1) << "after_fork_child ran once in each child";
+    if (server == 0) server = parent;
+    EXPECT_EQ(parent, server) << "one server for the whole run";
+    EXPECT_NE(e.output.find(fmt::format("output of task {}", task)), std::string::npos) << e.output;
+  }
+  EXPECT_EQ(ends.at(0).exit_code(), 0);
+  EXPECT_EQ(ends.at(1).exit_code(), 9);
+  EXPECT_EQ(ends.at(2).signal(), SIGSEGV);
+  EXPECT_EQ(ends.at(3).exit_code(), kUncaughtExceptionStatus);
+  EXPECT_NE(ends.at(3).output.find("thrown in task 3"), std::string::npos);
+  EXPECT_EQ(kill(server, 0), -1) << "the server is gone once the run is over";
+}
+
+TEST(ForkServer, AChildPastItsLimitIsKilledWithItsGroupAndTheRunGoesOn) {
+  std::map<std::size_t, ChildExit> ends;
+  run_children(
+      3,
+      [](std::size_t task) {
+        return ChildBody([task](int fd) {
+          if (task == 0) {
+            if (fork() == 0) pause();  // a grandchild in the same group
+            pause();
+          }
+          write_all(fd, "done");
+        });
+      },
+      1, through_server(1s), [&](std::size_t task, ChildExit e) { ends.emplace(task, std::move(e)); });
+  ASSERT_EQ(ends.size(), 3U);
+  EXPECT_TRUE(ends.at(0).timed_out);
+  EXPECT_EQ(ends.at(1).result, "done");
+  EXPECT_EQ(ends.at(2).exit_code(), 0);
 }
 
 }  // namespace

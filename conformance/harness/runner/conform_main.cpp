@@ -278,6 +278,11 @@ int main(int argc, char** argv) {
   }
   const sc::ImplementationDescription description = sc::describe_implementation(source, options);
   if (!description.error.empty()) std::cerr << "stagekit-conform: " << description.error << "\n";
+  if (description.error.empty()) {
+    options.declared = sc::capabilities_from_json(description.implementation.value("capabilities", nlohmann::json()));
+  }
+  // An implementation that cannot be made here still runs its cases: each is not_supported.
+  const std::string refusal = description.unsupported ? std::string() : description.error;
 
   sc::RunReport report;
   report.implementation = description.implementation;
@@ -291,10 +296,10 @@ int main(int argc, char** argv) {
                 {"argv", std::vector<std::string>(argv, argv + argc)}};
   if (world) {
     report.run["world"] = {{"backend", world->backend()}, {"size", world->size()}};
-    report.results = sc::run_cases_on_world(selected, source, *world, options, description.error);
+    report.results = sc::run_cases_on_world(selected, source, *world, options, refusal);
   } else {
     report.run["world"] = {{"backend", "thread"}};
-    report.results = sc::run_cases(selected, source, options, description.error);
+    report.results = sc::run_cases(selected, source, options, refusal);
   }
   report.run["duration_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // After the run: describing CUDA initialises it, and a CUDA context must not be forked.

@@ -67,8 +67,9 @@ CaseResult run_in_process(const Case& c, const ImplementationSource& source) {
 
 // ---- forked children ------------------------------------------------------------------------------
 
-testing::ChildOptions child_options(const RunOptions& options) {
+testing::ChildOptions child_options(const RunOptions& options, const ImplementationSource& source) {
   testing::ChildOptions o;
+  o.fork_server = source.fork_server;
   o.time_limit = options.timeout;
   o.memory_limit_bytes = options.memory_limit_bytes;
   o.capture_output = true;
@@ -186,6 +187,8 @@ ImplementationDescription describe_implementation(const ImplementationSource& so
       merge(describe());
     } catch (const std::exception& e) {
       d.error = fmt::format("the implementation could not be made: {}", e.what());
+      const auto* err = dynamic_cast<const Error*>(&e);
+      d.unsupported = err != nullptr && err->code() == ErrorCode::unsupported;
     }
     return d;
   }
@@ -195,15 +198,17 @@ ImplementationDescription describe_implementation(const ImplementationSource& so
         try {
           j = describe();
         } catch (const std::exception& e) {
-          j = {{"error", e.what()}};
+          const auto* err = dynamic_cast<const Error*>(&e);
+          j = {{"error", e.what()}, {"unsupported", err != nullptr && err->code() == ErrorCode::unsupported}};
         }
         write_all(fd, j.dump());
       },
-      child_options(options));
+      child_options(options, source));
   try {
     const auto j = nlohmann::json::parse(reaped.result);
     if (j.contains("error")) {
       d.error = fmt::format("the implementation could not be made: {}", j.at("error").get<std::string>());
+      d.unsupported = j.value("unsupported", false);
     } else {
       merge(j);
     }
@@ -242,10 +247,20 @@ std::vector<CaseResult> run_cases(const std::vector<const Case*>& cases, const I
       for (std::size_t a = 0; a < repeat; ++a) record(i, run_in_process(*cases[i], source));
     }
   } else {
+    // Cases the declared capabilities already rule out need no process.
+    std::vector<std::size_t> runnable;
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      const std::string unmet = options.declared ? unmet_requirement(cases[i]->requirements, *options.declared) : "";
+      if (unmet.empty()) {
+        runnable.push_back(i);
+        continue;
+      }
+      for (std::size_t a = 0; a < repeat; ++a) record(i, make_result(*cases[i], Outcome::not_supported, unmet, 0.0));
+    }
     testing::run_children(
-        total,
+        runnable.size() * repeat,
         [&](std::size_t task) {
-          const Case& c = *cases[task / repeat];
+          const Case& c = *cases[runnable[task / repeat]];
           return testing::ChildBody([&c, &source](int fd) {
             const auto start = Clock::now();
             std::unique_ptr<Implementation> impl;
@@ -262,9 +277,10 @@ std::vector<CaseResult> run_cases(const std::vector<const Case*>& cases, const I
             write_all(fd, kReleasedMarker);
           });
         },
-        options.jobs, child_options(options),
+        options.jobs, child_options(options, source),
         [&](std::size_t task, const testing::ChildExit& reaped) {
-          record(task / repeat, interpret(*cases[task / repeat], reaped, options));
+          const std::size_t i = runnable[task / repeat];
+          record(i, interpret(*cases[i], reaped, options));
         });
   }
 

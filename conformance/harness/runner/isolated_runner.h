@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,11 +33,18 @@ struct RunOptions {
   std::size_t output_tail_bytes = 8192;                        // output kept per crashed/timed-out case
   // Called after every attempt, in completion order: the attempt's result, attempts done, total.
   std::function<void(const CaseResult&, std::size_t, std::size_t)> on_attempt;
+  // What the implementation declared (from describe_implementation), when known: an isolated run
+  // then reports a case needing an undeclared capability not_supported without starting its
+  // process (the same outcome and reason the case's own check gives).
+  std::optional<Capabilities> declared;
 };
 
 struct ImplementationDescription {
   nlohmann::json implementation;  // name, version, capabilities (and plugin, for plugins)
   std::string error;              // why the implementation could not be created or described
+  // The implementation cannot be made in this environment (its factory raised an unsupported
+  // error): its cases still run, each not_supported with that reason, instead of failing.
+  bool unsupported = false;
 };
 
 // Name, version and capabilities, asked in a child when isolating (a crashing factory cannot kill

@@ -57,7 +57,8 @@ std::vector<CaseResult> run_cases_on_world(const std::vector<const Case*>& cases
   std::size_t done = 0;
   for (const Case* c : cases) {
     std::vector<CaseResult> mine = run_cases(
-        {c}, source, RunOptions{false, 1, 1, options.timeout, 0, options.output_tail_bytes, nullptr}, refusal);
+        {c}, source, RunOptions{false, 1, 1, options.timeout, 0, options.output_tail_bytes, nullptr, std::nullopt},
+        refusal);
     const std::string encoded = nlohmann::json{
         {"outcome", outcome_name(mine[0].outcome)},
         {"reason", mine[0].reason},

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,15 @@
 #include "stagekit/dist/communicator.h"
 
 namespace stagekit::conformance {
+
+// Thrown by an implementation that reaches another framework (the torch route) when a case's input
+// cannot be represented there at all (a dtype that framework lacks): the case is not_supported with
+// this message as the reason. Not a stagekit::Error, so that no case mistakes it for the stager's
+// own refusal of bad input.
+class InputNotRepresentable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 struct Capabilities {
   bool pin_memory = false;    // staged buffers can be page-locked

@@ -15,11 +15,19 @@
 //   * the captured output is bounded: only its last `output_tail_bytes` bytes are kept;
 //   * stdio buffers are flushed before each fork, so nothing buffered is written twice;
 //   * the caller's thread does all the waiting (no threads, no signal handlers are installed).
+//
+// A fork server (ChildOptions::fork_server) changes only where children are forked from: one server
+// process, forked from the caller once per run_children(), prepares itself (e.g. starts an
+// interpreter and imports what every child needs) and then forks each child on request, so that
+// children start warm. Everything above still holds for them: the server passes each child the
+// caller's pipes, reaps it and reports its wait status back; the caller keeps the time limits and
+// kills over-time children's groups itself. The server dies with the caller (PR_SET_PDEATHSIG).
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -28,11 +36,20 @@ namespace stagekit::testing {
 // Exit status of a child whose body threw.
 inline constexpr int kUncaughtExceptionStatus = 3;
 
+// The hooks of a fork server (see above). Every hook is optional.
+struct ForkServer {
+  std::function<void()> prepare;            // once, in the server, before its first fork
+  std::function<void()> before_fork;        // in the server, just before each fork
+  std::function<void()> after_fork_parent;  // in the server, just after each fork
+  std::function<void()> after_fork_child;   // in each child, first thing after the fork
+};
+
 struct ChildOptions {
   std::chrono::milliseconds time_limit{std::chrono::minutes(5)};
-  std::size_t memory_limit_bytes = 0;    // RLIMIT_AS of the child; 0 = no limit
-  bool capture_output = true;            // false: the child writes to this process's stdout/stderr
-  std::size_t output_tail_bytes = 8192;  // the captured output kept (its end); at least 256
+  std::size_t memory_limit_bytes = 0;             // RLIMIT_AS of the child; 0 = no limit
+  bool capture_output = true;                     // false: the child writes to this process's stdout/stderr
+  std::size_t output_tail_bytes = 8192;           // the captured output kept (its end); at least 256
+  std::shared_ptr<const ForkServer> fork_server;  // null: each child is forked from this process
 };
 
 // The body of a child: gets the file descriptor of its result pipe.

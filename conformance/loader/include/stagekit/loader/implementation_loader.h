@@ -6,7 +6,9 @@
 // kind that claims a spec loads it:
 //   reference   the built-in reference implementation;
 //   PATH.so     a plugin shared library exporting the entry point of stagekit/conformance/plugin.h
-//               (stagekit/loader/plugin_loader.h): any spec holding a '/' or ending in .so / .so.N.
+//               (stagekit/loader/plugin_loader.h): any spec holding a '/' or ending in .so / .so.N;
+//   torch[:PACKAGE.MODULE:FACTORY]
+//               a Python stager on torch tensors (stagekit/torch/torch_kind.h).
 // Adding a kind is one row of that table (implementation_loader.cpp) and its load function.
 //
 // Invariants: load_implementation() never throws for a bad spec. A spec that no kind claims gives a
@@ -16,6 +18,7 @@
 // (objects it made may outlive any scope).
 #pragma once
 
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stagekit/conformance/implementation.h"
+#include "stagekit/testing/child_process.h"
 
 namespace stagekit::conformance {
 
@@ -32,6 +36,10 @@ struct ImplementationSource {
   ImplementationFactory factory;  // empty when refused
   std::string refusal;            // why the implementation cannot be used; empty when usable
   nlohmann::json plugin;          // {"path", "abi", "build_tag"} for plugins; null for built-ins
+  // Where isolated runs fork each case's process from: null, the runner itself; else a fork server
+  // prepared once (the torch kind's starts the interpreter and imports torch there, so that the
+  // runner's own process never does and every case starts warm).
+  std::shared_ptr<const testing::ForkServer> fork_server;
 };
 
 // One kind of implementation spec.

@@ -1,0 +1,106 @@
+#include "host_buffer.h"
+
+#include <pybind11/embed.h>
+#include <pybind11/stl.h>
+
+#include "python_runtime.h"
+
+namespace stagekit::torch_bridge {
+namespace {
+
+// Holds a stagekit storage for as long as Python holds the torch storage made over it.
+struct HostBuffer {
+  Storage storage;
+  std::int64_t torch_key = 0;
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+  explicit HostBuffer(Storage s) : storage(std::move(s)) {}
+  ~HostBuffer() {
+    if (torch_key != 0) StorageMirror::instance().forget_key(torch_key);
+  }
+};
+
+}  // namespace
+}  // namespace stagekit::torch_bridge
+
+PYBIND11_EMBEDDED_MODULE(_stagekit_bridge, m) {
+  using stagekit::torch_bridge::HostBuffer;
+  pybind11::class_<HostBuffer>(m, "HostBuffer", pybind11::buffer_protocol())
+      .def_buffer([](HostBuffer& b) {
+        return pybind11::buffer_info(b.storage.data(), 1, pybind11::format_descriptor<std::uint8_t>::format(), 1,
+                                     {static_cast<pybind11::ssize_t>(b.storage.nbytes())}, {1}, false);
+      });
+}
+
+namespace stagekit::torch_bridge {
+
+py::object host_buffer_type() { return py::module_::import("_stagekit_bridge").attr("HostBuffer"); }
+
+StorageMirror& StorageMirror::instance() {
+  static auto* mirror = new StorageMirror;  // never destroyed: Python objects outlive static destruction
+  return *mirror;
+}
+
+py::object StorageMirror::typed_base(const Storage& storage, DType dtype, const py::object& dtype_object) {
+  auto it = entries_.find(storage.identity());
+  if (it != entries_.end() && (it->second.data != storage.data() || it->second.nbytes != storage.nbytes())) {
+    entries_.erase(it);  // resized since it was mirrored: mirror it afresh
+    it = entries_.end();
+  }
+  const Modules& mods = modules();
+  if (it == entries_.end()) {
+    Entry entry;
+    entry.storage = storage;
+    entry.data = storage.data();
+    entry.nbytes = storage.nbytes();
+    auto holder = std::make_unique<HostBuffer>(storage);
+    HostBuffer* raw = holder.get();
+    py::object buffer = py::cast(std::move(holder));
+    if (storage.nbytes() == 0) {
+      entry.bytes = mods.torch.attr("empty")(0, py::arg("dtype") = mods.uint8,
+                                              py::arg("device") = storage.device().str());
+    } else if (storage.device().is_cuda()) {
+      entry.bytes = mods.convert.attr("tensor_from_cuda_memory")(
+          buffer, reinterpret_cast<std::uintptr_t>(storage.data()), storage.nbytes(), storage.device().index);
+    } else {
+      entry.bytes = mods.frombuffer(buffer, py::arg("dtype") = mods.uint8);
+    }
+    const auto key = py::cast<std::int64_t>(mods.compat.attr("storage_key")(
+        mods.compat.attr("untyped_storage")(entry.bytes)));
+    if (storage.nbytes() > 0) {
+      raw->torch_key = key;
+      by_key_[key] = storage.weak();
+    }
+    it = entries_.emplace(storage.identity(), std::move(entry)).first;
+  }
+  Entry& entry = it->second;
+  auto typed = entry.typed.find(dtype);
+  if (typed == entry.typed.end()) {
+    const std::size_t item = element_size(dtype);
+    const std::size_t usable = entry.nbytes - entry.nbytes % item;
+    py::object bytes = entry.bytes[py::slice(0, static_cast<py::ssize_t>(usable), 1)];
+    typed = entry.typed.emplace(dtype, bytes.attr("view")(dtype_object)).first;
+  }
+  return typed->second;
+}
+
+std::optional<Storage> StorageMirror::source_of(std::int64_t torch_key) const {
+  auto it = by_key_.find(torch_key);
+  if (it == by_key_.end()) return std::nullopt;
+  Storage s = it->second.lock();
+  if (!s.defined()) return std::nullopt;
+  return s;
+}
+
+void StorageMirror::prune() {
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    // Held by this entry and by the HostBuffer of its torch storage only: the case let it go.
+    if (it->second.storage.use_count() <= 2) {
+      it = entries_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace stagekit::torch_bridge

@@ -1,0 +1,61 @@
+// host_buffer.h (internal to the torch bridge) — the torch storages the bridge makes over stagekit
+// storages, without copying, and the way back from such a torch storage to its stagekit storage.
+//
+// A stagekit host storage is exported to Python as a writable buffer (a HostBuffer holding the
+// Storage); torch.frombuffer makes a uint8 tensor over it, whose storage keeps the HostBuffer — and
+// so the stagekit storage — alive for as long as torch holds it. The StorageMirror keeps one torch
+// storage per live stagekit storage (so that re-staging the same sources reaches the same torch
+// storage, as a stager's cache expects) and remembers, while the torch storage lives, which stagekit
+// storage it came from (so that identity survives the way back).
+//
+// Invariants: one torch storage per stagekit storage at a time; an entry whose stagekit storage is
+// held by nothing but the mirror is dropped at the next conversion (prune()); an entry whose
+// storage was resized (its address or size changed) is replaced. All calls need the GIL.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <unordered_map>
+
+#include <pybind11/pybind11.h>
+
+#include "stagekit/core/dtype.h"
+#include "stagekit/core/storage.h"
+
+namespace stagekit::torch_bridge {
+
+namespace py = pybind11;
+
+// The Python type of the buffer the bridge exports (registered in the embedded module).
+[[nodiscard]] py::object host_buffer_type();
+
+class StorageMirror {
+ public:
+  // The process's mirror.
+  static StorageMirror& instance();
+
+  // A tensor of `dtype` over the whole of `storage` (as many elements as fit), on the torch storage
+  // that mirrors it; made on first use. `dtype_object` is the torch dtype.
+  py::object typed_base(const Storage& storage, DType dtype, const py::object& dtype_object);
+  // The stagekit storage a torch storage (by its key) was made from, while both live.
+  [[nodiscard]] std::optional<Storage> source_of(std::int64_t torch_key) const;
+  // Drops entries whose stagekit storage nothing else holds (their torch storage goes when torch
+  // holds it no longer).
+  void prune();
+  void forget_key(std::int64_t torch_key) { by_key_.erase(torch_key); }
+  [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
+
+ private:
+  struct Entry {
+    Storage storage;
+    const void* data = nullptr;
+    std::size_t nbytes = 0;
+    py::object bytes;  // the uint8 tensor over the whole storage
+    std::map<DType, py::object> typed;
+  };
+  std::unordered_map<const void*, Entry> entries_;
+  std::unordered_map<std::int64_t, WeakStorage> by_key_;
+};
+
+}  // namespace stagekit::torch_bridge

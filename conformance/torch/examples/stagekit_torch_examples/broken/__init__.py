@@ -1,0 +1,1 @@
+"""Broken stagers: each breaks one property of CorrectStager (see its module's docstring)."""

@@ -1,0 +1,158 @@
+"""Every difference between the torch versions the torch route runs on, in one place.
+
+torch 1.13 (Debian) has no ``Tensor.untyped_storage()``: a tensor's storage is a ``TypedStorage``
+wrapping an ``UntypedStorage``, and neither Python object is preserved (each call makes a new one).
+torch 2.x has ``untyped_storage()`` and preserves the storage's Python object while it lives. The
+identity of a storage is the address of its C++ ``StorageImpl`` (``_cdata``) on both: stable for
+the storage's life, and shared by every view of it. Which dtypes exist depends on the version too
+(float8 from 2.1, uint16/32/64 from 2.3); DTensor from 2.4 (``torch.distributed.tensor``).
+"""
+
+import re
+
+import torch
+
+VERSION = tuple(int(part) for part in re.match(r"(\d+)\.(\d+)", torch.__version__).groups())
+HAS_UNTYPED_STORAGE = hasattr(torch.Tensor, "untyped_storage")
+
+# stagekit dtype name -> torch dtype, for the dtypes this torch has.
+DTYPES = {
+    name: getattr(torch, name)
+    for name in [
+        "bool", "uint8", "int8", "int16", "int32", "int64", "uint16", "uint32", "uint64",
+        "float16", "bfloat16", "float32", "float64", "complex64", "complex128",
+        "float8_e4m3fn", "float8_e5m2",
+    ]
+    if isinstance(getattr(torch, name, None), torch.dtype)
+}
+DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
+
+
+def untyped_storage(tensor):
+    """The untyped storage behind ``tensor`` (a new Python object per call on torch 1.x)."""
+    if HAS_UNTYPED_STORAGE:
+        return tensor.untyped_storage()
+    return tensor.storage()._storage
+
+
+def storage_key(storage):
+    """The identity of a storage: its StorageImpl, the same for every view and every wrapper."""
+    return storage._cdata
+
+
+def tensor_on_storage(storage, dtype, storage_offset, sizes, strides):
+    """A new tensor of ``dtype`` over ``storage`` (an untyped storage) with exactly this layout."""
+    result = torch.empty(0, dtype=dtype, device=storage.device)
+    if HAS_UNTYPED_STORAGE:
+        return result.set_(storage, storage_offset, sizes, strides)
+    typed = torch.storage.TypedStorage(wrap_storage=storage, dtype=dtype)
+    return result.set_(typed, storage_offset, sizes, strides)
+
+
+def new_storage(nbytes, device="cpu"):
+    """A new untyped storage of ``nbytes`` bytes on ``device``."""
+    return untyped_storage(torch.empty(nbytes, dtype=torch.uint8, device=device))
+
+
+def shared_storage(nbytes):
+    """A new untyped CPU storage of ``nbytes`` bytes in shared memory another process can map: a
+    memfd mapped MAP_SHARED, released (descriptor and mapping) when the storage dies. Unlike
+    ``Tensor.share_memory_()`` of torch 1.13, a failure (the file cannot grow) leaks no
+    descriptor."""
+    import mmap
+    import os
+    fd = os.memfd_create("stagekit-torch-shared", os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(fd, nbytes)
+        mapping = mmap.mmap(fd, nbytes, flags=mmap.MAP_SHARED)
+    finally:
+        os.close(fd)  # the mapping keeps its own descriptor
+    return untyped_storage(torch.frombuffer(mapping, dtype=torch.uint8))
+
+
+def dtensor_type():
+    """The DTensor class where this torch has it, else None."""
+    for module in ("torch.distributed.tensor", "torch.distributed._tensor"):
+        try:
+            mod = __import__(module, fromlist=["DTensor"])
+            return getattr(mod, "DTensor")
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+def pytorch_state_dict_stager():
+    """PyTorch's own StateDictStager, or (None, reason) where this torch has none."""
+    try:
+        from torch.distributed.checkpoint._state_dict_stager import StateDictStager
+    except ImportError:
+        return None, (f"torch {torch.__version__} has no torch.distributed.checkpoint."
+                      "_state_dict_stager.StateDictStager (newer PyTorch releases have it)")
+    return StateDictStager, ""
+
+
+class StorageCache:
+    """A stager's cache: source storage -> staged storage, keyed by the source's identity.
+
+    torch 2.x preserves a storage's Python object while the storage lives, so the cache holds its
+    keys weakly: an entry goes when its source storage dies (as PyTorch's StateDictStager does).
+    torch 1.x makes a new storage object per call, so nothing tells when a storage dies: the cache
+    holds the source storage itself, which keeps its identity from being reused while the entry
+    lives; entries then go on ``clear()``.
+    """
+
+    def __init__(self):
+        self._entries = {}
+
+    def get(self, storage):
+        entry = self._entries.get(storage_key(storage))
+        return entry[0] if entry is not None else None
+
+    def put(self, storage, staged):
+        key = storage_key(storage)
+        if HAS_UNTYPED_STORAGE:
+            import weakref
+            weakref.finalize(storage, self._entries.pop, key, None)
+            self._entries[key] = (staged, None)
+        else:
+            self._entries[key] = (staged, storage)
+
+    def discard(self, storage):
+        self._entries.pop(storage_key(storage), None)
+
+    def clear(self):
+        self._entries.clear()
+
+    def __len__(self):
+        return len(self._entries)
+
+
+def pin(address, nbytes):
+    """Page-locks [address, address + nbytes): registered with CUDA where torch has a device, else
+    mlock(2). Returns the function that undoes it (None where munmap undoes it by itself)."""
+    if torch.cuda.is_available():
+        cudart = torch.cuda.cudart()
+        err = cudart.cudaHostRegister(address, nbytes, 1)
+        if int(err) != 0:
+            raise RuntimeError(f"Registering memory failed with cudaError: {int(err)}")
+        return lambda: cudart.cudaHostUnregister(address)
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mlock(ctypes.c_void_p(address), ctypes.c_size_t(nbytes)) != 0:
+        raise OSError(ctypes.get_errno(), f"mlock of {nbytes} bytes failed")
+    return None
+
+
+def mapped_storage(nbytes):
+    """A new untyped CPU storage of ``nbytes`` bytes in its own anonymous mapping: unmapped (and so
+    unlocked, if it was pinned) when the storage dies, and never left behind in the C heap the way
+    large blocks freed by torch's own allocator can be (glibc's growing mmap threshold)."""
+    import mmap
+    if nbytes == 0:
+        return new_storage(0)
+    return untyped_storage(torch.frombuffer(mmap.mmap(-1, nbytes), dtype=torch.uint8))
+
+
+def bytes_of(storage):
+    """A uint8 tensor over the whole of an untyped storage."""
+    return tensor_on_storage(storage, torch.uint8, 0, (storage.nbytes(),), (1,))
