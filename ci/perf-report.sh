@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the perf harness once and builds the charted report from it and the conformance results.
 #   ci/perf-report.sh BUILD_DIR OUT_DIR MODE [extra stagekit-bench flags]
-# Writes OUT_DIR/perf/stagekit.json (and pytorch.json when a PyTorch peer can run), OUT_DIR/perf/dist.json
+# Writes OUT_DIR/perf/stagekit.json (the reference), OUT_DIR/perf/<label>.json for each other
+# implementation in $STAGEKIT_IMPLS ("LABEL=SPEC ...", e.g. "pytorch=torch"; one that cannot be
+# made here is left out, saying why), OUT_DIR/perf/dist.json
 # (stagekit-dist-bench, the replication benchmarks included: under mpirun -np 4 when mpirun is here and
 # the build has MPI, else a thread world of 4 ranks; only --benchmark_repetitions/
 # --benchmark_report_aggregates_only of the extra flags reach it; replicas are written under
@@ -44,28 +46,37 @@ if [ -x "$dist_bench" ]; then
     echo "ci/perf-report.sh: stagekit-dist-bench failed (exit $rc); the report goes on without it" >&2
   fi
 fi
-peer=()
-rc=0
-ci/python.sh -m stagekit_tools.peer_torch --out "$out/perf/pytorch.json" $([ "$mode" = full ] || echo --quick) || rc=$?
-if [ "$rc" -eq 0 ]; then
-  peer=(--peer "$out/perf/pytorch.json")
-elif [ "$rc" -ne 3 ]; then
-  echo "ci/perf-report.sh: the PyTorch peer failed (exit $rc); the report goes on without it" >&2
-fi
+peers=()
+for entry in ${STAGEKIT_IMPLS:-}; do
+  label="${entry%%=*}"
+  spec="${entry#*=}"
+  echo "=== stagekit: perf harness for $label (--impl $spec, $mode mode) ==="
+  rc=0
+  "$build/perf/stagekit-bench" --impl "$spec" --stagekit_mode="$mode" --benchmark_filter='^stage/' \
+    --benchmark_out="$out/perf/$label.json" --benchmark_out_format=json "$@" || rc=$?
+  if [ "$rc" -eq 0 ] && [ -s "$out/perf/$label.json" ]; then
+    peers+=("$out/perf/$label.json")
+  else
+    rm -f "$out/perf/$label.json"
+    echo "ci/perf-report.sh: $label (--impl $spec) could not be benchmarked (exit $rc); the report goes on without it" >&2
+  fi
+done
 [ ${#dist[@]} -gt 0 ] || rm -f "$out/charts/dist_bandwidth.png" "$out/charts/dist_bandwidth.svg" \
   "$out/charts/replication_bandwidth.png" "$out/charts/replication_bandwidth.svg"
 history=()
 if [ -n "${STAGEKIT_HISTORY:-}" ] && compgen -G "$STAGEKIT_HISTORY/*.json" >/dev/null; then
   history=(--history "$STAGEKIT_HISTORY")
 fi
-ci/python.sh -m stagekit_tools.plot "$out/perf/stagekit.json" ${peer[1]:+"${peer[1]}"} --out "$out/charts" "${history[@]}" \
+ci/python.sh -m stagekit_tools.plot "$out/perf/stagekit.json" "${peers[@]}" --out "$out/charts" "${history[@]}" \
   "${dist[@]}"
 conformance=()
 [ -f "$out/conformance/results.json" ] && conformance=(--conformance "reference=$out/conformance/results.json")
-for results in "$out"/conformance/examples/*/results.json; do
+for results in "$out"/conformance/examples/*/results.json "$out"/conformance/implementations/*/results.json; do
   [ -f "$results" ] && conformance+=(--conformance "$(basename "$(dirname "$results")")=$results")
 done
 [ -f "$out/conformance/side_by_side.html" ] &&
   conformance+=(--link "conformance/side_by_side.html=Conformance of every implementation, side by side")
-ci/python.sh -m stagekit_tools.report --perf "$out/perf/stagekit.json" "${peer[@]}" "${dist[@]}" \
+peer_args=()
+for p in "${peers[@]}"; do peer_args+=(--peer "$p"); done
+ci/python.sh -m stagekit_tools.report --perf "$out/perf/stagekit.json" "${peer_args[@]}" "${dist[@]}" \
   "${conformance[@]}" --charts "$out/charts" --out "$out"

@@ -9,7 +9,12 @@
 #   reports/latest/perf/stagekit.json (Google Benchmark JSON; pytorch.json too where torch runs)
 #   reports/latest/charts/*.png|svg, reports/latest/index.html, reports/latest/README.md
 #   ci/report.sh [extra stagekit-conform options, e.g. --profile upstream or --filter 'stager.views.*']
-# Set STAGEKIT_PERF_MODE=smoke|quick|full (default quick) to change the perf pass.
+# Set STAGEKIT_PERF_MODE=smoke|quick|full (default quick) to change the perf pass, and
+# STAGEKIT_IMPLS="LABEL=SPEC ..." for the other implementations tested and benchmarked next to the
+# reference (any --impl spec; default where the build has the torch route: the project's correct
+# Python stager and PyTorch's own, "torch-correct=torch:stagekit_torch_examples.correct:CorrectStager
+# pytorch=torch"). Their results: reports/latest/conformance/implementations/<label>/ and
+# reports/latest/perf/<label>.json.
 # Exits non-zero when a reference case fails, crashes or times out, an example plugin does not
 # behave as its expectations say, or a benchmark result is wrong.
 set -euo pipefail
@@ -35,6 +40,22 @@ for results in "$examples"/results/*/results.json; do
   mkdir -p "$out/conformance/examples/$name"
   cp "$(dirname "$results")"/* "$out/conformance/examples/$name/"
   side_by_side+=("$name=$out/conformance/examples/$name/results.json")
+done
+# The other configured implementations: the suite, then (in ci/perf-report.sh) the benchmarks.
+export PYTHONPATH="$PWD/conformance/torch/examples${PYTHONPATH:+:$PYTHONPATH}"
+if [ -z "${STAGEKIT_IMPLS+set}" ] && grep -q '^#define STAGEKIT_HAVE_PYTHON 1' build/release/generated/stagekit/config.h 2>/dev/null; then
+  export STAGEKIT_IMPLS="torch-correct=torch:stagekit_torch_examples.correct:CorrectStager pytorch=torch"
+fi
+for entry in ${STAGEKIT_IMPLS:-}; do
+  label="${entry%%=*}"
+  spec="${entry#*=}"
+  echo "=== stagekit: conformance suite against $label (--impl $spec) ==="
+  rc=0
+  build/release/conformance/stagekit-conform --impl "$spec" --jobs "$(nproc)" --quiet \
+    --out "$out/conformance/implementations/$label" "$@" || rc=$?
+  # Its failures are findings about that implementation, reported side by side, not a failed job.
+  [ -f "$out/conformance/implementations/$label/results.json" ] &&
+    side_by_side+=("$label=$out/conformance/implementations/$label/results.json")
 done
 ci/python.sh -m stagekit_tools.side_by_side --title "stagekit conformance: implementations side by side" \
   --out "$out/conformance/side_by_side.html" --markdown "$out/conformance/side_by_side.md" \

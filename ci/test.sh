@@ -4,7 +4,7 @@
 #                       the nightly-only ones, the C++ format and Python lint checks included), then
 #                       the `asan` preset (AddressSanitizer + UndefinedBehaviorSanitizer) running the
 #                       same tests but the Python tools', then fuzzes the replica and message readers
-#                       for 45 s (ci/fuzz.sh)
+#                       for 30 s (ci/fuzz.sh)
 #   ci/test.sh quick    the `ci` preset only
 #   ci/test.sh full     as with no argument, plus the nightly-only tests of the `ci` build (the
 #                       nightly job flags an injected slowdown), the `tsan` preset (ThreadSanitizer)
@@ -44,6 +44,6 @@ if [ "$mode" = full ]; then
   timed "clang-tidy" ci/tidy.sh
   timed "fuzzing" ci/fuzz.sh 300
 else
-  timed "fuzzing" ci/fuzz.sh 45
+  timed "fuzzing" ci/fuzz.sh 30
 fi
 echo "=== stagekit: all passed in $(( $(date +%s) - started )) s ==="

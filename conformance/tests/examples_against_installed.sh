@@ -25,7 +25,7 @@ SOURCE_DIR=$(cd "$2" && pwd)
 mkdir -p "$3"
 WORK_DIR=$(cd "$3" && pwd)
 PY=/usr/bin/python3
-JOBS=2
+JOBS=${STAGEKIT_EXAMPLE_JOBS:-2}  # cases at once (ctest runs it with 1, beside the other tests)
 EXAMPLES="$SOURCE_DIR/conformance/examples"
 PREFIX="$WORK_DIR/prefix"
 EXBUILD="$WORK_DIR/build"

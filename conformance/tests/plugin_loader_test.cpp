@@ -10,10 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "stagekit/config.h"
 #include "stagekit/conformance/plugin.h"
 #include "stagekit/loader/environment.h"
 #include "stagekit/loader/implementation_loader.h"
 #include "stagekit/loader/plugin_loader.h"
+
+#if STAGEKIT_HAVE_PYTHON
+extern "C" int Py_IsInitialized();  // libpython, linked in with the torch kind
+#endif
 
 namespace stagekit::conformance {
 namespace {
@@ -34,7 +39,7 @@ TEST(BuildTag, ParsesAndNamesEveryDifference) {
 TEST(ImplementationLoader, EachSpecGoesToTheKindThatClaimsIt) {
   std::vector<std::string> names;
   for (const ImplementationKind& kind : implementation_kinds()) names.emplace_back(kind.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"reference", "plugin"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"reference", "torch", "plugin"}));
 
   const ImplementationSource reference = load_implementation("reference");
   EXPECT_EQ(reference.kind, "reference");
@@ -50,20 +55,45 @@ TEST(ImplementationLoader, EachSpecGoesToTheKindThatClaimsIt) {
     EXPECT_FALSE(s.factory) << spec;
     EXPECT_NE(s.refusal.find("plugin '" + spec + "' refused: no such file"), std::string::npos) << s.refusal;
   }
+
+  // The torch kind claims "torch" and "torch:...", and loading starts no interpreter: the factory
+  // (or, without Python in the build, a refusal saying so) is all it gives.
+  for (const std::string spec : {"torch", "torch:my_pkg.staging:MyStager"}) {
+    const ImplementationSource s = load_implementation(spec);
+    EXPECT_EQ(s.kind, "torch") << spec;
+#if STAGEKIT_HAVE_PYTHON
+    EXPECT_TRUE(s.factory) << spec;
+    EXPECT_EQ(s.refusal, "") << spec;
+    EXPECT_TRUE(s.fork_server) << "the cases start from a process that imported torch once";
+#else
+    EXPECT_FALSE(s.factory) << spec;
+    EXPECT_NE(s.refusal.find("built without the torch route"), std::string::npos) << s.refusal;
+#endif
+#if STAGEKIT_HAVE_PYTHON
+    EXPECT_EQ(Py_IsInitialized(), 0) << "loading a spec must not start Python";
+#endif
+  }
+  const ImplementationSource malformed = load_implementation("torch:no_factory_named");
+  EXPECT_EQ(malformed.kind, "torch");
+  EXPECT_FALSE(malformed.factory);
+  EXPECT_NE(malformed.refusal.find("not of the form torch:PACKAGE.MODULE:FACTORY"), std::string::npos)
+      << malformed.refusal;
 }
 
 TEST(ImplementationLoader, ASpecNoKindClaimsIsRefusedNamingTheKinds) {
-  for (const std::string spec : {"referenc", "torch:my_module:make", ""}) {
+  for (const std::string spec : {"referenc", "pytorch", ""}) {
     const ImplementationSource s = load_implementation(spec);
     EXPECT_EQ(s.kind, "") << spec;
     EXPECT_FALSE(s.factory) << spec;
     EXPECT_EQ(s.refusal, "unknown implementation '" + spec +
                              "': expected one of 'reference' (reference), "
-                             "'PATH.so' (plugin)");
+                             "'torch[:PACKAGE.MODULE:FACTORY]' (torch), 'PATH.so' (plugin)");
   }
   const std::string help = implementation_kinds_help();
-  EXPECT_NE(help.find("  reference  the built-in reference implementation"), std::string::npos) << help;
-  EXPECT_NE(help.find("  PATH.so    a plugin library"), std::string::npos) << help;
+  EXPECT_NE(help.find("  reference                       the built-in reference implementation"), std::string::npos)
+      << help;
+  EXPECT_NE(help.find("  torch[:PACKAGE.MODULE:FACTORY]  a Python stager"), std::string::npos) << help;
+  EXPECT_NE(help.find("  PATH.so                         a plugin library"), std::string::npos) << help;
 }
 
 TEST(Environment, NamesTheKernelHugePageModesAndTheBuildType) {

@@ -84,8 +84,27 @@ std::string verify(const Value& source, const Value& staged) {
   return {};
 }
 
-// Times one stage() call in seconds.
-double timed_stage(conformance::StagerUnderTest& stager, const Value& sd, bool cuda_source, Value& out) {
+// Times one stage() call in seconds. A stager that converts the state dict for another framework
+// (conformance::SplitStage) is timed on its own call only; its conversions, each way, are added to
+// `conversion`.
+struct ConversionSeconds {
+  double to = 0;    // the state dict into the stager's framework
+  double back = 0;  // the staged result back
+};
+
+double timed_stage(conformance::StagerUnderTest& stager, const Value& sd, bool cuda_source, Value& out,
+                   ConversionSeconds& conversion) {
+  if (auto* split = dynamic_cast<conformance::SplitStage*>(&stager)) {
+    const auto c0 = Clock::now();
+    const std::unique_ptr<conformance::PreparedStage> call = split->prepare(sd);
+    const auto t0 = Clock::now();
+    call->run();  // synchronises its device itself
+    const auto t1 = Clock::now();
+    out = call->result();
+    conversion.to += std::chrono::duration<double>(t0 - c0).count();
+    conversion.back += std::chrono::duration<double>(Clock::now() - t1).count();
+    return std::chrono::duration<double>(t1 - t0).count();
+  }
   if (!cuda_source) {
     const auto t0 = Clock::now();
     out = stager.stage(sd);
@@ -132,6 +151,7 @@ void run_stage(benchmark::State& state, const StageSpec& spec) {
     stager.reset();
   }
   double seconds = 0;
+  ConversionSeconds conversion;
   unsigned char stamp = 0;
   bool verified_first = false;
   for (auto _ : state) {
@@ -141,7 +161,7 @@ void run_stage(benchmark::State& state, const StageSpec& spec) {
     }
     stamp_sources(f, ++stamp);
     staged = Value();  // dropping the previous result is the caller's business, not the stage's
-    const double s = timed_stage(*stager, f.state_dict, spec.cuda_source, staged);
+    const double s = timed_stage(*stager, f.state_dict, spec.cuda_source, staged, conversion);
     state.SetIterationTime(s);
     seconds += s;
     if (!verified_first) {
@@ -165,6 +185,13 @@ void run_stage(benchmark::State& state, const StageSpec& spec) {
   state.counters["bytes"] = static_cast<double>(f.bytes);
   state.counters["tensors"] = static_cast<double>(f.tensors);
   state.counters["wrong"] = 0;
+  if (conversion.to + conversion.back > 0) {
+    // Outside the clock: what converting to the stager's framework and back cost, per tensor.
+    const double per_tensor = 1e9 / iterations / static_cast<double>(f.tensors);
+    state.counters["conversion_ns_per_tensor"] = (conversion.to + conversion.back) * per_tensor;
+    state.counters["conversion_to_ns_per_tensor"] = conversion.to * per_tensor;
+    state.counters["conversion_back_ns_per_tensor"] = conversion.back * per_tensor;
+  }
   const std::string limit = matching_limit(spec.cuda_source, spec.destination, spec.warm);
   const std::optional<double> limit_bps = limit_table().median(limit);
   if (limit_bps && seconds > 0) {

@@ -3,8 +3,8 @@
 #
 # A bench tool (stagekit-bench, stagekit-dist-bench) given an implementation it cannot measure stops
 # before any benchmark: exit status 2, a message naming the spec and why, and no result file. Tried:
-# a spec of no known kind (--impl and $STAGEKIT_IMPL), a missing plugin file, a plugin refused for its
-# build tag, and --impl without a value.
+# a spec of no known kind (--impl and $STAGEKIT_IMPL), a Python module that does not import (torch
+# kind), a missing plugin file, a plugin refused for its build tag, and --impl without a value.
 set -uo pipefail
 
 if [[ $# -ne 3 ]]; then
@@ -46,8 +46,11 @@ expect_refusal() {
 
 expect_refusal unknown_kind "^$name: --impl no-such-kind: unknown implementation 'no-such-kind': expected one of 'reference'" \
   -- --impl no-such-kind
-expect_refusal unknown_kind_from_environment "^$name: --impl torch:m:f: unknown implementation 'torch:m:f'" \
-  STAGEKIT_IMPL=torch:m:f --
+expect_refusal unknown_kind_from_environment "^$name: --impl pytorch: unknown implementation 'pytorch'" \
+  STAGEKIT_IMPL=pytorch --
+expect_refusal torch_module_missing \
+  "^$name: --impl torch:no_such_module:F: .*(module 'no_such_module' does not import|built without the torch route)" \
+  -- --impl torch:no_such_module:F
 expect_refusal missing_plugin "^$name: --impl /nonexistent/libvendor.so: plugin '/nonexistent/libvendor.so' refused: no such file" \
   -- --impl=/nonexistent/libvendor.so
 expect_refusal refused_plugin "^$name: --impl .*: plugin '.*' refused: build tag differs: .*compiler: plugin 'othercc-99', $name '" \

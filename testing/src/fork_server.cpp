@@ -227,7 +227,8 @@ void ForkServerClient::collect() {
 bool ForkServerClient::wait_for(pid_t pid, int limit_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(limit_ms);
   while (exited_.count(pid) == 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || lost_) return false;
     receive(static_cast<int>(left.count()));
   }

@@ -1,6 +1,6 @@
 """Write Google Benchmark (v1.7.1) JSON with the stagekit context keys.
 
-Used by peer_torch and by the test-fixture generator; needs only the standard library.
+Used by the test-fixture generator; needs only the standard library.
 Entry layout and aggregate rules follow Google Benchmark's JSONReporter: iteration entries
 carry repetition_index, aggregates (mean, median, stddev, cv; only with >= 2 repetitions)
 carry aggregate_name and aggregate_unit, errored entries carry error_occurred/error_message.

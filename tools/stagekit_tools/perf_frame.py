@@ -15,6 +15,9 @@ from stagekit_tools.bench_file import BenchFile
 TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 COUNTERS = ("bytes_per_second", "items_per_second", "ratio_to_limit", "overhead_ns_per_tensor",
             "limit_bytes_per_second", "tensors", "bytes", "wrong",
+            # an implementation reached through another framework (the torch route): outside the
+            # clock, the conversion of the state dict there and back, per tensor
+            "conversion_ns_per_tensor",
             # stagekit-dist-bench (perf/METRICS.md, "Distributed benchmarks")
             "algbw", "busbw", "limit_algbw", "world_size")
 COLUMNS = ("benchmark", "kind", "src", "dst", "layout", "mode", "repetition_index", "repetitions",

@@ -13,7 +13,8 @@ from stagekit_tools import names
 
 SUMMARY_COLUMNS = ("benchmark", "kind", "src", "dst", "layout", "mode", "status", "n",
                    "real_time_median_s", "real_time_cv", "bytes_per_second_median",
-                   "ratio_to_limit_median", "overhead_ns_per_tensor_median", "tensors", "bytes",
+                   "ratio_to_limit_median", "overhead_ns_per_tensor_median",
+                   "conversion_ns_per_tensor_median", "tensors", "bytes",
                    "label", "limit", "error", "skipped_reason")
 LIMIT_LABEL = "limit="
 
@@ -84,6 +85,7 @@ def summarize_one(name, group):
         "bytes_per_second_median": median(ok["bytes_per_second"]),
         "ratio_to_limit_median": median(ok["ratio_to_limit"]),
         "overhead_ns_per_tensor_median": median(ok["overhead_ns_per_tensor"]),
+        "conversion_ns_per_tensor_median": median(ok["conversion_ns_per_tensor"]),
         "tensors": median(ok["tensors"]), "bytes": median(ok["bytes"]), **result,
     }
 

@@ -73,7 +73,7 @@ def stagekit_context(date, sha, mode="full", recent=False):
 
 def peer_context(date):
     """A peer file with only some of the stagekit keys."""
-    return gbench_json.context(date, "vm", "tools/stagekit_tools/peer_torch.py", 2, {
+    return gbench_json.context(date, "vm", "stagekit-bench --impl torch", 2, {
         "implementation": "pytorch", "implementation_version": "2.5.1", "cpu_count": 2,
         "cuda": "none", "gpu": "none", "copy_threads": 2, "mode": "full"})
 

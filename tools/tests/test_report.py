@@ -170,7 +170,6 @@ def test_report_states_missing_inputs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     md = (tmp_path / "README.md").read_text()
     assert "No conformance results were given." in md
-    assert "No peer result file was given." in md
     assert "No charts directory was given" in md
     proc = run_tool("report", "--perf", fixture("schema_v2.json"), "--conformance",
                     str(tmp_path / "absent.json"), "--out", str(tmp_path / "r2"))

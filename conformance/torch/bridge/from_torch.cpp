@@ -18,10 +18,20 @@ void release_python_reference(void* /*data*/, void* context) noexcept {
   Py_DECREF(static_cast<PyObject*>(context));
 }
 
-IntList int_list(const py::handle& sequence) {
-  IntList out;
-  for (auto item : sequence) out.push_back(py::cast<std::int64_t>(item));
+// A tuple of ints (torch.Size is a tuple) as an IntList.
+IntList int_list(const py::handle& tuple) {
+  const Py_ssize_t n = PyTuple_GET_SIZE(tuple.ptr());
+  IntList out(static_cast<std::size_t>(n));
+  for (Py_ssize_t i = 0; i < n; ++i)
+    out[static_cast<std::size_t>(i)] = PyLong_AsLongLong(PyTuple_GET_ITEM(tuple.ptr(), i));
   return out;
+}
+
+std::string utf8(const py::handle& s) {
+  Py_ssize_t size = 0;
+  const char* data = PyUnicode_AsUTF8AndSize(s.ptr(), &size);
+  if (data == nullptr) throw py::error_already_set();
+  return {data, static_cast<std::size_t>(size)};
 }
 
 class FromTorch {
@@ -39,7 +49,7 @@ class FromTorch {
       return Value(static_cast<std::int64_t>(v));
     }
     if (PyFloat_Check(p)) return Value(PyFloat_AS_DOUBLE(p));
-    if (PyUnicode_Check(p)) return Value(py::cast<std::string>(o));
+    if (PyUnicode_Check(p)) return Value(utf8(o));
     if (PyBytes_Check(p)) {
       const std::string s = py::cast<std::string>(o);
       Bytes b;
@@ -55,11 +65,11 @@ class FromTorch {
       remember(p, out);
       for (auto [k, item] : py::reinterpret_borrow<py::dict>(o)) {
         if (PyBool_Check(k.ptr()) || !(PyUnicode_Check(k.ptr()) || PyLong_Check(k.ptr()))) {
-          throw InvalidArgument(fmt::format("a dict key of type {} (stagekit keys are str or int)",
-                                            Py_TYPE(k.ptr())->tp_name),
-                                path_.str());
+          throw InvalidArgument(
+              fmt::format("a dict key of type {} (stagekit keys are str or int)", Py_TYPE(k.ptr())->tp_name),
+              path_.str());
         }
-        DictKey key = PyUnicode_Check(k.ptr()) ? DictKey(py::cast<std::string>(k)) : DictKey(py::cast<std::int64_t>(k));
+        DictKey key = PyUnicode_Check(k.ptr()) ? DictKey(utf8(k)) : DictKey(py::cast<std::int64_t>(k));
         PathScope scope(path_, key);
         node->set(key, convert(item));
       }
@@ -98,27 +108,29 @@ class FromTorch {
  private:
   Value remember(PyObject* p, Value v) {
     memo_.emplace(p, v);
-    keep_alive_.push_back(py::reinterpret_borrow<py::object>(p));  // ids stay unique for the walk
+    // No reference is kept: the converted tree lives for the whole walk, so its ids stay unique.
     return v;
   }
 
-  Storage storage_for(std::int64_t key, const py::object& storage, std::uintptr_t address, std::size_t nbytes,
-                      const std::string& device_type, int device_index) {
+  // The stagekit storage of a tensor's torch storage (facts: what tensor_facts() said of it).
+  Storage storage_for(std::int64_t key, const py::tuple& f) {
     if (auto it = storages_.find(key); it != storages_.end()) return it->second;
     std::optional<Storage> found = StorageMirror::instance().source_of(key);
     if (!found) {
+      PyObject* device_type = PyTuple_GET_ITEM(f.ptr(), 9);
       Device device = Device::cpu();
-      if (device_type == "cuda") {
-        device = Device::cuda(device_index);
-      } else if (device_type != "cpu") {
-        throw InvalidArgument(fmt::format("a tensor on device type '{}' (stagekit knows cpu and cuda)", device_type),
-                              path_.str());
+      if (PyUnicode_CompareWithASCIIString(device_type, "cuda") == 0) {
+        device = Device::cuda(py::cast<int>(f[10]));
+      } else if (PyUnicode_CompareWithASCIIString(device_type, "cpu") != 0) {
+        throw InvalidArgument(
+            fmt::format("a tensor on device type '{}' (stagekit knows cpu and cuda)", utf8(device_type)), path_.str());
       }
-      PyObject* ref = storage.ptr();
+      PyObject* ref = PyTuple_GET_ITEM(f.ptr(), 1);  // the storage object keeps the memory alive
       Py_INCREF(ref);
-      found = Storage::from_data_ptr(DataPtr(reinterpret_cast<void*>(address), nbytes, device,
-                                             device.is_cuda() ? MemoryKind::device : MemoryKind::pageable, ref,
-                                             &release_python_reference));
+      found = Storage::from_data_ptr(
+          DataPtr(reinterpret_cast<void*>(PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(f.ptr(), 7))),
+                  static_cast<std::size_t>(PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(f.ptr(), 8))), device,
+                  device.is_cuda() ? MemoryKind::device : MemoryKind::pageable, ref, &release_python_reference));
     }
     return storages_.emplace(key, *found).first->second;
   }
@@ -126,26 +138,17 @@ class FromTorch {
   Value tensor(const py::handle& t) {
     const py::tuple f = tensor_facts_(t);
     const auto key = py::cast<std::int64_t>(f[0]);
-    const py::object dtype_name = f[6];
-    if (dtype_name.is_none()) {
-      throw Unsupported(fmt::format("a tensor of dtype {} (stagekit has no such dtype)",
-                                    py::cast<std::string>(py::str(t.attr("dtype")))),
-                        path_.str());
-    }
-    const auto dtype = dtype_from_name(py::cast<std::string>(dtype_name));
-    if (!dtype) throw Unsupported("a tensor of a dtype stagekit lacks", path_.str());
-    const Storage storage = storage_for(key, f[1], py::cast<std::uintptr_t>(f[2]), py::cast<std::size_t>(f[3]),
-                                        py::cast<std::string>(f[4]), py::cast<int>(f[5]));
+    const std::optional<DType> dtype = dtype_of(PyTuple_GET_ITEM(f.ptr(), 2), t);
+    const Storage storage = storage_for(key, f);
     Tensor out;
     try {
-      out = Tensor::from_storage(storage, *dtype, int_list(f[7]), int_list(f[8]),
-                                 py::cast<std::int64_t>(f[9]));
+      out = Tensor::from_storage(storage, *dtype, int_list(f[3]), int_list(f[4]), py::cast<std::int64_t>(f[5]));
     } catch (const Error& e) {
       throw InvalidArgument(fmt::format("the returned tensor is not valid: {}", e.detail()), path_.str());
     }
     remember(t.ptr(), Value(out));  // before the attributes, which may reach this tensor again
-    if (!f[10].is_none()) {
-      for (auto [name, value] : py::reinterpret_borrow<py::dict>(f[10])) {
+    if (!f[6].is_none()) {
+      for (auto [name, value] : py::reinterpret_borrow<py::dict>(f[6])) {
         const std::string attr = py::cast<std::string>(name);
         PathScope scope(path_, std::string_view(attr));
         out.set_attr(attr, convert(value));
@@ -156,8 +159,8 @@ class FromTorch {
 
   Value object(const py::handle& o) {
     const py::tuple facts = mods_.convert.attr("object_facts")(o);
-    auto node = std::make_shared<Object>(py::cast<std::string>(facts[0]), std::vector<std::pair<std::string, Value>>{},
-                                         false);
+    auto node =
+        std::make_shared<Object>(py::cast<std::string>(facts[0]), std::vector<std::pair<std::string, Value>>{}, false);
     const bool frozen = py::cast<bool>(facts[1]);
     std::vector<std::pair<std::string, Value>> fields;
     Value placeholder(node);
@@ -178,10 +181,24 @@ class FromTorch {
     return out;
   }
 
+  // The stagekit dtype of a dtype name from tensor_facts() (None: a dtype stagekit lacks).
+  std::optional<DType> dtype_of(PyObject* name, const py::handle& t) {
+    if (auto it = dtypes_.find(name); it != dtypes_.end()) return it->second;
+    std::optional<DType> dtype;
+    if (name != Py_None) dtype = dtype_from_name(utf8(name));
+    if (!dtype) {
+      throw Unsupported(fmt::format("a tensor of dtype {} (stagekit has no such dtype)",
+                                    py::cast<std::string>(py::str(t.attr("dtype")))),
+                        path_.str());
+    }
+    dtypes_.emplace(name, *dtype);  // the names are the values of compat.DTYPE_NAMES: they live on
+    return dtype;
+  }
+
   const Modules& mods_;
   py::object tensor_facts_;
   std::unordered_map<PyObject*, Value> memo_;
-  std::vector<py::object> keep_alive_;
+  std::unordered_map<PyObject*, DType> dtypes_;  // by the (interned) dtype name objects
   std::unordered_map<std::int64_t, Storage> storages_;
   PathStack path_;
 };

@@ -25,11 +25,10 @@ struct HostBuffer {
 
 PYBIND11_EMBEDDED_MODULE(_stagekit_bridge, m) {
   using stagekit::torch_bridge::HostBuffer;
-  pybind11::class_<HostBuffer>(m, "HostBuffer", pybind11::buffer_protocol())
-      .def_buffer([](HostBuffer& b) {
-        return pybind11::buffer_info(b.storage.data(), 1, pybind11::format_descriptor<std::uint8_t>::format(), 1,
-                                     {static_cast<pybind11::ssize_t>(b.storage.nbytes())}, {1}, false);
-      });
+  pybind11::class_<HostBuffer>(m, "HostBuffer", pybind11::buffer_protocol()).def_buffer([](HostBuffer& b) {
+    return pybind11::buffer_info(b.storage.data(), 1, pybind11::format_descriptor<std::uint8_t>::format(), 1,
+                                 {static_cast<pybind11::ssize_t>(b.storage.nbytes())}, {1}, false);
+  });
 }
 
 namespace stagekit::torch_bridge {
@@ -57,16 +56,16 @@ py::object StorageMirror::typed_base(const Storage& storage, DType dtype, const 
     HostBuffer* raw = holder.get();
     py::object buffer = py::cast(std::move(holder));
     if (storage.nbytes() == 0) {
-      entry.bytes = mods.torch.attr("empty")(0, py::arg("dtype") = mods.uint8,
-                                              py::arg("device") = storage.device().str());
+      entry.bytes =
+          mods.torch.attr("empty")(0, py::arg("dtype") = mods.uint8, py::arg("device") = storage.device().str());
     } else if (storage.device().is_cuda()) {
       entry.bytes = mods.convert.attr("tensor_from_cuda_memory")(
           buffer, reinterpret_cast<std::uintptr_t>(storage.data()), storage.nbytes(), storage.device().index);
     } else {
       entry.bytes = mods.frombuffer(buffer, py::arg("dtype") = mods.uint8);
     }
-    const auto key = py::cast<std::int64_t>(mods.compat.attr("storage_key")(
-        mods.compat.attr("untyped_storage")(entry.bytes)));
+    const auto key =
+        py::cast<std::int64_t>(mods.compat.attr("storage_key")(mods.compat.attr("untyped_storage")(entry.bytes)));
     if (storage.nbytes() > 0) {
       raw->torch_key = key;
       by_key_[key] = storage.weak();
@@ -92,7 +91,32 @@ std::optional<Storage> StorageMirror::source_of(std::int64_t torch_key) const {
   return s;
 }
 
+const py::object* StorageMirror::tensor_for(const Tensor& tensor, bool* had_attributes) const {
+  auto it = tensors_.find(tensor.identity());
+  if (it == tensors_.end()) return nullptr;
+  const Storage& s = tensor.storage();
+  if (it->second.data != s.data() || it->second.nbytes != s.nbytes()) return nullptr;
+  *had_attributes = it->second.had_attributes;
+  return &it->second.torch_tensor;
+}
+
+void StorageMirror::keep_tensor(const Tensor& tensor, py::object torch_tensor) {
+  TensorEntry& e = tensors_[tensor.identity()];
+  e.tensor = tensor;
+  e.data = tensor.storage().data();
+  e.nbytes = tensor.storage().nbytes();
+  e.had_attributes = !tensor.attrs().empty();
+  e.torch_tensor = std::move(torch_tensor);
+}
+
 void StorageMirror::prune() {
+  for (auto it = tensors_.begin(); it != tensors_.end();) {
+    if (it->second.tensor.use_count() <= 1) {
+      it = tensors_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   for (auto it = entries_.begin(); it != entries_.end();) {
     // Held by this entry and by the HostBuffer of its torch storage only: the case let it go.
     if (it->second.storage.use_count() <= 2) {

@@ -6,7 +6,9 @@
 // so the stagekit storage — alive for as long as torch holds it. The StorageMirror keeps one torch
 // storage per live stagekit storage (so that re-staging the same sources reaches the same torch
 // storage, as a stager's cache expects) and remembers, while the torch storage lives, which stagekit
-// storage it came from (so that identity survives the way back).
+// storage it came from (so that identity survives the way back). It also keeps the torch tensor
+// made for each live stagekit tensor, so that re-staging the same state dict converts only what
+// changed.
 //
 // Invariants: one torch storage per stagekit storage at a time; an entry whose stagekit storage is
 // held by nothing but the mirror is dropped at the next conversion (prune()); an entry whose
@@ -22,6 +24,7 @@
 
 #include "stagekit/core/dtype.h"
 #include "stagekit/core/storage.h"
+#include "stagekit/core/tensor.h"
 
 namespace stagekit::torch_bridge {
 
@@ -40,8 +43,14 @@ class StorageMirror {
   py::object typed_base(const Storage& storage, DType dtype, const py::object& dtype_object);
   // The stagekit storage a torch storage (by its key) was made from, while both live.
   [[nodiscard]] std::optional<Storage> source_of(std::int64_t torch_key) const;
-  // Drops entries whose stagekit storage nothing else holds (their torch storage goes when torch
-  // holds it no longer).
+  // The torch tensor made earlier for `tensor` (one torch tensor object per stagekit tensor, as a
+  // Python program holds the same tensor objects from one checkpoint to the next), or null when
+  // there is none or its storage changed since.
+  // `*had_attributes` says whether attributes were set on it (they are set afresh each time).
+  [[nodiscard]] const py::object* tensor_for(const Tensor& tensor, bool* had_attributes) const;
+  void keep_tensor(const Tensor& tensor, py::object torch_tensor);
+  // Drops tensors and storages nothing but the mirror holds any more (a torch storage goes when
+  // torch holds it no longer).
   void prune();
   void forget_key(std::int64_t torch_key) { by_key_.erase(torch_key); }
   [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
@@ -54,7 +63,15 @@ class StorageMirror {
     py::object bytes;  // the uint8 tensor over the whole storage
     std::map<DType, py::object> typed;
   };
+  struct TensorEntry {
+    Tensor tensor;
+    const void* data = nullptr;
+    std::size_t nbytes = 0;
+    bool had_attributes = false;
+    py::object torch_tensor;
+  };
   std::unordered_map<const void*, Entry> entries_;
+  std::unordered_map<const void*, TensorEntry> tensors_;
   std::unordered_map<std::int64_t, WeakStorage> by_key_;
 };
 

@@ -14,8 +14,8 @@ namespace stagekit::torch_bridge {
 namespace {
 
 std::once_flag g_started;
-Modules* g_modules = nullptr;       // never freed: the interpreter is never finalised
-PyGILState_STATE g_fork_gil{};      // the GIL state taken around a fork server's fork
+Modules* g_modules = nullptr;   // never freed: the interpreter is never finalised
+PyGILState_STATE g_fork_gil{};  // the GIL state taken around a fork server's fork
 
 // Where the stagekit_torch package is: $STAGEKIT_TORCH_PYTHON, next to an installed executable
 // (<prefix>/share/stagekit/python), or the source tree this build came from.

@@ -29,12 +29,12 @@ struct Modules {
   py::module_ compat;
   py::module_ convert;
   py::module_ protocol;
-  py::object tensor_type;     // torch.Tensor
-  py::object opaque_type;     // stagekit_torch.convert.OpaqueLeaf
-  py::object host_buffer;     // the bridge's buffer over a stagekit host storage
-  py::object is_dataclass;    // dataclasses.is_dataclass
-  py::object frombuffer;      // torch.frombuffer
-  py::object uint8;           // torch.uint8
+  py::object tensor_type;   // torch.Tensor
+  py::object opaque_type;   // stagekit_torch.convert.OpaqueLeaf
+  py::object host_buffer;   // the bridge's buffer over a stagekit host storage
+  py::object is_dataclass;  // dataclasses.is_dataclass
+  py::object frombuffer;    // torch.frombuffer
+  py::object uint8;         // torch.uint8
 };
 [[nodiscard]] const Modules& modules();
 

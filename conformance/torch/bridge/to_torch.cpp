@@ -71,18 +71,17 @@ class ToTorch {
         for (const auto& [key, item] : v.as_dict().entries()) {
           PathScope scope(path_, key);
           py::object k = std::holds_alternative<std::string>(key) ? py::object(py::str(std::get<std::string>(key)))
-                                                                   : py::object(py::int_(std::get<std::int64_t>(key)));
+                                                                  : py::object(py::int_(std::get<std::int64_t>(key)));
           out[k] = convert(item);
         }
         return out;
       }
       case Value::Kind::object: return object(v.as_object(), id);
-      case Value::Kind::opaque:
-        return remember(id, mods_.opaque_type(v.as_opaque().type_name(), path_.str()));
+      case Value::Kind::opaque: return remember(id, mods_.opaque_type(v.as_opaque().type_name(), path_.str()));
       case Value::Kind::dtensor:
       case Value::Kind::sharded_tensor:
-        throw InputNotRepresentable(fmt::format(
-            "the torch route does not convert {} values yet (at {})", value_kind_name(v.kind()), path_.str()));
+        throw InputNotRepresentable(fmt::format("the torch route does not convert {} values yet (at {})",
+                                                value_kind_name(v.kind()), path_.str()));
     }
     throw InvalidArgument("a value of an unknown kind", path_.str());
   }
@@ -115,7 +114,8 @@ class ToTorch {
     std::int64_t numel = 1;
     std::int64_t last = 0;
     for (std::size_t d = 0; d < sizes.size(); ++d) {
-      if (sizes[d] < 0 || strides[d] < 0) throw InvalidArgument("the tensor has a negative size or stride", path_.str());
+      if (sizes[d] < 0 || strides[d] < 0)
+        throw InvalidArgument("the tensor has a negative size or stride", path_.str());
       numel *= sizes[d];
       if (sizes[d] > 0) last += (sizes[d] - 1) * strides[d];
     }
@@ -132,19 +132,38 @@ class ToTorch {
       }
     }
     const py::object dtype = dtype_object(t.dtype());
+    StorageMirror& mirror = StorageMirror::instance();
+    if (storage.defined()) {
+      bool had_attributes = false;
+      if (const py::object* known = mirror.tensor_for(t, &had_attributes)) {
+        py::object out = *known;
+        remember(id, out);
+        if (had_attributes || !t.attrs().empty()) {
+          py::dict(out.attr("__dict__")).clear();
+          set_attributes(t, out);
+          mirror.keep_tensor(t, out);
+        }
+        return out;
+      }
+    }
     py::object out;
     if (!storage.defined()) {
       out = mods_.torch.attr("empty")(int_tuple(sizes), py::arg("dtype") = dtype);
     } else {
       const py::object base = StorageMirror::instance().typed_base(storage, t.dtype(), dtype);
       out = base.attr("as_strided")(int_tuple(sizes), int_tuple(strides), t.storage_offset());
+      mirror.keep_tensor(t, out);
     }
     remember(id, out);  // before the attributes, which may reach this tensor again
+    set_attributes(t, out);
+    return out;
+  }
+
+  void set_attributes(const Tensor& t, const py::object& out) {
     for (const auto& [name, value] : t.attrs()) {
       PathScope scope(path_, std::string_view(name));
       py::setattr(out, name.c_str(), convert(value));
     }
-    return out;
   }
 
   py::object object(const Object& o, const void* id) {

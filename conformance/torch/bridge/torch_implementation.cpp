@@ -60,7 +60,42 @@ class TorchPending final : public PendingResult {
   py::object staged_;
 };
 
-class TorchStager final : public StagerUnderTest {
+// stage() split for benchmarks (see conformance::SplitStage): conversions outside run().
+class TorchPreparedStage final : public conformance::PreparedStage {
+ public:
+  TorchPreparedStage(py::object stager, py::object source) : stager_(std::move(stager)), source_(std::move(source)) {}
+  ~TorchPreparedStage() override {
+    py::gil_scoped_acquire gil;
+    stager_ = py::object();
+    source_ = py::object();
+    staged_ = py::object();
+  }
+  TorchPreparedStage(const TorchPreparedStage&) = delete;
+  TorchPreparedStage& operator=(const TorchPreparedStage&) = delete;
+
+  void run() override {
+    py::gil_scoped_acquire gil;
+    staged_ = guarded("stage()", [&] { return stager_.attr("stage")(source_); });
+    const Modules& mods = modules();
+    guarded("torch.cuda.synchronize()", [&] {
+      if (py::cast<bool>(mods.torch.attr("cuda").attr("is_available")())) mods.torch.attr("cuda").attr("synchronize")();
+    });
+  }
+
+  // The Python objects of the result are dropped with this object, not here: freeing them is not
+  // part of the conversion.
+  Value result() override {
+    py::gil_scoped_acquire gil;
+    return guarded("converting the staged state dict back", [&] { return from_torch(staged_); });
+  }
+
+ private:
+  py::object stager_;
+  py::object source_;
+  py::object staged_;
+};
+
+class TorchStager final : public StagerUnderTest, public conformance::SplitStage {
  public:
   TorchStager(py::object stager, bool has_cache_stats) : stager_(std::move(stager)), cache_stats_(has_cache_stats) {}
   ~TorchStager() override {
@@ -79,11 +114,17 @@ class TorchStager final : public StagerUnderTest {
     return guarded("converting the staged state dict back", [&] { return from_torch(staged); });
   }
 
+  std::unique_ptr<conformance::PreparedStage> prepare(const Value& state_dict) override {
+    py::gil_scoped_acquire gil;
+    py::object source = guarded("converting the state dict to torch", [&] { return to_torch(state_dict); });
+    return std::make_unique<TorchPreparedStage>(stager_, std::move(source));
+  }
+
   std::unique_ptr<PendingResult> stage_async(const Value& state_dict) override {
     py::gil_scoped_acquire gil;
     py::object source = guarded("converting the state dict to torch", [&] { return to_torch(state_dict); });
-    py::object staged =
-        guarded("stage(non_blocking=True)", [&] { return stager_.attr("stage")(source, py::arg("non_blocking") = true); });
+    py::object staged = guarded("stage(non_blocking=True)",
+                                [&] { return stager_.attr("stage")(source, py::arg("non_blocking") = true); });
     return std::make_unique<TorchPending>(std::move(staged));
   }
 
@@ -148,7 +189,7 @@ std::unique_ptr<StagerUnderTest> TorchImplementation::make_stager(const StagerCo
   py::gil_scoped_acquire gil;
   py::object stager = guarded("the factory", [&] {
     return modules().protocol.attr("make_stager")(factory_, config.pin_memory, config.share_memory,
-                                                   config.pin_memory_min_bytes);
+                                                  config.pin_memory_min_bytes);
   });
   return std::make_unique<TorchStager>(std::move(stager), caps_.cache_stats);
 }

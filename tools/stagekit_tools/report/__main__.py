@@ -25,8 +25,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog=cli.prog(PROG), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--perf", metavar="RESULT.json", help="the stagekit benchmark results")
-    parser.add_argument("--peer", metavar="PEER.json",
-                        help="a peer's results (e.g. python3 -m stagekit_tools.peer_torch)")
+    parser.add_argument("--peer", action="append", metavar="PEER.json",
+                        help="another implementation's stage benchmarks (stagekit-bench --impl "
+                             "SPEC); repeatable, one per implementation, shown side by side")
     parser.add_argument("--dist", metavar="DIST.json",
                         help="stagekit-dist-bench results (gather, distribute and replication "
                              "benchmarks)")

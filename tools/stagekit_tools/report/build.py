@@ -59,7 +59,7 @@ def tally(inputs):
             if conf.outcome(r) == "not_supported":
                 cases, impls, benches = counts.get(conf.reason(r), (0, set(), 0))
                 counts[conf.reason(r)] = (cases + 1, impls | {results.label}, benches)
-    for perf in (inputs.perf, inputs.peer, inputs.dist):
+    for perf in (inputs.perf, *inputs.peers, inputs.dist):
         if perf is None:
             continue
         for why in perf.summary["skipped_reason"].dropna():
@@ -99,13 +99,13 @@ def cuda_reason(inputs):
 def build(args, inputs):
     """All blocks of the report, in reading order."""
     reasons = Footnotes("reason")
-    runs = [(p.role, p.run) for p in (inputs.perf, inputs.peer, inputs.dist) if p is not None]
+    runs = [(p.role, p.run) for p in (inputs.perf, *inputs.peers, inputs.dist) if p is not None]
     impls = headline.implementations(inputs)
     top = [("h1", args.title), ("small", machine.summary_line(runs, inputs.conformance))]
     table = headline.headline_table(impls, reasons) if impls else \
         ("warn", "No usable input: nothing to report.")
     errors = []
-    for perf in (inputs.perf, inputs.peer, inputs.dist):
+    for perf in (inputs.perf, *inputs.peers, inputs.dist):
         if perf is not None:
             errors += details.error_warnings(perf.summary)
     # The tables come after the charts, but their footnote references are numbered first so the
@@ -114,8 +114,8 @@ def build(args, inputs):
     tables = details.conformance_blocks(inputs, links)
     tables += details.target_blocks(inputs.perf, reasons)
     tables += details.perf_blocks(inputs.perf, "stagekit", reasons)
-    if inputs.peer is not None or args.peer:
-        tables += details.perf_blocks(inputs.peer, "peer", reasons)
+    for i, peer in enumerate(inputs.peers):
+        tables += details.perf_blocks(peer, f"peer{i + 1}", reasons)
     tables += details.dist_blocks(inputs, reasons)
     tables += details.replication_blocks(inputs, reasons)
     tables += [("h2", "Environment", "environment"),

@@ -114,12 +114,19 @@ def perf_blocks(perf, role, reasons):
                             f"{context.get('mode', '-')}. GB/s = 10^9 bytes/s, medians over the "
                             "repetitions; ratio_to_limit = throughput / the limit's throughput in "
                             "the same run."))
+    converted = perf.summary["conversion_ns_per_tensor_median"].notna().any()
+    if converted:
+        blocks.append(("small", "conversion ns/tensor: outside the clock, converting the state "
+                                "dict to the stager's framework and the result back, per tensor."))
     rows = [[name, number(r["bytes_per_second_median"] / 1e9, ".2f"),
              number(r["ratio_to_limit_median"], ".3f"),
-             number(r["overhead_ns_per_tensor_median"], ".0f"), r["limit"] or "-", str(r["n"]),
-             status_cell(r, reasons)] for name, r in perf.summary.iterrows()]
-    return blocks + [("table", ["benchmark", "GB/s (median)", "ratio_to_limit",
-                                "overhead ns/tensor", "limit", "reps", "status"], rows)]
+             number(r["overhead_ns_per_tensor_median"], ".0f")]
+            + ([number(r["conversion_ns_per_tensor_median"], ".0f")] if converted else [])
+            + [r["limit"] or "-", str(r["n"]), status_cell(r, reasons)]
+            for name, r in perf.summary.iterrows()]
+    header = ["benchmark", "GB/s (median)", "ratio_to_limit", "overhead ns/tensor"]
+    header += ["conversion ns/tensor"] if converted else []
+    return blocks + [("table", header + ["limit", "reps", "status"], rows)]
 
 
 def dist_blocks(inputs, reasons):

@@ -54,7 +54,7 @@ def implementations(inputs):
         found.append(Implementation(name, name))
         return found[-1]
 
-    for perf in (inputs.perf, inputs.peer):
+    for perf in (inputs.perf, *inputs.peers):
         if perf is not None:
             named(perf.name).perf = perf
     if inputs.dist is not None:

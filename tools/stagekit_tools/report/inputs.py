@@ -39,7 +39,7 @@ class Perf:
 @dataclass
 class Inputs:
     perf: Perf = None
-    peer: Perf = None
+    peers: list = field(default_factory=list)  # of Perf: the other implementations' benchmarks
     dist: Perf = None
     conformance: list = field(default_factory=list)
     problems: list = field(default_factory=list)
@@ -63,11 +63,11 @@ def load(args):
     """The Inputs of parsed command-line arguments (perf, peer, dist, conformance)."""
     inputs = Inputs(dist_path=args.dist or "")
     problems = inputs.problems
-    for role in ("perf", "peer"):
-        if not getattr(args, role):
-            problems.append(f"No {role} result file was given.")
+    if not args.perf:
+        problems.append("No perf result file was given.")
     inputs.perf = _load_perf("perf", args.perf, problems)
-    inputs.peer = _load_perf("peer", args.peer, problems)
+    inputs.peers = [p for p in (_load_perf("peer", path, problems) for path in args.peer or [])
+                    if p is not None]
     inputs.dist = _load_perf("dist", args.dist, problems)
     if not args.conformance:
         problems.append("No conformance results were given.")

@@ -83,6 +83,24 @@ class StagerUnderTest {
   virtual std::optional<CacheStats> cache_stats() const { return std::nullopt; }
 };
 
+// One stage() split in three, for a stager whose stage() first converts the state dict for another
+// framework (the torch route): prepare() converts, run() is the stager's own call (with the device
+// synchronisation it needs before its result may be read), result() converts back. Benchmarks time
+// run() alone. A StagerUnderTest offers the split by also deriving from SplitStage (found with
+// dynamic_cast); stage() stays the three in one.
+class PreparedStage {
+ public:
+  virtual ~PreparedStage() = default;
+  virtual void run() = 0;
+  [[nodiscard]] virtual Value result() = 0;  // after run()
+};
+
+class SplitStage {
+ public:
+  virtual ~SplitStage() = default;
+  [[nodiscard]] virtual std::unique_ptr<PreparedStage> prepare(const Value& state_dict) = 0;
+};
+
 // The distributed state-dict utilities (PyTorch's _state_dict_utils, spec B.6), reached when
 // Capabilities::state_dict_utilities is declared. Collective calls get the world communicator of
 // the case (a thread world, or the MPI world under mpirun); every rank calls them in the same order.

@@ -28,11 +28,16 @@ DTYPES = {
 DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
 
 
-def untyped_storage(tensor):
-    """The untyped storage behind ``tensor`` (a new Python object per call on torch 1.x)."""
-    if HAS_UNTYPED_STORAGE:
-        return tensor.untyped_storage()
-    return tensor.storage()._storage
+# untyped_storage(tensor): the untyped storage behind a tensor (a new Python object per call on
+# torch 1.x, where Tensor._storage() is tensor.storage()._storage without the TypedStorage).
+untyped_storage = torch.Tensor.untyped_storage if HAS_UNTYPED_STORAGE else torch.Tensor._storage
+
+
+def device_type(tensor):
+    """'cpu', 'cuda' or another device type, cheaply for the first two."""
+    if tensor.is_cuda:
+        return "cuda"
+    return "cpu" if tensor.get_device() < 0 and not tensor.is_meta else tensor.device.type
 
 
 def storage_key(storage):

@@ -62,15 +62,18 @@ class OpaqueLeaf:
     __copy__ = _refuse
 
 
+_untyped_storage = compat.untyped_storage
+_dtype_names = compat.DTYPE_NAMES
+_device_type = compat.device_type
+
+
 def tensor_facts(t):
-    """What the bridge needs of one tensor, in one call:
-    (storage key, storage, data address, byte size, device type, device index, dtype name or None,
-     sizes, strides, storage offset, attributes dict or None)."""
-    s = compat.untyped_storage(t)
-    device = s.device
-    return (compat.storage_key(s), s, s.data_ptr(), s.nbytes(), device.type, device.index or 0,
-            compat.DTYPE_NAMES.get(t.dtype), tuple(t.shape), t.stride(), t.storage_offset(),
-            t.__dict__ or None)
+    """What the bridge needs of one tensor, in one call: (storage key, storage, dtype name or None,
+    sizes, strides, storage offset, attributes dict or None, data address of the storage, its
+    byte size, device type, device index)."""
+    s = _untyped_storage(t)
+    return (s._cdata, s, _dtype_names.get(t.dtype), t.shape, t.stride(), t.storage_offset(),
+            t.__dict__ or None, s.data_ptr(), s.nbytes(), _device_type(t), max(t.get_device(), 0))
 
 
 def is_tensor(obj):
