@@ -3,7 +3,8 @@
 # driver but none of stagekit's build dependencies (Debian's fmt, abseil, Google Benchmark, ...):
 #   ci/gpu-bundle.sh [BUILD_DIR] [BUNDLE_DIR]      default: build/gpu  .gpu-bundle
 # BUILD_DIR is configured here when missing (Release, CUDA on, MPI and NCCL off: a single GPU cannot
-# host a multi-rank NCCL world) and built. The bundle holds bin/ (stagekit-conform, the benchmarks,
+# host a multi-rank NCCL world; Python off: the torch route embeds the Python it was built with,
+# and the GPU machine's torch lives in its own) and built. The bundle holds bin/ (stagekit-conform, the benchmarks,
 # the unit-test executables, stripped), lib/ (stagekit's libraries and every shared library they
 # need except the C library and the CUDA driver, which the GPU machine provides; the C++ runtime
 # in lib/cxx/, used only where the machine's own is older) and ci/gpu-check.sh
@@ -18,7 +19,7 @@ if [ ! -f "$build/build.ninja" ]; then
   export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER_LAUNCHER=ccache \
     -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DSTAGEKIT_WITH_CUDA=ON -DSTAGEKIT_WITH_MPI=OFF \
-    -DSTAGEKIT_WITH_NCCL=OFF >/dev/null
+    -DSTAGEKIT_WITH_NCCL=OFF -DSTAGEKIT_WITH_PYTHON=OFF >/dev/null
 fi
 cmake --build "$build"
 
