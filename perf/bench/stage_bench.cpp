@@ -119,7 +119,7 @@ double timed_stage(conformance::StagerUnderTest& stager, const Value& sd, bool c
   return stop.elapsed_ms_since(start) / 1e3;
 }
 
-void run_stage(benchmark::State& state, const StageSpec& spec) {
+void run_stage_unguarded(benchmark::State& state, const StageSpec& spec) {
   if (spec.cuda_source && !cuda::available()) {
     state.SkipWithError(("not_supported: " + cuda::availability().reason).c_str());
     return;
@@ -203,6 +203,15 @@ void run_stage(benchmark::State& state, const StageSpec& spec) {
     state.SetLabel("limit=" + limit);
   } else {
     state.SetLabel("limit=" + limit + " (not measured in this run)");
+  }
+}
+
+// A stage that raises is this benchmark's error, not the end of the run.
+void run_stage(benchmark::State& state, const StageSpec& spec) {
+  try {
+    run_stage_unguarded(state, spec);
+  } catch (const std::exception& e) {
+    state.SkipWithError(fmt::format("stage failed: {}", e.what()).c_str());
   }
 }
 

@@ -155,7 +155,10 @@ def mapped_storage(nbytes):
     import mmap
     if nbytes == 0:
         return new_storage(0)
-    return untyped_storage(torch.frombuffer(mmap.mmap(-1, nbytes), dtype=torch.uint8))
+    # Private: neighbouring mappings merge into one kernel mapping, so that many small storages do
+    # not run into the limit on mappings per process (vm.max_map_count).
+    mapping = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return untyped_storage(torch.frombuffer(mapping, dtype=torch.uint8))
 
 
 def bytes_of(storage):
