@@ -61,18 +61,18 @@ def new_storage(nbytes, device="cpu"):
 
 def shared_storage(nbytes):
     """A new untyped CPU storage of ``nbytes`` bytes in shared memory another process can map: a
-    memfd mapped MAP_SHARED, released (descriptor and mapping) when the storage dies. Unlike
-    ``Tensor.share_memory_()`` of torch 1.13, a failure (the file cannot grow) leaks no
-    descriptor."""
-    import mmap
+    memfd mapped MAP_SHARED by torch itself (``torch.from_file``), which keeps no descriptor open;
+    the mapping goes when the storage dies. Unlike ``Tensor.share_memory_()`` of torch 1.13, a
+    failure (the file cannot grow) leaks no descriptor, and many storages do not exhaust the
+    descriptor limit."""
     import os
     fd = os.memfd_create("stagekit-torch-shared", os.MFD_CLOEXEC)
     try:
         os.ftruncate(fd, nbytes)
-        mapping = mmap.mmap(fd, nbytes, flags=mmap.MAP_SHARED)
+        shared = torch.from_file(f"/proc/self/fd/{fd}", shared=True, size=nbytes, dtype=torch.uint8)
     finally:
-        os.close(fd)  # the mapping keeps its own descriptor
-    return untyped_storage(torch.frombuffer(mapping, dtype=torch.uint8))
+        os.close(fd)
+    return untyped_storage(shared)
 
 
 def dtensor_type():
