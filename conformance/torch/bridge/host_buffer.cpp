@@ -109,7 +109,9 @@ void StorageMirror::keep_tensor(const Tensor& tensor, py::object torch_tensor) {
   e.torch_tensor = std::move(torch_tensor);
 }
 
-void StorageMirror::prune() {
+void StorageMirror::prune(bool force) {
+  const std::size_t size = entries_.size() + tensors_.size();
+  if (!force && size < 2 * size_after_prune_ + 256) return;
   for (auto it = tensors_.begin(); it != tensors_.end();) {
     if (it->second.tensor.use_count() <= 1) {
       it = tensors_.erase(it);
@@ -125,6 +127,7 @@ void StorageMirror::prune() {
       ++it;
     }
   }
+  size_after_prune_ = entries_.size() + tensors_.size();
 }
 
 }  // namespace stagekit::torch_bridge

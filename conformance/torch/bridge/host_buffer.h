@@ -11,7 +11,9 @@
 // changed.
 //
 // Invariants: one torch storage per stagekit storage at a time; an entry whose stagekit storage is
-// held by nothing but the mirror is dropped at the next conversion (prune()); an entry whose
+// held by nothing but the mirror is dropped by a later conversion (prune(), which walks the mirror
+// only once it has doubled since the last walk, so that its cost stays proportional to what is
+// converted, not to everything still alive); an entry whose
 // storage was resized (its address or size changed) is replaced. All calls need the GIL.
 #pragma once
 
@@ -50,8 +52,8 @@ class StorageMirror {
   [[nodiscard]] const py::object* tensor_for(const Tensor& tensor, bool* had_attributes) const;
   void keep_tensor(const Tensor& tensor, py::object torch_tensor);
   // Drops tensors and storages nothing but the mirror holds any more (a torch storage goes when
-  // torch holds it no longer).
-  void prune();
+  // torch holds it no longer), once the mirror has doubled since the last time (`force`: now).
+  void prune(bool force = false);
   void forget_key(std::int64_t torch_key) { by_key_.erase(torch_key); }
   [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
 
@@ -73,6 +75,7 @@ class StorageMirror {
   std::unordered_map<const void*, Entry> entries_;
   std::unordered_map<const void*, TensorEntry> tensors_;
   std::unordered_map<std::int64_t, WeakStorage> by_key_;
+  std::size_t size_after_prune_ = 0;
 };
 
 }  // namespace stagekit::torch_bridge

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "conversion.h"
+#include "host_buffer.h"
 #include "python_runtime.h"
 
 namespace stagekit::torch_bridge {
@@ -101,6 +102,7 @@ class TorchStager final : public StagerUnderTest, public conformance::SplitStage
   ~TorchStager() override {
     py::gil_scoped_acquire gil;
     stager_ = py::object();
+    StorageMirror::instance().prune(/*force=*/true);
     collect_garbage();
   }
   TorchStager(const TorchStager&) = delete;
@@ -133,6 +135,7 @@ class TorchStager final : public StagerUnderTest, public conformance::SplitStage
     guarded("close()", [&] {
       if (py::hasattr(stager_, "close")) stager_.attr("close")();
     });
+    StorageMirror::instance().prune(/*force=*/true);  // what the case let go goes now
     collect_garbage();
   }
 
