@@ -11,6 +11,7 @@ class StaleCache(CorrectStager):
             return staged
         staged = self.allocate(source.nbytes())
         self._cache.put(source, staged)
+        self._added.append(source)
         if source.nbytes() > 0:
             compat.bytes_of(staged).copy_(compat.bytes_of(source), non_blocking=non_blocking)
         return staged
