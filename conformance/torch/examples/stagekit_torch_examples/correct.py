@@ -138,18 +138,27 @@ class CorrectStager:
 
     def stage_storage(self, source, non_blocking):
         staged = self._cache.get(source)
-        if staged is not None:
+        if staged is None:
+            staged = self.allocate(source.nbytes())
+            self._cache.put(source, staged)
+            self._added.append(source)
+            self.copy_storage(staged, source, non_blocking)
+        else:
             if staged.nbytes() != source.nbytes():
                 raise AssertionError(f"the cached copy has {staged.nbytes()} bytes but its source "
                                      f"now has {source.nbytes()}: a source storage was resized in "
                                      "place")
-        else:
-            staged = self.allocate(source.nbytes())
-            self._cache.put(source, staged)
-            self._added.append(source)
+            self.recopy_storage(staged, source, non_blocking)
+        return staged
+
+    def recopy_storage(self, staged, source, non_blocking):
+        """A cache hit: the new values go into the buffer staged before."""
+        self.copy_storage(staged, source, non_blocking)
+
+    @staticmethod
+    def copy_storage(staged, source, non_blocking):
         if source.nbytes() > 0:
             compat.bytes_of(staged).copy_(compat.bytes_of(source), non_blocking=non_blocking)
-        return staged
 
     def allocate(self, nbytes):
         pin = self.pin_memory and nbytes >= max(self.pin_memory_min_bytes, 1)
