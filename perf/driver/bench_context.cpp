@@ -13,6 +13,13 @@ const char* mode_name(Mode m) noexcept {
   return "?";
 }
 
+std::optional<Mode> mode_from_name(std::string_view name) noexcept {
+  for (Mode m : {Mode::smoke, Mode::quick, Mode::full}) {
+    if (name == mode_name(m)) return m;
+  }
+  return std::nullopt;
+}
+
 BenchContext& bench_context() {
   static BenchContext context;
   return context;

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "stagekit/conformance/implementation.h"
@@ -22,6 +23,8 @@ inline constexpr std::size_t kKiB = 1024;
 inline constexpr std::size_t kMiB = kKiB * kKiB;
 
 [[nodiscard]] const char* mode_name(Mode m) noexcept;
+// The mode a --stagekit_mode value names ("smoke", "quick", "full"), nullopt for anything else.
+[[nodiscard]] std::optional<Mode> mode_from_name(std::string_view name) noexcept;
 
 struct BenchContext {
   Mode mode = Mode::full;

@@ -45,13 +45,9 @@ bool take_own_flags(int& argc, char** argv, Mode& mode) {
     const std::string arg = argv[i];
     if (arg.rfind("--stagekit_mode=", 0) == 0) {
       const std::string v = arg.substr(16);
-      if (v == "smoke")
-        mode = Mode::smoke;
-      else if (v == "quick")
-        mode = Mode::quick;
-      else if (v == "full")
-        mode = Mode::full;
-      else {
+      if (const std::optional<Mode> named = stagekit::perf::mode_from_name(v)) {
+        mode = *named;
+      } else {
         std::cerr << "stagekit-bench: --stagekit_mode must be smoke, quick or full (got '" << v << "')\n";
         return false;
       }

@@ -72,13 +72,9 @@ bool take_own_flags(int& argc, char** argv, Mode& mode, int& world_size, std::st
     const std::string arg = argv[i];
     if (starts_with(arg, "--stagekit_mode=")) {
       const std::string v = arg.substr(16);
-      if (v == "smoke")
-        mode = Mode::smoke;
-      else if (v == "quick")
-        mode = Mode::quick;
-      else if (v == "full")
-        mode = Mode::full;
-      else {
+      if (const std::optional<Mode> named = stagekit::perf::mode_from_name(v)) {
+        mode = *named;
+      } else {
         std::cerr << "stagekit-dist-bench: --stagekit_mode must be smoke, quick or full (got '" << v << "')\n";
         return false;
       }
