@@ -174,6 +174,16 @@ TEST(ReplicationStager, DTensorsKeepTheirSpecAndShardedTensorsMoveToTheReceiver)
   });
 }
 
+// The survivor of a partner gone after the first exchange: its next stage is a TimeoutError within
+// 10 s, and the partner's first state dict stays its replica, the only file in its directory.
+void expect_timeout_keeping_replica(ReplicationStager& stager, const TempDir& dir) {
+  const auto start = Clock::now();
+  EXPECT_THROW((void)stager.stage(rank_state_dict(1, 1)), TimeoutError);
+  EXPECT_LT(Clock::now() - start, 10s);
+  expect_rank_state_dict(load_replica(stager.persisted_path()), 0, 0);
+  EXPECT_EQ(files_in(dir.path()).size(), 1u);
+}
+
 TEST(ReplicationStager, MissingPartnerIsATimeoutAndKeepsThePreviousReplica) {
   dist::run_thread_world(
       2,
@@ -182,11 +192,7 @@ TEST(ReplicationStager, MissingPartnerIsATimeoutAndKeepsThePreviousReplica) {
         ReplicationStager stager(comm, options_in(dir.path(), 1500ms));
         (void)stager.stage(rank_state_dict(comm.rank(), 0));
         if (comm.rank() == 0) return;  // rank 0 never takes part again
-        const auto start = Clock::now();
-        EXPECT_THROW((void)stager.stage(rank_state_dict(1, 1)), TimeoutError);
-        EXPECT_LT(Clock::now() - start, 10s);
-        expect_rank_state_dict(load_replica(stager.persisted_path()), 0, 0);
-        EXPECT_EQ(files_in(dir.path()).size(), 1u);
+        expect_timeout_keeping_replica(stager, dir);
       },
       30s);
 }
@@ -216,11 +222,7 @@ TEST(ReplicationStager, PartnerDyingMidExchangeIsATimeoutAndKeepsThePreviousRepl
           EXPECT_THROW((void)stager.stage(rank_state_dict(0, 1)), stagekit::testing::RankDied);
           return;
         }
-        const auto start = Clock::now();
-        EXPECT_THROW((void)stager.stage(rank_state_dict(1, 1)), TimeoutError);
-        EXPECT_LT(Clock::now() - start, 10s);
-        expect_rank_state_dict(load_replica(stager.persisted_path()), 0, 0);
-        EXPECT_EQ(files_in(dir.path()).size(), 1u);
+        expect_timeout_keeping_replica(stager, dir);
       },
       30s);
   EXPECT_TRUE(died);
