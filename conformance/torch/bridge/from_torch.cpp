@@ -1,7 +1,7 @@
 // torch objects -> stagekit value (see conversion.h).
 #include <cstring>
-#include <unordered_map>
 
+#include <absl/container/flat_hash_map.h>
 #include <fmt/format.h>
 
 #include "conversion.h"
@@ -61,6 +61,7 @@ class FromTorch {
     if (PyObject_IsInstance(p, mods_.tensor_type.ptr()) == 1) return tensor(o);
     if (PyDict_Check(p)) {
       auto node = std::make_shared<Dict>();
+      node->reserve(static_cast<std::size_t>(PyDict_Size(p)));
       Value out(node);
       remember(p, out);
       for (auto [k, item] : py::reinterpret_borrow<py::dict>(o)) {
@@ -70,8 +71,12 @@ class FromTorch {
               path_.str());
         }
         DictKey key = PyUnicode_Check(k.ptr()) ? DictKey(utf8(k)) : DictKey(py::cast<std::int64_t>(k));
-        PathScope scope(path_, key);
-        node->set(key, convert(item));
+        Value value;
+        {
+          PathScope scope(path_, key);
+          value = convert(item);
+        }
+        node->set(std::move(key), std::move(value));
       }
       return out;
     }
@@ -112,43 +117,50 @@ class FromTorch {
     return v;
   }
 
-  // The stagekit storage of a tensor's torch storage (facts: what tensor_facts() said of it).
-  Storage storage_for(std::int64_t key, const py::tuple& f) {
+  // The stagekit storage of a tensor's torch storage (f: what tensor_facts() said of the tensor).
+  Storage storage_for(std::int64_t key, PyObject* f) {
     if (auto it = storages_.find(key); it != storages_.end()) return it->second;
     std::optional<Storage> found = StorageMirror::instance().source_of(key);
     if (!found) {
-      PyObject* device_type = PyTuple_GET_ITEM(f.ptr(), 9);
+      PyObject* where = PyTuple_GET_ITEM(f, 9);  // None on the CPU, else (device type, index)
       Device device = Device::cpu();
-      if (PyUnicode_CompareWithASCIIString(device_type, "cuda") == 0) {
-        device = Device::cuda(py::cast<int>(f[10]));
-      } else if (PyUnicode_CompareWithASCIIString(device_type, "cpu") != 0) {
-        throw InvalidArgument(
-            fmt::format("a tensor on device type '{}' (stagekit knows cpu and cuda)", utf8(device_type)), path_.str());
+      if (where != Py_None) {
+        PyObject* device_type = PyTuple_GET_ITEM(where, 0);
+        if (PyUnicode_CompareWithASCIIString(device_type, "cuda") != 0) {
+          throw InvalidArgument(
+              fmt::format("a tensor on device type '{}' (stagekit knows cpu and cuda)", utf8(device_type)),
+              path_.str());
+        }
+        device = Device::cuda(static_cast<int>(PyLong_AsLong(PyTuple_GET_ITEM(where, 1))));
       }
-      PyObject* ref = PyTuple_GET_ITEM(f.ptr(), 1);  // the storage object keeps the memory alive
+      PyObject* ref = PyTuple_GET_ITEM(f, 1);  // the storage object keeps the memory alive
       Py_INCREF(ref);
       found = Storage::from_data_ptr(
-          DataPtr(reinterpret_cast<void*>(PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(f.ptr(), 7))),
-                  static_cast<std::size_t>(PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(f.ptr(), 8))), device,
+          DataPtr(reinterpret_cast<void*>(PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(f, 7))),
+                  static_cast<std::size_t>(PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(f, 8))), device,
                   device.is_cuda() ? MemoryKind::device : MemoryKind::pageable, ref, &release_python_reference));
     }
     return storages_.emplace(key, *found).first->second;
   }
 
   Value tensor(const py::handle& t) {
-    const py::tuple f = tensor_facts_(t);
-    const auto key = py::cast<std::int64_t>(f[0]);
-    const std::optional<DType> dtype = dtype_of(PyTuple_GET_ITEM(f.ptr(), 2), t);
+    const auto facts = py::reinterpret_steal<py::object>(PyObject_CallOneArg(tensor_facts_.ptr(), t.ptr()));
+    if (!facts) throw py::error_already_set();
+    PyObject* f = facts.ptr();
+    const std::int64_t key = PyLong_AsLongLong(PyTuple_GET_ITEM(f, 0));
+    const std::optional<DType> dtype = dtype_of(PyTuple_GET_ITEM(f, 2), t);
     const Storage storage = storage_for(key, f);
     Tensor out;
     try {
-      out = Tensor::from_storage(storage, *dtype, int_list(f[3]), int_list(f[4]), py::cast<std::int64_t>(f[5]));
+      out = Tensor::from_storage(storage, *dtype, int_list(PyTuple_GET_ITEM(f, 3)), int_list(PyTuple_GET_ITEM(f, 4)),
+                                 PyLong_AsLongLong(PyTuple_GET_ITEM(f, 5)));
     } catch (const Error& e) {
       throw InvalidArgument(fmt::format("the returned tensor is not valid: {}", e.detail()), path_.str());
     }
     remember(t.ptr(), Value(out));  // before the attributes, which may reach this tensor again
-    if (!f[6].is_none()) {
-      for (auto [name, value] : py::reinterpret_borrow<py::dict>(f[6])) {
+    PyObject* attributes = PyTuple_GET_ITEM(f, 6);
+    if (attributes != Py_None) {
+      for (auto [name, value] : py::reinterpret_borrow<py::dict>(attributes)) {
         const std::string attr = py::cast<std::string>(name);
         PathScope scope(path_, std::string_view(attr));
         out.set_attr(attr, convert(value));
@@ -197,15 +209,16 @@ class FromTorch {
 
   const Modules& mods_;
   py::object tensor_facts_;
-  std::unordered_map<PyObject*, Value> memo_;
-  std::unordered_map<PyObject*, DType> dtypes_;  // by the (interned) dtype name objects
-  std::unordered_map<std::int64_t, Storage> storages_;
+  absl::flat_hash_map<PyObject*, Value> memo_;
+  absl::flat_hash_map<PyObject*, DType> dtypes_;  // by the (interned) dtype name objects
+  absl::flat_hash_map<std::int64_t, Storage> storages_;
   PathStack path_;
 };
 
 }  // namespace
 
 Value from_torch(const py::handle& object) {
+  const GarbageCollectorPause pause;
   FromTorch walk;
   return walk.convert(object);
 }

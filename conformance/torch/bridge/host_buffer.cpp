@@ -114,7 +114,7 @@ void StorageMirror::prune(bool force) {
   if (!force && size < 2 * size_after_prune_ + 256) return;
   for (auto it = tensors_.begin(); it != tensors_.end();) {
     if (it->second.tensor.use_count() <= 1) {
-      it = tensors_.erase(it);
+      tensors_.erase(it++);
     } else {
       ++it;
     }
@@ -122,7 +122,7 @@ void StorageMirror::prune(bool force) {
   for (auto it = entries_.begin(); it != entries_.end();) {
     // Held by this entry and by the HostBuffer of its torch storage only: the case let it go.
     if (it->second.storage.use_count() <= 2) {
-      it = entries_.erase(it);
+      entries_.erase(it++);
     } else {
       ++it;
     }

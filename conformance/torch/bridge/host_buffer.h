@@ -20,8 +20,8 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <unordered_map>
 
+#include <absl/container/flat_hash_map.h>
 #include <pybind11/pybind11.h>
 
 #include "stagekit/core/dtype.h"
@@ -72,9 +72,9 @@ class StorageMirror {
     bool had_attributes = false;
     py::object torch_tensor;
   };
-  std::unordered_map<const void*, Entry> entries_;
-  std::unordered_map<const void*, TensorEntry> tensors_;
-  std::unordered_map<std::int64_t, WeakStorage> by_key_;
+  absl::flat_hash_map<const void*, Entry> entries_;
+  absl::flat_hash_map<const void*, TensorEntry> tensors_;
+  absl::flat_hash_map<std::int64_t, WeakStorage> by_key_;
   std::size_t size_after_prune_ = 0;
 };
 

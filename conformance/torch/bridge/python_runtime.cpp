@@ -81,6 +81,12 @@ std::unique_ptr<Error> python_error(py::error_already_set& e, const std::string&
 
 void collect_garbage() { py::module_::import("gc").attr("collect")(); }
 
+GarbageCollectorPause::GarbageCollectorPause() : was_enabled_(PyGC_Disable() != 0) {}
+
+GarbageCollectorPause::~GarbageCollectorPause() {
+  if (was_enabled_) PyGC_Enable();
+}
+
 std::shared_ptr<const testing::ForkServer> warm_python_fork_server() {
   auto server = std::make_shared<testing::ForkServer>();
   server->prepare = [] {

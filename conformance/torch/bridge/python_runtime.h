@@ -49,6 +49,19 @@ struct Modules {
 // allocation, so that the case's release checks see it gone.
 void collect_garbage();
 
+// Holds Python's cyclic garbage collector off for its lifetime (a conversion makes no cycles, and
+// a collection in the middle of one walks every object the case holds); restores what was before.
+class GarbageCollectorPause {
+ public:
+  GarbageCollectorPause();
+  ~GarbageCollectorPause();
+  GarbageCollectorPause(const GarbageCollectorPause&) = delete;
+  GarbageCollectorPause& operator=(const GarbageCollectorPause&) = delete;
+
+ private:
+  bool was_enabled_;
+};
+
 // Hooks of a fork server whose children start with the interpreter running and torch imported.
 [[nodiscard]] std::shared_ptr<const testing::ForkServer> warm_python_fork_server();
 

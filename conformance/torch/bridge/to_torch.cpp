@@ -1,6 +1,7 @@
 // stagekit value -> torch objects (see conversion.h).
 #include <span>
-#include <unordered_map>
+
+#include <absl/container/flat_hash_map.h>
 
 #include <fmt/format.h>
 #include <pybind11/stl.h>
@@ -183,14 +184,15 @@ class ToTorch {
 
   const Modules& mods_;
   py::dict dtypes_;
-  std::unordered_map<const void*, py::object> memo_;
-  std::unordered_map<DType, py::object> dtype_cache_;
+  absl::flat_hash_map<const void*, py::object> memo_;
+  absl::flat_hash_map<DType, py::object> dtype_cache_;
   PathStack path_;
 };
 
 }  // namespace
 
 py::object to_torch(const Value& value) {
+  const GarbageCollectorPause pause;
   StorageMirror::instance().prune();
   ToTorch walk;
   return walk.convert(value);

@@ -120,5 +120,31 @@ TEST_F(Conversion, WhatCannotBeConvertedSaysWhere) {
   }
 }
 
+// The conversions hold Python's cyclic collector off while they run (a collection mid-walk visits
+// every object the case holds) and leave it as they found it, even when they fail.
+TEST_F(Conversion, TheGarbageCollectorIsHeldOffDuringAConversionAndRestoredAfter) {
+  const py::module_ gc = py::module_::import("gc");
+  auto enabled = [&] { return py::cast<bool>(gc.attr("isenabled")()); };
+  ASSERT_TRUE(enabled());
+  py::object seen;
+  {
+    const GarbageCollectorPause pause;
+    seen = py::bool_(enabled());
+  }
+  EXPECT_FALSE(py::cast<bool>(seen)) << "held off inside";
+  EXPECT_TRUE(enabled()) << "restored after";
+  const Value sd = Value::dict({{"w", Tensor::random({4}, DType::float32, 3)}});
+  (void)from_torch(to_torch(sd));
+  EXPECT_TRUE(enabled());
+  py::dict bad;
+  bad["fn"] = modules().torch.attr("zeros");
+  EXPECT_THROW((void)from_torch(bad), InvalidArgument);
+  EXPECT_TRUE(enabled()) << "restored after a failed conversion";
+  gc.attr("disable")();
+  (void)from_torch(to_torch(sd));
+  EXPECT_FALSE(enabled()) << "a collector the caller turned off stays off";
+  gc.attr("enable")();
+}
+
 }  // namespace
 }  // namespace stagekit::torch_bridge

@@ -9,6 +9,7 @@ itself, and says so in ``stagekit_capabilities``.
 
 import copy
 import dataclasses
+import mmap
 
 import torch
 
@@ -26,6 +27,10 @@ class CorrectStager:
         self.share_memory = share_memory
         self.pin_memory_min_bytes = pin_memory_min_bytes
         self._cache = compat.StorageCache()
+        # Small shared buffers, carved out of larger shared mappings; those to be pinned apart
+        # from the others, a page each, so that pinning one never pins a neighbour.
+        self._shared_arenas = compat.SharedArenas()
+        self._pinned_shared_arenas = compat.SharedArenas(align=mmap.PAGESIZE)
 
     def stage(self, state_dict, non_blocking=False):
         self._active = set()  # the containers being copied: reaching one again is a cycle
@@ -47,6 +52,8 @@ class CorrectStager:
 
     def close(self):
         self._cache.clear()
+        self._shared_arenas.release()
+        self._pinned_shared_arenas.release()
 
     # ---- the deep copy ---------------------------------------------------------------------------
 
@@ -162,7 +169,9 @@ class CorrectStager:
 
     def allocate(self, nbytes):
         pin = self.pin_memory and nbytes >= max(self.pin_memory_min_bytes, 1)
-        if self.share_memory and nbytes > 0:
+        if self.share_memory and 0 < nbytes < self.MAPPED_BYTES:
+            staged = (self._pinned_shared_arenas if pin else self._shared_arenas).storage(nbytes)
+        elif self.share_memory and nbytes > 0:
             staged = compat.shared_storage(nbytes)
         elif pin or nbytes >= self.MAPPED_BYTES:
             staged = compat.mapped_storage(nbytes)

@@ -59,20 +59,62 @@ def new_storage(nbytes, device="cpu"):
     return untyped_storage(torch.empty(nbytes, dtype=torch.uint8, device=device))
 
 
-def shared_storage(nbytes):
-    """A new untyped CPU storage of ``nbytes`` bytes in shared memory another process can map: a
-    memfd mapped MAP_SHARED by torch itself (``torch.from_file``), which keeps no descriptor open;
-    the mapping goes when the storage dies. Unlike ``Tensor.share_memory_()`` of torch 1.13, a
-    failure (the file cannot grow) leaks no descriptor, and many storages do not exhaust the
-    descriptor limit."""
+def _shared_mapping(nbytes):
+    """A MAP_SHARED mapping of a new memfd of ``nbytes`` bytes (the descriptor is closed: the
+    mapping keeps the file)."""
+    import mmap
     import os
     fd = os.memfd_create("stagekit-torch-shared", os.MFD_CLOEXEC)
     try:
         os.ftruncate(fd, nbytes)
-        shared = torch.from_file(f"/proc/self/fd/{fd}", shared=True, size=nbytes, dtype=torch.uint8)
+        return mmap.mmap(fd, nbytes, flags=mmap.MAP_SHARED)
     finally:
         os.close(fd)
-    return untyped_storage(shared)
+
+
+def shared_storage(nbytes):
+    """A new untyped CPU storage of ``nbytes`` bytes in shared memory another process can map: a
+    memfd mapped MAP_SHARED, which keeps no descriptor open; the mapping goes when the storage
+    dies. Unlike ``Tensor.share_memory_()`` of torch 1.13, a failure (the file cannot grow) leaks
+    no descriptor, and many storages do not exhaust the descriptor limit."""
+    if nbytes == 0:
+        return new_storage(0)
+    return untyped_storage(torch.frombuffer(_shared_mapping(nbytes), dtype=torch.uint8))
+
+
+class SharedArenas:
+    """Small storages in shared memory, carved out of larger shared mappings (arenas).
+
+    One mapping per storage runs into the limit on mappings per process (vm.max_map_count, 65530
+    by default) at tens of thousands of storages: mappings of different files never merge. Each
+    storage keeps its arena mapped; the arena goes when the last storage carved from it dies.
+    Where an arena cannot be made (the file cannot grow that far), the storage gets its own
+    mapping, as shared_storage() makes it. With ``align`` the page size, no two storages share a
+    page: what is done to the pages of one (page-locking, unlocking) leaves the others alone."""
+
+    ARENA_BYTES = 16 << 20
+
+    def __init__(self, align=64):
+        self._align = align
+        self._arena = None
+        self._used = 0
+
+    def storage(self, nbytes):
+        size = -(-max(nbytes, 1) // self._align) * self._align
+        if self._arena is None or self._used + size > len(self._arena):
+            try:
+                self._arena = memoryview(_shared_mapping(self.ARENA_BYTES))
+            except OSError:
+                self._arena = None
+                return shared_storage(nbytes)
+            self._used = 0
+        part = self._arena[self._used:self._used + nbytes]
+        self._used += size
+        return untyped_storage(torch.frombuffer(part, dtype=torch.uint8))
+
+    def release(self):
+        """Makes no more storages from the current arena (it goes with its last storage)."""
+        self._arena = None
 
 
 def dtensor_type():

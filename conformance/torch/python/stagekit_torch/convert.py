@@ -70,10 +70,11 @@ _device_type = compat.device_type
 def tensor_facts(t):
     """What the bridge needs of one tensor, in one call: (storage key, storage, dtype name or None,
     sizes, strides, storage offset, attributes dict or None, data address of the storage, its
-    byte size, device type, device index)."""
+    byte size, device): device is None on the CPU, else (device type, device index)."""
     s = _untyped_storage(t)
     return (s._cdata, s, _dtype_names.get(t.dtype), t.shape, t.stride(), t.storage_offset(),
-            t.__dict__ or None, s.data_ptr(), s.nbytes(), _device_type(t), max(t.get_device(), 0))
+            t.__dict__ or None, s.data_ptr(), s.nbytes(),
+            None if t.is_cpu else (_device_type(t), max(t.get_device(), 0)))
 
 
 def is_tensor(obj):
