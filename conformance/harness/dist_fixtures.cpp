@@ -52,4 +52,10 @@ bool check_equal(CaseContext& ctx, int rank, std::string_view path, const Tensor
            : fmt::format("got {}, expected {}", actual.defined() ? actual.describe() : "nothing", expected.describe()));
 }
 
+void check_staged_on_rank(CaseContext& ctx, int rank, const Value& source, const Value& staged, PinShare config) {
+  std::vector<Failure> failures = verify_staged(source, staged, memory_expectation(config));
+  for (Failure& f : failures) f.path = at_rank(rank, f.path);
+  ctx.add_failures(failures);
+}
+
 }  // namespace stagekit::conformance

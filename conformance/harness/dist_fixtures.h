@@ -38,5 +38,10 @@ void add_world_cases(CaseRegistry& registry, std::string_view area, const CaseNa
 [[nodiscard]] DeviceMesh world_mesh(int world_size, Device device);
 // Exact equality, with a failure naming the rank, the path and both descriptions.
 bool check_equal(CaseContext& ctx, int rank, std::string_view path, const Tensor& actual, const Tensor& expected);
+// The whole strict contract of a staged state dict on one rank (verify_staged(): structure, the
+// DTensor specs and ShardedTensor metadata, every local tensor's device, layout, bytes, sharing and
+// independence from its source, and the memory kinds `config` asks for, probed), each failure's
+// path naming the rank.
+void check_staged_on_rank(CaseContext& ctx, int rank, const Value& source, const Value& staged, PinShare config);
 
 }  // namespace stagekit::conformance

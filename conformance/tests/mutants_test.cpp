@@ -8,6 +8,7 @@
 #include "stagekit/adapter/reference_implementation.h"
 #include "stagekit/conformance/case.h"
 #include "stagekit/core/dtensor.h"
+#include "stagekit/core/sharded_tensor.h"
 
 namespace stagekit::conformance {
 namespace {
@@ -172,9 +173,66 @@ TEST(Mutants, NoBufferReuse) {
                 "stager.views.cpu.pin0_share0");
 }
 
+// ---- distributed values in the stager ---------------------------------------------------------------
+
+// Replaces each top-level DTensor or ShardedTensor of the staged dict.
+Transform distributed_values(std::function<Value(const Value& source, const Value& staged)> replace) {
+  return [replace](const Value& source, const Value& staged) {
+    auto d = std::make_shared<Dict>();
+    for (const auto& [k, v] : staged.as_dict().entries()) {
+      const bool distributed = v.kind() == Value::Kind::dtensor || v.kind() == Value::Kind::sharded_tensor;
+      d->set(k, distributed ? replace(source.as_dict().at(k), v) : v);
+    }
+    return Value(d);
+  };
+}
+
+Tensor pageable_copy(const Tensor& t) { return t.clone(); }
+
+TEST(Mutants, DTensorsReturnedAsTheirSources) {
+  expect_caught({"dtensor-passthrough", distributed_values([](const Value& source, const Value&) { return source; })},
+                {"stager.dtensor_layouts.cpu.pin0_share0.ws4", "stager.dtensor.cpu.pin1_share1.ws2"},
+                "stager.views.cpu.pin0_share0");
+}
+
+TEST(Mutants, DistributedValuesStagedToPageableMemory) {
+  expect_caught({"distributed-pageable", distributed_values([](const Value&, const Value& staged) {
+                   if (staged.kind() == Value::Kind::dtensor) {
+                     const DTensor& dt = *staged.as_dtensor_node();
+                     return Value(std::make_shared<DTensor>(pageable_copy(dt.local()), dt.spec(), dt.rank()));
+                   }
+                   const ShardedTensor& st = *staged.as_sharded_tensor_node();
+                   std::vector<Tensor> tensors;
+                   for (const LocalTensorShard& shard : st.local_shards())
+                     tensors.push_back(pageable_copy(shard.tensor));
+                   return Value(st.with_local_tensors(std::move(tensors)));
+                 })},
+                {"stager.dtensor.cpu.pin1_share1.ws2", "stager.sharded_tensor.cpu.pin1_share1.ws2"},
+                "stager.tensor_pinned_and_shared.cpu.pin1_share1");
+}
+
+TEST(Mutants, LocalShardOffsetsRebased) {
+  expect_caught({"rebased-shards", distributed_values([](const Value&, const Value& staged) {
+                   if (staged.kind() != Value::Kind::sharded_tensor) return staged;
+                   const ShardedTensor& st = *staged.as_sharded_tensor_node();
+                   std::vector<LocalTensorShard> shards = st.local_shards();
+                   for (LocalTensorShard& shard : shards)
+                     std::fill(shard.metadata.offsets.begin(), shard.metadata.offsets.end(), 0);
+                   return Value(std::make_shared<ShardedTensor>(std::move(shards), st.metadata(), st.rank()));
+                 })},
+                {"stager.sharded_tensor.cpu.pin1_share1.ws2"}, "stager.dtensor.cpu.pin1_share1.ws2");
+}
+
 // ---- the state-dict utilities ---------------------------------------------------------------------
 
-enum class UtilityFlaw { ignores_ranks_only, gathers_local_only, similarity_writes, create_aliases, copy_unchecked };
+enum class UtilityFlaw {
+  ignores_ranks_only,
+  gathers_local_only,
+  similarity_writes,
+  create_aliases,
+  copy_unchecked,
+  create_always_pinned_shared
+};
 
 // The reference utilities with one flaw.
 class MutantUtilities final : public StateDictUtilitiesUnderTest {
@@ -200,6 +258,7 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
   }
   Value create_cpu_state_dict(const Value& sd, bool pin, bool share) override {
     if (flaw_ == UtilityFlaw::create_aliases) return inner_->offload_state_dict_to_cpu(sd, 0, {}, false);
+    if (flaw_ == UtilityFlaw::create_always_pinned_shared) return inner_->create_cpu_state_dict(sd, true, true);
     return inner_->create_cpu_state_dict(sd, pin, share);
   }
   Value copy_state_dict(const Value& src, const Value& dst, bool non_blocking, bool type_check) override {
@@ -285,6 +344,14 @@ TEST(Mutants, UtilitiesCreatingAliasesInsteadOfBuffers) {
       {"utils.create_cpu_state_dict.cpu.pin0_share0.ws2", "utils.create_cpu_state_dict.cpu.pin1_share1.ws2",
        "utils.cpu_offload_for_dtensor.cpu.default.ws2"},
       "utils.gather_dtensor.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesPinningAndSharingWhatWasNotAskedFor) {
+  expect_utility_flaw_caught(
+      UtilityFlaw::create_always_pinned_shared,
+      {"utils.create_cpu_state_dict.cpu.pin0_share0.ws2", "utils.create_cpu_state_dict.cpu.pin1_share0.ws2",
+       "utils.create_cpu_state_dict.cpu.pin0_share1.ws2"},
+      "utils.create_cpu_state_dict.cpu.pin1_share1.ws2");
 }
 
 TEST(Mutants, UtilitiesCopyingWithoutCompanionChecks) {

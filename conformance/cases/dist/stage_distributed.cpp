@@ -20,7 +20,8 @@ void stage_sharded_tensor(CaseContext& ctx, Source src, int ws) {
     const auto st = std::make_shared<ShardedTensor>(
         std::vector<LocalTensorShard>{{local, meta.shards[static_cast<std::size_t>(r)]}}, meta, r);
     auto stager = ctx.make_stager(stager_config(PinShare{true, true}));
-    const Value staged = stager->stage(Value::dict({{"st", Value(st)}}));
+    const Value source = Value::dict({{"st", Value(st)}});
+    const Value staged = stager->stage(source);
     ctx.require(staged["st"].kind() == Value::Kind::sharded_tensor, at_rank(r, "st"), "kind", "not a ShardedTensor");
     const auto& out = *staged["st"].as_sharded_tensor_node();
     ctx.check(out.metadata() == meta, at_rank(r, "st"), "metadata", "shard or global metadata changed");
@@ -29,6 +30,7 @@ void stage_sharded_tensor(CaseContext& ctx, Source src, int ws) {
     ctx.check(out.local_shards()[0].tensor.device().is_cpu(), at_rank(r, "st.0"), "device", "not on the CPU");
     ctx.check(!out.local_shards()[0].tensor.storage().is_alias_of(local.storage()), at_rank(r, "st.0"), "copy",
               "the staged shard shares the source's storage");
+    check_staged_on_rank(ctx, r, source, staged, PinShare{true, true});  // pinned and shared, probed
   });
 }
 
@@ -60,6 +62,8 @@ void stage_dtensor_layouts(CaseContext& ctx, Source src, int ws) {
     ctx.check(u.local().sizes()[0] == uneven->local().sizes()[0], at_rank(r, "uneven"), "shape",
               fmt::format("local rows {} instead of {}", u.local().sizes()[0], uneven->local().sizes()[0]));
     check_equal(ctx, r, "uneven._local_tensor", u.local(), uneven->local());
+    // Exactly: on the CPU, copies independent of their sources, the same strides and offsets.
+    check_staged_on_rank(ctx, r, sd, staged, PinShare{});
   });
 }
 
@@ -76,11 +80,11 @@ STAGEKIT_CONFORMANCE_CASES(dist_stage) {
                   PinShare{true, true});
   Requirements dtensor;
   dtensor.dtensor = true;
-  add_world_cases(
-      registry, "stager", "dtensor_layouts",
-      "DTensors on a 2-D mesh [Shard(0), Shard(1)] and with empty local shards stage exactly, and a view of "
-      "a local tensor keeps sharing its staged storage",
-      "strict", Profile::strict, kBothSources, kWorld4, stage_dtensor_layouts, dtensor, PinShare{});
+  add_world_cases(registry, "stager", "dtensor_layouts",
+                  "DTensors on a 2-D mesh [Shard(0), Shard(1)] and with empty local shards stage exactly (CPU copies "
+                  "with the same layout, independent of their sources), and a view of a local tensor keeps sharing its "
+                  "staged storage",
+                  "strict", Profile::strict, kBothSources, kWorld4, stage_dtensor_layouts, dtensor, PinShare{});
 }
 
 }  // namespace stagekit::conformance

@@ -85,22 +85,27 @@ void create_cpu_state_dict(CaseContext& ctx, Source src, int ws, PinShare c) {
                 "fresh buffer", "the CPU tensor has the source's address");
       const void* p = buffers[i].second.data_ptr();
       const std::size_t n = buffers[i].second.addressed_bytes();
-      if (c.pin) {
-        const probe::Verdict locked = probe::page_locked(p, n);
-        ctx.check(locked.yes, at_rank(r, buffers[i].first), "page-locked", locked.detail);
-      }
-      if (c.share) {
-        const probe::Verdict shared = probe::shared_mapping(p, n);
-        ctx.check(shared.yes, at_rank(r, buffers[i].first), "shared memory", shared.detail);
-      }
+      // Both directions: pinned exactly when asked, shared exactly when asked.
+      const probe::Verdict locked = probe::page_locked(p, n);
+      ctx.check(
+          locked.yes == c.pin, at_rank(r, buffers[i].first), "page-locked",
+          fmt::format("expected {}page-locked (pin_memory={}); probe: {}", c.pin ? "" : "not ", c.pin, locked.detail));
+      const probe::Verdict shared = probe::shared_mapping(p, n);
+      ctx.check(shared.yes == c.share, at_rank(r, buffers[i].first), "shared memory",
+                fmt::format("expected {}a shared mapping (share_memory={}); probe: {}", c.share ? "" : "not ", c.share,
+                            shared.detail));
     }
     // 7: non-tensor leaves come through unchanged.
     ctx.check(cpu_sd["non_tensor_bytes"].as_bytes() == sd["non_tensor_bytes"].as_bytes(),
               at_rank(r, "non_tensor_bytes"), "bytes", "differ");
     ctx.check(cpu_sd["lr"].as_double() == 1.5, at_rank(r, "lr"), "value", "not 1.5");
     check_equal(ctx, r, "step", cpu_sd["step"].as_tensor(), Tensor::scalar(7.0, DType::float32));
-    ctx.check(cpu_sd["nested"]["list"].as_list().items.size() == 4 && cpu_sd["nested"]["list"].at(3).as_int() == 4,
-              at_rank(r, "nested.list"), "value", "not [1, 2, 3, 4]");
+    ctx.check(cpu_sd["step"].as_tensor().device().is_cpu(), at_rank(r, "step"), "device", "not on the CPU");
+    // The nested container compared whole: structure, keys, order and every value.
+    for (Failure f : compare_like_upstream(sd["nested"], cpu_sd["nested"], Device::cpu())) {
+      const bool root = f.path.empty() || f.path == "<root>";
+      ctx.check(false, at_rank(r, root ? std::string("nested") : "nested." + f.path), f.property, f.detail);
+    }
   });
 }
 

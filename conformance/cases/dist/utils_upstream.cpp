@@ -40,7 +40,8 @@ void stage_dtensor(CaseContext& ctx, Source src, int ws) {
     const int r = comm.rank();
     const auto dt = sharded_rows({3, 3}, r, ws, source_device(src));
     auto stager = ctx.make_stager(stager_config(PinShare{true, true}));
-    const Value staged = stager->stage(Value::dict({{"dtensor", Value(dt)}}));
+    const Value source = Value::dict({{"dtensor", Value(dt)}});
+    const Value staged = stager->stage(source);
     const Value out = staged["dtensor"];
     ctx.require(out.kind() == Value::Kind::dtensor, at_rank(r, "dtensor"), "kind",
                 fmt::format("staged as a {}", value_kind_name(out.kind())));
@@ -54,6 +55,7 @@ void stage_dtensor(CaseContext& ctx, Source src, int ws) {
               fmt::format("[{}, {}]", s.global_shape().at(0), s.global_shape().at(1)));
     ctx.check(!s.local().storage().is_alias_of(dt->local().storage()), at_rank(r, "dtensor"), "copy",
               "the staged local tensor shares the source's storage");
+    check_staged_on_rank(ctx, r, source, staged, PinShare{true, true});  // pinned and shared, probed
   });
 }
 

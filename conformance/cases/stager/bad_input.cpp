@@ -12,7 +12,7 @@ namespace {
 struct BadInput {
   const char* name;
   const char* description;
-  const char* path_part;  // must appear in the error message
+  const char* path_part;  // the leaf's key: its whole path, layer0.<key>, must appear in the error
   std::vector<ErrorCode> accepted;
   Value (*make_bad_leaf)(Device dev);
 };
@@ -74,8 +74,10 @@ void bad_input_case(CaseContext& ctx, Source src, PinShare cfg, const BadInput& 
     raised = true;
     const bool accepted = std::find(bad.accepted.begin(), bad.accepted.end(), e.code()) != bad.accepted.end();
     ctx.check(accepted, "<error>", "error kind", fmt::format("got {}: {}", error_code_name(e.code()), e.what()));
-    ctx.check(std::string(e.what()).find(bad.path_part) != std::string::npos, "<error>", "error names the path",
-              fmt::format("the message does not name layer0.{}: {}", bad.path_part, e.what()));
+    // The whole path, not only the leaf's key.
+    const std::string path = fmt::format("layer0.{}", bad.path_part);
+    ctx.check(std::string(e.what()).find(path) != std::string::npos, "<error>", "error names the path",
+              fmt::format("the message does not name {}: {}", path, e.what()));
   }
   ctx.require(raised, fmt::format("layer0.{}", bad.path_part), "bad input rejected",
               fmt::format("staging {} did not raise", bad.description));

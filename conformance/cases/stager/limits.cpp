@@ -28,13 +28,15 @@ std::string set_limit(int resource, rlim_t value, const char* name) {
   return {};
 }
 
-// Stages `big` (expecting resource_exhausted naming `path_part`), then `small` (expecting success).
+// Stages `big` (expecting resource_exhausted naming the whole `path`), then `small` (expecting
+// success). The failed stage must leave no page-locked memory, descriptor or shared mapping behind.
 std::string expect_exhaustion(Implementation& impl, const StagerConfig& config, const Value& big,
-                              const std::string& path_part, const Value& small) {
+                              const std::string& path, const Value& small) {
   auto stager = impl.make_stager(config);
   if (!stager) return "make_stager returned nothing";
   const std::uint64_t locked_before = probe::locked_bytes();
   const std::size_t fds_before = probe::open_file_descriptors();
+  const std::size_t shared_before = probe::shared_object_mappings();
   try {
     (void)stager->stage(big);
     return "staging beyond the limit did not raise";
@@ -42,12 +44,15 @@ std::string expect_exhaustion(Implementation& impl, const StagerConfig& config, 
     if (e.code() != ErrorCode::resource_exhausted) {
       return fmt::format("expected resource_exhausted, got {}: {}", error_code_name(e.code()), e.what());
     }
-    if (std::string(e.what()).find(path_part) == std::string::npos) {
-      return fmt::format("the error does not name the path ({}): {}", path_part, e.what());
+    if (std::string(e.what()).find(path) == std::string::npos) {
+      return fmt::format("the error does not name the path ({}): {}", path, e.what());
     }
   }
   if (probe::locked_bytes() > locked_before) return "page-locked memory leaked by the failed stage";
   if (probe::open_file_descriptors() > fds_before) return "file descriptors leaked by the failed stage";
+  if (const std::size_t now = probe::shared_object_mappings(); now > shared_before) {
+    return fmt::format("shared mappings leaked by the failed stage ({} before, {} after)", shared_before, now);
+  }
   try {
     const Value staged = stager->stage(small);
     const auto failures =
@@ -71,7 +76,7 @@ void memlock_case(CaseContext& ctx) {
           return fmt::format("cannot drop root (and CAP_IPC_LOCK) with setuid(65534): {}", std::strerror(errno));
         }
         if (auto err = set_limit(RLIMIT_MEMLOCK, 64 * 1024, "RLIMIT_MEMLOCK"); !err.empty()) return err;
-        return expect_exhaustion(impl, {true, false, 5}, big, "weights_memlock", small);
+        return expect_exhaustion(impl, {true, false, 5}, big, "model.weights_memlock", small);
       },
       60s);
   ctx.check(out.ok, "model.weights_memlock", "page-locking refused by the OS", out.message);
@@ -85,7 +90,7 @@ void shared_memory_case(CaseContext& ctx) {
       [&]() -> std::string {
         signal(SIGXFSZ, SIG_IGN);  // make the limit an error (EFBIG), not a signal
         if (auto err = set_limit(RLIMIT_FSIZE, 64 * 1024, "RLIMIT_FSIZE"); !err.empty()) return err;
-        return expect_exhaustion(impl, {false, true, 5}, big, "weights_shm", small);
+        return expect_exhaustion(impl, {false, true, 5}, big, "model.weights_shm", small);
       },
       60s);
   ctx.check(out.ok, "model.weights_shm", "shared memory exhausted", out.message);
@@ -110,7 +115,7 @@ void host_memory_case(CaseContext& ctx) {
           return pages * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
         }();
         if (auto err = set_limit(RLIMIT_AS, vm + (std::uint64_t{256} << 20), "RLIMIT_AS"); !err.empty()) return err;
-        return expect_exhaustion(impl, {false, false, 5}, big, "weights_host", small);
+        return expect_exhaustion(impl, {false, false, 5}, big, "model.weights_host", small);
       },
       120s);
   ctx.check(out.ok, "model.weights_host", "host memory exhausted", out.message);

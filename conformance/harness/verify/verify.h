@@ -7,7 +7,9 @@
 // verify_staged() checks the whole contract (profile `strict`): the same structure, kinds and key
 // order; scalars bit-exact; node identity preserved in both directions and every node a fresh copy;
 // for tensors the device (cpu), dtype, sizes, strides, storage offset, the logical bytes and the
-// whole storage's bytes; attributes; storage sharing in both directions by identity and by address
+// whole storage's bytes; attributes; a DTensor's spec and a ShardedTensor's metadata (global and
+// per shard) unchanged over local tensors checked like any tensor; storage sharing in both
+// directions by identity and by address
 // ranges (distinct staged storages never overlap each other or a source); and the memory kind of
 // every staged storage, probed from the OS (see stagekit/testing/memory_probe.h).
 #pragma once

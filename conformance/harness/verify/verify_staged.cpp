@@ -6,8 +6,11 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "stagekit/core/cuda.h"
+#include "stagekit/core/dtensor.h"
+#include "stagekit/core/sharded_tensor.h"
 #include "stagekit/core/state_path.h"
 #include "stagekit/testing/memory_probe.h"
 #include "verify.h"
@@ -80,9 +83,10 @@ class StrictVerifier {
       case Value::Kind::tuple: return visit_items(s.as_tuple().items(), d.as_tuple().items());
       case Value::Kind::dict: return visit_dict(s.as_dict(), d.as_dict());
       case Value::Kind::object: return visit_object(s.as_object(), d.as_object());
-      case Value::Kind::opaque:
-      case Value::Kind::dtensor:
+      case Value::Kind::dtensor: return visit_dtensor(*s.as_dtensor_node(), *d.as_dtensor_node());
       case Value::Kind::sharded_tensor:
+        return visit_sharded_tensor(*s.as_sharded_tensor_node(), *d.as_sharded_tensor_node());
+      case Value::Kind::opaque:
         return fail("kind", std::string("no strict verifier for ") + std::string(value_kind_name(s.kind())));
     }
   }
@@ -137,6 +141,35 @@ class StrictVerifier {
       if (sn != dn) return fail("field order", fmt::format("field #{} is '{}' vs '{}'", i, sn, dn));
       PathScope scope(path_, std::string_view(sn));
       visit(sv, dv);
+    }
+  }
+
+  // A DTensor stages as its spec, unchanged, over a staged local tensor (checked like any tensor).
+  void visit_dtensor(const DTensor& s, const DTensor& d) {
+    check(s.spec() == d.spec(), "spec", fmt::format("source {} vs staged {}", s.spec().str(), d.spec().str()));
+    PathScope scope(path_, std::string_view("_local_tensor"));
+    visit_tensor(s.local(), d.local());
+  }
+
+  // A ShardedTensor stages as its metadata (global and per shard, offsets, sizes and placements),
+  // unchanged, over staged local shards (each checked like any tensor).
+  void visit_sharded_tensor(const ShardedTensor& s, const ShardedTensor& d) {
+    check(s.rank() == d.rank(), "rank", fmt::format("{} vs {}", s.rank(), d.rank()));
+    check(s.metadata() == d.metadata(), "metadata", fmt::format("source {} vs staged {}", s.describe(), d.describe()));
+    if (s.local_shards().size() != d.local_shards().size()) {
+      return fail("local shards", fmt::format("{} vs {}", s.local_shards().size(), d.local_shards().size()));
+    }
+    for (std::size_t i = 0; i < s.local_shards().size(); ++i) {
+      const LocalTensorShard& a = s.local_shards()[i];
+      const LocalTensorShard& b = d.local_shards()[i];
+      PathScope shards(path_, std::string_view("local_shards"));
+      PathScope scope(path_, i);
+      check(
+          a.metadata == b.metadata, "shard metadata",
+          fmt::format("offsets [{}] sizes [{}] on {} vs offsets [{}] sizes [{}] on {}",
+                      fmt::join(a.metadata.offsets, ", "), fmt::join(a.metadata.sizes, ", "), a.metadata.placement(),
+                      fmt::join(b.metadata.offsets, ", "), fmt::join(b.metadata.sizes, ", "), b.metadata.placement()));
+      visit_tensor(a.tensor, b.tensor);
     }
   }
 
@@ -318,6 +351,20 @@ void collect_leaves(const Value& v, PathStack& path, std::unordered_map<const vo
         collect_leaves(item, path, seen, out);
       }
       return;
+    case Value::Kind::dtensor: {
+      PathScope s(path, std::string_view("_local_tensor"));
+      out.push_back({path.str(), v.as_dtensor_node()->local()});
+      return;
+    }
+    case Value::Kind::sharded_tensor: {
+      const auto& shards = v.as_sharded_tensor_node()->local_shards();
+      PathScope s(path, std::string_view("local_shards"));
+      for (std::size_t i = 0; i < shards.size(); ++i) {
+        PathScope at(path, i);
+        out.push_back({path.str(), shards[i].tensor});
+      }
+      return;
+    }
     default: return;
   }
 }
