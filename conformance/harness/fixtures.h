@@ -35,6 +35,13 @@ inline constexpr std::array<PinShare, 4> kFourConfigs = {PinShare{false, false},
 [[nodiscard]] MemoryExpectation memory_expectation(PinShare c, std::size_t pin_memory_min_bytes = 5);
 [[nodiscard]] Requirements requirements_for(Source s, PinShare c);
 
+// How long an operation with a timeout may take to give up and raise: the timeout, a quarter of it
+// and half a second for the unwinding (a stager that waits for its timeout twice over, a retry or a
+// timeout per message, exceeds it).
+[[nodiscard]] constexpr std::chrono::milliseconds give_up_limit(std::chrono::milliseconds timeout) noexcept {
+  return timeout + timeout / 4 + std::chrono::milliseconds(500);
+}
+
 // The feature and variant segments of a family of cases (`dtype` + `bfloat16`); the registration
 // helpers add the area, source, config and rank count.
 struct CaseName {

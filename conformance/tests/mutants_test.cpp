@@ -52,14 +52,22 @@ Value keep_object(const Object& o, std::vector<std::pair<std::string, Value>> fi
 class MutantStager final : public StagerUnderTest {
  public:
   MutantStager(std::unique_ptr<StagerUnderTest> inner, Transform transform, bool fresh_each_time,
-               std::function<std::unique_ptr<StagerUnderTest>()> remake)
+               std::function<std::unique_ptr<StagerUnderTest>()> remake, bool leaf_only_error_paths)
       : inner_(std::move(inner)),
         transform_(std::move(transform)),
         fresh_(fresh_each_time),
-        remake_(std::move(remake)) {}
+        remake_(std::move(remake)),
+        leaf_only_(leaf_only_error_paths) {}
   Value stage(const Value& sd) override {
     if (fresh_) inner_ = remake_();
-    return transform_ ? transform_(sd, inner_->stage(sd)) : inner_->stage(sd);
+    try {
+      return transform_ ? transform_(sd, inner_->stage(sd)) : inner_->stage(sd);
+    } catch (const Error& e) {
+      if (!leaf_only_) throw;
+      // The error names only the last segment of the path ("weight", not "layer0.weight").
+      const std::size_t dot = e.path().rfind('.');
+      throw Error(e.code(), e.detail(), dot == std::string::npos ? e.path() : e.path().substr(dot + 1));
+    }
   }
   void close() override { inner_->close(); }
   std::optional<CacheStats> cache_stats() const override { return inner_->cache_stats(); }
@@ -69,6 +77,7 @@ class MutantStager final : public StagerUnderTest {
   Transform transform_;
   bool fresh_;
   std::function<std::unique_ptr<StagerUnderTest>()> remake_;
+  bool leaf_only_;
 };
 
 struct Mutation {
@@ -77,6 +86,7 @@ struct Mutation {
   bool fresh_stager_per_stage = false;
   bool force_pageable = false;
   bool hide_stats = false;
+  bool leaf_only_error_paths = false;
 };
 
 class MutantImplementation final : public Implementation {
@@ -94,7 +104,8 @@ class MutantImplementation final : public Implementation {
     StagerConfig c = config;
     if (m_.force_pageable) c.pin_memory = c.share_memory = false;
     auto remake = [this, c] { return reference_->make_stager(c); };
-    return std::make_unique<MutantStager>(remake(), m_.transform, m_.fresh_stager_per_stage, remake);
+    return std::make_unique<MutantStager>(remake(), m_.transform, m_.fresh_stager_per_stage, remake,
+                                          m_.leaf_only_error_paths);
   }
 
  private:
@@ -171,6 +182,14 @@ TEST(Mutants, NoBufferReuse) {
   m.hide_stats = true;
   expect_caught(m, {"stager.caching.cpu.pin0_share0", "stager.earlier_results_overwritten.cpu.pin0_share0"},
                 "stager.views.cpu.pin0_share0");
+}
+
+TEST(Mutants, ErrorsNamingOnlyTheLeaf) {
+  Mutation m{"leaf-only-paths", nullptr};
+  m.leaf_only_error_paths = true;
+  expect_caught(
+      m, {"stager.bad_input.out_of_bounds_view.cpu.pin0_share0", "stager.bad_input.malformed_layout.cpu.pin0_share0"},
+      "stager.views.cpu.pin0_share0");
 }
 
 // ---- distributed values in the stager ---------------------------------------------------------------

@@ -5,7 +5,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <mutex>
+#include <thread>
 
 #include "case_outcome.h"
 #include "stagekit/adapter/reference_implementation.h"
@@ -24,7 +27,15 @@ enum class Flaw {
   leaves_temp_files,       // leaves a temporary file next to the replica
   stale_loader,            // a damaged file loads as the last good tree instead of failing
   tears_on_failure,        // a failed stage leaves a half-written replica behind
+  reports_late,            // a timed-out exchange is reported only after waiting its timeout once more
+  unchecked_region,        // the loader does not verify a few bytes of its format (as padding no
+                           // checksum covers): damage there loads as if nothing happened
 };
+
+std::vector<char> file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 Value clone_leaves(const Value& v) {
   if (v.is_tensor()) return Value(v.as_tensor().clone());
@@ -56,7 +67,8 @@ Value place_on_sender(const Value& v) {
 
 class FlawedStager final : public ReplicationStagerUnderTest {
  public:
-  FlawedStager(std::unique_ptr<ReplicationStagerUnderTest> inner, Flaw flaw) : inner_(std::move(inner)), flaw_(flaw) {}
+  FlawedStager(std::unique_ptr<ReplicationStagerUnderTest> inner, Flaw flaw, std::chrono::milliseconds timeout)
+      : inner_(std::move(inner)), flaw_(flaw), timeout_(timeout) {}
   Value stage(const Value& sd) override {
     if (flaw_ == Flaw::returns_own_state_dict) return sd;
     if (flaw_ == Flaw::leaves_temp_files) std::ofstream(inner_->persisted_path() + ".partial") << "x";
@@ -67,6 +79,14 @@ class FlawedStager final : public ReplicationStagerUnderTest {
         const std::string path = inner_->persisted_path();
         std::error_code ec;
         fs::resize_file(path, fs::file_size(path, ec) / 2, ec);
+        throw;
+      }
+    }
+    if (flaw_ == Flaw::reports_late) {
+      try {
+        return inner_->stage(sd);
+      } catch (const Error& e) {
+        if (e.code() == ErrorCode::timeout) std::this_thread::sleep_for(timeout_);
         throw;
       }
     }
@@ -84,6 +104,7 @@ class FlawedStager final : public ReplicationStagerUnderTest {
  private:
   std::unique_ptr<ReplicationStagerUnderTest> inner_;
   Flaw flaw_;
+  std::chrono::milliseconds timeout_;
 };
 
 class FlawedImplementation final : public Implementation {
@@ -95,10 +116,13 @@ class FlawedImplementation final : public Implementation {
   std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig& c) override { return reference_->make_stager(c); }
   std::unique_ptr<ReplicationStagerUnderTest> make_replication_stager(dist::Communicator& comm,
                                                                       const ReplicationConfig& config) override {
-    if (flaw_ == Flaw::accepts_odd_world && comm.size() % 2 != 0) return std::make_unique<FlawedStager>(nullptr, flaw_);
-    return std::make_unique<FlawedStager>(reference_->make_replication_stager(comm, config), flaw_);
+    if (flaw_ == Flaw::accepts_odd_world && comm.size() % 2 != 0) {
+      return std::make_unique<FlawedStager>(nullptr, flaw_, config.timeout);
+    }
+    return std::make_unique<FlawedStager>(reference_->make_replication_stager(comm, config), flaw_, config.timeout);
   }
   Value load_replica(const std::string& path) override {
+    if (flaw_ == Flaw::unchecked_region) return load_ignoring_a_region(path);
     if (flaw_ != Flaw::stale_loader) return reference_->load_replica(path);
     std::lock_guard lock(mutex_);
     try {
@@ -110,10 +134,32 @@ class FlawedImplementation final : public Implementation {
   }
 
  private:
+  // Bytes [n/100 + 1, n/100 + 5) of an n-byte file, between the positions a sampled check would
+  // try, are taken from the last file that loaded from the same directory (each rank damages its
+  // own copies in its own directory), as if the format did not check them.
+  Value load_ignoring_a_region(const std::string& path) {
+    std::vector<char> bytes = file_bytes(path);
+    std::lock_guard lock(mutex_);
+    std::vector<char>& good = last_good_bytes_[fs::path(path).parent_path().string()];
+    if (good.size() == bytes.size()) {
+      const std::size_t begin = bytes.size() / 100 + 1;
+      for (std::size_t i = begin; i < begin + 4 && i < bytes.size(); ++i) bytes[i] = good[i];
+      const std::string patched = path + ".patched";
+      std::ofstream(patched, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      Value out = reference_->load_replica(patched);
+      fs::remove(patched);
+      return out;
+    }
+    Value out = reference_->load_replica(path);
+    good = std::move(bytes);
+    return out;
+  }
+
   Flaw flaw_;
   std::unique_ptr<Implementation> reference_;
   std::mutex mutex_;
   Value last_good_;
+  std::map<std::string, std::vector<char>> last_good_bytes_;  // by directory
 };
 
 void expect_caught(Flaw flaw, const std::vector<std::string>& must_fail, const std::string& control) {
@@ -160,6 +206,16 @@ TEST(ReplicationMutants, LoadsDamagedFilesAsTheLastGoodTree) {
   expect_caught(Flaw::stale_loader,
                 {"replication.corrupted_replica.cpu.default.ws2", "replication.truncated_replica.cpu.default.ws2"},
                 "replication.persistence_custom_dir.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, ReportsATimeoutOnlyAfterWaitingItTwice) {
+  expect_caught(Flaw::reports_late, {"replication.partner_missing.cpu.default.ws2"},
+                "replication.repeated_stages.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, LeavesARegionOfItsFormatUnchecked) {
+  expect_caught(Flaw::unchecked_region, {"replication.corrupted_replica.cpu.default.ws2"},
+                "replication.truncated_replica.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, TearsTheReplicaWhenAStageFails) {

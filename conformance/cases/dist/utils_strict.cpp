@@ -166,10 +166,10 @@ void rank_never_arrives(CaseContext& ctx, Source src, int ws) {
         }
         const auto waited = std::chrono::steady_clock::now() - start;
         ctx.check(timed_out, at_rank(r, "w"), "timeout", "the gather returned although a rank never arrived");
-        ctx.check(waited < 4 * timeout, at_rank(r, "w"), "timeout",
-                  fmt::format("gave up only after {} ms (timeout {} ms)",
+        ctx.check(waited < give_up_limit(timeout), at_rank(r, "w"), "timeout",
+                  fmt::format("gave up only after {} ms (timeout {} ms, allowed {} ms)",
                               std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(),
-                              std::chrono::milliseconds(timeout).count()));
+                              std::chrono::milliseconds(timeout).count(), give_up_limit(timeout).count()));
       },
       timeout);
 }

@@ -1,8 +1,16 @@
 // The cases of PyTorch's TestStateDictUtils (spec A.4) and TestDTensorStateDictStager.test_dtensor
 // (A.2.1), each rank a thread of a thread world, CPU and CUDA sources.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "dist_fixtures.h"
+#include "stagekit/core/cuda.h"
 
 namespace stagekit::conformance {
 namespace {
@@ -16,6 +24,30 @@ std::shared_ptr<DTensor> sharded_rows(const IntList& local_shape, int rank, int 
   return std::make_shared<DTensor>(
       local, DTensorSpec{world_mesh(ws, device), {Placement::shard(0)}, global, Tensor::contiguous_strides(global)},
       rank);
+}
+
+// (t + 1) * 2, element by element (float32): the input upstream builds with DTensor arithmetic.
+Tensor plus_one_times_two(const Tensor& t) {
+  Tensor host = t.to(Device::cpu());  // a contiguous copy
+  auto* p = static_cast<float*>(host.data_ptr());
+  for (std::int64_t i = 0; i < host.numel(); ++i) p[i] = (p[i] + 1.0F) * 2.0F;
+  return t.device().is_cpu() ? host : host.to(t.device());
+}
+
+// The largest |a[i] - (b[i] + 1) * 2| over float32 tensors of the same shape, read back on the CPU.
+double distance_from_plus_one_times_two(const Tensor& a, const Tensor& b) {
+  const std::vector<std::byte> x = a.to_bytes();
+  const std::vector<std::byte> y = b.to_bytes();
+  if (x.size() != y.size()) return std::numeric_limits<double>::infinity();
+  double worst = 0;
+  for (std::size_t i = 0; i + sizeof(float) <= x.size(); i += sizeof(float)) {
+    float u = 0;
+    float v = 0;
+    std::memcpy(&u, x.data() + i, sizeof u);
+    std::memcpy(&v, y.data() + i, sizeof v);
+    worst = std::max(worst, std::abs(static_cast<double>(u) - (static_cast<double>(v) + 1.0) * 2.0));
+  }
+  return worst;
 }
 
 // What a gather of sharded_rows must give: every rank's block, concatenated in rank order.
@@ -38,7 +70,17 @@ bool on_cpu(const Value& v) {
 void stage_dtensor(CaseContext& ctx, Source src, int ws) {
   ctx.run_ranks(ws, [&](dist::Communicator& comm) {
     const int r = comm.rank();
-    const auto dt = sharded_rows({3, 3}, r, ws, source_device(src));
+    const Device device = source_device(src);
+    // dtensor = (DTensor(tensor, [Shard(0)]) + 1) * 2, as upstream builds it.
+    const Tensor tensor = rank_tensor({3, 3}, r, device);
+    const IntList global = {3 * ws, 3};
+    const auto dt = std::make_shared<DTensor>(
+        plus_one_times_two(tensor),
+        DTensorSpec{world_mesh(ws, device), {Placement::shard(0)}, global, Tensor::contiguous_strides(global)}, r);
+    // Upstream's sanity assertion on the input: the local shard is (tensor + 1) * 2.
+    const double off = distance_from_plus_one_times_two(dt->local(), tensor);
+    ctx.require(off <= 1e-6, at_rank(r, "dtensor"), "input",
+                fmt::format("the input's local shard is not (tensor + 1) * 2 (off by up to {})", off));
     auto stager = ctx.make_stager(stager_config(PinShare{true, true}));
     const Value source = Value::dict({{"dtensor", Value(dt)}});
     const Value staged = stager->stage(source);
@@ -126,12 +168,27 @@ void complicated_dict(CaseContext& ctx, Source src, int ws) {
                                        {"list", Value::list(ldtensor)},
                                        {"arange", Value(Tensor::arange(10, DType::int64, device))}});
     const Value out = ctx.utilities().gather_state_dict(dist_sd, comm, {});
+    // Deep equality with the expected dict: its keys, in order, then every value.
+    ctx.require(out.kind() == Value::Kind::dict, at_rank(r, "<root>"), "kind",
+                fmt::format("the result is a {}, not a dict", value_kind_name(out.kind())));
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : out.as_dict().entries()) keys.push_back(dict_key_str(k));
+    ctx.require(keys == std::vector<std::string>{"local", "list", "arange"}, at_rank(r, "<root>"), "keys",
+                fmt::format("the result has keys [{}], expected [local, list, arange]", fmt::join(keys, ", ")));
+    ctx.require(out["local"].is_tensor(), at_rank(r, "local"), "kind",
+                fmt::format("gathered as a {}, not a plain tensor", value_kind_name(out["local"].kind())));
     check_equal(ctx, r, "local", out["local"].as_tensor(), full);
     ctx.require(out["list"].kind() == Value::Kind::list && out["list"].as_list().items.size() == 20, at_rank(r, "list"),
                 "structure", "the list did not come back with 20 items");
     for (std::size_t i = 0; i < 20; ++i) {
-      check_equal(ctx, r, fmt::format("list.{}", i), out["list"].at(i).as_tensor(), ltensor[i].as_tensor());
+      const Value& item = out["list"].at(i);
+      if (!ctx.check(item.is_tensor(), at_rank(r, fmt::format("list.{}", i)), "kind",
+                     fmt::format("gathered as a {}, not a plain tensor", value_kind_name(item.kind())))) {
+        continue;
+      }
+      check_equal(ctx, r, fmt::format("list.{}", i), item.as_tensor(), ltensor[i].as_tensor());
     }
+    ctx.require(out["arange"].is_tensor(), at_rank(r, "arange"), "kind", "not a tensor");
     check_equal(ctx, r, "arange", out["arange"].as_tensor(), Tensor::arange(10, DType::int64));
   });
 }
@@ -150,6 +207,10 @@ void distribute_tensors(CaseContext& ctx, Source src, int ws) {
         DTensor::distribute(Tensor::random({1, 2}, DType::float32, 22, device), mesh, {Placement::shard(0)}, r);
     Value local = Value::dict({{"even", Value::list({Value(even_dt), Value(even)})},
                                {"uneven", Value::list({Value(uneven_dt), Value(uneven)})}});
+    // What upstream's deep copy `ref` keeps: the DTensors' global strides and local values before.
+    const std::map<std::string, std::pair<IntList, Tensor>> before = {
+        {"even", {even_dt->spec().global_strides, even_dt->local().clone()}},
+        {"uneven", {uneven_dt->spec().global_strides, uneven_dt->local().clone()}}};
     ctx.utilities().distribute_tensors(local, {"even", "uneven"});
     for (const auto& [key, full] : {std::pair<const char*, Tensor>{"even", even}, {"uneven", uneven}}) {
       const Value v = local[key];
@@ -157,6 +218,14 @@ void distribute_tensors(CaseContext& ctx, Source src, int ws) {
       const auto& dt = *v.as_dtensor_node();
       ctx.check(dt.global_shape() == IntList(full.sizes().begin(), full.sizes().end()), at_rank(r, key), "global size",
                 "differs from the full tensor's");
+      const auto& [strides, old_local] = before.at(key);
+      ctx.check(dt.spec().global_strides == strides, at_rank(r, key), "strides",
+                fmt::format("global strides [{}], before [{}]", fmt::join(dt.spec().global_strides, ", "),
+                            fmt::join(strides, ", ")));
+      if (old_local.numel() > 0) {
+        ctx.check(!Tensor::equal(dt.local(), old_local), at_rank(r, key), "values replaced",
+                  "the local block still holds its values from before distribution");
+      }
       const LocalShard block = dt.local_shard();
       Tensor expected = full.narrow(0, std::min(block.offset[0], full.sizes()[0]), block.shape[0]);
       check_equal(ctx, r, key, dt.local(), expected);
@@ -183,13 +252,20 @@ void cpu_offload_for_dtensor(CaseContext& ctx, Source src, int ws) {
     ctx.check(cpu_dt.spec() == dt->spec(), at_rank(r, "k"), "spec", "the CPU copy lost the spec");
     ctx.check(!Tensor::equal(cpu_dt.local(), ones), at_rank(r, "k"), "fresh buffer",
               "the new CPU buffer already holds the source values");
+    // A non-blocking copy is awaited as upstream awaits it (torch.cuda.synchronize()) before its
+    // destination is read or its source changed: see StateDictUtilitiesUnderTest::copy_state_dict.
+    const auto await_copy = [&] {
+      if (device.is_cuda()) cuda::device_synchronize();
+    };
     (void)utils.copy_state_dict(sd, cpu_sd, true, true);
+    await_copy();
     check_equal(ctx, r, "k", cpu_dt.local(), ones);
     Tensor twos = dt->local();
     twos.fill_(2.0);
     ctx.check(!Tensor::equal(cpu_dt.local(), twos), at_rank(r, "k"), "independence",
               "the CPU copy follows the source without a copy");
     (void)utils.copy_state_dict(sd, cpu_sd, true, true);
+    await_copy();
     check_equal(ctx, r, "k", cpu_dt.local(), twos);
   });
 }

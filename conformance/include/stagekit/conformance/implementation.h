@@ -118,6 +118,10 @@ class StateDictUtilitiesUnderTest {
   virtual Value offload_state_dict_to_cpu(const Value& state_dict, int rank, const std::vector<int>& ranks_only,
                                           bool type_check) = 0;
   virtual Value create_cpu_state_dict(const Value& state_dict, bool pin_memory, bool share_memory) = 0;
+  // non_blocking: copies from CUDA sources may still be running when this returns; they have
+  // completed once the caller synchronises the source device (cudaDeviceSynchronize(), as upstream's
+  // callers use torch.cuda.synchronize()), which the cases do before reading the destination or
+  // changing the source. Copies from CPU sources have completed on return.
   virtual Value copy_state_dict(const Value& source, const Value& destination, bool non_blocking, bool type_check) = 0;
   virtual bool check_state_dict_similarity(const Value& state_dict, const Value& other) = 0;
   virtual void distribute_tensors(Value& local_state_dict, const std::vector<std::string>& keys) = 0;
