@@ -86,9 +86,16 @@ std::unique_ptr<StagerUnderTest> CaseContext::make_stager(const StagerConfig& co
 bool CaseContext::check(bool ok, std::string_view path, std::string_view property, std::string detail) {
   if (!ok) {
     const std::lock_guard lock(mutex_);
-    failures_.push_back({std::string(path), std::string(property), std::move(detail)});
+    record({std::string(path), std::string(property), std::move(detail)});
   }
   return ok;
+}
+
+void CaseContext::record(Failure failure) {
+  const auto same = [&](const Failure& f) {
+    return f.path == failure.path && f.property == failure.property && f.detail == failure.detail;
+  };
+  if (std::none_of(failures_.begin(), failures_.end(), same)) failures_.push_back(std::move(failure));
 }
 
 void CaseContext::require(bool ok, std::string_view path, std::string_view property, std::string detail) {
@@ -97,7 +104,7 @@ void CaseContext::require(bool ok, std::string_view path, std::string_view prope
 
 void CaseContext::add_failures(const std::vector<Failure>& failures) {
   const std::lock_guard lock(mutex_);
-  failures_.insert(failures_.end(), failures.begin(), failures.end());
+  for (const Failure& f : failures) record(f);
 }
 
 StateDictUtilitiesUnderTest& CaseContext::utilities() {

@@ -46,10 +46,7 @@ DeviceMesh world_mesh(int world_size, Device device) { return DeviceMesh::one_d(
 
 bool check_equal(CaseContext& ctx, int rank, std::string_view path, const Tensor& actual, const Tensor& expected) {
   const bool same = actual.defined() && Tensor::equal(actual, expected);
-  return ctx.check(
-      same, at_rank(rank, path), "values",
-      same ? std::string()
-           : fmt::format("got {}, expected {}", actual.defined() ? actual.describe() : "nothing", expected.describe()));
+  return ctx.check(same, at_rank(rank, path), "values", same ? std::string() : describe_difference(actual, expected));
 }
 
 void check_staged_on_rank(CaseContext& ctx, int rank, const Value& source, const Value& staged, PinShare config) {

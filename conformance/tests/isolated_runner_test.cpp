@@ -109,6 +109,20 @@ void expect_misbehaviour_contained(const std::vector<CaseResult>& r) {
   EXPECT_EQ(r[6].outcome, Outcome::pass) << "the run must go on after a hang";
 }
 
+// A failure repeated (a check run after a cold and a warm stage) is reported once; different ones
+// all are.
+TEST(CaseContext, KeepsEachDistinctFailureOnce) {
+  FakeImplementation impl;
+  const CaseInfo info{"t.repeat", "test case", "strict", Profile::strict};
+  CaseContext ctx(impl, info);
+  EXPECT_FALSE(ctx.check(false, "w", "bytes", "differ at 3"));
+  EXPECT_FALSE(ctx.check(false, "w", "bytes", "differ at 3"));
+  ctx.add_failures({{"w", "bytes", "differ at 3"}, {"w", "bytes", "differ at 4"}, {"v", "bytes", "differ at 3"}});
+  ASSERT_EQ(ctx.failures().size(), 3U);
+  EXPECT_EQ(ctx.failures()[1].detail, "differ at 4");
+  EXPECT_EQ(ctx.failures()[2].path, "v");
+}
+
 TEST(IsolatedRunner, CrashesExitsAndHangsBecomeOutcomesAndTheRunGoesOn) {
   const auto cases = misbehaving_cases();
   RunOptions o;

@@ -123,6 +123,26 @@ TEST(Verifiers, StructureOrderAndFrozenAreChecked) {
   EXPECT_TRUE(verify_staged(source, Value::dict({{"x", 1}, {"y", Value::object("F", {{"v", 1}}, true)}}), {}).empty());
 }
 
+// A failure names the actual difference: the types of keys that print alike, which elements of two
+// tensors of the same shape differ.
+TEST(Verifiers, FailuresNameTheActualDifference) {
+  auto int_keyed = std::make_shared<Dict>();
+  int_keyed->set(DictKey(std::int64_t{0}), Value(1));
+  const std::vector<Failure> keys = verify_staged(Value(int_keyed), Value::dict({{"0", 1}}), {});
+  ASSERT_TRUE(has_property(keys, "key order")) << all(keys);
+  EXPECT_NE(all(keys).find("0 (int) in the source and '0' (str) staged"), std::string::npos) << all(keys);
+  EXPECT_NE(all(compare_like_upstream(Value(int_keyed), Value::dict({{"0", 1}}), Device::cpu())).find("'0' (str)"),
+            std::string::npos);
+
+  const Tensor expected = Tensor::arange(6, DType::float32).view({2, 3});
+  Tensor actual = expected.clone();
+  Tensor(actual.narrow(0, 1, 1).narrow(1, 2, 1)).fill_(9.5);  // element [1, 2]: 5 -> 9.5
+  EXPECT_EQ(describe_difference(actual, expected),
+            "1 of 6 elements differ (" + actual.describe() + "); the first, at [1, 2], is 9.5 instead of 5");
+  EXPECT_NE(describe_difference(actual.view({6}), expected).find("got "), std::string::npos) << "shapes differ";
+  EXPECT_EQ(describe_difference(expected, expected), "the same elements (" + expected.describe() + ")");
+}
+
 TEST(Verifiers, MemoryKindsAreProbedNotTrusted) {
   if (cuda::available()) GTEST_SKIP() << "with a CUDA device pinning is probed through the driver";
   Input in;

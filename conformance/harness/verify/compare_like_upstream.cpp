@@ -78,12 +78,12 @@ class UpstreamComparer {
   void compare_dicts(const Dict& a, const Dict& b) {
     std::map<std::string, int> ka;
     std::map<std::string, int> kb;
-    for (const auto& [k, v] : a.entries()) ka[dict_key_str(k)] = 0;
-    for (const auto& [k, v] : b.entries()) kb[dict_key_str(k)] = 0;
+    for (const auto& [k, v] : a.entries()) ka[describe_key(k)] = 0;
+    for (const auto& [k, v] : b.entries()) kb[describe_key(k)] = 0;
     if (ka != kb || a.size() != b.size()) return fail("keys", fmt::format("{} vs {}", key_set(ka), key_set(kb)));
     for (const auto& [k, v] : a.entries()) {
       const Value* other = b.find(k);
-      if (other == nullptr) return fail("keys", "key " + dict_key_str(k) + " missing");
+      if (other == nullptr) return fail("keys", "key " + describe_key(k) + " missing");
       PathScope s(path_, k);
       compare(v, *other);
     }
@@ -99,7 +99,7 @@ class UpstreamComparer {
       return fail("storage offset", fmt::format("{} vs {}", src.storage_offset(), staged.storage_offset()));
     }
     if (!Tensor::equal(src, staged))
-      return fail("values", "staged values differ from the source (" + staged.describe() + ")");
+      return fail("values", "staged values differ from the source: " + describe_difference(staged, src));
     const void* a = src.storage().data();
     const void* b = staged.storage().data();
     if (a == nullptr) return;  // zero-byte storages have no base address to key on

@@ -46,4 +46,11 @@ struct TensorLeaf {
 };
 [[nodiscard]] std::vector<TensorLeaf> tensor_leaves(const Value& root);
 
+// A dict key as a failure names it, with its type: "'0' (str)" or "0 (int)".
+[[nodiscard]] std::string describe_key(const DictKey& key);
+
+// Where two tensors of the same dtype and shape differ: "2 of 6 elements differ; the first at
+// [0, 2] is 1.5 instead of 3.25" (the dtypes, shapes or definedness instead when those differ).
+[[nodiscard]] std::string describe_difference(const Tensor& actual, const Tensor& expected);
+
 }  // namespace stagekit::conformance

@@ -120,8 +120,8 @@ class StrictVerifier {
       const auto& [sk, sv] = s.entries()[i];
       const auto& [dk, dv] = d.entries()[i];
       if (sk != dk) {
-        return fail("key order", fmt::format("key #{} is '{}' in the source and '{}' staged", i, dict_key_str(sk),
-                                             dict_key_str(dk)));
+        return fail("key order",
+                    fmt::format("key #{} is {} in the source and {} staged", i, describe_key(sk), describe_key(dk)));
       }
       PathScope scope(path_, sk);
       visit(sv, dv);
@@ -191,8 +191,8 @@ class StrictVerifier {
       check(d.storage().defined() && d.addressed_bytes() <= d.storage().nbytes(), "bounds",
             "staged view does not fit in its storage");
       if (failures_at_path()) return;
-      check(s.to_bytes() == d.to_bytes(), "bytes",
-            "staged elements differ from the source bytes (" + d.describe() + ")");
+      if (s.to_bytes() != d.to_bytes())
+        fail("bytes", "staged elements differ from the source bytes: " + describe_difference(d, s));
     }
     visit_storage(s.storage(), d.storage());
     visit_attributes(s, d);

@@ -69,7 +69,8 @@ class CaseContext {
   [[nodiscard]] const CaseInfo& info() const noexcept { return info_; }
   [[nodiscard]] std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig& config);
 
-  // Records a failure unless `ok`; returns ok.
+  // Records a failure unless `ok`; returns ok. A failure identical to one already recorded (the
+  // same path, property and detail, as a check repeated after a second stage gives) is kept once.
   bool check(bool ok, std::string_view path, std::string_view property, std::string detail);
   // Like check(), but ends the case on failure.
   void require(bool ok, std::string_view path, std::string_view property, std::string detail);
@@ -90,6 +91,7 @@ class CaseContext {
   [[nodiscard]] const std::vector<Failure>& failures() const noexcept { return failures_; }
 
  private:
+  void record(Failure failure);  // with mutex_ held
   Implementation& impl_;
   Capabilities caps_;
   const CaseInfo& info_;
