@@ -109,6 +109,31 @@ void expect_misbehaviour_contained(const std::vector<CaseResult>& r) {
   EXPECT_EQ(r[6].outcome, Outcome::pass) << "the run must go on after a hang";
 }
 
+// Recurses until the stack runs out (the frames cannot be folded away).
+int recurse_forever(int depth) {
+  volatile char frame[512];
+  frame[0] = static_cast<char>(depth);
+  if (depth < 0) return 0;  // never: depth only grows
+  return recurse_forever(depth + 1) + frame[0];
+}
+
+// A case that overflows its stack crashes, and its reason says it was a stack overflow.
+TEST(IsolatedRunner, AStackOverflowIsNamedAsSuch) {
+  std::vector<Case> cases;
+  cases.push_back(make_case("t.recursion", [](CaseContext&) { (void)recurse_forever(0); }));
+  cases.push_back(make_case("t.after", [](CaseContext&) {}));
+  const auto r = run_cases(pointers(cases), fake_source(), RunOptions{});
+  ASSERT_EQ(r.size(), 2U);
+  EXPECT_EQ(r[0].outcome, Outcome::crash);
+  if (kTsan) GTEST_SKIP() << "not_supported: ThreadSanitizer reports the SEGV its own way";
+  const std::string said = r[0].reason + "\n" + r[0].output;
+  EXPECT_TRUE(contains(said, kAsan ? "stack-overflow" : "stack overflow")) << said;
+  if (!kAsan) {
+    EXPECT_TRUE(contains(r[0].reason, "SIGSEGV")) << r[0].reason;
+  }
+  EXPECT_EQ(r[1].outcome, Outcome::pass);
+}
+
 // A failure repeated (a check run after a cold and a warm stage) is reported once; different ones
 // all are.
 TEST(CaseContext, KeepsEachDistinctFailureOnce) {

@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "fork_server.h"
+#include "stack_overflow_report.h"
 
 namespace stagekit::testing {
 namespace {
@@ -64,6 +65,7 @@ void enter_child(int output_write, const ChildOptions& options) {
     const rlimit limit{options.memory_limit_bytes, options.memory_limit_bytes};
     setrlimit(RLIMIT_AS, &limit);
   }
+  detail::report_stack_overflows();
 }
 
 // The pipes of one child: the caller keeps the read ends, the child gets the write ends.

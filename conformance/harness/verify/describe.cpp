@@ -18,8 +18,8 @@ std::string describe_difference(const Tensor& actual, const Tensor& expected) {
     return fmt::format("got {}, expected {}", actual.defined() ? actual.describe() : "nothing",
                        expected.defined() ? expected.describe() : "nothing");
   }
-  if (actual.dtype() != expected.dtype() || !std::equal(actual.sizes().begin(), actual.sizes().end(),
-                                                         expected.sizes().begin(), expected.sizes().end())) {
+  if (actual.dtype() != expected.dtype() ||
+      !std::equal(actual.sizes().begin(), actual.sizes().end(), expected.sizes().begin(), expected.sizes().end())) {
     return fmt::format("got {}, expected {}", actual.describe(), expected.describe());
   }
   const std::vector<std::byte> a = actual.to_bytes();
