@@ -8,6 +8,9 @@
 #include <cstdint>
 
 namespace stagekit::testing::detail {
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+
 namespace {
 
 constexpr std::uintptr_t kNearStackPointer = 64 * 1024;
@@ -46,7 +49,6 @@ void on_segv(int, siginfo_t* info, void* context) {
 }  // namespace
 
 void report_stack_overflows() noexcept {
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   stack_t alternate{};
   alternate.ss_sp = g_alternate_stack.data();
   alternate.ss_size = g_alternate_stack.size();
@@ -56,7 +58,12 @@ void report_stack_overflows() noexcept {
   action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
   sigemptyset(&action.sa_mask);
   sigaction(SIGSEGV, &action, nullptr);
-#endif
 }
+
+#else
+
+void report_stack_overflows() noexcept {}  // the sanitizers report a stack overflow themselves
+
+#endif
 
 }  // namespace stagekit::testing::detail
