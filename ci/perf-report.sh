@@ -76,6 +76,8 @@ for results in "$out"/conformance/examples/*/results.json "$out"/conformance/imp
 done
 [ -f "$out/conformance/side_by_side.html" ] &&
   conformance+=(--link "conformance/side_by_side.html=Conformance of every implementation, side by side")
+[ -f "$out/conformance/catch_table.md" ] &&
+  conformance+=(--link "conformance/catch_table.md=What each case family catches: the broken variants, family by family")
 peer_args=()
 for p in "${peers[@]}"; do peer_args+=(--peer "$p"); done
 ci/python.sh -m stagekit_tools.report --perf "$out/perf/stagekit.json" "${peer_args[@]}" "${dist[@]}" \

@@ -6,6 +6,7 @@
 #   reports/latest/conformance/{results.json,results.xml,summary.md}   the reference
 #   reports/latest/conformance/examples/<plugin>/...                    each example plugin
 #   reports/latest/conformance/side_by_side.{html,md}                   cases x implementations
+#   reports/latest/conformance/catch_table.md                           the broken variants each family catches
 #   reports/latest/perf/stagekit.json (Google Benchmark JSON; pytorch.json too where torch runs)
 #   reports/latest/charts/*.png|svg, reports/latest/index.html, reports/latest/README.md
 #   ci/report.sh [extra stagekit-conform options, e.g. --profile upstream or --filter 'stager.views.*']
@@ -19,7 +20,7 @@
 # behave as its expectations say, or a benchmark result is wrong.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-case "${1:-}" in -h|--help) sed -n '2,14p' "$0"; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,20p' "$0"; exit 0 ;; esac
 
 ci/install-deps.sh
 ci/build.sh release
@@ -60,6 +61,11 @@ done
 ci/python.sh -m stagekit_tools.side_by_side --title "stagekit conformance: implementations side by side" \
   --out "$out/conformance/side_by_side.html" --markdown "$out/conformance/side_by_side.md" \
   "${side_by_side[@]}" || status=1
+
+# Which broken variants each case family catches (the table of conformance/README.md, for this build).
+ci/python.sh -m stagekit_tools.catch_table --conform build/release/conformance/stagekit-conform \
+  --cpp conformance/examples/broken --python conformance/torch/examples/expect \
+  --reasons conformance/catch-reasons.json >"$out/conformance/catch_table.md" || status=1
 
 ci/perf-report.sh build/release "$out" "${STAGEKIT_PERF_MODE:-quick}"
 # A benchmark that failed (an error other than not_supported, or a wrong result) fails the job.

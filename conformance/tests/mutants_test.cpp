@@ -2,6 +2,9 @@
 // cases that check it, which must fail, while a case that does not depend on that property passes.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include <fmt/format.h>
 
 #include "case_outcome.h"
@@ -9,6 +12,7 @@
 #include "stagekit/conformance/case.h"
 #include "stagekit/core/dtensor.h"
 #include "stagekit/core/sharded_tensor.h"
+#include "verify/verify.h"
 
 namespace stagekit::conformance {
 namespace {
@@ -48,22 +52,33 @@ Value keep_object(const Object& o, std::vector<std::pair<std::string, Value>> fi
   return Value(std::make_shared<Object>(o.type_name(), std::move(fields), o.frozen()));
 }
 
+struct Mutation {
+  std::string name;
+  Transform transform;
+  bool fresh_stager_per_stage = false;
+  bool force_pageable = false;
+  bool hide_stats = false;
+  bool leaf_only_error_paths = false;
+  bool keep_sources_alive = false;     // every staged dict is kept: no cache entry ever dies
+  bool half_stage_on_failure = false;  // a failed stage still stages the dict's valid "good" entry
+};
+
 // Wraps the reference stager and distorts what it returns (or how it is built).
 class MutantStager final : public StagerUnderTest {
  public:
-  MutantStager(std::unique_ptr<StagerUnderTest> inner, Transform transform, bool fresh_each_time,
-               std::function<std::unique_ptr<StagerUnderTest>()> remake, bool leaf_only_error_paths)
-      : inner_(std::move(inner)),
-        transform_(std::move(transform)),
-        fresh_(fresh_each_time),
-        remake_(std::move(remake)),
-        leaf_only_(leaf_only_error_paths) {}
+  MutantStager(std::unique_ptr<StagerUnderTest> inner, const Mutation& m,
+               std::function<std::unique_ptr<StagerUnderTest>()> remake)
+      : inner_(std::move(inner)), m_(m), remake_(std::move(remake)) {}
   Value stage(const Value& sd) override {
-    if (fresh_) inner_ = remake_();
+    if (m_.fresh_stager_per_stage) inner_ = remake_();
+    if (m_.keep_sources_alive) kept_.push_back(sd);
     try {
-      return transform_ ? transform_(sd, inner_->stage(sd)) : inner_->stage(sd);
+      return m_.transform ? m_.transform(sd, inner_->stage(sd)) : inner_->stage(sd);
     } catch (const Error& e) {
-      if (!leaf_only_) throw;
+      if (m_.half_stage_on_failure && sd.kind() == Value::Kind::dict && sd.as_dict().contains(std::string("good"))) {
+        (void)inner_->stage(Value::dict({{"good", sd["good"]}}));  // what was copied before the error stays
+      }
+      if (!m_.leaf_only_error_paths) throw;
       // The error names only the last segment of the path ("weight", not "layer0.weight").
       const std::size_t dot = e.path().rfind('.');
       throw Error(e.code(), e.detail(), dot == std::string::npos ? e.path() : e.path().substr(dot + 1));
@@ -74,19 +89,9 @@ class MutantStager final : public StagerUnderTest {
 
  private:
   std::unique_ptr<StagerUnderTest> inner_;
-  Transform transform_;
-  bool fresh_;
+  Mutation m_;
   std::function<std::unique_ptr<StagerUnderTest>()> remake_;
-  bool leaf_only_;
-};
-
-struct Mutation {
-  std::string name;
-  Transform transform;
-  bool fresh_stager_per_stage = false;
-  bool force_pageable = false;
-  bool hide_stats = false;
-  bool leaf_only_error_paths = false;
+  std::vector<Value> kept_;
 };
 
 class MutantImplementation final : public Implementation {
@@ -104,8 +109,7 @@ class MutantImplementation final : public Implementation {
     StagerConfig c = config;
     if (m_.force_pageable) c.pin_memory = c.share_memory = false;
     auto remake = [this, c] { return reference_->make_stager(c); };
-    return std::make_unique<MutantStager>(remake(), m_.transform, m_.fresh_stager_per_stage, remake,
-                                          m_.leaf_only_error_paths);
+    return std::make_unique<MutantStager>(remake(), m_, remake);
   }
 
  private:
@@ -190,6 +194,49 @@ TEST(Mutants, ErrorsNamingOnlyTheLeaf) {
   expect_caught(
       m, {"stager.bad_input.out_of_bounds_view.cpu.pin0_share0", "stager.bad_input.malformed_layout.cpu.pin0_share0"},
       "stager.views.cpu.pin0_share0");
+}
+
+// Rewrites the staged floating-point elements by value, in place: NaN payloads and signs and the sign
+// of zero are lost while every value still compares equal.
+void canonicalise_floats(const Tensor& t) {
+  if (dtype_category(t.dtype()) != DTypeCategory::floating || t.storage().data() == nullptr) return;
+  const std::size_t item = t.element_size();
+  auto* bytes = static_cast<std::byte*>(t.storage().data());
+  for (std::size_t at = 0; at + item <= t.storage().nbytes(); at += item) {
+    const std::span<std::byte> element(bytes + at, item);
+    const double value = decode_element(t.dtype(), element);
+    if (std::isnan(value)) encode_element(t.dtype(), std::numeric_limits<double>::quiet_NaN(), element);
+    if (value == 0.0) encode_element(t.dtype(), 0.0, element);
+  }
+}
+
+TEST(Mutants, FloatBytesCanonicalised) {
+  expect_caught({"canonical-floats",
+                 [](const Value&, const Value& staged) {
+                   for (const TensorLeaf& leaf : tensor_leaves(staged)) canonicalise_floats(leaf.tensor);
+                   return staged;
+                 }},
+                {"stager.dtype.float32.cpu.pin0_share0", "stager.dtype.bfloat16.cpu.pin0_share0",
+                 "stager.dtype.float8_e5m2.cpu.pin0_share0", "stager.different_dtypes.cpu.pin0_share0",
+                 "stager.views.cpu.pin0_share0", "stager.full_contract.cpu.pin1_share1"},
+                "stager.dtype.int32.cpu.pin0_share0");
+}
+
+TEST(Mutants, SourcesKeptAlive) {
+  Mutation m{"keeps-sources", nullptr};
+  m.keep_sources_alive = true;
+  expect_caught(
+      m, {"stager.cache_entry_dies_with_source.cpu.pin0_share0", "stager.cache_entry_dies_with_source.cpu.pin1_share1"},
+      "stager.dead_source_buffer_not_reused.cpu.pin0_share0");
+}
+
+TEST(Mutants, HalfStagedOnFailure) {
+  Mutation m{"half-staged", nullptr};
+  m.half_stage_on_failure = true;
+  expect_caught(m,
+                {"stager.bad_input_stages_nothing.opaque_leaf.cpu.pin0_share0",
+                 "stager.bad_input_stages_nothing.malformed_layout.cpu.pin0_share0"},
+                "stager.bad_input.opaque_leaf.cpu.pin0_share0");
 }
 
 // ---- distributed values in the stager ---------------------------------------------------------------

@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
+#include "stagekit/core/dtype.h"
 #include "stagekit/core/error.h"
 #include "stagekit/core/tensor.h"
 #include "stagekit/core/value.h"
@@ -85,6 +87,40 @@ TEST(Tensor, EqualityIsBytewiseAndNaNAware) {
   std::memcpy(b.data_ptr(), &nan2, 4);
   EXPECT_FALSE(Tensor::equal(a, b));  // different payloads are not
   EXPECT_FALSE(Tensor::equal(a, a.view({2, 2})));
+}
+
+std::uint64_t element_bits(const Tensor& t, std::int64_t index, std::size_t offset = 0, std::size_t bytes = 0) {
+  const std::vector<std::byte> all = t.to_bytes();
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, all.data() + static_cast<std::size_t>(index) * t.element_size() + offset,
+              bytes == 0 ? t.element_size() : bytes);
+  return bits;
+}
+
+TEST(Tensor, RandomFloatsHoldTheSpecialBitPatterns) {
+  for (const DType dtype : {DType::float32, DType::float64, DType::bfloat16, DType::float16, DType::float8_e5m2}) {
+    const Tensor values = Tensor::random({4, 4}, dtype, 1);
+    Tensor bytes = Tensor::empty({4, 4}, dtype);
+    bytes.random_bytes_(1);
+    for (const Tensor& t : {values, bytes}) {
+      EXPECT_EQ(element_bits(t, 3), special_bit_patterns(dtype)[0]) << dtype_name(dtype) << ": a NaN with a payload";
+      EXPECT_EQ(element_bits(t, 10), special_bit_patterns(dtype)[1]) << dtype_name(dtype) << ": -0.0";
+      EXPECT_TRUE(std::isnan(t.item({0, 3}))) << dtype_name(dtype);
+    }
+  }
+  const Tensor c = Tensor::random({11}, DType::complex64, 2);
+  EXPECT_EQ(element_bits(c, 3, 0, 4), 0xFFC12345U) << "the real part: a negative NaN with a payload";
+  EXPECT_EQ(element_bits(c, 3, 4, 4), 0x80000000U) << "the imaginary part: -0.0";
+  EXPECT_EQ(element_bits(c, 10, 0, 4), 0x80000000U);
+  const Tensor ints = Tensor::random({16}, DType::int32, 1);
+  EXPECT_TRUE(special_bit_patterns(DType::int32).empty());
+  for (std::int64_t i = 0; i < 16; ++i) EXPECT_LT(std::abs(ints.item({i})), 101.0) << "integers are left alone";
+  for (const DType dtype : kAllDTypes) {
+    for (const std::uint64_t bits : special_bit_patterns(dtype)) {
+      const std::size_t width = element_size(dtype) / (dtype_category(dtype) == DTypeCategory::complex ? 2 : 1);
+      EXPECT_TRUE(width == 8 || bits >> (8 * width) == 0) << dtype_name(dtype) << " pattern wider than an element";
+    }
+  }
 }
 
 TEST(Tensor, RandomIsDeterministicAndFillRespectsStrides) {

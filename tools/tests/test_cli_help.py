@@ -7,7 +7,7 @@ import pytest
 
 from conftest import PYTHON, ROOT, run_tool, tool_env
 
-COMMANDS = ("check_dist", "check_perf", "compare", "detect", "plot", "readme_cases",
+COMMANDS = ("catch_table", "check_dist", "check_perf", "compare", "detect", "plot", "readme_cases",
             "report", "side_by_side")
 
 

@@ -198,4 +198,25 @@ double decode_element(DType dtype, std::span<const std::byte> in) noexcept {
   return 0.0;
 }
 
+std::span<const std::uint64_t> special_bit_patterns(DType dtype) noexcept {
+  static constexpr std::uint64_t kFloat16[] = {0xFE01, 0x8000, 0x7C00, 0x7D01, 0xFC00, 0x0001};
+  static constexpr std::uint64_t kBFloat16[] = {0xFFC1, 0x8000, 0x7F80, 0x7F81, 0xFF80, 0x0001};
+  static constexpr std::uint64_t kFloat32[] = {0xFFC12345, 0x80000000, 0x7F800000, 0x7F812345, 0xFF800000, 0x1};
+  static constexpr std::uint64_t kFloat64[] = {0xFFF8000012345678, 0x8000000000000000, 0x7FF0000000000000,
+                                               0x7FF000000BADF00D, 0xFFF0000000000000, 0x1};
+  static constexpr std::uint64_t kE4M3Fn[] = {0xFF, 0x80, 0x7F, 0x01};
+  static constexpr std::uint64_t kE5M2[] = {0xFE, 0x80, 0x7C, 0x7D, 0xFC, 0x01};
+  switch (dtype) {
+    case DType::float16: return kFloat16;
+    case DType::bfloat16: return kBFloat16;
+    case DType::float32:
+    case DType::complex64: return kFloat32;
+    case DType::float64:
+    case DType::complex128: return kFloat64;
+    case DType::float8_e4m3fn: return kE4M3Fn;
+    case DType::float8_e5m2: return kE5M2;
+    default: return {};
+  }
+}
+
 }  // namespace stagekit

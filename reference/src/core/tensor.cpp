@@ -1,9 +1,11 @@
 #include "stagekit/core/tensor.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <span>
 
 #include <absl/container/inlined_vector.h>
 #include <fmt/format.h>
@@ -83,6 +85,32 @@ double random_value(DType dtype, std::uint64_t& state) {
   }
   return 0.0;
 }
+
+// Gives every 7th element from the 4th of a floating or complex tensor the next of its dtype's
+// special bit patterns (NaN payloads, -0.0, infinities, ...; the imaginary part gets the one after),
+// so that a copy that is exact only up to value equality shows itself. Call once per element, in order.
+class SpecialPatternPlanter {
+ public:
+  explicit SpecialPatternPlanter(DType dtype)
+      : patterns_(special_bit_patterns(dtype)),
+        complex_(dtype_category(dtype) == DTypeCategory::complex),
+        component_bytes_(complex_ ? element_size(dtype) / 2 : element_size(dtype)) {}
+
+  void operator()(std::byte* element) {
+    const std::uint64_t i = index_++;
+    if (patterns_.empty() || i % 7 != 3) return;
+    const std::size_t k = static_cast<std::size_t>(i / 7) % patterns_.size();
+    std::memcpy(element, &patterns_[k], component_bytes_);
+    if (complex_) std::memcpy(element + component_bytes_, &patterns_[(k + 1) % patterns_.size()], component_bytes_);
+  }
+
+ private:
+  static_assert(std::endian::native == std::endian::little, "the patterns are written as little-endian bits");
+  std::span<const std::uint64_t> patterns_;
+  bool complex_;
+  std::size_t component_bytes_;
+  std::uint64_t index_ = 0;
+};
 
 // Runs `fn` on a host tensor holding this tensor's addressed bytes (the tensor itself for a CPU
 // tensor), then writes the bytes back to the device when `write_back` is set.
@@ -363,7 +391,11 @@ Tensor& Tensor::random_(std::uint64_t seed) {
   const std::size_t item = element_size();
   const DType dt = dtype();
   with_host_tensor(*this, true, [&](const Tensor& host) {
-    detail::for_each_element(host, [&](std::byte* p) { encode_element(dt, random_value(dt, state), {p, item}); });
+    SpecialPatternPlanter plant(dt);
+    detail::for_each_element(host, [&](std::byte* p) {
+      encode_element(dt, random_value(dt, state), {p, item});
+      plant(p);
+    });
   });
   return *this;
 }
@@ -373,12 +405,14 @@ Tensor& Tensor::random_bytes_(std::uint64_t seed) {
   const std::size_t item = element_size();
   const bool boolean = dtype() == DType::bool_;
   with_host_tensor(*this, true, [&](const Tensor& host) {
+    SpecialPatternPlanter plant(dtype());
     detail::for_each_element(host, [&](std::byte* p) {
       for (std::size_t b = 0; b < item; b += 8) {
         const std::uint64_t r = splitmix64(state);
         std::memcpy(p + b, &r, std::min<std::size_t>(8, item - b));
       }
       if (boolean) *p = static_cast<std::byte>(static_cast<unsigned>(*p) & 1U);
+      plant(p);
     });
   });
   return *this;

@@ -56,4 +56,10 @@ void encode_element(DType dtype, double value, std::span<std::byte> out) noexcep
 // Reads one element of `dtype` from `in` as a double (the real part for complex dtypes).
 [[nodiscard]] double decode_element(DType dtype, std::span<const std::byte> in) noexcept;
 
+// Bit patterns that only a byte-exact copy keeps: a negative quiet NaN with a payload, -0.0,
+// +infinity, a signalling NaN with a payload, -infinity and the smallest subnormal (the ones the
+// format has; float8_e4m3fn has no infinities). For complex dtypes, the patterns of one component.
+// Empty for booleans and integers. Each pattern is the element's (component's) little-endian bits.
+[[nodiscard]] std::span<const std::uint64_t> special_bit_patterns(DType dtype) noexcept;
+
 }  // namespace stagekit

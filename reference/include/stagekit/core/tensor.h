@@ -46,7 +46,9 @@ class Tensor {
   [[nodiscard]] static Tensor scalar(double value, DType dtype, Device device = Device::cpu());  // 0-dim
   [[nodiscard]] static Tensor arange(std::int64_t n, DType dtype, Device device = Device::cpu());
   // Deterministic pseudo-random values: floats uniform in [-1, 1), integers in [-100, 100) (or
-  // [0, 100) for unsigned), bool 0/1.
+  // [0, 100) for unsigned), bool 0/1. In floating and complex tensors every 7th element from the
+  // 4th (in element order) holds instead one of special_bit_patterns() in turn: a NaN with a
+  // payload first, then -0.0, infinities, ... (so a tensor of 4+ elements holds a NaN, of 11+ a -0.0).
   [[nodiscard]] static Tensor random(IntList sizes, DType dtype, std::uint64_t seed, Device device = Device::cpu());
   // A tensor over an existing storage; validated (see the invariants above).
   [[nodiscard]] static Tensor from_storage(Storage storage, DType dtype, IntList sizes, IntList strides,
@@ -95,7 +97,7 @@ class Tensor {
   // ---- data -----------------------------------------------------------------------------------
   Tensor& fill_(double value);
   Tensor& random_(std::uint64_t seed);        // values as in Tensor::random
-  Tensor& random_bytes_(std::uint64_t seed);  // arbitrary bit patterns (NaN payloads too); bool 0/1
+  Tensor& random_bytes_(std::uint64_t seed);  // arbitrary bit patterns, the special ones planted as above; bool 0/1
   Tensor& copy_(const Tensor& src);           // same sizes and dtype; any devices
   // A new contiguous tensor with the same values on `device` (host memory of `kind` for cpu).
   [[nodiscard]] Tensor to(Device device, MemoryKind kind = MemoryKind::pageable) const;
