@@ -16,6 +16,7 @@ install(FILES ${PROJECT_BINARY_DIR}/generated/stagekit/config.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/stagekit COMPONENT development)
 
 install(TARGETS stagekit_core stagekit_dist stagekit_reference stagekit_replica_format stagekit_replication
+  stagekit_checkpoint
   stagekit_conformance stagekit-conform stagekit-replica EXPORT stagekitTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

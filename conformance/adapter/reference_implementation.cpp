@@ -1,6 +1,9 @@
 #include "stagekit/adapter/reference_implementation.h"
 
+#include "reference_async_staging.h"
+
 #include "stagekit/config.h"
+#include "stagekit/dist/state_dict_paths.h"
 #include "stagekit/dist/state_dict_utils.h"
 #include "stagekit/replicate/replica_file.h"
 #include "stagekit/replicate/replication_stager.h"
@@ -64,6 +67,19 @@ class ReferenceUtilities final : public StateDictUtilitiesUnderTest {
                             bool cpu_offload, Device device) override {
     dist::broadcast_state_dict(full_sd, local_sd, world, strict, cpu_offload, device);
   }
+  std::vector<std::pair<dist::ObjectPath, Value>> traverse_state_dict(const Value& sd) override {
+    std::vector<std::pair<dist::ObjectPath, Value>> leaves;
+    dist::traverse_state_dict(
+        sd, [&](const dist::ObjectPath& path, const Value& leaf) { leaves.emplace_back(path, leaf); });
+    return leaves;
+  }
+  dist::FlatStateDict flatten_state_dict(const Value& sd) override { return dist::flatten_state_dict(sd); }
+  void set_element(Value& root, const dist::ObjectPath& path, const Value& value) override {
+    dist::set_element(root, path, value);
+  }
+  Value unflatten_state_dict(const Value& flat, const dist::FlattenMapping& mapping) override {
+    return dist::unflatten_state_dict(flat, mapping);
+  }
 };
 
 class ReferenceReplicationStager final : public ReplicationStagerUnderTest {
@@ -96,6 +112,7 @@ class ReferenceImplementation final : public Implementation {
     c.sharded_tensor = true;
     c.state_dict_utilities = true;
     c.replication = true;
+    c.async_staging = true;
     return c;
   }
   std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig& config) override {
@@ -109,6 +126,16 @@ class ReferenceImplementation final : public Implementation {
     return std::make_unique<ReferenceReplicationStager>(comm, config);
   }
   Value load_replica(const std::string& path) override { return replicate::load_replica(path); }
+  std::unique_ptr<AsyncStagerUnderTest> make_default_stager(const StagingOptions& options) override {
+    return make_reference_default_stager(options);
+  }
+  std::unique_ptr<AsyncStagerUnderTest> make_blocking_async_stager(const BlockingAsyncStagerConfig& config) override {
+    return make_reference_blocking_async_stager(config);
+  }
+  AsyncSaveReturn async_save(const Value& sd, const std::string& directory, AsyncStagerUnderTest* stager) override {
+    return reference_async_save(sd, directory, stager);
+  }
+  Value load_checkpoint(const std::string& directory) override { return reference_load_checkpoint(directory); }
 };
 
 }  // namespace

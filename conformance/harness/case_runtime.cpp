@@ -72,6 +72,38 @@ Value Implementation::load_replica(const std::string&) {
   throw Unsupported("this implementation has no replica loader");
 }
 
+std::vector<std::pair<dist::ObjectPath, Value>> StateDictUtilitiesUnderTest::traverse_state_dict(const Value&) {
+  throw Unsupported("these state-dict utilities have no traverse_state_dict");
+}
+
+dist::FlatStateDict StateDictUtilitiesUnderTest::flatten_state_dict(const Value&) {
+  throw Unsupported("these state-dict utilities have no flatten_state_dict");
+}
+
+void StateDictUtilitiesUnderTest::set_element(Value&, const dist::ObjectPath&, const Value&) {
+  throw Unsupported("these state-dict utilities have no set_element");
+}
+
+Value StateDictUtilitiesUnderTest::unflatten_state_dict(const Value&, const dist::FlattenMapping&) {
+  throw Unsupported("these state-dict utilities have no unflatten_state_dict");
+}
+
+std::unique_ptr<AsyncStagerUnderTest> Implementation::make_default_stager(const StagingOptions&) {
+  throw Unsupported("this implementation has no DefaultStager");
+}
+
+std::unique_ptr<AsyncStagerUnderTest> Implementation::make_blocking_async_stager(const BlockingAsyncStagerConfig&) {
+  throw Unsupported("this implementation has no BlockingAsyncStager");
+}
+
+AsyncSaveReturn Implementation::async_save(const Value&, const std::string&, AsyncStagerUnderTest*) {
+  throw Unsupported("this implementation has no async_save");
+}
+
+Value Implementation::load_checkpoint(const std::string&) {
+  throw Unsupported("this implementation has no checkpoint loader");
+}
+
 // ---- CaseContext ---------------------------------------------------------------------------------
 
 CaseContext::CaseContext(Implementation& impl, const CaseInfo& info)
@@ -189,6 +221,7 @@ std::string_view undeclared_capability(const Requirements& r, const Capabilities
   if (r.sharded_tensor && !caps.sharded_tensor) return "sharded_tensor";
   if (r.state_dict_utilities && !caps.state_dict_utilities) return "state_dict_utilities";
   if (r.replication && !caps.replication) return "replication";
+  if (r.async_staging && !caps.async_staging) return "async_staging";
   return {};
 }
 

@@ -57,6 +57,7 @@ void add_matrix(CaseRegistry& registry, const CaseName& name, std::string_view d
       r.dtensor = r.dtensor || extra.dtensor;
       r.sharded_tensor = r.sharded_tensor || extra.sharded_tensor;
       r.state_dict_utilities = r.state_dict_utilities || extra.state_dict_utilities;
+      r.async_staging = r.async_staging || extra.async_staging;
       add_stager_case(
           registry, name, s, c,
           fmt::format("{} ({} sources, pin_memory={}, share_memory={})", description, source_name(s), c.pin, c.share),

@@ -34,6 +34,16 @@ class PluginImplementation final : public Implementation {
     return impl_->make_replication_stager(comm, config);
   }
   Value load_replica(const std::string& path) override { return impl_->load_replica(path); }
+  std::unique_ptr<AsyncStagerUnderTest> make_default_stager(const StagingOptions& options) override {
+    return impl_->make_default_stager(options);
+  }
+  std::unique_ptr<AsyncStagerUnderTest> make_blocking_async_stager(const BlockingAsyncStagerConfig& config) override {
+    return impl_->make_blocking_async_stager(config);
+  }
+  AsyncSaveReturn async_save(const Value& sd, const std::string& directory, AsyncStagerUnderTest* stager) override {
+    return impl_->async_save(sd, directory, stager);
+  }
+  Value load_checkpoint(const std::string& directory) override { return impl_->load_checkpoint(directory); }
 
  private:
   Implementation* impl_;

@@ -148,7 +148,8 @@ TEST(Mutants, IgnoredPinningAndSharing) {
   m.hide_stats = true;
   expect_caught(m,
                 {"stager.tensor_pinned_and_shared.cpu.pin1_share0", "stager.tensor_pinned_and_shared.cpu.pin0_share1",
-                 "stager.pin_threshold_default.cpu.pin1_share0", "stager.full_contract.cpu.pin1_share1"},
+                 "stager.pin_threshold_default.cpu.pin1_share0", "stager.full_contract.cpu.pin1_share1",
+                 "stager.pin_without_accelerator.cpu.pin1_share0"},
                 "stager.tensor_pinned_and_shared.cpu.pin0_share0");
 }
 
@@ -257,7 +258,8 @@ Tensor pageable_copy(const Tensor& t) { return t.clone(); }
 
 TEST(Mutants, DTensorsReturnedAsTheirSources) {
   expect_caught({"dtensor-passthrough", distributed_values([](const Value& source, const Value&) { return source; })},
-                {"stager.dtensor_layouts.cpu.pin0_share0.ws4", "stager.dtensor.cpu.pin1_share1.ws2"},
+                {"stager.dtensor_layouts.cpu.pin0_share0.ws4", "stager.dtensor.cpu.pin1_share1.ws2",
+                 "stager.dtensor_partial.cpu.pin0_share0.ws2"},
                 "stager.views.cpu.pin0_share0");
 }
 
@@ -297,7 +299,10 @@ enum class UtilityFlaw {
   similarity_writes,
   create_aliases,
   copy_unchecked,
-  create_always_pinned_shared
+  create_always_pinned_shared,
+  offload_copies_cpu_inputs,
+  similarity_by_value,
+  flatten_last_key_wins,
 };
 
 // The reference utilities with one flaw.
@@ -319,6 +324,9 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
   }
   Value offload_state_dict_to_cpu(const Value& sd, int rank, const std::vector<int>& ranks_only,
                                   bool type_check) override {
+    if (flaw_ == UtilityFlaw::offload_copies_cpu_inputs) {  // copies every tensor, CPU ones too
+      return inner_->copy_state_dict(sd, inner_->create_cpu_state_dict(sd, false, false), false, false);
+    }
     return inner_->offload_state_dict_to_cpu(
         sd, rank, flaw_ == UtilityFlaw::ignores_ranks_only ? std::vector<int>{} : ranks_only, type_check);
   }
@@ -340,7 +348,35 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
   bool check_state_dict_similarity(const Value& sd, const Value& other) override {
     const bool similar = inner_->check_state_dict_similarity(sd, other);
     if (flaw_ == UtilityFlaw::similarity_writes && similar) (void)inner_->copy_state_dict(sd, other, false, false);
+    if (flaw_ == UtilityFlaw::similarity_by_value && similar) {
+      for (const TensorLeaf& a : tensor_leaves(sd)) {
+        for (const TensorLeaf& b : tensor_leaves(other)) {
+          if (a.path == b.path && !Tensor::equal(a.tensor.to(Device::cpu()), b.tensor.to(Device::cpu()))) return false;
+        }
+      }
+    }
     return similar;
+  }
+  std::vector<std::pair<dist::ObjectPath, Value>> traverse_state_dict(const Value& sd) override {
+    return inner_->traverse_state_dict(sd);
+  }
+  dist::FlatStateDict flatten_state_dict(const Value& sd) override {
+    if (flaw_ != UtilityFlaw::flatten_last_key_wins) return inner_->flatten_state_dict(sd);
+    dist::FlatStateDict out;  // a repeated flat key silently replaces the earlier leaf
+    auto flat = std::make_shared<Dict>();
+    for (const auto& [path, leaf] : inner_->traverse_state_dict(sd)) {
+      const std::string key = dist::flat_key(path);
+      flat->set(key, leaf);
+      out.mapping.emplace_back(key, path);
+    }
+    out.flat = Value(flat);
+    return out;
+  }
+  void set_element(Value& root, const dist::ObjectPath& path, const Value& value) override {
+    inner_->set_element(root, path, value);
+  }
+  Value unflatten_state_dict(const Value& flat, const dist::FlattenMapping& mapping) override {
+    return inner_->unflatten_state_dict(flat, mapping);
   }
   void distribute_tensors(Value& local, const std::vector<std::string>& keys) override {
     inner_->distribute_tensors(local, keys);
@@ -386,10 +422,11 @@ void expect_utility_flaw_caught(UtilityFlaw flaw, const std::vector<std::string>
 }
 
 TEST(Mutants, UtilitiesIgnoringRanksOnly) {
-  expect_utility_flaw_caught(UtilityFlaw::ignores_ranks_only,
-                             {"utils.gather_cpu_offload_ranks_only.cpu.default.ws4",
-                              "utils.offload_ranks_only.cpu.default.ws4", "utils.ranks_only_nested.cpu.default.ws4"},
-                             "utils.gather_dtensor.cpu.default.ws2");
+  expect_utility_flaw_caught(
+      UtilityFlaw::ignores_ranks_only,
+      {"utils.gather_cpu_offload_ranks_only.cpu.default.ws4", "utils.offload_ranks_only.cpu.default.ws4",
+       "utils.ranks_only_nested.cpu.default.ws4", "utils.unlisted_rank_levels.cpu.default"},
+      "utils.gather_dtensor.cpu.default.ws2");
 }
 
 TEST(Mutants, UtilitiesGatheringOnlyTheLocalShard) {
@@ -408,7 +445,7 @@ TEST(Mutants, UtilitiesCreatingAliasesInsteadOfBuffers) {
   expect_utility_flaw_caught(
       UtilityFlaw::create_aliases,
       {"utils.create_cpu_state_dict.cpu.pin0_share0.ws2", "utils.create_cpu_state_dict.cpu.pin1_share1.ws2",
-       "utils.cpu_offload_for_dtensor.cpu.default.ws2"},
+       "utils.cpu_offload_for_dtensor.cpu.default.ws2", "utils.create_cpu_state_dict_edge_leaves.cpu.pin1_share1"},
       "utils.gather_dtensor.cpu.default.ws2");
 }
 
@@ -423,6 +460,21 @@ TEST(Mutants, UtilitiesPinningAndSharingWhatWasNotAskedFor) {
 TEST(Mutants, UtilitiesCopyingWithoutCompanionChecks) {
   expect_utility_flaw_caught(UtilityFlaw::copy_unchecked, {"utils.copy_companion_mismatch.cpu.default"},
                              "utils.similarity_no_side_effect.cpu.default");
+}
+
+TEST(Mutants, UtilitiesOffloadingCopiesOfCpuInputs) {
+  expect_utility_flaw_caught(UtilityFlaw::offload_copies_cpu_inputs, {"utils.offload_aliases_cpu_inputs.cpu.default"},
+                             "utils.similarity_compares.cpu.default");
+}
+
+TEST(Mutants, UtilitiesComparingValuesForSimilarity) {
+  expect_utility_flaw_caught(UtilityFlaw::similarity_by_value, {"utils.similarity_compares.cpu.default"},
+                             "utils.offload_aliases_cpu_inputs.cpu.default");
+}
+
+TEST(Mutants, UtilitiesFlatteningWithoutDuplicateCheck) {
+  expect_utility_flaw_caught(UtilityFlaw::flatten_last_key_wins, {"utils.path_helpers.cpu.default"},
+                             "utils.similarity_compares.cpu.default");
 }
 
 }  // namespace

@@ -67,6 +67,38 @@ void stage_dtensor_layouts(CaseContext& ctx, Source src, int ws) {
   });
 }
 
+// C.1.17, stagekit's choice: a DTensor with a Partial placement (values still to be summed across
+// ranks) is staged like any other, as upstream does: the pending local values copied exactly, the
+// Partial placement kept. Staging is a copy, not a reduction, and rejecting it (as one downstream
+// checkpointer does) would make a state dict in the middle of a reduction unstageable.
+void stage_dtensor_partial(CaseContext& ctx, Source src, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    const Device device = source_device(src);
+    const IntList shape = {3, 4};
+    const auto partial = std::make_shared<DTensor>(
+        rank_tensor(shape, r, device),
+        DTensorSpec{world_mesh(ws, device), {Placement::partial()}, shape, Tensor::contiguous_strides(shape)}, r);
+    const Value sd = Value::dict({{"pending_sum", Value(partial)}});
+    auto stager = ctx.make_stager(stager_config(PinShare{}));
+    Value staged;
+    try {
+      staged = stager->stage(sd);
+    } catch (const std::exception& e) {
+      ctx.require(false, at_rank(r, "pending_sum"), "staged",
+                  fmt::format("a Partial DTensor was refused: {}", e.what()));
+    }
+    ctx.require(staged["pending_sum"].kind() == Value::Kind::dtensor, at_rank(r, "pending_sum"), "kind",
+                "not staged as a DTensor");
+    const DTensor& out = *staged["pending_sum"].as_dtensor_node();
+    ctx.check(out.spec() == partial->spec(), at_rank(r, "pending_sum"), "spec",
+              fmt::format("staged spec {} differs from {} (the Partial placement must stay)", out.spec().str(),
+                          partial->spec().str()));
+    check_equal(ctx, r, "pending_sum._local_tensor", out.local(), partial->local());
+    check_staged_on_rank(ctx, r, sd, staged, PinShare{});
+  });
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(dist_stage) {
@@ -85,6 +117,12 @@ STAGEKIT_CONFORMANCE_CASES(dist_stage) {
                   "with the same layout, independent of their sources), and a view of a local tensor keeps sharing its "
                   "staged storage",
                   "strict", Profile::strict, kBothSources, kWorld4, stage_dtensor_layouts, dtensor, PinShare{});
+  static constexpr std::array<int, 1> kWorld2 = {2};
+  add_world_cases(registry, "stager", "dtensor_partial",
+                  "A DTensor with a Partial placement is staged like any other (stagekit's choice for spec C.1.17, as "
+                  "upstream): its pending local values copied exactly, the Partial placement kept",
+                  "strict (spec C.1.17)", Profile::strict, kBothSources, kWorld2, stage_dtensor_partial, dtensor,
+                  PinShare{});
 }
 
 }  // namespace stagekit::conformance

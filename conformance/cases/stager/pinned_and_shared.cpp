@@ -62,6 +62,18 @@ void zero_byte_never_registered_case(CaseContext& ctx, Source src, PinShare cfg)
             : "cache_stats() returned nothing although declared");
 }
 
+// C.1.15, stagekit's choice: without an accelerator, pin_memory still page-locks the staged buffers
+// (the operating system's mlock), where upstream warns and stages to pageable memory. A checkpoint
+// staged on a CPU-only host is then as safe from paging as on a GPU host.
+void pin_without_accelerator_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  const Value source = Value::dict(
+      {{"weight", Tensor::random({64, 64}, DType::float32, 71, dev)}, {"step", Tensor::scalar(9, DType::int64, dev)}});
+  auto stager = ctx.make_stager(stager_config(cfg));
+  const Value staged = stage_or_fail(ctx, *stager, source, "pin_memory without an accelerator");
+  ctx.add_failures(verify_staged(source, staged, memory_expectation(cfg)));
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(pinned_and_shared) {
@@ -78,6 +90,13 @@ STAGEKIT_CONFORMANCE_CASES(pinned_and_shared) {
              "With pin_memory_min_bytes=4096, storages below 4096 bytes stay pageable and larger ones are pinned",
              "strict", Profile::strict, kBothSources, kPinned,
              [](CaseContext& ctx, Source s, PinShare c) { threshold_case(ctx, s, c, 4096); });
+  static constexpr Source kCpuOnly[] = {Source::cpu};
+  static constexpr PinShare kPinnedOnly[] = {{true, false}};
+  add_matrix(registry, "pin_without_accelerator",
+             "On a machine without an accelerator, pin_memory still page-locks the staged buffers (stagekit's choice "
+             "for spec C.1.15; upstream warns and does not pin)",
+             "strict (spec C.1.15)", Profile::strict, kCpuOnly, kPinnedOnly, pin_without_accelerator_case,
+             Requirements{.no_cuda_device = true});
   add_matrix(registry, "pin_zero_byte_storages",
              "With pin_memory_min_bytes=0 zero-byte storages stage exactly next to a pinned 1-byte one", "strict",
              Profile::strict, kBothSources, kPinned, zero_byte_case);

@@ -64,7 +64,8 @@ nlohmann::json capabilities_json(const Capabilities& caps) {
           {"dtensor", caps.dtensor},
           {"sharded_tensor", caps.sharded_tensor},
           {"replication", caps.replication},
-          {"state_dict_utilities", caps.state_dict_utilities}};
+          {"state_dict_utilities", caps.state_dict_utilities},
+          {"async_staging", caps.async_staging}};
 }
 
 std::optional<Capabilities> capabilities_from_json(const nlohmann::json& j) {
@@ -83,6 +84,11 @@ std::optional<Capabilities> capabilities_from_json(const nlohmann::json& j) {
   for (const auto& [key, member] : fields) {
     if (!j.contains(key) || !j[key].is_boolean()) return std::nullopt;
     caps.*member = j[key].get<bool>();
+  }
+  // Added in 0.2 after the others: results written before it lack the key.
+  if (j.contains("async_staging")) {
+    if (!j["async_staging"].is_boolean()) return std::nullopt;
+    caps.async_staging = j["async_staging"].get<bool>();
   }
   return caps;
 }

@@ -50,6 +50,7 @@ struct Requirements {
   bool sharded_tensor = false;
   bool state_dict_utilities = false;
   bool replication = false;
+  bool async_staging = false;
   int world_size = 0;  // ranks the case runs on (run_ranks); 0 for a single-process case
 };
 

@@ -12,6 +12,8 @@
 //   * StagerUnderTest::stage() returns only after every staged byte is in place;
 //   * PendingResult::wait() returns the staged tree only once every copy is complete;
 //   * make_replication_stager() and load_replica() are only called with Capabilities::replication;
+//   * make_default_stager(), make_blocking_async_stager(), async_save() and load_checkpoint() are only
+//     called with Capabilities::async_staging;
 //   * cache_stats() is optional (nullopt when not declared in Capabilities::cache_stats).
 #pragma once
 
@@ -19,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -27,6 +30,7 @@
 
 #include "stagekit/core/value.h"
 #include "stagekit/dist/communicator.h"
+#include "stagekit/dist/state_dict_paths.h"
 
 namespace stagekit::conformance {
 
@@ -49,6 +53,7 @@ struct Capabilities {
   bool sharded_tensor = false;
   bool replication = false;
   bool state_dict_utilities = false;
+  bool async_staging = false;  // DefaultStager, BlockingAsyncStager and async_save (see below)
 };
 
 // Construction options of a stager, as in PyTorch's StateDictStager.
@@ -128,6 +133,12 @@ class StateDictUtilitiesUnderTest {
   virtual void distribute_state_dict(const Value& full_state_dict, Value& local_state_dict, Device device) = 0;
   virtual void broadcast_state_dict(const Value& full_state_dict, Value& local_state_dict, dist::Communicator& world,
                                     bool strict, bool cpu_offload, Device device) = 0;
+  // The path helpers (spec B.6.13; types and semantics in stagekit/dist/state_dict_paths.h). The
+  // defaults raise Unsupported, which makes the path-helper cases not_supported.
+  virtual std::vector<std::pair<dist::ObjectPath, Value>> traverse_state_dict(const Value& state_dict);
+  virtual dist::FlatStateDict flatten_state_dict(const Value& state_dict);
+  virtual void set_element(Value& root, const dist::ObjectPath& path, const Value& value);
+  virtual Value unflatten_state_dict(const Value& flat, const dist::FlattenMapping& mapping);
 };
 
 // Construction options of a replication stager, as in PyTorch's _ReplicationStager.
@@ -150,6 +161,49 @@ class ReplicationStagerUnderTest {
   virtual void close() = 0;
 };
 
+// ---- the asynchronous staging surface of checkpointing (spec B.3, B.5), Capabilities::async_staging ----
+
+// PyTorch's StagingOptions, in its order and with its defaults.
+struct StagingOptions {
+  bool use_pinned_memory = true;
+  bool use_shared_memory = true;
+  bool use_async_staging = true;
+  bool use_non_blocking_copy = true;
+};
+
+// What an asynchronous stager's stage() returns: the staged dict (a synchronous stager) or a future
+// of it (an asynchronous one, whose error surfaces from the future).
+struct StageReturn {
+  std::optional<Value> state_dict;
+  std::shared_future<Value> future;
+  [[nodiscard]] bool is_future() const noexcept { return future.valid(); }
+};
+
+// PyTorch's AsyncStager protocol: a DefaultStager or a BlockingAsyncStager.
+class AsyncStagerUnderTest {
+ public:
+  virtual ~AsyncStagerUnderTest() = default;
+  virtual StageReturn stage(const Value& state_dict) = 0;
+  // Waits for the last asynchronous stage and rethrows its error; a no-op when there is none.
+  virtual void synchronize_staging() = 0;
+  [[nodiscard]] virtual bool should_synchronize_after_execute() const = 0;
+  // Waits for every stage in flight, then releases the stager's buffers; the stager is not used after.
+  virtual void close() = 0;
+  virtual std::optional<CacheStats> cache_stats() const { return std::nullopt; }
+};
+
+struct BlockingAsyncStagerConfig {
+  bool cache_staged_state_dict = false;
+  bool type_check = false;
+};
+
+// What async_save returns: staging_completed is ready once the staged dict is complete; upload
+// yields a non-empty description of the checkpoint written (PyTorch's metadata) or rethrows.
+struct AsyncSaveReturn {
+  std::shared_future<void> staging_completed;
+  std::shared_future<std::string> upload;
+};
+
 class Implementation {
  public:
   virtual ~Implementation() = default;
@@ -167,6 +221,18 @@ class Implementation {
   // damaged file must raise a stagekit::Error, never return a wrong tree. Only called when
   // Capabilities::replication is declared.
   [[nodiscard]] virtual Value load_replica(const std::string& path);
+
+  // Only called when Capabilities::async_staging is declared. Construction errors (a non-blocking
+  // copy without an accelerator) are raised here as a stagekit::Error.
+  [[nodiscard]] virtual std::unique_ptr<AsyncStagerUnderTest> make_default_stager(const StagingOptions& options);
+  [[nodiscard]] virtual std::unique_ptr<AsyncStagerUnderTest> make_blocking_async_stager(
+      const BlockingAsyncStagerConfig& config);
+  // Saves `state_dict` as a checkpoint in `directory` (single process, no_dist), staging it with
+  // `stager` (one this implementation made) or, when null, with a stager of its own that it closes.
+  [[nodiscard]] virtual AsyncSaveReturn async_save(const Value& state_dict, const std::string& directory,
+                                                   AsyncStagerUnderTest* stager);
+  // Reads back a checkpoint async_save wrote.
+  [[nodiscard]] virtual Value load_checkpoint(const std::string& directory);
 };
 
 using ImplementationFactory = std::function<std::unique_ptr<Implementation>()>;

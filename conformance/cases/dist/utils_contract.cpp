@@ -1,0 +1,168 @@
+// Spec C.4: what the state-dict utilities do at their edges, single process — offloading aliases CPU
+// inputs, the levels an unlisted rank gets back, tuples kept, create_cpu_state_dict's 0-dim and
+// shard-less values, and what similarity compares.
+#include <fmt/format.h>
+
+#include "../../harness/dist_fixtures.h"
+#include "../../harness/fixtures.h"
+#include "stagekit/core/dtensor.h"
+#include "stagekit/core/sharded_tensor.h"
+#include "stagekit/testing/memory_probe.h"
+
+namespace stagekit::conformance {
+namespace {
+
+// C.4.7 and C.4.4: offload_state_dict_to_cpu returns a CPU tensor as the same tensor (no copy, as
+// upstream), a CUDA tensor as a CPU copy, and keeps a tuple a tuple.
+void offload_aliases_case(CaseContext& ctx, Source src, int) {
+  const Device dev = source_device(src);
+  const Tensor w = Tensor::random({4, 4}, DType::float32, 601, dev);
+  const Tensor b = Tensor::random({4}, DType::float32, 602, dev);
+  const Value sd = Value::dict({{"w", w}, {"pair", Value::tuple({b, Value(std::int64_t{2})})}});
+  Value out;
+  try {
+    out = ctx.utilities().offload_state_dict_to_cpu(sd, 0, {}, true);
+  } catch (const std::exception& e) {
+    ctx.require(false, "<root>", "offload_state_dict_to_cpu", e.what());
+  }
+  ctx.require(
+      out["w"].is_tensor() && out["pair"].kind() == Value::Kind::tuple, "pair", "tuple kept",
+      fmt::format("the result holds a {} under pair (a tuple must stay a tuple)", value_kind_name(out["pair"].kind())));
+  for (const auto& [path, original, got] :
+       {std::tuple{"w", w, out["w"].as_tensor()}, std::tuple{"pair[0]", b, out["pair"].at(0).as_tensor()}}) {
+    ctx.check(got.device().is_cpu(), path, "device", "not on the CPU");
+    ctx.check(Tensor::equal(got, original.to(Device::cpu())), path, "values", "differ from the source");
+    const bool aliases = got.storage().is_alias_of(original.storage());
+    if (original.device().is_cpu()) {
+      ctx.check(aliases, path, "aliasing", "a CPU input was copied (offloading must return it as it is, as upstream)");
+    } else {
+      ctx.check(!aliases, path, "aliasing", "a CUDA input was returned instead of a CPU copy");
+    }
+  }
+}
+
+// C.4.5: on a rank ranks_only does not list, every level is replaced as it is produced: a dict by {},
+// anything else by None, so a top-level list or tensor comes back as None.
+void unlisted_rank_levels_case(CaseContext& ctx, Source src, int) {
+  const Device dev = source_device(src);
+  const Tensor t = Tensor::random({3}, DType::float32, 611, dev);
+  struct Input {
+    const char* name;
+    Value value;
+    Value::Kind expected;
+  };
+  const Input inputs[] = {{"a dict", Value::dict({{"t", t}, {"n", Value::dict({{"u", t}})}}), Value::Kind::dict},
+                          {"a list", Value::list({t, Value(std::int64_t{1})}), Value::Kind::none},
+                          {"a tensor", Value(t), Value::Kind::none}};
+  for (const Input& in : inputs) {
+    Value out;
+    try {
+      out = ctx.utilities().offload_state_dict_to_cpu(in.value, 0, {1}, true);
+    } catch (const std::exception& e) {
+      ctx.check(false, "<root>", "offload_state_dict_to_cpu", fmt::format("{}: {}", in.name, e.what()));
+      continue;
+    }
+    const bool ok = out.kind() == in.expected && (out.kind() != Value::Kind::dict || out.as_dict().size() == 0);
+    ctx.check(ok, "<root>", "unlisted rank",
+              fmt::format("offloading {} on a rank ranks_only omits gave {} (expected {})", in.name,
+                          value_kind_name(out.kind()), in.expected == Value::Kind::dict ? "{}" : "None"));
+  }
+}
+
+// C.4.8: create_cpu_state_dict makes a 0-dim tensor an unpinned, unshared CPU scalar even when pinned
+// shared memory is asked for, and returns a 0-dim DTensor and a ShardedTensor without local shards
+// as the original objects.
+void create_edge_leaves_case(CaseContext& ctx, Source src, int) {
+  const Device dev = source_device(src);
+  const Tensor w = Tensor::random({16, 16}, DType::float32, 621, dev);
+  const auto scalar_dt = std::make_shared<DTensor>(
+      Tensor::scalar(3.0, DType::float32, dev), DTensorSpec{world_mesh(1, dev), {Placement::replicate()}, {}, {}}, 0);
+  ShardedTensorMetadata meta;
+  meta.size = {4, 4};
+  meta.dtype = DType::float32;
+  const auto shardless = std::make_shared<ShardedTensor>(std::vector<LocalTensorShard>{}, meta, 0);
+  const Value sd = Value::dict({{"scalar", Tensor::scalar(5.0, DType::float32, dev)},
+                                {"w", w},
+                                {"scalar_dtensor", Value(scalar_dt)},
+                                {"no_shards", Value(shardless)}});
+  Value out;
+  try {
+    out = ctx.utilities().create_cpu_state_dict(sd, true, true);
+  } catch (const std::exception& e) {
+    ctx.require(false, "<root>", "create_cpu_state_dict", e.what());
+  }
+  const Tensor s = out["scalar"].as_tensor();
+  ctx.check(s.dim() == 0 && s.device().is_cpu(), "scalar", "shape", "not a 0-dim CPU tensor");
+  if (s.storage().data() != nullptr) {
+    const probe::Verdict locked = probe::page_locked(s.storage().data(), s.storage().nbytes());
+    ctx.check(!locked.yes, "scalar", "page-locked", "a 0-dim tensor was pinned; " + locked.detail);
+  }
+  const Tensor big = out["w"].as_tensor();
+  const probe::Verdict locked = probe::page_locked(big.storage().data(), big.storage().nbytes());
+  ctx.check(locked.yes, "w", "page-locked", "expected page-locked; " + locked.detail);
+  ctx.check(out["scalar_dtensor"].identity() == Value(scalar_dt).identity(), "scalar_dtensor", "identity",
+            "a 0-dim DTensor was not returned as the original object");
+  ctx.check(out["no_shards"].identity() == Value(shardless).identity(), "no_shards", "identity",
+            "a ShardedTensor without local shards was not returned as the original object");
+}
+
+// C.4.3: similarity compares structure, tensor dtypes and shapes; the values and types of non-tensor
+// leaves do not matter.
+void similarity_compares_case(CaseContext& ctx, Source src, int) {
+  const Device dev = source_device(src);
+  const Value sd =
+      Value::dict({{"w", Tensor::random({2, 3}, DType::float32, 631, dev)}, {"step", Value(std::int64_t{1})}});
+  auto& u = ctx.utilities();
+  struct Companion {
+    const char* what;
+    Value value;
+    bool similar;
+  };
+  const Companion companions[] = {
+      {"other tensor values and another non-tensor leaf",
+       Value::dict({{"w", Tensor::random({2, 3}, DType::float32, 632)}, {"step", Value(std::string("one"))}}), true},
+      {"another shape",
+       Value::dict({{"w", Tensor::random({3, 2}, DType::float32, 633)}, {"step", Value(std::int64_t{1})}}), false},
+      {"another dtype",
+       Value::dict({{"w", Tensor::random({2, 3}, DType::float64, 634)}, {"step", Value(std::int64_t{1})}}), false},
+      {"a missing key", Value::dict({{"w", Tensor::random({2, 3}, DType::float32, 635)}}), false},
+  };
+  for (const Companion& c : companions) {
+    try {
+      const bool got = u.check_state_dict_similarity(sd, c.value);
+      ctx.check(got == c.similar, "<root>", "similarity",
+                fmt::format("a companion with {} is {}similar", c.what, got ? "" : "not "));
+    } catch (const std::exception& e) {
+      ctx.check(false, "<root>", "similarity", fmt::format("a companion with {} raised: {}", c.what, e.what()));
+    }
+  }
+}
+
+}  // namespace
+
+STAGEKIT_CONFORMANCE_CASES(utils_contract) {
+  const std::array<int, 1> one = {1};
+  add_world_cases(registry, "utils", "offload_aliases_cpu_inputs",
+                  "offload_state_dict_to_cpu returns CPU tensors as they are (aliasing, no copy, as upstream), CUDA "
+                  "tensors as CPU copies, and keeps a tuple a tuple",
+                  "strict (spec C.4.4, C.4.7)", Profile::strict, kBothSources, one, offload_aliases_case,
+                  utilities_requirements());
+  add_world_cases(registry, "utils", "unlisted_rank_levels",
+                  "On a rank ranks_only omits, offloading a top-level dict gives {}, a top-level list or tensor None",
+                  "strict (spec C.4.5)", Profile::strict, kBothSources, one, unlisted_rank_levels_case,
+                  utilities_requirements());
+  Requirements create = utilities_requirements();
+  create.sharded_tensor = create.pin_memory = create.share_memory = true;
+  add_world_cases(registry, "utils", "create_cpu_state_dict_edge_leaves",
+                  "create_cpu_state_dict makes a 0-dim tensor an unpinned CPU scalar even with pinned shared memory "
+                  "asked for, and returns a 0-dim DTensor and a shard-less ShardedTensor as the original objects",
+                  "strict (spec C.4.8)", Profile::strict, kBothSources, one, create_edge_leaves_case, create,
+                  PinShare{true, true});
+  add_world_cases(registry, "utils", "similarity_compares",
+                  "check_state_dict_similarity compares keys, tensor dtypes and shapes, not tensor values nor the "
+                  "values or types of non-tensor leaves",
+                  "strict (spec C.4.3)", Profile::strict, kBothSources, one, similarity_compares_case,
+                  utilities_requirements());
+}
+
+}  // namespace stagekit::conformance

@@ -1,0 +1,110 @@
+// Spec B.5, upstream A.1.10 and A.2.2: async_save with a caller's DefaultStager (reused across
+// saves) and with the stager async_save makes itself (which must not accumulate memory).
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "../../harness/fixtures.h"
+#include "../../harness/replication_fixtures.h"
+#include "stagekit/testing/memory_probe.h"
+
+namespace stagekit::conformance {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr Requirements kAsyncSave{.async_staging = true};
+
+// Saves and waits for the upload; requires a non-empty description of what was written.
+bool save_and_wait(CaseContext& ctx, const Value& sd, const fs::path& dir, AsyncStagerUnderTest* stager) {
+  try {
+    const AsyncSaveReturn r = ctx.impl().async_save(sd, dir.string(), stager);
+    ctx.require(r.upload.valid() && r.staging_completed.valid(), dir.string(), "async_save",
+                "returned no staging or upload future");
+    const std::string metadata = r.upload.get();
+    r.staging_completed.get();
+    return ctx.check(!metadata.empty(), dir.string(), "metadata", "the upload returned empty metadata");
+  } catch (const std::exception& e) {
+    return ctx.check(false, dir.string(), "async_save", e.what());
+  }
+}
+
+void check_saved(CaseContext& ctx, const fs::path& dir, const Value& expected) {
+  try {
+    const Value loaded = ctx.impl().load_checkpoint(dir.string());
+    for (const TensorLeaf& leaf : tensor_leaves(expected)) {
+      const Value got = loaded[leaf.path];
+      ctx.check(got.is_tensor() && Tensor::equal(got.as_tensor().to(Device::cpu()), leaf.tensor.to(Device::cpu())),
+                leaf.path, "checkpoint", fmt::format("{} does not hold the values saved", dir.filename().string()));
+    }
+    ctx.check(loaded["step"].kind() == expected["step"].kind() && loaded["step"].as_int() == expected["step"].as_int(),
+              "step", "checkpoint", "the saved step differs");
+  } catch (const std::exception& e) {
+    ctx.check(false, dir.string(), "load_checkpoint", e.what());
+  }
+}
+
+// A.1.10: one caller-owned DefaultStager with every option off serves two async_saves.
+void reuses_stager_case(CaseContext& ctx, Source src, PinShare) {
+  const Device dev = source_device(src);
+  const ScratchDir tmp("stagekit-async-save");
+  Tensor weight = Tensor::random({4, 4}, DType::float32, 401, dev);
+  std::unique_ptr<AsyncStagerUnderTest> stager;
+  try {
+    stager = ctx.impl().make_default_stager(StagingOptions{false, false, false, false});
+  } catch (const std::exception& e) {
+    ctx.require(false, "<implementation>", "make_default_stager", e.what());
+  }
+  ctx.require(stager != nullptr, "<implementation>", "make_default_stager", "returned no stager");
+  for (int step = 0; step < 2; ++step) {
+    weight.fill_(step + 0.5);
+    const Value sd = Value::dict({{"weight", weight}, {"step", Value(std::int64_t{42})}});
+    const fs::path dir = tmp.path() / fmt::format("step_{}", step);
+    if (save_and_wait(ctx, sd, dir, stager.get())) check_saved(ctx, dir, sd);
+  }
+  stager->close();
+}
+
+// A.2.2: five async_saves of a 128 MiB tensor with async_save's own stager grow the resident set by
+// less than 1.2 times the checkpoint (each internal stager is closed when its upload completes).
+void no_memory_leak_case(CaseContext& ctx, Source src, PinShare) {
+  constexpr std::int64_t kElements = std::int64_t{128} * 1024 * 1024 / 4;
+  constexpr std::uint64_t kLimit = std::uint64_t{128} * 1024 * 1024 * 12 / 10;  // 153.6 MiB
+  const Device dev = source_device(src);
+  const ScratchDir tmp("stagekit-async-save");
+  const Value sd = Value::dict(
+      {{"weights", Tensor::random({kElements}, DType::float32, 411, dev)}, {"step", Value(std::int64_t{0})}});
+  const fs::path warmup = tmp.path() / "warmup";
+  ctx.require(save_and_wait(ctx, sd, warmup, nullptr), "warmup", "async_save", "the warm-up save failed");
+  check_saved(ctx, warmup, sd);
+  fs::remove_all(warmup);
+  const std::uint64_t baseline = probe::resident_bytes();
+  for (int i = 0; i < 5; ++i) {
+    const fs::path dir = tmp.path() / fmt::format("step_{}", i);
+    ctx.require(save_and_wait(ctx, sd, dir, nullptr), dir.string(), "async_save", "a save failed");
+    fs::remove_all(dir);
+  }
+  const std::uint64_t after = probe::resident_bytes();
+  ctx.check(after < baseline + kLimit, "<process>", "resident memory",
+            fmt::format("resident memory grew by {:.1f} MiB over 5 saves of a 128 MiB state dict (limit {:.1f} MiB)",
+                        (static_cast<double>(after) - static_cast<double>(baseline)) / (1 << 20),
+                        static_cast<double>(kLimit) / (1 << 20)));
+}
+
+}  // namespace
+
+STAGEKIT_CONFORMANCE_CASES(async_save) {
+  static constexpr PinShare kPageable[] = {PinShare{false, false}};
+  add_matrix(registry, "async_save_reuses_stager",
+             "One DefaultStager with every option off serves two async_saves: each upload returns metadata and the "
+             "checkpoint holds what was saved",
+             "TestStateDictStager.test_async_save_can_reuse_default_stager (fork 00d947a6)", Profile::upstream,
+             kBothSources, kPageable, reuses_stager_case, kAsyncSave);
+  add_matrix(registry, "async_save_no_memory_leak",
+             "Five async_saves of a 128 MiB state dict with async_save's own stager grow the resident set by less "
+             "than 153.6 MiB (1.2 checkpoints)",
+             "TestDTensorStateDictStager.test_async_save_no_memory_leak", Profile::strict, kBothSources, kPageable,
+             no_memory_leak_case, kAsyncSave);
+}
+
+}  // namespace stagekit::conformance

@@ -1,0 +1,293 @@
+// Spec B.3 and C.2: PyTorch's asynchronous staging surface — DefaultStager (StagingOptions) and
+// BlockingAsyncStager — reached through Capabilities::async_staging.
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "../../harness/fixtures.h"
+
+namespace stagekit::conformance {
+namespace {
+
+constexpr Requirements kAsyncStaging{.async_staging = true};
+
+bool future_ready(const std::shared_future<Value>& f) {
+  return f.valid() && f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+}
+
+std::unique_ptr<AsyncStagerUnderTest> make_default_stager(CaseContext& ctx, const StagingOptions& options) {
+  std::unique_ptr<AsyncStagerUnderTest> stager;
+  try {
+    stager = ctx.impl().make_default_stager(options);
+  } catch (const std::exception& e) {
+    ctx.require(false, "<implementation>", "make_default_stager", e.what());
+  }
+  ctx.require(stager != nullptr, "<implementation>", "make_default_stager", "returned no stager");
+  return stager;
+}
+
+// The staged dict of one stage(): a future in async mode, the dict itself otherwise.
+Value staged_or_fail(CaseContext& ctx, AsyncStagerUnderTest& stager, const Value& sd, bool async,
+                     std::string_view what) {
+  StageReturn r;
+  try {
+    r = stager.stage(sd);
+  } catch (const std::exception& e) {
+    ctx.require(false, "<stager>", "stage", fmt::format("{}: stage() raised: {}", what, e.what()));
+  }
+  ctx.require(r.is_future() == async, "<stager>", "stage() returns",
+              fmt::format("{}: stage() returned {} with use_async_staging={}", what,
+                          r.is_future() ? "a future" : "the state dict", async));
+  if (!async) {
+    ctx.require(r.state_dict.has_value(), "<stager>", "stage() returns", fmt::format("{}: no state dict", what));
+    return *r.state_dict;
+  }
+  try {
+    return r.future.get();
+  } catch (const std::exception& e) {
+    ctx.require(false, "<stager>", "stage", fmt::format("{}: the staging future raised: {}", what, e.what()));
+  }
+  return {};
+}
+
+// C.2.2, C.2.7: what stage() returns in each mode, the memory it stages to, and buffers reused
+// across stages (never dropped after a stage).
+void default_stager_case(CaseContext& ctx, Source src, PinShare cfg, bool async, bool non_blocking) {
+  ViewsInput in = make_views_input(source_device(src), 301);
+  auto stager = make_default_stager(ctx, StagingOptions{cfg.pin, cfg.share, async, non_blocking});
+  const Value first = staged_or_fail(ctx, *stager, in.state_dict, async, "first stage");
+  ctx.add_failures(verify_staged(in.state_dict, first, memory_expectation(cfg)));
+  in.tensor1.fill_(-3.0);
+  const Value second = staged_or_fail(ctx, *stager, in.state_dict, async, "second stage");
+  ctx.add_failures(verify_staged(in.state_dict, second, memory_expectation(cfg)));
+  ctx.check(first["tensor1"].as_tensor().storage().data() == second["tensor1"].as_tensor().storage().data(), "tensor1",
+            "buffer reuse", "the second stage did not reuse the first stage's buffer");
+  ctx.check(all_equal(first["tensor1"].as_tensor(), -3.0), "tensor1", "aliasing of earlier results",
+            "the result of the first stage does not show the values of the second (it must alias the buffers)");
+  try {
+    stager->synchronize_staging();
+  } catch (const std::exception& e) {
+    ctx.check(false, "<stager>", "synchronize_staging", e.what());
+  }
+  ctx.check(stager->should_synchronize_after_execute(), "<stager>", "should_synchronize_after_execute",
+            "a DefaultStager must ask to be synchronised after execute (AsyncStager's default)");
+  stager->close();
+}
+
+// C.2.1: the all-default options need an accelerator for the non-blocking copy.
+void needs_accelerator_case(CaseContext& ctx, Source, PinShare) {
+  bool raised = false;
+  try {
+    (void)ctx.impl().make_default_stager(StagingOptions{});
+  } catch (const Error& e) {
+    raised = true;
+    ctx.check(std::string(e.what()).find("non-blocking") != std::string::npos ||
+                  std::string(e.what()).find("non_blocking") != std::string::npos,
+              "<error>", "error names the option",
+              fmt::format("the error does not name the non-blocking copy: {}", e.what()));
+  }
+  ctx.check(raised, "<implementation>", "make_default_stager",
+            "StagingOptions() (use_non_blocking_copy=true) on a machine without an accelerator did not raise");
+  auto blocking = make_default_stager(ctx, StagingOptions{true, true, true, false});
+  blocking->close();
+}
+
+// C.2.2: an error of an asynchronous stage surfaces from the future and synchronize_staging(), not
+// from stage(); a synchronous stage raises it. The stager stays usable.
+void errors_surface_case(CaseContext& ctx, Source src, PinShare cfg, bool async) {
+  const Device dev = source_device(src);
+  const Value bad = Value::dict({{"weight", Tensor::random({8, 8}, DType::float32, 5, dev)},
+                                 {"layer0", Value::dict({{"lock", Value::opaque("threading.Lock")}})}});
+  auto stager = make_default_stager(ctx, StagingOptions{cfg.pin, cfg.share, async, false});
+  std::string raised_by = "nowhere";
+  auto check_path = [&ctx](const Error& e) {
+    ctx.check(std::string(e.what()).find("layer0.lock") != std::string::npos, "<error>", "error names the path",
+              fmt::format("the message does not name layer0.lock: {}", e.what()));
+  };
+  StageReturn r;
+  try {
+    r = stager->stage(bad);
+  } catch (const Error& e) {
+    raised_by = "stage()";
+    check_path(e);
+  }
+  if (r.is_future()) {
+    try {
+      (void)r.future.get();
+    } catch (const Error& e) {
+      raised_by = "the future";
+      check_path(e);
+    }
+  }
+  const std::string expected = async ? "the future" : "stage()";
+  ctx.check(raised_by == expected, "layer0.lock", "where the error surfaces",
+            fmt::format("expected the error from {}, got it from {}", expected, raised_by));
+  if (async) {
+    bool sync_raised = false;
+    try {
+      stager->synchronize_staging();
+    } catch (const Error&) {
+      sync_raised = true;
+    }
+    ctx.check(sync_raised, "<stager>", "synchronize_staging", "did not re-raise the failed stage's error");
+  }
+  const Value good = Value::dict({{"weight", Tensor::random({8, 8}, DType::float32, 6, dev)}});
+  const Value staged = staged_or_fail(ctx, *stager, good, async, "after the failed stage");
+  ctx.add_failures(verify_staged(good, staged, memory_expectation(cfg)));
+  stager->close();
+}
+
+Value async_input_tensors(Device dev, int count, std::int64_t elements, std::uint64_t seed) {
+  auto d = std::make_shared<Dict>();
+  for (int i = 0; i < count; ++i) {
+    d->set(fmt::format("layer{}", i),
+           Tensor::random({elements}, DType::float32, seed + static_cast<std::uint64_t>(i), dev));
+  }
+  return Value(d);
+}
+
+// C.2.6 and the order of stages: close() waits for every queued and running stage; a later stage's
+// future is never ready before an earlier one's; stage() after close() raises.
+void close_waits_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  const Value big = async_input_tensors(dev, 16, std::int64_t{1} << 20, 311);  // 64 MiB
+  const Value small = async_input_tensors(dev, 2, 16, 331);
+  auto stager = make_default_stager(ctx, StagingOptions{cfg.pin, cfg.share, true, false});
+  const StageReturn a = stager->stage(big);
+  const StageReturn b = stager->stage(small);
+  ctx.require(a.is_future() && b.is_future(), "<stager>", "stage() returns",
+              "stage() with use_async_staging did not return a future");
+  b.future.wait();
+  ctx.check(future_ready(a.future), "<stager>", "stages in order",
+            "the second stage completed while the first was still running (stages must not overlap)");
+  const StageReturn c = stager->stage(big);
+  stager->close();
+  ctx.check(future_ready(c.future), "<stager>", "close waits", "close() returned while a stage was still in flight");
+  try {
+    ctx.add_failures(verify_staged(big, a.future.get(), memory_expectation(cfg)));
+    ctx.add_failures(verify_staged(small, b.future.get(), memory_expectation(cfg)));
+    ctx.add_failures(verify_staged(big, c.future.get(), memory_expectation(cfg)));
+  } catch (const std::exception& e) {
+    ctx.check(false, "<stager>", "stage", fmt::format("a staging future raised: {}", e.what()));
+  }
+  bool raised = false;
+  try {
+    (void)stager->stage(small);
+  } catch (const Error&) {
+    raised = true;
+  }
+  ctx.check(raised, "<stager>", "stage after close", "stage() after close() did not raise");
+}
+
+// C.2.8: BlockingAsyncStager, with and without its cache.
+Value blocking_input(Device dev, std::uint64_t seed) {
+  return Value::dict({{"weight", Tensor::random({8, 8}, DType::float32, seed, dev)},
+                      {"bias", Tensor::random({8}, DType::float32, seed + 1, dev)},
+                      {"step", Value(std::int64_t{7})},
+                      {"nested", Value::dict({{"m", Tensor::random({4, 4}, DType::bfloat16, seed + 2, dev)}})}});
+}
+
+std::unique_ptr<AsyncStagerUnderTest> make_blocking_stager(CaseContext& ctx, bool cache) {
+  std::unique_ptr<AsyncStagerUnderTest> stager;
+  try {
+    stager = ctx.impl().make_blocking_async_stager(BlockingAsyncStagerConfig{cache, false});
+  } catch (const std::exception& e) {
+    ctx.require(false, "<implementation>", "make_blocking_async_stager", e.what());
+  }
+  ctx.require(stager != nullptr, "<implementation>", "make_blocking_async_stager", "returned no stager");
+  return stager;
+}
+
+void blocking_async_stager_case(CaseContext& ctx, Source src, PinShare cfg, bool cache) {
+  const Device dev = source_device(src);
+  const Value sd = blocking_input(dev, 341);
+  auto stager = make_blocking_stager(ctx, cache);
+  ctx.check(!stager->should_synchronize_after_execute(), "<stager>", "should_synchronize_after_execute",
+            "a BlockingAsyncStager must not ask to be synchronised after execute");
+  const Value first = staged_or_fail(ctx, *stager, sd, false, "first stage");
+  ctx.add_failures(verify_staged(sd, first, memory_expectation(cfg)));
+  Tensor(sd["weight"].as_tensor()).fill_(2.5);
+  const Value second = staged_or_fail(ctx, *stager, sd, false, "second stage");
+  ctx.add_failures(verify_staged(sd, second, memory_expectation(cfg)));
+  const bool same = first["weight"].as_tensor().storage().data() == second["weight"].as_tensor().storage().data();
+  if (cache) {
+    ctx.check(same, "weight", "cache", "the second stage did not copy into the first stage's (cached) buffer");
+    ctx.check(all_equal(first["weight"].as_tensor(), 2.5), "weight", "cache",
+              "the first result does not show the second stage's values (it must alias the cache)");
+    const Value other = Value::dict({{"weight", sd["weight"]}, {"extra", Tensor::random({2}, DType::float32, 9, dev)}});
+    bool raised = false;
+    try {
+      (void)stager->stage(other);
+    } catch (const Error&) {
+      raised = true;
+    }
+    ctx.check(raised, "<stager>", "structure change",
+              "a state dict of another structure was staged into the cache without an error");
+  } else {
+    ctx.check(!same, "weight", "fresh buffers", "the second stage returned the first stage's buffer");
+    ctx.check(!all_equal(first["weight"].as_tensor(), 2.5), "weight", "fresh buffers",
+              "the first result changed when the source was staged again");
+  }
+  stager->close();
+}
+
+}  // namespace
+
+STAGEKIT_CONFORMANCE_CASES(async_staging) {
+  struct Mode {
+    const char* name;
+    bool async;
+    bool non_blocking;
+  };
+  static constexpr Mode kModes[] = {{"sync", false, false}, {"async", true, false}};
+  static constexpr Mode kNonBlockingModes[] = {{"sync_non_blocking", false, true}, {"async_non_blocking", true, true}};
+  static constexpr Source kCudaOnly[] = {Source::cuda};
+  static constexpr Source kCpuOnly[] = {Source::cpu};
+  static constexpr PinShare kPageable[] = {PinShare{false, false}};
+  static constexpr PinShare kPinned[] = {PinShare{true, false}};
+  auto register_modes = [&registry](std::span<const Mode> modes, std::span<const Source> sources) {
+    for (const Mode& m : modes) {
+      add_matrix(
+          registry, CaseName("default_stager", {m.name}),
+          fmt::format("DefaultStager ({}): stage() returns {}; the result is exact, in memory of the configured "
+                      "kind; a second stage of the same sources refills the same buffers",
+                      m.name, m.async ? "a future" : "the state dict"),
+          "strict (spec B.3.3, C.2.2, C.2.7)", Profile::strict, sources, kFourConfigs,
+          [m](CaseContext& ctx, Source s, PinShare c) { default_stager_case(ctx, s, c, m.async, m.non_blocking); },
+          kAsyncStaging);
+    }
+  };
+  register_modes(kModes, kBothSources);
+  register_modes(kNonBlockingModes, kCudaOnly);
+  add_matrix(registry, "default_stager_needs_accelerator",
+             "Without an accelerator, a DefaultStager with the default StagingOptions (non-blocking copy) cannot be "
+             "made: the error names the non-blocking copy; with use_non_blocking_copy=false it can",
+             "strict (spec B.3.3, C.2.1)", Profile::strict, kCpuOnly, kPageable, needs_accelerator_case,
+             Requirements{.no_cuda_device = true, .async_staging = true});
+  for (const Mode& m : kModes) {
+    add_matrix(
+        registry, CaseName("default_stager_errors_surface", {m.name}),
+        fmt::format("A DefaultStager ({}) staging a lock raises {} naming layer0.lock, and stays usable", m.name,
+                    m.async ? "from the future and synchronize_staging(), not from stage()," : "from stage()"),
+        "strict (spec C.2.2)", Profile::strict, kBothSources, kPageable,
+        [m](CaseContext& ctx, Source s, PinShare c) { errors_surface_case(ctx, s, c, m.async); }, kAsyncStaging);
+  }
+  add_matrix(registry, "default_stager_close_waits",
+             "An asynchronous DefaultStager runs stages one at a time in order; close() returns only after every "
+             "queued stage completed, exactly; stage() after close() raises",
+             "strict (spec C.2.6)", Profile::strict, kBothSources, kFourConfigs, close_waits_case, kAsyncStaging);
+  add_matrix(
+      registry, CaseName("blocking_async_stager", {"fresh"}),
+      "BlockingAsyncStager without a cache returns new pageable buffers at every stage (CPU sources copied too) "
+      "and does not ask to be synchronised",
+      "strict (spec B.3.4, C.2.8)", Profile::strict, kBothSources, kPageable,
+      [](CaseContext& ctx, Source s, PinShare c) { blocking_async_stager_case(ctx, s, c, false); }, kAsyncStaging);
+  add_matrix(
+      registry, CaseName("blocking_async_stager", {"cached"}),
+      "BlockingAsyncStager with a cache copies every stage into one pinned cache (results alias it) and "
+      "rejects a state dict of another structure",
+      "strict (spec B.3.4, C.2.8)", Profile::strict, kBothSources, kPinned,
+      [](CaseContext& ctx, Source s, PinShare c) { blocking_async_stager_case(ctx, s, c, true); }, kAsyncStaging);
+}
+
+}  // namespace stagekit::conformance

@@ -1,0 +1,150 @@
+// The asynchronous staging cases must bite: the reference's DefaultStager, BlockingAsyncStager and
+// async_save, each with one flaw (the upstream ones of spec C.2 among them), are caught by the cases
+// for that property and pass an unrelated one.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <vector>
+
+#include "case_outcome.h"
+#include "stagekit/adapter/reference_implementation.h"
+#include "stagekit/conformance/case.h"
+
+namespace stagekit::conformance {
+namespace {
+
+enum class AsyncFlaw {
+  drops_cache_after_stage,  // upstream post-#170431: a new stager (no buffers kept) for every stage
+  returns_dict_when_async,  // stage() waits and returns the dict (errors raised from stage())
+  close_returns_at_once,    // close() neither waits for stages in flight nor refuses later stages
+  cache_never_kept,         // BlockingAsyncStager(cache=true) builds new buffers at every stage
+  leaks_own_stager,         // async_save never closes the stager it made
+  blocking_without_asking,  // a non-blocking copy without an accelerator quietly becomes a blocking one
+  no_metadata,              // async_save's upload yields an empty description
+};
+
+class FlawedAsyncStager final : public AsyncStagerUnderTest {
+ public:
+  FlawedAsyncStager(AsyncFlaw flaw, std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake)
+      : flaw_(flaw), remake_(std::move(remake)), inner_(remake_()) {}
+  StageReturn stage(const Value& sd) override {
+    if (flaw_ == AsyncFlaw::drops_cache_after_stage || flaw_ == AsyncFlaw::cache_never_kept) {
+      retired_.push_back(std::move(inner_));
+      inner_ = remake_();
+    }
+    StageReturn r = inner_->stage(sd);
+    if (flaw_ == AsyncFlaw::returns_dict_when_async && r.is_future()) {
+      StageReturn now;
+      now.state_dict = r.future.get();
+      return now;
+    }
+    return r;
+  }
+  void synchronize_staging() override { inner_->synchronize_staging(); }
+  bool should_synchronize_after_execute() const override { return inner_->should_synchronize_after_execute(); }
+  void close() override {
+    if (flaw_ == AsyncFlaw::close_returns_at_once) {
+      closing_.push_back(std::move(inner_));  // closed later, by its destructor
+      inner_ = remake_();
+      return;
+    }
+    inner_->close();
+  }
+  std::optional<CacheStats> cache_stats() const override { return inner_->cache_stats(); }
+  AsyncStagerUnderTest& inner() { return *inner_; }
+
+ private:
+  AsyncFlaw flaw_;
+  std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake_;
+  std::unique_ptr<AsyncStagerUnderTest> inner_;
+  std::vector<std::unique_ptr<AsyncStagerUnderTest>> retired_;
+  std::vector<std::unique_ptr<AsyncStagerUnderTest>> closing_;
+};
+
+class AsyncMutant final : public Implementation {
+ public:
+  explicit AsyncMutant(AsyncFlaw flaw) : flaw_(flaw), reference_(make_reference_implementation()) {}
+  std::string name() const override { return "async-mutant"; }
+  std::string version() const override { return "0"; }
+  Capabilities capabilities() const override { return reference_->capabilities(); }
+  std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig& c) override { return reference_->make_stager(c); }
+  std::unique_ptr<AsyncStagerUnderTest> make_default_stager(const StagingOptions& options) override {
+    StagingOptions o = options;
+    if (flaw_ == AsyncFlaw::blocking_without_asking) o.use_non_blocking_copy = false;
+    return std::make_unique<FlawedAsyncStager>(flaw_, [this, o] { return reference_->make_default_stager(o); });
+  }
+  std::unique_ptr<AsyncStagerUnderTest> make_blocking_async_stager(const BlockingAsyncStagerConfig& c) override {
+    return std::make_unique<FlawedAsyncStager>(flaw_, [this, c] { return reference_->make_blocking_async_stager(c); });
+  }
+  AsyncSaveReturn async_save(const Value& sd, const std::string& dir, AsyncStagerUnderTest* stager) override {
+    if (stager == nullptr && flaw_ == AsyncFlaw::leaks_own_stager) {
+      leaked_.push_back(reference_->make_default_stager(StagingOptions{false, false, false, false}));
+      return reference_->async_save(sd, dir, leaked_.back().get());
+    }
+    auto* flawed = dynamic_cast<FlawedAsyncStager*>(stager);
+    AsyncSaveReturn r = reference_->async_save(sd, dir, flawed != nullptr ? &flawed->inner() : stager);
+    if (flaw_ == AsyncFlaw::no_metadata) {
+      r.upload = std::async(std::launch::async, [upload = r.upload] {
+                   (void)upload.get();
+                   return std::string();
+                 }).share();
+    }
+    return r;
+  }
+  Value load_checkpoint(const std::string& dir) override { return reference_->load_checkpoint(dir); }
+
+ private:
+  AsyncFlaw flaw_;
+  std::unique_ptr<Implementation> reference_;
+  std::vector<std::unique_ptr<AsyncStagerUnderTest>> leaked_;
+};
+
+void expect_caught(AsyncFlaw flaw, const std::vector<std::string>& must_fail, const std::string& control) {
+  AsyncMutant impl(flaw);
+  for (const std::string& id : must_fail) {
+    EXPECT_EQ(case_outcome(impl, id), Outcome::fail) << "flaw " << static_cast<int>(flaw) << " not caught by " << id;
+  }
+  EXPECT_EQ(case_outcome(impl, control), Outcome::pass)
+      << "flaw " << static_cast<int>(flaw) << " should pass " << control;
+}
+
+TEST(AsyncMutants, CacheDroppedAfterEveryStage) {
+  expect_caught(AsyncFlaw::drops_cache_after_stage,
+                {"stager.default_stager.async.cpu.pin0_share0", "stager.default_stager.sync.cpu.pin1_share1"},
+                "stager.default_stager_errors_surface.sync.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, AsyncStageReturnsTheDict) {
+  expect_caught(
+      AsyncFlaw::returns_dict_when_async,
+      {"stager.default_stager.async.cpu.pin0_share0", "stager.default_stager_errors_surface.async.cpu.pin0_share0"},
+      "stager.default_stager.sync.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, CloseReturnsAtOnce) {
+  expect_caught(AsyncFlaw::close_returns_at_once, {"stager.default_stager_close_waits.cpu.pin0_share0"},
+                "stager.default_stager.async.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, BlockingCacheNeverKept) {
+  expect_caught(AsyncFlaw::cache_never_kept, {"stager.blocking_async_stager.cached.cpu.pin1_share0"},
+                "stager.blocking_async_stager.fresh.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, AsyncSaveLeaksItsOwnStager) {
+  expect_caught(AsyncFlaw::leaks_own_stager, {"stager.async_save_no_memory_leak.cpu.pin0_share0"},
+                "stager.async_save_reuses_stager.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, NonBlockingCopyQuietlyBlocking) {
+  expect_caught(AsyncFlaw::blocking_without_asking, {"stager.default_stager_needs_accelerator.cpu.pin0_share0"},
+                "stager.default_stager.async.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, AsyncSaveWithoutMetadata) {
+  expect_caught(AsyncFlaw::no_metadata, {"stager.async_save_reuses_stager.cpu.pin0_share0"},
+                "stager.default_stager.sync.cpu.pin0_share0");
+}
+
+}  // namespace
+}  // namespace stagekit::conformance
