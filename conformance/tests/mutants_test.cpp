@@ -303,6 +303,10 @@ enum class UtilityFlaw {
   offload_copies_cpu_inputs,
   similarity_by_value,
   flatten_last_key_wins,
+  type_check_ignored,
+  strict_ignored,
+  distribute_into_new_dtensors,
+  partial_as_replicate,
 };
 
 // The reference utilities with one flaw.
@@ -313,6 +317,23 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
   Value gather_state_dict(const Value& sd, dist::Communicator& world, const UtilityGatherOptions& o) override {
     UtilityGatherOptions options = o;
     if (flaw_ == UtilityFlaw::ignores_ranks_only) options.ranks_only.clear();
+    if (flaw_ == UtilityFlaw::type_check_ignored) options.type_check = false;
+    if (flaw_ == UtilityFlaw::partial_as_replicate) {  // no sum: each rank keeps its own pending values
+      auto d = std::make_shared<Dict>();
+      for (const auto& [k, v] : sd.as_dict().entries()) {
+        if (v.kind() != Value::Kind::dtensor) {
+          d->set(k, v);
+          continue;
+        }
+        const DTensor& dt = *v.as_dtensor_node();
+        DTensorSpec spec = dt.spec();
+        for (Placement& p : spec.placements) {
+          if (p.kind == Placement::Kind::partial) p = Placement::replicate();
+        }
+        d->set(k, Value(std::make_shared<DTensor>(dt.local(), spec, dt.rank())));
+      }
+      return inner_->gather_state_dict(Value(d), world, options);
+    }
     if (flaw_ == UtilityFlaw::gathers_local_only) {
       auto d = std::make_shared<Dict>();
       for (const auto& [k, v] : sd.as_dict().entries()) {
@@ -327,8 +348,9 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
     if (flaw_ == UtilityFlaw::offload_copies_cpu_inputs) {  // copies every tensor, CPU ones too
       return inner_->copy_state_dict(sd, inner_->create_cpu_state_dict(sd, false, false), false, false);
     }
-    return inner_->offload_state_dict_to_cpu(
-        sd, rank, flaw_ == UtilityFlaw::ignores_ranks_only ? std::vector<int>{} : ranks_only, type_check);
+    return inner_->offload_state_dict_to_cpu(sd, rank,
+                                             flaw_ == UtilityFlaw::ignores_ranks_only ? std::vector<int>{} : ranks_only,
+                                             type_check && flaw_ != UtilityFlaw::type_check_ignored);
   }
   Value create_cpu_state_dict(const Value& sd, bool pin, bool share) override {
     if (flaw_ == UtilityFlaw::create_aliases) return inner_->offload_state_dict_to_cpu(sd, 0, {}, false);
@@ -379,6 +401,18 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
     return inner_->unflatten_state_dict(flat, mapping);
   }
   void distribute_tensors(Value& local, const std::vector<std::string>& keys) override {
+    if (flaw_ == UtilityFlaw::distribute_into_new_dtensors) {  // the caller's DTensor objects are left behind
+      for (const std::string& key : keys) {
+        const Value pair = local.as_dict().at(key);
+        if (pair.kind() != Value::Kind::list || pair.as_list().items.empty()) continue;
+        const Value first = pair.as_list().items.front();
+        if (first.kind() != Value::Kind::dtensor) continue;
+        const DTensor& dt = *first.as_dtensor_node();
+        std::vector<Value> items = pair.as_list().items;
+        items.front() = Value(std::make_shared<DTensor>(dt.local().clone(), dt.spec(), dt.rank()));
+        local.as_dict().set(key, Value::list(std::move(items)));
+      }
+    }
     inner_->distribute_tensors(local, keys);
   }
   void distribute_state_dict(const Value& full, Value& local, Device device) override {
@@ -386,7 +420,8 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
   }
   void broadcast_state_dict(const Value& full, Value& local, dist::Communicator& world, bool strict, bool cpu_offload,
                             Device device) override {
-    inner_->broadcast_state_dict(full, local, world, strict, cpu_offload, device);
+    inner_->broadcast_state_dict(full, local, world, strict && flaw_ != UtilityFlaw::strict_ignored, cpu_offload,
+                                 device);
   }
 
  private:
@@ -470,6 +505,26 @@ TEST(Mutants, UtilitiesOffloadingCopiesOfCpuInputs) {
 TEST(Mutants, UtilitiesComparingValuesForSimilarity) {
   expect_utility_flaw_caught(UtilityFlaw::similarity_by_value, {"utils.similarity_compares.cpu.default"},
                              "utils.offload_aliases_cpu_inputs.cpu.default");
+}
+
+TEST(Mutants, UtilitiesIgnoringTypeCheck) {
+  expect_utility_flaw_caught(UtilityFlaw::type_check_ignored, {"utils.type_check.cpu.default"},
+                             "utils.similarity_compares.cpu.default");
+}
+
+TEST(Mutants, UtilitiesBroadcastIgnoringStrict) {
+  expect_utility_flaw_caught(UtilityFlaw::strict_ignored, {"utils.broadcast_state_dict.strict.cpu.default.ws2"},
+                             "utils.broadcast_state_dict.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesDistributingIntoNewDTensors) {
+  expect_utility_flaw_caught(UtilityFlaw::distribute_into_new_dtensors, {"utils.distribute_tensors.cpu.default.ws2"},
+                             "utils.distribute_state_dict.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesGatheringPartialAsReplicate) {
+  expect_utility_flaw_caught(UtilityFlaw::partial_as_replicate, {"utils.gather_partial.cpu.default.ws2"},
+                             "utils.gather_dtensor.cpu.default.ws2");
 }
 
 TEST(Mutants, UtilitiesFlatteningWithoutDuplicateCheck) {

@@ -3,6 +3,8 @@
 // not depend on that property passes.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -30,6 +32,9 @@ enum class Flaw {
   reports_late,            // a timed-out exchange is reported only after waiting its timeout once more
   unchecked_region,        // the loader does not verify a few bytes of its format (as padding no
                            // checksum covers): damage there loads as if nothing happened
+  ignores_storage_dir,     // persists into a directory of its own whatever storage_dir says
+  close_removes_replica,   // close() deletes the storage directory, replica included
+  default_dir_in_cwd,      // without a storage directory, makes one in the working directory
 };
 
 std::vector<char> file_bytes(const std::string& path) {
@@ -98,7 +103,12 @@ class FlawedStager final : public ReplicationStagerUnderTest {
   std::string storage_dir() const override { return inner_ ? inner_->storage_dir() : std::string("/nonexistent"); }
   std::string persisted_path() const override { return inner_->persisted_path(); }
   void close() override {
-    if (inner_) inner_->close();
+    if (!inner_) return;
+    inner_->close();
+    if (flaw_ == Flaw::close_removes_replica) {
+      std::error_code ec;
+      fs::remove_all(inner_->storage_dir(), ec);
+    }
   }
 
  private:
@@ -119,7 +129,12 @@ class FlawedImplementation final : public Implementation {
     if (flaw_ == Flaw::accepts_odd_world && comm.size() % 2 != 0) {
       return std::make_unique<FlawedStager>(nullptr, flaw_, config.timeout);
     }
-    return std::make_unique<FlawedStager>(reference_->make_replication_stager(comm, config), flaw_, config.timeout);
+    ReplicationConfig c = config;
+    if (flaw_ == Flaw::ignores_storage_dir) c.storage_dir.reset();
+    if (flaw_ == Flaw::default_dir_in_cwd && !c.storage_dir) {
+      c.storage_dir = (fs::current_path() / fmt::format("replication_stager_mutant_{}", comm.rank())).string();
+    }
+    return std::make_unique<FlawedStager>(reference_->make_replication_stager(comm, c), flaw_, config.timeout);
   }
   Value load_replica(const std::string& path) override {
     if (flaw_ == Flaw::unchecked_region) return load_ignoring_a_region(path);
@@ -224,6 +239,23 @@ TEST(ReplicationMutants, TearsTheReplicaWhenAStageFails) {
       {"replication.partner_missing.cpu.default.ws2", "replication.partner_killed_mid_exchange.cpu.default.ws2",
        "replication.persist_failure.cpu.default.ws2"},
       "replication.repeated_stages.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, CloseRemovesTheReplica) {
+  expect_caught(Flaw::close_removes_replica, {"replication.close_keeps_replica.cpu.default.ws2"},
+                "replication.persistence_default_dir.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, DefaultDirectoryOutsideTheTemporaryDirectory) {
+  expect_caught(Flaw::default_dir_in_cwd, {"replication.persistence_default_dir.cpu.default.ws2"},
+                "replication.persistence_custom_dir.cpu.default.ws2");
+  std::error_code ec;
+  for (int r = 0; r < 2; ++r) fs::remove_all(fs::current_path() / fmt::format("replication_stager_mutant_{}", r), ec);
+}
+
+TEST(ReplicationMutants, IgnoresTheStorageDirectory) {
+  expect_caught(Flaw::ignores_storage_dir, {"replication.persistence_custom_dir.cpu.default.ws2"},
+                "replication.persistence_default_dir.cpu.default.ws2");
 }
 
 }  // namespace

@@ -152,6 +152,26 @@ void persistence_default_dir(CaseContext& ctx, Source, int ws) {
   });
 }
 
+// C.3.6, stagekit's choice: close() keeps the storage directory it created and the replica in it, so
+// that a restarted process can load its partner's state dict (upstream leaves them too, untested).
+void close_keeps_replica(CaseContext& ctx, Source, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& world) {
+    const int r = world.rank();
+    const int p = partner_of(r, ws);
+    ReplicationConfig config;
+    config.timeout = std::chrono::seconds(30);
+    auto stager = make_replication_stager_or_fail(ctx, r, world, config);
+    if (!stager) return;
+    const fs::path dir = stager->storage_dir();
+    const bool staged = replicate_or_fail(ctx, r, *stager, simple_state_dict(r), "stage").has_value();
+    stager->close();
+    if (staged) check_persisted(ctx, r, p, *stager, dir);  // after close(): still there, still loads
+    std::error_code ec;
+    const std::string temp = fs::temp_directory_path().string();
+    if (dir.string().starts_with(temp) && dir != fs::path(temp)) fs::remove_all(dir, ec);
+  });
+}
+
 void persistence_custom_dir(CaseContext& ctx, Source, int ws) {
   ctx.run_ranks(ws, [&](dist::Communicator& world) {
     const int r = world.rank();
@@ -195,6 +215,11 @@ STAGEKIT_CONFORMANCE_CASES(replication_upstream) {
   add_replication_cases(registry, "persistence_custom_dir",
                         "a custom storage directory is used verbatim, created at construction, and holds the replica",
                         "test_replication_persistence", Profile::upstream, kWorlds2And4, persistence_custom_dir);
+  static constexpr std::array<int, 1> kWorld2 = {2};
+  add_replication_cases(registry, "close_keeps_replica",
+                        "close() keeps the storage directory it created and the replica in it, which still loads to "
+                        "the partner's state dict (stagekit's choice for spec C.3.6: a restarted process recovers)",
+                        "strict (spec C.3.6)", Profile::strict, kWorld2, close_keeps_replica);
 }
 
 }  // namespace stagekit::conformance

@@ -150,7 +150,7 @@ Value async_input_tensors(Device dev, int count, std::int64_t elements, std::uin
 // future is never ready before an earlier one's; stage() after close() raises.
 void close_waits_case(CaseContext& ctx, Source src, PinShare cfg) {
   const Device dev = source_device(src);
-  const Value big = async_input_tensors(dev, 16, std::int64_t{1} << 20, 311);  // 64 MiB
+  const Value big = async_input_tensors(dev, 16, std::int64_t{1} << 18, 311);  // 16 MiB
   const Value small = async_input_tensors(dev, 2, 16, 331);
   auto stager = make_default_stager(ctx, StagingOptions{cfg.pin, cfg.share, true, false});
   const StageReturn a = stager->stage(big);
