@@ -2,8 +2,11 @@
 // cases that check it, which must fail, while a case that does not depend on that property passes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -307,6 +310,8 @@ enum class UtilityFlaw {
   strict_ignored,
   distribute_into_new_dtensors,
   partial_as_replicate,
+  distribute_adds_no_keys,
+  timeout_reported_late,
 };
 
 // The reference utilities with one flaw.
@@ -337,9 +342,23 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
     if (flaw_ == UtilityFlaw::gathers_local_only) {
       auto d = std::make_shared<Dict>();
       for (const auto& [k, v] : sd.as_dict().entries()) {
-        d->set(k, v.kind() == Value::Kind::dtensor ? Value(v.as_dtensor_node()->local()) : v);
+        if (v.kind() == Value::Kind::dtensor) {
+          d->set(k, Value(v.as_dtensor_node()->local()));
+        } else if (v.kind() == Value::Kind::sharded_tensor && !v.as_sharded_tensor_node()->local_shards().empty()) {
+          d->set(k, Value(v.as_sharded_tensor_node()->local_shards().front().tensor));
+        } else {
+          d->set(k, v);
+        }
       }
       return inner_->gather_state_dict(Value(d), world, options);
+    }
+    if (flaw_ == UtilityFlaw::timeout_reported_late) {
+      try {
+        return inner_->gather_state_dict(sd, world, options);
+      } catch (const Error& e) {
+        if (e.code() == ErrorCode::timeout) std::this_thread::sleep_for(std::chrono::seconds(2));
+        throw;
+      }
     }
     return inner_->gather_state_dict(sd, world, options);
   }
@@ -416,7 +435,18 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
     inner_->distribute_tensors(local, keys);
   }
   void distribute_state_dict(const Value& full, Value& local, Device device) override {
+    if (flaw_ != UtilityFlaw::distribute_adds_no_keys) {
+      inner_->distribute_state_dict(full, local, device);
+      return;
+    }
+    std::vector<DictKey> had;  // keys the full dict has and the local one lacks are not added
+    for (const auto& [k, v] : local.as_dict().entries()) had.push_back(k);
     inner_->distribute_state_dict(full, local, device);
+    auto kept = std::make_shared<Dict>();
+    for (const auto& [k, v] : local.as_dict().entries()) {
+      if (std::find(had.begin(), had.end(), k) != had.end()) kept->set(k, v);
+    }
+    local = Value(kept);
   }
   void broadcast_state_dict(const Value& full, Value& local, dist::Communicator& world, bool strict, bool cpu_offload,
                             Device device) override {
@@ -467,7 +497,8 @@ TEST(Mutants, UtilitiesIgnoringRanksOnly) {
 TEST(Mutants, UtilitiesGatheringOnlyTheLocalShard) {
   expect_utility_flaw_caught(UtilityFlaw::gathers_local_only,
                              {"utils.gather_dtensor.cpu.default.ws2", "utils.gather.uneven_rows.cpu.default.ws4",
-                              "utils.gather.mesh2d_shard0_shard1.cpu.default.ws4"},
+                              "utils.gather.mesh2d_shard0_shard1.cpu.default.ws4",
+                              "utils.gather_sharded_tensor.cpu.default.ws2", "utils.complicated_dict.cpu.default.ws4"},
                              "utils.offload_ranks_only.cpu.default.ws4");
 }
 
@@ -524,6 +555,16 @@ TEST(Mutants, UtilitiesDistributingIntoNewDTensors) {
 
 TEST(Mutants, UtilitiesGatheringPartialAsReplicate) {
   expect_utility_flaw_caught(UtilityFlaw::partial_as_replicate, {"utils.gather_partial.cpu.default.ws2"},
+                             "utils.gather_dtensor.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesDistributingNoNewKeys) {
+  expect_utility_flaw_caught(UtilityFlaw::distribute_adds_no_keys, {"utils.distribute_state_dict.cpu.default.ws2"},
+                             "utils.distribute_tensors.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesReportingATimeoutLate) {
+  expect_utility_flaw_caught(UtilityFlaw::timeout_reported_late, {"utils.rank_never_arrives.cpu.default.ws2"},
                              "utils.gather_dtensor.cpu.default.ws2");
 }
 

@@ -3,8 +3,6 @@
 // not depend on that property passes.
 #include <gtest/gtest.h>
 
-#include <fmt/format.h>
-
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -22,19 +20,19 @@ namespace {
 namespace fs = std::filesystem;
 
 enum class Flaw {
-  returns_own_state_dict,  // no exchange: hands back what it was given
-  loses_sharing,           // every leaf gets its own copy of its storage
-  keeps_sender_placement,  // ShardedTensor shards stay placed on the sender
-  accepts_odd_world,       // makes a stager where no pairing exists
-  leaves_temp_files,       // leaves a temporary file next to the replica
-  stale_loader,            // a damaged file loads as the last good tree instead of failing
-  tears_on_failure,        // a failed stage leaves a half-written replica behind
-  reports_late,            // a timed-out exchange is reported only after waiting its timeout once more
-  unchecked_region,        // the loader does not verify a few bytes of its format (as padding no
-                           // checksum covers): damage there loads as if nothing happened
-  ignores_storage_dir,     // persists into a directory of its own whatever storage_dir says
-  close_removes_replica,   // close() deletes the storage directory, replica included
-  default_dir_in_cwd,      // without a storage directory, makes one in the working directory
+  returns_own_state_dict,   // no exchange: hands back what it was given
+  loses_sharing,            // every leaf gets its own copy of its storage
+  keeps_sender_placement,   // ShardedTensor shards stay placed on the sender
+  accepts_odd_world,        // makes a stager where no pairing exists
+  leaves_temp_files,        // leaves a temporary file next to the replica
+  stale_loader,             // a damaged file loads as the last good tree instead of failing
+  tears_on_failure,         // a failed stage leaves a half-written replica behind
+  reports_late,             // a timed-out exchange is reported only after waiting its timeout once more
+  unchecked_region,         // the loader does not verify a few bytes of its format (as padding no
+                            // checksum covers): damage there loads as if nothing happened
+  ignores_storage_dir,      // persists into a directory of its own whatever storage_dir says
+  close_removes_replica,    // close() deletes the storage directory, replica included
+  default_dir_made_lazily,  // without a storage directory, makes its own only at the first stage
 };
 
 std::vector<char> file_bytes(const std::string& path) {
@@ -76,6 +74,10 @@ class FlawedStager final : public ReplicationStagerUnderTest {
       : inner_(std::move(inner)), flaw_(flaw), timeout_(timeout) {}
   Value stage(const Value& sd) override {
     if (flaw_ == Flaw::returns_own_state_dict) return sd;
+    if (flaw_ == Flaw::default_dir_made_lazily) {
+      std::error_code ec;
+      fs::create_directories(inner_->storage_dir(), ec);
+    }
     if (flaw_ == Flaw::leaves_temp_files) std::ofstream(inner_->persisted_path() + ".partial") << "x";
     if (flaw_ == Flaw::tears_on_failure) {
       try {
@@ -131,8 +133,11 @@ class FlawedImplementation final : public Implementation {
     }
     ReplicationConfig c = config;
     if (flaw_ == Flaw::ignores_storage_dir) c.storage_dir.reset();
-    if (flaw_ == Flaw::default_dir_in_cwd && !c.storage_dir) {
-      c.storage_dir = (fs::current_path() / fmt::format("replication_stager_mutant_{}", comm.rank())).string();
+    if (flaw_ == Flaw::default_dir_made_lazily && !c.storage_dir) {
+      auto inner = reference_->make_replication_stager(comm, c);
+      std::error_code ec;
+      fs::remove(inner->storage_dir(), ec);  // (still empty) made again by the first stage
+      return std::make_unique<FlawedStager>(std::move(inner), flaw_, config.timeout);
     }
     return std::make_unique<FlawedStager>(reference_->make_replication_stager(comm, c), flaw_, config.timeout);
   }
@@ -246,11 +251,9 @@ TEST(ReplicationMutants, CloseRemovesTheReplica) {
                 "replication.persistence_default_dir.cpu.default.ws2");
 }
 
-TEST(ReplicationMutants, DefaultDirectoryOutsideTheTemporaryDirectory) {
-  expect_caught(Flaw::default_dir_in_cwd, {"replication.persistence_default_dir.cpu.default.ws2"},
+TEST(ReplicationMutants, DefaultDirectoryMadeOnlyAtTheFirstStage) {
+  expect_caught(Flaw::default_dir_made_lazily, {"replication.persistence_default_dir.cpu.default.ws2"},
                 "replication.persistence_custom_dir.cpu.default.ws2");
-  std::error_code ec;
-  for (int r = 0; r < 2; ++r) fs::remove_all(fs::current_path() / fmt::format("replication_stager_mutant_{}", r), ec);
 }
 
 TEST(ReplicationMutants, IgnoresTheStorageDirectory) {
