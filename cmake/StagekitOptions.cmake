@@ -23,6 +23,7 @@ if(EXISTS /usr/bin/python3 AND NOT DEFINED Python3_EXECUTABLE)
 endif()
 
 option(STAGEKIT_BUILD_TESTS "Build the unit tests and the conformance test binaries" ON)
+option(STAGEKIT_BUILD_BENCHMARKS "Build the performance harness (perf/: stagekit-bench, stagekit-dist-bench)" ON)
 option(STAGEKIT_WERROR "Treat compiler warnings as errors" OFF)
 option(STAGEKIT_FUZZING "Build only the value model, the replica format and the fuzz targets (clang, libFuzzer)" OFF)
 set(STAGEKIT_SANITIZE "" CACHE STRING "Sanitizers to build with: '', 'address,undefined' or 'thread'")

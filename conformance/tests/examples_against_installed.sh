@@ -186,9 +186,9 @@ for expect in "${expect_files[@]}"; do
   [[ $name == crashes ]] && mode=crash
   [[ $name == hangs ]] && mode=hang
   out="$RESULTS/broken_$name"
-  # The hanging variant waits out its limit once: 5 s is ample for any case of the minimal stager.
+  # The hanging variant waits out its limit once: 3 s is ample for any case of the minimal stager.
   limit=10
-  [[ $mode == hang ]] && limit=5
+  [[ $mode == hang ]] && limit=3
   rc=0
   "$CONFORM" --impl "$so" --expect "$expect" --strict-expectations --jobs "$JOBS" --timeout "$limit" --out "$out" \
     > "$out.log" 2>&1 || rc=$?

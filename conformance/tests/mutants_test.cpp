@@ -511,7 +511,8 @@ TEST(Mutants, UtilitiesCreatingAliasesInsteadOfBuffers) {
   expect_utility_flaw_caught(
       UtilityFlaw::create_aliases,
       {"utils.create_cpu_state_dict.cpu.pin0_share0.ws2", "utils.create_cpu_state_dict.cpu.pin1_share1.ws2",
-       "utils.cpu_offload_for_dtensor.cpu.default.ws2", "utils.create_cpu_state_dict_edge_leaves.cpu.pin1_share1"},
+       "utils.cpu_offload_for_dtensor.cpu.default.ws2", "utils.create_cpu_state_dict_edge_leaves.cpu.pin1_share1",
+       "utils.create_cpu_state_dict_views.cpu.default"},
       "utils.gather_dtensor.cpu.default.ws2");
 }
 
@@ -529,7 +530,8 @@ TEST(Mutants, UtilitiesCopyingWithoutCompanionChecks) {
 }
 
 TEST(Mutants, UtilitiesOffloadingCopiesOfCpuInputs) {
-  expect_utility_flaw_caught(UtilityFlaw::offload_copies_cpu_inputs, {"utils.offload_aliases_cpu_inputs.cpu.default"},
+  expect_utility_flaw_caught(UtilityFlaw::offload_copies_cpu_inputs,
+                             {"utils.offload_aliases_cpu_inputs.cpu.default", "utils.offload_dtensor.cpu.default"},
                              "utils.similarity_compares.cpu.default");
 }
 

@@ -28,8 +28,7 @@ import os
 import subprocess
 import sys
 
-from stagekit_tools import case_ids, cli
-from stagekit_tools.jsonfile import write_text
+from stagekit_tools import case_ids, cli, markers
 
 BEGIN = "<!-- catch-table:begin -->"
 END = "<!-- catch-table:end -->"
@@ -66,14 +65,18 @@ def _names_feature(pattern):
     return pattern[:cut].count(".") >= 2
 
 
+def _load(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: {e}") from e
+
+
 def caught_cases(path, ids):
     """The IDs (of `ids`) whose most specific key in the expectations file at `path` expects a
     failure, crash or timeout."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: {e}") from e
+    data = _load(path)
     keys = data.get("expectations") if isinstance(data, dict) else None
     if not isinstance(keys, dict):
         raise InputError(f"{path}: no \"expectations\" object")
@@ -108,11 +111,7 @@ def variant_files(directory, skip=("correct",)):
 
 
 def load_reasons(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: {e}") from e
+    data = _load(path)
     families = data.get("families") if isinstance(data, dict) else None
     if data.get("schema_version") != 1 or not isinstance(families, dict):
         raise InputError(f"{path}: expected {{\"schema_version\": 1, \"families\": {{...}}}}")
@@ -201,27 +200,11 @@ def main(argv=None):
     if not args.readme:
         sys.stdout.write(table)
         return 0
-    with open(args.readme, encoding="utf-8") as f:
-        text = f.read()
-    if BEGIN not in text or END not in text:
-        print(f"catch_table: error: {args.readme} lacks the markers {BEGIN} and {END}",
-              file=sys.stderr)
-        return 2
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    updated = head + BEGIN + "\n" + table + END + tail
-    if updated == text:
-        print(f"{args.readme}: catch table up to date")
-        return 0
-    if args.check:
-        print(f"{args.readme}: the catch table is out of date; regenerate it with\n"
-              f"  ci/python.sh -m stagekit_tools.catch_table --conform {args.conform} "
-              f"--cpp {args.cpp} --python {args.python} --reasons {args.reasons} "
-              f"--readme {args.readme}", file=sys.stderr)
-        return 1
-    write_text(args.readme, updated)
-    print(f"{args.readme}: catch table regenerated")
-    return 0
+    regenerate = (f"ci/python.sh -m stagekit_tools.catch_table --conform {args.conform} "
+                  f"--cpp {args.cpp} --python {args.python} --reasons {args.reasons} "
+                  f"--readme {args.readme}")
+    return markers.keep_between(args.readme, BEGIN, END, table, check=args.check,
+                                what="catch table", regenerate=regenerate, tool="catch_table")
 
 
 if __name__ == "__main__":

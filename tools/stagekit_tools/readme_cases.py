@@ -6,15 +6,15 @@ output of `stagekit-conform --list --list-format markdown`, so it cannot drift f
   ci/python.sh -m stagekit_tools.readme_cases --conform build/dev/conformance/stagekit-conform \
       --readme conformance/README.md
   ci/python.sh -m stagekit_tools.readme_cases ... --check   # exit 1 (and say how to fix it) when
-                                                           # the README is out of date
+                                                           # the README is out of date, 2 when
+                                                           # it lacks the markers
 Standard library only.
 """
 import argparse
 import subprocess
 import sys
 
-from stagekit_tools import cli
-from stagekit_tools.jsonfile import write_text
+from stagekit_tools import cli, markers
 
 BEGIN = "<!-- cases:begin -->"
 END = "<!-- cases:end -->"
@@ -34,25 +34,11 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true", help="only check; do not rewrite")
     args = parser.parse_args(argv)
 
-    with open(args.readme, encoding="utf-8") as f:
-        text = f.read()
-    if BEGIN not in text or END not in text:
-        sys.exit(f"readme_cases: error: {args.readme} lacks the markers {BEGIN} and {END}")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    updated = head + BEGIN + "\n" + generated_list(args.conform) + END + tail
-    if updated == text:
-        print(f"{args.readme}: case list up to date")
-        return 0
-    if args.check:
-        print(f"{args.readme}: the case list differs from the registry; regenerate it with\n"
-              f"  ci/python.sh -m stagekit_tools.readme_cases --conform {args.conform} "
-              f"--readme {args.readme}",
-              file=sys.stderr)
-        return 1
-    write_text(args.readme, updated)
-    print(f"{args.readme}: case list regenerated")
-    return 0
+    regenerate = (f"ci/python.sh -m stagekit_tools.readme_cases --conform {args.conform} "
+                  f"--readme {args.readme}")
+    return markers.keep_between(args.readme, BEGIN, END, generated_list(args.conform),
+                                check=args.check, what="case list", regenerate=regenerate,
+                                tool="readme_cases")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ from conftest import PYTHON, conformance_fixture, fixture, tool_env
 
 BLOCKED = ("pandas", "numpy", "scipy", "matplotlib")
 STDLIB_MODULES = ("bench_file", "case_ids", "check_dist", "check_perf", "conformance",
-                  "gbench_json", "jsonfile", "names", "readme_cases", "render", "side_by_side",
-                  "targets")
+                  "gbench_json", "jsonfile", "markers", "names", "readme_cases", "render",
+                  "side_by_side", "catch_table", "targets")
 
 
 def run_blocked(code):

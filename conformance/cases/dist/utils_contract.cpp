@@ -138,6 +138,61 @@ void similarity_compares_case(CaseContext& ctx, Source src, int) {
   }
 }
 
+// B.6.5 on a DTensor: offloading gives a DTensor with the same spec over a CPU local tensor (the
+// source's own local tensor when it is already on the CPU).
+void offload_dtensor_case(CaseContext& ctx, Source src, int) {
+  const Device dev = source_device(src);
+  const IntList shape = {4, 3};
+  const auto dt = std::make_shared<DTensor>(
+      Tensor::random(shape, DType::float32, 641, dev),
+      DTensorSpec{world_mesh(1, dev), {Placement::shard(0)}, shape, Tensor::contiguous_strides(shape)}, 0);
+  Value out;
+  try {
+    out = ctx.utilities().offload_state_dict_to_cpu(Value::dict({{"dt", Value(dt)}}), 0, {}, true);
+  } catch (const std::exception& e) {
+    ctx.require(false, "dt", "offload_state_dict_to_cpu", e.what());
+  }
+  ctx.require(out["dt"].kind() == Value::Kind::dtensor, "dt", "kind",
+              fmt::format("offloaded as a {}", value_kind_name(out["dt"].kind())));
+  const DTensor& got = *out["dt"].as_dtensor_node();
+  ctx.check(got.spec() == dt->spec(), "dt", "spec",
+            fmt::format("{} instead of {}", got.spec().str(), dt->spec().str()));
+  ctx.check(got.local().device().is_cpu(), "dt._local_tensor", "device", "not on the CPU");
+  ctx.check(Tensor::equal(got.local(), dt->local().to(Device::cpu())), "dt._local_tensor", "values",
+            "differ from the source");
+  if (dev.is_cpu()) {
+    ctx.check(got.local().storage().is_alias_of(dt->local().storage()), "dt._local_tensor", "aliasing",
+              "a CPU local tensor was copied (offloading returns it as it is)");
+  }
+}
+
+// B.6.7 on views (C.4.8): create_cpu_state_dict gives every tensor leaf a buffer of its own, views of
+// one storage included (as upstream), and copy_state_dict then fills each with its own values.
+void create_on_views_case(CaseContext& ctx, Source src, int) {
+  const Device dev = source_device(src);
+  const Tensor base = Tensor::random({6, 4}, DType::float32, 651, dev);
+  const Value sd = Value::dict({{"base", base}, {"row", base.select(0, 2)}, {"t", base.transpose(0, 1)}});
+  auto& u = ctx.utilities();
+  Value cpu, filled;
+  try {
+    cpu = u.create_cpu_state_dict(sd, false, false);
+    filled = u.copy_state_dict(sd, cpu, false, true);
+  } catch (const std::exception& e) {
+    ctx.require(false, "<root>", "create_cpu_state_dict", e.what());
+  }
+  const std::array<const char*, 3> keys = {"base", "row", "t"};
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const Tensor ta = filled[keys[i]].as_tensor();
+    ctx.check(ta.device().is_cpu() && Tensor::equal(ta, sd[keys[i]].as_tensor().to(Device::cpu())), keys[i], "values",
+              "the filled buffer does not hold the source's values");
+    ctx.check(!ta.storage().is_alias_of(base.storage()), keys[i], "copy", "aliases the source");
+    for (std::size_t j = i + 1; j < keys.size(); ++j) {
+      ctx.check(!ta.storage().is_alias_of(filled[keys[j]].as_tensor().storage()), keys[i], "own buffer",
+                fmt::format("shares its buffer with {} (every leaf gets its own, as upstream)", keys[j]));
+    }
+  }
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(utils_contract) {
@@ -158,6 +213,16 @@ STAGEKIT_CONFORMANCE_CASES(utils_contract) {
                   "asked for, and returns a 0-dim DTensor and a shard-less ShardedTensor as the original objects",
                   "strict (spec C.4.8)", Profile::strict, kBothSources, one, create_edge_leaves_case, create,
                   PinShare{true, true});
+  add_world_cases(registry, "utils", "offload_dtensor",
+                  "offload_state_dict_to_cpu gives a DTensor with the same spec over a CPU local tensor (the source's "
+                  "own when already on the CPU)",
+                  "strict (spec B.6.5)", Profile::strict, kBothSources, one, offload_dtensor_case,
+                  utilities_requirements());
+  add_world_cases(registry, "utils", "create_cpu_state_dict_views",
+                  "create_cpu_state_dict gives every tensor leaf its own buffer, views of one storage included (as "
+                  "upstream), and copy_state_dict fills each with its own values",
+                  "strict (spec B.6.7, C.4.8)", Profile::strict, kBothSources, one, create_on_views_case,
+                  utilities_requirements());
   add_world_cases(registry, "utils", "similarity_compares",
                   "check_state_dict_similarity compares keys, tensor dtypes and shapes, not tensor values nor the "
                   "values or types of non-tensor leaves",

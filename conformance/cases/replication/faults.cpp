@@ -343,8 +343,9 @@ void persist_failure(CaseContext& ctx, Source, int ws) {
 STAGEKIT_CONFORMANCE_CASES(replication_faults) {
   add_replication_cases(registry, "odd_world_refused",
                         "a world that cannot be paired (odd size, or a single rank) is refused with an error at "
-                        "construction instead of hanging in stage()",
-                        "strict", Profile::strict, kUnpairable, odd_world_refused);
+                        "construction instead of hanging in stage(); a single rank is stagekit's answer to spec "
+                        "C.3.4 too (no distributed environment: upstream returns the input and writes nothing)",
+                        "strict (spec C.3.1, C.3.4)", Profile::strict, kUnpairable, odd_world_refused);
   add_replication_cases(registry, "partner_missing",
                         "a partner that never takes part gives a timeout error within the stager's timeout, and the "
                         "previous replica stays intact with no temporary file",

@@ -130,13 +130,25 @@ void check_persisted(CaseContext& ctx, int r, int p, ReplicationStagerUnderTest&
   }
 }
 
+// A stager without a storage directory (it makes its own); null when it could not be made.
+std::unique_ptr<ReplicationStagerUnderTest> default_dir_stager(CaseContext& ctx, int rank, dist::Communicator& world) {
+  ReplicationConfig config;
+  config.timeout = std::chrono::seconds(30);
+  return make_replication_stager_or_fail(ctx, rank, world, config);
+}
+
+// Upstream leaves the directory a stager made behind (C.3.6); the suite cleans up after itself.
+void remove_made_dir(const fs::path& dir) {
+  std::error_code ec;
+  const std::string temp = fs::temp_directory_path().string();
+  if (dir.string().starts_with(temp) && dir != fs::path(temp)) fs::remove_all(dir, ec);
+}
+
 void persistence_default_dir(CaseContext& ctx, Source, int ws) {
   ctx.run_ranks(ws, [&](dist::Communicator& world) {
     const int r = world.rank();
     const int p = partner_of(r, ws);
-    ReplicationConfig config;
-    config.timeout = std::chrono::seconds(30);
-    auto stager = make_replication_stager_or_fail(ctx, r, world, config);
+    auto stager = default_dir_stager(ctx, r, world);
     if (!stager) return;
     const fs::path dir = stager->storage_dir();
     std::error_code ec;
@@ -147,8 +159,7 @@ void persistence_default_dir(CaseContext& ctx, Source, int ws) {
               fmt::format("the default storage directory is not in the system temporary directory {}", temp));
     if (replicate_or_fail(ctx, r, *stager, simple_state_dict(r), "stage")) check_persisted(ctx, r, p, *stager, dir);
     stager->close();
-    // Upstream leaves the auto-created directory behind (C.3.6); the suite cleans up after itself.
-    if (dir.string().starts_with(temp) && dir != fs::path(temp)) fs::remove_all(dir, ec);
+    remove_made_dir(dir);
   });
 }
 
@@ -158,17 +169,13 @@ void close_keeps_replica(CaseContext& ctx, Source, int ws) {
   ctx.run_ranks(ws, [&](dist::Communicator& world) {
     const int r = world.rank();
     const int p = partner_of(r, ws);
-    ReplicationConfig config;
-    config.timeout = std::chrono::seconds(30);
-    auto stager = make_replication_stager_or_fail(ctx, r, world, config);
+    auto stager = default_dir_stager(ctx, r, world);
     if (!stager) return;
     const fs::path dir = stager->storage_dir();
     const bool staged = replicate_or_fail(ctx, r, *stager, simple_state_dict(r), "stage").has_value();
     stager->close();
     if (staged) check_persisted(ctx, r, p, *stager, dir);  // after close(): still there, still loads
-    std::error_code ec;
-    const std::string temp = fs::temp_directory_path().string();
-    if (dir.string().starts_with(temp) && dir != fs::path(temp)) fs::remove_all(dir, ec);
+    remove_made_dir(dir);
   });
 }
 
