@@ -96,6 +96,8 @@ Value mixed_leaves_state_dict(int rank) {
   const Value twice = Value::list({Value(rank), Value("shared node")});
   Bytes bytes;
   for (int i = 0; i < 6; ++i) bytes.data.push_back(static_cast<std::byte>(i * (rank + 1)));
+  Value ordered = Value::dict({{"z", Value(rank)}, {"a", rank_tensor({2, 2}, rank, cpu, 26)}});
+  ordered.as_dict().set_type_name("collections.OrderedDict");
   return Value::dict({
       {"int", Value(7 * rank + 1)},
       {"int_max", Value(std::numeric_limits<std::int64_t>::max())},
@@ -121,6 +123,12 @@ Value mixed_leaves_state_dict(int rank) {
       {"bfloat16", Tensor::random({5}, DType::bfloat16, 32 + static_cast<std::uint64_t>(rank))},
       {"bool", Tensor::random({5}, DType::bool_, 33 + static_cast<std::uint64_t>(rank))},
       {"uint8", Tensor::random({5}, DType::uint8, 34 + static_cast<std::uint64_t>(rank))},
+      // The Python container kinds (spec C.1.9): their types survive too.
+      {"ordered", ordered},
+      {"point", Value::named_tuple("replica.Point", {{"step", Value(rank)}, {"w", rank_tensor({2}, rank, cpu, 24)}})},
+      {"tags", Value::set({Value("a"), Value(rank), Value::tuple({Value(1), Value(2.5)})})},
+      {"frozen_tags", Value::set({Value("b")}, /*frozen=*/true)},
+      {"slotted", Value::slots_object("replica.Slotted", {{"t", rank_tensor({3}, rank, cpu, 25)}, {"n", Value(4)}})},
   });
 }
 

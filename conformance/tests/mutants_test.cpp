@@ -22,7 +22,8 @@ namespace {
 
 using Transform = std::function<Value(const Value& source, const Value& staged)>;
 
-// Rebuilds `v` bottom-up, letting `leaf` replace tensors and `object` replace objects.
+// Rebuilds `v` bottom-up, letting `leaf` replace tensors and `object` replace objects; every other
+// container keeps its type (namedtuples, dict subclasses, frozensets).
 Value rebuild(const Value& v, const std::function<Value(const Tensor&)>& leaf,
               const std::function<Value(const Object&, std::vector<std::pair<std::string, Value>>)>& object) {
   switch (v.kind()) {
@@ -33,15 +34,19 @@ Value rebuild(const Value& v, const std::function<Value(const Tensor&)>& leaf,
       return Value::list(std::move(items));
     }
     case Value::Kind::tuple: {
+      const Tuple& t = v.as_tuple();
       std::vector<Value> items;
-      for (const Value& i : v.as_tuple().items()) items.push_back(rebuild(i, leaf, object));
-      return Value::tuple(std::move(items));
+      for (const Value& i : t.items()) items.push_back(rebuild(i, leaf, object));
+      if (!t.is_named()) return Value::tuple(std::move(items));
+      return Value(std::make_shared<Tuple>(std::move(items), t.type_name(), t.field_names()));
     }
     case Value::Kind::dict: {
       auto d = std::make_shared<Dict>();
+      d->set_type_name(v.as_dict().type_name());
       for (const auto& [k, i] : v.as_dict().entries()) d->set(k, rebuild(i, leaf, object));
       return Value(d);
     }
+    case Value::Kind::set: return Value(std::make_shared<Set>(v.as_set().items(), v.as_set().frozen()));
     case Value::Kind::object: {
       std::vector<std::pair<std::string, Value>> fields;
       for (const auto& [n, i] : v.as_object().fields()) fields.emplace_back(n, rebuild(i, leaf, object));
@@ -52,7 +57,28 @@ Value rebuild(const Value& v, const std::function<Value(const Tensor&)>& leaf,
 }
 
 Value keep_object(const Object& o, std::vector<std::pair<std::string, Value>> fields) {
-  return Value(std::make_shared<Object>(o.type_name(), std::move(fields), o.frozen()));
+  return Value(std::make_shared<Object>(o.type_name(), std::move(fields), o.frozen(), o.slots()));
+}
+
+Value keep_tensor(const Tensor& t) { return Value(t); }
+
+// Replaces every container of `kind` in `v` (found anywhere in the tree) by what `replace` makes of it.
+Value replace_kind(const Value& v, Value::Kind kind, const std::function<Value(const Value&)>& replace) {
+  if (v.kind() == kind) return replace(v);
+  switch (v.kind()) {
+    case Value::Kind::dict: {
+      auto d = std::make_shared<Dict>();
+      d->set_type_name(v.as_dict().type_name());
+      for (const auto& [k, i] : v.as_dict().entries()) d->set(k, replace_kind(i, kind, replace));
+      return Value(d);
+    }
+    case Value::Kind::object: {
+      std::vector<std::pair<std::string, Value>> fields;
+      for (const auto& [n, i] : v.as_object().fields()) fields.emplace_back(n, replace_kind(i, kind, replace));
+      return keep_object(v.as_object(), std::move(fields));
+    }
+    default: return v;
+  }
 }
 
 struct Mutation {
@@ -243,6 +269,96 @@ TEST(Mutants, HalfStagedOnFailure) {
                 "stager.bad_input.opaque_leaf.cpu.pin0_share0");
 }
 
+// ---- the Python container kinds and parameters (spec C.1.9, C.1.10) ---------------------------------
+
+TEST(Mutants, DictSubclassesStagedAsPlainDicts) {
+  expect_caught({"plain-dicts",
+                 [](const Value&, const Value& staged) {
+                   const Value out = rebuild(staged, keep_tensor, keep_object);  // new dict nodes throughout
+                   std::function<void(const Value&)> clear = [&](const Value& v) {
+                     if (v.kind() == Value::Kind::dict) {
+                       v.as_dict().set_type_name("");
+                       for (const auto& [k, i] : v.as_dict().entries()) clear(i);
+                     }
+                   };
+                   clear(out);
+                   return out;
+                 }},
+                {"stager.python_containers.cpu.pin0_share0"}, "stager.parameters_staged_plain.cpu.pin0_share0");
+}
+
+TEST(Mutants, NamedTuplesStagedAsPlainTuples) {
+  expect_caught({"plain-tuples",
+                 [](const Value&, const Value& staged) {
+                   return replace_kind(staged, Value::Kind::tuple,
+                                       [](const Value& t) { return Value::tuple(t.as_tuple().items()); });
+                 }},
+                {"stager.python_containers.cpu.pin1_share1"}, "stager.objects_exact.cpu.pin0_share0");
+}
+
+TEST(Mutants, SetsReturnedAsTheSourceSets) {
+  expect_caught({"shared-sets",
+                 [](const Value& source, const Value& staged) {
+                   auto d = std::make_shared<Dict>(staged.as_dict());
+                   for (const auto& [k, v] : source.as_dict().entries()) {
+                     if (v.kind() == Value::Kind::set) d->set(k, v);
+                   }
+                   return Value(d);
+                 }},
+                {"stager.python_containers.cpu.pin0_share0"}, "stager.objects_exact.cpu.pin0_share0");
+}
+
+TEST(Mutants, SetItemsLost) {
+  expect_caught({"set-items-lost",
+                 [](const Value&, const Value& staged) {
+                   return replace_kind(staged, Value::Kind::set, [](const Value& s) {
+                     std::vector<Value> items = s.as_set().items();
+                     if (!items.empty()) items.pop_back();
+                     return Value(std::make_shared<Set>(std::move(items), s.as_set().frozen()));
+                   });
+                 }},
+                {"stager.python_containers.cpu.pin0_share1"}, "stager.objects_exact.cpu.pin0_share0");
+}
+
+TEST(Mutants, SlotsObjectsStagedAsDataclasses) {
+  expect_caught({"slots-dropped",
+                 [](const Value&, const Value& staged) {
+                   return rebuild(
+                       staged, keep_tensor, [](const Object& o, std::vector<std::pair<std::string, Value>> f) {
+                         return Value(std::make_shared<Object>(o.type_name(), std::move(f), o.frozen(), false));
+                       });
+                 }},
+                {"stager.python_containers.cpu.pin0_share0"}, "stager.objects_exact.cpu.pin0_share0");
+}
+
+TEST(Mutants, ParametersStagedAsParameters) {
+  expect_caught({"keeps-parameters",
+                 [](const Value& source, const Value& staged) {
+                   auto d = std::make_shared<Dict>(staged.as_dict());
+                   for (const auto& [k, v] : source.as_dict().entries()) {
+                     if (v.is_tensor() && v.as_tensor().is_parameter()) {
+                       d->set(k, staged.as_dict().at(k).as_tensor().as_parameter(v.as_tensor().requires_grad()));
+                     }
+                   }
+                   return Value(d);
+                 }},
+                {"stager.parameters_staged_plain.cpu.pin0_share0", "stager.parameters_staged_plain.cpu.pin1_share1"},
+                "stager.python_containers.cpu.pin0_share0");
+}
+
+TEST(Mutants, StagedTensorsRequiringGrad) {
+  expect_caught({"requires-grad",
+                 [](const Value&, const Value& staged) {
+                   for (const TensorLeaf& leaf : tensor_leaves(staged)) {
+                     Tensor t = leaf.tensor;
+                     t.set_requires_grad(true);
+                   }
+                   return staged;
+                 }},
+                {"stager.parameters_staged_plain.cpu.pin0_share0", "stager.full_contract.cpu.pin0_share0"},
+                "stager.empty_tensors.cpu.pin0_share0");
+}
+
 // ---- distributed values in the stager ---------------------------------------------------------------
 
 // Replaces each top-level DTensor or ShardedTensor of the staged dict.
@@ -312,7 +428,25 @@ enum class UtilityFlaw {
   partial_as_replicate,
   distribute_adds_no_keys,
   timeout_reported_late,
+  plain_containers,  // offloading and create_cpu_state_dict make namedtuples and dict subclasses plain
 };
+
+// The top-level entries of a dict with dict subclasses and namedtuples made plain (upstream's C.4.4).
+Value plain_top_level_containers(const Value& v) {
+  auto d = std::make_shared<Dict>();
+  for (const auto& [k, i] : v.as_dict().entries()) {
+    if (i.kind() == Value::Kind::tuple) {
+      d->set(k, Value::tuple(i.as_tuple().items()));
+    } else if (i.kind() == Value::Kind::dict) {
+      auto plain = std::make_shared<Dict>(i.as_dict());
+      plain->set_type_name("");
+      d->set(k, Value(plain));
+    } else {
+      d->set(k, i);
+    }
+  }
+  return Value(d);
+}
 
 // The reference utilities with one flaw.
 class MutantUtilities final : public StateDictUtilitiesUnderTest {
@@ -364,6 +498,9 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
   }
   Value offload_state_dict_to_cpu(const Value& sd, int rank, const std::vector<int>& ranks_only,
                                   bool type_check) override {
+    if (flaw_ == UtilityFlaw::plain_containers) {
+      return plain_top_level_containers(inner_->offload_state_dict_to_cpu(sd, rank, ranks_only, type_check));
+    }
     if (flaw_ == UtilityFlaw::offload_copies_cpu_inputs) {  // copies every tensor, CPU ones too
       return inner_->copy_state_dict(sd, inner_->create_cpu_state_dict(sd, false, false), false, false);
     }
@@ -374,6 +511,8 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
   Value create_cpu_state_dict(const Value& sd, bool pin, bool share) override {
     if (flaw_ == UtilityFlaw::create_aliases) return inner_->offload_state_dict_to_cpu(sd, 0, {}, false);
     if (flaw_ == UtilityFlaw::create_always_pinned_shared) return inner_->create_cpu_state_dict(sd, true, true);
+    if (flaw_ == UtilityFlaw::plain_containers)
+      return plain_top_level_containers(inner_->create_cpu_state_dict(sd, pin, share));
     return inner_->create_cpu_state_dict(sd, pin, share);
   }
   Value copy_state_dict(const Value& src, const Value& dst, bool non_blocking, bool type_check) override {
@@ -487,11 +626,11 @@ void expect_utility_flaw_caught(UtilityFlaw flaw, const std::vector<std::string>
 }
 
 TEST(Mutants, UtilitiesIgnoringRanksOnly) {
-  expect_utility_flaw_caught(
-      UtilityFlaw::ignores_ranks_only,
-      {"utils.gather_cpu_offload_ranks_only.cpu.default.ws4", "utils.offload_ranks_only.cpu.default.ws4",
-       "utils.ranks_only_nested.cpu.default.ws4", "utils.unlisted_rank_levels.cpu.default"},
-      "utils.gather_dtensor.cpu.default.ws2");
+  expect_utility_flaw_caught(UtilityFlaw::ignores_ranks_only,
+                             {"utils.gather_cpu_offload_ranks_only.cpu.default.ws4",
+                              "utils.offload_ranks_only.cpu.default.ws4", "utils.ranks_only_nested.cpu.default.ws4",
+                              "utils.unlisted_rank_levels.cpu.default", "utils.gather_subgroup.cpu.default.ws4"},
+                             "utils.gather_dtensor.cpu.default.ws2");
 }
 
 TEST(Mutants, UtilitiesGatheringOnlyTheLocalShard) {
@@ -500,6 +639,11 @@ TEST(Mutants, UtilitiesGatheringOnlyTheLocalShard) {
                               "utils.gather.mesh2d_shard0_shard1.cpu.default.ws4",
                               "utils.gather_sharded_tensor.cpu.default.ws2", "utils.complicated_dict.cpu.default.ws4"},
                              "utils.offload_ranks_only.cpu.default.ws4");
+}
+
+TEST(Mutants, UtilitiesMakingContainersPlain) {
+  expect_utility_flaw_caught(UtilityFlaw::plain_containers, {"utils.container_types_kept.cpu.default"},
+                             "utils.offload_aliases_cpu_inputs.cpu.default");
 }
 
 TEST(Mutants, UtilitiesSimilarityWithSideEffect) {

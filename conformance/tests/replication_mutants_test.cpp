@@ -33,6 +33,8 @@ enum class Flaw {
   ignores_storage_dir,      // persists into a directory of its own whatever storage_dir says
   close_removes_replica,    // close() deletes the storage directory, replica included
   default_dir_made_lazily,  // without a storage directory, makes its own only at the first stage
+  accepts_parameters,       // replicates a parameter leaf as the plain tensor it holds
+  plain_containers,         // the replica's dict subclasses and namedtuples become plain dicts and tuples
 };
 
 std::vector<char> file_bytes(const std::string& path) {
@@ -68,6 +70,33 @@ Value place_on_sender(const Value& v) {
   return Value(d);
 }
 
+// The top-level entries of a dict with parameters replaced by plain tensors (one level down too).
+Value without_parameters(const Value& v) {
+  if (v.is_tensor() && v.as_tensor().is_parameter()) return Value(v.as_tensor().on_storage(v.as_tensor().storage()));
+  if (v.kind() != Value::Kind::dict) return v;
+  auto d = std::make_shared<Dict>();
+  for (const auto& [k, i] : v.as_dict().entries()) d->set(k, without_parameters(i));
+  return Value(d);
+}
+
+// The top-level entries of a dict with dict subclasses and namedtuples made plain.
+Value plain_containers(const Value& v) {
+  if (v.kind() != Value::Kind::dict) return v;
+  auto d = std::make_shared<Dict>();
+  for (const auto& [k, i] : v.as_dict().entries()) {
+    if (i.kind() == Value::Kind::tuple) {
+      d->set(k, Value::tuple(i.as_tuple().items()));
+    } else if (i.kind() == Value::Kind::dict) {
+      auto plain = std::make_shared<Dict>(i.as_dict());
+      plain->set_type_name("");
+      d->set(k, Value(plain));
+    } else {
+      d->set(k, i);
+    }
+  }
+  return Value(d);
+}
+
 class FlawedStager final : public ReplicationStagerUnderTest {
  public:
   FlawedStager(std::unique_ptr<ReplicationStagerUnderTest> inner, Flaw flaw, std::chrono::milliseconds timeout)
@@ -97,8 +126,9 @@ class FlawedStager final : public ReplicationStagerUnderTest {
         throw;
       }
     }
-    Value got = inner_->stage(sd);
+    Value got = inner_->stage(flaw_ == Flaw::accepts_parameters ? without_parameters(sd) : sd);
     if (flaw_ == Flaw::loses_sharing) return clone_leaves(got);
+    if (flaw_ == Flaw::plain_containers) return plain_containers(got);
     if (flaw_ == Flaw::keeps_sender_placement) return place_on_sender(got);
     return got;
   }
@@ -244,6 +274,19 @@ TEST(ReplicationMutants, TearsTheReplicaWhenAStageFails) {
       {"replication.partner_missing.cpu.default.ws2", "replication.partner_killed_mid_exchange.cpu.default.ws2",
        "replication.persist_failure.cpu.default.ws2"},
       "replication.repeated_stages.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, AcceptsParameterLeaves) {
+  expect_caught(
+      Flaw::accepts_parameters,
+      {"replication.parameter_leaf_refused.cpu.default.ws2", "replication.parameter_leaf_refused.cpu.default.ws4"},
+      "replication.basic.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, LosesContainerTypes) {
+  expect_caught(Flaw::plain_containers,
+                {"replication.mixed_leaves.cpu.default.ws2", "replication.mixed_leaves.cpu.default.ws4"},
+                "replication.basic.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, CloseRemovesTheReplica) {

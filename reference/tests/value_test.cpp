@@ -45,6 +45,47 @@ TEST(Value, FrozenObjectsRefuseAssignment) {
   EXPECT_THROW(Object("Twice", {{"x", 1}, {"x", 2}}, false), InvalidArgument);
 }
 
+TEST(Value, NamedTuplesNeedOneUniqueFieldNamePerItem) {
+  const Value p = Value::named_tuple("my.Point", {{"x", 1}, {"y", 2.5}});
+  EXPECT_TRUE(p.as_tuple().is_named());
+  EXPECT_EQ(p.as_tuple().type_name(), "my.Point");
+  EXPECT_EQ(p.as_tuple().field_names(), (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(p.at(1).as_double(), 2.5);
+  EXPECT_FALSE(Value::tuple({1}).as_tuple().is_named());
+  EXPECT_THROW(Tuple({Value(1)}, "my.P", {"x", "y"}), InvalidArgument);
+  EXPECT_THROW(Tuple({Value(1), Value(2)}, "my.P", {"x", "x"}), InvalidArgument);
+  EXPECT_THROW(Tuple({Value(1)}, "", {"x"}), InvalidArgument);
+}
+
+TEST(Value, SetsHoldUniqueHashablePlainValues) {
+  const Value s = Value::set({1, "1", 1.0, Value::tuple({1, "a"}), Value()});
+  EXPECT_EQ(s.kind(), Value::Kind::set);
+  EXPECT_TRUE(s.is_container());
+  EXPECT_EQ(s.as_set().items().size(), 5U);
+  EXPECT_FALSE(s.as_set().frozen());
+  EXPECT_TRUE(Value::set({}, true).as_set().frozen());
+  EXPECT_THROW((void)Value::set({1, 2, 1}), InvalidArgument);
+  EXPECT_THROW((void)Value::set({Value::list({})}), InvalidArgument);
+  EXPECT_THROW((void)Value::set({Tensor::zeros({1}, DType::float32)}), InvalidArgument);
+  EXPECT_THROW((void)Value::set({Value::tuple({Value::dict()})}), InvalidArgument);
+  EXPECT_FALSE(same_plain_value(Value(0.0), Value(-0.0))) << "floats compare by their bits";
+  EXPECT_TRUE(same_plain_value(Value::tuple({1, "a"}), Value::tuple({1, "a"})));
+  EXPECT_FALSE(same_plain_value(Value::tuple({1}), Value::named_tuple("my.T", {{"a", 1}})));
+}
+
+TEST(Value, DictSubclassesAndSlotsObjectsKeepTheirType) {
+  Value d = Value::dict({{"a", 1}});
+  EXPECT_TRUE(d.as_dict().type_name().empty());
+  d.as_dict().set_type_name("collections.OrderedDict");
+  const auto copy = Dict::with_keys_of(d.as_dict(), {Value(2)});
+  EXPECT_EQ(copy->type_name(), "collections.OrderedDict") << "with_keys_of keeps the type";
+  EXPECT_EQ(Dict(d.as_dict()).type_name(), "collections.OrderedDict");
+  const Value o = Value::slots_object("my.Slotted", {{"x", 1}});
+  EXPECT_TRUE(o.as_object().slots());
+  EXPECT_FALSE(o.as_object().frozen());
+  EXPECT_THROW(Object("my.S", {}, /*frozen=*/true, /*slots=*/true), InvalidArgument);
+}
+
 TEST(PathStack, FormatsKeysFieldsAndIndices) {
   PathStack p;
   EXPECT_EQ(p.str(), "<root>");

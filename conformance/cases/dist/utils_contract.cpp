@@ -193,6 +193,48 @@ void create_on_views_case(CaseContext& ctx, Source src, int) {
   }
 }
 
+// C.4.4, a documented divergence: upstream's iterator-based utilities turn namedtuples into plain
+// tuples and dict subclasses into plain dicts; stagekit's keep both (a copy of a state dict has the
+// types of the state dict). Checked through offloading, create_cpu_state_dict and copy_state_dict.
+void container_types_kept_case(CaseContext& ctx, Source src, int) {
+  const Device dev = source_device(src);
+  const Tensor w = Tensor::random({3, 2}, DType::float32, 611, dev);
+  const Tensor b = Tensor::random({5}, DType::float32, 612, dev);
+  Value ordered = Value::dict({{"w", w}, {"n", Value(1)}});
+  ordered.as_dict().set_type_name("collections.OrderedDict");
+  const Value sd =
+      Value::dict({{"ordered", ordered}, {"point", Value::named_tuple("utils.Point", {{"b", b}, {"k", 2}})}});
+  auto& utils = ctx.utilities();
+  const auto check_types = [&](const Value& out, std::string_view what) {
+    const bool dict_kept =
+        out["ordered"].kind() == Value::Kind::dict && out["ordered"].as_dict().type_name() == "collections.OrderedDict";
+    ctx.check(dict_kept, "ordered", "dict type",
+              fmt::format("{}: the OrderedDict came back as {}", what,
+                          out["ordered"].kind() == Value::Kind::dict
+                              ? (out["ordered"].as_dict().type_name().empty() ? std::string("a plain dict")
+                                                                              : out["ordered"].as_dict().type_name())
+                              : std::string(value_kind_name(out["ordered"].kind()))));
+    const bool tuple_kept = out["point"].kind() == Value::Kind::tuple &&
+                            out["point"].as_tuple().type_name() == "utils.Point" &&
+                            out["point"].as_tuple().field_names() == std::vector<std::string>{"b", "k"};
+    ctx.check(tuple_kept, "point", "tuple type", fmt::format("{}: the namedtuple Point(b, k) lost its type", what));
+  };
+  try {
+    const Value offloaded = utils.offload_state_dict_to_cpu(sd, 0, {}, true);
+    check_types(offloaded, "offload_state_dict_to_cpu");
+    const Value companion = utils.create_cpu_state_dict(sd, false, false);
+    check_types(companion, "create_cpu_state_dict");
+    const Value copied = utils.copy_state_dict(sd, companion, false, true);
+    check_types(copied, "copy_state_dict");
+    if (!ctx.failed()) {
+      ctx.check(Tensor::equal(companion["point"].at(0).as_tensor(), b.to(Device::cpu())), "point.b", "values",
+                "copy_state_dict did not fill the namedtuple's tensor");
+    }
+  } catch (const std::exception& e) {
+    ctx.check(false, "<root>", "utilities", e.what());
+  }
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(utils_contract) {
@@ -218,6 +260,11 @@ STAGEKIT_CONFORMANCE_CASES(utils_contract) {
                   "own when already on the CPU)",
                   "strict (spec B.6.5)", Profile::strict, kBothSources, one, offload_dtensor_case,
                   utilities_requirements());
+  add_world_cases(registry, "utils", "container_types_kept",
+                  "offload_state_dict_to_cpu, create_cpu_state_dict and copy_state_dict keep namedtuples and dict "
+                  "subclasses (OrderedDict) as they are (upstream makes them plain tuples and dicts)",
+                  "strict (spec C.4.4, a documented divergence)", Profile::strict, kBothSources, one,
+                  container_types_kept_case, utilities_requirements());
   add_world_cases(registry, "utils", "create_cpu_state_dict_views",
                   "create_cpu_state_dict gives every tensor leaf its own buffer, views of one storage included (as "
                   "upstream), and copy_state_dict fills each with its own values",

@@ -92,6 +92,47 @@ void gather_sharded_tensor(CaseContext& ctx, Source src, int ws) {
   });
 }
 
+// B.6.2-B.6.4 with pg: gathering over a sub-communicator. A world of 4 is split into {0, 1} and
+// {2, 3}; each group gathers its own row-sharded ShardedTensor (placements in the group's rank
+// space), and ranks_only=(1) names the group's rank 1 (world ranks 1 and 3), as upstream reads it
+// ("this process's rank in pg").
+void gather_subgroup(CaseContext& ctx, Source src, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& world) {
+    const int color = world.rank() / 2;
+    const auto group = world.split(color, world.rank());
+    const int r = group->rank();
+    const int gs = group->size();
+    const Device device = source_device(src);
+    const IntList shape{2 * gs + 1, 3};
+    const Tensor full = Tensor::random(shape, DType::float32, 700 + static_cast<std::uint64_t>(color), device);
+    ShardedTensorMetadata meta;
+    meta.size = shape;
+    meta.dtype = DType::float32;
+    std::vector<LocalTensorShard> mine;
+    for (int i = 0; i < gs; ++i) {
+      const auto [rows, offset] = chunk_of(shape[0], gs, i);
+      const ShardMetadata m{{offset, 0}, {rows, shape[1]}, i, device};
+      meta.shards.push_back(m);
+      if (i == r) mine.push_back({full.narrow(0, offset, rows).clone(), m});
+    }
+    const Value sd = Value::dict({{"st", Value(std::make_shared<ShardedTensor>(std::move(mine), meta, r))}});
+    const Value all = ctx.utilities().gather_state_dict(sd, *group, {});
+    check_equal(ctx, world.rank(), "st", all["st"].as_tensor(), full);
+    const Value listed = ctx.utilities().gather_state_dict(sd, *group, {false, {1}, true});
+    if (r == 1) {
+      if (listed.kind() == Value::Kind::dict && listed.as_dict().contains(std::string("st"))) {
+        check_equal(ctx, world.rank(), "st", listed["st"].as_tensor(), full);
+      } else {
+        ctx.check(false, at_rank(world.rank(), "st"), "ranks_only",
+                  "group rank 1 is listed in ranks_only but did not get the gathered tensor");
+      }
+    } else {
+      ctx.check(listed.kind() == Value::Kind::dict && listed.as_dict().size() == 0, at_rank(world.rank(), "<root>"),
+                "ranks_only", "group rank 0 is not listed in ranks_only (ranks are read in the group) but got values");
+    }
+  });
+}
+
 void ranks_only_nested(CaseContext& ctx, Source src, int ws) {
   ctx.run_ranks(ws, [&](dist::Communicator& comm) {
     const int r = comm.rank();
@@ -141,6 +182,23 @@ void type_check(CaseContext& ctx, Source src, int) {
   check_equal(ctx, 0, "opt.state.exp_avg", inner, t);
   ctx.check(!inner.storage().is_alias_of(t.storage()), "opt.state.exp_avg", "deep copy",
             "type_check=false must deep-copy unknown leaves, tensors inside included");
+
+  // Sets too (spec C.4.6): rejected naming the path with type_check=true, copied with false.
+  const Value tags = Value::set({Value("warmup"), Value(3)});
+  const Value with_set = Value::dict({{"meta", Value::dict({{"tags", tags}})}, {"w", Value(t)}});
+  raised = false;
+  try {
+    (void)utils.offload_state_dict_to_cpu(with_set, 0, {}, true);
+  } catch (const InvalidArgument& e) {
+    raised = true;
+    ctx.check(e.path() == "meta.tags", "meta.tags", "error path",
+              fmt::format("the error names '{}': {}", e.path(), e.what()));
+  }
+  ctx.check(raised, "meta.tags", "type_check", "a set leaf was accepted with type_check=true");
+  const Value set_copy = utils.offload_state_dict_to_cpu(with_set, 0, {}, false)["meta"]["tags"];
+  ctx.check(set_copy.kind() == Value::Kind::set && set_copy.as_set().items().size() == 2 &&
+                !set_copy.as_set().frozen() && set_copy.identity() != tags.identity(),
+            "meta.tags", "type_check=false", "the set was not deep-copied into a set of the same items");
 }
 
 void rank_never_arrives(CaseContext& ctx, Source src, int ws) {
@@ -219,14 +277,22 @@ STAGEKIT_CONFORMANCE_CASES(dist_strict) {
                   "gather of a ShardedTensor with uneven row shards and two local shards on rank 0 assembles every "
                   "shard at its offsets",
                   "strict", Profile::strict, kBothSources, kWorlds2And4, gather_sharded_tensor, sharded);
+  Requirements sharded_subgroup = utilities_requirements();
+  sharded_subgroup.sharded_tensor = true;
+  add_world_cases(registry, "utils", "gather_subgroup",
+                  "gather over a sub-communicator (a world of 4 split in two): each group assembles its own "
+                  "ShardedTensor, and ranks_only names ranks of the group",
+                  "strict (spec B.6.2-B.6.4, pg)", Profile::strict, kBothSources, kWorld4, gather_subgroup,
+                  sharded_subgroup);
   add_world_cases(registry, "utils", "ranks_only_nested",
                   "ranks_only=(1): the listed rank gets nested dicts and lists in full; the others get {} for a dict "
                   "and None for a top-level list",
                   "strict", Profile::strict, kBothSources, kWorld4, ranks_only_nested, utilities_requirements());
   const std::array<int, 1> one = {1};
   add_world_cases(registry, "utils", "type_check",
-                  "type_check=true rejects an object leaf naming its path; type_check=false deep-copies it", "strict",
-                  Profile::strict, kBothSources, one, type_check, utilities_requirements());
+                  "type_check=true rejects an object or a set leaf naming its path; type_check=false deep-copies it "
+                  "(spec C.4.6)",
+                  "strict", Profile::strict, kBothSources, one, type_check, utilities_requirements());
   add_world_cases(registry, "utils", "rank_never_arrives",
                   "a rank that never joins the gather makes the others fail with a timeout error within the timeout, "
                   "not hang",

@@ -54,6 +54,50 @@ void subgroup_ranks(CaseContext& ctx, Source, int ws) {
   });
 }
 
+// Spec C.3.9: a parameter leaf is refused (as upstream's transport refuses tensor subclasses) with an
+// InvalidArgument naming its path; the partner is told instead of waiting, and the other pairs are
+// not disturbed.
+void parameter_leaf_refused(CaseContext& ctx, Source, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& world) {
+    const int r = world.rank();
+    const int p = partner_of(r, ws);
+    Value sd = simple_state_dict(r);
+    if (r == 0) {
+      sd = Value::dict({{"layer", Value::dict({{"weight", Tensor::random({4}, DType::float32, 7).as_parameter()}})},
+                        {"step", Value(1)}});
+    }
+    ScratchDir dir("stagekit-replication");
+    auto stager = make_replication_stager_or_fail(ctx, r, world, replication_config(dir.path()));
+    if (!stager) return;
+    const auto start = std::chrono::steady_clock::now();
+    std::optional<Error> error;
+    try {
+      (void)stager->stage(sd);
+    } catch (const Error& e) {
+      error = e;
+    } catch (const std::exception& e) {
+      ctx.check(false, at_rank(r, "<stager>"), "error kind", fmt::format("not a stagekit error: {}", e.what()));
+    }
+    const auto took = std::chrono::steady_clock::now() - start;
+    if (r == 0) {
+      ctx.check(error && error->code() == ErrorCode::invalid_argument && error->path() == "layer.weight",
+                at_rank(r, "layer.weight"), "parameter refused",
+                error ? fmt::format("expected an invalid_argument error at layer.weight, got {} at '{}': {}",
+                                    error_code_name(error->code()), error->path(), error->detail())
+                      : std::string("staging a parameter leaf did not raise"));
+    } else if (p == 0) {
+      ctx.check(error.has_value(), at_rank(r, "<stager>"), "partner told",
+                "the partner of the rank whose state dict was refused got no error");
+    } else {
+      ctx.check(!error, at_rank(r, "<stager>"), "other pairs undisturbed",
+                error ? error->what() : std::string("an unrelated pair failed"));
+    }
+    ctx.check(took < give_up_limit(replication_config(dir.path()).timeout), at_rank(r, "<stager>"), "no wait",
+              "the refusal waited for the exchange to time out");
+    stager->close();
+  });
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(replication_fidelity) {
@@ -64,8 +108,13 @@ STAGEKIT_CONFORMANCE_CASES(replication_fidelity) {
   add_replication_cases(
       registry, "mixed_leaves",
       "ints, floats (NaN, -0.0), strings, bytes, None, bools, lists, tuples, int keys, objects "
-      "(frozen too), a node reached twice, empty and 0-dim tensors and several dtypes round-trip exactly",
+      "(frozen too), a node reached twice, empty and 0-dim tensors, several dtypes, and the Python container "
+      "kinds (OrderedDict, namedtuple, set, frozenset, __slots__ object) round-trip exactly",
       "strict", Profile::strict, kWorlds2And4, mixed_leaves);
+  add_replication_cases(registry, "parameter_leaf_refused",
+                        "a parameter (nn.Parameter) leaf is refused with an invalid_argument error naming its path, "
+                        "the partner gets an error at once and the other pairs replicate as usual",
+                        "strict (spec C.3.9)", Profile::strict, kWorlds2And4, parameter_leaf_refused);
   add_replication_cases(registry, "subgroup_ranks",
                         "a stager made with a sub-communicator pairs ranks in that communicator's rank space", "strict",
                         Profile::strict, kWorld4, subgroup_ranks);

@@ -12,7 +12,8 @@ class ThawsFrozen final : public MinimalStager {
 
  protected:
   Value rebuild_object(const Object& source, Fields staged_fields) override {
-    return Value(std::make_shared<Object>(source.type_name(), std::move(staged_fields), /*frozen=*/false));
+    return Value(
+        std::make_shared<Object>(source.type_name(), std::move(staged_fields), /*frozen=*/false, source.slots()));
   }
 };
 

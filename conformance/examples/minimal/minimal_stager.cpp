@@ -49,8 +49,10 @@ Value MinimalStager::stage_node(const Value& source) {
         PathScope scope(state_.path, i);
         staged.push_back(stage_value(items[i]));
       }
-      return is_list ? Value::list(std::move(staged)) : Value::tuple(std::move(staged));
+      return is_list ? Value::list(std::move(staged)) : rebuild_tuple(source.as_tuple(), std::move(staged));
     }
+    case Value::Kind::set:  // plain values only: a new set (or frozenset) of the same items
+      return Value(std::make_shared<Set>(source.as_set().items(), source.as_set().frozen()));
     case Value::Kind::dict: {
       const Dict& dict = source.as_dict();
       std::vector<Value> staged;
@@ -59,7 +61,7 @@ Value MinimalStager::stage_node(const Value& source) {
         PathScope scope(state_.path, key);
         staged.push_back(stage_value(item));
       }
-      return Value(Dict::with_keys_of(dict, std::move(staged)));
+      return rebuild_dict(dict, std::move(staged));
     }
     case Value::Kind::object: {
       const Object& object = source.as_object();
@@ -161,7 +163,16 @@ void MinimalStager::copy_attributes(const Tensor& source, Tensor& staged) {
 }
 
 Value MinimalStager::rebuild_object(const Object& source, Fields staged_fields) {
-  return Value(std::make_shared<Object>(source.type_name(), std::move(staged_fields), source.frozen()));
+  return Value(std::make_shared<Object>(source.type_name(), std::move(staged_fields), source.frozen(), source.slots()));
+}
+
+Value MinimalStager::rebuild_tuple(const Tuple& source, std::vector<Value> staged_items) {
+  if (!source.is_named()) return Value::tuple(std::move(staged_items));
+  return Value(std::make_shared<Tuple>(std::move(staged_items), source.type_name(), source.field_names()));
+}
+
+Value MinimalStager::rebuild_dict(const Dict& source, std::vector<Value> staged_values) {
+  return Value(Dict::with_keys_of(source, std::move(staged_values)));  // keys and type name of `source`
 }
 
 }  // namespace stagekit_example

@@ -2,12 +2,13 @@
 // headers (the value model in stagekit/core and the adapter interface in stagekit/conformance).
 //
 // What it does, in the order stage() does it:
-//   * walks the state dict depth first, rebuilding lists, tuples, dicts and objects (frozen objects stay
-//     frozen), copying plain values, and staging every node once: a node reached twice becomes one
+//   * walks the state dict depth first, rebuilding lists, tuples, dicts, sets and objects (each keeps
+//     its type: namedtuples, dict subclasses, frozensets, frozen objects and objects with __slots__ stay
+//     what they are), copying plain values, and staging every node once: a node reached twice becomes one
 //     staged node, and a node that contains itself is rejected with InvalidArgument naming the path;
 //   * stages each tensor by staging its storage — one staged buffer per distinct source storage, found
 //     by storage identity, never by address — and rebuilding the view (dtype, sizes, strides, offset)
-//     on that buffer, then staging the tensor's attributes;
+//     on that buffer (a plain tensor, even for a parameter), then staging the tensor's attributes;
 //   * takes buffers from stagekit's host allocators: pinned when pin_memory and the storage holds at
 //     least pin_memory_min_bytes (and more than zero), shared (memfd) when share_memory;
 //   * keeps the buffers in a cache keyed by source storage, so the next stage() of the same sources
@@ -69,8 +70,12 @@ class MinimalStager : public conformance::StagerUnderTest {
   virtual Tensor rebuild_view(const Tensor& source, const Storage& staged);
   // Stages the source's attributes onto `staged` (attribute values go through stage_value()).
   virtual void copy_attributes(const Tensor& source, Tensor& staged);
-  // Rebuilds an object around its staged fields: same type name, same field order, same frozen flag.
+  // Rebuilds an object around its staged fields: same type name, field order, frozen and slots flags.
   virtual Value rebuild_object(const Object& source, Fields staged_fields);
+  // Rebuilds a tuple (a namedtuple stays one, with its type and field names) around staged items.
+  virtual Value rebuild_tuple(const Tuple& source, std::vector<Value> staged_items);
+  // Rebuilds a dict (a dict subclass keeps its type name) around staged values, in key order.
+  virtual Value rebuild_dict(const Dict& source, std::vector<Value> staged_values);
 
   // ---- helpers -----------------------------------------------------------------------------------
   [[nodiscard]] std::string path() const { return state_.path.str(); }

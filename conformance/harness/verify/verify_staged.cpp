@@ -80,8 +80,9 @@ class StrictVerifier {
       case Value::Kind::bytes: check(s.as_bytes() == d.as_bytes(), "value", "bytes differ"); return;
       case Value::Kind::tensor: return visit_tensor(s.as_tensor(), d.as_tensor());
       case Value::Kind::list: return visit_items(s.as_list().items, d.as_list().items);
-      case Value::Kind::tuple: return visit_items(s.as_tuple().items(), d.as_tuple().items());
+      case Value::Kind::tuple: return visit_tuple(s.as_tuple(), d.as_tuple());
       case Value::Kind::dict: return visit_dict(s.as_dict(), d.as_dict());
+      case Value::Kind::set: return visit_set(s.as_set(), d.as_set());
       case Value::Kind::object: return visit_object(s.as_object(), d.as_object());
       case Value::Kind::dtensor: return visit_dtensor(*s.as_dtensor_node(), *d.as_dtensor_node());
       case Value::Kind::sharded_tensor:
@@ -114,7 +115,39 @@ class StrictVerifier {
     }
   }
 
+  void visit_tuple(const Tuple& s, const Tuple& d) {
+    if (s.type_name() != d.type_name() || s.field_names() != d.field_names()) {
+      return fail("tuple type",
+                  fmt::format("source is {}, staged is {}", describe_tuple_type(s), describe_tuple_type(d)));
+    }
+    visit_items(s.items(), d.items());
+  }
+
+  static std::string describe_tuple_type(const Tuple& t) {
+    if (!t.is_named()) return "a plain tuple";
+    return fmt::format("namedtuple {}({})", t.type_name(), fmt::join(t.field_names(), ", "));
+  }
+
+  // Set items are plain values: the same items (in any order, as Python iterates a copy), the same
+  // frozenness; the staged set is a new node (checked in visit()).
+  void visit_set(const Set& s, const Set& d) {
+    check(s.frozen() == d.frozen(), "set type",
+          fmt::format("source is a {}, staged is a {}", s.frozen() ? "frozenset" : "set",
+                      d.frozen() ? "frozenset" : "set"));
+    if (s.items().size() != d.items().size()) {
+      return fail("set items", fmt::format("{} vs {} items", s.items().size(), d.items().size()));
+    }
+    for (std::size_t i = 0; i < s.items().size(); ++i) {
+      const bool found = std::any_of(d.items().begin(), d.items().end(),
+                                     [&](const Value& x) { return same_plain_value(s.items()[i], x); });
+      if (!found) return fail("set items", fmt::format("source item #{} is missing from the staged set", i));
+    }
+  }
+
   void visit_dict(const Dict& s, const Dict& d) {
+    if (s.type_name() != d.type_name()) {
+      return fail("dict type", fmt::format("source is {}, staged is {}", describe_dict_type(s), describe_dict_type(d)));
+    }
     if (s.size() != d.size()) return fail("keys", fmt::format("{} vs {} keys", s.size(), d.size()));
     for (std::size_t i = 0; i < s.size(); ++i) {
       const auto& [sk, sv] = s.entries()[i];
@@ -128,7 +161,14 @@ class StrictVerifier {
     }
   }
 
+  static std::string describe_dict_type(const Dict& d) {
+    return d.type_name().empty() ? std::string("a plain dict") : d.type_name();
+  }
+
   void visit_object(const Object& s, const Object& d) {
+    check(s.slots() == d.slots(), "object kind",
+          fmt::format("source is {}, staged is {}", s.slots() ? "an object with __slots__" : "a dataclass",
+                      d.slots() ? "an object with __slots__" : "a dataclass"));
     check(s.type_name() == d.type_name(), "object type", fmt::format("{} vs {}", s.type_name(), d.type_name()));
     check(s.frozen() == d.frozen(), "frozen",
           fmt::format("source frozen={}, staged frozen={}", s.frozen(), d.frozen()));
@@ -180,6 +220,13 @@ class StrictVerifier {
       return fail("device", "staged tensor claims cpu but its memory is CUDA device memory");
     }
     check(s.dtype() == d.dtype(), "dtype", fmt::format("{} vs {}", dtype_name(s.dtype()), dtype_name(d.dtype())));
+    // Staged copies are plain tensors that do not require grad, parameters included (spec C.1.10).
+    check(
+        !d.is_parameter() && !d.requires_grad(), "plain tensor",
+        fmt::format("the staged tensor is {}{} (source: {}); a staged copy is a plain tensor that does not require "
+                    "grad",
+                    d.is_parameter() ? "a parameter" : "a plain tensor", d.requires_grad() ? " that requires grad" : "",
+                    s.is_parameter() ? "a parameter" : "a plain tensor"));
     check(std::equal(s.sizes().begin(), s.sizes().end(), d.sizes().begin(), d.sizes().end()), "sizes",
           s.describe() + " vs " + d.describe());
     check(std::equal(s.strides().begin(), s.strides().end(), d.strides().begin(), d.strides().end()), "strides",

@@ -3,6 +3,7 @@
 
 #include <absl/container/flat_hash_map.h>
 #include <fmt/format.h>
+#include <pybind11/stl.h>
 
 #include "conversion.h"
 #include "host_buffer.h"
@@ -61,6 +62,7 @@ class FromTorch {
     if (PyObject_IsInstance(p, mods_.tensor_type.ptr()) == 1) return tensor(o);
     if (PyDict_Check(p)) {
       auto node = std::make_shared<Dict>();
+      if (!PyDict_CheckExact(p)) node->set_type_name(py::cast<std::string>(mods_.convert.attr("type_path")(o)));
       node->reserve(static_cast<std::size_t>(PyDict_Size(p)));
       Value out(node);
       remember(p, out);
@@ -100,12 +102,33 @@ class FromTorch {
         PathScope scope(path_, i);
         items.push_back(convert(tuple[i]));
       }
+      if (!PyTuple_CheckExact(p)) {
+        const py::object facts = mods_.convert.attr("namedtuple_facts")(o);
+        if (!facts.is_none()) {
+          return remember(p, Value(std::make_shared<Tuple>(std::move(items), py::cast<std::string>(facts[py::int_(0)]),
+                                                           py::cast<std::vector<std::string>>(facts[py::int_(1)]))));
+        }
+      }
       return remember(p, Value::tuple(std::move(items)));
+    }
+    if (PyAnySet_Check(p)) {
+      std::vector<Value> items;
+      std::size_t i = 0;
+      for (auto item : py::reinterpret_borrow<py::iterable>(o)) {
+        PathScope scope(path_, i++);
+        items.push_back(convert(item));
+      }
+      try {
+        return remember(p, Value(std::make_shared<Set>(std::move(items), PyFrozenSet_Check(p) != 0)));
+      } catch (const InvalidArgument& e) {
+        throw InvalidArgument(e.detail(), path_.str());
+      }
     }
     if (PyObject_IsInstance(p, mods_.opaque_type.ptr()) == 1) {
       return remember(p, Value::opaque(py::cast<std::string>(o.attr("type_name"))));
     }
     if (py::cast<bool>(mods_.is_dataclass(o)) && !PyType_Check(p)) return object(o);
+    if (const py::object facts = mods_.convert.attr("slots_facts")(o); !facts.is_none()) return slots_object(o, facts);
     throw InvalidArgument(fmt::format("a Python {} cannot be converted to a stagekit value", Py_TYPE(p)->tp_name),
                           path_.str());
   }
@@ -157,6 +180,12 @@ class FromTorch {
     } catch (const Error& e) {
       throw InvalidArgument(fmt::format("the returned tensor is not valid: {}", e.detail()), path_.str());
     }
+    const long kind = PyLong_AsLong(PyTuple_GET_ITEM(f, 10));  // bit 1: a parameter, bit 0: requires grad
+    if ((kind & 2) != 0) {
+      out = out.as_parameter((kind & 1) != 0);
+    } else if ((kind & 1) != 0) {
+      out.set_requires_grad(true);
+    }
     remember(t.ptr(), Value(out));  // before the attributes, which may reach this tensor again
     PyObject* attributes = PyTuple_GET_ITEM(f, 6);
     if (attributes != Py_None) {
@@ -190,6 +219,20 @@ class FromTorch {
     // A frozen object is made whole at once (a self-reference through it cannot be kept).
     Value out(std::make_shared<Object>(py::cast<std::string>(facts[0]), std::move(fields), true));
     memo_[o.ptr()] = out;
+    return out;
+  }
+
+  Value slots_object(const py::handle& o, const py::object& facts) {
+    auto node = std::make_shared<Object>(py::cast<std::string>(facts[py::int_(0)]),
+                                         std::vector<std::pair<std::string, Value>>{}, false, /*slots=*/true);
+    Value out(node);
+    remember(o.ptr(), out);
+    for (auto slot : py::reinterpret_borrow<py::list>(facts[py::int_(1)])) {
+      const auto pair = py::reinterpret_borrow<py::tuple>(slot);
+      std::string name = py::cast<std::string>(pair[0]);
+      PathScope scope(path_, std::string_view(name));
+      node->set_field(name, convert(pair[1]));
+    }
     return out;
   }
 

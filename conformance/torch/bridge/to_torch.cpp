@@ -58,16 +58,30 @@ class ToTorch {
         return out;
       }
       case Value::Kind::tuple: {
-        const auto& items = v.as_tuple().items();
+        const Tuple& tuple = v.as_tuple();
+        const auto& items = tuple.items();
         py::tuple out(items.size());
         for (std::size_t i = 0; i < items.size(); ++i) {
           PathScope scope(path_, i);
           out[i] = convert(items[i]);
         }
+        if (tuple.is_named()) {
+          return remember(id, mods_.convert.attr("namedtuple_type")(tuple.type_name(), tuple.field_names())(*out));
+        }
         return remember(id, out);
       }
+      case Value::Kind::set: {
+        const Set& set = v.as_set();
+        py::list items;
+        for (std::size_t i = 0; i < set.items().size(); ++i) {
+          PathScope scope(path_, i);
+          items.append(convert(set.items()[i]));
+        }
+        return remember(id, set.frozen() ? py::object(py::frozenset(items)) : py::object(py::set(items)));
+      }
       case Value::Kind::dict: {
-        py::dict out;
+        const std::string& type_name = v.as_dict().type_name();
+        py::object out = type_name.empty() ? py::dict() : new_dict(type_name);
         remember(id, out);
         for (const auto& [key, item] : v.as_dict().entries()) {
           PathScope scope(path_, key);
@@ -77,7 +91,8 @@ class ToTorch {
         }
         return out;
       }
-      case Value::Kind::object: return object(v.as_object(), id);
+      case Value::Kind::object:
+        return v.as_object().slots() ? slots_object(v.as_object(), id) : object(v.as_object(), id);
       case Value::Kind::opaque: return remember(id, mods_.opaque_type(v.as_opaque().type_name(), path_.str()));
       case Value::Kind::dtensor:
       case Value::Kind::sharded_tensor:
@@ -88,6 +103,14 @@ class ToTorch {
   }
 
  private:
+  py::object new_dict(const std::string& type_name) {
+    try {
+      return mods_.convert.attr("new_dict")(type_name);
+    } catch (const py::error_already_set& e) {
+      throw InputNotRepresentable(fmt::format("{} (at {})", e.what(), path_.str()));
+    }
+  }
+
   py::object remember(const void* id, py::object o) {
     if (id != nullptr) memo_.emplace(id, o);
     return o;
@@ -134,7 +157,7 @@ class ToTorch {
     }
     const py::object dtype = dtype_object(t.dtype());
     StorageMirror& mirror = StorageMirror::instance();
-    if (storage.defined()) {
+    if (storage.defined() && !t.is_parameter() && !t.requires_grad()) {
       bool had_attributes = false;
       if (const py::object* known = mirror.tensor_for(t, &had_attributes)) {
         py::object out = *known;
@@ -153,6 +176,12 @@ class ToTorch {
     } else {
       const py::object base = StorageMirror::instance().typed_base(storage, t.dtype(), dtype);
       out = base.attr("as_strided")(int_tuple(sizes), int_tuple(strides), t.storage_offset());
+    }
+    if (t.is_parameter()) {
+      out = mods_.convert.attr("as_parameter")(out, t.requires_grad());
+    } else if (t.requires_grad()) {
+      out.attr("requires_grad_")(true);
+    } else if (storage.defined()) {
       mirror.keep_tensor(t, out);
     }
     remember(id, out);  // before the attributes, which may reach this tensor again
@@ -178,6 +207,20 @@ class ToTorch {
     for (const auto& [name, value] : o.fields()) {
       PathScope scope(path_, std::string_view(name));
       fields[name.c_str()] = convert(value);
+    }
+    return out;
+  }
+
+  py::object slots_object(const Object& o, const void* id) {
+    std::vector<std::string> names;
+    names.reserve(o.fields().size());
+    for (const auto& field : o.fields()) names.push_back(field.first);
+    const py::object cls = mods_.convert.attr("slots_type")(o.type_name(), names);
+    py::object out = mods_.convert.attr("new_object")(cls);
+    remember(id, out);
+    for (const auto& [name, value] : o.fields()) {
+      PathScope scope(path_, std::string_view(name));
+      py::setattr(out, name.c_str(), convert(value));
     }
     return out;
   }

@@ -3,6 +3,7 @@
 // keeps its kind, order, keys, layout and aliasing, and what cannot be converted says where.
 #include <gtest/gtest.h>
 
+#include <pybind11/stl.h>
 #include <cstring>
 
 #include "../bridge/conversion.h"
@@ -74,6 +75,54 @@ TEST_F(Conversion, NoByteIsCopiedAndIdentityAndLayoutSurviveTheRoundTrip) {
   ASSERT_EQ(cfg.fields().size(), 2U);
   EXPECT_EQ(cfg.fields()[0].first, "lr");
   EXPECT_TRUE(cfg.field("betas").as_tensor().storage().is_alias_of(base.storage()));
+}
+
+// The Python container kinds and parameters (spec C.1.9, C.1.10) become the Python types they stand for
+// and come back as the same kinds, with their type information.
+TEST_F(Conversion, PythonContainerKindsAndParametersKeepTheirTypes) {
+  const Tensor weight = Tensor::random({2, 3}, DType::float32, 3);
+  Value ordered = Value::dict({{"z", weight}, {"a", 1}});
+  ordered.as_dict().set_type_name("collections.OrderedDict");
+  const Value sd = Value::dict({{"ordered", ordered},
+                                {"point", Value::named_tuple("my.Point", {{"x", 1}, {"w", weight}})},
+                                {"tags", Value::set({"a", 2, Value::tuple({1, 2})})},
+                                {"frozen", Value::set({"b"}, /*frozen=*/true)},
+                                {"slotted", Value::slots_object("my.Slotted", {{"t", weight}, {"n", 4}})},
+                                {"param", weight.as_parameter(/*requires_grad=*/true)},
+                                {"frozen_param", weight.as_parameter(/*requires_grad=*/false)}});
+  const py::object t = to_torch(sd);
+  const py::dict d = t;
+  const py::module_ collections = py::module_::import("collections");
+  EXPECT_TRUE(py::type::of(d["ordered"]).is(collections.attr("OrderedDict")));
+  EXPECT_EQ(py::cast<std::vector<std::string>>(py::type::of(d["point"]).attr("_fields")),
+            (std::vector<std::string>{"x", "w"}));
+  EXPECT_TRUE(PySet_CheckExact(d["tags"].ptr()));
+  EXPECT_TRUE(PyFrozenSet_CheckExact(d["frozen"].ptr()));
+  EXPECT_FALSE(py::hasattr(d["slotted"], "__dict__")) << "an object with __slots__ has no __dict__";
+  EXPECT_EQ(py::cast<int>(d["slotted"].attr("n")), 4);
+  const py::object parameter = modules().torch.attr("nn").attr("Parameter");
+  EXPECT_TRUE(py::isinstance(d["param"], parameter));
+  EXPECT_TRUE(py::cast<bool>(d["param"].attr("requires_grad")));
+  EXPECT_FALSE(py::cast<bool>(d["frozen_param"].attr("requires_grad")));
+  EXPECT_EQ(data_ptr(d["param"]), reinterpret_cast<std::uintptr_t>(weight.data_ptr())) << "no copy";
+
+  const Value back = from_torch(t);
+  EXPECT_EQ(back["ordered"].as_dict().type_name(), "collections.OrderedDict");
+  EXPECT_EQ(back["ordered"].as_dict().entries()[0].first, DictKey(std::string("z")));
+  EXPECT_EQ(back["point"].as_tuple().type_name(), "my.Point");
+  EXPECT_EQ(back["point"].as_tuple().field_names(), (std::vector<std::string>{"x", "w"}));
+  EXPECT_FALSE(back["tags"].as_set().frozen());
+  EXPECT_EQ(back["tags"].as_set().items().size(), 3U);
+  EXPECT_TRUE(back["frozen"].as_set().frozen());
+  const Object& slotted = back["slotted"].as_object();
+  EXPECT_TRUE(slotted.slots());
+  EXPECT_EQ(slotted.type_name(), "my.Slotted");
+  EXPECT_TRUE(slotted.field("t").as_tensor().storage().is_alias_of(weight.storage()));
+  EXPECT_TRUE(back["param"].as_tensor().is_parameter());
+  EXPECT_TRUE(back["param"].as_tensor().requires_grad());
+  EXPECT_TRUE(back["frozen_param"].as_tensor().is_parameter());
+  EXPECT_FALSE(back["frozen_param"].as_tensor().requires_grad());
+  EXPECT_FALSE(back["ordered"]["z"].as_tensor().is_parameter()) << "the plain tensor on the same storage stays plain";
 }
 
 TEST_F(Conversion, TorchMemoryIsWrappedNotCopiedAndKeptAliveByTheStagekitStorage) {

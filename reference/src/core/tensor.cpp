@@ -28,6 +28,8 @@ struct TensorImpl {
   Dims strides;
   std::int64_t storage_offset = 0;
   std::vector<std::pair<std::string, Value>> attrs;
+  bool parameter = false;
+  bool requires_grad = false;
 };
 
 namespace {
@@ -525,5 +527,19 @@ Value Tensor::attr(std::string_view name) const {
 }
 
 const std::vector<std::pair<std::string, Value>>& Tensor::attrs() const { return impl().attrs; }
+
+Tensor Tensor::as_parameter(bool requires_grad) const {
+  Tensor out = on_storage(storage());
+  out.impl_->parameter = true;
+  out.impl_->requires_grad = requires_grad;
+  return out;
+}
+
+bool Tensor::is_parameter() const { return impl().parameter; }
+bool Tensor::requires_grad() const { return impl().requires_grad; }
+void Tensor::set_requires_grad(bool requires_grad) {
+  (void)impl();  // throws on an undefined tensor
+  impl_->requires_grad = requires_grad;
+}
 
 }  // namespace stagekit

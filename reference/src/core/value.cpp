@@ -1,5 +1,7 @@
 #include "stagekit/core/value.h"
 
+#include <bit>
+
 #include <absl/container/flat_hash_map.h>
 #include <fmt/format.h>
 
@@ -33,6 +35,7 @@ std::string_view value_kind_name(Value::Kind kind) noexcept {
     case Value::Kind::dtensor: return "dtensor";
     case Value::Kind::sharded_tensor: return "sharded_tensor";
     case Value::Kind::opaque: return "opaque";
+    case Value::Kind::set: return "set";
   }
   return "unknown";
 }
@@ -44,6 +47,18 @@ Value Value::list(std::vector<Value> items) {
 }
 
 Value Value::tuple(std::vector<Value> items) { return Value(std::make_shared<Tuple>(std::move(items))); }
+
+Value Value::named_tuple(std::string type_name, std::initializer_list<std::pair<std::string, Value>> fields) {
+  std::vector<Value> items;
+  std::vector<std::string> names;
+  items.reserve(fields.size());
+  names.reserve(fields.size());
+  for (const auto& [name, value] : fields) {
+    names.push_back(name);
+    items.push_back(value);
+  }
+  return Value(std::make_shared<Tuple>(std::move(items), std::move(type_name), std::move(names)));
+}
 
 Value Value::dict(std::initializer_list<std::pair<DictKey, Value>> items) {
   auto node = std::make_shared<Dict>();
@@ -57,11 +72,20 @@ Value Value::object(std::string type_name, std::initializer_list<std::pair<std::
       std::make_shared<Object>(std::move(type_name), std::vector<std::pair<std::string, Value>>(fields), frozen));
 }
 
+Value Value::slots_object(std::string type_name, std::initializer_list<std::pair<std::string, Value>> slots) {
+  return Value(std::make_shared<Object>(std::move(type_name), std::vector<std::pair<std::string, Value>>(slots),
+                                        /*frozen=*/false, /*slots=*/true));
+}
+
+Value Value::set(std::vector<Value> items, bool frozen) {
+  return Value(std::make_shared<Set>(std::move(items), frozen));
+}
+
 Value Value::opaque(std::string type_name) { return Value(std::make_shared<Opaque>(std::move(type_name))); }
 
 bool Value::is_container() const noexcept {
   const Kind k = kind();
-  return k == Kind::list || k == Kind::tuple || k == Kind::dict || k == Kind::object;
+  return k == Kind::list || k == Kind::tuple || k == Kind::dict || k == Kind::set || k == Kind::object;
 }
 
 const void* Value::identity() const noexcept {
@@ -117,6 +141,7 @@ List& Value::as_list() const { return *get_or_throw<std::shared_ptr<List>>(v_, k
 Tuple& Value::as_tuple() const { return *get_or_throw<std::shared_ptr<Tuple>>(v_, kind(), "tuple"); }
 Dict& Value::as_dict() const { return *get_or_throw<std::shared_ptr<Dict>>(v_, kind(), "dict"); }
 Object& Value::as_object() const { return *get_or_throw<std::shared_ptr<Object>>(v_, kind(), "object"); }
+Set& Value::as_set() const { return *get_or_throw<std::shared_ptr<Set>>(v_, kind(), "set"); }
 Opaque& Value::as_opaque() const { return *get_or_throw<std::shared_ptr<Opaque>>(v_, kind(), "opaque"); }
 const std::shared_ptr<DTensor>& Value::as_dtensor_node() const {
   return get_or_throw<std::shared_ptr<DTensor>>(v_, kind(), "dtensor");
@@ -153,12 +178,13 @@ namespace {
 constexpr std::size_t kLinearSearchLimit = 16;  // smaller dicts are searched without an index
 }
 
-Dict::Dict(const Dict& other) : entries_(other.entries_), index_(other.index_) {}
+Dict::Dict(const Dict& other) : entries_(other.entries_), index_(other.index_), type_name_(other.type_name_) {}
 
 Dict& Dict::operator=(const Dict& other) {
   if (this != &other) {
     entries_ = other.entries_;
     index_ = other.index_;
+    type_name_ = other.type_name_;
   }
   return *this;
 }
@@ -172,6 +198,7 @@ std::shared_ptr<Dict> Dict::with_keys_of(const Dict& keys_from, std::vector<Valu
   for (std::size_t i = 0; i < values.size(); ++i)
     out->entries_.emplace_back(keys_from.entries_[i].first, std::move(values[i]));
   out->index_ = keys_from.index_;
+  out->type_name_ = keys_from.type_name_;
   return out;
 }
 
@@ -215,10 +242,94 @@ const Value& Dict::at(const DictKey& key) const {
   throw InvalidArgument(fmt::format("dict has no key '{}'", dict_key_str(key)));
 }
 
+// ---- Tuple -----------------------------------------------------------------------------------------
+
+Tuple::Tuple(std::vector<Value> items, std::string type_name, std::vector<std::string> field_names)
+    : items_(std::move(items)), type_name_(std::move(type_name)), field_names_(std::move(field_names)) {
+  if (type_name_.empty()) {
+    if (!field_names_.empty()) throw InvalidArgument("a plain tuple has no field names");
+    return;
+  }
+  if (field_names_.size() != items_.size()) {
+    throw InvalidArgument(
+        fmt::format("namedtuple {} has {} field names for {} items", type_name_, field_names_.size(), items_.size()));
+  }
+  for (std::size_t i = 0; i < field_names_.size(); ++i) {
+    if (field_names_[i].empty())
+      throw InvalidArgument(fmt::format("namedtuple {} has an empty field name", type_name_));
+    for (std::size_t j = 0; j < i; ++j) {
+      if (field_names_[i] == field_names_[j]) {
+        throw InvalidArgument(fmt::format("namedtuple {} has field '{}' twice", type_name_, field_names_[i]));
+      }
+    }
+  }
+}
+
+// ---- Set -------------------------------------------------------------------------------------------
+
+bool is_hashable_plain_value(const Value& v) noexcept {
+  switch (v.kind()) {
+    case Value::Kind::none:
+    case Value::Kind::boolean:
+    case Value::Kind::integer:
+    case Value::Kind::floating:
+    case Value::Kind::string:
+    case Value::Kind::bytes: return true;
+    case Value::Kind::tuple:
+      for (const Value& item : v.as_tuple().items()) {
+        if (!is_hashable_plain_value(item)) return false;
+      }
+      return true;
+    default: return false;
+  }
+}
+
+bool same_plain_value(const Value& a, const Value& b) noexcept {
+  if (a.kind() != b.kind()) return false;
+  switch (a.kind()) {
+    case Value::Kind::none: return true;
+    case Value::Kind::boolean: return a.as_bool() == b.as_bool();
+    case Value::Kind::integer: return a.as_int() == b.as_int();
+    case Value::Kind::floating:
+      return std::bit_cast<std::uint64_t>(a.as_double()) == std::bit_cast<std::uint64_t>(b.as_double());
+    case Value::Kind::string: return a.as_string() == b.as_string();
+    case Value::Kind::bytes: return a.as_bytes() == b.as_bytes();
+    case Value::Kind::tuple: {
+      const auto& x = a.as_tuple().items();
+      const auto& y = b.as_tuple().items();
+      if (x.size() != y.size() || a.as_tuple().type_name() != b.as_tuple().type_name()) return false;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        if (!same_plain_value(x[i], y[i])) return false;
+      }
+      return true;
+    }
+    default: return a.identity() == b.identity();
+  }
+}
+
+Set::Set(std::vector<Value> items, bool frozen) : items_(std::move(items)), frozen_(frozen) {
+  for (std::size_t i = 0; i < items_.size(); ++i) {
+    if (!is_hashable_plain_value(items_[i])) {
+      throw InvalidArgument(
+          fmt::format("a set cannot hold a {} value (item #{}): set items must be hashable plain "
+                      "values (none, bool, int, float, string, bytes, tuples of those)",
+                      value_kind_name(items_[i].kind()), i));
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (same_plain_value(items_[i], items_[j])) {
+        throw InvalidArgument(fmt::format("set item #{} repeats item #{}", i, j));
+      }
+    }
+  }
+}
+
 // ---- Object ----------------------------------------------------------------------------------------
 
-Object::Object(std::string type_name, std::vector<std::pair<std::string, Value>> fields, bool frozen)
-    : type_name_(std::move(type_name)), fields_(std::move(fields)), frozen_(frozen) {
+Object::Object(std::string type_name, std::vector<std::pair<std::string, Value>> fields, bool frozen, bool slots)
+    : type_name_(std::move(type_name)), fields_(std::move(fields)), frozen_(frozen), slots_(slots) {
+  if (frozen_ && slots_) {
+    throw InvalidArgument(fmt::format("object {}: an object with __slots__ cannot be frozen", type_name_));
+  }
   for (std::size_t i = 0; i < fields_.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {
       if (fields_[i].first == fields_[j].first) {

@@ -39,6 +39,12 @@ bool is_tensor_like(const Value& v) {
 
 std::string shape_str(std::span<const std::int64_t> s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
 
+// A tuple of `like`'s type (a namedtuple stays one) holding `items`.
+Value same_tuple_type(const Tuple& like, std::vector<Value> items) {
+  if (!like.is_named()) return Value::tuple(std::move(items));
+  return Value(std::make_shared<Tuple>(std::move(items), like.type_name(), like.field_names()));
+}
+
 // Python's deep copy for the leaves the iterator does not know (type_check off).
 Value deep_copy(const Value& v) {
   switch (v.kind()) {
@@ -51,17 +57,20 @@ Value deep_copy(const Value& v) {
     case Value::Kind::tuple: {
       std::vector<Value> items;
       for (const Value& i : v.as_tuple().items()) items.push_back(deep_copy(i));
-      return Value::tuple(std::move(items));
+      return same_tuple_type(v.as_tuple(), std::move(items));
     }
     case Value::Kind::dict: {
       auto d = std::make_shared<Dict>();
+      d->set_type_name(v.as_dict().type_name());
       for (const auto& [k, i] : v.as_dict().entries()) d->set(k, deep_copy(i));
       return Value(d);
     }
+    case Value::Kind::set: return Value(std::make_shared<Set>(v.as_set().items(), v.as_set().frozen()));
     case Value::Kind::object: {
+      const Object& o = v.as_object();
       std::vector<std::pair<std::string, Value>> fields;
-      for (const auto& [n, i] : v.as_object().fields()) fields.emplace_back(n, deep_copy(i));
-      return Value(std::make_shared<Object>(v.as_object().type_name(), std::move(fields), v.as_object().frozen()));
+      for (const auto& [n, i] : o.fields()) fields.emplace_back(n, deep_copy(i));
+      return Value(std::make_shared<Object>(o.type_name(), std::move(fields), o.frozen(), o.slots()));
     }
     default: return v;  // scalars, strings, bytes, opaque handles: shared
   }
@@ -106,6 +115,15 @@ class SharingPlacement {
   Device device_;
   std::map<const void*, Storage> copies_;  // host storage -> its copy on device_
 };
+
+std::string_view type_name_of(const Value& v) {
+  switch (v.kind()) {
+    case Value::Kind::object: return v.as_object().type_name();
+    case Value::Kind::opaque: return v.as_opaque().type_name();
+    case Value::Kind::set: return v.as_set().frozen() ? "frozenset" : "set";
+    default: return value_kind_name(v.kind());
+  }
+}
 
 class Iterator {
  public:
@@ -173,17 +191,17 @@ class Iterator {
           PathScope scope(path_, i);
           out.push_back(run(items[i], other != nullptr ? &(*other)[i] : nullptr));
         }
-        return v.kind() == Value::Kind::list ? Value::list(std::move(out)) : Value::tuple(std::move(out));
+        return v.kind() == Value::Kind::list ? Value::list(std::move(out))
+                                             : same_tuple_type(v.as_tuple(), std::move(out));
       }
+      case Value::Kind::set:
       case Value::Kind::object:
       case Value::Kind::opaque:
         if (spec_.type_check) {
-          throw InvalidArgument(
-              fmt::format("unexpected value type {} ({}): the state-dict utilities take tensors, "
-                          "containers and scalars (pass type_check=false to deep-copy it)",
-                          value_kind_name(v.kind()),
-                          v.kind() == Value::Kind::object ? v.as_object().type_name() : v.as_opaque().type_name()),
-              path_.str());
+          throw InvalidArgument(fmt::format("unexpected value type {} ({}): the state-dict utilities take tensors, "
+                                            "containers and scalars (pass type_check=false to deep-copy it)",
+                                            value_kind_name(v.kind()), type_name_of(v)),
+                                path_.str());
         }
         return deep_copy(v);
     }

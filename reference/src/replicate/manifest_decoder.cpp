@@ -43,11 +43,18 @@ std::string_view tag_name(NodeTag t) {
     case NodeTag::dtensor: return "dtensor";
     case NodeTag::sharded_tensor: return "sharded_tensor";
     case NodeTag::reference: return "reference";
+    case NodeTag::typed_dict: return "typed_dict";
+    case NodeTag::named_tuple: return "named_tuple";
+    case NodeTag::set: return "set";
+    case NodeTag::slots_object: return "slots_object";
   }
   return "?";
 }
 
-bool is_refcounted(NodeTag t) { return t >= NodeTag::tensor && t <= NodeTag::sharded_tensor; }
+bool is_refcounted(NodeTag t) {
+  return (t >= NodeTag::tensor && t <= NodeTag::sharded_tensor) ||
+         (t >= NodeTag::typed_dict && t <= NodeTag::slots_object);
+}
 
 class ManifestDecoder {
  public:
@@ -135,7 +142,16 @@ class ManifestDecoder {
         return tag == NodeTag::list ? Value::list(std::move(items)) : Value::tuple(std::move(items));
       }
       case NodeTag::dict: return dict(at, depth);
-      case NodeTag::object: return object(at, depth);
+      case NodeTag::typed_dict: {
+        std::string type_name = in_.text("the dict type name");
+        Value d = dict(at, depth);
+        d.as_dict().set_type_name(std::move(type_name));
+        return d;
+      }
+      case NodeTag::named_tuple: return named_tuple(at, depth);
+      case NodeTag::set: return set(at, depth);
+      case NodeTag::object: return object(at, depth, /*slots=*/false);
+      case NodeTag::slots_object: return object(at, depth, /*slots=*/true);
       case NodeTag::dtensor: return dtensor(at, depth);
       case NodeTag::sharded_tensor: return sharded_tensor(at, depth);
       case NodeTag::reference: break;
@@ -247,9 +263,38 @@ class ManifestDecoder {
     return Value(std::move(d));
   }
 
-  Value object(std::size_t at, int depth) {
+  Value named_tuple(std::size_t at, int depth) {
+    std::string type_name = in_.text("the namedtuple type name");
+    const std::uint64_t n = in_.count("the namedtuple field count", kMinFieldBytes);
+    std::vector<Value> items;
+    std::vector<std::string> names;
+    items.reserve(n);
+    names.reserve(n);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      names.push_back(in_.text("a namedtuple field name"));
+      PathScope scope(path_, static_cast<std::size_t>(i));
+      items.push_back(node(depth + 1));
+    }
+    try {
+      return Value(std::make_shared<Tuple>(std::move(items), std::move(type_name), std::move(names)));
+    } catch (const InvalidArgument& e) {
+      in_.fail_at(at, fmt::format("namedtuple: {}", e.detail()));
+    }
+  }
+
+  Value set(std::size_t at, int depth) {
+    const bool frozen = in_.boolean("the frozenset flag");
+    std::vector<Value> items = sequence(depth);
+    try {
+      return Value(std::make_shared<Set>(std::move(items), frozen));
+    } catch (const InvalidArgument& e) {
+      in_.fail_at(at, fmt::format("set: {}", e.detail()));
+    }
+  }
+
+  Value object(std::size_t at, int depth, bool slots) {
     std::string type_name = in_.text("the object type name");
-    const bool frozen = in_.boolean("the frozen flag");
+    const bool frozen = !slots && in_.boolean("the frozen flag");
     const std::uint64_t n = in_.count("the field count", kMinFieldBytes);
     std::vector<std::pair<std::string, Value>> fields;
     fields.reserve(n);
@@ -263,7 +308,7 @@ class ManifestDecoder {
       fields.emplace_back(name, std::move(value));
     }
     try {
-      return Value(std::make_shared<Object>(std::move(type_name), std::move(fields), frozen));
+      return Value(std::make_shared<Object>(std::move(type_name), std::move(fields), frozen, slots));
     } catch (const InvalidArgument& e) {
       in_.fail_at(at, fmt::format("object: {}", e.detail()));
     }

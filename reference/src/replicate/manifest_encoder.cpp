@@ -16,6 +16,8 @@ namespace {
 
 class ManifestEncoder {
  public:
+  explicit ManifestEncoder(const PackOptions& options) : options_(options) {}
+
   PackedStateDict run(const Value& root) {
     node(root, 0);
     std::vector<std::uint64_t> sizes;
@@ -60,7 +62,14 @@ class ManifestEncoder {
       }
       case Value::Kind::tensor: tensor(v.as_tensor(), depth); return;
       case Value::Kind::list: sequence(v, NodeTag::list, v.as_list().items, depth); return;
-      case Value::Kind::tuple: sequence(v, NodeTag::tuple, v.as_tuple().items(), depth); return;
+      case Value::Kind::tuple:
+        if (v.as_tuple().is_named()) {
+          named_tuple(v, depth);
+        } else {
+          sequence(v, NodeTag::tuple, v.as_tuple().items(), depth);
+        }
+        return;
+      case Value::Kind::set: set(v, depth); return;
       case Value::Kind::dict: dict(v, depth); return;
       case Value::Kind::object: object(v, depth); return;
       case Value::Kind::dtensor: dtensor(v, depth); return;
@@ -121,6 +130,12 @@ class ManifestEncoder {
   void tensor(const Tensor& t, int depth) {
     check_depth(depth);
     if (!t.defined()) throw InvalidArgument("an undefined tensor cannot be packed", path_.str());
+    if (options_.refuse_parameters && t.is_parameter()) {
+      throw InvalidArgument(
+          "a parameter (nn.Parameter) cannot be replicated: only plain tensors can (stage the state "
+          "dict first, or pass the parameters' plain tensors)",
+          path_.str());
+    }
     const long uses = t.use_count();
     if (!begin_node(t.identity(), uses, NodeTag::tensor)) return;
     body_.u8(static_cast<std::uint8_t>(t.dtype()));
@@ -149,10 +164,39 @@ class ManifestEncoder {
     end_node(v.identity(), uses);
   }
 
+  void named_tuple(const Value& v, int depth) {
+    const long uses = v.use_count();
+    if (!begin_node(v.identity(), uses, NodeTag::named_tuple)) return;
+    const Tuple& t = v.as_tuple();
+    body_.text(t.type_name());
+    body_.u64(t.items().size());
+    for (std::size_t i = 0; i < t.items().size(); ++i) {
+      body_.text(t.field_names()[i]);
+      PathScope scope(path_, i);
+      node(t.items()[i], depth + 1);
+    }
+    end_node(v.identity(), uses);
+  }
+
+  void set(const Value& v, int depth) {
+    const long uses = v.use_count();
+    if (!begin_node(v.identity(), uses, NodeTag::set)) return;
+    const Set& s = v.as_set();
+    body_.u8(s.frozen() ? 1 : 0);
+    body_.u64(s.items().size());
+    for (std::size_t i = 0; i < s.items().size(); ++i) {
+      PathScope scope(path_, i);
+      node(s.items()[i], depth + 1);
+    }
+    end_node(v.identity(), uses);
+  }
+
   void dict(const Value& v, int depth) {
     const long uses = v.use_count();
-    if (!begin_node(v.identity(), uses, NodeTag::dict)) return;
-    const auto& entries = v.as_dict().entries();
+    const Dict& d = v.as_dict();
+    if (!begin_node(v.identity(), uses, d.type_name().empty() ? NodeTag::dict : NodeTag::typed_dict)) return;
+    if (!d.type_name().empty()) body_.text(d.type_name());
+    const auto& entries = d.entries();
     body_.u64(entries.size());
     for (const auto& [key, value] : entries) {
       if (const auto* s = std::get_if<std::string>(&key)) {
@@ -170,10 +214,10 @@ class ManifestEncoder {
 
   void object(const Value& v, int depth) {
     const long uses = v.use_count();
-    if (!begin_node(v.identity(), uses, NodeTag::object)) return;
     const Object& o = v.as_object();
+    if (!begin_node(v.identity(), uses, o.slots() ? NodeTag::slots_object : NodeTag::object)) return;
     body_.text(o.type_name());
-    body_.u8(o.frozen() ? 1 : 0);
+    if (!o.slots()) body_.u8(o.frozen() ? 1 : 0);
     body_.u64(o.fields().size());
     for (const auto& [name, value] : o.fields()) {
       body_.text(name);
@@ -231,6 +275,7 @@ class ManifestEncoder {
     end_node(v.identity(), uses);
   }
 
+  const PackOptions& options_;
   ByteWriter body_;
   PathStack path_;
   absl::flat_hash_map<const void*, std::uint64_t> index_of_;  // referable nodes written or being written
@@ -242,6 +287,8 @@ class ManifestEncoder {
 
 }  // namespace
 
-PackedStateDict encode_manifest(const Value& root) { return ManifestEncoder().run(root); }
+PackedStateDict encode_manifest(const Value& root, const PackOptions& options) {
+  return ManifestEncoder(options).run(root);
+}
 
 }  // namespace stagekit::replicate::detail

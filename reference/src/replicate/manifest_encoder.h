@@ -8,7 +8,8 @@
 namespace stagekit::replicate::detail {
 
 // Walks `root` once. Opaque leaves are Unsupported, cycles, undefined tensors and trees nested deeper
-// than kMaxNesting are InvalidArgument; every error names the state-dict path.
-[[nodiscard]] PackedStateDict encode_manifest(const Value& root);
+// than kMaxNesting are InvalidArgument (so are parameters under options.refuse_parameters); every
+// error names the state-dict path.
+[[nodiscard]] PackedStateDict encode_manifest(const Value& root, const PackOptions& options);
 
 }  // namespace stagekit::replicate::detail

@@ -31,9 +31,14 @@ enum class NodeTag : std::uint8_t {
   dtensor = 11,
   sharded_tensor = 12,
   reference = 13,
+  // Format 1.1:
+  typed_dict = 14,    // a dict subclass: its type name, then a dict's body
+  named_tuple = 15,   // a namedtuple: its type name, then one (field name, node) per item
+  set = 16,           // a set or frozenset: the frozen flag, then a list's body
+  slots_object = 17,  // an object with __slots__: an object's body without the frozen flag
 };
 inline constexpr std::uint8_t kReferable = 0x80;
-inline constexpr std::uint8_t kLastNodeTag = 13;
+inline constexpr std::uint8_t kLastNodeTag = 17;
 
 enum class KeyKind : std::uint8_t { string = 0, integer = 1 };
 

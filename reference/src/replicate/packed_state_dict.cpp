@@ -15,7 +15,9 @@ std::uint64_t PackedStateDict::payload_bytes() const noexcept {
   return total;
 }
 
-PackedStateDict pack_state_dict(const Value& state_dict) { return detail::encode_manifest(state_dict); }
+PackedStateDict pack_state_dict(const Value& state_dict, const PackOptions& options) {
+  return detail::encode_manifest(state_dict, options);
+}
 
 std::vector<std::uint64_t> manifest_storage_sizes(std::span<const std::byte> manifest) {
   detail::ByteReader in(manifest, "manifest");

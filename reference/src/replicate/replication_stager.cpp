@@ -112,7 +112,7 @@ Value ReplicationStager::stage(const Value& state_dict) {
   std::exception_ptr pack_error;
   std::string pack_message;
   try {
-    packed = pack_state_dict(state_dict);
+    packed = pack_state_dict(state_dict, PackOptions{.refuse_parameters = true});
   } catch (const std::exception& e) {
     pack_error = std::current_exception();
     pack_message = e.what();

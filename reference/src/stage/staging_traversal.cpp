@@ -64,6 +64,7 @@ Value StagingTraversal::stage_value(const Value& v) {
     case Value::Kind::list:
     case Value::Kind::tuple:
     case Value::Kind::dict:
+    case Value::Kind::set:
     case Value::Kind::object: break;
   }
   // A node with a single handle appears nowhere else in the tree and closes no cycle: it needs no
@@ -100,8 +101,17 @@ Value StagingTraversal::stage_node(const Value& v, bool unique) {
       break;
     }
     case Value::Kind::tuple: {
-      const auto& items = v.as_tuple().items();
-      out = Value::tuple(stage_items(items, [&](std::size_t i) { path_.push_index(i); }));
+      const Tuple& source = v.as_tuple();
+      std::vector<Value> items = stage_items(source.items(), [&](std::size_t i) { path_.push_index(i); });
+      out = source.is_named()
+                ? Value(std::make_shared<Tuple>(std::move(items), source.type_name(), source.field_names()))
+                : Value::tuple(std::move(items));
+      break;
+    }
+    case Value::Kind::set: {
+      // Set items are plain values (no tensors): the copy is a new set (or frozenset) of the same items.
+      const Set& source = v.as_set();
+      out = Value(std::make_shared<Set>(source.items(), source.frozen()));
       break;
     }
     case Value::Kind::dict: {
@@ -124,7 +134,7 @@ Value StagingTraversal::stage_node(const Value& v, bool unique) {
         PathScope scope(path_, std::string_view(name));
         fields.emplace_back(name, stage_value(value));
       }
-      out = Value(std::make_shared<Object>(source.type_name(), std::move(fields), source.frozen()));
+      out = Value(std::make_shared<Object>(source.type_name(), std::move(fields), source.frozen(), source.slots()));
       break;
     }
     case Value::Kind::dtensor: {

@@ -7,7 +7,7 @@ launcher=()
 while [ "$1" != "--" ]; do launcher+=("$1"); shift; done
 shift
 program=$1 n=$2
-out=$(timeout 120 "${launcher[@]}" --mca orte_enable_recovery 1 -np "$n" "$program" 2>&1)
+out=$(timeout 30 "${launcher[@]}" --mca orte_enable_recovery 1 -np "$n" "$program" 2>&1)
 echo "$out"
 status=0
 for ((r = 0; r < n - 1; ++r)); do

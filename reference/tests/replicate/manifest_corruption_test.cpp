@@ -3,6 +3,8 @@
 // crash), and hand-made manifests with each kind of bad field are rejected naming the offset.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include "replica_test_support.h"
 #include "stagekit/core/error.h"
 #include "stagekit/replicate/packed_state_dict.h"
@@ -65,7 +67,8 @@ TEST(ManifestCorruption, EveryByteChangeIsRejectedOrHarmless) {
 TEST(ManifestCorruption, BadHeader) {
   expect_corrupt(LeBytes().raw("SKMX", 4).u16(1).u16(0).u64(0).u8(0).bytes, {}, "bad magic");
   expect_corrupt(LeBytes().manifest_header({}, 2, 0).u8(0).bytes, {}, "format version 2.0, this reader reads 1.x");
-  expect_corrupt(LeBytes().manifest_header({}, 1, 1).u8(0).bytes, {}, "format version 1.1 is newer");
+  expect_corrupt(LeBytes().manifest_header({}, 1, kFormatMinor + 1).u8(0).bytes, {},
+                 fmt::format("format version 1.{} is newer", kFormatMinor + 1));
   expect_corrupt(LeBytes().manifest_header({}).u64(~std::uint64_t{0}).bytes, {}, "manifest at offset");
   // A huge storage count is refused before anything is allocated for it.
   expect_corrupt(LeBytes().raw("SKMF", 4).u16(1).u16(0).u64(std::uint64_t{1} << 60).bytes, {}, "storage count");
@@ -85,6 +88,17 @@ TEST(ManifestCorruption, BadNodes) {
   expect_corrupt(LeBytes().manifest_header({}).u8(kDict).u64(1).u8(7).i64(1).u8(0).bytes, {}, "key kind 7");
   expect_corrupt(LeBytes().manifest_header({}).u8(10).text("T").u8(1).u64(2).text("f").u8(0).text("f").u8(0).bytes, {},
                  "field 'f' appears twice");
+  // Format 1.1 kinds: a namedtuple with a repeated field, a set holding a list or an item twice, a
+  // frozen flag that is not 0 or 1.
+  expect_corrupt(LeBytes().manifest_header({}).u8(15).text("P").u64(2).text("x").u8(0).text("x").u8(0).bytes, {},
+                 "namedtuple: namedtuple P has field 'x' twice");
+  expect_corrupt(LeBytes().manifest_header({}).u8(16).u8(0).u64(1).u8(kList).u64(0).bytes, {},
+                 "set: a set cannot hold a list value");
+  expect_corrupt(LeBytes().manifest_header({}).u8(16).u8(1).u64(2).u8(2).i64(4).u8(2).i64(4).bytes, {},
+                 "set item #1 repeats item #0");
+  expect_corrupt(LeBytes().manifest_header({}).u8(16).u8(2).u64(0).bytes, {}, "expected 0 or 1");
+  expect_corrupt(LeBytes().manifest_header({}).u8(14).text("collections.OrderedDict").u64(1).u8(9).i64(0).u8(0).bytes,
+                 {}, "key kind 9");
 }
 
 TEST(ManifestCorruption, ErrorsNameThePathReached) {

@@ -4,6 +4,8 @@
 // the error head, and each kind of bad preamble.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <cstring>
 #include <limits>
 #include <string>
@@ -62,7 +64,7 @@ void expect_corrupt_head(std::span<const std::byte> head, std::string_view needl
 
 // A preamble; body_bytes is the length of what the caller appends.
 LeBytes preamble(std::uint64_t body_bytes, std::uint64_t storages = 0, std::uint64_t payload = 0,
-                 std::uint32_t status = 0, std::uint16_t major = 1, std::uint16_t minor = 0) {
+                 std::uint32_t status = 0, std::uint16_t major = 1, std::uint16_t minor = kFormatMinor) {
   LeBytes b;
   b.raw("SKRW", 4).u16(major).u16(minor).u32(status).u32(0).u64(body_bytes).u64(storages).u64(payload);
   return b;
@@ -160,7 +162,8 @@ TEST(PackedMessage, BadPreambles) {
   bad_magic[3] = std::byte{'X'};
   expect_corrupt_head(bad_magic, "bad magic");
   expect_corrupt_head(with(preamble(manifest.size(), 0, 0, 0, 2, 0)), "format version 2.0, this reader reads 1.x");
-  expect_corrupt_head(with(preamble(manifest.size(), 0, 0, 0, 1, 1)), "format version 1.1 is newer");
+  expect_corrupt_head(with(preamble(manifest.size(), 0, 0, 0, 1, kFormatMinor + 1)),
+                      fmt::format("format version 1.{} is newer", kFormatMinor + 1));
   expect_corrupt_head(with(preamble(manifest.size(), 0, 0, 2)), "unknown status 2");
   auto reserved = with(preamble(manifest.size()));
   reserved[12] = std::byte{1};

@@ -155,6 +155,40 @@ TEST(PackedStateDict, ObjectsFrozenAndNot) {
   EXPECT_THROW(back.at(0).as_object().set_field("lr", Value(1.0)), InvalidArgument);
 }
 
+TEST(PackedStateDict, PythonContainerKindsKeepTheirTypes) {
+  Value ordered = Value::dict({{"b", Value(1)}, {"a", Value(Tensor::arange(3, DType::int16))}});
+  ordered.as_dict().set_type_name("collections.OrderedDict");
+  const Value tags = Value::set({Value("x"), Value(2), Value::tuple({Value(1.5), Value()})});
+  const Value v = Value::dict(
+      {{"ordered", ordered},
+       {"point", Value::named_tuple("my.Point", {{"x", Value(1)}, {"t", Value(Tensor::arange(2, DType::float32))}})},
+       {"tags", tags},
+       {"tags_again", tags},
+       {"frozen", Value::set({Value("y")}, true)},
+       {"slotted", Value::slots_object("my.Slotted", {{"n", Value(3)}})}});
+  expect_round_trip(v);
+  const Value back = round_trip(v);
+  EXPECT_EQ(back["ordered"].as_dict().type_name(), "collections.OrderedDict");
+  EXPECT_EQ(back["point"].as_tuple().field_names(), (std::vector<std::string>{"x", "t"}));
+  EXPECT_EQ(back["tags"].identity(), back["tags_again"].identity()) << "a set reached twice stays one node";
+  EXPECT_TRUE(back["frozen"].as_set().frozen());
+  EXPECT_TRUE(back["slotted"].as_object().slots());
+}
+
+TEST(PackedStateDict, ParametersArePackedPlainOrRefused) {
+  const Tensor w = Tensor::random({4}, DType::float32, 5).as_parameter();
+  const Value v = Value::dict({{"layer", Value::dict({{"w", Value(w)}})}});
+  const Value back = round_trip(v);
+  EXPECT_FALSE(back["layer"]["w"].as_tensor().is_parameter());
+  EXPECT_TRUE(Tensor::equal(back["layer"]["w"].as_tensor(), w));
+  try {
+    (void)pack_state_dict(v, PackOptions{.refuse_parameters = true});
+    FAIL() << "a parameter was packed although refused";
+  } catch (const InvalidArgument& e) {
+    EXPECT_EQ(e.path(), "layer.w");
+  }
+}
+
 TEST(PackedStateDict, TheSameNodeTwiceStaysOneNode) {
   const Tensor t = Tensor::random({3}, DType::float32, 1);
   const Value shared_dict = Value::dict({{"x", Value(1)}});

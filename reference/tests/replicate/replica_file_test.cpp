@@ -140,7 +140,8 @@ TEST(ReplicaFile, ErrorsNameThePartAndOffset) {
 
   std::vector<std::byte> major = good;
   major[8] = std::byte{2};
-  EXPECT_EQ(corruption_message(major), "header at offset 8: format version 2.0, this reader reads 1.x");
+  EXPECT_EQ(corruption_message(major),
+            fmt::format("header at offset 8: format version 2.{}, this reader reads 1.x", kFormatMinor));
   std::vector<std::byte> minor = good;
   minor[10] = std::byte{7};
   EXPECT_NE(corruption_message(minor).find("format version 1.7 is newer"), std::string::npos);

@@ -64,8 +64,17 @@ class TreeComparison {
       case Value::Kind::bytes: EXPECT_EQ(e.as_bytes(), a.as_bytes()) << path; return;
       case Value::Kind::tensor: tensor(e.as_tensor(), a.as_tensor(), path); return;
       case Value::Kind::list: items(e.as_list().items, a.as_list().items, path); return;
-      case Value::Kind::tuple: items(e.as_tuple().items(), a.as_tuple().items(), path); return;
+      case Value::Kind::tuple:
+        EXPECT_EQ(e.as_tuple().type_name(), a.as_tuple().type_name()) << path;
+        EXPECT_EQ(e.as_tuple().field_names(), a.as_tuple().field_names()) << path;
+        items(e.as_tuple().items(), a.as_tuple().items(), path);
+        return;
+      case Value::Kind::set:
+        EXPECT_EQ(e.as_set().frozen(), a.as_set().frozen()) << path;
+        items(e.as_set().items(), a.as_set().items(), path);
+        return;
       case Value::Kind::dict: {
+        EXPECT_EQ(e.as_dict().type_name(), a.as_dict().type_name()) << path;
         const auto& ee = e.as_dict().entries();
         const auto& ae = a.as_dict().entries();
         ASSERT_EQ(ee.size(), ae.size()) << path;
@@ -80,6 +89,7 @@ class TreeComparison {
         const Object& ao = a.as_object();
         EXPECT_EQ(eo.type_name(), ao.type_name()) << path;
         EXPECT_EQ(eo.frozen(), ao.frozen()) << path;
+        EXPECT_EQ(eo.slots(), ao.slots()) << path;
         ASSERT_EQ(eo.fields().size(), ao.fields().size()) << path;
         for (std::size_t i = 0; i < eo.fields().size(); ++i) {
           ASSERT_EQ(eo.fields()[i].first, ao.fields()[i].first) << path;

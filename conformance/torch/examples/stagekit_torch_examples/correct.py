@@ -83,8 +83,10 @@ class CorrectStager:
                     e.add_note(f"at {self.path()}")
                     e.stagekit_path_noted = True
                 raise
-        if type(obj) is dict:
-            result = {}
+        if isinstance(obj, dict):
+            # A dict subclass stays one (OrderedDict, defaultdict with its default_factory).
+            result = {} if type(obj) is dict else copy.copy(obj)
+            result.clear()
             self.remember(memo, obj, result)
             for key, value in obj.items():
                 self._path.append(key)
@@ -106,6 +108,15 @@ class CorrectStager:
                 items.append(self.copy(item, memo, non_blocking))
                 self._path.pop()
             return obj if all(a is b for a, b in zip(items, obj)) else tuple(items)
+        if isinstance(obj, tuple) and hasattr(type(obj), "_fields"):  # a namedtuple
+            items = []
+            for name, item in zip(type(obj)._fields, obj):
+                self._path.append(name)
+                items.append(self.copy(item, memo, non_blocking))
+                self._path.pop()
+            return type(obj)._make(items)
+        if isinstance(obj, (set, frozenset)):  # hashable items only: a new set of the same items
+            return type(obj)(copy.deepcopy(item) for item in obj)
         if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
             result = object.__new__(type(obj))
             self.remember(memo, obj, result)
@@ -113,6 +124,18 @@ class CorrectStager:
                 self._path.append(f.name)
                 result.__dict__[f.name] = self.copy(getattr(obj, f.name), memo, non_blocking)
                 self._path.pop()
+            return result
+        # An object with __slots__ is rebuilt around its copied slots, unless it copies itself (a
+        # __deepcopy__ of its own decides what it holds, as in copy.deepcopy).
+        slots = _slot_names(type(obj))
+        if slots is not None and not hasattr(obj, "__dict__") and not hasattr(obj, "__deepcopy__"):
+            result = object.__new__(type(obj))
+            self.remember(memo, obj, result)
+            for name in slots:
+                if hasattr(obj, name):
+                    self._path.append(name)
+                    setattr(result, name, self.copy(getattr(obj, name), memo, non_blocking))
+                    self._path.pop()
             return result
         try:
             return copy.deepcopy(obj)
@@ -183,3 +206,14 @@ class CorrectStager:
                 import weakref
                 weakref.finalize(staged, unpin)
         return staged
+
+
+def _slot_names(cls):
+    """The slot names of a class with __slots__ (its bases' first), or None without any."""
+    if not any("__slots__" in vars(k) for k in cls.__mro__):
+        return None
+    names = []
+    for k in reversed(cls.__mro__):
+        slots = vars(k).get("__slots__", ())
+        names.extend([slots] if isinstance(slots, str) else slots)
+    return [n for n in names if n not in ("__weakref__", "__dict__")]

@@ -1,10 +1,13 @@
 """The Python halves of the conversion between stagekit values and torch objects.
 
 The C++ bridge walks the trees; what is easier said in Python lives here: one dataclass per stagekit
-object type, the stand-in for a leaf that cannot be copied, and the facts of one tensor.
+object type, one namedtuple or __slots__ class per type of those, the dict subclasses by their
+class path, the stand-in for a leaf that cannot be copied, and the facts of one tensor.
 """
 
+import collections
 import dataclasses
+import importlib
 import re
 import traceback
 
@@ -28,6 +31,84 @@ def dataclass_type(type_name, field_names, frozen):
         cls.stagekit_type_name = type_name
         _dataclasses[key] = cls
     return cls
+
+
+def _named_class(type_name, make):
+    module, _, name = type_name.rpartition(".")
+    cls = make(name or type_name)
+    cls.__qualname__ = name or type_name
+    if module:
+        cls.__module__ = module
+    cls.stagekit_type_name = type_name
+    return cls
+
+
+_namedtuples = {}
+_slots_classes = {}
+
+
+def namedtuple_type(type_name, field_names):
+    """One namedtuple class per (type name, fields), made once per process."""
+    key = (type_name, tuple(field_names))
+    cls = _namedtuples.get(key)
+    if cls is None:
+        cls = _named_class(type_name, lambda name: collections.namedtuple(name, list(field_names)))
+        _namedtuples[key] = cls
+    return cls
+
+
+def slots_type(type_name, slot_names):
+    """One plain class with these __slots__ per (type name, slots), made once per process."""
+    key = (type_name, tuple(slot_names))
+    cls = _slots_classes.get(key)
+    if cls is None:
+        cls = _named_class(type_name, lambda name: type(name, (), {"__slots__": tuple(slot_names)}))
+        _slots_classes[key] = cls
+    return cls
+
+
+def new_dict(type_name):
+    """An empty instance of the dict subclass at class path ``type_name``
+    ("collections.OrderedDict"): a class made by this module, or one imported by its path."""
+    module, _, qualname = type_name.rpartition(".")
+    try:
+        cls = importlib.import_module(module or "builtins")
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+    except (ImportError, AttributeError) as exc:
+        raise TypeError(f"the dict subclass {type_name} cannot be imported: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, dict)):
+        raise TypeError(f"{type_name} is not a dict subclass")
+    return cls()
+
+
+def type_path(obj):
+    """The class path of an object's type (as new_dict and the type names take it)."""
+    cls = type(obj)
+    return getattr(cls, "stagekit_type_name", None) or f"{cls.__module__}.{cls.__qualname__}"
+
+
+def namedtuple_facts(obj):
+    """(type name, field names) of a namedtuple, or None for any other tuple subclass."""
+    fields = getattr(type(obj), "_fields", None)
+    if not isinstance(fields, tuple) or len(fields) != len(obj):
+        return None
+    return type_path(obj), list(fields)
+
+
+def slots_facts(obj):
+    """(type name, [(slot, value)]) of an object whose class has __slots__ and no __dict__, or
+    None. Slots never assigned are left out."""
+    cls = type(obj)
+    if hasattr(obj, "__dict__") or not any("__slots__" in vars(k) for k in cls.__mro__):
+        return None
+    names = []
+    for k in reversed(cls.__mro__):
+        slots = vars(k).get("__slots__", ())
+        names.extend([slots] if isinstance(slots, str) else slots)
+    missing = object()
+    values = [(n, getattr(obj, n, missing)) for n in names if n not in ("__weakref__", "__dict__")]
+    return type_path(obj), [(n, v) for n, v in values if v is not missing]
 
 
 def new_object(cls):
@@ -67,14 +148,25 @@ _dtype_names = compat.DTYPE_NAMES
 _device_type = compat.device_type
 
 
+_Parameter = torch.nn.Parameter
+
+
 def tensor_facts(t):
     """What the bridge needs of one tensor, in one call: (storage key, storage, dtype name or None,
     sizes, strides, storage offset, attributes dict or None, data address of the storage, its
-    byte size, device): device is None on the CPU, else (device type, device index)."""
+    byte size, device, kind): device is None on the CPU, else (device type, device index); kind is
+    0 for a plain tensor, 1 for one that requires grad, 2 for a parameter, 3 for a parameter that
+    requires grad."""
     s = _untyped_storage(t)
     return (s._cdata, s, _dtype_names.get(t.dtype), t.shape, t.stride(), t.storage_offset(),
             t.__dict__ or None, s.data_ptr(), s.nbytes(),
-            None if t.is_cpu else (_device_type(t), max(t.get_device(), 0)))
+            None if t.is_cpu else (_device_type(t), max(t.get_device(), 0)),
+            (2 if isinstance(t, _Parameter) else 0) + (1 if t.requires_grad else 0))
+
+
+def as_parameter(t, requires_grad):
+    """nn.Parameter over the same storage and layout as ``t``."""
+    return _Parameter(t, requires_grad=bool(requires_grad))
 
 
 def is_tensor(obj):

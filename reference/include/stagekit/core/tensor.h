@@ -11,6 +11,9 @@
 //   * a tensor with zero elements may sit on any storage, including a zero-byte one.
 // Tensor::unchecked() skips those checks: it exists to build malformed inputs for error-path tests.
 // Attributes are ordered (insertion order), named, and hold state-dict Values.
+// A parameter (PyTorch's nn.Parameter, a tensor subclass) is a tensor object flagged as one, with its
+// requires_grad; a plain tensor does not require grad unless set_requires_grad says so. View
+// operations and on_storage() make plain tensors that do not require grad.
 #pragma once
 
 #include <cstddef>
@@ -115,6 +118,14 @@ class Tensor {
   [[nodiscard]] bool has_attr(std::string_view name) const;
   [[nodiscard]] Value attr(std::string_view name) const;  // InvalidArgument when missing
   [[nodiscard]] const std::vector<std::pair<std::string, Value>>& attrs() const;
+
+  // ---- parameters (nn.Parameter) -----------------------------------------------------------------
+  // A new tensor object of the parameter kind on this tensor's storage and layout (no attributes).
+  [[nodiscard]] Tensor as_parameter(bool requires_grad = true) const;
+  [[nodiscard]] bool is_parameter() const;
+  [[nodiscard]] bool requires_grad() const;
+  // Marks this tensor object as requiring grad (or not), like Python's requires_grad_().
+  void set_requires_grad(bool requires_grad);
 
  private:
   explicit Tensor(std::shared_ptr<TensorImpl> impl) noexcept : impl_(std::move(impl)) {}

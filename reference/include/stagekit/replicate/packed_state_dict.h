@@ -9,8 +9,10 @@
 // leaves are rebuilt exactly on the other side. A node reached twice (the same tensor, list, dict,
 // object, DTensor or ShardedTensor object) is recorded once and referenced again, so identity
 // survives too. DTensors carry their spec and rank; ShardedTensors their local shards, shard
-// metadata and global metadata. Opaque leaves are refused (Unsupported, naming the state-dict
-// path); a cycle is an InvalidArgument naming the path.
+// metadata and global metadata. Dict subclasses, namedtuples, sets and objects with __slots__ keep
+// their kind and type information. A parameter (nn.Parameter) is packed as the plain tensor it
+// holds, or refused when PackOptions::refuse_parameters says so. Opaque leaves are refused
+// (Unsupported, naming the state-dict path); a cycle is an InvalidArgument naming the path.
 //
 // unpack_state_dict() verifies the manifest completely before building anything: every length,
 // count, id and enum value is checked against the buffer and the storages, and a malformed manifest
@@ -32,7 +34,7 @@ namespace stagekit::replicate {
 // The manifest (and replica file) format version this build writes. Readers accept the same major
 // version and any minor version up to their own.
 inline constexpr std::uint16_t kFormatMajor = 1;
-inline constexpr std::uint16_t kFormatMinor = 0;
+inline constexpr std::uint16_t kFormatMinor = 1;  // 1.1: dict subclasses, namedtuples, sets, objects with __slots__
 
 struct PackedStateDict {
   std::vector<std::byte> manifest;                             // the encoded tree (FORMAT.md, "Manifest")
@@ -40,7 +42,13 @@ struct PackedStateDict {
   [[nodiscard]] std::uint64_t payload_bytes() const noexcept;  // sum of storages[i].nbytes()
 };
 
-[[nodiscard]] PackedStateDict pack_state_dict(const Value& state_dict);
+struct PackOptions {
+  // A parameter leaf is an InvalidArgument naming its path (the replication stager's choice, as
+  // upstream's transport refuses tensor subclasses: spec C.3.9).
+  bool refuse_parameters = false;
+};
+
+[[nodiscard]] PackedStateDict pack_state_dict(const Value& state_dict, const PackOptions& options = {});
 
 // The byte size of every storage the manifest refers to, in id order (validates the manifest
 // header and storage table; CorruptionError naming the offset otherwise).
