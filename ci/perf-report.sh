@@ -4,8 +4,9 @@
 # Writes OUT_DIR/perf/stagekit.json (the reference), OUT_DIR/perf/<label>.json for each other
 # implementation in $STAGEKIT_IMPLS ("LABEL=SPEC ...", e.g. "pytorch=torch"; one that cannot be
 # made here is left out, saying why), OUT_DIR/perf/dist.json
-# (stagekit-dist-bench, the replication benchmarks included: under mpirun -np 4 when mpirun is here and
-# the build has MPI, else a thread world of 4 ranks; only --benchmark_repetitions/
+# (stagekit-dist-bench, the replication benchmarks included: under mpirun -np $STAGEKIT_DIST_RANKS
+# (default 2, the world the distributed targets are set for) when mpirun is here and the build has
+# MPI, else a thread world of as many ranks; only --benchmark_repetitions/
 # --benchmark_report_aggregates_only of the extra flags reach it; replicas are written under
 # $STAGEKIT_REPLICA_DIR when set, else the system temporary directory), OUT_DIR/charts/,
 # OUT_DIR/index.html and OUT_DIR/README.md. The report's headline has a row for every implementation:
@@ -26,14 +27,16 @@ if [ -x "$dist_bench" ]; then
   for flag in "$@"; do
     case "$flag" in --benchmark_repetitions=*|--benchmark_report_aggregates_only=*) dist_flags+=("$flag") ;; esac
   done
+  ranks="${STAGEKIT_DIST_RANKS:-2}"
   launcher=()
   if command -v mpirun >/dev/null 2>&1 && "$dist_bench" --help | grep '^MPI support: yes' >/dev/null; then
     launcher=(mpirun)
     if mpirun --version 2>&1 | grep 'Open MPI' >/dev/null; then launcher+=(--allow-run-as-root --oversubscribe); fi
-    launcher+=(-np 4)
-    echo "=== stagekit: distributed benchmarks (mpirun -np 4, $mode mode) ==="
+    launcher+=(-np "$ranks")
+    echo "=== stagekit: distributed benchmarks (mpirun -np $ranks, $mode mode) ==="
   else
-    echo "=== stagekit: distributed benchmarks (thread world of 4 ranks: no mpirun or no MPI build; $mode mode) ==="
+    dist_flags+=(--stagekit_world_size="$ranks")
+    echo "=== stagekit: distributed benchmarks (thread world of $ranks ranks: no mpirun or no MPI build; $mode mode) ==="
   fi
   rc=0
   rm -f "$out/perf/dist.json"

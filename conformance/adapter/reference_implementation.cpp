@@ -42,7 +42,10 @@ class ReferenceStager final : public StagerUnderTest {
 class ReferenceUtilities final : public StateDictUtilitiesUnderTest {
  public:
   Value gather_state_dict(const Value& sd, dist::Communicator& world, const UtilityGatherOptions& o) override {
-    return dist::gather_state_dict(sd, world, dist::GatherOptions{o.cpu_offload, o.ranks_only, o.type_check});
+    // Gathered tensors take pre-faulted memory from this object's pool: gathering the same state
+    // dict again (checkpoint after checkpoint) costs no page faults once the last result is freed.
+    return dist::gather_state_dict(sd, world,
+                                   dist::GatherOptions{o.cpu_offload, o.ranks_only, o.type_check, &output_pool_});
   }
   Value offload_state_dict_to_cpu(const Value& sd, int rank, const std::vector<int>& ranks_only,
                                   bool type_check) override {
@@ -80,6 +83,9 @@ class ReferenceUtilities final : public StateDictUtilitiesUnderTest {
   Value unflatten_state_dict(const Value& flat, const dist::FlattenMapping& mapping) override {
     return dist::unflatten_state_dict(flat, mapping);
   }
+
+ private:
+  HostBufferPool output_pool_;
 };
 
 class ReferenceReplicationStager final : public ReplicationStagerUnderTest {

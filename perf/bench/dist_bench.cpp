@@ -1,14 +1,19 @@
 // The benchmarks of stagekit-dist-bench (perf/METRICS.md, "Distributed benchmarks"); S is the total
 // number of bytes, N the world size:
-//   limit/all_gather/<S>                 Communicator::all_gather, S/N bytes from every rank
-//   limit/mpi_allgather/<S>              MPI_Allgather of the same bytes (MPI world only)
+//   limit/mpi_allgather/<S>              MPI_Allgather: S/N bytes from every rank (MPI world only)
+//   limit/memcpy_gather/<S>              every rank copies N blocks of S/N bytes into one touched
+//                                        buffer (the engine of a thread world, whose ranks share memory)
 //   limit/memcpy_local_block/<S>         every rank copies an S/N-byte block between touched buffers
+//   dist/all_gather/<S>                  Communicator::all_gather_into with a memory owner (in place)
+//   dist/all_gather_copying/<S>          Communicator::all_gather (spans only: staging copies)
 //   dist/gather_state_dict/<layout>/<S>  gather_state_dict of float32 DTensors [Shard(0)] on a 1-D mesh
 //   dist/distribute_tensors/<S>          distribute_tensors of one [DTensor, full tensor] pair
-// The dist/* benchmarks measure the implementation under test through the adapter interface
-// (Implementation::make_utilities(), one utilities object per rank); an implementation that does
-// not declare the state_dict_utilities and dtensor capabilities gets not_supported. The limits are
-// the engines themselves (the communicator's all-gather, MPI_Allgather, memcpy).
+// The gather_state_dict and distribute_tensors benchmarks measure the implementation under test
+// through the adapter interface (Implementation::make_utilities(), one utilities object per rank);
+// an implementation that does not declare the state_dict_utilities and dtensor capabilities gets
+// not_supported. The limits are the engines themselves, never stagekit's code: MPI_Allgather under
+// mpirun (memcpy_gather in a thread world) for the all-gathers and gather_state_dict, memcpy for
+// distribute_tensors.
 // Every benchmark runs a fixed number of iterations in lockstep on every rank (measure()), is
 // verified exactly once (a wrong result is an error, never a data point) and reports algbw, busbw
 // (all-gathers) and its ratio to the limit of the same S measured earlier in the same run.
@@ -17,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -27,6 +33,7 @@
 #include "stagekit/conformance/implementation.h"
 #include "stagekit/core/dtensor.h"
 #include "stagekit/core/error.h"
+#include "stagekit/core/storage.h"
 
 #if STAGEKIT_DIST_BENCH_MPI
 #include <mpi.h>
@@ -38,7 +45,15 @@ namespace {
 constexpr std::int64_t kColumns = 64;  // float32 columns of every tensor: 256-byte rows
 constexpr int kManyTensors = 64;
 
-enum class Op { all_gather_limit, mpi_allgather_limit, memcpy_limit, gather, distribute };
+enum class Op {
+  mpi_allgather_limit,
+  memcpy_gather_limit,
+  memcpy_limit,
+  all_gather,
+  all_gather_copying,
+  gather,
+  distribute
+};
 enum class Layout { shard0, many, uneven };
 
 struct Spec {
@@ -69,32 +84,47 @@ const char* layout_name(Layout l) {
 
 std::byte pattern(int rank, std::size_t i) { return static_cast<std::byte>((i * 131 + rank * 29 + 7) & 0xff); }
 
-// limit/all_gather and limit/mpi_allgather: S/N pattern bytes per rank into a touched S-byte buffer.
-class AllGatherLimit : public RankCase {
+// The all-gathers: S/N pattern bytes per rank into a touched S-byte buffer, by MPI_Allgather (the
+// engine), by the communicator in place (its memory owner is this case's buffers) or through its
+// staging copies (spans only).
+class AllGatherCase : public RankCase {
  public:
-  AllGatherLimit(const dist::Communicator& comm, std::size_t total, bool raw_mpi)
-      : raw_mpi_(raw_mpi),
+  enum class Engine { mpi, stagekit_in_place, stagekit_copying };
+  AllGatherCase(const dist::Communicator& comm, std::size_t total, Engine engine)
+      : engine_(engine),
         size_(comm.size()),
         block_(total / static_cast<std::size_t>(comm.size())),
-        local_(block_),
-        out_(block_ * static_cast<std::size_t>(size_)) {
-    for (std::size_t i = 0; i < block_; ++i) local_[i] = pattern(comm.rank(), i);
+        buffers_(std::make_shared<Buffers>(block_, block_ * static_cast<std::size_t>(size_))),
+        sizes_(static_cast<std::size_t>(size_), block_) {
+    const std::span<std::byte> local = buffers_->local();
+    for (std::size_t i = 0; i < block_; ++i) local[i] = pattern(comm.rank(), i);
+    const std::span<std::byte> out = buffers_->out();
+    std::fill(out.begin(), out.end(), std::byte{0});  // touched
   }
   void run(dist::Communicator& comm) override {
+    const std::span<std::byte> local = buffers_->local();
+    const std::span<std::byte> out = buffers_->out();
+    switch (engine_) {
+      case Engine::mpi:
 #if STAGEKIT_DIST_BENCH_MPI
-    if (raw_mpi_) {
-      const int rc = MPI_Allgather(local_.data(), static_cast<int>(block_), MPI_BYTE, out_.data(),
-                                   static_cast<int>(block_), MPI_BYTE, MPI_COMM_WORLD);
-      if (rc != MPI_SUCCESS) throw CommunicationError(fmt::format("MPI_Allgather returned {}", rc));
-      return;
-    }
+      {
+        const int rc = MPI_Allgather(local.data(), static_cast<int>(block_), MPI_BYTE, out.data(),
+                                     static_cast<int>(block_), MPI_BYTE, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) throw CommunicationError(fmt::format("MPI_Allgather returned {}", rc));
+        return;
+      }
+#else
+        throw Unsupported("this build has no MPI");
 #endif
-    comm.all_gather(local_, out_);
+      case Engine::stagekit_in_place: comm.all_gather_into(local, out, sizes_, buffers_); return;
+      case Engine::stagekit_copying: comm.all_gather(local, out); return;
+    }
   }
   std::string verify() override {
+    const std::span<std::byte> out = buffers_->out();
     for (int r = 0; r < size_; ++r) {
       for (std::size_t i = 0; i < block_; ++i) {
-        if (out_[static_cast<std::size_t>(r) * block_ + i] != pattern(r, i)) {
+        if (out[static_cast<std::size_t>(r) * block_ + i] != pattern(r, i)) {
           return fmt::format("byte {} of rank {}'s block differs", i, r);
         }
       }
@@ -103,11 +133,57 @@ class AllGatherLimit : public RankCase {
   }
 
  private:
-  bool raw_mpi_;
+  // Host memory from stagekit's pageable allocator, as the tensors of gather_state_dict have (its
+  // page size decides how fast MPI's shared-memory transport copies), so that every row moves the
+  // same kind of memory.
+  struct Buffers {
+    Buffers(std::size_t local_bytes, std::size_t out_bytes)
+        : local_storage(Storage::allocate(local_bytes)), out_storage(Storage::allocate(out_bytes)) {}
+    [[nodiscard]] std::span<std::byte> local() const { return bytes(local_storage); }
+    [[nodiscard]] std::span<std::byte> out() const { return bytes(out_storage); }
+    static std::span<std::byte> bytes(const Storage& s) { return {static_cast<std::byte*>(s.data()), s.nbytes()}; }
+    Storage local_storage;
+    Storage out_storage;
+  };
+  Engine engine_;
   int size_;
   std::size_t block_;
-  std::vector<std::byte> local_;
-  std::vector<std::byte> out_;
+  std::shared_ptr<Buffers> buffers_;  // the in-place all-gather's memory owner
+  std::vector<std::size_t> sizes_;
+};
+
+// limit/memcpy_gather: the engine of a thread world. Every rank copies the N blocks of S/N bytes a
+// gather brings it (from N touched source blocks of its own: the ranks share one address space)
+// into one touched S-byte buffer.
+class MemcpyGatherLimit : public RankCase {
+ public:
+  MemcpyGatherLimit(const dist::Communicator& comm, std::size_t total)
+      : block_(total / static_cast<std::size_t>(comm.size())),
+        out_(Storage::allocate(block_ * static_cast<std::size_t>(comm.size()))) {
+    for (int r = 0; r < comm.size(); ++r) {
+      sources_.push_back(Storage::allocate(block_));
+      auto* bytes = static_cast<std::byte*>(sources_.back().data());
+      for (std::size_t i = 0; i < block_; ++i) bytes[i] = pattern(r, i);
+    }
+    if (out_.nbytes() > 0) std::memset(out_.data(), 0, out_.nbytes());
+  }
+  void run(dist::Communicator&) override {
+    auto* out = static_cast<std::byte*>(out_.data());
+    for (std::size_t r = 0; r < sources_.size(); ++r) std::memcpy(out + r * block_, sources_[r].data(), block_);
+  }
+  std::string verify() override {
+    const auto* out = static_cast<const std::byte*>(out_.data());
+    for (std::size_t r = 0; r < sources_.size(); ++r) {
+      if (std::memcmp(out + r * block_, sources_[r].data(), block_) != 0)
+        return fmt::format("rank {}'s block differs", r);
+    }
+    return {};
+  }
+
+ private:
+  std::size_t block_;
+  std::vector<Storage> sources_;
+  Storage out_;
 };
 
 // limit/memcpy_local_block: what distribute_tensors has to do on each rank, by memcpy.
@@ -246,19 +322,31 @@ class DistributeCase : public RankCase {
 };
 
 CaseFactory factory(const Spec& spec) {
+  using Engine = AllGatherCase::Engine;
   switch (spec.op) {
-    case Op::all_gather_limit:
-      return [bytes = spec.bytes](dist::Communicator& c) { return std::make_unique<AllGatherLimit>(c, bytes, false); };
+    case Op::all_gather:
+      return [bytes = spec.bytes](dist::Communicator& c) {
+        return std::make_unique<AllGatherCase>(c, bytes, Engine::stagekit_in_place);
+      };
+    case Op::all_gather_copying:
+      return [bytes = spec.bytes](dist::Communicator& c) {
+        return std::make_unique<AllGatherCase>(c, bytes, Engine::stagekit_copying);
+      };
     case Op::mpi_allgather_limit:
       return [bytes = spec.bytes](dist::Communicator& c) -> std::unique_ptr<RankCase> {
 #if STAGEKIT_DIST_BENCH_MPI
-        if (c.backend() == "mpi") return std::make_unique<AllGatherLimit>(c, bytes, true);
+        if (c.backend() == "mpi") return std::make_unique<AllGatherCase>(c, bytes, Engine::mpi);
         throw Unsupported("MPI_Allgather needs the MPI world: run under mpirun");
 #else
         (void)c;
         (void)bytes;
         throw Unsupported("this build has no MPI");
 #endif
+      };
+    case Op::memcpy_gather_limit:
+      return [bytes = spec.bytes](dist::Communicator& c) -> std::unique_ptr<RankCase> {
+        if (c.backend() == "mpi") throw Unsupported("the MPI world's engine is MPI_Allgather (limit/mpi_allgather)");
+        return std::make_unique<MemcpyGatherLimit>(c, bytes);
       };
     case Op::memcpy_limit:
       return [bytes = spec.bytes](dist::Communicator& c) { return std::make_unique<MemcpyLimit>(c, bytes); };
@@ -274,21 +362,24 @@ CaseFactory factory(const Spec& spec) {
 void run_benchmark(benchmark::State& state, const Spec& spec) {
   const int n = dist_context().world_size;
   const bool is_limit =
-      spec.op == Op::all_gather_limit || spec.op == Op::mpi_allgather_limit || spec.op == Op::memcpy_limit;
+      spec.op == Op::mpi_allgather_limit || spec.op == Op::memcpy_gather_limit || spec.op == Op::memcpy_limit;
+  const bool whole_blocks = is_limit || spec.op == Op::all_gather || spec.op == Op::all_gather_copying;
   const Measurement m = measure(factory(spec), fixed_iterations(spec.bytes));
   const std::optional<double> total = report_iterations(state, m);
   if (!total) return;
   const double seconds = *total;
   // Limits move whole S/N blocks; the dist layouts hold exactly S bytes.
   const std::size_t bytes =
-      is_limit ? spec.bytes / static_cast<std::size_t>(n) * static_cast<std::size_t>(n) : spec.bytes;
+      whole_blocks ? spec.bytes / static_cast<std::size_t>(n) * static_cast<std::size_t>(n) : spec.bytes;
   const double algbw = seconds > 0 ? static_cast<double>(bytes) * static_cast<double>(state.iterations()) / seconds : 0;
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes * state.iterations()));
   state.counters["bytes"] = static_cast<double>(bytes);
   state.counters["algbw"] = algbw;
   state.counters["world_size"] = n;
   state.counters["wrong"] = 0;
-  if (spec.op != Op::memcpy_limit && spec.op != Op::distribute) state.counters["busbw"] = algbw * (n - 1) / n;
+  if (spec.op != Op::memcpy_limit && spec.op != Op::memcpy_gather_limit && spec.op != Op::distribute) {
+    state.counters["busbw"] = algbw * (n - 1) / n;
+  }
   if (is_limit) {
     if (algbw > 0) limit_table().record(spec.name, algbw);
     return;
@@ -306,16 +397,24 @@ void run_benchmark(benchmark::State& state, const Spec& spec) {
 }  // namespace
 
 void register_dist_benchmarks() {
+  // The engine an all-gather is divided by: MPI itself under mpirun, memory copies in a thread world.
+  const bool mpi = dist_context().backend == "mpi";
+  const auto gather_engine = [mpi](std::size_t s) {
+    return mpi ? fmt::format("limit/mpi_allgather/{}", s) : fmt::format("limit/memcpy_gather/{}", s);
+  };
   std::vector<Spec> specs;
   for (const std::size_t s : sizes()) {
-    specs.push_back({Op::all_gather_limit, Layout::shard0, s, fmt::format("limit/all_gather/{}", s), ""});
     specs.push_back({Op::mpi_allgather_limit, Layout::shard0, s, fmt::format("limit/mpi_allgather/{}", s), ""});
+    specs.push_back({Op::memcpy_gather_limit, Layout::shard0, s, fmt::format("limit/memcpy_gather/{}", s), ""});
     specs.push_back({Op::memcpy_limit, Layout::shard0, s, fmt::format("limit/memcpy_local_block/{}", s), ""});
   }
   for (const std::size_t s : sizes()) {
+    specs.push_back({Op::all_gather, Layout::shard0, s, fmt::format("dist/all_gather/{}", s), gather_engine(s)});
+    specs.push_back(
+        {Op::all_gather_copying, Layout::shard0, s, fmt::format("dist/all_gather_copying/{}", s), gather_engine(s)});
     for (const Layout layout : {Layout::shard0, Layout::many, Layout::uneven}) {
       specs.push_back({Op::gather, layout, s, fmt::format("dist/gather_state_dict/{}/{}", layout_name(layout), s),
-                       fmt::format("limit/all_gather/{}", s)});
+                       gather_engine(s)});
     }
     specs.push_back({Op::distribute, Layout::shard0, s, fmt::format("dist/distribute_tensors/{}", s),
                      fmt::format("limit/memcpy_local_block/{}", s)});

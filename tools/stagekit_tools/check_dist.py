@@ -5,8 +5,9 @@
 
 With a COMMAND, runs it first (its exit status must be 0).  The file must be a stagekit result
 file (context: stagekit_schema_version, world_backend, world_size) holding every benchmark family
-of the harness (limit/all_gather, limit/mpi_allgather, limit/memcpy_local_block,
-dist/gather_state_dict/{shard0,many,uneven}, dist/distribute_tensors, and the replication ones:
+of the harness (limit/mpi_allgather, limit/memcpy_gather, limit/memcpy_local_block,
+dist/all_gather, dist/all_gather_copying, dist/gather_state_dict/{shard0,many,uneven},
+dist/distribute_tensors, and the replication ones:
 limit/p2p, limit/seq_write, replicate/{exchange,persist,stage}); every measured entry must carry
 bytes, algbw and world_size, the all-gathers busbw, the dist and replicate benchmarks
 ratio_to_limit and limit_algbw; the only errors allowed start with "not_supported:"
@@ -20,9 +21,10 @@ import sys
 from stagekit_tools import bench_file, cli, names
 from stagekit_tools.jsonfile import read_json
 
-FAMILIES = ("limit/all_gather", "limit/mpi_allgather", "limit/memcpy_local_block",
-            "dist/gather_state_dict/shard0", "dist/gather_state_dict/many",
-            "dist/gather_state_dict/uneven", "dist/distribute_tensors",
+FAMILIES = ("limit/mpi_allgather", "limit/memcpy_gather", "limit/memcpy_local_block",
+            "dist/all_gather", "dist/all_gather_copying", "dist/gather_state_dict/shard0",
+            "dist/gather_state_dict/many", "dist/gather_state_dict/uneven",
+            "dist/distribute_tensors",
             "limit/p2p", "limit/seq_write",
             "replicate/exchange", "replicate/persist", "replicate/stage")
 PROG = "check_dist"
@@ -31,9 +33,11 @@ PROG = "check_dist"
 def required_counters(name):
     if name.startswith(("dist/", "replicate/")):
         needed = ["bytes", "algbw", "world_size", "ratio_to_limit", "limit_algbw"]
-        return needed + (["busbw"] if name.startswith("dist/gather_state_dict/") else [])
+        gathers = name.startswith(("dist/gather_state_dict/", "dist/all_gather/",
+                                   "dist/all_gather_copying/"))
+        return needed + (["busbw"] if gathers else [])
     needed = ["bytes", "algbw", "world_size"]
-    return needed + (["busbw"] if "allgather" in name or "all_gather" in name else [])
+    return needed + (["busbw"] if "mpi_allgather" in name else [])
 
 
 def check(doc, backend=None, world_size=None):

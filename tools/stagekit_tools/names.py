@@ -14,8 +14,9 @@ DESTINATIONS = ("pageable", "pinned", "shared", "pinned_shared")
 LAYOUTS = ("large", "small", "transformer", "views")
 MODES = ("cold", "warm")
 # stagekit-dist-bench, in the order it registers them (the replication ones last)
-DIST_OPS = ("all_gather", "mpi_allgather", "memcpy_local_block", "gather_state_dict",
-            "distribute_tensors", "p2p", "seq_write", "exchange", "persist", "stage")
+DIST_OPS = ("mpi_allgather", "memcpy_gather", "memcpy_local_block", "all_gather",
+            "all_gather_copying", "gather_state_dict", "distribute_tensors", "p2p", "seq_write",
+            "exchange", "persist", "stage")
 DIST_LAYOUTS = ("shard0", "many", "uneven")
 
 _STAGE = re.compile(r"^stage/([a-z0-9]+)_to_([a-z0-9_]+)/([a-z0-9_]+)/([a-z0-9_]+)$")

@@ -43,7 +43,7 @@ COLORS = matplotlib.colormaps["tab10"].colors
 # The ratio_to_limit targets' bounds, drawn as lines on the ratio chart.
 BOUND_COLORS = ("green", "orange", "purple", "brown")
 # The limit a panel's benchmarks are divided by, drawn in black (other limits in gray).
-MAIN_LIMITS = ("limit/all_gather", "limit/p2p", "limit/seq_write")
+MAIN_LIMITS = ("limit/mpi_allgather", "limit/memcpy_gather", "limit/p2p", "limit/seq_write")
 # The replication benchmarks of the ratio panel and the limits they are divided by.
 REPLICATION_RATIOS = {"exchange": "limit/p2p", "persist": "limit/seq_write",
                       "stage": "limit/p2p then limit/seq_write"}
@@ -285,8 +285,9 @@ def dist_figure(run):
     if axes is None:
         return fig
     world = run.world()
-    _dist_panel(axes[0, 0], summary, ("gather_state_dict", "all_gather", "mpi_allgather"),
-                f"gather_state_dict vs the all-gather of the same bytes ({world})")
+    _dist_panel(axes[0, 0], summary, ("gather_state_dict", "all_gather", "all_gather_copying",
+                                      "mpi_allgather", "memcpy_gather"),
+                f"gather_state_dict and the communicator vs the engine's all-gather ({world})")
     _dist_panel(axes[1, 0], summary, ("distribute_tensors", "memcpy_local_block"),
                 f"distribute_tensors vs memcpy of each rank's block ({world})")
     fig.suptitle("Distributed state-dict utilities: algbw (solid) and busbw (dashed), median")

@@ -48,6 +48,19 @@ TARGETS = (
            "result back costs under 5 us per tensor", "conversion", where_measured=True),
 )
 
+# The distributed targets, over a stagekit-dist-bench summary (`dist.summarize`: its ratio column is
+# `ratio_to_limit`, the median over the repetitions) of a run under mpirun, where every ratio is to
+# the engine's own operation in the same run (MPI_Allgather of the same bytes).
+_MiB16, _MiB64 = 16 << 20, 64 << 20
+DIST_TARGETS = tuple(
+    [Target(f"dist/all_gather/{s}", "ratio_to_limit", ">=", 0.90,
+            "the communicator's all-gather moves data at MPI_Allgather's speed", "all_gather")
+     for s in (_MiB16, _MiB64)]
+    + [Target(f"dist/gather_state_dict/{layout}/{s}", "ratio_to_limit", ">=", 0.80,
+              "gathering a state dict costs little more than MPI_Allgather of its bytes",
+              "gather_state_dict")
+       for layout in ("shard0", "many") for s in (_MiB16, _MiB64)])
+
 PASS, MISS, ERROR, NOT_MEASURED = "PASS", "MISS", "ERROR", "NOT MEASURED"
 
 
@@ -86,6 +99,18 @@ def _evaluate_one(target, row):
             out["measured"] = f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
             out["result"] = PASS if target.holds(value) else MISS
     return out
+
+
+def evaluate_dist(summary_rows, world_backend, targets=DIST_TARGETS):
+    """evaluate() of the distributed targets over a dist summary; they hold under mpirun, so a
+    thread-world run gives NOT MEASURED rows saying so."""
+    if world_backend == "mpi":
+        return evaluate(summary_rows, targets)
+    return [{"target": t.text(), "pattern": t.pattern, "benchmark": t.pattern, "measured": "",
+             "result": NOT_MEASURED,
+             "note": f"not measured: the distributed run is a {world_backend or 'thread'} world "
+                     "(these targets hold under mpirun, against MPI itself)"}
+            for t in targets]
 
 
 def _missing(value):

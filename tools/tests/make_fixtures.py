@@ -128,13 +128,23 @@ def run(ctx, seed, reps, limits=LIMITS, stage=STAGE, skipped=SKIPPED, slow=None,
 
 # stagekit-dist-bench: nominal algbw (bytes/s) of the limits, and each dist benchmark's ratio to
 # its limit (perf/bench/dist_bench.cpp names them).
-DIST_LIMITS = (("limit/all_gather", 3.0e9), ("limit/mpi_allgather", 4.0e9),
+DIST_LIMITS = (("limit/mpi_allgather", 4.0e9), ("limit/memcpy_gather", 20.0e9),
                ("limit/memcpy_local_block", 30.0e9))
-DIST_BENCH = (("dist/gather_state_dict/shard0", "limit/all_gather", 0.55),
-              ("dist/gather_state_dict/many", "limit/all_gather", 0.45),
-              ("dist/gather_state_dict/uneven", "limit/all_gather", 0.50),
+# ENGINE: the all-gather engine of the world, limit/mpi_allgather under mpirun and
+# limit/memcpy_gather in a thread world.
+DIST_BENCH = (("dist/all_gather", "ENGINE", 0.95),
+              ("dist/all_gather_copying", "ENGINE", 0.70),
+              ("dist/gather_state_dict/shard0", "ENGINE", 0.85),
+              ("dist/gather_state_dict/many", "ENGINE", 0.80),
+              ("dist/gather_state_dict/uneven", "ENGINE", 0.82),
               ("dist/distribute_tensors", "limit/memcpy_local_block", 0.90))
-MPI_SKIP = "not_supported: MPI_Allgather needs the MPI world: run under mpirun"
+DIST_ENGINES = {"mpi": "limit/mpi_allgather", "thread": "limit/memcpy_gather"}
+DIST_SKIPS = {
+    "mpi": {"limit/memcpy_gather":
+            "not_supported: the MPI world's engine is MPI_Allgather (limit/mpi_allgather)"},
+    "thread": {"limit/mpi_allgather":
+               "not_supported: MPI_Allgather needs the MPI world: run under mpirun"},
+}
 # The replication benchmarks (perf/bench/replication_bench.cpp), registered after the others: their
 # limits, then each benchmark with the limits it is divided by (several: one after the other).
 REPLICATION_LIMITS = (("limit/p2p", 2.5e9), ("limit/seq_write", 1.2e9))
@@ -153,14 +163,16 @@ def dist_context(date, backend, world_size, mode):
         "world_size": world_size})
 
 
-def dist_run(ctx, seed, reps, world_size, sizes, skipped=(), errors=None,
-             replication_sizes=()):
+def dist_run(ctx, seed, reps, world_size, sizes, errors=None, replication_sizes=()):
     """A stagekit-dist-bench document: limits of every size first, then the dist benchmarks, then
     the replication limits and benchmarks of every replication size."""
     rng, errors, n = random.Random(seed), errors or {}, world_size
+    backend = ctx["world_backend"]
+    skipped = DIST_SKIPS[backend]
     specs = [(f"{name}/{size}", size, None, bps) for size in sizes for name, bps in DIST_LIMITS]
-    specs += [(f"{name}/{size}", size, (f"{limit}/{size}",), ratio) for size in sizes
-              for name, limit, ratio in DIST_BENCH]
+    specs += [(f"{name}/{size}", size,
+               (f"{DIST_ENGINES[backend] if limit == 'ENGINE' else limit}/{size}",), ratio)
+              for size in sizes for name, limit, ratio in DIST_BENCH]
     specs += [(f"{name}/{size}", size, None, bps) for size in replication_sizes
               for name, bps in REPLICATION_LIMITS]
     specs += [(f"{name}/{size}", size, tuple(f"{limit}/{size}" for limit in limits), ratio)
@@ -172,12 +184,14 @@ def dist_run(ctx, seed, reps, world_size, sizes, skipped=(), errors=None,
         run_name = f"{name}/iterations:{iterations}/manual_time"
         base = name.rpartition("/")[0]
         if base in skipped or name in errors:
-            message = MPI_SKIP if base in skipped else errors[name]
+            message = skipped[base] if base in skipped else errors[name]
             benchmarks += [gbench_json.error(run_name, family, reps, message, r)
                            for r in range(reps)]
             continue
         # the dist limits move whole S/N blocks; everything else S bytes
-        nbytes = size // n * n if limit is None and base in dict(DIST_LIMITS) else size
+        whole_blocks = ((limit is None and base in dict(DIST_LIMITS))
+                        or base.startswith("dist/all_gather"))
+        nbytes = size // n * n if whole_blocks else size
         bps = value if limit is None else value * serial([nominal[x.rpartition("/")[0]]
                                                           for x in limit])
         entries = []
@@ -186,7 +200,7 @@ def dist_run(ctx, seed, reps, world_size, sizes, skipped=(), errors=None,
             algbw = _sig(nbytes / seconds)
             counters = {"bytes": nbytes, "bytes_per_second": algbw, "algbw": algbw,
                         "world_size": n, "wrong": 0}
-            if "gather" in base:
+            if "gather" in base and base != "limit/memcpy_gather":
                 counters["busbw"] = _sig(algbw * (n - 1) / n)
             if limit is not None:
                 limit_bps = serial([measured[x] for x in limit])
@@ -287,7 +301,7 @@ def write_all(out):
         (1 << 20, 16 << 20, 64 << 20), replication_sizes=(1 << 20, 64 << 20))
     docs["dist_thread_errors.json"] = dist_run(
         dist_context("2026-11-24T12:55:00+00:00", "thread", 2, "smoke"), 10, 1, 2, (64 << 10,),
-        skipped=("limit/mpi_allgather",), errors={
+        errors={
             "dist/gather_state_dict/uneven/65536":
                 "wrong result: rank 1: b.weight: differs from the full tensor",
             "replicate/persist/65536":

@@ -29,7 +29,7 @@ def test_names_of_the_replication_benchmarks():
 def test_summary_splits_replication_and_divides_by_its_limits():
     summary = dist.summarize(load_run(fixture("dist_mpi_np4.json")).frame)
     utilities, replication = dist.split(summary)
-    assert len(utilities) == 21 and len(replication) == 10
+    assert len(utilities) == 27 and len(replication) == 10
     assert not any(n.startswith(("replicate/", "limit/p2p", "limit/seq_write"))
                    for n in utilities.index)
     exchange = replication.loc[f"replicate/exchange/{MIB64}"]

@@ -38,3 +38,30 @@ def test_a_run_without_conversions_has_no_conversion_rows_but_keeps_the_others()
     missing = [r for r in targets.evaluate([]) if r["result"] == targets.NOT_MEASURED]
     assert {r["pattern"] for r in missing} == {t.pattern for t in targets.TARGETS
                                                if not t.where_measured}
+
+
+def dist_row(benchmark, ratio, status="ok"):
+    return {"benchmark": benchmark, "status": status, "error": None, "skipped_reason": None,
+            "ratio_to_limit": ratio}
+
+
+def test_the_distributed_targets_judge_an_mpi_run_against_the_engine():
+    summary = [dist_row("dist/all_gather/16777216", 0.95),
+               dist_row("dist/all_gather/67108864", 0.7),
+               dist_row("dist/all_gather/1048576", 0.2),
+               dist_row("dist/gather_state_dict/shard0/16777216", 0.85),
+               dist_row("dist/gather_state_dict/many/67108864", 0.1, status="error")]
+    rows = {r["benchmark"]: r["result"] for r in targets.evaluate_dist(summary, "mpi")}
+    assert rows["dist/all_gather/16777216"] == targets.PASS
+    assert rows["dist/all_gather/67108864"] == targets.MISS
+    assert "dist/all_gather/1048576" not in rows  # the targets name 16 and 64 MiB only
+    assert rows["dist/gather_state_dict/shard0/16777216"] == targets.PASS
+    assert rows["dist/gather_state_dict/many/67108864"] == targets.ERROR
+    assert rows["dist/gather_state_dict/many/16777216"] == targets.NOT_MEASURED
+
+
+def test_a_thread_world_run_does_not_judge_the_distributed_targets():
+    rows = targets.evaluate_dist([dist_row("dist/all_gather/16777216", 0.99)], "thread")
+    assert len(rows) == len(targets.DIST_TARGETS)
+    assert {r["result"] for r in rows} == {targets.NOT_MEASURED}
+    assert all("thread world" in r["note"] for r in rows)

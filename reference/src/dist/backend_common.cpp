@@ -72,6 +72,42 @@ void check_all_gather_sizes(const Communicator& comm, std::size_t local_bytes, s
   }
 }
 
+void check_all_gather_into_sizes(const Communicator& comm, std::size_t local_bytes, std::size_t out_bytes,
+                                 std::span<const std::size_t> sizes) {
+  if (sizes.size() != static_cast<std::size_t>(comm.size())) {
+    throw InvalidArgument(fmt::format("{}: all_gather_into: {} sizes for {} ranks", describe_communicator(comm),
+                                      sizes.size(), comm.size()));
+  }
+  (void)local_bytes;  // checked against sizes[rank] by every rank, once the contributions are known
+  std::size_t total = 0;
+  for (std::size_t n : sizes) total += n;
+  if (out_bytes != total) {
+    throw InvalidArgument(fmt::format("{}: all_gather_into: the output holds {} bytes, the sizes add up to {}",
+                                      describe_communicator(comm), out_bytes, total));
+  }
+}
+
+void check_received_sizes(const Communicator& comm, std::span<const std::size_t> got,
+                          std::span<const std::size_t> expected) {
+  std::vector<std::string> wrong;
+  for (std::size_t r = 0; r < got.size() && r < expected.size(); ++r) {
+    if (got[r] != expected[r])
+      wrong.push_back(fmt::format("rank {} contributes {} bytes, expected {}", r, got[r], expected[r]));
+  }
+  if (!wrong.empty()) {
+    throw CommunicationError(fmt::format("{}: all_gather_into: the ranks disagree on the sizes: {}",
+                                         describe_communicator(comm), fmt::join(wrong, "; ")));
+  }
+}
+
+void check_received_sizes(const Communicator& comm, const std::vector<std::vector<std::byte>>& blocks,
+                          std::span<const std::size_t> expected) {
+  std::vector<std::size_t> got;
+  got.reserve(blocks.size());
+  for (const auto& b : blocks) got.push_back(b.size());
+  check_received_sizes(comm, got, expected);
+}
+
 void BrokenState::throw_if_broken(const Communicator& comm, std::string_view op) const {
   if (reason_.empty()) return;
   throw CommunicationError(
@@ -80,7 +116,7 @@ void BrokenState::throw_if_broken(const Communicator& comm, std::string_view op)
 }
 
 void Backoff::pause() {
-  if (++polls_ <= 16) {
+  if (Clock::now() < spin_until_) {
     std::this_thread::yield();
     return;
   }

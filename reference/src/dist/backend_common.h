@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "stagekit/core/dtype.h"
 #include "stagekit/dist/communicator.h"
@@ -32,6 +33,16 @@ void check_reduce_arguments(const Communicator& comm, std::size_t nbytes, DType 
 void check_color(const Communicator& comm, int color);
 // InvalidArgument unless out.size() == comm.size() * local_bytes.
 void check_all_gather_sizes(const Communicator& comm, std::size_t local_bytes, std::size_t out_bytes);
+// all_gather_into: InvalidArgument unless there is one size per rank and out_bytes is their sum
+// (local_bytes == sizes[rank()] is checked by every rank from the exchanged contributions).
+void check_all_gather_into_sizes(const Communicator& comm, std::size_t local_bytes, std::size_t out_bytes,
+                                 std::span<const std::size_t> sizes);
+// all_gather_into: CommunicationError naming the ranks whose contribution (their byte count, as
+// received or signed) differs from the size this rank expects of them.
+void check_received_sizes(const Communicator& comm, std::span<const std::size_t> got,
+                          std::span<const std::size_t> expected);
+void check_received_sizes(const Communicator& comm, const std::vector<std::vector<std::byte>>& blocks,
+                          std::span<const std::size_t> expected);
 
 // Once a blocking operation timed out the communicator is broken: later operations throw
 // CommunicationError naming the first failure.
@@ -48,13 +59,16 @@ class BrokenState {
   std::string reason_;
 };
 
-// Sleeps between polls: a few immediate retries, then sleeps growing from 20 us to 1 ms.
+// Paces a polling loop that waits for peers: for its first few milliseconds it only yields (peers
+// a little late are seen at once, so that ranks leave a collective together), then it sleeps,
+// 20 us growing to 1 ms (a peer that is late by more is not kept waiting on a busy core).
 class Backoff {
  public:
+  static constexpr std::chrono::milliseconds kSpin{5};
   void pause();
 
  private:
-  int polls_ = 0;
+  Clock::time_point spin_until_ = Clock::now() + kSpin;
   std::chrono::microseconds sleep_{20};
 };
 

@@ -61,6 +61,7 @@ std::string_view collective_name(CollectiveKind kind) noexcept {
     case CollectiveKind::all_reduce: return "all_reduce";
     case CollectiveKind::barrier: return "barrier";
     case CollectiveKind::split: return "split";
+    case CollectiveKind::all_gather_into: return "all_gather_into";
   }
   return "unknown collective";
 }
@@ -71,6 +72,17 @@ Signature make_signature(CollectiveKind kind, std::uint64_t seq, std::size_t nby
   s.kind = static_cast<std::int32_t>(kind);
   s.nbytes = static_cast<std::int64_t>(nbytes);
   return s;
+}
+
+std::int64_t sizes_digest(std::span<const std::size_t> sizes) noexcept {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (std::size_t n : sizes) {
+    for (int b = 0; b < 8; ++b) {
+      h ^= (static_cast<std::uint64_t>(n) >> (8 * b)) & 0xffU;
+      h *= 1099511628211ULL;
+    }
+  }
+  return static_cast<std::int64_t>(h);
 }
 
 void check_signatures(std::span<const Signature> all, std::string_view context) {
@@ -104,6 +116,11 @@ void check_signatures(std::span<const Signature> all, std::string_view context) 
           all, context, op, "reduce op", [](const Signature& s) { return s.reduce_op; },
           [](const Signature& s) { return fmt::format("op {}", s.reduce_op); });
       require_same(all, context, op, "size", bytes, bytes_text);
+      break;
+    case CollectiveKind::all_gather_into:
+      require_same(
+          all, context, op, "list of sizes", [](const Signature& s) { return s.key; },
+          [](const Signature& s) { return fmt::format("sizes digest {:#x}", static_cast<std::uint64_t>(s.key)); });
       break;
     case CollectiveKind::all_gather_v:
     case CollectiveKind::barrier:

@@ -14,7 +14,15 @@
 
 namespace stagekit::dist::detail {
 
-enum class CollectiveKind : std::int32_t { broadcast = 1, all_gather, all_gather_v, all_reduce, barrier, split };
+enum class CollectiveKind : std::int32_t {
+  broadcast = 1,
+  all_gather,
+  all_gather_v,
+  all_reduce,
+  barrier,
+  split,
+  all_gather_into,  // key: sizes_digest() of the sizes every rank expects
+};
 
 [[nodiscard]] std::string_view collective_name(CollectiveKind kind) noexcept;
 
@@ -32,6 +40,8 @@ struct Signature {
 static_assert(sizeof(Signature) == 48 && std::is_trivially_copyable_v<Signature>);
 
 [[nodiscard]] Signature make_signature(CollectiveKind kind, std::uint64_t seq, std::size_t nbytes = 0);
+// A digest of a list of sizes (FNV-1a over their 64-bit values), to check that ranks agree on it.
+[[nodiscard]] std::int64_t sizes_digest(std::span<const std::size_t> sizes) noexcept;
 
 // Throws CommunicationError (prefixed with `context`) when the signatures of the ranks (index = rank)
 // disagree on anything the collective needs to agree on.

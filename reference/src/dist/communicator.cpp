@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -200,6 +201,29 @@ void Communicator::all_reduce_tensor(const Tensor& t, ReduceOp op) {
   const std::vector<Header> headers = gather_headers(*this, t, "all_reduce_tensor");
   require_equal_headers(*this, headers, "all_reduce_tensor");
   all_reduce(bytes_of(t), t.dtype(), op);
+}
+
+void Communicator::all_gather_into(std::span<const std::byte> local, std::span<std::byte> out,
+                                   std::span<const std::size_t> sizes, MemoryOwner /*owner*/) {
+  detail::check_all_gather_into_sizes(*this, local.size(), out.size(), sizes);
+  if (uses_device_memory(*this)) {  // device memory: only the equal-size collective moves it
+    const bool equal = std::all_of(sizes.begin(), sizes.end(), [&](std::size_t n) { return n == sizes.front(); });
+    if (!equal) {
+      throw Unsupported(fmt::format("{}: all_gather_into with unequal sizes is not available on the {} backend",
+                                    detail::describe_communicator(*this), backend()));
+    }
+    all_gather(local, out);
+    return;
+  }
+  // Every rank takes this path whatever it contributes, so that a contribution other than the
+  // expected one is found by every rank from what it received.
+  const std::vector<Bytes> blocks = all_gather_v(local);
+  detail::check_received_sizes(*this, blocks, sizes);
+  std::size_t at = 0;
+  for (const Bytes& block : blocks) {
+    if (!block.empty()) std::memcpy(out.data() + at, block.data(), block.size());
+    at += block.size();
+  }
 }
 
 }  // namespace stagekit::dist

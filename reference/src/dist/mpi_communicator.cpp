@@ -169,6 +169,56 @@ class MpiCommunicator final : public Communicator {
     std::memcpy(out.data(), buffers->second.data(), out.size());
   }
 
+  void all_gather_into(std::span<const std::byte> local, std::span<std::byte> out, std::span<const std::size_t> sizes,
+                       MemoryOwner owner) override {
+    const auto start = begin("all_gather_into");
+    detail::check_all_gather_into_sizes(*this, local.size(), out.size(), sizes);
+    Signature sig = detail::make_signature(CollectiveKind::all_gather_into, 0, local.size());
+    sig.key = detail::sizes_digest(sizes);
+    const std::vector<Signature> all = exchange(sig, start);
+    std::vector<std::size_t> contributed;
+    for (const Signature& s : all) contributed.push_back(static_cast<std::size_t>(s.nbytes));
+    detail::check_received_sizes(*this, contributed, sizes);
+    if (out.empty()) return;
+    if (out.size() > static_cast<std::size_t>(INT_MAX)) {  // large counts: through all_gather_v's path
+      const std::vector<Bytes> blocks = gather_v_large(local, contributed, start);
+      std::size_t at = 0;
+      for (const Bytes& block : blocks) {
+        if (!block.empty()) std::memcpy(out.data() + at, block.data(), block.size());
+        at += block.size();
+      }
+      return;
+    }
+    struct Transfer {
+      MemoryOwner owner;
+      Bytes send, recv;  // staging copies, only without an owner
+      std::vector<int> counts, displacements;
+    };
+    auto t = std::make_shared<Transfer>();
+    int offset = 0;
+    for (std::size_t n : sizes) {
+      t->counts.push_back(static_cast<int>(n));
+      t->displacements.push_back(offset);
+      offset += static_cast<int>(n);
+    }
+    const std::byte* send = local.data();
+    std::byte* recv = out.data();
+    if (owner) {
+      t->owner = std::move(owner);
+    } else {
+      t->send.assign(local.begin(), local.end());
+      t->recv.resize(out.size());
+      send = t->send.data();
+      recv = t->recv.data();
+    }
+    Operation op(t);
+    check(MPI_Iallgatherv(send, static_cast<int>(local.size()), MPI_BYTE, recv, t->counts.data(),
+                          t->displacements.data(), MPI_BYTE, data_, op.add()),
+          "MPI_Iallgatherv");
+    finish(op, start);
+    if (!t->recv.empty()) std::memcpy(out.data(), t->recv.data(), out.size());
+  }
+
   [[nodiscard]] std::vector<std::vector<std::byte>> all_gather_v(std::span<const std::byte> local) override {
     const auto start = begin("all_gather_v");
     const std::vector<Signature> all =
@@ -279,7 +329,7 @@ class MpiCommunicator final : public Communicator {
 
   // Waits for the payload phase of the current collective.
   void finish(Operation& op, Clock::time_point start) {
-    if (op.wait(start + timeout())) return;
+    if (op.wait(start + timeout(), Operation::Progress::moving_data)) return;
     fail_timeout(
         fmt::format("collective #{} timed out after {} moving its data: every rank arrived, but a peer gave "
                     "up or died before the transfer completed",
@@ -307,7 +357,7 @@ class MpiCommunicator final : public Communicator {
     const ByteType type(buffer->size());
     Operation op(buffer);
     check(MPI_Imrecv(buffer->data(), type.count(), type.type(), &message, op.add()), "MPI_Imrecv");
-    if (!op.wait(deadline)) {
+    if (!op.wait(deadline, Operation::Progress::moving_data)) {  // matched: the sender is sending
       fail_timeout(fmt::format("{} from rank {} (tag {}) timed out after {} while receiving a {}-byte message", what,
                                src, tag, waited(start), buffer->size()));
     }

@@ -151,7 +151,7 @@ MPI_Request* Operation::add(bool cancel) {
   return &entries_.back().request;
 }
 
-bool Operation::wait(Clock::time_point deadline) {
+bool Operation::wait(Clock::time_point deadline, Progress progress) {
   detail::Backoff backoff;
   for (;;) {
     bool done = true;
@@ -163,7 +163,11 @@ bool Operation::wait(Clock::time_point deadline) {
     }
     if (done) return true;
     if (Clock::now() >= deadline) return false;
-    backoff.pause();
+    if (progress == Progress::moving_data) {
+      std::this_thread::yield();  // lets the peer ranks sharing this core progress too
+    } else {
+      backoff.pause();
+    }
   }
 }
 

@@ -63,9 +63,14 @@ class Operation {
 
   // A new request slot for an MPI_I* call. `cancel`: MPI_Cancel it if it is abandoned (receives).
   [[nodiscard]] MPI_Request* add(bool cancel = false);
+  // How wait() polls. While peers may still be missing (a signature exchange, a receive whose
+  // sender has not sent) it backs off to sleeping; once every rank has arrived the data is moving,
+  // and MPI only progresses a transfer inside MPI calls (Open MPI's shared-memory transport copies a
+  // large message fragment by fragment as both sides poll), so it polls without sleeping.
+  enum class Progress { awaiting_peers, moving_data };
   // Polls until every request completed (true) or the deadline passed (false). Throws
   // CommunicationError when MPI reports an error.
-  [[nodiscard]] bool wait(Clock::time_point deadline);
+  [[nodiscard]] bool wait(Clock::time_point deadline, Progress progress = Progress::awaiting_peers);
   [[nodiscard]] std::size_t count() const noexcept { return entries_.size(); }
   [[nodiscard]] bool pending(std::size_t i) const noexcept { return entries_[i].request != MPI_REQUEST_NULL; }
 

@@ -35,9 +35,57 @@ std::int64_t extent_before(const DTensorSpec& spec, const IntList& coord, std::i
   return extent;
 }
 
+// Whether blocks concatenated along `dim` are their row-major bytes one after another: every
+// dimension before `dim` has size 1.
+bool concatenates_contiguously(const Tensor& block, std::int64_t dim) {
+  for (std::int64_t d = 0; d < dim; ++d) {
+    if (block.sizes()[static_cast<std::size_t>(d)] != 1) return false;
+  }
+  return true;
+}
+
+// The blocks of every rank of `group` (rank m holds chunk m of `parent` along `dim`) gathered
+// straight into one new tensor (its buffer from `pool` when there is one): one all_gather_into, no
+// staging copy, the local block sent from where it lies when it is contiguous. The new tensor's storage and the block's
+// are the transfer's memory owner (see Communicator::MemoryOwner).
+Tensor gather_blocks_in_place(const Tensor& block, std::int64_t dim, std::int64_t parent, std::int64_t parts,
+                              Communicator& group, HostBufferPool* pool) {
+  const auto d = static_cast<std::size_t>(dim);
+  std::size_t row_bytes = block.element_size();  // bytes per index along `dim`
+  for (std::size_t i = 0; i < block.sizes().size(); ++i) {
+    if (i != d) row_bytes *= static_cast<std::size_t>(block.sizes()[i]);
+  }
+  std::vector<std::size_t> sizes;
+  for (std::int64_t m = 0; m < parts; ++m)
+    sizes.push_back(static_cast<std::size_t>(chunk_of(parent, parts, m).first) * row_bytes);
+  IntList shape(block.sizes().begin(), block.sizes().end());
+  shape[d] = parent;
+  const Tensor local = block.is_contiguous() ? block : block.clone();
+  Tensor out;
+  if (pool != nullptr) {
+    std::size_t nbytes = block.element_size();
+    for (std::int64_t n : shape) nbytes *= static_cast<std::size_t>(n);
+    out = Tensor::from_storage(pool->take(nbytes), block.dtype(), shape, Tensor::contiguous_strides(shape));
+  } else {
+    out = Tensor::empty(shape, block.dtype());
+  }
+  const auto local_bytes = static_cast<std::size_t>(local.numel()) * local.element_size();
+  const auto out_bytes = static_cast<std::size_t>(out.numel()) * out.element_size();
+  auto owner = std::make_shared<std::pair<Storage, Storage>>(local.storage(), out.storage());
+  group.all_gather_into({static_cast<const std::byte*>(local.data_ptr()), local_bytes},
+                        {static_cast<std::byte*>(out.data_ptr()), out_bytes}, sizes, std::move(owner));
+  return out;
+}
+
 }  // namespace
 
 MeshGroups::MeshGroups(Communicator& world, const DeviceMesh& mesh) : mesh_(mesh) {
+  bool is_world = mesh.ndim() == 1 && static_cast<int>(mesh.ranks().size()) == world.size();
+  for (std::size_t i = 0; is_world && i < mesh.ranks().size(); ++i) is_world = mesh.ranks()[i] == static_cast<int>(i);
+  if (is_world) {  // every rank decides alike: no split, so nothing collective to skip
+    along_.push_back(&world);
+    return;
+  }
   const auto coord = mesh.coordinate_of(world.rank());
   for (std::int64_t dim = 0; dim < mesh.ndim(); ++dim) {
     int color = kUndefinedColor;
@@ -53,14 +101,17 @@ MeshGroups::MeshGroups(Communicator& world, const DeviceMesh& mesh) : mesh_(mesh
       key = static_cast<int>((*coord)[static_cast<std::size_t>(dim)]);
     }
     auto group = world.split(color, key);
-    if (coord) groups_.push_back(std::move(group));
+    if (coord) {
+      along_.push_back(group.get());
+      owned_.push_back(std::move(group));
+    }
   }
 }
 
 Communicator& MeshGroups::along(std::int64_t dim) const {
-  if (groups_.empty()) throw InvalidArgument(fmt::format("this rank is not in {}", mesh_.str()));
-  check_argument(dim >= 0 && dim < static_cast<std::int64_t>(groups_.size()), fmt::format("mesh dimension {}", dim));
-  return *groups_[static_cast<std::size_t>(dim)];
+  if (along_.empty()) throw InvalidArgument(fmt::format("this rank is not in {}", mesh_.str()));
+  check_argument(dim >= 0 && dim < static_cast<std::int64_t>(along_.size()), fmt::format("mesh dimension {}", dim));
+  return *along_[static_cast<std::size_t>(dim)];
 }
 
 Tensor concatenate(const std::vector<Tensor>& blocks, std::int64_t dim) {
@@ -87,7 +138,7 @@ Tensor concatenate(const std::vector<Tensor>& blocks, std::int64_t dim) {
   return out;
 }
 
-Tensor full_tensor(const DTensor& dt, const MeshGroups& groups) {
+Tensor full_tensor(const DTensor& dt, const MeshGroups& groups, HostBufferPool* pool) {
   const DTensorSpec& spec = dt.spec();
   const auto coord = spec.mesh.coordinate_of(dt.rank());
   check_argument(coord.has_value() && groups.member(), fmt::format("rank {} is not in {}", dt.rank(), spec.mesh.str()));
@@ -101,6 +152,9 @@ Tensor full_tensor(const DTensor& dt, const MeshGroups& groups) {
       if (reduced.is_same(dt.local())) reduced = reduced.clone();  // never reduce into the caller's tensor
       group.all_reduce_tensor(reduced, ReduceOp::sum);
       block = reduced;
+    } else if (p.is_shard() && concatenates_contiguously(block, p.dim)) {
+      block = gather_blocks_in_place(block, p.dim, extent_before(spec, *coord, p.dim, level), spec.mesh.shape()[level],
+                                     group, pool);
     } else if (p.is_shard()) {
       const std::vector<std::byte> mine = host_bytes(block);
       const auto received = group.all_gather_v(mine);

@@ -291,7 +291,7 @@ Value gather_state_dict(const Value& state_dict, Communicator& world, const Gath
   IterateSpec spec;
   spec.tensor = identity_tensor;
   spec.dtensor = [&](const std::shared_ptr<DTensor>& d, const Value*) {
-    return Value(full_tensor(*d, groups_for(d->spec().mesh)));
+    return Value(full_tensor(*d, groups_for(d->spec().mesh), options.output_pool));
   };
   spec.sharded = [&](const std::shared_ptr<ShardedTensor>& s, const Value*) { return Value(full_tensor(*s, world)); };
   spec.cpu_offload = options.cpu_offload;

@@ -159,6 +159,47 @@ void check_all_gather_v(Communicator& comm) {
   }
 }
 
+void check_all_gather_into(Communicator& comm) {
+  const int n = comm.size();
+  const auto size_of = [](int r) { return static_cast<std::size_t>(r) * 5 + 1; };
+  std::vector<std::size_t> sizes;
+  std::size_t total = 0;
+  for (int r = 0; r < n; ++r) {
+    sizes.push_back(size_of(r));
+    total += size_of(r);
+  }
+  const auto check_blocks = [&](const Bytes& out, const std::string& what) {
+    std::size_t at = 0;
+    for (int r = 0; r < n; ++r) {
+      EXPECT_TRUE(std::equal(out.begin() + static_cast<std::ptrdiff_t>(at),
+                             out.begin() + static_cast<std::ptrdiff_t>(at + size_of(r)),
+                             pattern(r, size_of(r)).begin()))
+          << where(comm, fmt::format("{}: block of rank {}", what, r));
+      at += size_of(r);
+    }
+  };
+  // In place: the owner holds both buffers.
+  auto owned = std::make_shared<std::pair<Bytes, Bytes>>(pattern(comm.rank(), size_of(comm.rank())), Bytes(total));
+  comm.all_gather_into(owned->first, owned->second, sizes, owned);
+  check_blocks(owned->second, "all_gather_into with an owner");
+  // Through the backend's own buffers.
+  Bytes out(total);
+  comm.all_gather_into(pattern(comm.rank(), size_of(comm.rank())), out, sizes, nullptr);
+  check_blocks(out, "all_gather_into without an owner");
+  // Equal sizes.
+  std::vector<std::size_t> equal(static_cast<std::size_t>(n), 4);
+  Bytes four(4 * static_cast<std::size_t>(n));
+  comm.all_gather_into(pattern(comm.rank(), 4), four, equal, nullptr);
+  for (int r = 0; r < n; ++r) {
+    EXPECT_TRUE(std::equal(four.begin() + 4 * r, four.begin() + 4 * (r + 1), pattern(r, 4).begin()))
+        << where(comm, "all_gather_into of equal sizes");
+  }
+  Bytes wrong(total + 1);
+  expect_error<InvalidArgument>(
+      [&] { comm.all_gather_into(pattern(comm.rank(), size_of(comm.rank())), wrong, sizes, nullptr); },
+      {"all_gather_into", "add up to"}, where(comm, "all_gather_into output size"));
+}
+
 void check_all_reduce(Communicator& comm) {
   const int n = comm.size();
   constexpr std::size_t kCount = 11;
@@ -298,6 +339,12 @@ void check_mismatches(Communicator& comm) {
   Bytes out(data.size() * static_cast<std::size_t>(comm.size()));
   expect_error<CommunicationError>([&] { comm.all_gather(data, out); }, {"all_gather", "size"},
                                    where(comm, "all_gather sizes"));
+  // all_gather_into: a rank contributing other than what every rank expects of it.
+  const std::vector<std::size_t> sizes(static_cast<std::size_t>(comm.size()), 4);
+  Bytes gathered(4 * static_cast<std::size_t>(comm.size()));
+  Bytes mine(r == 0 ? 3 : 4);
+  expect_error<CommunicationError>([&] { comm.all_gather_into(mine, gathered, sizes, nullptr); }, {"size"},
+                                   where(comm, "all_gather_into contributions"));
   Bytes values(8);
   expect_error<CommunicationError>(
       [&] { comm.all_reduce(values, r == 0 ? DType::int32 : DType::float32, ReduceOp::sum); },

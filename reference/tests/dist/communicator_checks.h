@@ -38,6 +38,8 @@ void check_point_to_point(Communicator& comm);
 void check_broadcast(Communicator& comm);
 void check_all_gather(Communicator& comm);
 void check_all_gather_v(Communicator& comm);
+// all_gather_into of unequal and equal sizes, with and without a memory owner.
+void check_all_gather_into(Communicator& comm);
 void check_all_reduce(Communicator& comm);
 void check_barrier(Communicator& comm);
 void check_split(Communicator& comm);

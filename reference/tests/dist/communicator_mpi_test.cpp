@@ -61,6 +61,7 @@ TEST(MpiCommunicator, PointToPoint) { testing::check_point_to_point(world()); }
 TEST(MpiCommunicator, Broadcast) { testing::check_broadcast(world()); }
 TEST(MpiCommunicator, AllGather) { testing::check_all_gather(world()); }
 TEST(MpiCommunicator, AllGatherV) { testing::check_all_gather_v(world()); }
+TEST(MpiCommunicator, AllGatherInto) { testing::check_all_gather_into(world()); }
 TEST(MpiCommunicator, AllReduce) { testing::check_all_reduce(world()); }
 TEST(MpiCommunicator, Barrier) { testing::check_barrier(world()); }
 TEST(MpiCommunicator, Split) { testing::check_split(world()); }

@@ -44,6 +44,7 @@ TEST_P(ThreadWorld, PointToPoint) { run(testing::check_point_to_point); }
 TEST_P(ThreadWorld, Broadcast) { run(testing::check_broadcast); }
 TEST_P(ThreadWorld, AllGather) { run(testing::check_all_gather); }
 TEST_P(ThreadWorld, AllGatherV) { run(testing::check_all_gather_v); }
+TEST_P(ThreadWorld, AllGatherInto) { run(testing::check_all_gather_into); }
 TEST_P(ThreadWorld, AllReduce) { run(testing::check_all_reduce); }
 TEST_P(ThreadWorld, Barrier) { run(testing::check_barrier); }
 TEST_P(ThreadWorld, Split) { run(testing::check_split); }

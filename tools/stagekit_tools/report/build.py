@@ -112,7 +112,7 @@ def build(args, inputs):
     # headline's notes list every reason.
     links = [link.partition("=")[::2] for link in args.link or []]
     tables = details.conformance_blocks(inputs, links)
-    tables += details.target_blocks(inputs.perf, reasons)
+    tables += details.target_blocks(inputs.perf, reasons, inputs.dist)
     tables += details.perf_blocks(inputs.perf, "stagekit", reasons)
     for i, peer in enumerate(inputs.peers):
         tables += details.perf_blocks(peer, f"peer{i + 1}", reasons)

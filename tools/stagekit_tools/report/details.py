@@ -86,14 +86,15 @@ def conformance_blocks(inputs, links):
     return blocks
 
 
-def target_blocks(perf, reasons):
+def target_blocks(perf, reasons, dist_perf=None):
     blocks = [("h2", "Targets", "targets")]
-    if perf is None:
+    if perf is None and dist_perf is None:
         return blocks + [("warn", "No usable perf result file: targets not evaluated.")]
-    blocks.append(("small", f"Evaluated from {perf.run.path} ({perf.run.describe()}); "
+    sources = [f"{p.run.path} ({p.run.describe()})" for p in (perf, dist_perf) if p is not None]
+    blocks.append(("small", f"Evaluated from {' and '.join(sources)}; "
                             "perf/METRICS.md defines them."))
     rows = []
-    for r in target_rows(perf):
+    for r in target_rows(perf, dist_perf):
         if r["result"] == targets.NOT_MEASURED:
             result = Span("not measured", cls="muted",
                           notes=(reasons.ref(not_measured_reason(r)),))

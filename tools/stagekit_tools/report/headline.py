@@ -125,15 +125,20 @@ def expectations_cell(results):
                        + ([f"{verdicts['ok']} as expected"] if verdicts.get("ok") else [])))
 
 
-def target_rows(perf):
-    """targets.evaluate over a stage summary (rows as dicts)."""
-    return targets.evaluate(perf.summary.to_dict("records"))
+def target_rows(perf, dist_perf=None):
+    """targets.evaluate over a stage summary (rows as dicts), then the distributed targets over
+    the dist summary when there is one."""
+    rows = targets.evaluate(perf.summary.to_dict("records")) if perf is not None else []
+    if dist_perf is not None:
+        rows += targets.evaluate_dist(dist_perf.summary.to_dict("records"),
+                                      dist_perf.run.context.get("world_backend"))
+    return rows
 
 
-def targets_cell(perf, reasons):
-    if perf is None:
+def targets_cell(perf, reasons, dist_perf=None):
+    if perf is None and dist_perf is None:
         return DASH
-    rows = target_rows(perf)
+    rows = target_rows(perf, dist_perf)
     counts = targets.result_counts(rows)
     bad = counts[targets.MISS] or counts[targets.ERROR]
     cls = "bad" if bad else ("good" if counts[targets.PASS] else "muted")
@@ -198,7 +203,7 @@ def ratios_cell(impl, others):
             if n:
                 lines.append(f"{value:.2f}× {other.name}'s throughput")
     if impl.dist is not None:
-        for kind, op, limit in (("dist", "gather_state_dict", "all-gather"),
+        for kind, op, limit in (("dist", "gather_state_dict", "the engine's all-gather"),
                                 ("replicate", "exchange", "point-to-point"),
                                 ("replicate", "stage", "point-to-point + write")):
             value, size = largest(impl.dist.summary, kind, op)
@@ -230,7 +235,7 @@ def headline_table(impls, reasons):
         if with_verdicts:
             row.append(expectations_cell(results) if results is not None else DASH)
         if benchmarked:
-            row.append(targets_cell(impl.perf, reasons))
+            row.append(targets_cell(impl.perf, reasons, impl.dist))
         if len(headers) > len(row):
             row.append(ratios_cell(impl, [o for o in benchmarked if o is not impl]))
         rows.append(row)

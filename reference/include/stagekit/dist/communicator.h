@@ -66,6 +66,20 @@ class Communicator {
   virtual void all_gather(std::span<const std::byte> local, std::span<std::byte> out) = 0;
   // Variable sizes: one buffer per rank, in rank order.
   [[nodiscard]] virtual std::vector<std::vector<std::byte>> all_gather_v(std::span<const std::byte> local) = 0;
+
+  // What keeps the memory behind a collective's spans alive (any owner: the Storages of tensors, a
+  // shared buffer). Given one, a backend may move the bytes in place, without staging copies: a
+  // transfer abandoned at a timeout keeps the owner (so the memory) until MPI is done with it, so
+  // the memory is never written after it was freed. Without one (nullptr) the backend copies
+  // through buffers of its own, and nothing touches the caller's memory after the call returned.
+  using MemoryOwner = std::shared_ptr<const void>;
+  // Variable sizes into one buffer: rank r's bytes land at offset sizes[0] + ... + sizes[r - 1] of
+  // `out`, and out.size() is the sum. Every rank passes the same `sizes`, with local.size() ==
+  // sizes[rank()]: a rank whose contribution differs from what the others expect is a
+  // CommunicationError on every rank before any payload moves. Memory as the backend's byte API
+  // takes it (device memory on NCCL, where unequal sizes are Unsupported).
+  virtual void all_gather_into(std::span<const std::byte> local, std::span<std::byte> out,
+                               std::span<const std::size_t> sizes, MemoryOwner owner);
   // In place; data.size() must be a multiple of dtype's element size.
   virtual void all_reduce(std::span<std::byte> data, DType dtype, ReduceOp op) = 0;
   virtual void barrier() = 0;

@@ -2,7 +2,9 @@
 // of a mesh, and the redistribution of a DTensor to all-Replicate (its full tensor).
 //
 // MeshGroups is collective over `world` (every world rank constructs it, in the same order, for the
-// same mesh); ranks outside the mesh get no groups. full_tensor() undoes the placements from the
+// same mesh); ranks outside the mesh get no groups. A 1-D mesh of every world rank in rank order is
+// the world itself: no sub-communicator is made for it (MeshGroups then refers to `world`, which must
+// outlive it). full_tensor() undoes the placements from the
 // last mesh dimension to the first: Shard(d) is an all-gather of the group's blocks along tensor
 // dimension d (uneven and empty blocks as torch.chunk gives them), Partial(sum) an all-reduce,
 // Replicate nothing. CPU tensors move over the world's backend; CUDA tensors on a host backend make
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "stagekit/core/dtensor.h"
+#include "stagekit/core/host_buffer_pool.h"
 #include "stagekit/core/sharded_tensor.h"
 #include "stagekit/dist/communicator.h"
 
@@ -22,17 +25,20 @@ class MeshGroups {
  public:
   MeshGroups(Communicator& world, const DeviceMesh& mesh);
   [[nodiscard]] const DeviceMesh& mesh() const noexcept { return mesh_; }
-  [[nodiscard]] bool member() const noexcept { return !groups_.empty(); }
+  [[nodiscard]] bool member() const noexcept { return !along_.empty(); }
   // The communicator of this rank's group along mesh dimension `dim` (ranks ordered by coordinate).
   [[nodiscard]] Communicator& along(std::int64_t dim) const;
 
  private:
   DeviceMesh mesh_;
-  std::vector<std::unique_ptr<Communicator>> groups_;
+  std::vector<Communicator*> along_;                  // per mesh dimension (empty: not a member)
+  std::vector<std::unique_ptr<Communicator>> owned_;  // the sub-communicators made for it
 };
 
-// The full (global) tensor of `dt`, contiguous, on the local tensor's device.
-[[nodiscard]] Tensor full_tensor(const DTensor& dt, const MeshGroups& groups);
+// The full (global) tensor of `dt`, contiguous, on the local tensor's device. With `pool`, a full
+// tensor gathered straight into host memory (Shard placements whose blocks concatenate contiguously)
+// takes its buffer from the pool, reusing pre-faulted memory across calls.
+[[nodiscard]] Tensor full_tensor(const DTensor& dt, const MeshGroups& groups, HostBufferPool* pool = nullptr);
 // `dt` redistributed to all-Replicate placements on the same mesh: a new DTensor whose local tensor
 // is the full tensor (collective over the mesh, like full_tensor).
 [[nodiscard]] std::shared_ptr<DTensor> redistribute_to_replicate(const DTensor& dt, const MeshGroups& groups);

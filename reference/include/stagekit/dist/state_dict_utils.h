@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "stagekit/core/error.h"
+#include "stagekit/core/host_buffer_pool.h"
 #include "stagekit/core/value.h"
 #include "stagekit/dist/communicator.h"
 
@@ -43,6 +44,9 @@ struct GatherOptions {
   bool cpu_offload = false;     // gathered tensors end on the CPU
   std::vector<int> ranks_only;  // when not empty, only these world ranks keep the result
   bool type_check = true;       // reject object and opaque leaves
+  // Where full host tensors gathered in place take their memory: a pool the caller keeps across
+  // calls reuses pre-faulted buffers (nullptr: fresh allocations).
+  HostBufferPool* output_pool = nullptr;
 };
 
 // DTensors and ShardedTensors to full tensors (collective over `world`; every rank calls it with
