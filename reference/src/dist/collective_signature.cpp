@@ -117,11 +117,22 @@ void check_signatures(std::span<const Signature> all, std::string_view context) 
           [](const Signature& s) { return fmt::format("op {}", s.reduce_op); });
       require_same(all, context, op, "size", bytes, bytes_text);
       break;
-    case CollectiveKind::all_gather_into:
+    case CollectiveKind::all_gather_into: {
       require_same(
           all, context, op, "list of sizes", [](const Signature& s) { return s.key; },
           [](const Signature& s) { return fmt::format("sizes digest {:#x}", static_cast<std::uint64_t>(s.key)); });
+      std::vector<int> off;  // ranks contributing other sizes than the agreed list gives them
+      for (std::size_t r = 0; r < all.size(); ++r) {
+        if (all[r].color != 1) off.push_back(static_cast<int>(r));
+      }
+      if (!off.empty()) {
+        throw CommunicationError(
+            fmt::format("{}: {}: the size of what rank(s) {} contribute differs from the agreed "
+                        "list of sizes",
+                        context, op, format_ranks(off)));
+      }
       break;
+    }
     case CollectiveKind::all_gather_v:
     case CollectiveKind::barrier:
     case CollectiveKind::split: break;

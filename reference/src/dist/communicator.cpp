@@ -226,4 +226,8 @@ void Communicator::all_gather_into(std::span<const std::byte> local, std::span<s
   }
 }
 
+void Communicator::all_gather_into_many(std::span<const GatherInto> items, MemoryOwner owner) {
+  for (const GatherInto& item : items) all_gather_into(item.local, item.out, item.sizes, owner);
+}
+
 }  // namespace stagekit::dist

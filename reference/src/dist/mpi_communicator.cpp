@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <deque>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -171,52 +172,12 @@ class MpiCommunicator final : public Communicator {
 
   void all_gather_into(std::span<const std::byte> local, std::span<std::byte> out, std::span<const std::size_t> sizes,
                        MemoryOwner owner) override {
-    const auto start = begin("all_gather_into");
-    detail::check_all_gather_into_sizes(*this, local.size(), out.size(), sizes);
-    Signature sig = detail::make_signature(CollectiveKind::all_gather_into, 0, local.size());
-    sig.key = detail::sizes_digest(sizes);
-    const std::vector<Signature> all = exchange(sig, start);
-    std::vector<std::size_t> contributed;
-    for (const Signature& s : all) contributed.push_back(static_cast<std::size_t>(s.nbytes));
-    detail::check_received_sizes(*this, contributed, sizes);
-    if (out.empty()) return;
-    if (out.size() > static_cast<std::size_t>(INT_MAX)) {  // large counts: through all_gather_v's path
-      const std::vector<Bytes> blocks = gather_v_large(local, contributed, start);
-      std::size_t at = 0;
-      for (const Bytes& block : blocks) {
-        if (!block.empty()) std::memcpy(out.data() + at, block.data(), block.size());
-        at += block.size();
-      }
-      return;
-    }
-    struct Transfer {
-      MemoryOwner owner;
-      Bytes send, recv;  // staging copies, only without an owner
-      std::vector<int> counts, displacements;
-    };
-    auto t = std::make_shared<Transfer>();
-    int offset = 0;
-    for (std::size_t n : sizes) {
-      t->counts.push_back(static_cast<int>(n));
-      t->displacements.push_back(offset);
-      offset += static_cast<int>(n);
-    }
-    const std::byte* send = local.data();
-    std::byte* recv = out.data();
-    if (owner) {
-      t->owner = std::move(owner);
-    } else {
-      t->send.assign(local.begin(), local.end());
-      t->recv.resize(out.size());
-      send = t->send.data();
-      recv = t->recv.data();
-    }
-    Operation op(t);
-    check(MPI_Iallgatherv(send, static_cast<int>(local.size()), MPI_BYTE, recv, t->counts.data(),
-                          t->displacements.data(), MPI_BYTE, data_, op.add()),
-          "MPI_Iallgatherv");
-    finish(op, start);
-    if (!t->recv.empty()) std::memcpy(out.data(), t->recv.data(), out.size());
+    const GatherInto item{local, out, std::vector<std::size_t>(sizes.begin(), sizes.end())};
+    gather_items(std::span(&item, 1), std::move(owner), "all_gather_into");
+  }
+
+  void all_gather_into_many(std::span<const GatherInto> items, MemoryOwner owner) override {
+    gather_items(items, std::move(owner), "all_gather_into_many");
   }
 
   [[nodiscard]] std::vector<std::vector<std::byte>> all_gather_v(std::span<const std::byte> local) override {
@@ -443,6 +404,82 @@ class MpiCommunicator final : public Communicator {
       inputs.emplace_back(buffers->second.data() + static_cast<std::size_t>(r) * data.size(), data.size());
     }
     detail::reduce_sum(dtype, inputs, data);
+  }
+
+  // all_gather_into(_many): one signature for every item (their total, a digest of every size list,
+  // and whether this rank contributes what the lists say), then one MPI_Iallgatherv per item, all
+  // in flight together. In place with an owner; through staging copies without one.
+  void gather_items(std::span<const GatherInto> items, MemoryOwner owner, std::string_view name) {
+    const auto start = begin(name);
+    std::vector<std::size_t> digested{items.size()};
+    std::vector<std::size_t> expected(static_cast<std::size_t>(size_), 0);
+    std::size_t local_total = 0;
+    bool as_agreed = true;
+    bool large = false;
+    for (const GatherInto& item : items) {
+      detail::check_all_gather_into_sizes(*this, item.local.size(), item.out.size(), item.sizes);
+      digested.insert(digested.end(), item.sizes.begin(), item.sizes.end());
+      for (std::size_t r = 0; r < expected.size(); ++r) expected[r] += item.sizes[r];
+      local_total += item.local.size();
+      as_agreed = as_agreed && item.local.size() == item.sizes[static_cast<std::size_t>(rank_)];
+      large = large || item.out.size() > static_cast<std::size_t>(INT_MAX);
+    }
+    Signature sig = detail::make_signature(CollectiveKind::all_gather_into, 0, local_total);
+    sig.key = detail::sizes_digest(digested);
+    sig.color = as_agreed ? 1 : 0;
+    const std::vector<Signature> all = exchange(sig, start);
+    std::vector<std::size_t> contributed;
+    for (const Signature& sg : all) contributed.push_back(static_cast<std::size_t>(sg.nbytes));
+    detail::check_received_sizes(*this, contributed, expected);
+    if (large) {  // 2 GiB or more in one item: large-count broadcasts, item by item
+      for (const GatherInto& item : items) {
+        const std::vector<Bytes> blocks = gather_v_large(item.local, item.sizes, start);
+        std::size_t at = 0;
+        for (const Bytes& block : blocks) {
+          if (!block.empty()) std::memcpy(item.out.data() + at, block.data(), block.size());
+          at += block.size();
+        }
+      }
+      return;
+    }
+    struct Item {
+      Bytes send, recv;  // staging copies, only without an owner
+      std::vector<int> counts, displacements;
+    };
+    struct Transfer {
+      MemoryOwner owner;
+      std::deque<Item> items;  // stable addresses while the requests run
+    };
+    auto t = std::make_shared<Transfer>();
+    t->owner = std::move(owner);
+    Operation op(t);
+    for (const GatherInto& item : items) {
+      Item& x = t->items.emplace_back();
+      if (item.out.empty()) continue;
+      int offset = 0;
+      for (std::size_t n : item.sizes) {
+        x.counts.push_back(static_cast<int>(n));
+        x.displacements.push_back(offset);
+        offset += static_cast<int>(n);
+      }
+      const std::byte* send = item.local.data();
+      std::byte* recv = item.out.data();
+      if (!t->owner) {
+        x.send.assign(item.local.begin(), item.local.end());
+        x.recv.resize(item.out.size());
+        send = x.send.data();
+        recv = x.recv.data();
+      }
+      check(MPI_Iallgatherv(send, static_cast<int>(item.local.size()), MPI_BYTE, recv, x.counts.data(),
+                            x.displacements.data(), MPI_BYTE, data_, op.add()),
+            "MPI_Iallgatherv");
+    }
+    finish(op, start);
+    if (t->owner) return;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const Bytes& recv = t->items[i].recv;
+      if (!recv.empty()) std::memcpy(items[i].out.data(), recv.data(), recv.size());
+    }
   }
 
   MPI_Comm data_;

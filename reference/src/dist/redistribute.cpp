@@ -4,7 +4,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
+#include <span>
 
 #include "stagekit/core/error.h"
 
@@ -44,37 +47,70 @@ bool concatenates_contiguously(const Tensor& block, std::int64_t dim) {
   return true;
 }
 
-// The blocks of every rank of `group` (rank m holds chunk m of `parent` along `dim`) gathered
-// straight into one new tensor (its buffer from `pool` when there is one): one all_gather_into, no
-// staging copy, the local block sent from where it lies when it is contiguous. The new tensor's storage and the block's
-// are the transfer's memory owner (see Communicator::MemoryOwner).
-Tensor gather_blocks_in_place(const Tensor& block, std::int64_t dim, std::int64_t parent, std::int64_t parts,
-                              Communicator& group, HostBufferPool* pool) {
+// One rank's part of gathering the blocks of a group (rank m holds chunk m of `parent` along `dim`)
+// straight into one new tensor (its buffer from `pool` when there is one): what it sends, where the
+// blocks land, and every rank's byte count. No staging copy: the local block is sent from where it
+// lies when it is contiguous.
+struct InPlaceGather {
+  Tensor local;  // contiguous
+  Tensor out;
+  std::vector<std::size_t> sizes;
+  [[nodiscard]] Communicator::GatherInto item() const {
+    return {{static_cast<const std::byte*>(local.data_ptr()),
+             static_cast<std::size_t>(local.numel()) * local.element_size()},
+            {static_cast<std::byte*>(out.data_ptr()), static_cast<std::size_t>(out.numel()) * out.element_size()},
+            sizes};
+  }
+};
+
+InPlaceGather prepare_in_place(const Tensor& block, std::int64_t dim, std::int64_t parent, std::int64_t parts,
+                               HostBufferPool* pool) {
   const auto d = static_cast<std::size_t>(dim);
   std::size_t row_bytes = block.element_size();  // bytes per index along `dim`
   for (std::size_t i = 0; i < block.sizes().size(); ++i) {
     if (i != d) row_bytes *= static_cast<std::size_t>(block.sizes()[i]);
   }
-  std::vector<std::size_t> sizes;
+  InPlaceGather g;
   for (std::int64_t m = 0; m < parts; ++m)
-    sizes.push_back(static_cast<std::size_t>(chunk_of(parent, parts, m).first) * row_bytes);
+    g.sizes.push_back(static_cast<std::size_t>(chunk_of(parent, parts, m).first) * row_bytes);
   IntList shape(block.sizes().begin(), block.sizes().end());
   shape[d] = parent;
-  const Tensor local = block.is_contiguous() ? block : block.clone();
-  Tensor out;
+  g.local = block.is_contiguous() ? block : block.clone();
   if (pool != nullptr) {
     std::size_t nbytes = block.element_size();
     for (std::int64_t n : shape) nbytes *= static_cast<std::size_t>(n);
-    out = Tensor::from_storage(pool->take(nbytes), block.dtype(), shape, Tensor::contiguous_strides(shape));
+    g.out = Tensor::from_storage(pool->take(nbytes), block.dtype(), shape, Tensor::contiguous_strides(shape));
   } else {
-    out = Tensor::empty(shape, block.dtype());
+    g.out = Tensor::empty(shape, block.dtype());
   }
-  const auto local_bytes = static_cast<std::size_t>(local.numel()) * local.element_size();
-  const auto out_bytes = static_cast<std::size_t>(out.numel()) * out.element_size();
-  auto owner = std::make_shared<std::pair<Storage, Storage>>(local.storage(), out.storage());
-  group.all_gather_into({static_cast<const std::byte*>(local.data_ptr()), local_bytes},
-                        {static_cast<std::byte*>(out.data_ptr()), out_bytes}, sizes, std::move(owner));
-  return out;
+  return g;
+}
+
+// The storages of the gathers: the transfers' memory owner (see Communicator::MemoryOwner).
+Communicator::MemoryOwner owner_of(const std::vector<InPlaceGather>& gathers) {
+  auto storages = std::make_shared<std::vector<Storage>>();
+  for (const InPlaceGather& g : gathers) {
+    storages->push_back(g.local.storage());
+    storages->push_back(g.out.storage());
+  }
+  return storages;
+}
+
+Tensor gather_blocks_in_place(const Tensor& block, std::int64_t dim, std::int64_t parent, std::int64_t parts,
+                              Communicator& group, HostBufferPool* pool) {
+  std::vector<InPlaceGather> one{prepare_in_place(block, dim, parent, parts, pool)};
+  const InPlaceGather& g = one.front();
+  group.all_gather_into(g.item().local, g.item().out, g.sizes, owner_of(one));
+  return g.out;
+}
+
+// A DTensor gathered by one coalesced transfer: a 1-D host mesh and one Shard placement whose blocks
+// concatenate contiguously (decided from the spec and the sizes along dimensions before the sharded
+// one, which every rank has alike).
+bool coalescable(const DTensor& dt) {
+  const DTensorSpec& s = dt.spec();
+  return s.mesh.ndim() == 1 && s.mesh.device_type() == DeviceType::cpu && s.placements.size() == 1 &&
+         s.placements[0].is_shard() && concatenates_contiguously(dt.local(), s.placements[0].dim);
 }
 
 }  // namespace
@@ -171,6 +207,45 @@ Tensor full_tensor(const DTensor& dt, const MeshGroups& groups, HostBufferPool* 
   }
   if (block.is_same(dt.local())) block = block.clone();  // all-Replicate: still a new tensor
   return device.is_cpu() ? block : block.to(device);
+}
+
+std::vector<Tensor> full_tensors(std::span<const std::shared_ptr<DTensor>> dts,
+                                 const std::function<const MeshGroups&(const DeviceMesh&)>& groups_for,
+                                 HostBufferPool* pool) {
+  std::vector<Tensor> out(dts.size());
+  std::vector<std::pair<DeviceMesh, std::vector<std::size_t>>> by_mesh;  // coalescable, per mesh
+  for (std::size_t i = 0; i < dts.size(); ++i) {
+    const DTensor& dt = *dts[i];
+    if (!coalescable(dt)) {
+      out[i] = full_tensor(dt, groups_for(dt.spec().mesh), pool);
+      continue;
+    }
+    auto it = std::find_if(by_mesh.begin(), by_mesh.end(), [&](const auto& m) { return m.first == dt.spec().mesh; });
+    if (it == by_mesh.end()) {
+      by_mesh.emplace_back(dt.spec().mesh, std::vector<std::size_t>{});
+      it = by_mesh.end() - 1;
+    }
+    it->second.push_back(i);
+  }
+  for (const auto& [mesh, indices] : by_mesh) {
+    Communicator& group = groups_for(mesh).along(0);
+    std::vector<InPlaceGather> gathers;
+    std::vector<Communicator::GatherInto> items;
+    for (std::size_t i : indices) {
+      const DTensor& dt = *dts[i];
+      const std::int64_t dim = dt.spec().placements[0].dim;
+      const Tensor block = dt.local().device().is_cpu() ? dt.local() : dt.local().to(Device::cpu());
+      gathers.push_back(
+          prepare_in_place(block, dim, dt.spec().global_shape[static_cast<std::size_t>(dim)], mesh.shape()[0], pool));
+      items.push_back(gathers.back().item());
+    }
+    group.all_gather_into_many(items, owner_of(gathers));
+    for (std::size_t k = 0; k < indices.size(); ++k) {
+      const Device device = dts[indices[k]]->local().device();
+      out[indices[k]] = device.is_cpu() ? gathers[k].out : gathers[k].out.to(device);
+    }
+  }
+  return out;
 }
 
 std::shared_ptr<DTensor> redistribute_to_replicate(const DTensor& dt, const MeshGroups& groups) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <unordered_set>
 
 #include "packed_broadcast.h"
 #include "stagekit/core/dtensor.h"
@@ -276,6 +277,29 @@ Tensor fresh_cpu_like(const Tensor& t, bool pin, bool share) {
   return out;
 }
 
+// The DTensors the walk of gather_state_dict reaches (dicts, lists and tuples, as the iterator
+// descends), each once, in the order it first meets them.
+void collect_dtensors(const Value& v, std::vector<std::shared_ptr<DTensor>>& out,
+                      std::unordered_set<const DTensor*>& seen) {
+  switch (v.kind()) {
+    case Value::Kind::dtensor: {
+      const auto& d = v.as_dtensor_node();
+      if (seen.insert(d.get()).second) out.push_back(d);
+      return;
+    }
+    case Value::Kind::dict:
+      for (const auto& [k, item] : v.as_dict().entries()) collect_dtensors(item, out, seen);
+      return;
+    case Value::Kind::list:
+      for (const Value& item : v.as_list().items) collect_dtensors(item, out, seen);
+      return;
+    case Value::Kind::tuple:
+      for (const Value& item : v.as_tuple().items()) collect_dtensors(item, out, seen);
+      return;
+    default: return;
+  }
+}
+
 }  // namespace
 
 Value gather_state_dict(const Value& state_dict, Communicator& world, const GatherOptions& options) {
@@ -288,11 +312,16 @@ Value gather_state_dict(const Value& state_dict, Communicator& world, const Gath
     groups.push_back(std::make_unique<MeshGroups>(world, mesh));
     return *groups.back();
   };
+  // Every DTensor first, together (coalesced where their layout allows), then the walk.
+  std::vector<std::shared_ptr<DTensor>> dtensors;
+  std::unordered_set<const DTensor*> seen;
+  collect_dtensors(state_dict, dtensors, seen);
+  const std::vector<Tensor> fulls = full_tensors(dtensors, groups_for, options.output_pool);
+  std::map<const DTensor*, Tensor> full_of;
+  for (std::size_t i = 0; i < dtensors.size(); ++i) full_of.emplace(dtensors[i].get(), fulls[i]);
   IterateSpec spec;
   spec.tensor = identity_tensor;
-  spec.dtensor = [&](const std::shared_ptr<DTensor>& d, const Value*) {
-    return Value(full_tensor(*d, groups_for(d->spec().mesh), options.output_pool));
-  };
+  spec.dtensor = [&](const std::shared_ptr<DTensor>& d, const Value*) { return Value(full_of.at(d.get())); };
   spec.sharded = [&](const std::shared_ptr<ShardedTensor>& s, const Value*) { return Value(full_tensor(*s, world)); };
   spec.cpu_offload = options.cpu_offload;
   spec.type_check = options.type_check;

@@ -194,6 +194,24 @@ void check_all_gather_into(Communicator& comm) {
     EXPECT_TRUE(std::equal(four.begin() + 4 * r, four.begin() + 4 * (r + 1), pattern(r, 4).begin()))
         << where(comm, "all_gather_into of equal sizes");
   }
+  // Coalesced: three at once (one of them empty), in place.
+  {
+    auto buffers = std::make_shared<std::vector<Bytes>>();
+    const std::vector<std::size_t> none(static_cast<std::size_t>(n), 0);
+    buffers->push_back(pattern(comm.rank(), size_of(comm.rank())));
+    buffers->push_back(Bytes(total));
+    buffers->push_back(pattern(comm.rank() + 50, 4));
+    buffers->push_back(Bytes(4 * static_cast<std::size_t>(n)));
+    const std::vector<Communicator::GatherInto> items{
+        {(*buffers)[0], (*buffers)[1], sizes}, {{}, {}, none}, {(*buffers)[2], (*buffers)[3], equal}};
+    comm.all_gather_into_many(items, buffers);
+    check_blocks((*buffers)[1], "all_gather_into_many, first item");
+    for (int r = 0; r < n; ++r) {
+      EXPECT_TRUE(
+          std::equal((*buffers)[3].begin() + 4 * r, (*buffers)[3].begin() + 4 * (r + 1), pattern(r + 50, 4).begin()))
+          << where(comm, "all_gather_into_many, third item");
+    }
+  }
   Bytes wrong(total + 1);
   expect_error<InvalidArgument>(
       [&] { comm.all_gather_into(pattern(comm.rank(), size_of(comm.rank())), wrong, sizes, nullptr); },
@@ -345,6 +363,18 @@ void check_mismatches(Communicator& comm) {
   Bytes mine(r == 0 ? 3 : 4);
   expect_error<CommunicationError>([&] { comm.all_gather_into(mine, gathered, sizes, nullptr); }, {"size"},
                                    where(comm, "all_gather_into contributions"));
+  // The same inside a coalesced call whose totals still add up: rank 0 swaps two items' blocks.
+  std::vector<std::size_t> sizes_a(static_cast<std::size_t>(comm.size()), 4);
+  std::vector<std::size_t> sizes_b = sizes_a;
+  sizes_a[0] = 3;
+  sizes_b[0] = 5;
+  const Bytes first = pattern(r, r == 0 ? 5 : 4);
+  const Bytes second = pattern(r, r == 0 ? 3 : 4);
+  Bytes out_a(3 + 4 * static_cast<std::size_t>(comm.size() - 1));
+  Bytes out_b(5 + 4 * static_cast<std::size_t>(comm.size() - 1));
+  const std::vector<Communicator::GatherInto> swapped{{first, out_a, sizes_a}, {second, out_b, sizes_b}};
+  expect_error<CommunicationError>([&] { comm.all_gather_into_many(swapped, nullptr); }, {"size"},
+                                   where(comm, "all_gather_into_many contributions"));
   Bytes values(8);
   expect_error<CommunicationError>(
       [&] { comm.all_reduce(values, r == 0 ? DType::int32 : DType::float32, ReduceOp::sum); },

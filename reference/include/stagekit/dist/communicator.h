@@ -80,6 +80,17 @@ class Communicator {
   // takes it (device memory on NCCL, where unequal sizes are Unsupported).
   virtual void all_gather_into(std::span<const std::byte> local, std::span<std::byte> out,
                                std::span<const std::size_t> sizes, MemoryOwner owner);
+  // One all_gather_into of many: this rank's block, where every rank's blocks land, their sizes.
+  struct GatherInto {
+    std::span<const std::byte> local;
+    std::span<std::byte> out;
+    std::vector<std::size_t> sizes;
+  };
+  // Several all_gather_into at once, coalesced: the ranks agree on every size once, then every
+  // transfer is in flight together (as NCCL's group calls and PyTorch's coalescing managers do).
+  // `owner` keeps the memory of every item alive, as for all_gather_into. The default runs them
+  // one after the other.
+  virtual void all_gather_into_many(std::span<const GatherInto> items, MemoryOwner owner);
   // In place; data.size() must be a multiple of dtype's element size.
   virtual void all_reduce(std::span<std::byte> data, DType dtype, ReduceOp op) = 0;
   virtual void barrier() = 0;

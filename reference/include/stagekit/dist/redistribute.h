@@ -11,7 +11,9 @@
 // a round trip through host memory and come back to their device.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "stagekit/core/dtensor.h"
@@ -39,6 +41,14 @@ class MeshGroups {
 // tensor gathered straight into host memory (Shard placements whose blocks concatenate contiguously)
 // takes its buffer from the pool, reusing pre-faulted memory across calls.
 [[nodiscard]] Tensor full_tensor(const DTensor& dt, const MeshGroups& groups, HostBufferPool* pool = nullptr);
+// The full tensors of many DTensors (collective: every rank passes the same DTensors in the same
+// order). Those on a 1-D host mesh with one Shard placement whose blocks concatenate contiguously are
+// gathered together, one coalesced all_gather_into_many per mesh (one agreement on every size, every
+// transfer in flight at once, as NCCL's group calls and PyTorch's coalescing managers do); the others
+// one by one, as full_tensor(). `groups_for` gives the (collectively made) groups of a mesh.
+[[nodiscard]] std::vector<Tensor> full_tensors(std::span<const std::shared_ptr<DTensor>> dts,
+                                               const std::function<const MeshGroups&(const DeviceMesh&)>& groups_for,
+                                               HostBufferPool* pool = nullptr);
 // `dt` redistributed to all-Replicate placements on the same mesh: a new DTensor whose local tensor
 // is the full tensor (collective over the mesh, like full_tensor).
 [[nodiscard]] std::shared_ptr<DTensor> redistribute_to_replicate(const DTensor& dt, const MeshGroups& groups);
