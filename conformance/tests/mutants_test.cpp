@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "case_outcome.h"
+#include "container_mutations.h"
 #include "stagekit/adapter/reference_implementation.h"
 #include "stagekit/conformance/case.h"
 #include "stagekit/core/dtensor.h"
@@ -430,23 +431,6 @@ enum class UtilityFlaw {
   timeout_reported_late,
   plain_containers,  // offloading and create_cpu_state_dict make namedtuples and dict subclasses plain
 };
-
-// The top-level entries of a dict with dict subclasses and namedtuples made plain (upstream's C.4.4).
-Value plain_top_level_containers(const Value& v) {
-  auto d = std::make_shared<Dict>();
-  for (const auto& [k, i] : v.as_dict().entries()) {
-    if (i.kind() == Value::Kind::tuple) {
-      d->set(k, Value::tuple(i.as_tuple().items()));
-    } else if (i.kind() == Value::Kind::dict) {
-      auto plain = std::make_shared<Dict>(i.as_dict());
-      plain->set_type_name("");
-      d->set(k, Value(plain));
-    } else {
-      d->set(k, i);
-    }
-  }
-  return Value(d);
-}
 
 // The reference utilities with one flaw.
 class MutantUtilities final : public StateDictUtilitiesUnderTest {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "case_outcome.h"
+#include "container_mutations.h"
 #include "stagekit/adapter/reference_implementation.h"
 #include "stagekit/conformance/case.h"
 #include "stagekit/core/sharded_tensor.h"
@@ -79,24 +80,6 @@ Value without_parameters(const Value& v) {
   return Value(d);
 }
 
-// The top-level entries of a dict with dict subclasses and namedtuples made plain.
-Value plain_containers(const Value& v) {
-  if (v.kind() != Value::Kind::dict) return v;
-  auto d = std::make_shared<Dict>();
-  for (const auto& [k, i] : v.as_dict().entries()) {
-    if (i.kind() == Value::Kind::tuple) {
-      d->set(k, Value::tuple(i.as_tuple().items()));
-    } else if (i.kind() == Value::Kind::dict) {
-      auto plain = std::make_shared<Dict>(i.as_dict());
-      plain->set_type_name("");
-      d->set(k, Value(plain));
-    } else {
-      d->set(k, i);
-    }
-  }
-  return Value(d);
-}
-
 class FlawedStager final : public ReplicationStagerUnderTest {
  public:
   FlawedStager(std::unique_ptr<ReplicationStagerUnderTest> inner, Flaw flaw, std::chrono::milliseconds timeout)
@@ -128,7 +111,7 @@ class FlawedStager final : public ReplicationStagerUnderTest {
     }
     Value got = inner_->stage(flaw_ == Flaw::accepts_parameters ? without_parameters(sd) : sd);
     if (flaw_ == Flaw::loses_sharing) return clone_leaves(got);
-    if (flaw_ == Flaw::plain_containers) return plain_containers(got);
+    if (flaw_ == Flaw::plain_containers) return plain_top_level_containers(got);
     if (flaw_ == Flaw::keeps_sender_placement) return place_on_sender(got);
     return got;
   }
