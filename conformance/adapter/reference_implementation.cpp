@@ -68,7 +68,8 @@ class ReferenceUtilities final : public StateDictUtilitiesUnderTest {
   }
   void broadcast_state_dict(const Value& full_sd, Value& local_sd, dist::Communicator& world, bool strict,
                             bool cpu_offload, Device device) override {
-    dist::broadcast_state_dict(full_sd, local_sd, world, strict, cpu_offload, device);
+    dist::broadcast_state_dict(full_sd, local_sd, world,
+                               dist::BroadcastOptions{strict, cpu_offload, device, &output_pool_});
   }
   std::vector<std::pair<dist::ObjectPath, Value>> traverse_state_dict(const Value& sd) override {
     std::vector<std::pair<dist::ObjectPath, Value>> leaves;

@@ -4,19 +4,24 @@
 //   limit/memcpy_gather/<S>              every rank copies N blocks of S/N bytes into one touched
 //                                        buffer (the engine of a thread world, whose ranks share memory)
 //   limit/memcpy_local_block/<S>         every rank copies an S/N-byte block between touched buffers
+//   limit/mpi_bcast/<S>                  MPI_Bcast of S bytes from rank 0 (MPI world only)
+//   limit/memcpy_bcast/<S>               every rank but rank 0 copies S bytes (thread world only)
 //   dist/all_gather/<S>                  Communicator::all_gather_into with a memory owner (in place)
 //   dist/all_gather_copying/<S>          Communicator::all_gather (spans only: staging copies)
 //   dist/gather_state_dict/<layout>/<S>  gather_state_dict of float32 DTensors [Shard(0)] on a 1-D mesh
 //   dist/distribute_tensors/<S>          distribute_tensors of one [DTensor, full tensor] pair
-// The gather_state_dict and distribute_tensors benchmarks measure the implementation under test
-// through the adapter interface (Implementation::make_utilities(), one utilities object per rank);
-// an implementation that does not declare the state_dict_utilities and dtensor capabilities gets
-// not_supported. The limits are the engines themselves, never stagekit's code: MPI_Allgather under
-// mpirun (memcpy_gather in a thread world) for the all-gathers and gather_state_dict, memcpy for
-// distribute_tensors.
+//   dist/broadcast/<S>                   Communicator::broadcast_many of one S-byte buffer, in place
+//   dist/broadcast_state_dict/<layout>/<S>  broadcast_state_dict from rank 0 (one tensor, or many)
+// The gather_state_dict, distribute_tensors and broadcast_state_dict benchmarks measure the
+// implementation under test through the adapter interface (Implementation::make_utilities(), one
+// utilities object per rank); an implementation that does not declare the capabilities they need
+// gets not_supported. The limits are the engines themselves, never stagekit's code: MPI_Allgather
+// and MPI_Bcast under mpirun (memory copies in a thread world) for the all-gathers and broadcasts,
+// memcpy for distribute_tensors. The broadcast cases are in broadcast_cases.cpp.
 // Every benchmark runs a fixed number of iterations in lockstep on every rank (measure()), is
 // verified exactly once (a wrong result is an error, never a data point) and reports algbw, busbw
-// (all-gathers) and its ratio to the limit of the same S measured earlier in the same run.
+// (all-gathers and broadcasts) and its ratio to the limit of the same S measured earlier in the
+// same run.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -30,6 +35,7 @@
 #include <fmt/format.h>
 
 #include "../driver/dist_world.h"
+#include "broadcast_cases.h"
 #include "stagekit/conformance/implementation.h"
 #include "stagekit/core/dtensor.h"
 #include "stagekit/core/error.h"
@@ -49,12 +55,16 @@ enum class Op {
   mpi_allgather_limit,
   memcpy_gather_limit,
   memcpy_limit,
+  mpi_bcast_limit,
+  memcpy_bcast_limit,
   all_gather,
   all_gather_copying,
   gather,
-  distribute
+  distribute,
+  broadcast,
+  broadcast_state_dict
 };
-enum class Layout { shard0, many, uneven };
+enum class Layout { shard0, many, uneven, one };
 
 struct Spec {
   Op op;
@@ -78,6 +88,7 @@ const char* layout_name(Layout l) {
     case Layout::shard0: return "shard0";
     case Layout::many: return "many";
     case Layout::uneven: return "uneven";
+    case Layout::one: return "one";
   }
   return "?";
 }
@@ -218,6 +229,7 @@ std::shared_ptr<const Fixture> make_fixture(Layout layout, std::size_t bytes) {
         tensors.emplace_back(fmt::format("layers.{}.weight", i), rows / kManyTensors);
       break;
     case Layout::uneven: tensors = {{"a.weight", rows / 2 + 1}, {"b.weight", rows / 2 - 1}}; break;
+    case Layout::one: tensors = {{"weight", rows}}; break;
   }
   auto f = std::make_shared<Fixture>();
   std::uint64_t seed = 1000;
@@ -350,6 +362,14 @@ CaseFactory factory(const Spec& spec) {
       };
     case Op::memcpy_limit:
       return [bytes = spec.bytes](dist::Communicator& c) { return std::make_unique<MemcpyLimit>(c, bytes); };
+    case Op::mpi_bcast_limit:
+      return [bytes = spec.bytes](dist::Communicator& c) { return broadcast::make_mpi_bcast_limit(c, bytes); };
+    case Op::memcpy_bcast_limit:
+      return [bytes = spec.bytes](dist::Communicator& c) { return broadcast::make_memcpy_bcast_limit(c, bytes); };
+    case Op::broadcast:
+      return [bytes = spec.bytes](dist::Communicator& c) { return broadcast::make_broadcast(c, bytes); };
+    case Op::broadcast_state_dict:
+      return broadcast::broadcast_state_dict_factory(spec.layout == Layout::many, spec.bytes);
     case Op::gather:
     case Op::distribute: break;
   }
@@ -361,14 +381,18 @@ CaseFactory factory(const Spec& spec) {
 
 void run_benchmark(benchmark::State& state, const Spec& spec) {
   const int n = dist_context().world_size;
-  const bool is_limit =
-      spec.op == Op::mpi_allgather_limit || spec.op == Op::memcpy_gather_limit || spec.op == Op::memcpy_limit;
-  const bool whole_blocks = is_limit || spec.op == Op::all_gather || spec.op == Op::all_gather_copying;
+  const bool is_limit = spec.op == Op::mpi_allgather_limit || spec.op == Op::memcpy_gather_limit ||
+                        spec.op == Op::memcpy_limit || spec.op == Op::mpi_bcast_limit ||
+                        spec.op == Op::memcpy_bcast_limit;
+  const bool is_broadcast = spec.op == Op::mpi_bcast_limit || spec.op == Op::memcpy_bcast_limit ||
+                            spec.op == Op::broadcast || spec.op == Op::broadcast_state_dict;
+  // The all-gather limits and rows move whole S/N blocks; the rest exactly S bytes.
+  const bool whole_blocks =
+      !is_broadcast && (is_limit || spec.op == Op::all_gather || spec.op == Op::all_gather_copying);
   const Measurement m = measure(factory(spec), fixed_iterations(spec.bytes));
   const std::optional<double> total = report_iterations(state, m);
   if (!total) return;
   const double seconds = *total;
-  // Limits move whole S/N blocks; the dist layouts hold exactly S bytes.
   const std::size_t bytes =
       whole_blocks ? spec.bytes / static_cast<std::size_t>(n) * static_cast<std::size_t>(n) : spec.bytes;
   const double algbw = seconds > 0 ? static_cast<double>(bytes) * static_cast<double>(state.iterations()) / seconds : 0;
@@ -377,7 +401,12 @@ void run_benchmark(benchmark::State& state, const Spec& spec) {
   state.counters["algbw"] = algbw;
   state.counters["world_size"] = n;
   state.counters["wrong"] = 0;
-  if (spec.op != Op::memcpy_limit && spec.op != Op::memcpy_gather_limit && spec.op != Op::distribute) {
+  // busbw as nccl-tests defines it: algbw * (N-1)/N for an all-gather, algbw for a broadcast; none
+  // for the memory-copy limits and distribute_tensors, which move nothing between ranks.
+  if (spec.op == Op::mpi_bcast_limit || spec.op == Op::broadcast || spec.op == Op::broadcast_state_dict) {
+    state.counters["busbw"] = algbw;
+  } else if (spec.op != Op::memcpy_limit && spec.op != Op::memcpy_gather_limit && spec.op != Op::distribute &&
+             spec.op != Op::memcpy_bcast_limit) {
     state.counters["busbw"] = algbw * (n - 1) / n;
   }
   if (is_limit) {
@@ -402,11 +431,16 @@ void register_dist_benchmarks() {
   const auto gather_engine = [mpi](std::size_t s) {
     return mpi ? fmt::format("limit/mpi_allgather/{}", s) : fmt::format("limit/memcpy_gather/{}", s);
   };
+  const auto broadcast_engine = [mpi](std::size_t s) {
+    return mpi ? fmt::format("limit/mpi_bcast/{}", s) : fmt::format("limit/memcpy_bcast/{}", s);
+  };
   std::vector<Spec> specs;
   for (const std::size_t s : sizes()) {
     specs.push_back({Op::mpi_allgather_limit, Layout::shard0, s, fmt::format("limit/mpi_allgather/{}", s), ""});
     specs.push_back({Op::memcpy_gather_limit, Layout::shard0, s, fmt::format("limit/memcpy_gather/{}", s), ""});
     specs.push_back({Op::memcpy_limit, Layout::shard0, s, fmt::format("limit/memcpy_local_block/{}", s), ""});
+    specs.push_back({Op::mpi_bcast_limit, Layout::one, s, fmt::format("limit/mpi_bcast/{}", s), ""});
+    specs.push_back({Op::memcpy_bcast_limit, Layout::one, s, fmt::format("limit/memcpy_bcast/{}", s), ""});
   }
   for (const std::size_t s : sizes()) {
     specs.push_back({Op::all_gather, Layout::shard0, s, fmt::format("dist/all_gather/{}", s), gather_engine(s)});
@@ -418,6 +452,11 @@ void register_dist_benchmarks() {
     }
     specs.push_back({Op::distribute, Layout::shard0, s, fmt::format("dist/distribute_tensors/{}", s),
                      fmt::format("limit/memcpy_local_block/{}", s)});
+    specs.push_back({Op::broadcast, Layout::one, s, fmt::format("dist/broadcast/{}", s), broadcast_engine(s)});
+    for (const Layout layout : {Layout::one, Layout::many}) {
+      specs.push_back({Op::broadcast_state_dict, layout, s,
+                       fmt::format("dist/broadcast_state_dict/{}/{}", layout_name(layout), s), broadcast_engine(s)});
+    }
   }
   for (const Spec& spec : specs) {
     benchmark::RegisterBenchmark(spec.name.c_str(), [spec](benchmark::State& state) { run_benchmark(state, spec); })

@@ -1,9 +1,10 @@
 // The replication benchmarks of stagekit-dist-bench (perf/METRICS.md, "Replication benchmarks"); S is
 // the bytes of one rank's state dict, every rank pairs with (r + N/2) % N:
-//   limit/p2p/<S>            Communicator::send/recv of S bytes each way per pair, chunked as the transport
+//   limit/mpi_sendrecv/<S>   MPI_Isend/MPI_Irecv of S bytes each way per pair, at once (MPI world)
+//   limit/memcpy_exchange/<S> every rank copies its partner's S bytes (thread world)
 //   limit/seq_write/<S>      every rank writes and fsyncs a new S-byte file in its replica directory
 //   replicate/exchange/<S>   the reference's ReplicationStager::stage() with persist = false
-//                            (limit: limit/p2p/<S>; reference only)
+//                            (limit: the world's exchange engine of S; reference only)
 //   replicate/persist/<S>    the reference's write_replica(sync) of an S-byte packed state dict
 //                            (limit: limit/seq_write/<S>; reference only)
 //   replicate/stage/<S>      the implementation's replication stager, stage() with persistence,
@@ -118,15 +119,19 @@ void register_replication_benchmarks() {
   std::vector<ReplicationSpec> specs;
   const auto sizes = replication_sizes();
   for (const std::size_t s : sizes) {
-    specs.push_back({fmt::format("limit/p2p/{}", s), s, make_p2p_limit, {}});
+    specs.push_back({fmt::format("limit/mpi_sendrecv/{}", s), s, make_mpi_sendrecv_limit, {}});
+    specs.push_back({fmt::format("limit/memcpy_exchange/{}", s), s, make_memcpy_exchange_limit, {}});
     specs.push_back({fmt::format("limit/seq_write/{}", s), s, make_seq_write_limit, {}});
   }
+  // The exchange is divided by the engine beneath it: MPI under mpirun, memory copies in a thread world.
+  const bool mpi = dist_context().backend == "mpi";
   for (const std::size_t s : sizes) {
-    const LimitSpec p2p{fmt::format("limit/p2p/{}", s), make_p2p_limit};
+    const LimitSpec engine = mpi ? LimitSpec{fmt::format("limit/mpi_sendrecv/{}", s), make_mpi_sendrecv_limit}
+                                 : LimitSpec{fmt::format("limit/memcpy_exchange/{}", s), make_memcpy_exchange_limit};
     const LimitSpec seq_write{fmt::format("limit/seq_write/{}", s), make_seq_write_limit};
-    specs.push_back({fmt::format("replicate/exchange/{}", s), s, make_exchange, {p2p}});
+    specs.push_back({fmt::format("replicate/exchange/{}", s), s, make_exchange, {engine}});
     specs.push_back({fmt::format("replicate/persist/{}", s), s, make_persist, {seq_write}});
-    specs.push_back({fmt::format("replicate/stage/{}", s), s, make_stage, {p2p, seq_write}});
+    specs.push_back({fmt::format("replicate/stage/{}", s), s, make_stage, {engine, seq_write}});
   }
   for (const ReplicationSpec& spec : specs) {
     benchmark::RegisterBenchmark(spec.name.c_str(),

@@ -2,8 +2,9 @@
 // "Replication benchmarks"). Every rank pairs with partner (r + N/2) % N, as ReplicationStager does;
 // a world of odd size (or of one rank) cannot pair, and every factory then throws Unsupported.
 // Files go to replica_rank_dir(rank) (perf/driver/replica_dir.h).
-//   p2p_limit         exchange S bytes with the partner by Communicator::send/recv, in chunks of
-//                     replicate::kReplicaChunkBytes, the lower rank of the pair sending first
+//   mpi_sendrecv_limit     exchange S bytes with the partner by raw MPI_Isend/MPI_Irecv, both
+//                          directions at once (MPI world only: Unsupported elsewhere)
+//   memcpy_exchange_limit  copy the partner's S bytes into a touched buffer (thread world only)
 //   seq_write_limit   write S bytes to a new file in 8 MiB writes, then fsync
 //   exchange          the reference's ReplicationStager::stage() without persistence of an S-byte
 //                     state dict (reference only: not_supported for another implementation)
@@ -12,8 +13,8 @@
 //   stage             the implementation's replication stager (make_replication_stager(): exchange,
 //                     then persist), verified with its load_replica(); not_supported without the
 //                     replication capability
-// Each verifies its last result exactly (RankCase::verify). The limits send and write from one
-// chunk of a 256-byte-periodic pattern, so they hold S bytes only where they receive.
+// Each verifies its last result exactly (RankCase::verify). limit/seq_write writes from one 8 MiB
+// chunk of a 256-byte-periodic pattern.
 #pragma once
 
 #include <cstddef>
@@ -23,7 +24,8 @@
 
 namespace stagekit::perf::replication {
 
-[[nodiscard]] std::unique_ptr<RankCase> make_p2p_limit(dist::Communicator& comm, std::size_t bytes);
+[[nodiscard]] std::unique_ptr<RankCase> make_mpi_sendrecv_limit(dist::Communicator& comm, std::size_t bytes);
+[[nodiscard]] std::unique_ptr<RankCase> make_memcpy_exchange_limit(dist::Communicator& comm, std::size_t bytes);
 [[nodiscard]] std::unique_ptr<RankCase> make_seq_write_limit(dist::Communicator& comm, std::size_t bytes);
 [[nodiscard]] std::unique_ptr<RankCase> make_exchange(dist::Communicator& comm, std::size_t bytes);
 [[nodiscard]] std::unique_ptr<RankCase> make_persist(dist::Communicator& comm, std::size_t bytes);

@@ -1,13 +1,17 @@
-// The two physical limits of the replication benchmarks: the backend's point-to-point bandwidth in
-// the replication pattern (limit/p2p) and the replica directory's sequential write bandwidth
-// (limit/seq_write). Both move plain bytes, so that replicate/* can be read as a fraction of them.
+// The physical limits of the replication benchmarks: the engine beneath the exchange, both
+// directions at once with the partner (limit/mpi_sendrecv under mpirun, limit/memcpy_exchange in a
+// thread world), and the replica directory's sequential write bandwidth with fsync
+// (limit/seq_write). They move plain bytes, never through stagekit's code, so that replicate/* can be
+// read as a fraction of them.
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -18,20 +22,25 @@
 #include "../driver/replica_dir.h"
 #include "replication_cases.h"
 #include "stagekit/core/error.h"
+#include "stagekit/core/storage.h"
 #include "stagekit/replicate/replica_transport.h"
+
+#if STAGEKIT_DIST_BENCH_MPI
+#include <mpi.h>
+#endif
 
 namespace stagekit::perf::replication {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr int kP2PTag = 0x5050;  // 'PP': apart from the replication protocol's tags
+constexpr int kP2PTag = 0x5050;  // 'PP'; on MPI_COMM_WORLD, which stagekit's communicators only duplicate
 constexpr std::size_t kWriteBytes = std::size_t{8} << 20;
 
-// The pattern repeats every 256 bytes, so a buffer of any multiple of 256 bytes can be sent or
-// written again and again: the limits hold one chunk, not S bytes, of what they send or write.
 std::byte pattern(int rank, std::size_t i) { return static_cast<std::byte>((i * 131 + rank * 29 + 7) & 0xff); }
+// The pattern repeats every 256 bytes, so limit/seq_write holds one write's worth of it and writes
+// it again and again.
 constexpr std::size_t kPatternPeriod = 256;
-static_assert(replicate::kReplicaChunkBytes % kPatternPeriod == 0 && kWriteBytes % kPatternPeriod == 0);
+static_assert(kWriteBytes % kPatternPeriod == 0);
 
 std::vector<std::byte> pattern_buffer(int rank, std::size_t bytes) {
   std::vector<std::byte> buffer(bytes);
@@ -39,51 +48,77 @@ std::vector<std::byte> pattern_buffer(int rank, std::size_t bytes) {
   return buffer;
 }
 
-// limit/p2p: S pattern bytes to the partner and S bytes back, chunked like the replication transport.
-class P2PLimit : public RankCase {
+// The bytes a rank receives from its partner in the exchange limits: S bytes of the partner's
+// pattern into a touched buffer from stagekit's pageable allocator (as the replication stager's
+// received storages are), checked exactly.
+class ExchangeLimit : public RankCase {
  public:
-  P2PLimit(const dist::Communicator& comm, std::size_t bytes)
-      : partner_(paired_partner(comm)),
-        sends_first_(comm.rank() < partner_),
-        out_(pattern_buffer(comm.rank(), std::min(bytes, replicate::kReplicaChunkBytes))),
-        in_(bytes) {}
-
-  void run(dist::Communicator& comm) override {
-    if (sends_first_) {
-      send_all(comm);
-      recv_all(comm);
-    } else {
-      recv_all(comm);
-      send_all(comm);
-    }
+  ExchangeLimit(const dist::Communicator& comm, std::size_t bytes)
+      : partner_(paired_partner(comm)), in_(Storage::allocate(bytes)) {
+    if (bytes > 0) std::memset(in_.data(), 0, bytes);
   }
 
   std::string verify() override {
-    for (std::size_t i = 0; i < in_.size(); ++i) {
-      if (in_[i] != pattern(partner_, i)) return fmt::format("byte {} received from rank {} differs", i, partner_);
+    const auto* in = static_cast<const std::byte*>(in_.data());
+    for (std::size_t i = 0; i < in_.nbytes(); ++i) {
+      if (in[i] != pattern(partner_, i)) return fmt::format("byte {} received from rank {} differs", i, partner_);
     }
     return {};
   }
 
+ protected:
+  [[nodiscard]] std::span<std::byte> in() const { return {static_cast<std::byte*>(in_.data()), in_.nbytes()}; }
+  int partner_;
+
  private:
-  // Every chunk starts at a multiple of the chunk size, so out_ holds the bytes of each of them.
-  void send_all(dist::Communicator& comm) {
-    constexpr std::size_t chunk = replicate::kReplicaChunkBytes;
-    for (std::size_t at = 0; at < in_.size(); at += chunk) {
-      comm.send(std::span(out_).first(std::min(chunk, in_.size() - at)), partner_, kP2PTag);
-    }
+  Storage in_;
+};
+
+// A Storage of `bytes` holding `rank`'s pattern.
+Storage pattern_storage(int rank, std::size_t bytes) {
+  Storage s = Storage::allocate(bytes);
+  auto* data = static_cast<std::byte*>(s.data());
+  for (std::size_t i = 0; i < bytes; ++i) data[i] = pattern(rank, i);
+  return s;
+}
+
+#if STAGEKIT_DIST_BENCH_MPI
+// limit/mpi_sendrecv: the engine under mpirun. S bytes to the partner and S bytes from it, both
+// directions at once: one MPI_Isend and one MPI_Irecv of S bytes, MPI_Waitall.
+class MpiSendRecvLimit : public ExchangeLimit {
+ public:
+  MpiSendRecvLimit(const dist::Communicator& comm, std::size_t bytes)
+      : ExchangeLimit(comm, bytes), out_(pattern_storage(comm.rank(), bytes)) {
+    if (bytes > static_cast<std::size_t>(INT_MAX)) throw Unsupported("limit/mpi_sendrecv sends at most 2 GiB");
   }
-  void recv_all(dist::Communicator& comm) {
-    constexpr std::size_t chunk = replicate::kReplicaChunkBytes;
-    for (std::size_t at = 0; at < in_.size(); at += chunk) {
-      comm.recv(std::span(in_).subspan(at, std::min(chunk, in_.size() - at)), partner_, kP2PTag);
-    }
+  void run(dist::Communicator&) override {
+    const int count = static_cast<int>(out_.nbytes());
+    MPI_Request requests[2];
+    check_mpi(MPI_Irecv(in().data(), count, MPI_BYTE, partner_, kP2PTag, MPI_COMM_WORLD, &requests[0]), "MPI_Irecv");
+    check_mpi(MPI_Isend(out_.data(), count, MPI_BYTE, partner_, kP2PTag, MPI_COMM_WORLD, &requests[1]), "MPI_Isend");
+    check_mpi(MPI_Waitall(2, requests, MPI_STATUSES_IGNORE), "MPI_Waitall");
   }
 
-  int partner_;
-  bool sends_first_;
-  std::vector<std::byte> out_;  // one chunk of this rank's pattern
-  std::vector<std::byte> in_;   // S bytes from the partner
+ private:
+  static void check_mpi(int rc, const char* call) {
+    if (rc != MPI_SUCCESS) throw CommunicationError(fmt::format("{} returned {}", call, rc));
+  }
+  Storage out_;
+};
+#endif
+
+// limit/memcpy_exchange: the engine of a thread world, whose ranks share one address space. Every
+// rank copies the S bytes its partner would send (from a touched buffer of its own) into its buffer.
+class MemcpyExchangeLimit : public ExchangeLimit {
+ public:
+  MemcpyExchangeLimit(const dist::Communicator& comm, std::size_t bytes)
+      : ExchangeLimit(comm, bytes), source_(pattern_storage(partner_, bytes)) {}
+  void run(dist::Communicator&) override {
+    if (source_.nbytes() > 0) std::memcpy(in().data(), source_.data(), source_.nbytes());
+  }
+
+ private:
+  Storage source_;
 };
 
 [[noreturn]] void throw_io(const fs::path& path, const char* operation) {
@@ -181,8 +216,22 @@ int paired_partner(const dist::Communicator& comm) {
   return (comm.rank() + n / 2) % n;
 }
 
-std::unique_ptr<RankCase> make_p2p_limit(dist::Communicator& comm, std::size_t bytes) {
-  return std::make_unique<P2PLimit>(comm, bytes);
+std::unique_ptr<RankCase> make_mpi_sendrecv_limit(dist::Communicator& comm, std::size_t bytes) {
+#if STAGEKIT_DIST_BENCH_MPI
+  if (comm.backend() == "mpi") return std::make_unique<MpiSendRecvLimit>(comm, bytes);
+  throw Unsupported("MPI send/recv needs the MPI world: run under mpirun (a thread world's engine is memcpy)");
+#else
+  (void)comm;
+  (void)bytes;
+  throw Unsupported("this build has no MPI");
+#endif
+}
+
+std::unique_ptr<RankCase> make_memcpy_exchange_limit(dist::Communicator& comm, std::size_t bytes) {
+  if (comm.backend() != "thread") {
+    throw Unsupported(fmt::format("the {} world's engine is MPI send/recv (limit/mpi_sendrecv)", comm.backend()));
+  }
+  return std::make_unique<MemcpyExchangeLimit>(comm, bytes);
 }
 
 std::unique_ptr<RankCase> make_seq_write_limit(dist::Communicator& comm, std::size_t bytes) {

@@ -6,13 +6,17 @@
 With a COMMAND, runs it first (its exit status must be 0).  The file must be a stagekit result
 file (context: stagekit_schema_version, world_backend, world_size) holding every benchmark family
 of the harness (limit/mpi_allgather, limit/memcpy_gather, limit/memcpy_local_block,
-dist/all_gather, dist/all_gather_copying, dist/gather_state_dict/{shard0,many,uneven},
-dist/distribute_tensors, and the replication ones:
-limit/p2p, limit/seq_write, replicate/{exchange,persist,stage}); every measured entry must carry
-bytes, algbw and world_size, the all-gathers busbw, the dist and replicate benchmarks
-ratio_to_limit and limit_algbw; the only errors allowed start with "not_supported:"
-(bench_file.entry_outcome).  Prints one line per problem; exit 0 when there is none, 1 otherwise,
-2 when the command fails or the file is unusable.  Standard library only.
+limit/mpi_bcast, limit/memcpy_bcast, dist/all_gather, dist/all_gather_copying,
+dist/gather_state_dict/{shard0,many,uneven}, dist/distribute_tensors, dist/broadcast,
+dist/broadcast_state_dict/{one,many}, and the replication ones: limit/mpi_sendrecv,
+limit/memcpy_exchange, limit/seq_write, replicate/{exchange,persist,stage}).  The engine limits
+are world-dependent: a run measures those of its world (limit/mpi_* under mpirun, limit/memcpy_*
+of the all-gather, broadcast and exchange in a thread world) and reports the other world's as
+not_supported, so both must be in the file.  Every measured entry must carry bytes, algbw and
+world_size, the all-gathers, the broadcasts and the MPI engines of both busbw, the dist and
+replicate benchmarks ratio_to_limit and limit_algbw; the only errors allowed start with
+"not_supported:" (bench_file.entry_outcome).  Prints one line per problem; exit 0 when there is
+none, 1 otherwise, 2 when the command fails or the file is unusable.  Standard library only.
 """
 import argparse
 import subprocess
@@ -21,23 +25,29 @@ import sys
 from stagekit_tools import bench_file, cli, names
 from stagekit_tools.jsonfile import read_json
 
+# The engine limits of both worlds are listed: each run measures its own world's and reports the
+# other's as not_supported (names.WORLD_ENGINES).
 FAMILIES = ("limit/mpi_allgather", "limit/memcpy_gather", "limit/memcpy_local_block",
+            "limit/mpi_bcast", "limit/memcpy_bcast",
             "dist/all_gather", "dist/all_gather_copying", "dist/gather_state_dict/shard0",
             "dist/gather_state_dict/many", "dist/gather_state_dict/uneven",
             "dist/distribute_tensors",
-            "limit/p2p", "limit/seq_write",
+            "dist/broadcast", "dist/broadcast_state_dict/one", "dist/broadcast_state_dict/many",
+            "limit/mpi_sendrecv", "limit/memcpy_exchange", "limit/seq_write",
             "replicate/exchange", "replicate/persist", "replicate/stage")
+# The rows with a busbw: the all-gathers (busbw = algbw x (N-1)/N) and the broadcasts (busbw =
+# algbw), with MPI's own operation; not the memcpy engines of a thread world.
+BUSBW = ("dist/gather_state_dict/", "dist/all_gather/", "dist/all_gather_copying/",
+         "dist/broadcast/", "dist/broadcast_state_dict/", "limit/mpi_allgather/",
+         "limit/mpi_bcast/")
 PROG = "check_dist"
 
 
 def required_counters(name):
-    if name.startswith(("dist/", "replicate/")):
-        needed = ["bytes", "algbw", "world_size", "ratio_to_limit", "limit_algbw"]
-        gathers = name.startswith(("dist/gather_state_dict/", "dist/all_gather/",
-                                   "dist/all_gather_copying/"))
-        return needed + (["busbw"] if gathers else [])
     needed = ["bytes", "algbw", "world_size"]
-    return needed + (["busbw"] if "mpi_allgather" in name else [])
+    if name.startswith(("dist/", "replicate/")):
+        needed += ["ratio_to_limit", "limit_algbw"]
+    return needed + (["busbw"] if name.startswith(BUSBW) else [])
 
 
 def check(doc, backend=None, world_size=None):

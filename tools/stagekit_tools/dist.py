@@ -14,7 +14,8 @@ from stagekit_tools import names, stats
 
 # The replication benchmarks and their limits (perf/bench/replication_bench.cpp); the rest of a
 # dist file are the distributed state-dict utilities and theirs.
-REPLICATION_OPS = ("p2p", "seq_write", "exchange", "persist", "stage")
+# The exchange limit is limit/mpi_sendrecv under mpirun, limit/memcpy_exchange in a thread world.
+REPLICATION_OPS = ("mpi_sendrecv", "memcpy_exchange", "seq_write", "exchange", "persist", "stage")
 COLUMNS = ("benchmark", "kind", "op", "layout", "bytes", "world_size", "status", "n", "algbw",
            "busbw", "ratio_to_limit", "limit", "limit_algbw", "error", "skipped_reason")
 
@@ -43,7 +44,8 @@ def summarize(frame):
 
 
 def is_replication(row):
-    """True for replicate/<op>/<S> and their limits (limit/p2p, limit/seq_write)."""
+    """True for replicate/<op>/<S> and their limits (limit/mpi_sendrecv or
+    limit/memcpy_exchange, limit/seq_write)."""
     return row["kind"] == "replicate" or (row["kind"] == "limit" and row["op"] in REPLICATION_OPS)
 
 

@@ -14,10 +14,20 @@ DESTINATIONS = ("pageable", "pinned", "shared", "pinned_shared")
 LAYOUTS = ("large", "small", "transformer", "views")
 MODES = ("cold", "warm")
 # stagekit-dist-bench, in the order it registers them (the replication ones last)
-DIST_OPS = ("mpi_allgather", "memcpy_gather", "memcpy_local_block", "all_gather",
-            "all_gather_copying", "gather_state_dict", "distribute_tensors", "p2p", "seq_write",
+DIST_OPS = ("mpi_allgather", "memcpy_gather", "memcpy_local_block", "mpi_bcast", "memcpy_bcast",
+            "all_gather", "all_gather_copying", "gather_state_dict", "distribute_tensors",
+            "broadcast", "broadcast_state_dict", "mpi_sendrecv", "memcpy_exchange", "seq_write",
             "exchange", "persist", "stage")
-DIST_LAYOUTS = ("shard0", "many", "uneven")
+DIST_LAYOUTS = ("shard0", "one", "many", "uneven")
+# The engine limits of each world (context.world_backend), one per operation: the all-gather,
+# the broadcast and the replication exchange.  A run measures those of its world; the other
+# world's are not_supported.
+WORLD_ENGINES = {
+    "mpi": {"all_gather": "limit/mpi_allgather", "broadcast": "limit/mpi_bcast",
+            "exchange": "limit/mpi_sendrecv"},
+    "thread": {"all_gather": "limit/memcpy_gather", "broadcast": "limit/memcpy_bcast",
+               "exchange": "limit/memcpy_exchange"},
+}
 
 _STAGE = re.compile(r"^stage/([a-z0-9]+)_to_([a-z0-9_]+)/([a-z0-9_]+)/([a-z0-9_]+)$")
 _SUFFIXES = re.compile(r"(/iterations:[0-9]+)?(/repeats:[0-9]+)?(/real_time|/manual_time)?$")

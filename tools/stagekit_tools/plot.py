@@ -9,12 +9,14 @@
                    per layout;
 - dist_bandwidth:  with --dist, the stagekit-dist-bench results: algbw (solid) and busbw
                    (dashed, log scale) of gather_state_dict per layout against S, next to the
-                   all-gather limits of the same run, and distribute_tensors next to a memcpy of
-                   the local block (medians);
+                   all-gather limits of the same run, broadcast_state_dict per layout and the
+                   communicator's broadcast next to the broadcast limits, and distribute_tensors
+                   next to a memcpy of the local block (medians);
 - replication_bandwidth: with --dist, the replication benchmarks of the same file: algbw of
-                   replicate/exchange next to limit/p2p, of replicate/persist next to
-                   limit/seq_write (against S, medians), and the ratio_to_limit of exchange,
-                   persist and stage per S.
+                   replicate/exchange next to the exchange limit the run measured
+                   (limit/mpi_sendrecv under mpirun, limit/memcpy_exchange in a thread world),
+                   of replicate/persist next to limit/seq_write (against S, medians), and the
+                   ratio_to_limit of exchange, persist and stage per S.
 
 Several result files (e.g. stagekit and a pytorch peer) are drawn side by side.  Prints the
 files written.  Exit status 2 when an input cannot be used.  Draws with matplotlib's Figure API
@@ -43,10 +45,13 @@ COLORS = matplotlib.colormaps["tab10"].colors
 # The ratio_to_limit targets' bounds, drawn as lines on the ratio chart.
 BOUND_COLORS = ("green", "orange", "purple", "brown")
 # The limit a panel's benchmarks are divided by, drawn in black (other limits in gray).
-MAIN_LIMITS = ("limit/mpi_allgather", "limit/memcpy_gather", "limit/p2p", "limit/seq_write")
-# The replication benchmarks of the ratio panel and the limits they are divided by.
-REPLICATION_RATIOS = {"exchange": "limit/p2p", "persist": "limit/seq_write",
-                      "stage": "limit/p2p then limit/seq_write"}
+MAIN_LIMITS = tuple(limit for engines in names.WORLD_ENGINES.values()
+                    for limit in engines.values()) + ("limit/seq_write",)
+# The replication benchmarks of the ratio panel (each labelled with the limits its rows name).
+REPLICATION_RATIOS = ("exchange", "persist", "stage")
+# What each world's exchange limit is, for the replication chart's first panel.
+EXCHANGE_ENGINES = {"limit/mpi_sendrecv": "MPI_Isend/MPI_Irecv",
+                    "limit/memcpy_exchange": "memcpy in one address space"}
 
 
 def labelled(runs):
@@ -279,16 +284,21 @@ def _stacked(panels, height, summary, missing):
 
 
 def dist_figure(run):
-    """Two panels: gathers next to the all-gather limits, distribute next to memcpy."""
+    """Three panels: gathers next to the all-gather limits, broadcasts next to the broadcast
+    limits, distribute next to memcpy."""
     summary, _ = dist.split(dist.summarize(run.frame))
-    fig, axes = _stacked(2, 8.0, summary, "no distributed benchmarks in the given file")
+    fig, axes = _stacked(3, 12.0, summary, "no distributed benchmarks in the given file")
     if axes is None:
         return fig
     world = run.world()
     _dist_panel(axes[0, 0], summary, ("gather_state_dict", "all_gather", "all_gather_copying",
                                       "mpi_allgather", "memcpy_gather"),
                 f"gather_state_dict and the communicator vs the engine's all-gather ({world})")
-    _dist_panel(axes[1, 0], summary, ("distribute_tensors", "memcpy_local_block"),
+    _dist_panel(axes[1, 0], summary, ("broadcast_state_dict", "broadcast", "mpi_bcast",
+                                      "memcpy_bcast"),
+                f"broadcast_state_dict and the communicator vs the engine's broadcast ({world})",
+                xlabel="S = total bytes (broadcast tensors)")
+    _dist_panel(axes[2, 0], summary, ("distribute_tensors", "memcpy_local_block"),
                 f"distribute_tensors vs memcpy of each rank's block ({world})")
     fig.suptitle("Distributed state-dict utilities: algbw (solid) and busbw (dashed), median")
     fig.tight_layout()
@@ -308,7 +318,7 @@ def _replication_ratio_panel(ax, summary, title):
         series = rows[rows["op"] == op]
         xs = [sizes.index(b) - 0.4 + width * (i + 0.5) for b in series["bytes"]]
         ax.bar(xs, series["ratio_to_limit"], width, color=COLORS[(i + 1) % len(COLORS)],
-               label=f"replicate/{op} vs {REPLICATION_RATIOS[op]}")
+               label=f"replicate/{op} vs {_limits_text(series)}")
         for x, value in zip(xs, series["ratio_to_limit"]):
             ax.text(x, value, f"{value:.2f}", ha="center", va="bottom", fontsize=7)
     ax.axhline(1.0, color="black", linewidth=0.8)
@@ -322,22 +332,43 @@ def _replication_ratio_panel(ax, summary, title):
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
+def _limits_text(rows):
+    """The limits the rows are divided by, without their size: `limit/mpi_sendrecv then
+    limit/seq_write` for a label `limit=limit/mpi_sendrecv/<S>+limit/seq_write/<S>`."""
+    limit = next((x for x in rows["limit"] if isinstance(x, str) and x), "")
+    return " then ".join(names.family(x) for x in limit.split("+")) if limit else "its limit"
+
+
+def exchange_limit(summary, backend):
+    """The exchange limit of a run: the one it measured (limit/mpi_sendrecv under mpirun,
+    limit/memcpy_exchange in a thread world), else its world's, else MPI's."""
+    measured = summary[(summary["kind"] == "limit") & (summary["status"] == "ok")]
+    families = {names.family(name) for name in measured["benchmark"]}
+    for limit in EXCHANGE_ENGINES:
+        if limit in families:
+            return limit
+    return names.WORLD_ENGINES.get(backend, names.WORLD_ENGINES["mpi"])["exchange"]
+
+
 def replication_figure(run):
-    """Three panels: exchange vs p2p, persist vs seq_write, and every ratio to its limit."""
+    """Three panels: exchange vs the run's exchange limit, persist vs seq_write, and every ratio
+    to its limit."""
     _, summary = dist.split(dist.summarize(run.frame))
     fig, axes = _stacked(3, 11.0, summary, "no replication benchmarks in the given file")
     if axes is None:
         return fig
     world = run.world()
     xlabel = "S = bytes of one rank's state dict"
-    _dist_panel(axes[0, 0], summary, ("exchange", "p2p"),
-                f"ReplicationStager exchange (no persistence) vs point-to-point ({world})", xlabel,
-                log_y=False)
+    engine = exchange_limit(summary, run.context.get("world_backend"))
+    _dist_panel(axes[0, 0], summary, ("exchange", engine.rpartition("/")[2]),
+                f"ReplicationStager exchange (no persistence) vs {engine}, "
+                f"{EXCHANGE_ENGINES[engine]} ({world})", xlabel, log_y=False)
     _dist_panel(axes[1, 0], summary, ("persist", "seq_write"),
                 f"write_replica (fsync) vs sequential write + fsync, every rank at once ({world})",
                 xlabel, log_y=False)
     _replication_ratio_panel(axes[2, 0], summary,
-                             "ratio_to_limit (stage: exchange then persist, vs p2p then seq_write)")
+                             "ratio_to_limit (stage: exchange then persist, vs "
+                             f"{engine.rpartition('/')[2]} then seq_write)")
     fig.suptitle("Replication: algbw = S / time (slowest rank), median")
     fig.tight_layout()
     return fig

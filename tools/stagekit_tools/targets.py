@@ -50,7 +50,8 @@ TARGETS = (
 
 # The distributed targets, over a stagekit-dist-bench summary (`dist.summarize`: its ratio column is
 # `ratio_to_limit`, the median over the repetitions) of a run under mpirun, where every ratio is to
-# the engine's own operation in the same run (MPI_Allgather of the same bytes).
+# the engine's own operation in the same run (MPI_Allgather, MPI_Bcast, MPI_Isend/MPI_Irecv of the
+# same bytes; the disk's sequential write with fsync for persisting a replica).
 _MiB16, _MiB64 = 16 << 20, 64 << 20
 DIST_TARGETS = tuple(
     [Target(f"dist/all_gather/{s}", "ratio_to_limit", ">=", 0.90,
@@ -59,7 +60,17 @@ DIST_TARGETS = tuple(
     + [Target(f"dist/gather_state_dict/{layout}/{s}", "ratio_to_limit", ">=", 0.80,
               "gathering a state dict costs little more than MPI_Allgather of its bytes",
               "gather_state_dict")
-       for layout in ("shard0", "many") for s in (_MiB16, _MiB64)])
+       for layout in ("shard0", "many") for s in (_MiB16, _MiB64)]
+    + [Target(f"dist/broadcast_state_dict/{layout}/{s}", "ratio_to_limit", ">=", 0.80,
+              "broadcasting a state dict costs little more than MPI_Bcast of its bytes",
+              "broadcast_state_dict")
+       for layout in ("one", "many") for s in (_MiB16, _MiB64)]
+    + [Target(f"replicate/exchange/{_MiB64}", "ratio_to_limit", ">=", 0.80,
+              "replication's exchange moves data at the speed of MPI send/recv both ways",
+              "replication exchange"),
+       Target(f"replicate/persist/{_MiB64}", "ratio_to_limit", ">=", 0.90,
+              "persisting a replica writes at the disk's sequential speed with fsync",
+              "replication persist")])
 
 PASS, MISS, ERROR, NOT_MEASURED = "PASS", "MISS", "ERROR", "NOT MEASURED"
 

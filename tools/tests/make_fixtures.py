@@ -129,28 +129,50 @@ def run(ctx, seed, reps, limits=LIMITS, stage=STAGE, skipped=SKIPPED, slow=None,
 # stagekit-dist-bench: nominal algbw (bytes/s) of the limits, and each dist benchmark's ratio to
 # its limit (perf/bench/dist_bench.cpp names them).
 DIST_LIMITS = (("limit/mpi_allgather", 4.0e9), ("limit/memcpy_gather", 20.0e9),
-               ("limit/memcpy_local_block", 30.0e9))
-# ENGINE: the all-gather engine of the world, limit/mpi_allgather under mpirun and
-# limit/memcpy_gather in a thread world.
-DIST_BENCH = (("dist/all_gather", "ENGINE", 0.95),
-              ("dist/all_gather_copying", "ENGINE", 0.70),
-              ("dist/gather_state_dict/shard0", "ENGINE", 0.85),
-              ("dist/gather_state_dict/many", "ENGINE", 0.80),
-              ("dist/gather_state_dict/uneven", "ENGINE", 0.82),
-              ("dist/distribute_tensors", "limit/memcpy_local_block", 0.90))
-DIST_ENGINES = {"mpi": "limit/mpi_allgather", "thread": "limit/memcpy_gather"}
+               ("limit/memcpy_local_block", 30.0e9), ("limit/mpi_bcast", 5.0e9),
+               ("limit/memcpy_bcast", 25.0e9))
+# The limits that move whole S/N blocks (the others move S bytes).
+BLOCK_LIMITS = ("limit/mpi_allgather", "limit/memcpy_gather", "limit/memcpy_local_block")
+# The rows with a busbw: the all-gathers ((N-1)/N of algbw) and the broadcasts (= algbw), with
+# MPI's own operation; not the memcpy engines of a thread world.
+GATHER_BUSBW = ("limit/mpi_allgather", "dist/all_gather", "dist/gather_state_dict")
+BCAST_BUSBW = ("limit/mpi_bcast", "dist/broadcast")
+# <ENGINE>: the engine of the world (ENGINES), under mpirun MPI's own operation, in a thread world
+# memcpy.
+DIST_BENCH = (("dist/all_gather", "<all_gather>", 0.95),
+              ("dist/all_gather_copying", "<all_gather>", 0.70),
+              ("dist/gather_state_dict/shard0", "<all_gather>", 0.85),
+              ("dist/gather_state_dict/many", "<all_gather>", 0.80),
+              ("dist/gather_state_dict/uneven", "<all_gather>", 0.82),
+              ("dist/distribute_tensors", "limit/memcpy_local_block", 0.90),
+              ("dist/broadcast", "<broadcast>", 0.97),
+              ("dist/broadcast_state_dict/one", "<broadcast>", 0.90),
+              ("dist/broadcast_state_dict/many", "<broadcast>", 0.74))
+ENGINES = {"mpi": {"<all_gather>": "limit/mpi_allgather", "<broadcast>": "limit/mpi_bcast",
+                   "<exchange>": "limit/mpi_sendrecv"},
+           "thread": {"<all_gather>": "limit/memcpy_gather", "<broadcast>": "limit/memcpy_bcast",
+                      "<exchange>": "limit/memcpy_exchange"}}
 DIST_SKIPS = {
     "mpi": {"limit/memcpy_gather":
-            "not_supported: the MPI world's engine is MPI_Allgather (limit/mpi_allgather)"},
+            "not_supported: the MPI world's engine is MPI_Allgather (limit/mpi_allgather)",
+            "limit/memcpy_bcast":
+            "not_supported: the MPI world's engine is MPI_Bcast (limit/mpi_bcast)",
+            "limit/memcpy_exchange":
+            "not_supported: the mpi world's engine is MPI send/recv (limit/mpi_sendrecv)"},
     "thread": {"limit/mpi_allgather":
-               "not_supported: MPI_Allgather needs the MPI world: run under mpirun"},
+               "not_supported: MPI_Allgather needs the MPI world: run under mpirun",
+               "limit/mpi_bcast": "not_supported: MPI_Bcast needs the MPI world: run under mpirun",
+               "limit/mpi_sendrecv":
+               "not_supported: MPI send/recv needs the MPI world: run under mpirun (a thread "
+               "world's engine is memcpy)"},
 }
 # The replication benchmarks (perf/bench/replication_bench.cpp), registered after the others: their
 # limits, then each benchmark with the limits it is divided by (several: one after the other).
-REPLICATION_LIMITS = (("limit/p2p", 2.5e9), ("limit/seq_write", 1.2e9))
-REPLICATION_BENCH = (("replicate/exchange", ("limit/p2p",), 0.80),
+REPLICATION_LIMITS = (("limit/mpi_sendrecv", 2.5e9), ("limit/memcpy_exchange", 10.0e9),
+                      ("limit/seq_write", 1.2e9))
+REPLICATION_BENCH = (("replicate/exchange", ("<exchange>",), 0.85),
                      ("replicate/persist", ("limit/seq_write",), 0.70),
-                     ("replicate/stage", ("limit/p2p", "limit/seq_write"), 0.75))
+                     ("replicate/stage", ("<exchange>", "limit/seq_write"), 0.75))
 
 
 def dist_context(date, backend, world_size, mode):
@@ -168,15 +190,14 @@ def dist_run(ctx, seed, reps, world_size, sizes, errors=None, replication_sizes=
     the replication limits and benchmarks of every replication size."""
     rng, errors, n = random.Random(seed), errors or {}, world_size
     backend = ctx["world_backend"]
-    skipped = DIST_SKIPS[backend]
+    skipped, engines = DIST_SKIPS[backend], ENGINES[backend]
     specs = [(f"{name}/{size}", size, None, bps) for size in sizes for name, bps in DIST_LIMITS]
-    specs += [(f"{name}/{size}", size,
-               (f"{DIST_ENGINES[backend] if limit == 'ENGINE' else limit}/{size}",), ratio)
+    specs += [(f"{name}/{size}", size, (f"{engines.get(limit, limit)}/{size}",), ratio)
               for size in sizes for name, limit, ratio in DIST_BENCH]
     specs += [(f"{name}/{size}", size, None, bps) for size in replication_sizes
               for name, bps in REPLICATION_LIMITS]
-    specs += [(f"{name}/{size}", size, tuple(f"{limit}/{size}" for limit in limits), ratio)
-              for size in replication_sizes for name, limits, ratio in REPLICATION_BENCH]
+    specs += [(f"{name}/{size}", size, tuple(f"{engines.get(x, x)}/{size}" for x in limits),
+               ratio) for size in replication_sizes for name, limits, ratio in REPLICATION_BENCH]
     nominal = dict(DIST_LIMITS + REPLICATION_LIMITS)
     measured, benchmarks = {}, []
     for family, (name, size, limit, value) in enumerate(specs):
@@ -189,8 +210,7 @@ def dist_run(ctx, seed, reps, world_size, sizes, errors=None, replication_sizes=
                            for r in range(reps)]
             continue
         # the dist limits move whole S/N blocks; everything else S bytes
-        whole_blocks = ((limit is None and base in dict(DIST_LIMITS))
-                        or base.startswith("dist/all_gather"))
+        whole_blocks = base in BLOCK_LIMITS or base.startswith("dist/all_gather")
         nbytes = size // n * n if whole_blocks else size
         bps = value if limit is None else value * serial([nominal[x.rpartition("/")[0]]
                                                           for x in limit])
@@ -200,8 +220,10 @@ def dist_run(ctx, seed, reps, world_size, sizes, errors=None, replication_sizes=
             algbw = _sig(nbytes / seconds)
             counters = {"bytes": nbytes, "bytes_per_second": algbw, "algbw": algbw,
                         "world_size": n, "wrong": 0}
-            if "gather" in base and base != "limit/memcpy_gather":
+            if base.startswith(GATHER_BUSBW):
                 counters["busbw"] = _sig(algbw * (n - 1) / n)
+            elif base.startswith(BCAST_BUSBW):
+                counters["busbw"] = algbw
             if limit is not None:
                 limit_bps = serial([measured[x] for x in limit])
                 counters.update(limit_algbw=_sig(limit_bps),

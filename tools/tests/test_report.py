@@ -96,8 +96,9 @@ def test_one_headline_row_per_implementation(report):
     assert reference[1].splitlines() == ["83% 5 of 6 pass", "1 fail · 3 not supported[1,2]"]
     assert reference[2].splitlines() == ["100% 1 of 1 pass"]
     assert reference[3] == "all 1 not supported[3]"
-    # the stage targets (4 PASS, 1 MISS) and the distributed ones of the mpirun fixture (5, 1)
-    assert reference[5].splitlines() == ["9 PASS · 2 MISS", "1 not measured[1]"]
+    # the stage targets (4 PASS, 1 MISS) and the distributed ones of the mpirun fixture (8, 4):
+    # all_gather and gather_state_dict (5, 1), broadcast_state_dict (2, 2), replication (1, 1)
+    assert reference[5].splitlines() == ["12 PASS · 5 MISS", "1 not measured[1]"]
     assert "2.34× pytorch's throughput" in reference[6]
     assert pytorch[1:5] == ["—"] * 4 and pytorch[5].startswith("4 MISS")
     assert "0.43× stagekit-reference's throughput" in pytorch[6]

@@ -62,6 +62,7 @@ std::string_view collective_name(CollectiveKind kind) noexcept {
     case CollectiveKind::barrier: return "barrier";
     case CollectiveKind::split: return "split";
     case CollectiveKind::all_gather_into: return "all_gather_into";
+    case CollectiveKind::broadcast_many: return "broadcast_many";
   }
   return "unknown collective";
 }
@@ -106,6 +107,16 @@ void check_signatures(std::span<const Signature> all, std::string_view context) 
           all, context, op, "root", [](const Signature& s) { return s.root; },
           [](const Signature& s) { return fmt::format("root {}", s.root); });
       require_same(all, context, op, "size", bytes, bytes_text);
+      break;
+    case CollectiveKind::broadcast_many:
+      require_same(
+          all, context, op, "root", [](const Signature& s) { return s.root; },
+          [](const Signature& s) { return fmt::format("root {}", s.root); });
+      require_same(
+          all, context, op, "list of sizes", [](const Signature& s) { return s.key; },
+          [](const Signature& s) {
+            return fmt::format("{} bytes, sizes digest {:#x}", s.nbytes, static_cast<std::uint64_t>(s.key));
+          });
       break;
     case CollectiveKind::all_gather: require_same(all, context, op, "size", bytes, bytes_text); break;
     case CollectiveKind::all_reduce:

@@ -22,6 +22,7 @@ enum class CollectiveKind : std::int32_t {
   barrier,
   split,
   all_gather_into,  // key: sizes_digest() of the sizes every rank expects
+  broadcast_many,   // nbytes: the total; key: sizes_digest() of the items' sizes
 };
 
 [[nodiscard]] std::string_view collective_name(CollectiveKind kind) noexcept;

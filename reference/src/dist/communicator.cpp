@@ -230,4 +230,27 @@ void Communicator::all_gather_into_many(std::span<const GatherInto> items, Memor
   for (const GatherInto& item : items) all_gather_into(item.local, item.out, item.sizes, owner);
 }
 
+void Communicator::send_recv(int peer, std::span<const std::span<const std::byte>> sends,
+                             std::span<const std::span<std::byte>> recvs, int tag, MemoryOwner /*owner*/) {
+  detail::check_peer(*this, peer, "send_recv");
+  const auto send_all = [&] {
+    for (const std::span<const std::byte> data : sends) send(data, peer, tag);
+  };
+  const auto recv_all = [&] {
+    for (const std::span<std::byte> data : recvs) recv(data, peer, tag);
+  };
+  if (rank() < peer) {
+    send_all();
+    recv_all();
+  } else {
+    recv_all();
+    send_all();
+  }
+}
+
+void Communicator::broadcast_many(std::span<const std::span<std::byte>> items, int root, MemoryOwner /*owner*/) {
+  detail::check_root(*this, root, "broadcast_many");
+  for (const std::span<std::byte> data : items) broadcast(data, root);
+}
+
 }  // namespace stagekit::dist

@@ -13,7 +13,9 @@
 //     MPI_Iallgather(v) or MPI_Iallreduce on `data`;
 //   * recv/recv_any_size poll MPI_Improbe (nothing is posted while waiting, so a timeout leaves
 //     nothing to cancel), then MPI_Imrecv the matched message;
-//   * send copies the bytes and polls its MPI_Isend.
+//   * send copies the bytes and polls its MPI_Isend;
+//   * send_recv, broadcast_many and all_gather_into(_many) move the caller's memory in place when
+//     given a memory owner (every request in flight at once), through staging copies without one.
 // all_reduce: MPI types for bool (max = logical or), the integers, float32/float64 and complex
 // (componentwise as float/double pairs). float16, bfloat16 and the float8 types have no MPI type:
 // they are all-gathered and summed on the host (in double, in rank order, rounded once), which is
@@ -24,7 +26,9 @@
 #include <climits>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -44,9 +48,15 @@ using detail::Signature;
 using mpi_detail::ByteType;
 using mpi_detail::check;
 using mpi_detail::Operation;
+using mpi_detail::ScatteredBytes;
 using Bytes = std::vector<std::byte>;
 
 constexpr int kSignatureTag = 1;
+// broadcast_many in place sends its items below this size together, as one message over all of them
+// (mpi_runtime.h, ScatteredBytes): with Open MPI's shared-memory transport many small broadcasts
+// each pay their own protocol, and one scattered message of them moves at the speed of one
+// contiguous broadcast. Larger items move faster one broadcast each (single-copy transfers).
+constexpr std::size_t kScatterBelow = std::size_t{1} << 20;
 // Elements per MPI_Iallreduce call: keeps every count an int.
 constexpr std::size_t kReduceChunk = std::size_t{1} << 28;
 
@@ -114,7 +124,8 @@ class MpiCommunicator final : public Communicator {
     auto buffer = std::make_shared<Bytes>(data.begin(), data.end());
     const ByteType type(buffer->size());
     Operation op(buffer);
-    check(MPI_Isend(buffer->data(), type.count(), type.type(), dst, tag, data_, op.add()), "MPI_Isend");
+    check(MPI_Isend(buffer->data(), type.count(), type.type(), dst, tag, data_, op.add(Operation::Request::send)),
+          "MPI_Isend");
     if (!op.wait(start + timeout())) {
       fail_timeout(fmt::format("send to rank {} (tag {}, {} bytes) timed out after {}: rank {} did not receive it", dst,
                                tag, data.size(), waited(start), dst));
@@ -137,6 +148,120 @@ class MpiCommunicator final : public Communicator {
     const auto start = begin("recv_any_size");
     check_point_to_point(src, tag, "recv_any_size");
     return receive(src, tag, "recv_any_size", start);
+  }
+
+  void send_recv(int peer, std::span<const std::span<const std::byte>> sends,
+                 std::span<const std::span<std::byte>> recvs, int tag, MemoryOwner owner) override {
+    const auto start = begin("send_recv");
+    check_point_to_point(peer, tag, "send_recv");
+    struct Transfer {
+      MemoryOwner owner;
+      std::deque<Bytes> staging;  // only without an owner; stable addresses while the requests run
+      std::vector<std::unique_ptr<ByteType>> types;
+    };
+    auto t = std::make_shared<Transfer>();
+    t->owner = std::move(owner);
+    Operation op(t);
+    std::vector<std::byte*> landing;  // where each receive lands
+    for (const std::span<std::byte> data : recvs) {
+      landing.push_back(t->owner ? data.data() : t->staging.emplace_back(data.size()).data());
+      const ByteType& type = *t->types.emplace_back(std::make_unique<ByteType>(data.size()));
+      check(MPI_Irecv(landing.back(), type.count(), type.type(), peer, tag, data_, op.add(Operation::Request::receive)),
+            "MPI_Irecv");
+    }
+    for (const std::span<const std::byte> data : sends) {
+      const std::byte* from = t->owner ? data.data() : t->staging.emplace_back(data.begin(), data.end()).data();
+      const ByteType& type = *t->types.emplace_back(std::make_unique<ByteType>(data.size()));
+      check(MPI_Isend(from, type.count(), type.type(), peer, tag, data_, op.add(Operation::Request::send)),
+            "MPI_Isend");
+    }
+    const std::string what =
+        fmt::format("send_recv with rank {} (tag {}: {} message(s) out, {} in)", peer, tag, sends.size(), recvs.size());
+    bool done = false;
+    try {
+      done = op.wait(start + timeout(), Operation::Progress::peer_then_data);
+    } catch (const CommunicationError& e) {  // a message longer than its receive: truncated
+      broken_.mark(what);
+      throw CommunicationError(fmt::format("{}: {}: {}", detail::describe_communicator(*this), what, e.what()));
+    }
+    if (!done) {
+      std::size_t received = 0;
+      std::size_t taken = 0;
+      for (std::size_t i = 0; i < op.count(); ++i) {
+        if (op.pending(i)) continue;
+        (i < recvs.size() ? received : taken) += 1;
+      }
+      fail_timeout(fmt::format("{} timed out after {}: {} of {} message(s) from rank {} arrived, rank {} took {} of {}",
+                               what, waited(start), received, recvs.size(), peer, peer, taken, sends.size()));
+    }
+    for (std::size_t i = 0; i < recvs.size(); ++i) {
+      MPI_Count count = 0;
+      check(MPI_Get_elements_x(&op.status(i), t->types[i]->type(), &count), "MPI_Get_elements_x");
+      if (static_cast<std::size_t>(count) != recvs[i].size()) {
+        broken_.mark(what);
+        throw CommunicationError(fmt::format("{}: {}: message #{} from rank {} has {} bytes, {} were expected",
+                                             detail::describe_communicator(*this), what, i, peer, count,
+                                             recvs[i].size()));
+      }
+      if (!t->owner && !recvs[i].empty()) std::memcpy(recvs[i].data(), landing[i], recvs[i].size());
+    }
+  }
+
+  void broadcast_many(std::span<const std::span<std::byte>> items, int root, MemoryOwner owner) override {
+    const auto start = begin("broadcast_many");
+    detail::check_root(*this, root, "broadcast_many");
+    std::vector<std::size_t> sizes;
+    std::size_t total = 0;
+    for (const std::span<std::byte> item : items) {
+      sizes.push_back(item.size());
+      total += item.size();
+    }
+    Signature sig = detail::make_signature(CollectiveKind::broadcast_many, 0, total);
+    sig.root = root;
+    sig.key = detail::sizes_digest(sizes);
+    (void)exchange(sig, start);
+    if (total == 0 || size_ == 1) return;
+    struct Transfer {
+      MemoryOwner owner;
+      std::deque<Bytes> staging;  // only without an owner
+      std::vector<std::unique_ptr<ByteType>> types;
+    };
+    auto t = std::make_shared<Transfer>();
+    t->owner = std::move(owner);
+    Operation op(t);
+    // Where each item moves: in place with an owner, else through a staging copy.
+    std::vector<std::byte*> at;
+    for (const std::span<std::byte> item : items) {
+      if (t->owner) {
+        at.push_back(item.data());
+      } else if (rank_ == root) {
+        at.push_back(t->staging.emplace_back(item.begin(), item.end()).data());
+      } else {
+        at.push_back(t->staging.emplace_back(item.size()).data());
+      }
+    }
+    // The items below kScatterBelow move as one message. The sizes alone decide which (every rank
+    // agreed on them above), so every rank posts the same broadcasts.
+    const auto grouped = [&](std::size_t i) { return !items[i].empty() && items[i].size() < kScatterBelow; };
+    std::vector<std::span<std::byte>> small;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (grouped(i)) small.emplace_back(at[i], items[i].size());
+    }
+    const bool scatter = small.size() >= 2;
+    if (scatter) {
+      const ScatteredBytes scattered(small);
+      check(MPI_Ibcast(MPI_BOTTOM, 1, scattered.type(), root, data_, op.add()), "MPI_Ibcast");
+    }
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (items[i].empty() || (scatter && grouped(i))) continue;
+      const ByteType& type = *t->types.emplace_back(std::make_unique<ByteType>(items[i].size()));
+      check(MPI_Ibcast(at[i], type.count(), type.type(), root, data_, op.add()), "MPI_Ibcast");
+    }
+    finish(op, start);
+    if (t->owner || rank_ == root) return;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (!items[i].empty()) std::memcpy(items[i].data(), at[i], items[i].size());
+    }
   }
 
   void broadcast(std::span<std::byte> data, int root) override {
@@ -268,12 +393,12 @@ class MpiCommunicator final : public Communicator {
       if (p == rank_) continue;
       peers.push_back(p);
       check(MPI_Irecv(&(*slots)[static_cast<std::size_t>(p)], sizeof(Signature), MPI_BYTE, p, kSignatureTag, control_,
-                      op.add(/*cancel=*/true)),
+                      op.add(Operation::Request::receive)),
             "MPI_Irecv");
     }
     for (int p : peers) {
       check(MPI_Isend(&(*slots)[static_cast<std::size_t>(rank_)], sizeof(Signature), MPI_BYTE, p, kSignatureTag,
-                      control_, op.add()),
+                      control_, op.add(Operation::Request::send)),
             "MPI_Isend");
     }
     if (!op.wait(start + timeout())) {

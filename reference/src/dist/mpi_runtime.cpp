@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +20,7 @@ namespace {
 struct Abandoned {
   MPI_Request request;
   std::shared_ptr<void> buffers;
+  bool holds_up_finalize;
 };
 
 struct AbandonedList {
@@ -32,18 +34,20 @@ AbandonedList& abandoned() {
   return *list;
 }
 
-void abandon(MPI_Request request, std::shared_ptr<void> buffers, bool cancel) noexcept {
+void abandon(MPI_Request request, std::shared_ptr<void> buffers, Operation::Request kind) noexcept {
   if (request == MPI_REQUEST_NULL || is_finalized()) return;
-  if (cancel) MPI_Cancel(&request);
+  if (kind == Operation::Request::receive) MPI_Cancel(&request);
   auto& list = abandoned();
   std::lock_guard lock(list.mutex);
-  list.entries.push_back({request, std::move(buffers)});
+  list.entries.push_back({request, std::move(buffers), kind != Operation::Request::send});
 }
 
+// The abandoned requests that still hold up MPI_Finalize.
 std::size_t abandoned_count() {
   auto& list = abandoned();
   std::lock_guard lock(list.mutex);
-  return list.entries.size();
+  return static_cast<std::size_t>(
+      std::count_if(list.entries.begin(), list.entries.end(), [](const Abandoned& a) { return a.holds_up_finalize; }));
 }
 
 void finalize_at_exit() {
@@ -142,12 +146,41 @@ ByteType::~ByteType() {
   if (owned_ && !is_finalized()) MPI_Type_free(&type_);
 }
 
-Operation::~Operation() {
-  for (Entry& e : entries_) abandon(e.request, buffers_, e.cancel);
+bool ScatteredBytes::fits(std::span<const std::span<std::byte>> pieces) noexcept {
+  return pieces.size() <= static_cast<std::size_t>(INT_MAX) &&
+         std::all_of(pieces.begin(), pieces.end(),
+                     [](std::span<std::byte> p) { return p.size() <= static_cast<std::size_t>(INT_MAX); });
 }
 
-MPI_Request* Operation::add(bool cancel) {
-  entries_.push_back({MPI_REQUEST_NULL, cancel});
+ScatteredBytes::ScatteredBytes(std::span<const std::span<std::byte>> pieces) {
+  check_argument(fits(pieces), "ScatteredBytes: a piece of more than INT_MAX bytes");
+  std::vector<int> lengths;
+  std::vector<MPI_Aint> addresses;
+  for (const std::span<std::byte> piece : pieces) {
+    if (piece.empty()) continue;
+    MPI_Aint address = 0;
+    check(MPI_Get_address(piece.data(), &address), "MPI_Get_address");
+    lengths.push_back(static_cast<int>(piece.size()));
+    addresses.push_back(address);
+  }
+  check(MPI_Type_create_hindexed(static_cast<int>(lengths.size()), lengths.data(), addresses.data(), MPI_BYTE, &type_),
+        "MPI_Type_create_hindexed");
+  if (const int rc = MPI_Type_commit(&type_); rc != MPI_SUCCESS) {
+    MPI_Type_free(&type_);
+    check(rc, "MPI_Type_commit");
+  }
+}
+
+ScatteredBytes::~ScatteredBytes() {
+  if (type_ != MPI_DATATYPE_NULL && !is_finalized()) MPI_Type_free(&type_);
+}
+
+Operation::~Operation() {
+  for (Entry& e : entries_) abandon(e.request, buffers_, e.kind);
+}
+
+MPI_Request* Operation::add(Request kind) {
+  entries_.push_back({MPI_REQUEST_NULL, kind, MPI_Status{}});
   return &entries_.back().request;
 }
 
@@ -158,8 +191,12 @@ bool Operation::wait(Clock::time_point deadline, Progress progress) {
     for (Entry& e : entries_) {
       if (e.request == MPI_REQUEST_NULL) continue;
       int flag = 0;
-      check(MPI_Test(&e.request, &flag, MPI_STATUS_IGNORE), "MPI_Test");
-      if (flag == 0) done = false;
+      check(MPI_Test(&e.request, &flag, &e.status), "MPI_Test");
+      if (flag == 0) {
+        done = false;
+      } else if (progress == Progress::peer_then_data) {
+        progress = Progress::moving_data;
+      }
     }
     if (done) return true;
     if (Clock::now() >= deadline) return false;

@@ -7,8 +7,8 @@
 //     MPI_Test until the deadline. Requests still pending when the Operation dies (timeout, error)
 //     are "abandoned": receives are cancelled, and each request stays, with the buffers it may still
 //     read or write, in a process-wide list until MPI completes it (swept at every later operation
-//     and at exit). This is why the backend moves data through buffers it owns: an operation given up
-//     at a timeout never touches the caller's memory afterwards.
+//     and at exit; only abandoned collectives and matched receives hold up MPI_Finalize). This is why the backend moves
+//     data through buffers it owns: an operation given up at a timeout never touches the caller's memory afterwards.
 #pragma once
 
 #include <mpi.h>
@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -54,6 +55,23 @@ class ByteType {
   bool owned_ = false;
 };
 
+// Several buffers as one MPI message: an hindexed datatype over their absolute addresses, used
+// with MPI_BOTTOM. Open MPI moves such a message in one pipelined transfer, where separate messages
+// for many small buffers each pay their own protocol. Every piece must be at most INT_MAX bytes.
+class ScatteredBytes {
+ public:
+  explicit ScatteredBytes(std::span<const std::span<std::byte>> pieces);
+  ~ScatteredBytes();
+  ScatteredBytes(const ScatteredBytes&) = delete;
+  ScatteredBytes& operator=(const ScatteredBytes&) = delete;
+  [[nodiscard]] MPI_Datatype type() const noexcept { return type_; }
+  // Whether `pieces` fit (each at most INT_MAX bytes, at most INT_MAX pieces).
+  [[nodiscard]] static bool fits(std::span<const std::span<std::byte>> pieces) noexcept;
+
+ private:
+  MPI_Datatype type_ = MPI_DATATYPE_NULL;
+};
+
 class Operation {
  public:
   explicit Operation(std::shared_ptr<void> buffers) : buffers_(std::move(buffers)) {}
@@ -61,23 +79,33 @@ class Operation {
   Operation(const Operation&) = delete;
   Operation& operator=(const Operation&) = delete;
 
-  // A new request slot for an MPI_I* call. `cancel`: MPI_Cancel it if it is abandoned (receives).
-  [[nodiscard]] MPI_Request* add(bool cancel = false);
+  // What a request is, for when it is abandoned: a receive not yet matched is cancelled; a send
+  // stays pending without holding up MPI_Finalize (the peer, alive, finalises too, and Open MPI
+  // finalises with unmatched sends); any other request (a collective, a matched receive) may still
+  // be moving data, and MPI_Finalize is skipped while one is left (see finalize_at_exit()).
+  enum class Request { other, receive, send };
+  // A new request slot for an MPI_I* call.
+  [[nodiscard]] MPI_Request* add(Request kind = Request::other);
   // How wait() polls. While peers may still be missing (a signature exchange, a receive whose
   // sender has not sent) it backs off to sleeping; once every rank has arrived the data is moving,
   // and MPI only progresses a transfer inside MPI calls (Open MPI's shared-memory transport copies a
   // large message fragment by fragment as both sides poll), so it polls without sleeping.
-  enum class Progress { awaiting_peers, moving_data };
+  // peer_then_data: awaiting_peers until one request completed (the peer is there), then
+  // moving_data.
+  enum class Progress { awaiting_peers, moving_data, peer_then_data };
   // Polls until every request completed (true) or the deadline passed (false). Throws
   // CommunicationError when MPI reports an error.
   [[nodiscard]] bool wait(Clock::time_point deadline, Progress progress = Progress::awaiting_peers);
   [[nodiscard]] std::size_t count() const noexcept { return entries_.size(); }
   [[nodiscard]] bool pending(std::size_t i) const noexcept { return entries_[i].request != MPI_REQUEST_NULL; }
+  // The status of request i once it completed (a receive's source, tag and size).
+  [[nodiscard]] const MPI_Status& status(std::size_t i) const noexcept { return entries_[i].status; }
 
  private:
   struct Entry {
     MPI_Request request = MPI_REQUEST_NULL;
-    bool cancel = false;
+    Request kind = Request::other;
+    MPI_Status status{};
   };
   std::deque<Entry> entries_;  // stable addresses for add()
   std::shared_ptr<void> buffers_;

@@ -1,16 +1,21 @@
 // packed_broadcast.h — a state-dict tree from one rank to every rank of a communicator, as one
 // packed message (stagekit/replicate/packed_message.h) carried by broadcasts: the preamble, then the
-// body it announces, then every distinct storage in chunks of at most kMessageChunkBytes.
+// body it announces, then every distinct storage, whole, all of them in one coalesced broadcast
+// (Communicator::broadcast_many), in place.
 //
 // Every rank, the root included, returns the tree unpacked over new host storages, one per distinct
 // storage of the root's tree: views of one storage on the root are views of one storage on every
-// rank, with the root's sizes, strides and offsets, and nothing aliases the root's own memory.
+// rank, with the root's sizes, strides and offsets, and nothing aliases the root's own memory. The
+// root broadcasts its host storages as they are and copies them into its new storages on a second
+// thread while the broadcast runs. New storages come from `pool` when one is given (buffers of
+// earlier results, reused still faulted in), else from fresh allocations.
 // Receivers check the message (packed_message.h, then unpack_state_dict()) before they allocate
 // for it or build from it: a malformed message is a CorruptionError.
 #pragma once
 
 #include <functional>
 
+#include "stagekit/core/host_buffer_pool.h"
 #include "stagekit/core/value.h"
 #include "stagekit/dist/communicator.h"
 #include "stagekit/replicate/packed_state_dict.h"
@@ -22,6 +27,7 @@ namespace stagekit::dist::detail {
 // have it, and every other rank throws CommunicationError("rank <root> sent no state dict: ...").
 // Host memory only: the communicator must move host memory (thread world or MPI).
 [[nodiscard]] Value broadcast_packed(Communicator& comm, int root,
-                                     const std::function<replicate::PackedStateDict()>& pack);
+                                     const std::function<replicate::PackedStateDict()>& pack,
+                                     HostBufferPool* pool = nullptr);
 
 }  // namespace stagekit::dist::detail

@@ -469,13 +469,24 @@ void distribute_state_dict(const Value& full_state_dict, Value& local_state_dict
 
 void broadcast_state_dict(const Value& full_state_dict, Value& local_state_dict, Communicator& world, bool strict,
                           bool cpu_offload, Device device) {
+  broadcast_state_dict(full_state_dict, local_state_dict, world, BroadcastOptions{strict, cpu_offload, device});
+}
+
+void broadcast_state_dict(const Value& full_state_dict, Value& local_state_dict, Communicator& world,
+                          const BroadcastOptions& options) {
+  const bool strict = options.strict;
+  const bool cpu_offload = options.cpu_offload;
+  const Device device = options.device;
   check_argument(local_state_dict.kind() == Value::Kind::dict, "broadcast_state_dict takes a local dict");
   // 1. Rank 0's full dict arrives on every rank (rank 0 too, as a copy) over new host storages, one
   //    per distinct storage of rank 0's dict: sharing, offsets and strides as on rank 0.
-  const Value full = detail::broadcast_packed(world, 0, [&] {
-    check_argument(full_state_dict.kind() == Value::Kind::dict, "broadcast_state_dict: rank 0 needs a full dict");
-    return replicate::pack_state_dict(full_state_dict);
-  });
+  const Value full = detail::broadcast_packed(
+      world, 0,
+      [&] {
+        check_argument(full_state_dict.kind() == Value::Kind::dict, "broadcast_state_dict: rank 0 needs a full dict");
+        return replicate::pack_state_dict(full_state_dict);
+      },
+      options.output_pool);
 
   // 2. Entry by entry, in rank 0's order.
   Dict& local = local_state_dict.as_dict();

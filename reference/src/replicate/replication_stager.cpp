@@ -1,5 +1,6 @@
 // ReplicationStager: pairs ranks in the communicator's own rank space, exchanges packed state dicts
-// (lower rank sends first) under the stager's timeout, and persists the received replica atomically.
+// (the heads, then both payloads at once) under the stager's timeout, and persists the received
+// replica atomically.
 #include "stagekit/replicate/replication_stager.h"
 
 #include <fmt/format.h>
@@ -14,6 +15,8 @@
 #include <system_error>
 
 #include "stagekit/core/error.h"
+#include "stagekit/core/host_buffer_pool.h"
+#include "stagekit/replicate/packed_message.h"
 #include "stagekit/replicate/packed_state_dict.h"
 #include "stagekit/replicate/replica_file.h"
 #include "stagekit/replicate/replica_transport.h"
@@ -87,6 +90,7 @@ struct ReplicationStager::State {
   fs::path storage_dir;
   mutable std::mutex mutex;
   ReplicationStats stats;
+  HostBufferPool receive_pool;  // the partner's storages, reused once the replicas holding them die
 };
 
 ReplicationStager::ReplicationStager(dist::Communicator& comm, ReplicationOptions options) {
@@ -122,28 +126,14 @@ Value ReplicationStager::stage(const Value& state_dict) {
   ReceivedStateDict received;
   {
     TimeoutScope timeout(s.comm, s.options.timeout);
-    auto send = [&] {
-      if (pack_error) {
-        send_packing_error(s.comm, pack_message, s.partner);
-      } else {
-        stats.bytes_sent = send_packed(s.comm, packed, s.partner);
-      }
-    };
-    if (s.rank < s.partner) {
-      send();
-      received = recv_packed(s.comm, s.partner);
-    } else {
-      try {
-        received = recv_packed(s.comm, s.partner);
-      } catch (const CommunicationError&) {
-        // The partner had no state dict to send: it still waits for ours, so send it before failing.
-        send();
-        throw;
-      }
-      send();
-    }
+    // Both heads first: after an error head on either side no payload moves, and both ranks know why.
+    const std::vector<std::byte> mine = pack_error ? error_message_head(pack_message) : message_head(packed);
+    const std::vector<std::byte> theirs = exchange_heads(s.comm, mine, s.partner);
+    if (pack_error) std::rethrow_exception(pack_error);
+    const MessageHead checked = read_message_head(theirs, "replica", s.partner);
+    received = exchange_storages(s.comm, packed, checked, s.partner, s.receive_pool);
+    stats.bytes_sent = mine.size() + packed.payload_bytes();
   }
-  if (pack_error) std::rethrow_exception(pack_error);
   stats.exchange_seconds = seconds_since(exchange_start);
   for (const Storage& st : received.storages) stats.bytes_received += st.nbytes();
 
@@ -169,8 +159,10 @@ Value ReplicationStager::stage(const Value& state_dict) {
 }
 
 void ReplicationStager::close() {
-  // Nothing to release: the replica and the directory stay (a restarted process loads the replica).
+  // The replica and the directory stay (a restarted process loads the replica); the buffers waiting
+  // for reuse are freed (replicas still held keep theirs).
   std::lock_guard lock(state_->mutex);
+  state_->receive_pool.close();
 }
 
 int ReplicationStager::rank() const noexcept { return state_->rank; }

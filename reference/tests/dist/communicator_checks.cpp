@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 
 #include "stagekit/core/error.h"
@@ -216,6 +217,109 @@ void check_all_gather_into(Communicator& comm) {
   expect_error<InvalidArgument>(
       [&] { comm.all_gather_into(pattern(comm.rank(), size_of(comm.rank())), wrong, sizes, nullptr); },
       {"all_gather_into", "add up to"}, where(comm, "all_gather_into output size"));
+}
+
+namespace {
+
+// The pairs of check_send_recv: (0, 1), (2, 3), ...; the last rank of an odd world has none (-1).
+int pair_partner(const Communicator& comm) {
+  const int partner = comm.rank() ^ 1;
+  return partner < comm.size() ? partner : -1;
+}
+
+// What rank r sends its partner in check_send_recv: three messages, one of them empty.
+std::vector<Bytes> send_recv_messages(int r) {
+  return {pattern(r, 13 + static_cast<std::size_t>(r)), Bytes{}, pattern(r + 40, 5000 + static_cast<std::size_t>(r))};
+}
+
+}  // namespace
+
+void check_send_recv(Communicator& comm) {
+  const int partner = pair_partner(comm);
+  if (partner < 0) return;
+  const std::vector<Bytes> mine = send_recv_messages(comm.rank());
+  const std::vector<Bytes> expected = send_recv_messages(partner);
+  for (const bool with_owner : {true, false}) {
+    auto memory = std::make_shared<std::pair<std::vector<Bytes>, std::vector<Bytes>>>(mine, std::vector<Bytes>{});
+    for (const Bytes& e : expected) memory->second.emplace_back(e.size());
+    std::vector<std::span<const std::byte>> sends(memory->first.begin(), memory->first.end());
+    std::vector<std::span<std::byte>> recvs(memory->second.begin(), memory->second.end());
+    comm.send_recv(partner, sends, recvs, 21, with_owner ? memory : nullptr);
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      EXPECT_EQ(memory->second[i], expected[i])
+          << where(comm, fmt::format("send_recv {} an owner: message #{} from rank {}", with_owner ? "with" : "without",
+                                     i, partner));
+    }
+  }
+  // Nothing either way, and only one way.
+  comm.send_recv(partner, {}, {}, 21, nullptr);
+  Bytes one(4);
+  const Bytes four = pattern(0, 4);
+  if (comm.rank() < partner) {
+    comm.send_recv(partner, std::vector<std::span<const std::byte>>{four}, {}, 22, nullptr);
+  } else {
+    comm.send_recv(partner, {}, std::vector<std::span<std::byte>>{one}, 22, nullptr);
+    EXPECT_EQ(one, four) << where(comm, "send_recv one way");
+  }
+  expect_error<InvalidArgument>([&] { comm.send_recv(comm.size(), {}, {}, 21, nullptr); }, {"send_recv", "rank"},
+                                where(comm, "send_recv to a rank outside the world"));
+}
+
+void check_broadcast_many(Communicator& comm) {
+  const int root = comm.size() - 1;
+  const std::vector<std::size_t> sizes{0, 7, 70000};
+  for (const bool with_owner : {true, false}) {
+    auto items = std::make_shared<std::vector<Bytes>>();
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      items->push_back(comm.rank() == root ? pattern(static_cast<int>(i), sizes[i]) : Bytes(sizes[i]));
+    }
+    const std::vector<std::span<std::byte>> spans(items->begin(), items->end());
+    comm.broadcast_many(spans, root, with_owner ? items : nullptr);
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      EXPECT_EQ((*items)[i], pattern(static_cast<int>(i), sizes[i]))
+          << where(comm, fmt::format("broadcast_many {} an owner: item #{}", with_owner ? "with" : "without", i));
+    }
+  }
+  comm.broadcast_many({}, root, nullptr);
+  expect_error<InvalidArgument>([&] { comm.broadcast_many({}, comm.size(), nullptr); }, {"broadcast_many", "root"},
+                                where(comm, "broadcast_many from a rank outside the world"));
+}
+
+void check_broadcast_many_mismatch(Communicator& comm) {
+  if (comm.size() == 1) return;  // nobody to disagree with
+  // One more byte in the last item on rank 0: every rank fails before any payload moves.
+  std::vector<Bytes> items{Bytes(3), Bytes(comm.rank() == 0 ? 9 : 8)};
+  const std::vector<std::span<std::byte>> spans(items.begin(), items.end());
+  expect_error<CommunicationError>([&] { comm.broadcast_many(spans, 0, nullptr); }, {"broadcast"},
+                                   where(comm, "broadcast_many of sizes that differ"));
+}
+
+void check_send_recv_size_mismatch(Communicator& comm) {
+  const int partner = pair_partner(comm);
+  if (partner < 0) return;
+  // Each rank sends 10 bytes and expects 8: too long for its receive.
+  const Bytes ten = pattern(comm.rank(), 10);
+  Bytes eight(8);
+  expect_error<CommunicationError>(
+      [&] {
+        comm.send_recv(partner, std::vector<std::span<const std::byte>>{ten}, std::vector<std::span<std::byte>>{eight},
+                       23, nullptr);
+      },
+      {"send_recv with rank", fmt::format("{}", partner)}, where(comm, "send_recv of a longer message"));
+}
+
+void check_send_recv_short_message(Communicator& comm) {
+  const int partner = pair_partner(comm);
+  if (partner < 0) return;
+  // Each rank sends 6 bytes and expects 8.
+  const Bytes six = pattern(comm.rank(), 6);
+  Bytes eight(8);
+  expect_error<CommunicationError>(
+      [&] {
+        comm.send_recv(partner, std::vector<std::span<const std::byte>>{six}, std::vector<std::span<std::byte>>{eight},
+                       24, nullptr);
+      },
+      {"send_recv with rank", "has 6 bytes, 8 were expected"}, where(comm, "send_recv of a shorter message"));
 }
 
 void check_all_reduce(Communicator& comm) {

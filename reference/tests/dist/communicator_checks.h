@@ -40,6 +40,17 @@ void check_all_gather(Communicator& comm);
 void check_all_gather_v(Communicator& comm);
 // all_gather_into of unequal and equal sizes, with and without a memory owner.
 void check_all_gather_into(Communicator& comm);
+// send_recv between the pairs (0, 1), (2, 3), ...: several messages (one empty) with and without an
+// owner, nothing, one way only, and a peer outside the world.
+void check_send_recv(Communicator& comm);
+// broadcast_many of three items (one empty) from the last rank, with and without an owner.
+void check_broadcast_many(Communicator& comm);
+// Sizes that differ on rank 0: CommunicationError on every rank (the communicator may be broken).
+void check_broadcast_many_mismatch(Communicator& comm);
+// MPI only (everything in flight at once): a message longer or shorter than its receive is a
+// CommunicationError on the receiving rank (both ranks of a pair here); the communicator is broken.
+void check_send_recv_size_mismatch(Communicator& comm);
+void check_send_recv_short_message(Communicator& comm);
 void check_all_reduce(Communicator& comm);
 void check_barrier(Communicator& comm);
 void check_split(Communicator& comm);

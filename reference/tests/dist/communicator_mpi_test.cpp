@@ -62,6 +62,19 @@ TEST(MpiCommunicator, Broadcast) { testing::check_broadcast(world()); }
 TEST(MpiCommunicator, AllGather) { testing::check_all_gather(world()); }
 TEST(MpiCommunicator, AllGatherV) { testing::check_all_gather_v(world()); }
 TEST(MpiCommunicator, AllGatherInto) { testing::check_all_gather_into(world()); }
+TEST(MpiCommunicator, SendRecv) { testing::check_send_recv(world()); }
+TEST(MpiCommunicator, BroadcastMany) { testing::check_broadcast_many(world()); }
+// The checks that leave their communicator broken run on a duplicate of the world.
+TEST(MpiCommunicator, BroadcastManyMismatch) {
+  const auto dup = world().split(0, world().rank());
+  testing::check_broadcast_many_mismatch(*dup);
+}
+TEST(MpiCommunicator, SendRecvSizeMismatches) {
+  for (auto* check : {testing::check_send_recv_size_mismatch, testing::check_send_recv_short_message}) {
+    const auto dup = world().split(0, world().rank());
+    check(*dup);
+  }
+}
 TEST(MpiCommunicator, AllReduce) { testing::check_all_reduce(world()); }
 TEST(MpiCommunicator, Barrier) { testing::check_barrier(world()); }
 TEST(MpiCommunicator, Split) { testing::check_split(world()); }

@@ -45,6 +45,9 @@ TEST_P(ThreadWorld, Broadcast) { run(testing::check_broadcast); }
 TEST_P(ThreadWorld, AllGather) { run(testing::check_all_gather); }
 TEST_P(ThreadWorld, AllGatherV) { run(testing::check_all_gather_v); }
 TEST_P(ThreadWorld, AllGatherInto) { run(testing::check_all_gather_into); }
+TEST_P(ThreadWorld, SendRecv) { run(testing::check_send_recv); }
+TEST_P(ThreadWorld, BroadcastMany) { run(testing::check_broadcast_many); }
+TEST_P(ThreadWorld, BroadcastManyMismatch) { run(testing::check_broadcast_many_mismatch); }
 TEST_P(ThreadWorld, AllReduce) { run(testing::check_all_reduce); }
 TEST_P(ThreadWorld, Barrier) { run(testing::check_barrier); }
 TEST_P(ThreadWorld, Split) { run(testing::check_split); }

@@ -29,8 +29,8 @@ def parse_args(argv):
                         help="another implementation's stage benchmarks (stagekit-bench --impl "
                              "SPEC); repeatable, one per implementation, shown side by side")
     parser.add_argument("--dist", metavar="DIST.json",
-                        help="stagekit-dist-bench results (gather, distribute and replication "
-                             "benchmarks)")
+                        help="stagekit-dist-bench results (gather, distribute, broadcast and "
+                             "replication benchmarks)")
     parser.add_argument("--conformance", action="append", metavar="[LABEL=]RESULTS.json",
                         help="a conformance results.json (stagekit-conform --out); repeatable, one "
                              "per implementation; LABEL names its headline row (default: "

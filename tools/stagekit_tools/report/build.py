@@ -16,10 +16,12 @@ from stagekit_tools.report import details, headline, machine
 
 CHARTS = (("throughput", "Throughput per layout and destination, cold vs warm"),
           ("ratio_to_limit", "Ratio to the copy limit"),
-          ("dist_bandwidth", "Distributed: gather_state_dict and distribute_tensors next to the "
-                             "all-gather and memcpy limits"),
-          ("replication_bandwidth", "Replication: exchange and persist next to the point-to-point "
-                                    "and sequential-write limits, and the ratio to them"),
+          ("dist_bandwidth", "Distributed: gather_state_dict, broadcast_state_dict and "
+                             "distribute_tensors next to the all-gather, broadcast and memcpy "
+                             "limits"),
+          ("replication_bandwidth", "Replication: exchange and persist next to the exchange "
+                                    "(MPI send/recv or memcpy) and sequential-write limits, and "
+                                    "the ratio to them"),
           ("history", "Throughput over time"))
 HEADLINE_KEY = ("Pass rate = cases that passed / cases that ran (not_supported and waived cases "
                 "are not counted; their reasons are in the notes). \"expected\" marks failures "
@@ -27,7 +29,7 @@ HEADLINE_KEY = ("Pass rate = cases that passed / cases that ran (not_supported a
                 "ratios: warm and cold staging are the geometric mean of ratio_to_limit over the "
                 "stage benchmarks from CPU memory; against another implementation, the geometric "
                 "mean of its median time over this one's on the stage benchmarks both measured; "
-                "gather and replication: ratio_to_limit at the largest size measured.")
+                "gather, broadcast and replication: ratio_to_limit at the largest size measured.")
 
 
 def chart_blocks(charts_dir, out_dir):

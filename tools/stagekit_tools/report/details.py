@@ -144,8 +144,15 @@ def dist_blocks(inputs, reasons):
     blocks.append(("small", f"{perf.run.path}: {perf.run.describe()}, mode "
                             f"{perf.run.context.get('mode', '-')}, world {perf.run.world()}. "
                             "algbw = S / time, busbw = algbw x (N-1)/N (nccl-tests' all-gather "
-                            "factor); an iteration's time is the slowest rank's; ratio = algbw / "
-                            "the limit's algbw for the same S in this run."))
+                            "factor; busbw = algbw for a broadcast); an iteration's time is the "
+                            "slowest rank's; ratio = algbw / the limit's algbw for the same S in "
+                            "this run."))
+    blocks.append(("small", "Broadcasts from rank 0: dist/broadcast is the communicator's own "
+                            "broadcast of S bytes in place, dist/broadcast_state_dict/one and "
+                            "/many broadcast_state_dict of one float32 tensor of S bytes or of 64 "
+                            "tensors of S/64 bytes; both are divided by the engine's broadcast of "
+                            "S bytes, limit/mpi_bcast (MPI_Bcast) under mpirun, limit/memcpy_bcast "
+                            "(every rank copies S bytes) in a thread world."))
     rows = [[name, size_text(int(r["bytes"])), number(r["algbw"] / 1e9, ".3f"),
              number(r["busbw"] / 1e9, ".3f"), r["limit"] or "-",
              number(r["limit_algbw"] / 1e9, ".3f"), number(r["ratio_to_limit"], ".3f"),
@@ -163,16 +170,21 @@ def replication_blocks(inputs, reasons):
                                      if inputs.dist_path else ", and none was given."))]
     _, summary = dist.split(perf.summary)
     if summary.empty:
-        return blocks + [("warn", f"{perf.run.path} holds no replication benchmarks (limit/p2p, "
-                                  "limit/seq_write, replicate/*): a stagekit-dist-bench from "
-                                  "before them?")]
+        return blocks + [("warn", f"{perf.run.path} holds no replication benchmarks "
+                                  "(limit/mpi_sendrecv or limit/memcpy_exchange, limit/seq_write, "
+                                  "replicate/*): a stagekit-dist-bench from before them?")]
     blocks.append(("small", f"World {perf.run.world()}. S = the bytes of one rank's state dict; "
                             "algbw = S / time, an iteration's time being the slowest rank's. "
-                            "replicate/exchange is divided by limit/p2p (S bytes each way between "
-                            "partner ranks), replicate/persist by limit/seq_write (S bytes written "
-                            "and fsynced by every rank at once), replicate/stage by both one after "
-                            "the other (1 / (1/p2p + 1/seq_write)). A replicate row's limit algbw "
-                            "is its limits measured again in the same iterations, interleaved with "
+                            "replicate/exchange is divided by the exchange limit: "
+                            "limit/mpi_sendrecv under mpirun (S bytes each way between partner "
+                            "ranks by MPI_Isend/MPI_Irecv, both directions at once), "
+                            "limit/memcpy_exchange in a thread world (every rank copies its "
+                            "partner's S bytes by memcpy); replicate/persist by limit/seq_write (S "
+                            "bytes written and fsynced by every rank at once), replicate/stage by "
+                            "both one after the other (1 / (1/exchange + 1/seq_write)). The other "
+                            "world's exchange limit is not supported. A replicate row's limit "
+                            "algbw is its limits measured again in the same iterations, "
+                            "interleaved with "
                             "it; the limit/* rows are the limits measured on their own; "
                             "perf/METRICS.md, \"Replication benchmarks\"."))
     rows = [[name, size_text(int(r["bytes"])), number(r["algbw"] / 1e9, ".3f"), r["limit"] or "-",

@@ -6,7 +6,8 @@ stage benchmarks and its distributed benchmarks), shown under the conformance la
 one.  Columns: the conformance pass rate per area (stager, utils, replication: passed / cases
 that ran, not counting not_supported and waived ones), how the outcomes compare with the
 expectations given to stagekit-conform, the target verdicts, and the key ratios (warm and cold
-staging against the copy limit, against the peer, gather and replication against their limits).
+staging against the copy limit, against the peer, gather, broadcast and replication against
+their limits).
 A reason for not running (a not_supported case, a skipped benchmark) is a footnote reference.
 Needs pandas (the summaries it reads).
 """
@@ -204,8 +205,9 @@ def ratios_cell(impl, others):
                 lines.append(f"{value:.2f}× {other.name}'s throughput")
     if impl.dist is not None:
         for kind, op, limit in (("dist", "gather_state_dict", "the engine's all-gather"),
-                                ("replicate", "exchange", "point-to-point"),
-                                ("replicate", "stage", "point-to-point + write")):
+                                ("dist", "broadcast_state_dict", "the engine's broadcast"),
+                                ("replicate", "exchange", "the engine's exchange"),
+                                ("replicate", "stage", "the engine's exchange + write")):
             value, size = largest(impl.dist.summary, kind, op)
             if size and value == value:
                 lines.append(f"{op}: {value:.2f}× {limit}, {size_text(size)}")

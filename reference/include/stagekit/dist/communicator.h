@@ -54,25 +54,42 @@ class Communicator {
   [[nodiscard]] std::chrono::milliseconds timeout() const noexcept { return timeout_; }
   void set_timeout(std::chrono::milliseconds t) noexcept { timeout_ = t; }
 
-  // Point to point.
-  virtual void send(std::span<const std::byte> data, int dst, int tag) = 0;
-  virtual void recv(std::span<std::byte> data, int src, int tag) = 0;  // exactly data.size() bytes
-  // Receives a message of any size (the sender used send()).
-  [[nodiscard]] virtual std::vector<std::byte> recv_any_size(int src, int tag) = 0;
-
-  // Collectives.
-  virtual void broadcast(std::span<std::byte> data, int root) = 0;
-  // Equal sizes: out.size() == size() * local.size(); rank r's bytes land at r * local.size().
-  virtual void all_gather(std::span<const std::byte> local, std::span<std::byte> out) = 0;
-  // Variable sizes: one buffer per rank, in rank order.
-  [[nodiscard]] virtual std::vector<std::vector<std::byte>> all_gather_v(std::span<const std::byte> local) = 0;
-
   // What keeps the memory behind a collective's spans alive (any owner: the Storages of tensors, a
   // shared buffer). Given one, a backend may move the bytes in place, without staging copies: a
   // transfer abandoned at a timeout keeps the owner (so the memory) until MPI is done with it, so
   // the memory is never written after it was freed. Without one (nullptr) the backend copies
   // through buffers of its own, and nothing touches the caller's memory after the call returned.
   using MemoryOwner = std::shared_ptr<const void>;
+
+  // Point to point.
+  virtual void send(std::span<const std::byte> data, int dst, int tag) = 0;
+  virtual void recv(std::span<std::byte> data, int src, int tag) = 0;  // exactly data.size() bytes
+  // Receives a message of any size (the sender used send()).
+  [[nodiscard]] virtual std::vector<std::byte> recv_any_size(int src, int tag) = 0;
+
+  // Both directions with one peer at once (both ranks call it, each naming the other): every span
+  // of `sends` goes to `peer` as one message on `tag`, every span of `recvs` receives one message
+  // from it, and all of them are in flight together. The peer's i-th message must be exactly
+  // recvs[i].size() bytes (a message of another size is a CommunicationError, and the communicator
+  // is broken afterwards). `owner` keeps the memory of both lists alive, as for all_gather_into: in
+  // place with one, through staging copies without one. A timeout names the peer and how many
+  // messages did not arrive. The default is send() and recv() one after the other, the lower rank
+  // sending first.
+  virtual void send_recv(int peer, std::span<const std::span<const std::byte>> sends,
+                         std::span<const std::span<std::byte>> recvs, int tag, MemoryOwner owner);
+
+  // Collectives.
+  virtual void broadcast(std::span<std::byte> data, int root) = 0;
+  // Several broadcasts from one root at once, coalesced: the ranks agree on the root and every size
+  // once (a size that differs is a CommunicationError on every rank before any payload moves), then
+  // every item is in flight together. `owner` as for all_gather_into (in place with one). The
+  // default broadcasts them one after the other.
+  virtual void broadcast_many(std::span<const std::span<std::byte>> items, int root, MemoryOwner owner);
+  // Equal sizes: out.size() == size() * local.size(); rank r's bytes land at r * local.size().
+  virtual void all_gather(std::span<const std::byte> local, std::span<std::byte> out) = 0;
+  // Variable sizes: one buffer per rank, in rank order.
+  [[nodiscard]] virtual std::vector<std::vector<std::byte>> all_gather_v(std::span<const std::byte> local) = 0;
+
   // Variable sizes into one buffer: rank r's bytes land at offset sizes[0] + ... + sizes[r - 1] of
   // `out`, and out.size() is the sum. Every rank passes the same `sizes`, with local.size() ==
   // sizes[rank()]: a rank whose contribution differs from what the others expect is a

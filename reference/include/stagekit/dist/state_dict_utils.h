@@ -108,4 +108,16 @@ void distribute_state_dict(const Value& full_state_dict, Value& local_state_dict
 void broadcast_state_dict(const Value& full_state_dict, Value& local_state_dict, Communicator& world,
                           bool strict = false, bool cpu_offload = false, Device device = Device::cpu());
 
+struct BroadcastOptions {
+  bool strict = false;
+  bool cpu_offload = false;
+  Device device = Device::cpu();
+  // Where the host storages the dict arrives in take their memory: a pool the caller keeps across
+  // calls reuses pre-faulted buffers (nullptr: fresh allocations).
+  HostBufferPool* output_pool = nullptr;
+};
+// broadcast_state_dict with its options in one place, and a pool for the arriving storages.
+void broadcast_state_dict(const Value& full_state_dict, Value& local_state_dict, Communicator& world,
+                          const BroadcastOptions& options);
+
 }  // namespace stagekit::dist

@@ -5,9 +5,9 @@
 // A message is a head, then storages. The head is a 40-byte preamble (magic "SKRW", the format
 // version, a status, the length of the body that follows it, the storage count and the payload
 // bytes) followed by its body. With status ok the body is the manifest (packed_state_dict.h) and
-// every storage the manifest names follows in id order, whole, in chunks of at most
-// kMessageChunkBytes; with status error the body is the sender's reason for having no state dict
-// and nothing follows. Layout: reference/replicate/FORMAT.md, "Messages".
+// every storage the manifest names follows in id order, whole (the replication transport sends
+// each in chunks of at most kMessageChunkBytes, the broadcast each in one piece); with status error the body is the
+// sender's reason for having no state dict and nothing follows. Layout: reference/replicate/FORMAT.md, "Messages".
 //
 // Invariants:
 //   * a reader checks before it allocates: message_body_bytes() the preamble (magic, version,
@@ -31,7 +31,7 @@
 namespace stagekit::replicate {
 
 inline constexpr std::size_t kPreambleBytes = 40;
-// The largest piece a storage is sent in (also the size of a sender's host bounce buffer).
+// The largest piece the replication transport sends a storage in.
 inline constexpr std::size_t kMessageChunkBytes = std::size_t{8} << 20;
 
 // The head of a message carrying `packed`: the preamble, then the manifest.

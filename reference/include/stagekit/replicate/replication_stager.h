@@ -4,8 +4,10 @@
 //
 // stage(sd) sends this rank's state dict to its partner, receives the partner's, persists the
 // received replica to `persisted_path()` and returns it (a new tree in host memory). Partners are
-// paired in the communicator's own rank space: partner(r) = (r + size/2) % size; the lower rank of
-// a pair sends first, the other receives first, so a pair never waits on itself.
+// paired in the communicator's own rank space: partner(r) = (r + size/2) % size. The heads cross
+// first (the lower rank's first), then both payloads at once, in place (replica_transport.h). The
+// partner's storages are received into buffers of the stager's pool: once the caller drops a
+// replica, its memory is reused, still faulted in, for the next one.
 //
 // Invariants:
 //   * the world size of the communicator must be even and at least 2: anything else is refused at
@@ -20,7 +22,7 @@
 //   * the storage directory is created at construction (parents too; an existing one is accepted).
 //     Without one, a new directory "replication_stager_XXXXXX" is made in the system temporary
 //     directory. close() keeps the directory and the replica (a restarted process loads it with
-//     load_replica()), as upstream does.
+//     load_replica()), as upstream does, and frees the pool's waiting buffers.
 // Calls on one stager are serialised; stage() is collective over the pair, not the world.
 #pragma once
 
