@@ -9,7 +9,10 @@
 # MPI, else a thread world of as many ranks; three repetitions unless the extra flags set them; only
 # --benchmark_repetitions/
 # --benchmark_report_aggregates_only of the extra flags reach it; replicas are written under
-# $STAGEKIT_REPLICA_DIR when set, else the system temporary directory), OUT_DIR/charts/,
+# $STAGEKIT_REPLICA_DIR when set, else the system temporary directory), under mpirun also
+# OUT_DIR/perf/dist_np<N>.json (the same run at N = $STAGEKIT_DIST_RANKS_ALSO ranks, default 4, set
+# empty to skip it; the report shows its figures next to the distributed targets, judged on the
+# first run only), OUT_DIR/charts/,
 # OUT_DIR/index.html and OUT_DIR/README.md. The report's headline has a row for every implementation:
 # the benchmarked ones, and each conformance results file under OUT_DIR/conformance (results.json:
 # the reference; examples/<name>/results.json: the example plugins, labelled <name>).
@@ -21,7 +24,7 @@ mkdir -p "$out/perf" "$out/charts"
 echo "=== stagekit: perf harness ($mode mode) ==="
 "$build/perf/stagekit-bench" --stagekit_mode="$mode" --benchmark_out="$out/perf/stagekit.json" \
   --benchmark_out_format=json "$@"
-dist=()
+dist=() dist_also=()
 dist_bench="$build/perf/stagekit-dist-bench"
 if [ -x "$dist_bench" ]; then
   dist_flags=()
@@ -31,11 +34,11 @@ if [ -x "$dist_bench" ]; then
   # The distributed targets are judged on medians: three repetitions unless the caller says.
   case " ${dist_flags[*]} " in *--benchmark_repetitions=*) ;; *) dist_flags+=(--benchmark_repetitions=3) ;; esac
   ranks="${STAGEKIT_DIST_RANKS:-2}"
-  launcher=()
+  mpi=() launcher=()
   if command -v mpirun >/dev/null 2>&1 && "$dist_bench" --help | grep '^MPI support: yes' >/dev/null; then
-    launcher=(mpirun)
-    if mpirun --version 2>&1 | grep 'Open MPI' >/dev/null; then launcher+=(--allow-run-as-root --oversubscribe); fi
-    launcher+=(-np "$ranks")
+    mpi=(mpirun)
+    if mpirun --version 2>&1 | grep 'Open MPI' >/dev/null; then mpi+=(--allow-run-as-root --oversubscribe); fi
+    launcher=("${mpi[@]}" -np "$ranks")
     echo "=== stagekit: distributed benchmarks (mpirun -np $ranks, $mode mode) ==="
   else
     dist_flags+=(--stagekit_world_size="$ranks")
@@ -50,6 +53,21 @@ if [ -x "$dist_bench" ]; then
     dist=(--dist "$out/perf/dist.json")
   else
     echo "ci/perf-report.sh: stagekit-dist-bench failed (exit $rc); the report goes on without it" >&2
+  fi
+  # The targets are judged at $ranks ranks; the report shows a second world size's figures next to them.
+  also="${STAGEKIT_DIST_RANKS_ALSO-4}"
+  if [ ${#launcher[@]} -gt 0 ] && [ -n "$also" ] && [ "$also" != "$ranks" ]; then
+    echo "=== stagekit: distributed benchmarks again (mpirun -np $also, next to the -np $ranks targets; $mode mode) ==="
+    rc=0
+    also_json="$out/perf/dist_np$also.json"
+    rm -f "$also_json"
+    "${mpi[@]}" -np "$also" "$dist_bench" --stagekit_mode="$mode" --benchmark_out="$also_json" \
+      --benchmark_out_format=json "${dist_flags[@]}" || rc=$?
+    if [ "$rc" -eq 0 ] && [ -s "$also_json" ]; then
+      dist_also=(--dist-also "$also_json")
+    else
+      echo "ci/perf-report.sh: stagekit-dist-bench under mpirun -np $also failed (exit $rc); the report goes on without it" >&2
+    fi
   fi
 fi
 peers=()
@@ -87,4 +105,4 @@ done
 peer_args=()
 for p in "${peers[@]}"; do peer_args+=(--peer "$p"); done
 ci/python.sh -m stagekit_tools.report --perf "$out/perf/stagekit.json" "${peer_args[@]}" "${dist[@]}" \
-  "${conformance[@]}" --charts "$out/charts" --out "$out"
+  "${dist_also[@]}" "${conformance[@]}" --charts "$out/charts" --out "$out"

@@ -7,7 +7,8 @@
 #   reports/latest/conformance/examples/<plugin>/...                    each example plugin
 #   reports/latest/conformance/side_by_side.{html,md}                   cases x implementations
 #   reports/latest/conformance/catch_table.md                           the broken variants each family catches
-#   reports/latest/perf/stagekit.json (Google Benchmark JSON; pytorch.json too where torch runs)
+#   reports/latest/perf/stagekit.json (Google Benchmark JSON; pytorch.json too where torch runs),
+#   dist.json and, under mpirun, dist_np4.json (the distributed benchmarks at 2 and 4 ranks)
 #   reports/latest/charts/*.png|svg, reports/latest/index.html, reports/latest/README.md
 #   ci/report.sh [extra stagekit-conform options, e.g. --profile upstream or --filter 'stager.views.*']
 # Set STAGEKIT_PERF_MODE=smoke|quick|full (default quick) to change the perf pass, and
@@ -20,7 +21,7 @@
 # behave as its expectations say, or a benchmark result is wrong.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-case "${1:-}" in -h|--help) sed -n '2,20p' "$0"; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,21p' "$0"; exit 0 ;; esac
 
 ci/install-deps.sh
 ci/build.sh release

@@ -20,8 +20,8 @@
 // memcpy for distribute_tensors. The broadcast cases are in broadcast_cases.cpp.
 // Every benchmark runs a fixed number of iterations in lockstep on every rank (measure()), is
 // verified exactly once (a wrong result is an error, never a data point) and reports algbw, busbw
-// (all-gathers and broadcasts) and its ratio to the limit of the same S measured earlier in the
-// same run.
+// (all-gathers and broadcasts) and its ratio to its limit of the same S, measured interleaved with
+// it in the same iterations (measure_interleaved()); the limit/* rows are the limits on their own.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -72,6 +72,7 @@ struct Spec {
   std::size_t bytes;  // S, as in the name
   std::string name;
   std::string limit;  // the limit a dist benchmark is divided by
+  Op limit_op = Op::memcpy_limit;  // and the operation that measures it
 };
 
 std::vector<std::size_t> sizes() {
@@ -379,23 +380,45 @@ CaseFactory factory(const Spec& spec) {
   return [lazy](dist::Communicator& c) { return std::make_unique<DistributeCase>(c, lazy->get()); };
 }
 
+bool is_limit(Op op) {
+  return op == Op::mpi_allgather_limit || op == Op::memcpy_gather_limit || op == Op::memcpy_limit ||
+         op == Op::mpi_bcast_limit || op == Op::memcpy_bcast_limit;
+}
+
+bool is_broadcast(Op op) {
+  return op == Op::mpi_bcast_limit || op == Op::memcpy_bcast_limit || op == Op::broadcast ||
+         op == Op::broadcast_state_dict;
+}
+
+// The bytes one iteration of `spec` moves: whole S/N blocks for the all-gathers and their limits
+// (and memcpy_local_block), exactly S for the state-dict layouts and the broadcasts.
+std::size_t moved_bytes(const Spec& spec) {
+  const auto n = static_cast<std::size_t>(dist_context().world_size);
+  const bool whole_blocks = !is_broadcast(spec.op) &&
+                            (is_limit(spec.op) || spec.op == Op::all_gather || spec.op == Op::all_gather_copying);
+  return whole_blocks ? spec.bytes / n * n : spec.bytes;
+}
+
+double algbw_of(const Spec& spec, const std::vector<double>& seconds) {
+  double total = 0;
+  for (const double s : seconds) total += s;
+  return total > 0 ? static_cast<double>(moved_bytes(spec)) * static_cast<double>(seconds.size()) / total : 0;
+}
+
+// A benchmark runs interleaved with its limit (measure_interleaved: the two alternate inside every
+// iteration), and its ratio_to_limit divides by the limit measured in those same iterations, so that
+// the drift of this noisy machine between two separate benchmarks does not enter the ratio. A limit
+// on its own row is measured alone.
 void run_benchmark(benchmark::State& state, const Spec& spec) {
   const int n = dist_context().world_size;
-  const bool is_limit = spec.op == Op::mpi_allgather_limit || spec.op == Op::memcpy_gather_limit ||
-                        spec.op == Op::memcpy_limit || spec.op == Op::mpi_bcast_limit ||
-                        spec.op == Op::memcpy_bcast_limit;
-  const bool is_broadcast = spec.op == Op::mpi_bcast_limit || spec.op == Op::memcpy_bcast_limit ||
-                            spec.op == Op::broadcast || spec.op == Op::broadcast_state_dict;
-  // The all-gather limits and rows move whole S/N blocks; the rest exactly S bytes.
-  const bool whole_blocks =
-      !is_broadcast && (is_limit || spec.op == Op::all_gather || spec.op == Op::all_gather_copying);
-  const Measurement m = measure(factory(spec), fixed_iterations(spec.bytes));
-  const std::optional<double> total = report_iterations(state, m);
+  const int iterations = fixed_iterations(spec.bytes);
+  std::vector<CaseFactory> makes{factory(spec)};
+  if (!is_limit(spec.op)) makes.push_back(factory(Spec{spec.limit_op, spec.layout, spec.bytes, spec.limit, ""}));
+  const std::vector<Measurement> all = measure_interleaved(makes, iterations);
+  const std::optional<double> total = report_iterations(state, all.front());
   if (!total) return;
-  const double seconds = *total;
-  const std::size_t bytes =
-      whole_blocks ? spec.bytes / static_cast<std::size_t>(n) * static_cast<std::size_t>(n) : spec.bytes;
-  const double algbw = seconds > 0 ? static_cast<double>(bytes) * static_cast<double>(state.iterations()) / seconds : 0;
+  const std::size_t bytes = moved_bytes(spec);
+  const double algbw = algbw_of(spec, all.front().seconds);
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes * state.iterations()));
   state.counters["bytes"] = static_cast<double>(bytes);
   state.counters["algbw"] = algbw;
@@ -409,17 +432,18 @@ void run_benchmark(benchmark::State& state, const Spec& spec) {
              spec.op != Op::memcpy_bcast_limit) {
     state.counters["busbw"] = algbw * (n - 1) / n;
   }
-  if (is_limit) {
-    if (algbw > 0) limit_table().record(spec.name, algbw);
-    return;
-  }
-  const auto limit = limit_table().median(spec.limit);
-  if (limit && *limit > 0) {
-    state.counters["limit_algbw"] = *limit;
-    state.counters["ratio_to_limit"] = algbw / *limit;
+  if (is_limit(spec.op)) return;
+  const Measurement& limit = all.back();
+  const double limit_algbw = limit.error.empty() ? algbw_of(Spec{spec.limit_op, spec.layout, spec.bytes, "", ""},
+                                                            limit.seconds)
+                                                 : 0;
+  if (limit_algbw > 0) {
+    state.counters["limit_algbw"] = limit_algbw;
+    state.counters["ratio_to_limit"] = algbw / limit_algbw;
     state.SetLabel("limit=" + spec.limit);
   } else {
-    state.SetLabel("limit=" + spec.limit + " (not measured in this run)");
+    state.SetLabel(fmt::format("limit={} (not measured in this run: {})", spec.limit,
+                               limit.error.empty() ? "it took no time" : limit.error));
   }
 }
 
@@ -428,6 +452,8 @@ void run_benchmark(benchmark::State& state, const Spec& spec) {
 void register_dist_benchmarks() {
   // The engine an all-gather is divided by: MPI itself under mpirun, memory copies in a thread world.
   const bool mpi = dist_context().backend == "mpi";
+  const Op gather_limit = mpi ? Op::mpi_allgather_limit : Op::memcpy_gather_limit;
+  const Op broadcast_limit = mpi ? Op::mpi_bcast_limit : Op::memcpy_bcast_limit;
   const auto gather_engine = [mpi](std::size_t s) {
     return mpi ? fmt::format("limit/mpi_allgather/{}", s) : fmt::format("limit/memcpy_gather/{}", s);
   };
@@ -443,19 +469,22 @@ void register_dist_benchmarks() {
     specs.push_back({Op::memcpy_bcast_limit, Layout::one, s, fmt::format("limit/memcpy_bcast/{}", s), ""});
   }
   for (const std::size_t s : sizes()) {
-    specs.push_back({Op::all_gather, Layout::shard0, s, fmt::format("dist/all_gather/{}", s), gather_engine(s)});
     specs.push_back(
-        {Op::all_gather_copying, Layout::shard0, s, fmt::format("dist/all_gather_copying/{}", s), gather_engine(s)});
+        {Op::all_gather, Layout::shard0, s, fmt::format("dist/all_gather/{}", s), gather_engine(s), gather_limit});
+    specs.push_back({Op::all_gather_copying, Layout::shard0, s, fmt::format("dist/all_gather_copying/{}", s),
+                     gather_engine(s), gather_limit});
     for (const Layout layout : {Layout::shard0, Layout::many, Layout::uneven}) {
       specs.push_back({Op::gather, layout, s, fmt::format("dist/gather_state_dict/{}/{}", layout_name(layout), s),
-                       gather_engine(s)});
+                       gather_engine(s), gather_limit});
     }
     specs.push_back({Op::distribute, Layout::shard0, s, fmt::format("dist/distribute_tensors/{}", s),
-                     fmt::format("limit/memcpy_local_block/{}", s)});
-    specs.push_back({Op::broadcast, Layout::one, s, fmt::format("dist/broadcast/{}", s), broadcast_engine(s)});
+                     fmt::format("limit/memcpy_local_block/{}", s), Op::memcpy_limit});
+    specs.push_back(
+        {Op::broadcast, Layout::one, s, fmt::format("dist/broadcast/{}", s), broadcast_engine(s), broadcast_limit});
     for (const Layout layout : {Layout::one, Layout::many}) {
       specs.push_back({Op::broadcast_state_dict, layout, s,
-                       fmt::format("dist/broadcast_state_dict/{}/{}", layout_name(layout), s), broadcast_engine(s)});
+                       fmt::format("dist/broadcast_state_dict/{}/{}", layout_name(layout), s), broadcast_engine(s),
+                       broadcast_limit});
     }
   }
   for (const Spec& spec : specs) {

@@ -124,6 +124,16 @@ def evaluate_dist(summary_rows, world_backend, targets=DIST_TARGETS):
             for t in targets]
 
 
+def measured_values(rows):
+    """{(pattern, benchmark): measured} of the evaluated rows that measured a value (PASS or
+    MISS): what a run that is shown but not judged (report --dist-also) says of each target.
+    A run that lacks a benchmark has a NOT MEASURED row whose benchmark is the pattern; the
+    distributed targets name one benchmark each (no `*`), so the key of such a row still finds
+    the other run's value."""
+    return {(row["pattern"], row["benchmark"]): row["measured"] for row in rows
+            if row["result"] in (PASS, MISS)}
+
+
 def _missing(value):
     return value is None or (isinstance(value, float) and math.isnan(value))
 

@@ -5,8 +5,11 @@ outcomes compare with the expectations, the target verdicts, the key ratios), sa
 machine bounds a number and why some cases and benchmarks did not run (each reason once, as a
 numbered note), then shows the charts drawn by `python3 -m stagekit_tools.plot` (linked relative
 to --out), then the tables: conformance failures, targets, stage benchmarks per file, the
-distributed and replication benchmarks (--dist), the environment.  Inputs that are absent or
-unusable are stated in the report, never fatal.  The HTML is self-contained apart from the chart
+distributed and replication benchmarks (--dist), the environment.  A second distributed run at
+another world size (--dist-also; ci/perf-report.sh: mpirun -np 4 next to the -np 2 of --dist) adds
+a column to the targets table, named after its world size ("np 4"), with its value of each
+distributed target; the verdicts stay those of --dist.  Inputs that are absent or unusable are
+stated in the report, never fatal.  The HTML is self-contained apart from the chart
 images.  Exit status 0; 2 only when --out cannot be written.
 """
 import argparse
@@ -31,6 +34,11 @@ def parse_args(argv):
     parser.add_argument("--dist", metavar="DIST.json",
                         help="stagekit-dist-bench results (gather, distribute, broadcast and "
                              "replication benchmarks)")
+    parser.add_argument("--dist-also", metavar="DIST.json",
+                        help="a second stagekit-dist-bench run at another world size: its "
+                             "ratio_to_limit of each distributed target is shown next to the "
+                             "--dist verdict, in a column named after its world size (np N), "
+                             "not judged")
     parser.add_argument("--conformance", action="append", metavar="[LABEL=]RESULTS.json",
                         help="a conformance results.json (stagekit-conform --out); repeatable, one "
                              "per implementation; LABEL names its headline row (default: "

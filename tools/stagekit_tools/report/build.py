@@ -4,8 +4,9 @@
     headline  one row per implementation; where the machine bounds a number; the reasons some
               cases and benchmarks did not run (each said once, numbered); unusable inputs
     charts    drawn by stagekit_tools.plot
-    details   conformance failures, targets, stage, distributed and replication benchmarks,
-              environment
+    details   conformance failures, targets (with the values of a second distributed run,
+              --dist-also, next to the distributed verdicts), stage, distributed and replication
+              benchmarks, environment
 """
 import os
 from urllib.parse import quote
@@ -114,7 +115,7 @@ def build(args, inputs):
     # headline's notes list every reason.
     links = [link.partition("=")[::2] for link in args.link or []]
     tables = details.conformance_blocks(inputs, links)
-    tables += details.target_blocks(inputs.perf, reasons, inputs.dist)
+    tables += details.target_blocks(inputs.perf, reasons, inputs.dist, inputs.dist_also)
     tables += details.perf_blocks(inputs.perf, "stagekit", reasons)
     for i, peer in enumerate(inputs.peers):
         tables += details.perf_blocks(peer, f"peer{i + 1}", reasons)
@@ -125,7 +126,8 @@ def build(args, inputs):
     why_cuda = cuda_reason(inputs)
     bounds = machine.bound_notes([(role, run) for role, run in runs if role != "dist"],
                                  inputs.dist.run if inputs.dist else None,
-                                 reasons.ref(why_cuda) if why_cuda else None)
+                                 reasons.ref(why_cuda) if why_cuda else None,
+                                 inputs.dist_also.run if inputs.dist_also else None)
     blocks = top + [("section", "headline"), ("h2", "Headline", "headline-heading"), table,
                     ("small", HEADLINE_KEY)] + errors
     if bounds:

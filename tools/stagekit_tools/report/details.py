@@ -86,13 +86,35 @@ def conformance_blocks(inputs, links):
     return blocks
 
 
-def target_blocks(perf, reasons, dist_perf=None):
+def also_header(run):
+    """The column of a second distributed run in the targets table, named after its world size:
+    "np 4" under mpirun, its world ("thread, 4 ranks") otherwise."""
+    size = run.context.get("world_size")
+    if run.context.get("world_backend") == "mpi" and size not in (None, ""):
+        return f"np {size}"
+    return run.world()
+
+
+def target_blocks(perf, reasons, dist_perf=None, dist_also=None):
+    """The targets table; with dist_also (a second distributed run, --dist-also) and dist_perf,
+    one more column with its value of each distributed target ("-" where it has none), the
+    verdict staying dist_perf's."""
     blocks = [("h2", "Targets", "targets")]
     if perf is None and dist_perf is None:
         return blocks + [("warn", "No usable perf result file: targets not evaluated.")]
     sources = [f"{p.run.path} ({p.run.describe()})" for p in (perf, dist_perf) if p is not None]
     blocks.append(("small", f"Evaluated from {' and '.join(sources)}; "
                             "perf/METRICS.md defines them."))
+    also = header = None
+    if dist_perf is not None and dist_also is not None:
+        header = also_header(dist_also.run)
+        also = targets.measured_values(targets.evaluate_dist(
+            dist_also.summary.to_dict("records"), dist_also.run.context.get("world_backend")))
+        blocks.append(("small", f"{header}: the same ratio_to_limit of each distributed target "
+                                f"in {dist_also.run.path} ({dist_also.run.world()}), shown next "
+                                f"to the verdicts of {dist_perf.run.world()}, not judged; \"-\" "
+                                "where that run did not measure it."))
+    dist_patterns = {t.pattern for t in targets.DIST_TARGETS}
     rows = []
     for r in target_rows(perf, dist_perf):
         if r["result"] == targets.NOT_MEASURED:
@@ -101,9 +123,13 @@ def target_blocks(perf, reasons, dist_perf=None):
             note = "-"
         else:
             result, note = r["result"], r["note"] or "-"
-        rows.append([f"{r['pattern']}: {r['target']}", r["benchmark"], r["measured"] or "-",
-                     result, note])
-    return blocks + [("table", ["target", "benchmark", "measured", "result", "note"], rows)]
+        row = [f"{r['pattern']}: {r['target']}", r["benchmark"], r["measured"] or "-"]
+        if also is not None:  # stage targets: not a distributed run's, left blank
+            row.append(also.get((r["pattern"], r["benchmark"])) or "-"
+                       if r["pattern"] in dist_patterns else "")
+        rows.append(row + [result, note])
+    columns = ["target", "benchmark", "measured"] + ([header] if also is not None else [])
+    return blocks + [("table", columns + ["result", "note"], rows)]
 
 
 def perf_blocks(perf, role, reasons):
@@ -136,10 +162,10 @@ def dist_blocks(inputs, reasons):
     if perf is None:
         if inputs.dist_path:
             return blocks + [("warn", f"No usable dist result file ({inputs.dist_path} could not "
-                                      "be used; see Inputs).")]
+                                      "be used; see Inputs).")] + also_blocks(inputs, 0)
         return blocks + [("warn", "No dist result file was given (ci/perf-report.sh runs "
                                   "stagekit-dist-bench when it is built; its log says why it "
-                                  "did not run or failed).")]
+                                  "did not run or failed).")] + also_blocks(inputs, 0)
     summary, _ = dist.split(perf.summary)
     blocks.append(("small", f"{perf.run.path}: {perf.run.describe()}, mode "
                             f"{perf.run.context.get('mode', '-')}, world {perf.run.world()}. "
@@ -157,8 +183,33 @@ def dist_blocks(inputs, reasons):
              number(r["busbw"] / 1e9, ".3f"), r["limit"] or "-",
              number(r["limit_algbw"] / 1e9, ".3f"), number(r["ratio_to_limit"], ".3f"),
              str(r["n"]), status_cell(r, reasons)] for name, r in summary.iterrows()]
+    blocks += also_blocks(inputs, 0)
     return blocks + [("table", ["benchmark", "S", "algbw GB/s", "busbw GB/s", "limit",
                                 "limit algbw GB/s", "ratio_to_limit", "reps", "status"], rows)]
+
+
+def also_blocks(inputs, part):
+    """One line naming the second distributed run (--dist-also), with the benchmarks of its part
+    (dist.split: 0 the utilities, 1 the replication) that ended in an error; a warning when it
+    was given and could not be used; nothing when none was given."""
+    also = inputs.dist_also
+    if also is None:
+        return [("warn", f"The second dist result file {inputs.dist_also_path} could not be used "
+                         "(see Inputs).")] if inputs.dist_also_path else []
+    header = also_header(also.run)
+    text = (f"Also run at {also.run.world()}: {also.run.path} ({also.run.describe()}, mode "
+            f"{also.run.context.get('mode', '-')}). "
+            + (f"Its ratio_to_limit of each distributed target is the targets table's {header} "
+               "column; its other figures are not shown."
+               if inputs.dist is not None else
+               "Its figures are not shown: they stand next to the verdicts of the dist result "
+               "file, which is missing."))
+    rows = dist.split(also.summary)[part]
+    errors = list(rows.index[rows["status"] == "error"])
+    if errors:
+        text += (f" {len(errors)} of its benchmarks here ended in an error: "
+                 f"{', '.join(errors)}.")
+    return [("small", text)]
 
 
 def replication_blocks(inputs, reasons):
@@ -190,5 +241,6 @@ def replication_blocks(inputs, reasons):
     rows = [[name, size_text(int(r["bytes"])), number(r["algbw"] / 1e9, ".3f"), r["limit"] or "-",
              number(r["limit_algbw"] / 1e9, ".3f"), number(r["ratio_to_limit"], ".3f"),
              str(r["n"]), status_cell(r, reasons)] for name, r in summary.iterrows()]
+    blocks += also_blocks(inputs, 1)
     return blocks + [("table", ["benchmark", "S", "algbw GB/s", "limit", "limit algbw GB/s",
                                 "ratio_to_limit", "reps", "status"], rows)]

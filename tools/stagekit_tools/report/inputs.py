@@ -27,7 +27,7 @@ class Conformance:
 @dataclass
 class Perf:
     """One benchmark result file with its summary (stats.summarize), computed once."""
-    role: str           # "stagekit", "peer" or "dist"
+    role: str           # "stagekit", "peer", "dist" or "dist-also"
     run: object         # perf_frame.PerfRun
     summary: object     # stats.summarize(run.frame) (stage files) or dist.summarize (dist files)
 
@@ -41,9 +41,13 @@ class Inputs:
     perf: Perf = None
     peers: list = field(default_factory=list)  # of Perf: the other implementations' benchmarks
     dist: Perf = None
+    # a second stagekit-dist-bench run at another world size (--dist-also): its values of the
+    # distributed targets are shown next to the verdicts of `dist`, never judged
+    dist_also: Perf = None
     conformance: list = field(default_factory=list)
     problems: list = field(default_factory=list)
     dist_path: str = ""
+    dist_also_path: str = ""
 
 
 def _load_perf(role, path, problems):
@@ -55,13 +59,14 @@ def _load_perf(role, path, problems):
         problems.append(f"The {role} result file is unusable: {exc}")
         return None
     problems += [f"{role}: {w}" for w in run.warnings]
-    summary = dist.summarize(run.frame) if role == "dist" else stats.summarize(run.frame)
+    summary = dist.summarize(run.frame) if role.startswith("dist") else \
+        stats.summarize(run.frame)
     return Perf(role, run, summary)
 
 
 def load(args):
-    """The Inputs of parsed command-line arguments (perf, peer, dist, conformance)."""
-    inputs = Inputs(dist_path=args.dist or "")
+    """The Inputs of parsed command-line arguments (perf, peer, dist, dist_also, conformance)."""
+    inputs = Inputs(dist_path=args.dist or "", dist_also_path=args.dist_also or "")
     problems = inputs.problems
     if not args.perf:
         problems.append("No perf result file was given.")
@@ -69,6 +74,7 @@ def load(args):
     inputs.peers = [p for p in (_load_perf("peer", path, problems) for path in args.peer or [])
                     if p is not None]
     inputs.dist = _load_perf("dist", args.dist, problems)
+    inputs.dist_also = _load_perf("dist-also", args.dist_also, problems)
     if not args.conformance:
         problems.append("No conformance results were given.")
     for arg in args.conformance or []:

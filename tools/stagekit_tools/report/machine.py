@@ -120,11 +120,12 @@ def summary_line(runs, conformance):
     return " · ".join(p for p in parts if p)
 
 
-def bound_notes(runs, dist_run, cuda_note=None):
+def bound_notes(runs, dist_run, cuda_note=None, dist_also_run=None):
     """One line for each way this machine bounds a number of the report (may be empty).
 
     runs: [(role, run)] of the stage benchmark files; dist_run: the stagekit-dist-bench file or
-    None; cuda_note: the footnote Note of the reason CUDA is unusable, when it is."""
+    None; cuda_note: the footnote Note of the reason CUDA is unusable, when it is; dist_also_run:
+    the second stagekit-dist-bench file (--dist-also) or None."""
     context = runs[0][1].context if runs else {}
     notes = []
     shmem = kernel_setting(context.get("thp_shmem_enabled"))
@@ -141,13 +142,15 @@ def bound_notes(runs, dist_run, cuda_note=None):
     if context.get("cuda") == "none" or (cuda_note is not None and not context):
         notes.append(Span("No usable CUDA device: GPU sources are not measured and the CUDA "
                           "cases do not run.", notes=(cuda_note,) if cuda_note else ()))
-    if dist_run is not None:
-        size, cpus = _int(dist_run.context.get("world_size")), _int(dist_run.context.get(
-            "cpu_count"))
+    for which, run in (("The distributed benchmarks", dist_run),
+                       ("The second run of the distributed benchmarks", dist_also_run)):
+        if run is None:
+            continue
+        size, cpus = _int(run.context.get("world_size")), _int(run.context.get("cpu_count"))
         if size and cpus and size > cpus:
-            notes.append(f"The distributed benchmarks ran {size} ranks on {cpus} CPUs "
-                         f"({dist_run.world()}): ranks share cores, so their bandwidths are "
-                         "bounded by the CPUs rather than by the interconnect.")
+            notes.append(f"{which} ran {size} ranks on {cpus} CPUs ({run.world()}): ranks share "
+                         "cores, so their bandwidths are bounded by the CPUs rather than by the "
+                         "interconnect.")
     mode = context.get("mode")
     if mode == "smoke":
         notes.append("Smoke mode: tiny sizes and single iterations; the targets are not "
