@@ -1,5 +1,6 @@
-"""Prints every figure of a ci/gpu-check.sh run: conformance counts and CUDA-case failures, the
-CUDA benchmark medians next to their limits, and the PyTorch probe.
+"""Prints every figure of a ci/gpu-check.sh run, as Markdown (gpu-check.sh keeps it as
+OUT_DIR/summary.md): the GPU model, driver and memory, conformance counts and CUDA-case failures,
+the CUDA benchmark medians next to their limits, the unit and NCCL tests, and the PyTorch probe.
 
     python3 ci/gpu/summary.py OUT_DIR
 """
@@ -14,37 +15,37 @@ def load(path):
         with open(path) as f:
             return json.load(f)
     except (OSError, ValueError) as e:
-        print(f"  ({os.path.basename(path)}: {e})")
+        print(f"- ({os.path.basename(path)}: {e})")
         return None
 
 
 def conformance(out):
-    print("== conformance (stagekit-conform, reference, every case)")
+    print("## Conformance (stagekit-conform, reference, every case)")
     results = load(os.path.join(out, "conformance", "results.json"))
     if not results:
         return
     cases = results.get("results", results.get("cases", []))
     counts = Counter(c.get("outcome") for c in cases)
     cuda = Counter(c.get("outcome") for c in cases if ".cuda." in c.get("id", ""))
-    print(f"  all cases: {dict(counts)}")
-    print(f"  cuda cases: {dict(cuda)}")
+    print(f"- all cases: {dict(counts)}")
+    print(f"- cuda cases: {dict(cuda)}")
     for c in cases:
         if c.get("outcome") not in ("pass", "not_supported"):
-            print(f"  {c.get('outcome')}: {c.get('id')}: {c.get('reason', '')[:300]}")
+            print(f"- {c.get('outcome')}: {c.get('id')}: {c.get('reason', '')[:300]}")
     reasons = Counter(c.get("reason", "")[:160] for c in cases
                       if c.get("outcome") == "not_supported" and ".cuda." in c.get("id", ""))
     for reason, n in reasons.most_common(5):
-        print(f"  not_supported x{n}: {reason}")
+        print(f"- not_supported x{n}: {reason}")
 
 
 def bench(out, which):
-    print(f"== benchmarks, {which} (stagekit-bench, quick, median of 3)")
+    print(f"## Benchmarks, {which} (stagekit-bench, quick, median of 3)")
     data = load(os.path.join(out, f"{which}.json"))
     if not data:
         return
     shown = set()
     ctx = data.get("context", {})
-    print(f"  gpu: {ctx.get('gpu')}  cuda: {ctx.get('cuda')}  "
+    print(f"- gpu: {ctx.get('gpu')}  cuda: {ctx.get('cuda')}  "
           f"implementation: {ctx.get('implementation')}")
     for b in data.get("benchmarks", []):
         name = b.get("run_name", b.get("name", ""))
@@ -54,7 +55,7 @@ def bench(out, which):
             continue
         if b.get("error_occurred"):
             if name not in shown:
-                print(f"  {name}: ERROR {b.get('error_message')}")
+                print(f"- {name}: ERROR {b.get('error_message')}")
             shown.add(name)
             continue
         fields = []
@@ -64,23 +65,45 @@ def bench(out, which):
                 v = b[key]
                 per_second = "bytes_per_second" in key
                 fields.append(f"{key}={v / 1e9:.2f} GB/s" if per_second else f"{key}={v:.3g}")
-        print(f"  {name}: " + " ".join(fields))
+        print(f"- {name}: " + " ".join(fields))
+
+
+def device(out):
+    print("# stagekit GPU check")
+    print("## Device (nvidia-smi: name, driver, memory)")
+    try:
+        with open(os.path.join(out, "gpu.csv")) as f:
+            for i, line in enumerate(f):
+                print(f"- GPU {i}: {line.strip()}")
+    except OSError as e:
+        print(f"- (gpu.csv: {e})")
+
+
+def log_lines(out, name, words, title):
+    print(title)
+    try:
+        with open(os.path.join(out, f"{name}.log")) as f:
+            for line in f:
+                if any(w in line for w in words):
+                    print("- " + line.rstrip())
+    except OSError as e:
+        print(f"- ({name}.log: {e})")
 
 
 def unit(out):
-    print("== unit tests (every executable)")
+    print("## Unit tests (every executable)")
     try:
         with open(os.path.join(out, "unit.log")) as f:
             for line in f:
                 words = ("PASSED", "FAILED", "SKIPPED")
                 if line.startswith("---") or any(w in line for w in words):
-                    print("  " + line.rstrip())
+                    print("- " + line.rstrip())
     except OSError as e:
-        print(f"  (unit.log: {e})")
+        print(f"- (unit.log: {e})")
 
 
 def torch_probe(out):
-    print("== PyTorch probe")
+    print("## PyTorch probe")
     data = load(os.path.join(out, "torch.json"))
     if data:
         print(json.dumps(data, indent=1))
@@ -88,9 +111,12 @@ def torch_probe(out):
 
 def main():
     out = sys.argv[1]
+    device(out)
     conformance(out)
     bench(out, "bench")
     unit(out)
+    log_lines(out, "nccl", ("PASSED", "FAILED", "SKIPPED", "not run", "no mpirun", "no NCCL"),
+              "## NCCL communicator (one rank per GPU)")
     torch_probe(out)
     return 0
 
