@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "../driver/utilities_under_test.h"
 #include "stagekit/conformance/implementation.h"
 #include "stagekit/core/error.h"
 #include "stagekit/core/storage.h"
@@ -108,24 +109,12 @@ std::shared_ptr<const Fixture> make_fixture(bool many, std::size_t bytes) {
   return f;
 }
 
-std::unique_ptr<conformance::StateDictUtilitiesUnderTest> rank_utilities() {
-  conformance::Implementation& impl = *dist_context().implementation;
-  if (!impl.capabilities().state_dict_utilities) {
-    throw Unsupported("the implementation does not declare the state_dict_utilities capability");
-  }
-  auto utilities = impl.make_utilities();
-  if (!utilities) {
-    throw InternalError("make_utilities() returned nothing although the implementation declares state_dict_utilities");
-  }
-  return utilities;
-}
-
 // Rank 0 holds the full dict; every rank's local dict holds a zeroed tensor of each full tensor's
 // shape under its key (reset before every iteration, untimed).
 class BroadcastStateDictCase : public RankCase {
  public:
   BroadcastStateDictCase(const dist::Communicator& comm, std::shared_ptr<const Fixture> f)
-      : f_(std::move(f)), utilities_(rank_utilities()) {
+      : f_(std::move(f)), utilities_(rank_utilities(/*needs_dtensor=*/false)) {
     auto full = std::make_shared<Dict>();
     if (comm.rank() == kRoot) {
       for (std::size_t i = 0; i < f_->full.size(); ++i) full->set(DictKey(f_->names[i]), Value(f_->full[i]));
@@ -142,14 +131,7 @@ class BroadcastStateDictCase : public RankCase {
   void run(dist::Communicator& comm) override {
     utilities_->broadcast_state_dict(full_, local_, comm, /*strict=*/false, /*cpu_offload=*/false, Device::cpu());
   }
-  std::string verify() override {
-    for (std::size_t i = 0; i < f_->full.size(); ++i) {
-      const Value* v = local_.as_dict().find(DictKey(f_->names[i]));
-      if (v == nullptr || !v->is_tensor()) return f_->names[i] + ": not a tensor in the local dict";
-      if (!Tensor::equal(v->as_tensor(), f_->full[i])) return f_->names[i] + ": differs from rank 0's tensor";
-    }
-    return {};
-  }
+  std::string verify() override { return differs_from_full(local_, f_->names, f_->full, "local dict"); }
 
  private:
   std::shared_ptr<const Fixture> f_;

@@ -35,6 +35,7 @@
 #include <fmt/format.h>
 
 #include "../driver/dist_world.h"
+#include "../driver/utilities_under_test.h"
 #include "broadcast_cases.h"
 #include "stagekit/conformance/implementation.h"
 #include "stagekit/core/dtensor.h"
@@ -71,7 +72,7 @@ struct Spec {
   Layout layout;
   std::size_t bytes;  // S, as in the name
   std::string name;
-  std::string limit;  // the limit a dist benchmark is divided by
+  std::string limit;               // the limit a dist benchmark is divided by
   Op limit_op = Op::memcpy_limit;  // and the operation that measures it
 };
 
@@ -258,22 +259,6 @@ class LazyFixture {
   std::shared_ptr<const Fixture> value_;
 };
 
-// The state-dict utilities of the implementation under test, for one rank (made untimed, on the
-// rank's own thread or process).
-std::unique_ptr<conformance::StateDictUtilitiesUnderTest> rank_utilities() {
-  conformance::Implementation& impl = *dist_context().implementation;
-  const conformance::Capabilities caps = impl.capabilities();
-  for (const auto& [declared, name] :
-       {std::pair{caps.state_dict_utilities, "state_dict_utilities"}, std::pair{caps.dtensor, "dtensor"}}) {
-    if (!declared) throw Unsupported(fmt::format("the implementation does not declare the {} capability", name));
-  }
-  auto utilities = impl.make_utilities();
-  if (!utilities) {
-    throw InternalError("make_utilities() returned nothing although the implementation declares state_dict_utilities");
-  }
-  return utilities;
-}
-
 std::shared_ptr<DTensor> distribute(const Tensor& full, const dist::Communicator& comm) {
   return DTensor::distribute(full, DeviceMesh::one_d(DeviceType::cpu, comm.size()), {Placement::shard(0)}, comm.rank());
 }
@@ -282,7 +267,7 @@ std::shared_ptr<DTensor> distribute(const Tensor& full, const dist::Communicator
 class GatherCase : public RankCase {
  public:
   GatherCase(const dist::Communicator& comm, std::shared_ptr<const Fixture> f)
-      : f_(std::move(f)), utilities_(rank_utilities()) {
+      : f_(std::move(f)), utilities_(rank_utilities(/*needs_dtensor=*/true)) {
     auto dict = std::make_shared<Dict>();
     for (std::size_t i = 0; i < f_->full.size(); ++i)
       dict->set(DictKey(f_->names[i]), Value(distribute(f_->full[i], comm)));
@@ -290,14 +275,7 @@ class GatherCase : public RankCase {
   }
   void prepare() override { gathered_ = Value(); }  // freeing the previous result is not timed
   void run(dist::Communicator& comm) override { gathered_ = utilities_->gather_state_dict(state_dict_, comm, {}); }
-  std::string verify() override {
-    for (std::size_t i = 0; i < f_->full.size(); ++i) {
-      const Value* v = gathered_.as_dict().find(DictKey(f_->names[i]));
-      if (v == nullptr || !v->is_tensor()) return f_->names[i] + ": not a tensor in the gathered dict";
-      if (!Tensor::equal(v->as_tensor(), f_->full[i])) return f_->names[i] + ": differs from the full tensor";
-    }
-    return {};
-  }
+  std::string verify() override { return differs_from_full(gathered_, f_->names, f_->full, "gathered dict"); }
 
  private:
   std::shared_ptr<const Fixture> f_;
@@ -310,7 +288,7 @@ class GatherCase : public RankCase {
 class DistributeCase : public RankCase {
  public:
   DistributeCase(const dist::Communicator& comm, std::shared_ptr<const Fixture> f)
-      : f_(std::move(f)), utilities_(rank_utilities()), dt_(distribute(f_->full.front(), comm)) {
+      : f_(std::move(f)), utilities_(rank_utilities(/*needs_dtensor=*/true)), dt_(distribute(f_->full.front(), comm)) {
     Tensor local = dt_->local();
     if (local.numel() > 0) local.fill_(0);
   }
@@ -394,8 +372,8 @@ bool is_broadcast(Op op) {
 // (and memcpy_local_block), exactly S for the state-dict layouts and the broadcasts.
 std::size_t moved_bytes(const Spec& spec) {
   const auto n = static_cast<std::size_t>(dist_context().world_size);
-  const bool whole_blocks = !is_broadcast(spec.op) &&
-                            (is_limit(spec.op) || spec.op == Op::all_gather || spec.op == Op::all_gather_copying);
+  const bool whole_blocks =
+      !is_broadcast(spec.op) && (is_limit(spec.op) || spec.op == Op::all_gather || spec.op == Op::all_gather_copying);
   return whole_blocks ? spec.bytes / n * n : spec.bytes;
 }
 
@@ -434,9 +412,8 @@ void run_benchmark(benchmark::State& state, const Spec& spec) {
   }
   if (is_limit(spec.op)) return;
   const Measurement& limit = all.back();
-  const double limit_algbw = limit.error.empty() ? algbw_of(Spec{spec.limit_op, spec.layout, spec.bytes, "", ""},
-                                                            limit.seconds)
-                                                 : 0;
+  const double limit_algbw =
+      limit.error.empty() ? algbw_of(Spec{spec.limit_op, spec.layout, spec.bytes, "", ""}, limit.seconds) : 0;
   if (limit_algbw > 0) {
     state.counters["limit_algbw"] = limit_algbw;
     state.counters["ratio_to_limit"] = algbw / limit_algbw;
