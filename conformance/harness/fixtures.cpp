@@ -1,5 +1,7 @@
 #include "fixtures.h"
 
+#include <xxhash.h>
+
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -95,9 +97,47 @@ bool all_equal(const Tensor& t, double value) {
   return Tensor::equal(t, expected);
 }
 
+namespace {
+
+// Host storages in place (no allocation: some cases cap the address space); device storages through
+// a host copy.
+std::uint64_t digest_of(const Storage& s) {
+  if (s.nbytes() == 0) return XXH3_64bits(nullptr, 0);
+  if (s.device().is_cpu()) return XXH3_64bits(s.data(), s.nbytes());
+  Storage host = Storage::allocate(s.nbytes());
+  copy_bytes(host, 0, s, 0, s.nbytes());
+  return XXH3_64bits(host.data(), host.nbytes());
+}
+
+}  // namespace
+
+std::vector<StorageDigest> storage_digests(const Value& v) {
+  std::vector<StorageDigest> out;
+  std::unordered_set<const void*> seen;
+  for (const TensorLeaf& leaf : tensor_leaves(v)) {
+    const Storage& s = leaf.tensor.storage();
+    if (!s.defined() || s.data() == nullptr || !seen.insert(s.identity()).second) continue;
+    out.push_back({leaf.path, s, digest_of(s)});
+  }
+  return out;
+}
+
+void require_unchanged(CaseContext& ctx, const std::vector<StorageDigest>& before, std::string_view what) {
+  for (const StorageDigest& d : before) {
+    const std::uint64_t now = digest_of(d.storage);
+    ctx.require(now == d.digest, d.path, fmt::format("stage ({}): sources unchanged", what),
+                fmt::format("stage() wrote into the source storage under this path ({} bytes; XXH3 {:016x} before, "
+                            "{:016x} after)",
+                            d.storage.nbytes(), d.digest, now));
+  }
+}
+
 Value stage_or_fail(CaseContext& ctx, StagerUnderTest& stager, const Value& sd, std::string_view what) {
   try {
-    return stager.stage(sd);
+    const std::vector<StorageDigest> before = storage_digests(sd);
+    Value staged = stager.stage(sd);
+    require_unchanged(ctx, before, what);
+    return staged;
   } catch (const Error& e) {
     ctx.require(false, e.path().empty() ? "<stager>" : e.path(), fmt::format("stage ({})", what),
                 fmt::format("raised {}: {}", error_code_name(e.code()), e.detail()));

@@ -84,7 +84,21 @@ struct DistinctStorages {
 [[nodiscard]] DistinctStorages distinct_storages(const Value& v);
 // True when every element of `t` equals `value` (after conversion to t's dtype).
 [[nodiscard]] bool all_equal(const Tensor& t, double value);
-// Stages with `stager` and requires that it returns (no exception).
+// A digest (XXH3-64) of the bytes of every distinct storage reachable from a state dict, each with
+// the path of the first tensor on it: taken before a stage and compared after, it catches a stager
+// that writes into its sources (normalising their floats in place, using them as scratch) and stages
+// what it wrote, which a comparison of the staged dict with the sources afterwards cannot see.
+struct StorageDigest {
+  std::string path;
+  Storage storage;
+  std::uint64_t digest = 0;
+};
+[[nodiscard]] std::vector<StorageDigest> storage_digests(const Value& v);
+// Fails the case ("stage (<what>)", property "sources unchanged") for every storage whose bytes
+// differ from its digest in `before`, naming the path.
+void require_unchanged(CaseContext& ctx, const std::vector<StorageDigest>& before, std::string_view what);
+// Stages with `stager` and requires that it returns (no exception) and leaves the bytes of every
+// source storage as they were.
 [[nodiscard]] Value stage_or_fail(CaseContext& ctx, StagerUnderTest& stager, const Value& sd, std::string_view what);
 
 using probe::ChildOutcome;
