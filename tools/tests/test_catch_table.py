@@ -31,6 +31,15 @@ def test_the_most_specific_key_decides_as_in_the_runner(tmp_path):
         "stager.views.cpu.pin0_share0", "stager.dtype.float32.cpu.pin0_share0"}
 
 
+def test_an_expectation_that_also_accepts_a_pass_catches_nothing(tmp_path):
+    # One torch version's limit (fail there, pass elsewhere) proves nothing about the variant.
+    path = write(tmp_path, "v.expect.json", expectations({
+        "*": "pass",
+        "stager.views.cpu.*": {"outcome": ["pass", "fail"], "reason": "source lifetime"},
+        "stager.dtype.float32.cpu.*": {"outcome": "fail", "reason": "differ"}}))
+    assert catch_table.caught_cases(path, IDS) == {"stager.dtype.float32.cpu.pin0_share0"}
+
+
 def test_a_broad_failing_key_is_refused(tmp_path):
     path = write(tmp_path, "v.expect.json", expectations({"*": "pass", "*.cpu.*": "fail"}))
     with pytest.raises(catch_table.InputError, match="does not name a case family"):

@@ -29,8 +29,12 @@ void entry_dies_with_source_case(CaseContext& ctx, Source src, PinShare cfg) {
   if (auto n = cached_count(ctx, *stager)) {
     ctx.check(*n == 1, "<stager>", "cache entries", fmt::format("{} cache entries after one stage, expected 1", *n));
   }
+  const WeakStorage source_storage = source.storage().weak();
   sd = Value();
   source = Tensor();  // the only source storage dies here
+  ctx.check(source_storage.expired(), "param", "source lifetime",
+            "the source storage is still alive after the caller dropped every reference to it: the stager keeps "
+            "its sources alive (a cache entry must not extend a source's life)");
   if (auto n = cached_count(ctx, *stager)) {
     ctx.check(*n == 0, "<stager>", "cache eviction",
               fmt::format("{} cache entries after the only source storage died, expected 0", *n));
@@ -48,8 +52,12 @@ void dead_source_buffer_not_reused_case(CaseContext& ctx, Source src, PinShare c
   const Tensor kept = staged_first["param"].as_tensor();
   const Tensor kept_values = kept.clone();
   const void* first_address = first.storage().data();
+  const WeakStorage first_storage = first.storage().weak();
   sd = Value();
   first = Tensor();  // the source storage dies here
+  ctx.check(first_storage.expired(), "param", "source lifetime",
+            "the source storage is still alive after the caller dropped every reference to it: the stager keeps "
+            "its sources alive (a cache entry must not extend a source's life)");
   const Tensor second = Tensor::random({kElements}, DType::float32, 202, dev);
   const Value sd2 = Value::dict({{"param", second}});
   const Value staged_second = stage_or_fail(ctx, *stager, sd2, "second source");
@@ -126,8 +134,8 @@ STAGEKIT_CONFORMANCE_CASES(cache_lifetime) {
              "strict", Profile::strict, kBothSources, kFourConfigs, entry_dies_with_source_case,
              Requirements{.cache_stats = true});
   add_matrix(registry, "dead_source_buffer_not_reused",
-             "After a source storage dies, a new source gets a new buffer and the dead source's result is never "
-             "overwritten",
+             "A source storage the caller drops dies (the stager keeps no source alive); a new source then gets a "
+             "new buffer and the dead source's result is never overwritten",
              "strict", Profile::strict, kBothSources, kFourConfigs, dead_source_buffer_not_reused_case);
   add_matrix(registry, "earlier_results_overwritten",
              "A result returned by stage N aliases the cache and shows the values of stage N+1 of the same sources",
