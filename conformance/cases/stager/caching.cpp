@@ -46,11 +46,30 @@ void caching_case(CaseContext& ctx, Source src, PinShare cfg) {
   ctx.check(all_equal(staged3["tensor2"].as_tensor(), 42.0), "tensor2", "values", "not every element is 42.0");
 }
 
+// A later stage may see the same storage through other views (a parameter re-viewed, a buffer
+// reinterpreted): every stage rebuilds each view from its source, whatever an earlier stage of the
+// same storage returned under the same key.
+void views_change_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  auto stager = ctx.make_stager(stager_config(cfg));
+  const Tensor base = Tensor::random({8, 8}, DType::float32, 91, dev);
+  const Value first = Value::dict({{"w", base}, {"part", base.select(0, 2)}});
+  const Value staged_first = stage_or_fail(ctx, *stager, first, "first views");
+  ctx.add_failures(verify_staged(first, staged_first, memory_expectation(cfg)));
+  const Value second = Value::dict({{"w", base.transpose(0, 1)}, {"part", base.slice(1, 1, 8, 2)}});
+  const Value staged_second = stage_or_fail(ctx, *stager, second, "changed views");
+  ctx.add_failures(verify_staged(second, staged_second, memory_expectation(cfg)));
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(caching) {
   add_matrix(registry, "caching", "Re-staging the same sources reuses the cached buffers and sees the new values",
              "TestStateDictStager.test_caching", Profile::upstream, kBothSources, kFourConfigs, caching_case);
+  add_matrix(registry, "views_change_between_stages",
+             "A second stage of the same storage under the same keys but through other views (transposed, a "
+             "strided slice) rebuilds every view exactly",
+             "strict", Profile::strict, kBothSources, kFourConfigs, views_change_case);
 }
 
 }  // namespace stagekit::conformance
