@@ -56,18 +56,20 @@ class BufferCase : public RankCase {
   std::shared_ptr<Storage> buffer_;  // the memory owner of an in-place broadcast
 };
 
-#if STAGEKIT_DIST_BENCH_MPI
 class MpiBcastLimit : public BufferCase {
  public:
   MpiBcastLimit(const dist::Communicator& comm, std::size_t bytes) : BufferCase(comm, bytes) {
     if (bytes > static_cast<std::size_t>(INT_MAX)) throw Unsupported("limit/mpi_bcast broadcasts at most 2 GiB");
   }
   void run(dist::Communicator&) override {
+#if STAGEKIT_DIST_BENCH_MPI
     const int rc = MPI_Bcast(buffer_->data(), static_cast<int>(buffer_->nbytes()), MPI_BYTE, kRoot, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) throw CommunicationError(fmt::format("MPI_Bcast returned {}", rc));
+#else
+    throw Unsupported("this build has no MPI");
+#endif
   }
 };
-#endif
 
 class MemcpyBcastLimit : public BufferCase {
  public:
@@ -144,20 +146,12 @@ class BroadcastStateDictCase : public RankCase {
 }  // namespace
 
 std::unique_ptr<RankCase> make_mpi_bcast_limit(dist::Communicator& comm, std::size_t bytes) {
-#if STAGEKIT_DIST_BENCH_MPI
-  if (comm.backend() == "mpi") return std::make_unique<MpiBcastLimit>(comm, bytes);
-  throw Unsupported("MPI_Bcast needs the MPI world: run under mpirun (a thread world's engine is memcpy)");
-#else
-  (void)comm;
-  (void)bytes;
-  throw Unsupported("this build has no MPI");
-#endif
+  require_world(comm, "mpi", "limit/mpi_bcast", "limit/memcpy_bcast");
+  return std::make_unique<MpiBcastLimit>(comm, bytes);
 }
 
 std::unique_ptr<RankCase> make_memcpy_bcast_limit(dist::Communicator& comm, std::size_t bytes) {
-  if (comm.backend() != "thread") {
-    throw Unsupported(fmt::format("the {} world's engine is MPI_Bcast (limit/mpi_bcast)", comm.backend()));
-  }
+  require_world(comm, "thread", "limit/memcpy_bcast", "limit/mpi_bcast");
   return std::make_unique<MemcpyBcastLimit>(comm, bytes);
 }
 

@@ -324,19 +324,13 @@ CaseFactory factory(const Spec& spec) {
         return std::make_unique<AllGatherCase>(c, bytes, Engine::stagekit_copying);
       };
     case Op::mpi_allgather_limit:
-      return [bytes = spec.bytes](dist::Communicator& c) -> std::unique_ptr<RankCase> {
-#if STAGEKIT_DIST_BENCH_MPI
-        if (c.backend() == "mpi") return std::make_unique<AllGatherCase>(c, bytes, Engine::mpi);
-        throw Unsupported("MPI_Allgather needs the MPI world: run under mpirun");
-#else
-        (void)c;
-        (void)bytes;
-        throw Unsupported("this build has no MPI");
-#endif
+      return [bytes = spec.bytes](dist::Communicator& c) {
+        require_world(c, "mpi", "limit/mpi_allgather", "limit/memcpy_gather");
+        return std::make_unique<AllGatherCase>(c, bytes, Engine::mpi);
       };
     case Op::memcpy_gather_limit:
-      return [bytes = spec.bytes](dist::Communicator& c) -> std::unique_ptr<RankCase> {
-        if (c.backend() == "mpi") throw Unsupported("the MPI world's engine is MPI_Allgather (limit/mpi_allgather)");
+      return [bytes = spec.bytes](dist::Communicator& c) {
+        require_world(c, "thread", "limit/memcpy_gather", "limit/mpi_allgather");
         return std::make_unique<MemcpyGatherLimit>(c, bytes);
       };
     case Op::memcpy_limit:

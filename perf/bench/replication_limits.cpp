@@ -82,7 +82,6 @@ Storage pattern_storage(int rank, std::size_t bytes) {
   return s;
 }
 
-#if STAGEKIT_DIST_BENCH_MPI
 // limit/mpi_sendrecv: the engine under mpirun. S bytes to the partner and S bytes from it, both
 // directions at once: one MPI_Isend and one MPI_Irecv of S bytes, MPI_Waitall.
 class MpiSendRecvLimit : public ExchangeLimit {
@@ -92,20 +91,25 @@ class MpiSendRecvLimit : public ExchangeLimit {
     if (bytes > static_cast<std::size_t>(INT_MAX)) throw Unsupported("limit/mpi_sendrecv sends at most 2 GiB");
   }
   void run(dist::Communicator&) override {
+#if STAGEKIT_DIST_BENCH_MPI
     const int count = static_cast<int>(out_.nbytes());
     MPI_Request requests[2];
     check_mpi(MPI_Irecv(in().data(), count, MPI_BYTE, partner_, kP2PTag, MPI_COMM_WORLD, &requests[0]), "MPI_Irecv");
     check_mpi(MPI_Isend(out_.data(), count, MPI_BYTE, partner_, kP2PTag, MPI_COMM_WORLD, &requests[1]), "MPI_Isend");
     check_mpi(MPI_Waitall(2, requests, MPI_STATUSES_IGNORE), "MPI_Waitall");
+#else
+    throw Unsupported("this build has no MPI");
+#endif
   }
 
  private:
+#if STAGEKIT_DIST_BENCH_MPI
   static void check_mpi(int rc, const char* call) {
     if (rc != MPI_SUCCESS) throw CommunicationError(fmt::format("{} returned {}", call, rc));
   }
+#endif
   Storage out_;
 };
-#endif
 
 // limit/memcpy_exchange: the engine of a thread world, whose ranks share one address space. Every
 // rank copies the S bytes its partner would send (from a touched buffer of its own) into its buffer.
@@ -217,20 +221,12 @@ int paired_partner(const dist::Communicator& comm) {
 }
 
 std::unique_ptr<RankCase> make_mpi_sendrecv_limit(dist::Communicator& comm, std::size_t bytes) {
-#if STAGEKIT_DIST_BENCH_MPI
-  if (comm.backend() == "mpi") return std::make_unique<MpiSendRecvLimit>(comm, bytes);
-  throw Unsupported("MPI send/recv needs the MPI world: run under mpirun (a thread world's engine is memcpy)");
-#else
-  (void)comm;
-  (void)bytes;
-  throw Unsupported("this build has no MPI");
-#endif
+  require_world(comm, "mpi", "limit/mpi_sendrecv", "limit/memcpy_exchange");
+  return std::make_unique<MpiSendRecvLimit>(comm, bytes);
 }
 
 std::unique_ptr<RankCase> make_memcpy_exchange_limit(dist::Communicator& comm, std::size_t bytes) {
-  if (comm.backend() != "thread") {
-    throw Unsupported(fmt::format("the {} world's engine is MPI send/recv (limit/mpi_sendrecv)", comm.backend()));
-  }
+  require_world(comm, "thread", "limit/memcpy_exchange", "limit/mpi_sendrecv");
   return std::make_unique<MemcpyExchangeLimit>(comm, bytes);
 }
 

@@ -153,4 +153,11 @@ std::vector<Measurement> measure_interleaved(const std::vector<CaseFactory>& mak
   return rank0;
 }
 
+void require_world(const dist::Communicator& comm, std::string_view backend, std::string_view limit,
+                   std::string_view instead) {
+  if (comm.backend() == backend) return;
+  throw Unsupported(fmt::format("{} measures the {} world's engine{}; this {} world's is {}", limit, backend,
+                                backend == "mpi" ? " (run under mpirun)" : "", comm.backend(), instead));
+}
+
 }  // namespace stagekit::perf

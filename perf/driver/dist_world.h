@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bench_context.h"
@@ -72,6 +73,12 @@ struct Measurement {
 // the counter "wrong"), otherwise each iteration gets its measured time. Returns the total seconds,
 // or nullopt after an error.
 [[nodiscard]] std::optional<double> report_iterations(benchmark::State& state, const Measurement& m);
+
+// A limit that measures one world's engine ("mpi": the processes of mpirun, "thread": a thread
+// world's shared memory) throws Unsupported in the other world, naming the limit measured there
+// instead.
+void require_world(const dist::Communicator& comm, std::string_view backend, std::string_view limit,
+                   std::string_view instead);
 
 void register_dist_benchmarks();
 void register_replication_benchmarks();  // perf/bench/replication_bench.cpp
