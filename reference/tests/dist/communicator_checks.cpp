@@ -294,32 +294,33 @@ void check_broadcast_many_mismatch(Communicator& comm) {
                                    where(comm, "broadcast_many of sizes that differ"));
 }
 
-void check_send_recv_size_mismatch(Communicator& comm) {
+namespace {
+
+// Each rank of a pair sends `sent` bytes where its partner's receive expects 8.
+void expect_wrong_size(Communicator& comm, std::size_t sent, int tag, const std::vector<std::string>& parts,
+                       const std::string& what) {
   const int partner = pair_partner(comm);
   if (partner < 0) return;
-  // Each rank sends 10 bytes and expects 8: too long for its receive.
-  const Bytes ten = pattern(comm.rank(), 10);
+  const Bytes message = pattern(comm.rank(), sent);
   Bytes eight(8);
+  std::vector<std::string> expected{"send_recv with rank", fmt::format("{}", partner)};
+  expected.insert(expected.end(), parts.begin(), parts.end());
   expect_error<CommunicationError>(
       [&] {
-        comm.send_recv(partner, std::vector<std::span<const std::byte>>{ten}, std::vector<std::span<std::byte>>{eight},
-                       23, nullptr);
+        comm.send_recv(partner, std::vector<std::span<const std::byte>>{message},
+                       std::vector<std::span<std::byte>>{eight}, tag, nullptr);
       },
-      {"send_recv with rank", fmt::format("{}", partner)}, where(comm, "send_recv of a longer message"));
+      expected, where(comm, what));
+}
+
+}  // namespace
+
+void check_send_recv_size_mismatch(Communicator& comm) {
+  expect_wrong_size(comm, 10, 23, {}, "send_recv of a longer message");
 }
 
 void check_send_recv_short_message(Communicator& comm) {
-  const int partner = pair_partner(comm);
-  if (partner < 0) return;
-  // Each rank sends 6 bytes and expects 8.
-  const Bytes six = pattern(comm.rank(), 6);
-  Bytes eight(8);
-  expect_error<CommunicationError>(
-      [&] {
-        comm.send_recv(partner, std::vector<std::span<const std::byte>>{six}, std::vector<std::span<std::byte>>{eight},
-                       24, nullptr);
-      },
-      {"send_recv with rank", "has 6 bytes, 8 were expected"}, where(comm, "send_recv of a shorter message"));
+  expect_wrong_size(comm, 6, 24, {"has 6 bytes, 8 were expected"}, "send_recv of a shorter message");
 }
 
 void check_all_reduce(Communicator& comm) {
