@@ -235,6 +235,11 @@ std::vector<Bytes> send_recv_messages(int r) {
 }  // namespace
 
 void check_send_recv(Communicator& comm) {
+  // Every rank, the one without a partner in an odd world too: a peer outside the world or itself.
+  expect_error<InvalidArgument>([&] { comm.send_recv(comm.size(), {}, {}, 21, nullptr); }, {"send_recv", "rank"},
+                                where(comm, "send_recv to a rank outside the world"));
+  expect_error<InvalidArgument>([&] { comm.send_recv(comm.rank(), {}, {}, 21, nullptr); }, {"send_recv", "itself"},
+                                where(comm, "send_recv with itself"));
   const int partner = pair_partner(comm);
   if (partner < 0) return;
   const std::vector<Bytes> mine = send_recv_messages(comm.rank());
@@ -261,8 +266,6 @@ void check_send_recv(Communicator& comm) {
     comm.send_recv(partner, {}, std::vector<std::span<std::byte>>{one}, 22, nullptr);
     EXPECT_EQ(one, four) << where(comm, "send_recv one way");
   }
-  expect_error<InvalidArgument>([&] { comm.send_recv(comm.size(), {}, {}, 21, nullptr); }, {"send_recv", "rank"},
-                                where(comm, "send_recv to a rank outside the world"));
 }
 
 void check_broadcast_many(Communicator& comm) {
@@ -286,7 +289,13 @@ void check_broadcast_many(Communicator& comm) {
 }
 
 void check_broadcast_many_mismatch(Communicator& comm) {
-  if (comm.size() == 1) return;  // nobody to disagree with
+  if (comm.size() == 1) {  // nobody to disagree with: the sizes are the root's own
+    std::vector<Bytes> items{pattern(0, 3), pattern(1, 9)};
+    const std::vector<std::span<std::byte>> spans(items.begin(), items.end());
+    comm.broadcast_many(spans, 0, nullptr);
+    EXPECT_EQ(items[1], pattern(1, 9)) << where(comm, "broadcast_many on one rank");
+    return;
+  }
   // One more byte in the last item on rank 0: every rank fails before any payload moves.
   std::vector<Bytes> items{Bytes(3), Bytes(comm.rank() == 0 ? 9 : 8)};
   const std::vector<std::span<std::byte>> spans(items.begin(), items.end());
