@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <exception>
-#include <future>
 #include <memory>
 #include <span>
 #include <vector>
@@ -46,47 +45,26 @@ Value broadcast_packed(Communicator& comm, int root, const std::function<replica
   if (pack_error) std::rethrow_exception(pack_error);  // the others have the reason now
   const replicate::MessageHead checked = replicate::read_message_head(head, kWhat, root);
 
-  // 2. Every storage, whole, into a new host storage on every rank, in one coalesced broadcast. The
-  //    root sends its host storages in place and copies them into its own new storages meanwhile;
-  //    a storage in device memory is copied to host first and sent from there.
+  // 2. Every storage, whole, in one coalesced broadcast, in place. The root's result is built over
+  //    its own host storages (as upstream's rank 0 keeps its full tensors): it sends them as they
+  //    are and copies nothing. A storage in device memory is copied to host first and sent from
+  //    there. Every other rank receives into new host storages.
   struct Memory {
-    std::vector<Storage> sources;   // the root's packed storages
-    std::vector<Storage> storages;  // the new ones, every rank
+    std::vector<Storage> storages;  // what the result is built over, every rank
   };
   auto memory = std::make_shared<Memory>();
-  memory->sources = std::move(packed.storages);
   std::vector<std::span<std::byte>> items;
-  std::vector<std::size_t> copy_later;  // root: host sources, copied while the broadcast runs
   for (std::size_t i = 0; i < checked.storage_sizes.size(); ++i) {
     const auto size = static_cast<std::size_t>(checked.storage_sizes[i]);
-    Storage& storage = memory->storages.emplace_back(pool != nullptr ? pool->take(size) : Storage::allocate(size));
-    const Storage* send_from = &storage;
-    if (is_root) {
-      const Storage& source = memory->sources[i];
-      if (source.device().is_cpu()) {
-        send_from = &source;
-        copy_later.push_back(i);
-      } else {
-        copy_bytes(storage, 0, source, 0, size);
-      }
+    if (is_root && packed.storages[i].device().is_cpu()) {
+      memory->storages.push_back(packed.storages[i]);
+    } else {
+      Storage& storage = memory->storages.emplace_back(pool != nullptr ? pool->take(size) : Storage::allocate(size));
+      if (is_root) copy_bytes(storage, 0, packed.storages[i], 0, size);
     }
-    items.emplace_back(static_cast<std::byte*>(send_from->data()), size);
+    items.emplace_back(static_cast<std::byte*>(memory->storages.back().data()), size);
   }
-  std::future<void> root_copies;
-  if (!copy_later.empty()) {
-    root_copies = std::async(std::launch::async, [memory, copy_later] {
-      for (const std::size_t i : copy_later) {
-        copy_bytes(memory->storages[i], 0, memory->sources[i], 0, memory->storages[i].nbytes());
-      }
-    });
-  }
-  try {
-    comm.broadcast_many(items, root, memory);
-  } catch (...) {
-    if (root_copies.valid()) root_copies.wait();
-    throw;
-  }
-  if (root_copies.valid()) root_copies.get();
+  comm.broadcast_many(items, root, memory);
   std::vector<Storage> storages = std::move(memory->storages);
   return replicate::unpack_state_dict(checked.manifest, storages);
 }

@@ -3,12 +3,12 @@
 // body it announces, then every distinct storage, whole, all of them in one coalesced broadcast
 // (Communicator::broadcast_many), in place.
 //
-// Every rank, the root included, returns the tree unpacked over new host storages, one per distinct
-// storage of the root's tree: views of one storage on the root are views of one storage on every
-// rank, with the root's sizes, strides and offsets, and nothing aliases the root's own memory. The
-// root broadcasts its host storages as they are and copies them into its new storages on a second
-// thread while the broadcast runs. New storages come from `pool` when one is given (buffers of
-// earlier results, reused still faulted in), else from fresh allocations.
+// Every rank returns the tree unpacked with the root's sizes, strides and offsets: views of one
+// storage on the root are views of one storage on every rank. The root's tree is built over its own
+// host storages, sent as they are (upstream's rank 0 keeps its full tensors too): it copies only
+// storages in device memory, to host. Every other rank's tree is built over new host storages, one
+// per distinct storage of the root's tree, taken from `pool` when one is given (buffers of earlier
+// results, reused still faulted in), else freshly allocated.
 // Receivers check the message (packed_message.h, then unpack_state_dict()) before they allocate
 // for it or build from it: a malformed message is a CorruptionError.
 #pragma once

@@ -478,8 +478,8 @@ void broadcast_state_dict(const Value& full_state_dict, Value& local_state_dict,
   const bool cpu_offload = options.cpu_offload;
   const Device device = options.device;
   check_argument(local_state_dict.kind() == Value::Kind::dict, "broadcast_state_dict takes a local dict");
-  // 1. Rank 0's full dict arrives on every rank (rank 0 too, as a copy) over new host storages, one
-  //    per distinct storage of rank 0's dict: sharing, offsets and strides as on rank 0.
+  // 1. Rank 0's full dict arrives on every rank, sharing, offsets and strides as on rank 0: over new
+  //    host storages, one per distinct storage of rank 0's dict, and on rank 0 over its own.
   const Value full = detail::broadcast_packed(
       world, 0,
       [&] {

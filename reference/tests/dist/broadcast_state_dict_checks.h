@@ -9,7 +9,8 @@ namespace stagekit::dist::testing {
 
 // Views of one storage on rank 0 (a transpose, narrowed rows, a stepped slice, a 0-dim element,
 // a view inside a list) arrive as views of one storage on every rank, with rank 0's sizes, strides,
-// offsets and values; distinct storages stay distinct; nothing aliases rank 0's source dict.
+// offsets and values; distinct storages stay distinct; rank 0's results are built over rank 0's own
+// storages, every other rank's over new ones.
 void check_broadcast_keeps_sharing(Communicator& comm);
 
 // Rank 0 cannot pack its dict (an opaque leaf, or no dict): rank 0 throws the packing error, every

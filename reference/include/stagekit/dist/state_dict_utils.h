@@ -88,8 +88,9 @@ void distribute_tensors(Value& local_state_dict, const std::vector<std::string>&
 void distribute_state_dict(const Value& full_state_dict, Value& local_state_dict, Device device = Device::cpu());
 
 // Rank 0 of `world` holds `full_state_dict` (a dict; other ranks' argument is ignored). The whole
-// dict is sent once, packed: every distinct storage whole and once, then rebuilt on every rank
-// (rank 0 too) over new host storages. Its top-level entries are then applied in rank 0's order:
+// dict is sent once, packed: every distinct storage whole and once, then rebuilt on every rank: over
+// new host storages, and on rank 0 over rank 0's own host storages (as upstream's rank 0 keeps its
+// full tensors; it copies nothing and holds the dict once). Its top-level entries are then applied in rank 0's order:
 // non-tensor entries and 0-dim tensors (CPU tensors) are assigned into every rank's
 // `local_state_dict` only where the key already exists there; every other tensor is distributed as
 // in distribute_state_dict (a local DTensor gets a new DTensor with its mesh and placements, a local
@@ -98,13 +99,13 @@ void distribute_state_dict(const Value& full_state_dict, Value& local_state_dict
 // strict: local keys that rank 0's dict does not have are removed.
 // Sharing: entries that are views of one storage on rank 0 (at the top level or inside non-tensor
 // entries) are views of one storage on every rank, with rank 0's sizes, strides and storage
-// offsets; on a CUDA `device` each distinct storage is copied to the device once. No result aliases
-// rank 0's `full_state_dict`. Full tensors arrive as plain tensors (no attributes, as upstream's
-// detached copies); inside non-tensor entries tensors keep their attributes and a node reached twice
-// on rank 0 is one node on every rank.
-// Collective over `world` (host memory: a thread-world or MPI communicator; NCCL is Unsupported).
-// When rank 0 cannot pack its dict (not a dict, an opaque leaf, a cycle) it throws that error, naming
-// the path, and every other rank a CommunicationError with the same reason.
+// offsets; on a CUDA `device` each distinct storage is copied to the device once. On rank 0 a host
+// result shares its storage with rank 0's `full_state_dict` (new tensor objects: writing through one
+// is seen through the other); on every other rank nothing is shared with anything the caller holds. Full tensors arrive
+// as plain tensors (no attributes, as upstream's detached copies); inside non-tensor entries tensors keep their
+// attributes and a node reached twice on rank 0 is one node on every rank. Collective over `world` (host memory: a
+// thread-world or MPI communicator; NCCL is Unsupported). When rank 0 cannot pack its dict (not a dict, an opaque leaf,
+// a cycle) it throws that error, naming the path, and every other rank a CommunicationError with the same reason.
 void broadcast_state_dict(const Value& full_state_dict, Value& local_state_dict, Communicator& world,
                           bool strict = false, bool cpu_offload = false, Device device = Device::cpu());
 
