@@ -15,6 +15,9 @@
 #   bench    stagekit-bench quick, 3 repetitions: the CUDA stage benchmarks and every limit, among
 #            them cudaMemcpyAsync's (OUT_DIR/bench.json)
 #   unit     every unit-test executable (their CUDA tests run where a device is present)
+#   ncclbench  stagekit-dist-bench quick under mpirun, one rank per GPU: NCCL's own all-gather,
+#            broadcast and send/recv next to stagekit's NCCL communicator and gather_state_dict of
+#            CUDA DTensors (OUT_DIR/nccl_bench.json; with one GPU a one-rank world: no send/recv)
 #   nccl     with two GPUs or more: the NCCL communicator tests, one rank per GPU under mpirun
 #   torch    ci/gpu/torch_probe.py: PyTorch's own StateDictStager on this GPU (where torch is)
 # then writes every figure to OUT_DIR/summary.md (ci/gpu/summary.py: the GPU, the driver, the
@@ -24,7 +27,7 @@
 #   STAGEKIT_GPU_CONFORM_FILTER  stagekit-conform --filter (default: every case)
 #   STAGEKIT_GPU_BENCH_FILTER    stagekit-bench --benchmark_filter (default: ^stage/cuda)
 #   STAGEKIT_GPU_UNIT_FILTER     --gtest_filter for every unit-test executable (default: all tests)
-#   STAGEKIT_GPU_STEPS           the steps to run (default: "device conform bench unit nccl torch")
+#   STAGEKIT_GPU_STEPS           the steps to run (default: "device conform bench unit ncclbench nccl torch")
 #   STAGEKIT_NVIDIA_SMI          the nvidia-smi to ask for GPUs (default: nvidia-smi)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -74,15 +77,16 @@ if [ -d "$src/bin" ]; then
   bin="$src/bin"
   export LD_LIBRARY_PATH="$PWD/$src/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   unit_tests=$(ls "$bin"/stagekit_*tests 2>/dev/null)
-  conform="$bin/stagekit-conform" bench="$bin/stagekit-bench"
+  conform="$bin/stagekit-conform" bench="$bin/stagekit-bench" dist_bench="$bin/stagekit-dist-bench"
 else
   unit_tests=$(find "$src" -type f -executable -name 'stagekit_*tests' -not -path '*/CMakeFiles/*' | sort)
   conform=$(find "$src" -type f -name stagekit-conform -not -path '*/CMakeFiles/*' | head -1)
   bench=$(find "$src" -type f -name stagekit-bench -not -path '*/CMakeFiles/*' | head -1)
+  dist_bench=$(find "$src" -type f -name stagekit-dist-bench -not -path '*/CMakeFiles/*' | head -1)
 fi
 nccl_tests=$(printf '%s\n' $unit_tests | grep '/stagekit_dist_nccl_tests$' || true)
 unit_filter="${STAGEKIT_GPU_UNIT_FILTER:-}"
-export out conform bench unit_tests unit_filter smi gpus nccl_tests
+export out conform bench dist_bench unit_tests unit_filter smi gpus nccl_tests
 if [ -d "$src/lib/cxx" ] && ! "$conform" --help >/dev/null 2>&1; then
   export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$PWD/$src/lib/cxx"  # this machine's C++ runtime is older
 fi
@@ -92,7 +96,7 @@ command -v "$python" >/dev/null || python=/usr/bin/python3
 # step NAME SECONDS COMMAND...: runs COMMAND with a time limit, output to OUT/NAME.log and the terminal's tail.
 step() {
   local name="$1" limit="$2"; shift 2
-  case " ${STAGEKIT_GPU_STEPS:-device conform bench unit nccl torch} " in *" $name "*) ;; *) return 0 ;; esac
+  case " ${STAGEKIT_GPU_STEPS:-device conform bench unit ncclbench nccl torch} " in *" $name "*) ;; *) return 0 ;; esac
   local start rc
   start=$(date +%s)
   echo "=== gpu-check: $name ($*)"
@@ -144,21 +148,33 @@ nccl() {
   mpirun "${flags[@]}" -np "$gpus" "$nccl_tests" --gtest_brief=1
 }
 
-export -f device unit nccl
+# The NCCL benchmarks (and, with them, every limit: the filter is widened to ^limit/), one rank per GPU.
+ncclbench() {
+  [ -n "$dist_bench" ] && [ -x "$dist_bench" ] || { echo "no stagekit-dist-bench in the bundle or build"; return 1; }
+  command -v mpirun >/dev/null || { echo "no mpirun here: the NCCL benchmarks run one rank per GPU under it"; return 1; }
+  local flags=()
+  mpirun --version 2>&1 | grep -q 'Open MPI' && flags=(--allow-run-as-root)
+  mpirun "${flags[@]}" -np "$gpus" "$dist_bench" --stagekit_mode=quick --benchmark_repetitions=3 \
+    --benchmark_report_aggregates_only=true --benchmark_filter='nccl|_cuda' \
+    --benchmark_out="$out/nccl_bench.json" --benchmark_out_format=json
+}
+
+export -f device unit nccl ncclbench
 step device 30 device
-step conform 100 "$conform" --jobs "$(nproc)" --out "$out/conformance" --filter "${STAGEKIT_GPU_CONFORM_FILTER:-*}"
+step conform 90 "$conform" --jobs "$(nproc)" --out "$out/conformance" --filter "${STAGEKIT_GPU_CONFORM_FILTER:-*}"
 [ -f "$out/conformance/results.json" ] && cp "$out/conformance/results.json" "$out/results.json"
-step bench 180 "$bench" --stagekit_mode=quick --benchmark_repetitions=3 \
+step bench 130 "$bench" --stagekit_mode=quick --benchmark_repetitions=3 \
   --benchmark_report_aggregates_only=true --benchmark_filter="${STAGEKIT_GPU_BENCH_FILTER:-^stage/cuda}" \
   --benchmark_out="$out/bench.json" --benchmark_out_format=json
-step unit 80 unit
+step unit 70 unit
+step ncclbench 60 ncclbench
 if [ "$gpus" -ge 2 ]; then
-  step nccl 60 nccl
+  step nccl 45 nccl
 else
   echo "=== gpu-check: nccl not run: $gpus GPU (an NCCL world needs two)" | tee "$out/nccl.log"
 fi
 # torch loads its own C++ runtime: not the bundle's libraries.
-step torch 60 env -u LD_LIBRARY_PATH "$python" ci/gpu/torch_probe.py --out "$out/torch.json"
+step torch 45 env -u LD_LIBRARY_PATH "$python" ci/gpu/torch_probe.py --out "$out/torch.json"
 
 echo "=== gpu-check: figures"
 "$python" ci/gpu/summary.py "$out" | tee "$out/summary.md"

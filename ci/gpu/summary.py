@@ -1,6 +1,7 @@
 """Prints every figure of a ci/gpu-check.sh run, as Markdown (gpu-check.sh keeps it as
 OUT_DIR/summary.md): the GPU model, driver and memory, conformance counts and CUDA-case failures,
-the CUDA benchmark medians next to their limits, the unit and NCCL tests, and the PyTorch probe.
+the CUDA and NCCL benchmark medians next to their limits, the unit and NCCL
+tests, and the PyTorch probe.
 
     python3 ci/gpu/summary.py OUT_DIR
 """
@@ -38,8 +39,8 @@ def conformance(out):
         print(f"- not_supported x{n}: {reason}")
 
 
-def bench(out, which):
-    print(f"## Benchmarks, {which} (stagekit-bench, quick, median of 3)")
+def bench(out, which, tool):
+    print(f"## Benchmarks, {which} ({tool}, quick, median of 3)")
     data = load(os.path.join(out, f"{which}.json"))
     if not data:
         return
@@ -51,7 +52,7 @@ def bench(out, which):
         name = b.get("run_name", b.get("name", ""))
         if b.get("aggregate_name", "median") != "median":
             continue
-        if "cuda" not in name and not name.startswith("limit/"):
+        if "cuda" not in name and "nccl" not in name and not name.startswith("limit/"):
             continue
         if b.get("error_occurred"):
             if name not in shown:
@@ -113,7 +114,8 @@ def main():
     out = sys.argv[1]
     device(out)
     conformance(out)
-    bench(out, "bench")
+    bench(out, "bench", "stagekit-bench")
+    bench(out, "nccl_bench", "stagekit-dist-bench under mpirun, one rank per GPU")
     unit(out)
     log_lines(out, "nccl", ("PASSED", "FAILED", "SKIPPED", "not run", "no mpirun", "no NCCL"),
               "## NCCL communicator (one rank per GPU)")

@@ -12,12 +12,21 @@
 //   dist/distribute_tensors/<S>          distribute_tensors of one [DTensor, full tensor] pair
 //   dist/broadcast/<S>                   Communicator::broadcast_many of one S-byte buffer, in place
 //   dist/broadcast_state_dict/<layout>/<S>  broadcast_state_dict from rank 0 (one tensor, or many)
+// and on CUDA devices with NCCL (under mpirun, one device per rank; nccl_cases.h):
+//   limit/nccl_allgather/<S>             ncclAllGather of S/N bytes per rank (NCCL itself)
+//   limit/nccl_bcast/<S>                 ncclBroadcast of S bytes from rank 0
+//   limit/nccl_sendrecv/<S>              ncclSend + ncclRecv of S bytes each way with a partner
+//   dist/nccl_all_gather/<S>             Communicator::all_gather_into on stagekit's NCCL communicator
+//   dist/nccl_broadcast/<S>              its broadcast_many of one S-byte buffer
+//   dist/nccl_send_recv/<S>              its send_recv with the same partner
+//   dist/gather_state_dict_cuda/<layout>/<S>  gather_state_dict of CUDA DTensors (shard0, many)
 // The gather_state_dict, distribute_tensors and broadcast_state_dict benchmarks measure the
 // implementation under test through the adapter interface (Implementation::make_utilities(), one
 // utilities object per rank); an implementation that does not declare the capabilities they need
 // gets not_supported. The limits are the engines themselves, never stagekit's code: MPI_Allgather
 // and MPI_Bcast under mpirun (memory copies in a thread world) for the all-gathers and broadcasts,
-// memcpy for distribute_tensors. The broadcast cases are in broadcast_cases.cpp.
+// memcpy for distribute_tensors, NCCL's own calls for the NCCL rows. The broadcast cases are in
+// broadcast_cases.cpp, the NCCL ones in nccl_cases.cpp.
 // Every benchmark runs a fixed number of iterations in lockstep on every rank (measure()), is
 // verified exactly once (a wrong result is an error, never a data point) and reports algbw, busbw
 // (all-gathers and broadcasts) and its ratio to its limit of the same S, measured interleaved with
@@ -37,6 +46,7 @@
 #include "../driver/dist_world.h"
 #include "../driver/utilities_under_test.h"
 #include "broadcast_cases.h"
+#include "nccl_cases.h"
 #include "stagekit/conformance/implementation.h"
 #include "stagekit/core/dtensor.h"
 #include "stagekit/core/error.h"
@@ -63,7 +73,14 @@ enum class Op {
   gather,
   distribute,
   broadcast,
-  broadcast_state_dict
+  broadcast_state_dict,
+  nccl_allgather_limit,
+  nccl_bcast_limit,
+  nccl_sendrecv_limit,
+  nccl_all_gather,
+  nccl_broadcast,
+  nccl_send_recv,
+  gather_cuda
 };
 enum class Layout { shard0, many, uneven, one };
 
@@ -312,6 +329,10 @@ class DistributeCase : public RankCase {
   Value state_dict_;
 };
 
+CaseFactory nccl_factory(nccl::Op op, std::size_t bytes) {
+  return [op, bytes](dist::Communicator& c) { return nccl::make_case(op, c, bytes); };
+}
+
 CaseFactory factory(const Spec& spec) {
   using Engine = AllGatherCase::Engine;
   switch (spec.op) {
@@ -343,6 +364,13 @@ CaseFactory factory(const Spec& spec) {
       return [bytes = spec.bytes](dist::Communicator& c) { return broadcast::make_broadcast(c, bytes); };
     case Op::broadcast_state_dict:
       return broadcast::broadcast_state_dict_factory(spec.layout == Layout::many, spec.bytes);
+    case Op::nccl_allgather_limit: return nccl_factory(nccl::Op::engine_all_gather, spec.bytes);
+    case Op::nccl_bcast_limit: return nccl_factory(nccl::Op::engine_broadcast, spec.bytes);
+    case Op::nccl_sendrecv_limit: return nccl_factory(nccl::Op::engine_send_recv, spec.bytes);
+    case Op::nccl_all_gather: return nccl_factory(nccl::Op::all_gather, spec.bytes);
+    case Op::nccl_broadcast: return nccl_factory(nccl::Op::broadcast, spec.bytes);
+    case Op::nccl_send_recv: return nccl_factory(nccl::Op::send_recv, spec.bytes);
+    case Op::gather_cuda: return nccl::gather_state_dict_factory(spec.layout == Layout::many, spec.bytes);
     case Op::gather:
     case Op::distribute: break;
   }
@@ -354,20 +382,25 @@ CaseFactory factory(const Spec& spec) {
 
 bool is_limit(Op op) {
   return op == Op::mpi_allgather_limit || op == Op::memcpy_gather_limit || op == Op::memcpy_limit ||
-         op == Op::mpi_bcast_limit || op == Op::memcpy_bcast_limit;
+         op == Op::mpi_bcast_limit || op == Op::memcpy_bcast_limit || op == Op::nccl_allgather_limit ||
+         op == Op::nccl_bcast_limit || op == Op::nccl_sendrecv_limit;
 }
 
 bool is_broadcast(Op op) {
   return op == Op::mpi_bcast_limit || op == Op::memcpy_bcast_limit || op == Op::broadcast ||
-         op == Op::broadcast_state_dict;
+         op == Op::broadcast_state_dict || op == Op::nccl_bcast_limit || op == Op::nccl_broadcast;
 }
 
+bool is_send_recv(Op op) { return op == Op::nccl_sendrecv_limit || op == Op::nccl_send_recv; }
+
 // The bytes one iteration of `spec` moves: whole S/N blocks for the all-gathers and their limits
-// (and memcpy_local_block), exactly S for the state-dict layouts and the broadcasts.
+// (and memcpy_local_block), exactly S for the state-dict layouts, the broadcasts and the exchanges
+// (S each way).
 std::size_t moved_bytes(const Spec& spec) {
   const auto n = static_cast<std::size_t>(dist_context().world_size);
-  const bool whole_blocks =
-      !is_broadcast(spec.op) && (is_limit(spec.op) || spec.op == Op::all_gather || spec.op == Op::all_gather_copying);
+  const bool whole_blocks = !is_broadcast(spec.op) && !is_send_recv(spec.op) &&
+                            (is_limit(spec.op) || spec.op == Op::all_gather || spec.op == Op::all_gather_copying ||
+                             spec.op == Op::nccl_all_gather);
   return whole_blocks ? spec.bytes / n * n : spec.bytes;
 }
 
@@ -398,10 +431,11 @@ void run_benchmark(benchmark::State& state, const Spec& spec) {
   state.counters["wrong"] = 0;
   // busbw as nccl-tests defines it: algbw * (N-1)/N for an all-gather, algbw for a broadcast; none
   // for the memory-copy limits and distribute_tensors, which move nothing between ranks.
-  if (spec.op == Op::mpi_bcast_limit || spec.op == Op::broadcast || spec.op == Op::broadcast_state_dict) {
+  // An exchange has none either: it is measured as algbw only (as replication's rows are).
+  if (is_broadcast(spec.op) && spec.op != Op::memcpy_bcast_limit) {
     state.counters["busbw"] = algbw;
   } else if (spec.op != Op::memcpy_limit && spec.op != Op::memcpy_gather_limit && spec.op != Op::distribute &&
-             spec.op != Op::memcpy_bcast_limit) {
+             spec.op != Op::memcpy_bcast_limit && !is_send_recv(spec.op)) {
     state.counters["busbw"] = algbw * (n - 1) / n;
   }
   if (is_limit(spec.op)) return;
@@ -456,6 +490,27 @@ void register_dist_benchmarks() {
       specs.push_back({Op::broadcast_state_dict, layout, s,
                        fmt::format("dist/broadcast_state_dict/{}/{}", layout_name(layout), s), broadcast_engine(s),
                        broadcast_limit});
+    }
+  }
+  // The NCCL rows: NCCL itself, and stagekit on it (nccl_cases.h); not_supported without a CUDA
+  // device per rank under mpirun.
+  for (const std::size_t s : sizes()) {
+    specs.push_back({Op::nccl_allgather_limit, Layout::shard0, s, fmt::format("limit/nccl_allgather/{}", s), ""});
+    specs.push_back({Op::nccl_bcast_limit, Layout::one, s, fmt::format("limit/nccl_bcast/{}", s), ""});
+    specs.push_back({Op::nccl_sendrecv_limit, Layout::one, s, fmt::format("limit/nccl_sendrecv/{}", s), ""});
+  }
+  for (const std::size_t s : sizes()) {
+    const std::string all_gather = fmt::format("limit/nccl_allgather/{}", s);
+    specs.push_back({Op::nccl_all_gather, Layout::shard0, s, fmt::format("dist/nccl_all_gather/{}", s), all_gather,
+                     Op::nccl_allgather_limit});
+    specs.push_back({Op::nccl_broadcast, Layout::one, s, fmt::format("dist/nccl_broadcast/{}", s),
+                     fmt::format("limit/nccl_bcast/{}", s), Op::nccl_bcast_limit});
+    specs.push_back({Op::nccl_send_recv, Layout::one, s, fmt::format("dist/nccl_send_recv/{}", s),
+                     fmt::format("limit/nccl_sendrecv/{}", s), Op::nccl_sendrecv_limit});
+    for (const Layout layout : {Layout::shard0, Layout::many}) {
+      specs.push_back({Op::gather_cuda, layout, s,
+                       fmt::format("dist/gather_state_dict_cuda/{}/{}", layout_name(layout), s), all_gather,
+                       Op::nccl_allgather_limit});
     }
   }
   for (const Spec& spec : specs) {

@@ -20,6 +20,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "../bench/nccl_cases.h"
 #include "dist_world.h"
 #include "implementation_option.h"
 #include "replica_dir.h"
@@ -49,7 +50,8 @@ void print_help() {
          "                                    and removes it at exit\n"
          "\n"
          "Names: limit/<what>/<bytes>, dist/gather_state_dict/<layout>/<bytes>, dist/distribute_tensors/<bytes>,\n"
-         "replicate/{exchange,persist,stage}/<bytes>.\n"
+         "dist/broadcast[_state_dict]/..., replicate/{exchange,persist,stage}/<bytes>; on CUDA devices with\n"
+         "NCCL (mpirun, one GPU per rank) limit/nccl_*, dist/nccl_* and dist/gather_state_dict_cuda/...\n"
          "MPI support: "
       << (stagekit::dist::mpi_compiled() ? "yes" : "no (this build runs thread worlds only)")
       << "\n\nGoogle Benchmark flags:\n";
@@ -186,6 +188,7 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
   stagekit::perf::remove_replica_dirs();
   const bool failed = !ctx.broken.empty();
+  stagekit::perf::nccl::release_world();  // NCCL's communicators first, while MPI and CUDA are up
   ctx.implementation.reset();
   ctx.mpi.reset();  // before MPI is finalised at exit
   return failed ? 1 : 0;

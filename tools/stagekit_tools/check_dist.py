@@ -8,7 +8,10 @@ file (context: stagekit_schema_version, world_backend, world_size) holding every
 of the harness (limit/mpi_allgather, limit/memcpy_gather, limit/memcpy_local_block,
 limit/mpi_bcast, limit/memcpy_bcast, dist/all_gather, dist/all_gather_copying,
 dist/gather_state_dict/{shard0,many,uneven}, dist/distribute_tensors, dist/broadcast,
-dist/broadcast_state_dict/{one,many}, and the replication ones: limit/mpi_sendrecv,
+dist/broadcast_state_dict/{one,many}, the NCCL ones (limit/nccl_allgather, limit/nccl_bcast,
+limit/nccl_sendrecv, dist/nccl_all_gather, dist/nccl_broadcast, dist/nccl_send_recv,
+dist/gather_state_dict_cuda/{shard0,many}: not_supported without a CUDA device per rank under
+mpirun), and the replication ones: limit/mpi_sendrecv,
 limit/memcpy_exchange, limit/seq_write, replicate/{exchange,persist,stage}).  The engine limits
 are world-dependent: a run measures those of its world (limit/mpi_* under mpirun, limit/memcpy_*
 of the all-gather, broadcast and exchange in a thread world) and reports the other world's as
@@ -33,13 +36,17 @@ FAMILIES = ("limit/mpi_allgather", "limit/memcpy_gather", "limit/memcpy_local_bl
             "dist/gather_state_dict/many", "dist/gather_state_dict/uneven",
             "dist/distribute_tensors",
             "dist/broadcast", "dist/broadcast_state_dict/one", "dist/broadcast_state_dict/many",
+            "limit/nccl_allgather", "limit/nccl_bcast", "limit/nccl_sendrecv",
+            "dist/nccl_all_gather", "dist/nccl_broadcast", "dist/nccl_send_recv",
+            "dist/gather_state_dict_cuda/shard0", "dist/gather_state_dict_cuda/many",
             "limit/mpi_sendrecv", "limit/memcpy_exchange", "limit/seq_write",
             "replicate/exchange", "replicate/persist", "replicate/stage")
 # The rows with a busbw: the all-gathers (busbw = algbw x (N-1)/N) and the broadcasts (busbw =
 # algbw), with MPI's own operation; not the memcpy engines of a thread world.
 BUSBW = ("dist/gather_state_dict/", "dist/all_gather/", "dist/all_gather_copying/",
          "dist/broadcast/", "dist/broadcast_state_dict/", "limit/mpi_allgather/",
-         "limit/mpi_bcast/")
+         "limit/mpi_bcast/", "dist/nccl_all_gather/", "dist/nccl_broadcast/",
+         "dist/gather_state_dict_cuda/", "limit/nccl_allgather/", "limit/nccl_bcast/")
 PROG = "check_dist"
 
 

@@ -16,8 +16,9 @@ MODES = ("cold", "warm")
 # stagekit-dist-bench, in the order it registers them (the replication ones last)
 DIST_OPS = ("mpi_allgather", "memcpy_gather", "memcpy_local_block", "mpi_bcast", "memcpy_bcast",
             "all_gather", "all_gather_copying", "gather_state_dict", "distribute_tensors",
-            "broadcast", "broadcast_state_dict", "mpi_sendrecv", "memcpy_exchange", "seq_write",
-            "exchange", "persist", "stage")
+            "broadcast", "broadcast_state_dict", "nccl_allgather", "nccl_bcast", "nccl_sendrecv",
+            "nccl_all_gather", "nccl_broadcast", "nccl_send_recv", "gather_state_dict_cuda",
+            "mpi_sendrecv", "memcpy_exchange", "seq_write", "exchange", "persist", "stage")
 DIST_LAYOUTS = ("shard0", "one", "many", "uneven")
 # The engine limits of each world (context.world_backend), one per operation: the all-gather,
 # the broadcast and the replication exchange.  A run measures those of its world; the other
@@ -28,6 +29,11 @@ WORLD_ENGINES = {
     "thread": {"all_gather": "limit/memcpy_gather", "broadcast": "limit/memcpy_bcast",
                "exchange": "limit/memcpy_exchange"},
 }
+
+# The NCCL rows (perf/bench/nccl_cases.h): NCCL's own calls, the limits of the rest.
+NCCL_ENGINES = ("limit/nccl_allgather", "limit/nccl_bcast", "limit/nccl_sendrecv")
+NCCL_OPS = ("nccl_allgather", "nccl_bcast", "nccl_sendrecv", "nccl_all_gather", "nccl_broadcast",
+            "nccl_send_recv", "gather_state_dict_cuda")
 
 _STAGE = re.compile(r"^stage/([a-z0-9]+)_to_([a-z0-9_]+)/([a-z0-9_]+)/([a-z0-9_]+)$")
 _SUFFIXES = re.compile(r"(/iterations:[0-9]+)?(/repeats:[0-9]+)?(/real_time|/manual_time)?$")

@@ -238,8 +238,9 @@ def _dist_panel(ax, summary, ops, title,
         if ok.empty:
             continue
         limit = series["kind"].iloc[0] == "limit"
+        # NCCL's three calls share one panel: each limit a colour of its own, drawn thick.
         color = "black" if label in MAIN_LIMITS else (
-            "gray" if limit else COLORS[i % len(COLORS)])
+            "gray" if limit and label not in names.NCCL_ENGINES else COLORS[i % len(COLORS)])
         ax.plot(ok["bytes"], ok["algbw"] / GB, marker="o", markersize=4, color=color,
                 linewidth=2.2 if limit else 1.4, label=f"{label} algbw")
         if ok["busbw"].notna().any():
@@ -285,9 +286,15 @@ def _stacked(panels, height, summary, missing):
 
 def dist_figure(run):
     """Three panels: gathers next to the all-gather limits, broadcasts next to the broadcast
-    limits, distribute next to memcpy."""
+    limits, distribute next to memcpy; a fourth, CUDA memory over NCCL next to NCCL's own calls,
+    where the run measured any of it (on a machine without a CUDA device per rank the tables say
+    why not)."""
     summary, _ = dist.split(dist.summarize(run.frame))
-    fig, axes = _stacked(3, 12.0, summary, "no distributed benchmarks in the given file")
+    nccl_ops = names.NCCL_OPS
+    nccl = (not summary.empty and
+            (summary["op"].isin(nccl_ops) & (summary["status"] == "ok")).any())
+    fig, axes = _stacked(4 if nccl else 3, 16.0 if nccl else 12.0, summary,
+                         "no distributed benchmarks in the given file")
     if axes is None:
         return fig
     world = run.world()
@@ -300,6 +307,11 @@ def dist_figure(run):
                 xlabel="S = total bytes (broadcast tensors)")
     _dist_panel(axes[2, 0], summary, ("distribute_tensors", "memcpy_local_block"),
                 f"distribute_tensors vs memcpy of each rank's block ({world})")
+    if nccl:
+        _dist_panel(axes[3, 0], summary, nccl_ops,
+                    f"CUDA memory over NCCL: stagekit vs NCCL's own calls ({world}, one GPU "
+                    f"per rank)",
+                    xlabel="S = total bytes (gathered / broadcast / each way)")
     fig.suptitle("Distributed state-dict utilities: algbw (solid) and busbw (dashed), median")
     fig.tight_layout()
     return fig

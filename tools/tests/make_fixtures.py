@@ -130,13 +130,15 @@ def run(ctx, seed, reps, limits=LIMITS, stage=STAGE, skipped=SKIPPED, slow=None,
 # its limit (perf/bench/dist_bench.cpp names them).
 DIST_LIMITS = (("limit/mpi_allgather", 4.0e9), ("limit/memcpy_gather", 20.0e9),
                ("limit/memcpy_local_block", 30.0e9), ("limit/mpi_bcast", 5.0e9),
-               ("limit/memcpy_bcast", 25.0e9))
+               ("limit/memcpy_bcast", 25.0e9), ("limit/nccl_allgather", 100.0e9),
+               ("limit/nccl_bcast", 100.0e9), ("limit/nccl_sendrecv", 100.0e9))
 # The limits that move whole S/N blocks (the others move S bytes).
 BLOCK_LIMITS = ("limit/mpi_allgather", "limit/memcpy_gather", "limit/memcpy_local_block")
 # The rows with a busbw: the all-gathers ((N-1)/N of algbw) and the broadcasts (= algbw), with
 # MPI's own operation; not the memcpy engines of a thread world.
-GATHER_BUSBW = ("limit/mpi_allgather", "dist/all_gather", "dist/gather_state_dict")
-BCAST_BUSBW = ("limit/mpi_bcast", "dist/broadcast")
+GATHER_BUSBW = ("limit/mpi_allgather", "dist/all_gather", "dist/gather_state_dict",
+                "limit/nccl_allgather", "dist/nccl_all_gather")
+BCAST_BUSBW = ("limit/mpi_bcast", "dist/broadcast", "limit/nccl_bcast", "dist/nccl_broadcast")
 # <ENGINE>: the engine of the world (ENGINES), under mpirun MPI's own operation, in a thread world
 # memcpy.
 DIST_BENCH = (("dist/all_gather", "<all_gather>", 0.95),
@@ -147,11 +149,24 @@ DIST_BENCH = (("dist/all_gather", "<all_gather>", 0.95),
               ("dist/distribute_tensors", "limit/memcpy_local_block", 0.90),
               ("dist/broadcast", "<broadcast>", 0.97),
               ("dist/broadcast_state_dict/one", "<broadcast>", 0.90),
-              ("dist/broadcast_state_dict/many", "<broadcast>", 0.74))
+              ("dist/broadcast_state_dict/many", "<broadcast>", 0.74),
+              ("dist/nccl_all_gather", "limit/nccl_allgather", 0.95),
+              ("dist/nccl_broadcast", "limit/nccl_bcast", 0.95),
+              ("dist/nccl_send_recv", "limit/nccl_sendrecv", 0.5),
+              ("dist/gather_state_dict_cuda/shard0", "limit/nccl_allgather", 0.1),
+              ("dist/gather_state_dict_cuda/many", "limit/nccl_allgather", 0.1))
 ENGINES = {"mpi": {"<all_gather>": "limit/mpi_allgather", "<broadcast>": "limit/mpi_bcast",
                    "<exchange>": "limit/mpi_sendrecv"},
            "thread": {"<all_gather>": "limit/memcpy_gather", "<broadcast>": "limit/memcpy_bcast",
                       "<exchange>": "limit/memcpy_exchange"}}
+# The NCCL rows (perf/bench/nccl_cases.h): not_supported in both worlds on a machine without a
+# CUDA device per rank, which is where these fixtures come from.
+NCCL_SKIP_MPI = CUDA_SKIP
+NCCL_SKIP_THREAD = ("not_supported: the NCCL benchmarks run under mpirun, one rank per CUDA device "
+                    "(this is a thread world)")
+NCCL_FAMILIES = ("limit/nccl_allgather", "limit/nccl_bcast", "limit/nccl_sendrecv",
+                 "dist/nccl_all_gather", "dist/nccl_broadcast", "dist/nccl_send_recv",
+                 "dist/gather_state_dict_cuda/shard0", "dist/gather_state_dict_cuda/many")
 DIST_SKIPS = {
     "mpi": {"limit/memcpy_gather":
             "not_supported: the MPI world's engine is MPI_Allgather (limit/mpi_allgather)",
@@ -166,6 +181,8 @@ DIST_SKIPS = {
                "not_supported: MPI send/recv needs the MPI world: run under mpirun (a thread "
                "world's engine is memcpy)"},
 }
+for _world, _message in (("mpi", NCCL_SKIP_MPI), ("thread", NCCL_SKIP_THREAD)):
+    DIST_SKIPS[_world].update(dict.fromkeys(NCCL_FAMILIES, _message))
 # The replication benchmarks (perf/bench/replication_bench.cpp), registered after the others: their
 # limits, then each benchmark with the limits it is divided by (several: one after the other).
 REPLICATION_LIMITS = (("limit/mpi_sendrecv", 2.5e9), ("limit/memcpy_exchange", 10.0e9),

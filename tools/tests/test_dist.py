@@ -27,10 +27,12 @@ def test_summary_medians_and_ratio():
     assert run.warnings == []
     summary = dist.summarize(run.frame)
     assert run.world() == "mpi, 4 ranks"
-    assert len(summary) == 3 * 14 + 2 * 6 and set(summary["status"]) == {"ok", "skipped"}
+    assert len(summary) == 3 * 22 + 2 * 6 and set(summary["status"]) == {"ok", "skipped"}
     # under mpirun the engines are MPI's own; the thread world's limits are not supported there
     assert set(summary[summary["status"] == "skipped"]["op"]) == {
-        "memcpy_gather", "memcpy_bcast", "memcpy_exchange"}
+        "memcpy_gather", "memcpy_bcast", "memcpy_exchange", "nccl_allgather", "nccl_bcast",
+        "nccl_sendrecv", "nccl_all_gather", "nccl_broadcast", "nccl_send_recv",
+        "gather_state_dict_cuda"}
     row = summary.loc["dist/gather_state_dict/shard0/16777216"]
     assert row["n"] == 3 and row["limit"] == "limit/mpi_allgather/16777216"
     assert row["busbw"] == pytest.approx(row["algbw"] * 3 / 4, rel=1e-5)
@@ -58,7 +60,7 @@ def test_check_dist_accepts_a_good_file_and_rejects_errors():
     proc = run_tool("check_dist", fixture("dist_mpi_np4.json"), "--world-backend", "mpi",
                     "--world-size", "4")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "ok (138 measured, 24 not supported)" in proc.stdout
+    assert "ok (138 measured, 96 not supported)" in proc.stdout
     proc = run_tool("check_dist", fixture("dist_thread_errors.json"), "--world-size", "2")
     assert proc.returncode == 1
     assert "dist/gather_state_dict/uneven/65536: error: wrong result: rank 1" in proc.stdout
@@ -99,6 +101,28 @@ def test_plot_dist_chart(tmp_path):
     proc = run_tool("plot", fixture("baseline.json"), "--dist", fixture("schema_v2.json"),
                     "--out", str(tmp_path / "bad"))
     assert proc.returncode == 2 and "stagekit_schema_version" in proc.stderr
+
+
+def test_the_nccl_panel_is_drawn_where_nccl_was_measured(tmp_path, monkeypatch):
+    import make_fixtures
+    svg = plotted_dist_chart(tmp_path / "cpu", "dist_bandwidth")  # NCCL rows all not_supported
+    assert "nccl" not in svg and "CUDA memory over NCCL" not in svg
+    # A GPU machine's file: the same rows, measured.
+    skips = {k: v for k, v in make_fixtures.DIST_SKIPS["mpi"].items()
+             if k not in make_fixtures.NCCL_FAMILIES}
+    monkeypatch.setitem(make_fixtures.DIST_SKIPS, "mpi", skips)
+    ctx = make_fixtures.dist_context("2026-11-24T12:50:00+00:00", "mpi", 2, "quick")
+    gpu = tmp_path / "gpu.json"
+    doc = make_fixtures.dist_run(ctx, 5, 3, 2, (1 << 20, 16 << 20), replication_sizes=(1 << 20,))
+    gpu.write_text(json.dumps(doc))
+    assert run_tool("check_dist", str(gpu)).returncode == 0
+    proc = run_tool("plot", fixture("baseline.json"), "--dist", str(gpu), "--out",
+                    str(tmp_path / "gpu"))
+    assert proc.returncode == 0, proc.stderr
+    svg = (tmp_path / "gpu" / "dist_bandwidth.svg").read_text()
+    for label in ("limit/nccl_allgather algbw", "dist/nccl_all_gather busbw",
+                  "dist/nccl_send_recv algbw", "dist/gather_state_dict_cuda/many algbw"):
+        assert label in svg
 
 
 def test_report_dist_table(tmp_path):

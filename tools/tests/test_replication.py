@@ -32,7 +32,7 @@ def test_names_of_the_replication_benchmarks():
 def test_summary_splits_replication_and_divides_by_its_limits():
     summary = dist.summarize(load_run(fixture("dist_mpi_np4.json")).frame)
     utilities, replication = dist.split(summary)
-    assert len(utilities) == 3 * 14 and len(replication) == 2 * 6
+    assert len(utilities) == 3 * 22 and len(replication) == 2 * 6
     assert not any(n.startswith(("replicate/", "limit/mpi_sendrecv", "limit/memcpy_exchange",
                                  "limit/seq_write")) for n in utilities.index)
     # under mpirun the exchange limit is MPI_Isend/MPI_Irecv; memcpy's is the thread world's

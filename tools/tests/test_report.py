@@ -113,7 +113,7 @@ def test_a_repeated_reason_is_said_once(report):
     for text in (html, md):
         assert text.count(CUDA_DETAIL) == 1
         assert text.count("the implementation does not declare capability dtensor") == 1
-    assert re.search(r"1\. no usable CUDA device: .*\(2 cases in 1 implementation, 2 benchmarks\)",
+    assert re.search(r"1\. no usable CUDA device: .*\(2 cases in 1 implementation, 26 benchmarks\)",
                      md)
     assert "| stage/cuda_to_pinned/large/warm | - | - | - | - | 0 | skipped [1] |" in md
     assert '<sup>[<a href="#reason-1">1</a>]</sup>' in html and 'id="reason-1"' in html
