@@ -17,6 +17,8 @@
 // Point to point: NCCL has no tags. Each send() is a 16-byte header {tag, size} followed by the data;
 // recv() checks the header: a different size or tag is a CommunicationError (the message is consumed).
 // Messages between two ranks are therefore received in the order they were sent, whatever their tag.
+// send_recv moves both directions in two groups, every header each way first, then every payload;
+// broadcast_many is one group of ncclBroadcast calls after one signature.
 // all_reduce: NCCL types for bool (max = logical or), int8/uint8, int32/uint32, int64/uint64,
 // float16, bfloat16, float32, float64, complex (componentwise), and the float8 types on NCCL >= 2.24;
 // int16/uint16 are Unsupported (NCCL has no 16-bit integer type).
@@ -196,6 +198,70 @@ class NcclCommunicator final : public Communicator {
     return out;
   }
 
+  // Both directions at once, in two groups: first every header each way (so that each rank knows
+  // what arrives before any payload moves), then every payload each way. A message whose header
+  // names another size or tag than the receive expects is still received, into scratch memory (so
+  // that the peer completes), and is then a CommunicationError; the communicator is broken.
+  // NCCL moves the caller's memory in place: a timeout aborts the communicator, whose kernels then
+  // never touch it again, so `owner` is not needed.
+  void send_recv(int peer, std::span<const std::span<const std::byte>> sends,
+                 std::span<const std::span<std::byte>> recvs, int tag, MemoryOwner /*owner*/) override {
+    const auto start = begin("send_recv");
+    detail::check_peer(*this, peer, "send_recv");
+    detail::check_tag(*this, tag, "send_recv");
+    const std::string what =
+        fmt::format("send_recv with rank {} (tag {}: {} message(s) out, {} in)", peer, tag, sends.size(), recvs.size());
+    if (sends.empty() && recvs.empty()) return;
+    const std::size_t out = sends.size();
+    std::vector<MessageHeader> headers(out + recvs.size());
+    for (std::size_t i = 0; i < out; ++i) headers[i] = {tag, static_cast<std::int64_t>(sends[i].size())};
+    DeviceBuffer device_headers(device_, headers.size() * sizeof(MessageHeader));
+    const auto header_at = [&](std::size_t i) { return device_headers.get() + i * sizeof(MessageHeader); };
+    if (out > 0) cuda::memcpy_sync(device_headers.get(), headers.data(), out * sizeof(MessageHeader));
+    order_after_caller();
+    grouped(start, [&] {
+      for (std::size_t i = 0; i < out; ++i)
+        enqueue(ncclSend(header_at(i), sizeof(MessageHeader), ncclUint8, peer, comm_, stream()), "ncclSend", start);
+      for (std::size_t j = 0; j < recvs.size(); ++j)
+        enqueue(ncclRecv(header_at(out + j), sizeof(MessageHeader), ncclUint8, peer, comm_, stream()), "ncclRecv",
+                start);
+    });
+    complete(what + ": the headers", fmt::format("rank {} did not take part", peer), start);
+    if (!recvs.empty()) cuda::memcpy_sync(headers.data() + out, header_at(out), recvs.size() * sizeof(MessageHeader));
+
+    std::string mismatch;
+    std::vector<std::unique_ptr<DeviceBuffer>> scratch;
+    grouped(start, [&] {
+      for (const std::span<const std::byte> data : sends) {
+        if (!data.empty())
+          enqueue(ncclSend(data.data(), data.size(), ncclUint8, peer, comm_, stream()), "ncclSend", start);
+      }
+      for (std::size_t j = 0; j < recvs.size(); ++j) {
+        const MessageHeader& h = headers[out + j];
+        const auto announced = static_cast<std::size_t>(std::max<std::int64_t>(h.nbytes, 0));
+        if (h.tag == tag && announced == recvs[j].size()) {
+          if (announced > 0)
+            enqueue(ncclRecv(recvs[j].data(), announced, ncclUint8, peer, comm_, stream()), "ncclRecv", start);
+          continue;
+        }
+        if (mismatch.empty()) {
+          mismatch = h.tag != tag
+                         ? fmt::format("message #{} from rank {} has tag {}, {} was expected", j, peer, h.tag, tag)
+                         : fmt::format("message #{} from rank {} has {} bytes, {} were expected", j, peer, h.nbytes,
+                                       recvs[j].size());
+        }
+        if (announced == 0) continue;
+        scratch.push_back(std::make_unique<DeviceBuffer>(device_, announced));
+        enqueue(ncclRecv(scratch.back()->get(), announced, ncclUint8, peer, comm_, stream()), "ncclRecv", start);
+      }
+    });
+    complete(what, fmt::format("rank {} stopped sending or receiving", peer), start);
+    if (!mismatch.empty()) {
+      broken_.mark(what + ": " + mismatch);
+      throw CommunicationError(fmt::format("{}: {}: {}", detail::describe_communicator(*this), what, mismatch));
+    }
+  }
+
   void broadcast(std::span<std::byte> data, int root) override {
     const auto start = begin("broadcast");
     detail::check_root(*this, root, "broadcast");
@@ -217,6 +283,34 @@ class NcclCommunicator final : public Communicator {
     order_after_caller();
     enqueue(ncclAllGather(local.data(), out.data(), local.size(), ncclUint8, comm_, stream()), "ncclAllGather", start);
     complete_collective("all_gather", start);
+  }
+
+  // One signature for every item (the root and a digest of the sizes), then one ncclBroadcast per
+  // item, all in one group.
+  void broadcast_many(std::span<const std::span<std::byte>> items, int root, MemoryOwner /*owner*/) override {
+    const auto start = begin("broadcast_many");
+    detail::check_root(*this, root, "broadcast_many");
+    std::vector<std::size_t> sizes;
+    std::size_t total = 0;
+    for (const std::span<std::byte> item : items) {
+      sizes.push_back(item.size());
+      total += item.size();
+    }
+    Signature sig = detail::make_signature(CollectiveKind::broadcast_many, 0, total);
+    sig.root = root;
+    sig.key = detail::sizes_digest(sizes);
+    (void)exchange(sig, start);
+    if (total == 0 || size_ == 1) return;
+    order_after_caller();
+    grouped(start, [&] {
+      for (const std::span<std::byte> item : items) {
+        if (!item.empty()) {
+          enqueue(ncclBroadcast(item.data(), item.data(), item.size(), ncclUint8, root, comm_, stream()),
+                  "ncclBroadcast", start);
+        }
+      }
+    });
+    complete_collective("broadcast_many", start);
   }
 
   [[nodiscard]] std::vector<std::vector<std::byte>> all_gather_v(std::span<const std::byte> local) override {
@@ -353,6 +447,20 @@ class NcclCommunicator final : public Communicator {
     const ncclResult_t state = wait_state(comm_, start + timeout());
     if (state == ncclInProgress) abort_and_time_out(call, "NCCL did not accept the operation", start);
     if (state != ncclSuccess) fail_call(state, call);
+  }
+
+  // NCCL calls made by `body` as one group (ncclGroupStart/ncclGroupEnd): NCCL launches them
+  // together. The group is closed whatever `body` throws.
+  template <class Body>
+  void grouped(Clock::time_point start, Body&& body) {
+    check_call(ncclGroupStart(), "ncclGroupStart");
+    try {
+      body();
+    } catch (...) {
+      (void)ncclGroupEnd();
+      throw;
+    }
+    enqueue(ncclGroupEnd(), "ncclGroupEnd", start);
   }
 
   // The caller produced its buffers on its current stream: this communicator's stream waits for it.

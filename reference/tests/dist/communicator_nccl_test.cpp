@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "communicator_checks.h"
 #include "stagekit/core/cuda.h"
@@ -75,7 +76,54 @@ TEST(NcclCommunicator, AllReduceOnTwoRanks) {
       (r == 0 ? Tensor::arange(16, DType::bfloat16) : Tensor::zeros({16}, DType::bfloat16)).to(Device::cuda(device));
   nccl->broadcast_tensor(b, 0);
   EXPECT_TRUE(Tensor::equal(b.to(Device::cpu()), Tensor::arange(16, DType::bfloat16)));
-  nccl->barrier();
+
+  // broadcast_many: items of several sizes (one empty), in one group.
+  const std::vector<std::int64_t> lengths{3, 0, 1000, 17};
+  std::vector<Tensor> items;
+  for (std::size_t i = 0; i < lengths.size(); ++i) {
+    const Tensor expected = Tensor::full({lengths[i]}, static_cast<double>(i + 1), DType::int32);
+    items.push_back((r == 0 ? expected : Tensor::zeros({lengths[i]}, DType::int32)).to(Device::cuda(device)));
+  }
+  std::vector<std::span<std::byte>> spans;
+  for (const Tensor& t : items)
+    spans.emplace_back(static_cast<std::byte*>(t.data_ptr()), static_cast<std::size_t>(t.numel()) * 4);
+  nccl->broadcast_many(spans, 0, nullptr);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    EXPECT_TRUE(
+        Tensor::equal(items[i].to(Device::cpu()), Tensor::full({lengths[i]}, static_cast<double>(i + 1), DType::int32)))
+        << "broadcast_many item " << i;
+  }
+
+  // send_recv: two messages each way at once, each rank's own values, received exactly.
+  const int peer = 1 - r;
+  const Tensor out_a = Tensor::full({64}, 100 + r, DType::float32).to(Device::cuda(device));
+  const Tensor out_b = Tensor::full({5}, 200 + r, DType::int64).to(Device::cuda(device));
+  const Tensor in_a = Tensor::zeros({64}, DType::float32).to(Device::cuda(device));
+  const Tensor in_b = Tensor::zeros({5}, DType::int64).to(Device::cuda(device));
+  const auto bytes = [](const Tensor& t) {
+    return std::span(static_cast<std::byte*>(t.data_ptr()),
+                     static_cast<std::size_t>(t.numel()) * element_size(t.dtype()));
+  };
+  const std::span<const std::byte> sends[] = {bytes(out_a), bytes(out_b)};
+  const std::span<std::byte> recvs[] = {bytes(in_a), bytes(in_b)};
+  nccl->send_recv(peer, sends, recvs, 3, nullptr);
+  EXPECT_TRUE(Tensor::equal(in_a.to(Device::cpu()), Tensor::full({64}, 100 + peer, DType::float32)));
+  EXPECT_TRUE(Tensor::equal(in_b.to(Device::cpu()), Tensor::full({5}, 200 + peer, DType::int64)));
+
+  // A message of another size than the receive expects: received aside, then an error naming it,
+  // on the rank that expected otherwise; the communicator is broken there afterwards.
+  const Tensor in_short = Tensor::zeros({r == 0 ? 32 : 64}, DType::float32).to(Device::cuda(device));
+  const std::span<const std::byte> one_send[] = {bytes(out_a)};
+  const std::span<std::byte> one_recv[] = {bytes(in_short)};
+  if (r == 0) {
+    testing::expect_error<CommunicationError>([&] { nccl->send_recv(peer, one_send, one_recv, 4, nullptr); },
+                                              {"message #0 from rank 1 has 256 bytes, 128 were expected"},
+                                              "send_recv of a wrong size");
+    testing::expect_error<CommunicationError>([&] { nccl->barrier(); }, {"message #0 from rank 1"},
+                                              "the communicator after a wrong size");
+  } else {
+    nccl->send_recv(peer, one_send, one_recv, 4, nullptr);  // what rank 0 sent has the size expected here
+  }
 }
 
 }  // namespace
