@@ -26,6 +26,7 @@
 #include <climits>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,6 +58,10 @@ constexpr int kSignatureTag = 1;
 // each pay their own protocol, and one scattered message of them moves at the speed of one
 // contiguous broadcast. Larger items move faster one broadcast each (single-copy transfers).
 constexpr std::size_t kScatterBelow = std::size_t{1} << 20;
+// Blocks under this size are all-gathered together (gather_items). Measured with 2 ranks on this
+// project's 2-core machine, 64 tensors each way: 2x faster with 8 KiB blocks, even with 128 KiB
+// blocks, 5-10% slower with 512 KiB blocks (the hindexed type is copied piece by piece there).
+constexpr std::size_t kGatherTogetherBelow = std::size_t{256} << 10;
 // Elements per MPI_Iallreduce call: keeps every count an int.
 constexpr std::size_t kReduceChunk = std::size_t{1} << 28;
 
@@ -578,9 +583,38 @@ class MpiCommunicator final : public Communicator {
     auto t = std::make_shared<Transfer>();
     t->owner = std::move(owner);
     Operation op(t);
-    for (const GatherInto& item : items) {
+    // In place, items whose every block is b bytes (b under kGatherTogetherBelow) gather together:
+    // one MPI_Iallgather per b over hindexed types of their blocks (ScatteredBytes), where separate
+    // gathers of many small tensors each pay their own protocol. The sizes alone decide (every rank
+    // agreed on them above), so every rank posts the same collectives.
+    std::vector<bool> grouped(items.size(), false);
+    if (t->owner) {
+      std::map<std::size_t, std::vector<std::size_t>> by_block;
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        const std::vector<std::size_t>& sizes = items[i].sizes;
+        const std::size_t b = sizes.front();
+        const bool equal = std::all_of(sizes.begin(), sizes.end(), [b](std::size_t n) { return n == b; });
+        if (equal && b > 0 && b < kGatherTogetherBelow) by_block[b].push_back(i);
+      }
+      for (const auto& [b, members] : by_block) {
+        if (members.size() < 2) continue;
+        std::vector<std::span<std::byte>> sends;
+        std::vector<std::span<std::byte>> receives;
+        for (const std::size_t i : members) {
+          sends.emplace_back(const_cast<std::byte*>(items[i].local.data()), b);
+          receives.emplace_back(items[i].out.data(), b);
+          grouped[i] = true;
+        }
+        const ScatteredBytes send_type(sends);
+        const ScatteredBytes receive_type(receives, b);
+        check(MPI_Iallgather(MPI_BOTTOM, 1, send_type.type(), MPI_BOTTOM, 1, receive_type.type(), data_, op.add()),
+              "MPI_Iallgather");
+      }
+    }
+    for (std::size_t k = 0; k < items.size(); ++k) {
+      const GatherInto& item = items[k];
       Item& x = t->items.emplace_back();
-      if (item.out.empty()) continue;
+      if (item.out.empty() || grouped[k]) continue;
       int offset = 0;
       for (std::size_t n : item.sizes) {
         x.counts.push_back(static_cast<int>(n));

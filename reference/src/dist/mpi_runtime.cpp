@@ -152,7 +152,7 @@ bool ScatteredBytes::fits(std::span<const std::span<std::byte>> pieces) noexcept
                      [](std::span<std::byte> p) { return p.size() <= static_cast<std::size_t>(INT_MAX); });
 }
 
-ScatteredBytes::ScatteredBytes(std::span<const std::span<std::byte>> pieces) {
+ScatteredBytes::ScatteredBytes(std::span<const std::span<std::byte>> pieces, std::optional<std::size_t> extent) {
   check_argument(fits(pieces), "ScatteredBytes: a piece of more than INT_MAX bytes");
   std::vector<int> lengths;
   std::vector<MPI_Aint> addresses;
@@ -165,6 +165,13 @@ ScatteredBytes::ScatteredBytes(std::span<const std::span<std::byte>> pieces) {
   }
   check(MPI_Type_create_hindexed(static_cast<int>(lengths.size()), lengths.data(), addresses.data(), MPI_BYTE, &type_),
         "MPI_Type_create_hindexed");
+  if (extent) {
+    MPI_Datatype resized = MPI_DATATYPE_NULL;
+    const int rc = MPI_Type_create_resized(type_, 0, static_cast<MPI_Aint>(*extent), &resized);
+    MPI_Type_free(&type_);
+    check(rc, "MPI_Type_create_resized");
+    type_ = resized;
+  }
   if (const int rc = MPI_Type_commit(&type_); rc != MPI_SUCCESS) {
     MPI_Type_free(&type_);
     check(rc, "MPI_Type_commit");

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -58,9 +59,12 @@ class ByteType {
 // Several buffers as one MPI message: an hindexed datatype over their absolute addresses, used
 // with MPI_BOTTOM. Open MPI moves such a message in one pipelined transfer, where separate messages
 // for many small buffers each pay their own protocol. Every piece must be at most INT_MAX bytes.
+// With `extent`, the type's extent is that many bytes (lower bound 0): in an all-gather, where rank
+// r's copy of a receive type lands r extents further, pieces of equal length b and extent b put
+// rank r's piece i at piece i's address + r * b.
 class ScatteredBytes {
  public:
-  explicit ScatteredBytes(std::span<const std::span<std::byte>> pieces);
+  explicit ScatteredBytes(std::span<const std::span<std::byte>> pieces, std::optional<std::size_t> extent = {});
   ~ScatteredBytes();
   ScatteredBytes(const ScatteredBytes&) = delete;
   ScatteredBytes& operator=(const ScatteredBytes&) = delete;

@@ -213,6 +213,31 @@ void check_all_gather_into(Communicator& comm) {
           << where(comm, "all_gather_into_many, third item");
     }
   }
+  // Coalesced, several items of one block size next to items of others: the equal ones travel
+  // together (one collective over their scattered blocks, on MPI), every block where it belongs.
+  {
+    auto buffers = std::make_shared<std::vector<Bytes>>();
+    const std::vector<std::size_t> block_sizes{100, 100, 7, 100, 7};
+    for (std::size_t i = 0; i < block_sizes.size(); ++i) {
+      buffers->push_back(pattern(comm.rank() + 10 * static_cast<int>(i), block_sizes[i]));
+      buffers->push_back(Bytes(block_sizes[i] * static_cast<std::size_t>(n)));
+    }
+    std::vector<Communicator::GatherInto> items;
+    for (std::size_t i = 0; i < block_sizes.size(); ++i) {
+      items.push_back({(*buffers)[2 * i], (*buffers)[2 * i + 1],
+                       std::vector<std::size_t>(static_cast<std::size_t>(n), block_sizes[i])});
+    }
+    comm.all_gather_into_many(items, buffers);
+    for (std::size_t i = 0; i < block_sizes.size(); ++i) {
+      const Bytes& gathered = (*buffers)[2 * i + 1];
+      const auto b = static_cast<std::ptrdiff_t>(block_sizes[i]);
+      for (int r = 0; r < n; ++r) {
+        const Bytes expected = pattern(r + 10 * static_cast<int>(i), block_sizes[i]);
+        EXPECT_TRUE(std::equal(gathered.begin() + b * r, gathered.begin() + b * (r + 1), expected.begin()))
+            << where(comm, fmt::format("all_gather_into_many of equal blocks: item {}, block of rank {}", i, r));
+      }
+    }
+  }
   Bytes wrong(total + 1);
   expect_error<InvalidArgument>(
       [&] { comm.all_gather_into(pattern(comm.rank(), size_of(comm.rank())), wrong, sizes, nullptr); },
