@@ -433,6 +433,7 @@ enum class UtilityFlaw {
   distribute_adds_no_keys,
   timeout_reported_late,
   plain_containers,  // offloading and create_cpu_state_dict make namedtuples and dict subclasses plain
+  meta_locals_kept,  // distribute_tensors leaves a DTensor whose local tensor is on the meta device as it is
 };
 
 // The reference utilities with one flaw.
@@ -558,7 +559,18 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
         local.as_dict().set(key, Value::list(std::move(items)));
       }
     }
-    inner_->distribute_tensors(local, keys);
+    std::vector<std::string> rest = keys;
+    if (flaw_ == UtilityFlaw::meta_locals_kept) {  // a meta DTensor is stored as it is, without its block
+      std::erase_if(rest, [&](const std::string& key) {
+        const Value* pair = local.as_dict().find(DictKey(key));
+        if (pair == nullptr || pair->kind() != Value::Kind::list || pair->as_list().items.empty()) return false;
+        const Value first = pair->as_list().items.front();
+        if (first.kind() != Value::Kind::dtensor || !first.as_dtensor_node()->local().device().is_meta()) return false;
+        local.as_dict().set(DictKey(key), first);
+        return true;
+      });
+    }
+    inner_->distribute_tensors(local, rest);
   }
   void distribute_state_dict(const Value& full, Value& local, Device device) override {
     if (flaw_ != UtilityFlaw::distribute_adds_no_keys) {
@@ -684,6 +696,11 @@ TEST(Mutants, UtilitiesBroadcastIgnoringStrict) {
 TEST(Mutants, UtilitiesDistributingIntoNewDTensors) {
   expect_utility_flaw_caught(UtilityFlaw::distribute_into_new_dtensors, {"utils.distribute_tensors.cpu.default.ws2"},
                              "utils.distribute_state_dict.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesKeepingMetaLocals) {
+  expect_utility_flaw_caught(UtilityFlaw::meta_locals_kept, {"utils.distribute_tensors_meta.cpu.default.ws2"},
+                             "utils.distribute_tensors.cpu.default.ws2");
 }
 
 TEST(Mutants, UtilitiesGatheringPartialAsReplicate) {

@@ -76,6 +76,19 @@ TEST(StateDictStager, ErrorsNameThePathAndRollBack) {
   EXPECT_EQ(after.pinned, before.pinned);
 }
 
+TEST(StateDictStager, AMetaTensorIsRefusedByPath) {
+  StateDictStager stager;
+  const Value sd = Value::dict({{"layer", Value::dict({{"w", Tensor::empty({4}, DType::float32, Device::meta())}})}});
+  try {
+    (void)stager.stage(sd);
+    FAIL() << "no error";
+  } catch (const InvalidArgument& e) {
+    EXPECT_EQ(e.path(), "layer.w");
+    EXPECT_NE(std::string(e.what()).find("meta device"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(stager.stats().cached_storages, 0U);
+}
+
 TEST(StateDictStager, CycleMessageNamesBothPlaces) {
   Value list = Value::list({1});
   list.as_list().items.push_back(list);

@@ -3,6 +3,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <utility>
+#include <vector>
 
 #include "stagekit/core/dtype.h"
 #include "stagekit/core/error.h"
@@ -25,6 +28,42 @@ TEST(Tensor, ContiguousFactoriesAndElements) {
   Tensor s = Tensor::scalar(2.5, DType::float64);
   EXPECT_EQ(s.dim(), 0);
   EXPECT_DOUBLE_EQ(s.item(), 2.5);
+}
+
+// The meta device: sizes, strides and dtype without data. The fills do nothing there, to(meta)
+// keeps the layout only, and every read or write of elements is an error naming the meta device.
+TEST(Tensor, MetaTensorsHaveALayoutAndNoData) {
+  EXPECT_EQ(Device::meta().str(), "meta");
+  Tensor m = Tensor::zeros({3, 4}, DType::float32, Device::meta());
+  EXPECT_TRUE(m.device().is_meta());
+  EXPECT_EQ(m.storage().nbytes(), 48U);
+  EXPECT_EQ(m.storage().data(), nullptr);
+  EXPECT_EQ(v(m.strides()), (std::vector<std::int64_t>{4, 1}));
+  const Tensor host = Tensor::arange(12, DType::float32).view({3, 4});
+  const Tensor on_meta = host.to(Device::meta());
+  EXPECT_TRUE(on_meta.device().is_meta());
+  EXPECT_EQ(v(on_meta.sizes()), v(host.sizes()));
+  for (const auto& [what, op] : std::vector<std::pair<const char*, std::function<void()>>>{
+           {"to(cpu)", [&] { (void)m.to(Device::cpu()); }},
+           {"copy_ into", [&] { m.copy_(host); }},
+           {"copy_ from", [&] { Tensor(host.clone()).copy_(m); }},
+           {"item",
+            [&] {
+              (void)m.item({0, 0});
+            }},
+           {"to_bytes", [&] { (void)m.to_bytes(); }},
+           {"equal", [&] { (void)Tensor::equal(m, on_meta); }},
+           {"resize", [&] {
+              Storage s = m.storage();
+              s.resize(8);
+            }}}) {
+    try {
+      op();
+      ADD_FAILURE() << what << ": no error";
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find("meta"), std::string::npos) << what << ": " << e.what();
+    }
+  }
 }
 
 TEST(Tensor, ViewsShareStorageWithTheirOwnLayout) {

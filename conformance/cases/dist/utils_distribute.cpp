@@ -1,6 +1,7 @@
 // distribute_state_dict and broadcast_state_dict (spec B.6.11, B.6.12, C.4.10): every rank ends with
 // its block of each full tensor in its DTensors, full tensors where it holds plain tensors, CPU
-// copies of 0-dim tensors, and the non-tensor entries by the documented key rules.
+// copies of 0-dim tensors, and the non-tensor entries by the documented key rules. And
+// distribute_tensors into DTensors whose local tensor is on the meta device (B.6.10, C.4.11).
 #include <fmt/format.h>
 
 #include "dist_fixtures.h"
@@ -84,9 +85,58 @@ void broadcast_state_dict(CaseContext& ctx, Source src, int ws, bool strict) {
   });
 }
 
+// A DTensor placeholder on the meta device (sizes, no data), as a model initialised on meta has,
+// next to one with real memory: the meta one is replaced by a new DTensor with the same spec whose
+// local tensor is a copy of the block on the full tensor's device; the real one is filled in place.
+void distribute_tensors_meta(CaseContext& ctx, Source src, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    const Device device = source_device(src);
+    const IntList shape{2 * ws + 1, 3};  // uneven rows: the blocks differ in size
+    const Tensor full = full_of(shape, 41, device);
+    const auto mesh = world_mesh(ws, device);
+    const auto real = DTensor::distribute(Tensor::zeros(shape, DType::float32, device), mesh, {Placement::shard(0)}, r);
+    const auto shaped = DTensor::distribute(Tensor::zeros(shape, DType::float32), mesh, {Placement::shard(0)}, r);
+    const IntList local_shape(shaped->local().sizes().begin(), shaped->local().sizes().end());
+    const auto meta = shaped->with_local(Tensor::empty(local_shape, DType::float32, Device::meta()));
+    Value local = Value::dict(
+        {{"meta", Value::list({Value(meta), Value(full)})}, {"real", Value::list({Value(real), Value(full)})}});
+    ctx.utilities().distribute_tensors(local, {"meta", "real"});
+
+    const Value got = local["meta"];
+    ctx.require(got.kind() == Value::Kind::dtensor, at_rank(r, "meta"), "kind", "not a DTensor after distribution");
+    const auto& d = got.as_dtensor_node();
+    ctx.check(d != meta, at_rank(r, "meta"), "identity",
+              "the DTensor on the meta device was kept: it holds no data, a new DTensor must replace it");
+    ctx.check(d->spec() == meta->spec(), at_rank(r, "meta"), "spec",
+              "mesh, placements, global shape or strides changed");
+    ctx.require(d->local().device() == device, at_rank(r, "meta._local_tensor"), "device",
+                fmt::format("on {}, expected the full tensor's device {}", d->local().device().str(), device.str()));
+    const LocalShard block = d->local_shard();
+    const Tensor expected = full.narrow(0, std::min(block.offset[0], shape[0]), block.shape[0]);
+    check_equal(ctx, r, "meta._local_tensor", d->local(), expected);
+    ctx.check(d->local().is_contiguous(), at_rank(r, "meta._local_tensor"), "layout",
+              "the block's copy is not contiguous");
+    ctx.check(!d->local().storage().is_alias_of(full.storage()), at_rank(r, "meta._local_tensor"), "aliasing",
+              "the block is a view of the full tensor, not a copy of it");
+    ctx.check(meta->local().device().is_meta(), at_rank(r, "meta"), "source", "the caller's meta DTensor was changed");
+
+    ctx.check(local["real"].kind() == Value::Kind::dtensor && local["real"].as_dtensor_node() == real,
+              at_rank(r, "real"), "identity", "a DTensor with memory must be updated in place and kept");
+    check_equal(ctx, r, "real._local_tensor", real->local(),
+                full.narrow(0, std::min(real->local_shard().offset[0], shape[0]), real->local_shard().shape[0]));
+  });
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(dist_distribute) {
+  add_world_cases(registry, "utils", "distribute_tensors_meta",
+                  "distribute_tensors into a DTensor whose local tensor is on the meta device: a new DTensor with the "
+                  "same spec holds a copy of the block on the full tensor's device; a DTensor with memory is "
+                  "filled in place and kept",
+                  "strict", Profile::strict, kBothSources, kWorlds2And4, distribute_tensors_meta,
+                  utilities_requirements());
   add_world_cases(registry, "utils", "distribute_state_dict",
                   "distribute_state_dict: each rank's DTensor gets its block (uneven rows), tensors the full tensor, "
                   "0-dim tensors a CPU copy, non-tensors are added, unknown tensors are not",

@@ -151,7 +151,8 @@ class FromTorch {
         PyObject* device_type = PyTuple_GET_ITEM(where, 0);
         if (PyUnicode_CompareWithASCIIString(device_type, "cuda") != 0) {
           throw InvalidArgument(
-              fmt::format("a tensor on device type '{}' (stagekit knows cpu and cuda)", utf8(device_type)),
+              fmt::format("a tensor on device type '{}' (the torch route carries cpu and cuda tensors)",
+                          utf8(device_type)),
               path_.str());
         }
         device = Device::cuda(static_cast<int>(PyLong_AsLong(PyTuple_GET_ITEM(where, 1))));

@@ -4,7 +4,10 @@
 
 namespace stagekit {
 
-std::string Device::str() const { return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index); }
+std::string Device::str() const {
+  if (is_meta()) return "meta";
+  return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index);
+}
 
 std::string_view memory_kind_name(MemoryKind kind) noexcept {
   switch (kind) {

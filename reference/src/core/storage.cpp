@@ -48,6 +48,8 @@ class StorageImpl {
 };
 
 Storage Storage::allocate(std::size_t nbytes, Device device, MemoryKind kind) {
+  // A meta storage has a size and no memory.
+  if (device.is_meta()) return from_data_ptr(DataPtr(nullptr, nbytes, device, MemoryKind::device, nullptr, nullptr));
   if (device.is_cuda()) return allocate_with(cuda_device_allocator(device.index), nbytes);
   check_argument(kind != MemoryKind::device, "Storage::allocate: MemoryKind::device needs a CUDA device");
   return allocate_with(host_allocator(kind), nbytes);
@@ -68,6 +70,7 @@ std::uint64_t Storage::shared_offset() const noexcept { return impl_ ? impl_->da
 
 void Storage::resize(std::size_t nbytes) {
   check_argument(defined(), "Storage::resize on an undefined storage");
+  check_argument(!device().is_meta(), "Storage::resize: a meta storage has no memory to resize");
   const MemoryKind kind = memory_kind();
   if (kind != MemoryKind::pageable && kind != MemoryKind::device) {
     throw InvalidArgument(fmt::format("Storage::resize: {} storages cannot be resized", memory_kind_name(kind)));

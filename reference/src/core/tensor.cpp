@@ -114,10 +114,16 @@ class SpecialPatternPlanter {
   std::uint64_t index_ = 0;
 };
 
+// A tensor on the meta device has no elements to read or write.
+void require_data(const Tensor& t) {
+  if (t.device().is_meta()) throw InvalidArgument(t.describe() + " is on the meta device: it has no data");
+}
+
 // Runs `fn` on a host tensor holding this tensor's addressed bytes (the tensor itself for a CPU
 // tensor), then writes the bytes back to the device when `write_back` is set.
 template <class Fn>
 void with_host_tensor(const Tensor& t, bool write_back, Fn&& fn) {
+  require_data(t);
   if (t.device().is_cpu()) {
     fn(t);
     return;
@@ -161,7 +167,7 @@ Tensor Tensor::empty(IntList sizes, DType dtype, Device device, MemoryKind kind)
   }
   IntList strides = contiguous_strides(sizes);
   Storage storage = Storage::allocate(static_cast<std::size_t>(numel) * stagekit::element_size(dtype), device,
-                                      device.is_cuda() ? MemoryKind::device : kind);
+                                      device.is_cpu() ? kind : MemoryKind::device);
   return from_storage(std::move(storage), dtype, std::move(sizes), std::move(strides), 0);
 }
 
@@ -379,6 +385,7 @@ Tensor Tensor::select(std::int64_t dim_, std::int64_t index) const {
 // ---- data --------------------------------------------------------------------------------------------
 
 Tensor& Tensor::fill_(double value) {
+  if (device().is_meta()) return *this;  // as PyTorch's: nothing to fill
   std::byte encoded[16];
   const std::size_t item = element_size();
   encode_element(dtype(), value, {encoded, item});
@@ -389,6 +396,7 @@ Tensor& Tensor::fill_(double value) {
 }
 
 Tensor& Tensor::random_(std::uint64_t seed) {
+  if (device().is_meta()) return *this;
   std::uint64_t state = seed;
   const std::size_t item = element_size();
   const DType dt = dtype();
@@ -403,6 +411,7 @@ Tensor& Tensor::random_(std::uint64_t seed) {
 }
 
 Tensor& Tensor::random_bytes_(std::uint64_t seed) {
+  if (device().is_meta()) return *this;
   std::uint64_t state = seed;
   const std::size_t item = element_size();
   const bool boolean = dtype() == DType::bool_;
@@ -444,6 +453,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor Tensor::to(Device device, MemoryKind kind) const {
   Tensor out = empty(IntList(sizes().begin(), sizes().end()), dtype(), device, kind);
+  if (device.is_meta()) return out;  // sizes and dtype only
   const std::vector<std::byte> bytes = to_bytes();
   if (bytes.empty()) return out;
   if (device.is_cpu()) {
@@ -483,6 +493,7 @@ double Tensor::item(std::initializer_list<std::int64_t> index) const {
     offset += i * strides()[d];
     ++d;
   }
+  require_data(*this);
   const std::size_t item = element_size();
   std::byte buf[16];
   const auto* src = static_cast<const std::byte*>(storage().data()) + static_cast<std::size_t>(offset) * item;

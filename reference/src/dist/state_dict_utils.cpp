@@ -434,6 +434,13 @@ void distribute_tensors(Value& local_state_dict, const std::vector<std::string>&
     for (std::size_t d = 0; d < block.shape.size(); ++d) {
       slice = slice.narrow(static_cast<std::int64_t>(d), std::min(block.offset[d], full_shape[d]), block.shape[d]);
     }
+    // A local tensor on the meta device holds no data: a new DTensor is made from a copy of the
+    // block, with the old one's mesh, placements and global shape (upstream's meta path). Any other
+    // local tensor gets the block in place, and the DTensor object is kept.
+    if (dt->local().device().is_meta()) {
+      dict.set(DictKey(key), Value(dt->with_local(slice.clone())));
+      continue;
+    }
     if (slice.numel() > 0) {
       Tensor target = dt->local();
       target.copy_(slice);

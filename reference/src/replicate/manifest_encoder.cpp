@@ -130,6 +130,9 @@ class ManifestEncoder {
   void tensor(const Tensor& t, int depth) {
     check_depth(depth);
     if (!t.defined()) throw InvalidArgument("an undefined tensor cannot be packed", path_.str());
+    if (t.device().is_meta()) {
+      throw InvalidArgument("a tensor on the meta device cannot be packed: it has no data", path_.str());
+    }
     if (options_.refuse_parameters && t.is_parameter()) {
       throw InvalidArgument(
           "a parameter (nn.Parameter) cannot be replicated: only plain tensors can (stage the state "

@@ -262,6 +262,7 @@ void StagingTraversal::check_tensor(const Tensor& t) const {
   }
   const auto extent = addressed_extent(sizes, strides, t.storage_offset(), t.element_size());
   if (!extent) bad("its addressed range overflows");
+  if (t.device().is_meta()) bad("it is on the meta device, which holds no data to stage");
   if (!t.device().is_cpu() && !t.device().is_cuda())
     throw Unsupported("tensor on unsupported device " + t.device().str());
   if (extent->numel == 0) return;

@@ -189,6 +189,17 @@ TEST(PackedStateDict, ParametersArePackedPlainOrRefused) {
   }
 }
 
+TEST(PackedStateDict, AMetaTensorIsRefusedByPath) {
+  const Value v = Value::dict({{"layer", Value::dict({{"w", Tensor::empty({4}, DType::float32, Device::meta())}})}});
+  try {
+    (void)pack_state_dict(v);
+    FAIL() << "a meta tensor was packed";
+  } catch (const InvalidArgument& e) {
+    EXPECT_EQ(e.path(), "layer.w");
+    EXPECT_NE(std::string(e.what()).find("meta device"), std::string::npos) << e.what();
+  }
+}
+
 TEST(PackedStateDict, TheSameNodeTwiceStaysOneNode) {
   const Tensor t = Tensor::random({3}, DType::float32, 1);
   const Value shared_dict = Value::dict({{"x", Value(1)}});

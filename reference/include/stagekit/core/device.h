@@ -1,8 +1,13 @@
-// stagekit/core/device.h — where a storage lives (cpu, or cuda:N) and how host memory is held.
+// stagekit/core/device.h — where a storage lives (cpu, cuda:N, or meta) and how host memory is held.
+//
+// The meta device, as PyTorch's, holds sizes, strides and dtypes but no data: a meta storage has
+// nbytes() and no memory (data() is null). Every operation that reads or writes elements refuses a
+// meta tensor (InvalidArgument naming it) except the fills, which do nothing there, and to(meta).
 //
 // MemoryKind describes the host memory behind a CPU storage: pageable (ordinary memory), pinned
 // (page-locked: mlock, or registered with the CUDA driver when a GPU is present), shared (a memfd
-// mapping another process can map), pinned_shared (both). Device storages have MemoryKind::device.
+// mapping another process can map), pinned_shared (both). Device (and meta) storages have
+// MemoryKind::device.
 // A zero-byte storage is never pinned: its kind is pageable or shared.
 #pragma once
 
@@ -12,7 +17,7 @@
 
 namespace stagekit {
 
-enum class DeviceType : std::uint8_t { cpu, cuda };
+enum class DeviceType : std::uint8_t { cpu, cuda, meta };
 
 struct Device {
   DeviceType type = DeviceType::cpu;
@@ -20,9 +25,11 @@ struct Device {
 
   [[nodiscard]] static constexpr Device cpu() noexcept { return {DeviceType::cpu, 0}; }
   [[nodiscard]] static constexpr Device cuda(int index = 0) noexcept { return {DeviceType::cuda, index}; }
+  [[nodiscard]] static constexpr Device meta() noexcept { return {DeviceType::meta, 0}; }
   [[nodiscard]] constexpr bool is_cpu() const noexcept { return type == DeviceType::cpu; }
   [[nodiscard]] constexpr bool is_cuda() const noexcept { return type == DeviceType::cuda; }
-  [[nodiscard]] std::string str() const;  // "cpu" or "cuda:N"
+  [[nodiscard]] constexpr bool is_meta() const noexcept { return type == DeviceType::meta; }
+  [[nodiscard]] std::string str() const;  // "cpu", "cuda:N" or "meta"
 
   friend constexpr bool operator==(const Device&, const Device&) = default;
 };

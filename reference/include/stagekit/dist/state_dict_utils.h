@@ -77,8 +77,10 @@ struct GatherOptions {
 
 // For each key of `keys` whose value in `local_state_dict` (a dict) is a list/tuple [DTensor, full
 // tensor], copies this rank's block of the full tensor into the DTensor's local tensor (in place:
-// the DTensor object is kept) and stores the DTensor under the key. Plain tensors and none are
-// skipped. The full tensor must have the DTensor's global shape and dtype.
+// the DTensor object is kept) and stores the DTensor under the key. A local tensor on the meta
+// device holds no data: the key then gets a new DTensor, with the same spec, whose local tensor is a
+// contiguous copy of the block on the full tensor's device (upstream's meta path). Plain tensors and
+// none are skipped. The full tensor must have the DTensor's global shape and dtype.
 void distribute_tensors(Value& local_state_dict, const std::vector<std::string>& keys);
 
 // Every rank holds `full_state_dict`: non-tensors are assigned into `local_state_dict` (added when
