@@ -52,8 +52,15 @@ for entry in ${STAGEKIT_IMPLS:-}; do
   label="${entry%%=*}"
   spec="${entry#*=}"
   echo "=== stagekit: conformance suite against $label (--impl $spec) ==="
+  # The project's own Python stagers are judged against their expectations files (what torch 1.13
+  # cannot do is expected there), as ctest judges them.
+  expect=()
+  if [[ "$spec" =~ ^torch:stagekit_torch_examples\.([a-z_.]+): ]]; then
+    file="conformance/torch/examples/expect/${BASH_REMATCH[1]##*.}.expect.json"
+    [ -f "$file" ] && expect=(--expect "$file")
+  fi
   rc=0
-  build/release/conformance/stagekit-conform --impl "$spec" --jobs "$(nproc)" --quiet \
+  build/release/conformance/stagekit-conform --impl "$spec" --jobs "$(nproc)" --quiet "${expect[@]}" \
     --out "$out/conformance/implementations/$label" "$@" || rc=$?
   # Its failures are findings about that implementation, reported side by side, not a failed job.
   [ -f "$out/conformance/implementations/$label/results.json" ] &&
