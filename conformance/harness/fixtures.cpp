@@ -1,5 +1,7 @@
 #include "fixtures.h"
 
+#include "source_tree.h"
+
 #include <xxhash.h>
 
 #include <unordered_set>
@@ -135,8 +137,14 @@ void require_unchanged(CaseContext& ctx, const std::vector<StorageDigest>& befor
 Value stage_or_fail(CaseContext& ctx, StagerUnderTest& stager, const Value& sd, std::string_view what) {
   try {
     const std::vector<StorageDigest> before = storage_digests(sd);
+    const std::vector<TreeNode> tree = source_tree(sd);
     Value staged = stager.stage(sd);
     require_unchanged(ctx, before, what);
+    if (const auto change = first_tree_change(sd, tree)) {
+      ctx.require(false, change->first, fmt::format("stage ({}): sources unchanged", what),
+                  fmt::format("stage() changed the caller's state dict (a stager must leave its input as it was): {}",
+                              change->second));
+    }
     return staged;
   } catch (const Error& e) {
     ctx.require(false, e.path().empty() ? "<stager>" : e.path(), fmt::format("stage ({})", what),

@@ -97,7 +97,8 @@ struct StorageDigest {
 // Fails the case ("stage (<what>)", property "sources unchanged") for every storage whose bytes
 // differ from its digest in `before`, naming the path.
 void require_unchanged(CaseContext& ctx, const std::vector<StorageDigest>& before, std::string_view what);
-// Stages with `stager` and requires that it returns (no exception) and leaves the bytes of every
+// Stages with `stager` and requires that it returns (no exception), leaves the caller's tree as it
+// was (source_tree.h: the same nodes in the same places, property "sources unchanged") and the bytes of every
 // source storage as they were.
 [[nodiscard]] Value stage_or_fail(CaseContext& ctx, StagerUnderTest& stager, const Value& sd, std::string_view what);
 

@@ -52,6 +52,7 @@ const Modules& modules() {
     m->compat = py::module_::import("stagekit_torch.compat");
     m->convert = py::module_::import("stagekit_torch.convert");
     m->protocol = py::module_::import("stagekit_torch.protocol");
+    m->snapshot = py::module_::import("stagekit_torch.snapshot");
     m->tensor_type = m->torch.attr("Tensor");
     m->opaque_type = m->convert.attr("OpaqueLeaf");
     m->host_buffer = host_buffer_type();

@@ -29,6 +29,7 @@ struct Modules {
   py::module_ compat;
   py::module_ convert;
   py::module_ protocol;
+  py::module_ snapshot;     // stagekit_torch.snapshot: is the caller's state dict as it was?
   py::object tensor_type;   // torch.Tensor
   py::object opaque_type;   // stagekit_torch.convert.OpaqueLeaf
   py::object host_buffer;   // the bridge's buffer over a stagekit host storage

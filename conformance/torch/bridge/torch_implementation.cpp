@@ -111,7 +111,9 @@ class TorchStager final : public StagerUnderTest, public conformance::SplitStage
   Value stage(const Value& state_dict) override {
     py::gil_scoped_acquire gil;
     py::object source = guarded("converting the state dict to torch", [&] { return to_torch(state_dict); });
+    const py::object before = snapshot(source);
     py::object staged = guarded("stage()", [&] { return stager_.attr("stage")(source); });
+    require_unchanged(source, before, "stage()");
     source = py::object();
     return guarded("converting the staged state dict back", [&] { return from_torch(staged); });
   }
@@ -125,8 +127,10 @@ class TorchStager final : public StagerUnderTest, public conformance::SplitStage
   std::unique_ptr<PendingResult> stage_async(const Value& state_dict) override {
     py::gil_scoped_acquire gil;
     py::object source = guarded("converting the state dict to torch", [&] { return to_torch(state_dict); });
+    const py::object before = snapshot(source);
     py::object staged = guarded("stage(non_blocking=True)",
                                 [&] { return stager_.attr("stage")(source, py::arg("non_blocking") = true); });
+    require_unchanged(source, before, "stage(non_blocking=True)");
     return std::make_unique<TorchPending>(std::move(staged));
   }
 
@@ -137,6 +141,22 @@ class TorchStager final : public StagerUnderTest, public conformance::SplitStage
     });
     StorageMirror::instance().prune(/*force=*/true);  // what the case let go goes now
     collect_garbage();
+  }
+
+  // The caller's state dict as the stager gets it (stagekit_torch.snapshot): the tree itself lives
+  // only on this side of the route, so the bridge checks that a stage left it as it was.
+  static py::object snapshot(const py::object& source) {
+    return guarded("taking a snapshot of the state dict", [&] { return modules().snapshot.attr("snapshot")(source); });
+  }
+  static void require_unchanged(const py::object& source, const py::object& before, std::string_view call) {
+    const py::object change = guarded("checking the state dict after the stage",
+                                      [&] { return modules().snapshot.attr("first_change")(source, before); });
+    if (change.is_none()) return;
+    const auto where = py::cast<py::tuple>(change);
+    throw InvalidArgument(
+        fmt::format("{} changed the caller's state dict (a stager must leave its input as it was): {}", call,
+                    py::cast<std::string>(where[1])),
+        py::cast<std::string>(where[0]));
   }
 
   std::optional<CacheStats> cache_stats() const override {
