@@ -86,6 +86,19 @@ std::int64_t sizes_digest(std::span<const std::size_t> sizes) noexcept {
   return static_cast<std::int64_t>(h);
 }
 
+Signature broadcast_many_signature(std::span<const std::span<std::byte>> items, int root) {
+  std::vector<std::size_t> sizes;
+  std::size_t total = 0;
+  for (const std::span<std::byte> item : items) {
+    sizes.push_back(item.size());
+    total += item.size();
+  }
+  Signature sig = make_signature(CollectiveKind::broadcast_many, 0, total);
+  sig.root = root;
+  sig.key = sizes_digest(sizes);
+  return sig;
+}
+
 void check_signatures(std::span<const Signature> all, std::string_view context) {
   if (all.empty()) return;
   auto call_text = [](const Signature& s) {

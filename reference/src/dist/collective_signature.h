@@ -5,6 +5,7 @@
 // error on every rank instead of corrupted memory.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -43,6 +44,9 @@ static_assert(sizeof(Signature) == 48 && std::is_trivially_copyable_v<Signature>
 [[nodiscard]] Signature make_signature(CollectiveKind kind, std::uint64_t seq, std::size_t nbytes = 0);
 // A digest of a list of sizes (FNV-1a over their 64-bit values), to check that ranks agree on it.
 [[nodiscard]] std::int64_t sizes_digest(std::span<const std::size_t> sizes) noexcept;
+// The signature of broadcast_many (sequence number 0: the exchange sets it): the root, the total
+// in nbytes and a digest of the items' sizes.
+[[nodiscard]] Signature broadcast_many_signature(std::span<const std::span<std::byte>> items, int root);
 
 // Throws CommunicationError (prefixed with `context`) when the signatures of the ranks (index = rank)
 // disagree on anything the collective needs to agree on.

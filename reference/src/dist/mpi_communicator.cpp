@@ -218,17 +218,9 @@ class MpiCommunicator final : public Communicator {
   void broadcast_many(std::span<const std::span<std::byte>> items, int root, MemoryOwner owner) override {
     const auto start = begin("broadcast_many");
     detail::check_root(*this, root, "broadcast_many");
-    std::vector<std::size_t> sizes;
-    std::size_t total = 0;
-    for (const std::span<std::byte> item : items) {
-      sizes.push_back(item.size());
-      total += item.size();
-    }
-    Signature sig = detail::make_signature(CollectiveKind::broadcast_many, 0, total);
-    sig.root = root;
-    sig.key = detail::sizes_digest(sizes);
+    const Signature sig = detail::broadcast_many_signature(items, root);
     (void)exchange(sig, start);
-    if (total == 0 || size_ == 1) return;
+    if (sig.nbytes == 0 || size_ == 1) return;
     struct Transfer {
       MemoryOwner owner;
       std::deque<Bytes> staging;  // only without an owner
