@@ -112,6 +112,22 @@ std::vector<std::byte> download(const Storage& device) {
   return host;
 }
 
+// `n` bytes of rank `rank`'s pattern.
+std::vector<std::byte> patterned(int rank, std::size_t n) {
+  std::vector<std::byte> host(n);
+  for (std::size_t i = 0; i < n; ++i) host[i] = pattern(rank, i);
+  return host;
+}
+
+// Empty when the device buffer holds rank `rank`'s pattern, else the first byte that differs.
+std::string differs_from_pattern(const Storage& device, int rank) {
+  const std::vector<std::byte> out = download(device);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (out[i] != pattern(rank, i)) return fmt::format("byte {} differs from rank {}'s", i, rank);
+  }
+  return {};
+}
+
 // The device memory of one case, kept alive by the in-place calls of stagekit's communicator.
 struct Buffers {
   Storage send;
@@ -126,9 +142,7 @@ class AllGatherCase : public RankCase {
     const Device device = Device::cuda(w.device);
     buffers_ = std::make_shared<Buffers>(Buffers{Storage::allocate(block_, device),
                                                  Storage::allocate(block_ * static_cast<std::size_t>(size_), device)});
-    std::vector<std::byte> local(block_);
-    for (std::size_t i = 0; i < block_; ++i) local[i] = pattern(comm.rank(), i);
-    upload(buffers_->send, local);
+    upload(buffers_->send, patterned(comm.rank(), block_));
     upload(buffers_->receive, std::vector<std::byte>(buffers_->receive.nbytes()));
   }
   void run(dist::Communicator&) override {
@@ -163,11 +177,7 @@ class BroadcastCase : public RankCase {
  public:
   BroadcastCase(World& w, const dist::Communicator& comm, std::size_t bytes, bool engine) : world_(w), engine_(engine) {
     buffers_ = std::make_shared<Buffers>(Buffers{Storage(), Storage::allocate(bytes, Device::cuda(w.device))});
-    std::vector<std::byte> host(bytes);
-    if (comm.rank() == kRoot) {
-      for (std::size_t i = 0; i < bytes; ++i) host[i] = pattern(kRoot, i);
-    }
-    upload(buffers_->receive, host);
+    upload(buffers_->receive, comm.rank() == kRoot ? patterned(kRoot, bytes) : std::vector<std::byte>(bytes));
   }
   void run(dist::Communicator&) override {
     if (engine_) {
@@ -177,13 +187,7 @@ class BroadcastCase : public RankCase {
       world_.stagekit->broadcast_many(items, kRoot, buffers_);
     }
   }
-  std::string verify() override {
-    const std::vector<std::byte> out = download(buffers_->receive);
-    for (std::size_t i = 0; i < out.size(); ++i) {
-      if (out[i] != pattern(kRoot, i)) return fmt::format("byte {} differs from rank {}'s", i, kRoot);
-    }
-    return {};
-  }
+  std::string verify() override { return differs_from_pattern(buffers_->receive, kRoot); }
 
  private:
   World& world_;
@@ -201,9 +205,7 @@ class SendRecvCase : public RankCase {
     }
     const Device device = Device::cuda(w.device);
     buffers_ = std::make_shared<Buffers>(Buffers{Storage::allocate(bytes, device), Storage::allocate(bytes, device)});
-    std::vector<std::byte> host(bytes);
-    for (std::size_t i = 0; i < bytes; ++i) host[i] = pattern(comm.rank(), i);
-    upload(buffers_->send, host);
+    upload(buffers_->send, patterned(comm.rank(), bytes));
     upload(buffers_->receive, std::vector<std::byte>(bytes));
   }
   void run(dist::Communicator&) override {
@@ -215,13 +217,7 @@ class SendRecvCase : public RankCase {
       world_.stagekit->send_recv(peer_, sends, recvs, /*tag=*/7, buffers_);
     }
   }
-  std::string verify() override {
-    const std::vector<std::byte> out = download(buffers_->receive);
-    for (std::size_t i = 0; i < out.size(); ++i) {
-      if (out[i] != pattern(peer_, i)) return fmt::format("byte {} differs from rank {}'s", i, peer_);
-    }
-    return {};
-  }
+  std::string verify() override { return differs_from_pattern(buffers_->receive, peer_); }
 
  private:
   World& world_;
