@@ -44,8 +44,8 @@ class ReferenceUtilities final : public StateDictUtilitiesUnderTest {
   Value gather_state_dict(const Value& sd, dist::Communicator& world, const UtilityGatherOptions& o) override {
     // Gathered tensors take pre-faulted memory from this object's pool: gathering the same state
     // dict again (checkpoint after checkpoint) costs no page faults once the last result is freed.
-    return dist::gather_state_dict(sd, world,
-                                   dist::GatherOptions{o.cpu_offload, o.ranks_only, o.type_check, &output_pool_});
+    return dist::gather_state_dict(
+        sd, world, dist::GatherOptions{o.cpu_offload, o.ranks_only, o.type_check, &output_pool_, o.device});
   }
   Value offload_state_dict_to_cpu(const Value& sd, int rank, const std::vector<int>& ranks_only,
                                   bool type_check) override {

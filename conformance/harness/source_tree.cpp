@@ -90,8 +90,9 @@ class Walk {
   void tensor(const Tensor& t, const std::string& where, const std::string& path) {
     std::vector<std::string> attrs;
     for (const auto& [name, value] : t.attrs()) attrs.push_back(name);
-    leaf(where, fmt::format("tensor {}{} strides {} offset {} on {}{} (object {}, storage {})", dtype_name(t.dtype()),
-                            t.sizes(), t.strides(), t.storage_offset(), t.device().str(),
+    leaf(where, fmt::format("{} {}{} strides {} offset {} on {}{}{} (object {}, storage {})",
+                            t.is_parameter() ? "parameter" : "tensor", dtype_name(t.dtype()), t.sizes(), t.strides(),
+                            t.storage_offset(), t.device().str(), t.requires_grad() ? " that requires grad" : "",
                             attrs.empty() ? "" : fmt::format(" with attributes {}", fmt::join(attrs, ", ")),
                             t.identity(), t.storage().identity()));
     for (const auto& [name, value] : t.attrs()) visit(value, child(path, name));

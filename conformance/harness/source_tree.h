@@ -5,8 +5,9 @@
 //
 // source_tree() lists, in walk order, every node reached with its path: its kind and identity, a
 // container's type name, keys or length, a scalar's value, and a tensor's identity, storage,
-// dtype, layout and attribute names (its attributes are walked too); a node reached again is listed
-// by identity only. first_tree_change() compares the tree now with such a list.
+// dtype, layout, parameter and requires-grad flags and attribute names (its attributes are walked
+// too); a node reached again is listed by identity only. first_tree_change() compares the tree now
+// with such a list.
 #pragma once
 
 #include <optional>

@@ -6,7 +6,10 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <memory>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -170,6 +173,36 @@ TEST(Mutants, ShallowCopyOfCpuSources) {
                 {"stager.cpu_storage_independence.cpu.pin0_share0", "stager.full_contract.cpu.pin0_share0",
                  "stager.dataclasses.cpu.pin0_share0"},
                 "stager.empty_tensors.cpu.pin0_share0");
+}
+
+// A stager that turns autograd off on the sources it copies (and never back): the staged dict is
+// right, the caller's parameters no longer require grad.
+TEST(Mutants, SourcesLoseRequiresGrad) {
+  expect_caught({"clears-source-grad",
+                 [](const Value& source, const Value& staged) {
+                   for (const TensorLeaf& leaf : tensor_leaves(source)) {
+                     Tensor t = leaf.tensor;
+                     if (t.requires_grad()) t.set_requires_grad(false);
+                   }
+                   return staged;
+                 }},
+                {"stager.parameters_staged_plain.cpu.pin0_share0"}, "stager.views.cpu.pin0_share0");
+}
+
+// A stager that builds the staged structure once per source dict and afterwards only recopies the
+// tensors into their buffers ("a model's state dict keeps its structure"): a step counter, a new
+// optimizer entry or a replaced parameter is staged as it was the first time.
+TEST(Mutants, StaleSkeleton) {
+  auto first_results = std::make_shared<std::map<const void*, std::pair<Value, Value>>>();
+  expect_caught(
+      {"stale-skeleton",
+       [first_results](const Value& source, const Value& staged) {
+         // The source is kept with its result, so that no other dict takes its address.
+         auto [it, fresh] = first_results->emplace(source.identity(), std::pair{source, staged});
+         return fresh ? staged : it->second.second;
+       }},
+      {"stager.source_changed_between_stages.cpu.pin0_share0", "stager.source_changed_between_stages.cpu.pin1_share1"},
+      "stager.caching.cpu.pin0_share0");
 }
 
 TEST(Mutants, IgnoredPinningAndSharing) {
@@ -402,6 +435,18 @@ TEST(Mutants, DistributedValuesStagedToPageableMemory) {
                 "stager.tensor_pinned_and_shared.cpu.pin1_share1");
 }
 
+// A staged DTensor that claims another rank's coordinate: its spec and local tensor are right, so
+// only the rank tells it (on every rank but 0).
+TEST(Mutants, DTensorRankReset) {
+  expect_caught({"dtensor-rank-0", distributed_values([](const Value&, const Value& staged) {
+                   if (staged.kind() != Value::Kind::dtensor) return staged;
+                   const DTensor& dt = *staged.as_dtensor_node();
+                   return Value(std::make_shared<DTensor>(dt.local(), dt.spec(), 0));
+                 })},
+                {"stager.dtensor.cpu.pin1_share1.ws2", "stager.dtensor_layouts.cpu.pin0_share0.ws4"},
+                "stager.sharded_tensor.cpu.pin1_share1.ws2");
+}
+
 TEST(Mutants, LocalShardOffsetsRebased) {
   expect_caught({"rebased-shards", distributed_values([](const Value&, const Value& staged) {
                    if (staged.kind() != Value::Kind::sharded_tensor) return staged;
@@ -432,8 +477,10 @@ enum class UtilityFlaw {
   partial_as_replicate,
   distribute_adds_no_keys,
   timeout_reported_late,
-  plain_containers,  // offloading and create_cpu_state_dict make namedtuples and dict subclasses plain
-  meta_locals_kept,  // distribute_tensors leaves a DTensor whose local tensor is on the meta device as it is
+  plain_containers,     // offloading and create_cpu_state_dict make namedtuples and dict subclasses plain
+  meta_locals_kept,     // distribute_tensors leaves a DTensor whose local tensor is on the meta device as it is
+  device_ignored,       // gather_state_dict drops `device`
+  device_for_dtensors,  // gather_state_dict moves gathered DTensors to `device` too
 };
 
 // The reference utilities with one flaw.
@@ -443,6 +490,17 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
       : inner_(std::move(inner)), flaw_(flaw) {}
   Value gather_state_dict(const Value& sd, dist::Communicator& world, const UtilityGatherOptions& o) override {
     UtilityGatherOptions options = o;
+    if (flaw_ == UtilityFlaw::device_ignored) options.device.reset();
+    if (flaw_ == UtilityFlaw::device_for_dtensors && o.device && sd.kind() == Value::Kind::dict) {
+      const Value out = inner_->gather_state_dict(sd, world, options);
+      if (out.kind() != Value::Kind::dict) return out;
+      auto d = std::make_shared<Dict>();
+      for (const auto& [k, v] : out.as_dict().entries()) {
+        const bool was_dtensor = sd.as_dict().contains(k) && sd.as_dict().at(k).kind() == Value::Kind::dtensor;
+        d->set(k, was_dtensor ? Value(v.as_tensor().to(*o.device)) : v);
+      }
+      return Value(d);
+    }
     if (flaw_ == UtilityFlaw::ignores_ranks_only) options.ranks_only.clear();
     if (flaw_ == UtilityFlaw::type_check_ignored) options.type_check = false;
     if (flaw_ == UtilityFlaw::partial_as_replicate) {  // no sum: each rank keeps its own pending values
@@ -701,6 +759,16 @@ TEST(Mutants, UtilitiesDistributingIntoNewDTensors) {
 TEST(Mutants, UtilitiesKeepingMetaLocals) {
   expect_utility_flaw_caught(UtilityFlaw::meta_locals_kept, {"utils.distribute_tensors_meta.cpu.default.ws2"},
                              "utils.distribute_tensors.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesIgnoringTheGatherDevice) {
+  expect_utility_flaw_caught(UtilityFlaw::device_ignored, {"utils.gather_on_device.cpu.default.ws2"},
+                             "utils.gather_sharded_tensor.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesMovingDTensorsToTheGatherDevice) {
+  expect_utility_flaw_caught(UtilityFlaw::device_for_dtensors, {"utils.gather_on_device.cpu.default.ws2"},
+                             "utils.gather_sharded_tensor.cpu.default.ws2");
 }
 
 TEST(Mutants, UtilitiesGatheringPartialAsReplicate) {

@@ -1,6 +1,8 @@
 // The probes must tell locked from unlocked, shared from private, before they judge implementations.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -62,6 +64,36 @@ TEST(MemoryProbe, SharedMeansANamedSharedMapping) {
   const Verdict v = shared_mapping(memfd_shared.p, kBytes);
   EXPECT_TRUE(v.yes) << v.detail;
   EXPECT_GE(shared_object_mappings(), 1U);
+}
+
+// Shared memory another process can still reach: through a descriptor this process holds, or a name;
+// a memfd whose descriptor was closed after mapping is reachable only by forked children.
+TEST(MemoryProbe, SharedMeansReachableByAnotherProcess) {
+  Mapped kept(MAP_SHARED, memfd_of(kBytes));
+  const Verdict with_fd = shared_mapping(kept.p, kBytes);
+  EXPECT_TRUE(with_fd.yes) << with_fd.detail;
+  EXPECT_NE(with_fd.detail.find(fmt::format("descriptor {}", kept.fd)), std::string::npos) << with_fd.detail;
+
+  Mapped closed(MAP_SHARED, memfd_of(kBytes));
+  ASSERT_EQ(close(closed.fd), 0);
+  closed.fd = -1;
+  const Verdict without = shared_mapping(closed.p, kBytes);
+  EXPECT_FALSE(without.yes) << without.detail;
+  EXPECT_NE(without.detail.find("no other process can reach"), std::string::npos) << without.detail;
+  EXPECT_TRUE(fork_write_visible(closed.p, kBytes).yes) << "a forked child still shares it";
+
+  const std::string name = fmt::format("/stagekit-probe-test-{}", getpid());
+  const int named_fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  ASSERT_GE(named_fd, 0);
+  ASSERT_EQ(ftruncate(named_fd, static_cast<off_t>(kBytes)), 0);
+  Mapped named(MAP_SHARED, named_fd);
+  ASSERT_EQ(close(named.fd), 0);
+  named.fd = -1;
+  const Verdict by_name = shared_mapping(named.p, kBytes);
+  EXPECT_TRUE(by_name.yes) << by_name.detail;
+  EXPECT_NE(by_name.detail.find("its name"), std::string::npos) << by_name.detail;
+  ASSERT_EQ(shm_unlink(name.c_str()), 0);
+  EXPECT_FALSE(shared_mapping(named.p, kBytes).yes) << "unlinked, and no descriptor left";
 }
 
 TEST(MemoryProbe, ForkWritesAreVisibleOnlyThroughSharedMappings) {

@@ -77,6 +77,14 @@ TEST(SourceTree, EveryKindOfRewiringIsNamed) {
     EXPECT_NE(change_of(v, before, &path), "");
     EXPECT_EQ(path, "b.scale");
   }
+  {
+    const Value v = sample();
+    const auto before = source_tree(v);
+    Tensor w = v["w"].as_tensor();
+    w.set_requires_grad(true);  // the source's autograd flag changed in place
+    EXPECT_NE(change_of(v, before, &path).find("requires grad"), std::string::npos);
+    EXPECT_EQ(path, "w");
+  }
 }
 
 }  // namespace

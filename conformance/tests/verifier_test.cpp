@@ -1,6 +1,7 @@
 // The verifiers must reject every kind of wrong staging, and accept right staging.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "stagekit/core/cuda.h"
@@ -141,6 +142,29 @@ TEST(Verifiers, FailuresNameTheActualDifference) {
             "1 of 6 elements differ (" + actual.describe() + "); the first, at [1, 2], is 9.5 instead of 5");
   EXPECT_NE(describe_difference(actual.view({6}), expected).find("got "), std::string::npos) << "shapes differ";
   EXPECT_EQ(describe_difference(expected, expected), "the same elements (" + expected.describe() + ")");
+}
+
+// Scalar leaves compare exactly: -0.0 is not 0.0, a NaN's payload counts, and the reason shows the
+// bits where the values print alike; ints beyond 2^53 compare as ints.
+TEST(Verifiers, ScalarLeavesCompareExactly) {
+  std::uint64_t payload = 0x7FF8000000000123ULL;
+  double nan_with_payload = 0;
+  std::memcpy(&nan_with_payload, &payload, sizeof payload);
+  const Value source = Value::dict({{"z", -0.0}, {"n", nan_with_payload}, {"seed", std::int64_t{9007199254740993}}});
+  EXPECT_TRUE(
+      verify_staged(source,
+                    Value::dict({{"z", -0.0}, {"n", nan_with_payload}, {"seed", std::int64_t{9007199254740993}}}), {})
+          .empty());
+  const std::vector<Failure> zero = verify_staged(
+      source, Value::dict({{"z", 0.0}, {"n", nan_with_payload}, {"seed", std::int64_t{9007199254740993}}}), {});
+  ASSERT_TRUE(has_property(zero, "value")) << all(zero);
+  EXPECT_NE(all(zero).find("-0 (0x8000000000000000) vs 0 (0x0000000000000000)"), std::string::npos) << all(zero);
+  const std::vector<Failure> nan = verify_staged(
+      source, Value::dict({{"z", -0.0}, {"n", std::nan("")}, {"seed", std::int64_t{9007199254740993}}}), {});
+  EXPECT_NE(all(nan).find("nan (0x7ff8000000000123) vs nan (0x7ff8000000000000)"), std::string::npos) << all(nan);
+  const std::vector<Failure> seed = verify_staged(
+      source, Value::dict({{"z", -0.0}, {"n", nan_with_payload}, {"seed", std::int64_t{9007199254740992}}}), {});
+  EXPECT_NE(all(seed).find("9007199254740993 vs 9007199254740992"), std::string::npos) << all(seed);
 }
 
 TEST(Verifiers, MemoryKindsAreProbedNotTrusted) {

@@ -1,6 +1,8 @@
 #include "stagekit/testing/memory_probe.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +26,25 @@ bool is_named_shared(const Mapping& m) {
   if (!m.is_shared()) return false;
   if (m.path.empty() || m.path.rfind("/dev/zero", 0) == 0 || m.path.rfind('[', 0) == 0) return false;
   return true;
+}
+
+bool starts_with(const std::string& s, std::string_view prefix) { return s.rfind(prefix, 0) == 0; }
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// How another process can reach the object a named shared mapping maps, or nullopt when none can.
+std::optional<std::string> reachable_by(const Mapping& m, const MemoryMap& map) {
+  if (starts_with(m.path, "/SYSV")) return "its SysV segment id";
+  if (!starts_with(m.path, "/memfd:") && !ends_with(m.path, " (deleted)")) {
+    struct stat st {};
+    if (stat(m.path.c_str(), &st) == 0 && major(st.st_dev) == m.dev_major && minor(st.st_dev) == m.dev_minor &&
+        st.st_ino == m.inode)
+      return "its name";
+  }
+  const int fd = map.descriptor_of(m);
+  if (fd >= 0) return fmt::format("descriptor {}", fd);
+  return std::nullopt;
 }
 
 std::uint64_t status_field_bytes(const char* field) {
@@ -84,6 +105,12 @@ MemoryMap MemoryMap::snapshot() {
       std::getline(fields, m.path);
       const auto begin = m.path.find_first_not_of(' ');
       m.path = begin == std::string::npos ? std::string() : m.path.substr(begin);
+      const auto colon = dev.find(':');
+      if (colon != std::string::npos) {
+        m.dev_major = static_cast<unsigned>(std::stoul(dev.substr(0, colon), nullptr, 16));
+        m.dev_minor = static_cast<unsigned>(std::stoul(dev.substr(colon + 1), nullptr, 16));
+      }
+      m.inode = inode.empty() ? 0 : std::stoull(inode);
       map.mappings_.push_back(std::move(m));
       continue;
     }
@@ -100,7 +127,25 @@ MemoryMap MemoryMap::snapshot() {
       }
     }
   }
+  if (DIR* dir = opendir("/proc/self/fd")) {
+    const int own = dirfd(dir);
+    while (const dirent* entry = readdir(dir)) {
+      if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+      const int fd = std::atoi(entry->d_name);
+      struct stat st {};
+      if (fd == own || fstat(fd, &st) != 0) continue;
+      map.open_objects_.push_back({major(st.st_dev), minor(st.st_dev), st.st_ino, fd});
+    }
+    closedir(dir);
+  }
   return map;
+}
+
+int MemoryMap::descriptor_of(const Mapping& m) const {
+  for (const OpenObject& o : open_objects_) {
+    if (o.inode == m.inode && o.dev_major == m.dev_major && o.dev_minor == m.dev_minor) return o.fd;
+  }
+  return -1;
 }
 
 std::vector<const Mapping*> MemoryMap::covering(const void* p, std::size_t n, bool* complete) const {
@@ -145,7 +190,19 @@ Verdict shared_mapping(const void* p, std::size_t n, const MemoryMap* map) {
     if (!m->is_shared()) return {false, "private mapping: " + describe(*m)};
     if (!is_named_shared(*m)) return {false, "anonymous shared mapping no other process can open: " + describe(*m)};
   }
-  return {true, "shared: " + describe(*spans.front())};
+  const MemoryMap& snapshot = map != nullptr ? *map : local;
+  std::string how;
+  for (const Mapping* m : spans) {
+    const auto by = reachable_by(*m, snapshot);
+    if (!by) {
+      return {false,
+              "a shared mapping no other process can reach (no name, and no descriptor of this process "
+              "refers to it: it was closed after mapping): " +
+                  describe(*m)};
+    }
+    if (how.empty()) how = *by;
+  }
+  return {true, fmt::format("shared: {}, reachable through {}", describe(*spans.front()), how)};
 }
 
 Verdict fork_write_visible(void* p, std::size_t n) {

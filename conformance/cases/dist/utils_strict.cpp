@@ -1,7 +1,7 @@
 // The strict contract of gather_state_dict and the rank filter (spec B.6.2-B.6.4, C.4.5, C.4.6,
 // C.4.9): uneven and empty shards, 2-D meshes mixing Shard and Replicate, Partial(sum), ShardedTensors
-// with any shard layout, ranks_only on nested containers, type checks, and a rank that never
-// arrives (a timeout error on the others, not a hang).
+// with any shard layout, a gather with `device`, ranks_only on nested containers, type checks, and a
+// rank that never arrives (a timeout error on the others, not a hang).
 #include <chrono>
 
 #include <fmt/format.h>
@@ -118,7 +118,7 @@ void gather_subgroup(CaseContext& ctx, Source src, int ws) {
     const Value sd = Value::dict({{"st", Value(std::make_shared<ShardedTensor>(std::move(mine), meta, r))}});
     const Value all = ctx.utilities().gather_state_dict(sd, *group, {});
     check_equal(ctx, world.rank(), "st", all["st"].as_tensor(), full);
-    const Value listed = ctx.utilities().gather_state_dict(sd, *group, {false, {1}, true});
+    const Value listed = ctx.utilities().gather_state_dict(sd, *group, {false, {1}, true, std::nullopt});
     if (r == 1) {
       if (listed.kind() == Value::Kind::dict && listed.as_dict().contains(std::string("st"))) {
         check_equal(ctx, world.rank(), "st", listed["st"].as_tensor(), full);
@@ -133,6 +133,82 @@ void gather_subgroup(CaseContext& ctx, Source src, int ws) {
   });
 }
 
+// A row-sharded ShardedTensor of shape [2 * (ws - 1), 3] on `device`: ranks 0..ws-2 hold two rows
+// each, the last rank holds none.
+std::shared_ptr<ShardedTensor> rows_but_the_last_rank(const Tensor& full, int ws, int r, Device device) {
+  ShardedTensorMetadata meta;
+  meta.size = IntList(full.sizes().begin(), full.sizes().end());
+  meta.dtype = full.dtype();
+  std::vector<LocalTensorShard> mine;
+  for (int i = 0; i + 1 < ws; ++i) {
+    const ShardMetadata m{{2 * i, 0}, {2, meta.size[1]}, i, device};
+    meta.shards.push_back(m);
+    if (i == r) mine.push_back({full.narrow(0, 2 * i, 2).to(device), m});
+  }
+  return std::make_shared<ShardedTensor>(std::move(mine), meta, r);
+}
+
+bool check_on(CaseContext& ctx, int r, std::string_view path, const Tensor& t, Device expected, std::string_view why) {
+  return ctx.check(t.defined() && t.device() == expected, at_rank(r, path), "device",
+                   fmt::format("the gathered tensor is on {}, expected {} ({})", t.defined() ? t.device().str() : "-",
+                               expected.str(), why));
+}
+
+// B.6.3-B.6.4 with `device`: a ShardedTensor's full tensor goes through the given device and ends
+// on the device of the rank's first local shard (the CPU on a rank without one); a DTensor ignores
+// `device`; the meta device, which holds no data, is refused naming the path. CPU sources are
+// gathered with device=cpu, their DTensors with device=cuda:0, which they ignore (no CUDA needed);
+// CUDA sources are gathered with device=cpu, and a CPU ShardedTensor with device=cuda:0.
+void gather_on_device(CaseContext& ctx, Source src, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    const Device device = source_device(src);
+    const Device other = device.is_cpu() ? Device::cuda(0) : Device::cpu();
+    auto& utils = ctx.utilities();
+    const Tensor full = Tensor::random({2 * (ws - 1), 3}, DType::float32, 900);
+    const Device shard_device = r + 1 < ws ? device : Device::cpu();
+    const Value sharded = Value::dict({{"st", Value(rows_but_the_last_rank(full, ws, r, device))}});
+
+    UtilityGatherOptions on_cpu;
+    on_cpu.device = Device::cpu();
+    const Value a = utils.gather_state_dict(sharded, comm, on_cpu);
+    if (check_equal(ctx, r, "st", a["st"].as_tensor(), full)) {
+      check_on(ctx, r, "st", a["st"].as_tensor(), shard_device,
+               r + 1 < ws ? "the first local shard's device" : "a rank holding no shard gets the CPU");
+    }
+
+    const Tensor global = Tensor::random({ws, 4}, DType::float32, 901);
+    const auto dt = DTensor::distribute(global.to(device), world_mesh(ws, device), {Placement::shard(0)}, r);
+    UtilityGatherOptions elsewhere;
+    elsewhere.device = other;
+    const Value b = utils.gather_state_dict(Value::dict({{"dt", Value(dt)}}), comm, elsewhere);
+    if (check_equal(ctx, r, "dt", b["dt"].as_tensor(), global)) {
+      check_on(ctx, r, "dt", b["dt"].as_tensor(), device, fmt::format("a DTensor ignores device={}", other.str()));
+    }
+
+    if (device.is_cuda()) {  // a CPU ShardedTensor gathered on the GPU comes back to the CPU
+      const Value host = Value::dict({{"st", Value(rows_but_the_last_rank(full, ws, r, Device::cpu()))}});
+      const Value c = utils.gather_state_dict(host, comm, elsewhere);
+      if (check_equal(ctx, r, "st(cpu shards)", c["st"].as_tensor(), full)) {
+        check_on(ctx, r, "st(cpu shards)", c["st"].as_tensor(), Device::cpu(),
+                 "the first local shard's device, not device=cuda:0");
+      }
+    }
+
+    UtilityGatherOptions on_meta;
+    on_meta.device = Device::meta();
+    try {
+      const Value d = utils.gather_state_dict(sharded, comm, on_meta);
+      ctx.check(false, at_rank(r, "st"), "meta device",
+                fmt::format("gathering on the meta device, which holds no data, returned a {} instead of an error",
+                            value_kind_name(d["st"].kind())));
+    } catch (const Error& e) {
+      ctx.check(e.path() == "st", at_rank(r, "st"), "error path",
+                fmt::format("the error names '{}': {}", e.path(), e.what()));
+    }
+  });
+}
+
 void ranks_only_nested(CaseContext& ctx, Source src, int ws) {
   ctx.run_ranks(ws, [&](dist::Communicator& comm) {
     const int r = comm.rank();
@@ -143,8 +219,8 @@ void ranks_only_nested(CaseContext& ctx, Source src, int ws) {
                                       {"items", Value::list({Value(dt), Value(2)})}});
     const Value as_list = Value::list({Value(dt), Value::dict({{"x", Value(3)}})});
     auto& utils = ctx.utilities();
-    const Value a = utils.gather_state_dict(nested, comm, {false, {1}, true});
-    const Value b = utils.gather_state_dict(as_list, comm, {false, {1}, true});
+    const Value a = utils.gather_state_dict(nested, comm, {false, {1}, true, std::nullopt});
+    const Value b = utils.gather_state_dict(as_list, comm, {false, {1}, true, std::nullopt});
     if (r == 1) {
       check_equal(ctx, r, "outer.inner", a["outer"]["inner"].as_tensor(), global_tensor({ws, 2}, device));
       check_equal(ctx, r, "items.0", a["items"].at(0).as_tensor(), global_tensor({ws, 2}, device));
@@ -284,6 +360,14 @@ STAGEKIT_CONFORMANCE_CASES(dist_strict) {
                   "ShardedTensor, and ranks_only names ranks of the group",
                   "strict (spec B.6.2-B.6.4, pg)", Profile::strict, kBothSources, kWorld4, gather_subgroup,
                   sharded_subgroup);
+  Requirements sharded_on_device = utilities_requirements();
+  sharded_on_device.sharded_tensor = true;
+  add_world_cases(registry, "utils", "gather_on_device",
+                  "gather with device: a ShardedTensor ends on its first local shard's device (CPU on a rank "
+                  "holding none) whatever device it was gathered on, a DTensor ignores device, and the meta device "
+                  "is refused naming the path",
+                  "strict (spec B.6.3-B.6.4, device)", Profile::strict, kBothSources, kWorlds2And4, gather_on_device,
+                  sharded_on_device);
   add_world_cases(registry, "utils", "ranks_only_nested",
                   "ranks_only=(1): the listed rank gets nested dicts and lists in full; the others get {} for a dict "
                   "and None for a top-level list",

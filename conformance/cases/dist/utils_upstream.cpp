@@ -119,7 +119,7 @@ void gather_cpu_offload_ranks_only(CaseContext& ctx, Source src, int ws) {
   ctx.run_ranks(ws, [&](dist::Communicator& comm) {
     const int r = comm.rank();
     const Value sd = Value::dict({{"dtensor", Value(sharded_rows({3, 3, 3}, r, ws, source_device(src)))}});
-    const Value gathered = ctx.utilities().gather_state_dict(sd, comm, {true, {0, 2}, true});
+    const Value gathered = ctx.utilities().gather_state_dict(sd, comm, {true, {0, 2}, true, std::nullopt});
     if (r == 0 || r == 2) {
       const Value out = gathered["dtensor"];
       check_equal(ctx, r, "dtensor", out.as_tensor(), expected_rows({3, 3, 3}, ws, Device::cpu()));

@@ -1,5 +1,8 @@
 // The whole contract on one rich state dict: every container and scalar kind, views of every layout,
 // attributes, aliasing, objects — verified strictly after a first (cold) and a second (warm) stage.
+// Its scalar leaves hold the values a number or text held any other way would change: NaN with a
+// payload, -0.0, infinities, the smallest subnormal, 64-bit ints beyond 2^53 (RNG seeds), strings
+// with NUL and multi-byte characters, bytes of every value.
 #include <cstring>
 #include <limits>
 
@@ -15,6 +18,27 @@ double nan_with_payload() {
   double d = 0;
   std::memcpy(&d, &bits, sizeof d);
   return d;
+}
+
+double from_bits(std::uint64_t bits) {
+  double d = 0;
+  std::memcpy(&d, &bits, sizeof d);
+  return d;
+}
+
+// Numbers and text that survive only an exact copy (a double holds no int beyond 2^53 exactly, and
+// arithmetic or a text round trip canonicalises -0.0 and NaNs).
+Value exact_only_scalars() {
+  std::vector<std::byte> every_byte(256);
+  for (std::size_t i = 0; i < every_byte.size(); ++i) every_byte[i] = static_cast<std::byte>(i);
+  return Value::dict({
+      {"floats", Value::list({-0.0, from_bits(0xFFF0000000000ABCULL), std::numeric_limits<double>::infinity(),
+                              -std::numeric_limits<double>::infinity(), std::numeric_limits<double>::denorm_min()})},
+      {"ints", Value::list({std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(),
+                            std::int64_t{9007199254740993}, std::int64_t{-9007199254740993}})},
+      {"texts", Value::list({std::string("nul\0inside", 10), "na\xc3\xafve \xe6\x97\xa5\xe6\x9c\xac", ""})},
+      {"bytes", Value::list({Bytes{std::move(every_byte)}, Bytes{}})},
+  });
 }
 
 Value make_rich_state_dict(Device dev) {
@@ -48,6 +72,7 @@ Value make_rich_state_dict(Device dev) {
       {"shared_list_a", shared_list},
       {"shared_list_b", shared_list},
       {"step_again", step},
+      {"exact_only", exact_only_scalars()},
   });
 }
 
@@ -130,7 +155,8 @@ STAGEKIT_CONFORMANCE_CASES(full_contract) {
              "sources share a storage",
              "strict", Profile::strict, kBothSources, kFourConfigs, sharing_both_directions_case);
   add_matrix(registry, "full_contract",
-             "A rich state dict (every value kind, views of every layout, attributes, aliasing, objects) stages "
+             "A rich state dict (every value kind, scalars only an exact copy keeps, views of every layout, "
+             "attributes, aliasing, objects) stages "
              "exactly, cold and warm",
              "strict", Profile::strict, kBothSources, kFourConfigs, full_contract_case);
 }

@@ -1,4 +1,5 @@
-// C.1.1: a stager stays usable after every stage() and after close().
+// C.1.1: a stager stays usable after every stage() and after close(), and stages a dict the caller
+// changed in place between stages as it is now.
 #include <fmt/format.h>
 
 #include "../../harness/fixtures.h"
@@ -48,9 +49,56 @@ void reuse_after_close_case(CaseContext& ctx, Source src, PinShare cfg) {
   ctx.add_failures(verify_staged(sd, again, memory_expectation(cfg)));
 }
 
+// The caller changes its dict in place between two stages, as training does (the step counter, a
+// learning rate, optimizer state that appears after the first step, a parameter replaced by a new
+// tensor, a list that grows): the second stage stages the dict as it is now, and the first result
+// keeps the structure and non-tensor values it was staged with (only tensor bytes alias the cache).
+void source_changed_between_stages_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  auto state = std::make_shared<Dict>();
+  state->set(std::int64_t{0}, Value::dict({{"exp_avg", Tensor::random({8}, DType::float32, 101, dev)}}));
+  const Value sd = Value::dict({{"model", Value::dict({{"w", Tensor::random({4, 4}, DType::float32, 102, dev)},
+                                                       {"b", Tensor::random({4}, DType::float32, 103, dev)}})},
+                                {"optimizer", Value::dict({{"step", 1}, {"lr", 0.1}, {"state", Value(state)}})},
+                                {"seen", Value::list({"epoch0"})},
+                                {"note", "first"}});
+  auto stager = ctx.make_stager(stager_config(cfg));
+  const Value first = stage_or_fail(ctx, *stager, sd, "before the change");
+  ctx.add_failures(verify_staged(sd, first, memory_expectation(cfg)));
+
+  Dict& optimizer = sd["optimizer"].as_dict();
+  optimizer.set(DictKey(std::string("step")), Value(2));
+  optimizer.set(DictKey(std::string("lr")), Value(0.05));
+  state->set(std::int64_t{1}, Value::dict({{"exp_avg", Tensor::random({8}, DType::float32, 104, dev)}}));
+  sd["model"].as_dict().set(DictKey(std::string("w")), Value(Tensor::random({2, 8}, DType::bfloat16, 105, dev)));
+  sd["seen"].as_list().items.emplace_back("epoch1");
+  sd.as_dict().set(DictKey(std::string("note")), Value("second"));
+  Tensor(state->at(std::int64_t{0})["exp_avg"].as_tensor()).fill_(7.0);
+
+  const Value second = stage_or_fail(ctx, *stager, sd, "after the change");
+  ctx.add_failures(verify_staged(sd, second, memory_expectation(cfg)));
+  ctx.check(first.identity() != second.identity(), "<root>", "new containers",
+            "the second stage returned the first result's dict again: each stage builds new containers");
+  if (first.kind() != Value::Kind::dict || first.as_dict().size() != 4) return;
+  const Value& before = first["optimizer"];
+  ctx.check(before.kind() == Value::Kind::dict && before["step"].kind() == Value::Kind::integer &&
+                before["step"].as_int() == 1 && before["state"].as_dict().size() == 1,
+            "optimizer", "earlier result",
+            "the first result's optimizer dict was rewritten by the second stage (step or state entries changed)");
+  ctx.check(first["seen"].as_list().items.size() == 1 && first["note"].as_string() == "first", "seen", "earlier result",
+            "the first result's list or string leaf was rewritten by the second stage");
+  ctx.check(first["model"]["w"].as_tensor().dtype() == DType::float32, "model.w", "earlier result",
+            "the first result's tensor entry was replaced by the second stage's");
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(reuse) {
+  add_matrix(registry, "source_changed_between_stages",
+             "The caller changes its dict in place between two stages (step and lr, new optimizer state, a "
+             "parameter replaced, a list grown): the second stage stages it as it is now, and the first result "
+             "keeps what it was staged with",
+             "strict", Profile::strict, kBothSources, kFourConfigs, source_changed_between_stages_case);
   add_matrix(registry, "reuse_after_stage",
              "One stager stages two different dicts (dicts, lists, tuples, objects, scalars) alternately three times",
              "strict", Profile::strict, kBothSources, kFourConfigs, reuse_after_stage_case);

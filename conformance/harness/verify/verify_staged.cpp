@@ -25,6 +25,13 @@ bool same_bits(double a, double b) {
   return std::memcmp(&a, &b, sizeof a) == 0;  // NOLINT(bugprone-suspicious-memory-comparison)
 }
 
+// "nan (0x7ff8000000000123)": the value and its bits, which tell NaN payloads and -0.0 apart.
+std::string value_and_bits(double d) {
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, &d, sizeof bits);
+  return fmt::format("{} (0x{:016x})", d, bits);
+}
+
 std::vector<std::byte> storage_bytes(const Storage& s) {
   std::vector<std::byte> out(s.nbytes());
   if (out.empty()) return out;
@@ -72,7 +79,8 @@ class StrictVerifier {
         return;
       case Value::Kind::floating:
         check(same_bits(s.as_double(), d.as_double()), "value",
-              fmt::format("{} vs {} (compared bit for bit)", s.as_double(), d.as_double()));
+              fmt::format("{} vs {} (compared bit for bit)", value_and_bits(s.as_double()),
+                          value_and_bits(d.as_double())));
         return;
       case Value::Kind::string:
         check(s.as_string() == d.as_string(), "value", fmt::format("'{}' vs '{}'", s.as_string(), d.as_string()));
@@ -184,9 +192,12 @@ class StrictVerifier {
     }
   }
 
-  // A DTensor stages as its spec, unchanged, over a staged local tensor (checked like any tensor).
+  // A DTensor stages as its spec and rank (its coordinate in the mesh), unchanged, over a staged
+  // local tensor (checked like any tensor).
   void visit_dtensor(const DTensor& s, const DTensor& d) {
     check(s.spec() == d.spec(), "spec", fmt::format("source {} vs staged {}", s.spec().str(), d.spec().str()));
+    check(s.rank() == d.rank(), "rank",
+          fmt::format("the source is rank {}'s DTensor, the staged one claims rank {}", s.rank(), d.rank()));
     PathScope scope(path_, std::string_view("_local_tensor"));
     visit_tensor(s.local(), d.local());
   }

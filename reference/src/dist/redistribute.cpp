@@ -9,6 +9,7 @@
 #include <functional>
 #include <span>
 
+#include "stagekit/core/cuda.h"
 #include "stagekit/core/error.h"
 
 namespace stagekit::dist {
@@ -254,7 +255,12 @@ std::shared_ptr<DTensor> redistribute_to_replicate(const DTensor& dt, const Mesh
   return std::make_shared<DTensor>(full_tensor(dt, groups), std::move(spec), dt.rank());
 }
 
-Tensor full_tensor(const ShardedTensor& st, Communicator& world) {
+Tensor full_tensor(const ShardedTensor& st, Communicator& world, Device working) {
+  check_argument(!working.is_meta(), "a ShardedTensor cannot be gathered on the meta device: it holds no data");
+  if (working.is_cuda() && !cuda::available()) {
+    throw Unsupported(
+        fmt::format("a ShardedTensor cannot be gathered on {}: {}", working.str(), cuda::availability().reason));
+  }
   // Every rank contributes all its local shards: [count][per shard: offsets, sizes, bytes].
   std::vector<std::byte> mine;
   auto put = [&](const void* p, std::size_t n) {
@@ -298,7 +304,8 @@ Tensor full_tensor(const ShardedTensor& st, Communicator& world) {
     }
   }
   const Device device = st.local_shards().empty() ? Device::cpu() : st.local_shards().front().tensor.device();
-  return device.is_cpu() ? full : full.to(device);
+  if (!working.is_cpu()) full = full.to(working);  // where upstream's all-gather output lives
+  return device == working ? full : full.to(device);
 }
 
 }  // namespace stagekit::dist

@@ -140,7 +140,10 @@ class Iterator {
 
   Value map(const Value& v, const Value* companion) {
     switch (v.kind()) {
-      case Value::Kind::sharded_tensor: return spec_.sharded(v.as_sharded_tensor_node(), companion);
+      case Value::Kind::sharded_tensor: try { return spec_.sharded(v.as_sharded_tensor_node(), companion);
+        } catch (const Error& e) {
+          e.with_path(path_.str())->rethrow();
+        }
       case Value::Kind::dtensor: return spec_.dtensor(v.as_dtensor_node(), companion);
       case Value::Kind::tensor: return spec_.tensor(v.as_tensor(), companion);
       case Value::Kind::none:
@@ -303,6 +306,9 @@ void collect_dtensors(const Value& v, std::vector<std::shared_ptr<DTensor>>& out
 }  // namespace
 
 Value gather_state_dict(const Value& state_dict, Communicator& world, const GatherOptions& options) {
+  if (world.backend() == "nccl") {
+    throw Unsupported("a state dict is gathered in host memory: use a thread-world or MPI communicator, not NCCL");
+  }
   // One set of mesh groups per distinct mesh, created collectively in the order meshes are met.
   std::vector<std::unique_ptr<MeshGroups>> groups;
   auto groups_for = [&](const DeviceMesh& mesh) -> const MeshGroups& {
@@ -322,7 +328,10 @@ Value gather_state_dict(const Value& state_dict, Communicator& world, const Gath
   IterateSpec spec;
   spec.tensor = identity_tensor;
   spec.dtensor = [&](const std::shared_ptr<DTensor>& d, const Value*) { return Value(full_of.at(d.get())); };
-  spec.sharded = [&](const std::shared_ptr<ShardedTensor>& s, const Value*) { return Value(full_tensor(*s, world)); };
+  const Device working = options.device.value_or(Device::cpu());
+  spec.sharded = [&](const std::shared_ptr<ShardedTensor>& s, const Value*) {
+    return Value(full_tensor(*s, world, working));
+  };
   spec.cpu_offload = options.cpu_offload;
   spec.type_check = options.type_check;
   spec.keep = keeps(world.rank(), options.ranks_only);

@@ -113,6 +113,9 @@ struct UtilityGatherOptions {
   bool cpu_offload = false;
   std::vector<int> ranks_only;
   bool type_check = true;
+  // Upstream's `device`: where a ShardedTensor is gathered before its full tensor goes to the device
+  // of the rank's first local shard (CPU without one); DTensors ignore it. nullopt: not given.
+  std::optional<Device> device;
 };
 
 class StateDictUtilitiesUnderTest {

@@ -53,8 +53,10 @@ class MeshGroups {
 // is the full tensor (collective over the mesh, like full_tensor).
 [[nodiscard]] std::shared_ptr<DTensor> redistribute_to_replicate(const DTensor& dt, const MeshGroups& groups);
 // The full tensor of a ShardedTensor from every rank's local shards (any shard layout, every local
-// shard), on the first local shard's device or CPU.
-[[nodiscard]] Tensor full_tensor(const ShardedTensor& st, Communicator& world);
+// shard), on the first local shard's device or CPU. The shards' bytes cross `world` in host memory;
+// the full tensor passes through `working` (upstream's all-gather device) on its way. A meta `working` device is an
+// InvalidArgument, a CUDA one without CUDA Unsupported, raised before the collective.
+[[nodiscard]] Tensor full_tensor(const ShardedTensor& st, Communicator& world, Device working = Device::cpu());
 
 // Concatenation of `blocks` along `dim` (equal sizes elsewhere) into a new contiguous tensor.
 [[nodiscard]] Tensor concatenate(const std::vector<Tensor>& blocks, std::int64_t dim);

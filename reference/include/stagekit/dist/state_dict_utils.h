@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,10 +48,19 @@ struct GatherOptions {
   // Where full host tensors gathered in place take their memory: a pool the caller keeps across
   // calls reuses pre-faulted buffers (nullptr: fresh allocations).
   HostBufferPool* output_pool = nullptr;
+  // Where a ShardedTensor is gathered (upstream's `device`): its full tensor is placed on this
+  // device, then moved to the device of the rank's first local shard (the CPU on a rank holding
+  // none), as upstream. nullopt: the CPU, the memory of the host communicators, which carry the bytes
+  // whatever the device. DTensors ignore it,
+  // as upstream (they gather over their mesh). The meta device holds no data and is refused, and a
+  // CUDA device without CUDA is Unsupported, each naming the path, on every rank before the
+  // collective starts.
+  std::optional<Device> device;
 };
 
-// DTensors and ShardedTensors to full tensors (collective over `world`; every rank calls it with
-// the same structure). Plain tensors pass through (moved to CPU with cpu_offload).
+// DTensors and ShardedTensors to full tensors (collective over `world`, a thread-world or MPI
+// communicator: the gather moves host memory, and NCCL is Unsupported; every rank calls it with the
+// same structure). Plain tensors pass through (moved to CPU with cpu_offload).
 [[nodiscard]] Value gather_state_dict(const Value& state_dict, Communicator& world, const GatherOptions& options = {});
 
 // Every tensor leaf moved to the CPU: CPU tensors are the same objects (aliasing the source),

@@ -6,7 +6,11 @@
 //     memory (cudaPointerGetAttributes); without one, every page of the range must lie in VMAs that
 //     /proc/self/smaps flags as locked ("lo" in VmFlags).
 //   * shared_mapping(): every page lies in a shared ("s") mapping of a named object (memfd,
-//     /dev/shm file, SysV segment) — not an anonymous shared mapping, which no other process can open.
+//     /dev/shm file, SysV segment) — not an anonymous shared mapping, which no other process can open
+//     — that another process can still reach: a file that is still there under its name, a SysV
+//     segment, or an object one of this process's file descriptors refers to (which it can send, as
+//     torch's file_descriptor strategy does). A memfd or deleted file whose descriptor was closed
+//     after mapping is reachable by no other process (a forked child only inherits it).
 //   * fork_write_visible(): a forked child writes to the first and last byte; the parent must see
 //     both writes (proving MAP_SHARED semantics); the original bytes are restored afterwards.
 // Snapshots are taken per call unless a MemoryMap is passed in. Zero-length ranges are vacuous.
@@ -26,18 +30,30 @@ struct Mapping {
   std::string path;         // e.g. "/memfd:stagekit-shared (deleted)"; empty for anonymous
   std::uint64_t locked_kib = 0;
   bool vm_locked = false;  // "lo" in VmFlags
+  unsigned dev_major = 0;  // the mapped object's device and inode (0 for anonymous memory)
+  unsigned dev_minor = 0;
+  std::uint64_t inode = 0;
   [[nodiscard]] bool is_shared() const { return permissions.size() >= 4 && permissions[3] == 's'; }
 };
 
 class MemoryMap {
  public:
-  [[nodiscard]] static MemoryMap snapshot();  // parses /proc/self/smaps
+  [[nodiscard]] static MemoryMap snapshot();  // parses /proc/self/smaps and stats /proc/self/fd
   // The mappings overlapping [p, p + n) in address order; empty if some page is unmapped.
   [[nodiscard]] std::vector<const Mapping*> covering(const void* p, std::size_t n, bool* complete) const;
   [[nodiscard]] const std::vector<Mapping>& mappings() const noexcept { return mappings_; }
+  // The descriptor of this process (at the snapshot) that refers to the object `m` maps, or -1.
+  [[nodiscard]] int descriptor_of(const Mapping& m) const;
 
  private:
+  struct OpenObject {
+    unsigned dev_major;
+    unsigned dev_minor;
+    std::uint64_t inode;
+    int fd;
+  };
   std::vector<Mapping> mappings_;
+  std::vector<OpenObject> open_objects_;
 };
 
 struct Verdict {
