@@ -481,6 +481,7 @@ enum class UtilityFlaw {
   meta_locals_kept,     // distribute_tensors leaves a DTensor whose local tensor is on the meta device as it is
   device_ignored,       // gather_state_dict drops `device`
   device_for_dtensors,  // gather_state_dict moves gathered DTensors to `device` too
+  gather_copies_plain,  // gather_state_dict returns copies of plain tensors
 };
 
 // The reference utilities with one flaw.
@@ -490,6 +491,13 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
       : inner_(std::move(inner)), flaw_(flaw) {}
   Value gather_state_dict(const Value& sd, dist::Communicator& world, const UtilityGatherOptions& o) override {
     UtilityGatherOptions options = o;
+    if (flaw_ == UtilityFlaw::gather_copies_plain && sd.kind() == Value::Kind::dict) {
+      const Value out = inner_->gather_state_dict(sd, world, options);
+      if (out.kind() != Value::Kind::dict) return out;
+      auto d = std::make_shared<Dict>();
+      for (const auto& [k, v] : out.as_dict().entries()) d->set(k, v.is_tensor() ? Value(v.as_tensor().clone()) : v);
+      return Value(d);
+    }
     if (flaw_ == UtilityFlaw::device_ignored) options.device.reset();
     if (flaw_ == UtilityFlaw::device_for_dtensors && o.device && sd.kind() == Value::Kind::dict) {
       const Value out = inner_->gather_state_dict(sd, world, options);
@@ -759,6 +767,11 @@ TEST(Mutants, UtilitiesDistributingIntoNewDTensors) {
 TEST(Mutants, UtilitiesKeepingMetaLocals) {
   expect_utility_flaw_caught(UtilityFlaw::meta_locals_kept, {"utils.distribute_tensors_meta.cpu.default.ws2"},
                              "utils.distribute_tensors.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesGatheringCopiesOfPlainTensors) {
+  expect_utility_flaw_caught(UtilityFlaw::gather_copies_plain, {"utils.gather_keeps_plain_tensors.cpu.default.ws2"},
+                             "utils.type_check.cpu.default");
 }
 
 TEST(Mutants, UtilitiesIgnoringTheGatherDevice) {

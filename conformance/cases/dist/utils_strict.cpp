@@ -209,6 +209,46 @@ void gather_on_device(CaseContext& ctx, Source src, int ws) {
   });
 }
 
+// B.6.4: plain tensors pass through the gather unchanged, the same objects (no copy, whatever their
+// size); with cpu_offload a plain tensor already on the CPU is still the same object, one on a GPU
+// comes back as a CPU copy.
+void gather_keeps_plain_tensors(CaseContext& ctx, Source src, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    const Device device = source_device(src);
+    const Tensor plain = Tensor::random({64, 16}, DType::float32, 950, device);
+    const Tensor view = plain.narrow(0, 8, 8);
+    const Tensor host = Tensor::random({8}, DType::int64, 951);
+    const auto dt = DTensor::distribute(Tensor::random({ws, 3}, DType::float32, 952, device), world_mesh(ws, device),
+                                        {Placement::shard(0)}, r);
+    const Value sd =
+        Value::dict({{"plain", Value(plain)}, {"view", Value(view)}, {"host", Value(host)}, {"dt", Value(dt)}});
+    for (const bool offload : {false, true}) {
+      UtilityGatherOptions options;
+      options.cpu_offload = offload;
+      const Value out = ctx.utilities().gather_state_dict(sd, comm, options);
+      const std::string how = offload ? "with cpu_offload" : "without cpu_offload";
+      for (const auto& [key, source] :
+           std::initializer_list<std::pair<const char*, Tensor>>{{"plain", plain}, {"view", view}, {"host", host}}) {
+        if (!ctx.check(out[key].is_tensor(), at_rank(r, key), "kind", "the gathered value is not a tensor")) continue;
+        const Tensor got = out[key].as_tensor();  // a handle: out[key] is a temporary
+        if (offload && !source.device().is_cpu()) {
+          ctx.check(got.device().is_cpu(), at_rank(r, key), "cpu_offload",
+                    fmt::format("{}: a {} tensor did not come back on the CPU", how, source.device().str()));
+          check_equal(ctx, r, key, got, source);
+          continue;
+        }
+        ctx.check(got.is_same(source), at_rank(r, key), "passed through",
+                  fmt::format("{}: the plain tensor came back as {} (a plain tensor passes through the gather as the "
+                              "same object)",
+                              how,
+                              got.storage().is_alias_of(source.storage()) ? "another tensor object over its storage"
+                                                                          : "a copy"));
+      }
+    }
+  });
+}
+
 void ranks_only_nested(CaseContext& ctx, Source src, int ws) {
   ctx.run_ranks(ws, [&](dist::Communicator& comm) {
     const int r = comm.rank();
@@ -319,6 +359,7 @@ struct Layout {
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(dist_strict) {
+  static constexpr std::array<int, 1> kWorld2 = {2};
   const Layout layouts[] = {
       {"uneven_rows", {4}, {Placement::shard(0)}, {10, 3}, 4},    // 3, 3, 3, 1 rows
       {"empty_shards", {4}, {Placement::shard(0)}, {2, 3}, 4},    // 1, 1, 0, 0 rows
@@ -368,6 +409,11 @@ STAGEKIT_CONFORMANCE_CASES(dist_strict) {
                   "is refused naming the path",
                   "strict (spec B.6.3-B.6.4, device)", Profile::strict, kBothSources, kWorlds2And4, gather_on_device,
                   sharded_on_device);
+  add_world_cases(registry, "utils", "gather_keeps_plain_tensors",
+                  "gather passes plain tensors (views too) through as the same objects, and with cpu_offload keeps "
+                  "CPU ones the same objects and brings GPU ones to the CPU",
+                  "strict (spec B.6.4)", Profile::strict, kBothSources, kWorld2, gather_keeps_plain_tensors,
+                  utilities_requirements());
   add_world_cases(registry, "utils", "ranks_only_nested",
                   "ranks_only=(1): the listed rank gets nested dicts and lists in full; the others get {} for a dict "
                   "and None for a top-level list",
