@@ -134,6 +134,9 @@ TEST(Verifiers, FailuresNameTheActualDifference) {
   EXPECT_NE(all(keys).find("0 (int) in the source and '0' (str) staged"), std::string::npos) << all(keys);
   EXPECT_NE(all(compare_like_upstream(Value(int_keyed), Value::dict({{"0", 1}}), Device::cpu())).find("'0' (str)"),
             std::string::npos);
+  const std::vector<Failure> fewer =
+      verify_staged(Value::dict({{"a", 1}, {"state", Value::dict({})}}), Value::dict({{"a", 1}}), {});
+  EXPECT_NE(all(fewer).find("2 vs 1 keys; missing from the staged dict: 'state'"), std::string::npos) << all(fewer);
 
   const Tensor expected = Tensor::arange(6, DType::float32).view({2, 3});
   Tensor actual = expected.clone();

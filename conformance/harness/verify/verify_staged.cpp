@@ -156,7 +156,8 @@ class StrictVerifier {
     if (s.type_name() != d.type_name()) {
       return fail("dict type", fmt::format("source is {}, staged is {}", describe_dict_type(s), describe_dict_type(d)));
     }
-    if (s.size() != d.size()) return fail("keys", fmt::format("{} vs {} keys", s.size(), d.size()));
+    if (s.size() != d.size())
+      return fail("keys", fmt::format("{} vs {} keys{}", s.size(), d.size(), key_difference(s, d)));
     for (std::size_t i = 0; i < s.size(); ++i) {
       const auto& [sk, sv] = s.entries()[i];
       const auto& [dk, dv] = d.entries()[i];
@@ -167,6 +168,28 @@ class StrictVerifier {
       PathScope scope(path_, sk);
       visit(sv, dv);
     }
+  }
+
+  // "; missing from the staged dict: 'a', 'b'; not in the source: 'c'" (up to 8 keys each).
+  static std::string key_difference(const Dict& s, const Dict& d) {
+    auto absent = [](const Dict& from, const Dict& in) {
+      std::vector<std::string> keys;
+      for (const auto& [k, v] : from.entries()) {
+        if (!in.contains(k)) keys.push_back(describe_key(k));
+      }
+      if (keys.size() > 8) {
+        const std::size_t more = keys.size() - 8;
+        keys.resize(8);
+        keys.push_back(fmt::format("and {} more", more));
+      }
+      return keys;
+    };
+    std::string out;
+    if (const auto missing = absent(s, d); !missing.empty())
+      out += fmt::format("; missing from the staged dict: {}", fmt::join(missing, ", "));
+    if (const auto extra = absent(d, s); !extra.empty())
+      out += fmt::format("; not in the source: {}", fmt::join(extra, ", "));
+    return out;
   }
 
   static std::string describe_dict_type(const Dict& d) {
