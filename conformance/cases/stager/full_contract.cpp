@@ -2,7 +2,8 @@
 // attributes, aliasing, objects — verified strictly after a first (cold) and a second (warm) stage.
 // Its scalar leaves hold the values a number or text held any other way would change: NaN with a
 // payload, -0.0, infinities, the smallest subnormal, 64-bit ints beyond 2^53 (RNG seeds), strings
-// with NUL and multi-byte characters, bytes of every value.
+// with NUL and multi-byte characters, bytes of every value; and None at dict keys and attributes,
+// as an optimizer's param_groups hold it.
 #include <cstring>
 #include <limits>
 
@@ -41,6 +42,23 @@ Value exact_only_scalars() {
   });
 }
 
+// An AdamW optimizer's param_groups as torch writes them: None, False and 0-valued options stand
+// next to the others, and each must be staged at its key (None is a value, not an absent entry).
+Value adamw_param_groups() {
+  return Value::list({Value::dict({{"lr", 0.001},
+                                   {"betas", Value::tuple({0.9, 0.999})},
+                                   {"eps", 1e-08},
+                                   {"weight_decay", 0.01},
+                                   {"amsgrad", false},
+                                   {"foreach", Value()},
+                                   {"maximize", false},
+                                   {"capturable", false},
+                                   {"differentiable", false},
+                                   {"fused", Value()},
+                                   {"initial_lr", Value()},
+                                   {"params", Value::list({0, 1})}})});
+}
+
 Value make_rich_state_dict(Device dev) {
   Tensor weight = Tensor::random({6, 8}, DType::float32, 61, dev);
   Tensor bias = Tensor::random({8}, DType::bfloat16, 62, dev);
@@ -48,6 +66,7 @@ Value make_rich_state_dict(Device dev) {
   Tensor expanded = Tensor::random({1, 8}, DType::float16, 63, dev).expand({5, 8});
   weight.set_attr("param_name", "layer.weight");
   weight.set_attr("companion", bias);
+  weight.set_attr("grad_scale", Value());  // an attribute set to None
   const Value shared_list = Value::list({1, 2, 3});
   auto int_keyed = std::make_shared<Dict>();
   int_keyed->set(std::int64_t{0}, Tensor::random({3}, DType::int32, 64, dev));
@@ -66,13 +85,15 @@ Value make_rich_state_dict(Device dev) {
       {"expanded", expanded},
       {"empty", Tensor::empty({0, 4}, DType::float64, dev)},
       {"optimizer", Value::dict({{"state", optimizer_state}, {"lr", 0.001}, {"nan", nan_with_payload()}})},
-      {"frozen", Value::object("FrozenConfig", {{"betas", Value::tuple({0.9, 0.999})}, {"step", step}}, true)},
+      {"frozen", Value::object("FrozenConfig",
+                               {{"betas", Value::tuple({0.9, 0.999})}, {"step", step}, {"schedule", Value()}}, true)},
       {"int_keyed", Value(int_keyed)},
       {"mixed", Value::list({Value(), true, -5, 2.5, "text", Bytes{{std::byte{0}, std::byte{255}}}, bias})},
       {"shared_list_a", shared_list},
       {"shared_list_b", shared_list},
       {"step_again", step},
       {"exact_only", exact_only_scalars()},
+      {"param_groups", adamw_param_groups()},
   });
 }
 
