@@ -13,14 +13,7 @@ class DropsNone final : public MinimalStager {
   using MinimalStager::MinimalStager;
 
  protected:
-  Value rebuild_dict(const Dict& source, std::vector<Value> staged_values) override {
-    auto dict = std::make_shared<Dict>();
-    dict->set_type_name(source.type_name());
-    for (std::size_t i = 0; i < staged_values.size(); ++i) {
-      if (!staged_values[i].is_none()) dict->set(source.entries()[i].first, staged_values[i]);
-    }
-    return Value(std::move(dict));
-  }
+  bool keeps_entry(const Value& staged) override { return !staged.is_none(); }
 };
 
 }  // namespace

@@ -1,6 +1,8 @@
 // minimal_stager.cpp — the steps of the minimal stager (see minimal_stager.h for the contract).
 #include "minimal_stager.h"
 
+#include <algorithm>
+
 #include "stagekit/core/allocator.h"
 #include "stagekit/core/error.h"
 
@@ -172,7 +174,14 @@ Value MinimalStager::rebuild_tuple(const Tuple& source, std::vector<Value> stage
 }
 
 Value MinimalStager::rebuild_dict(const Dict& source, std::vector<Value> staged_values) {
-  return Value(Dict::with_keys_of(source, std::move(staged_values)));  // keys and type name of `source`
+  if (std::all_of(staged_values.begin(), staged_values.end(), [&](const Value& v) { return keeps_entry(v); }))
+    return Value(Dict::with_keys_of(source, std::move(staged_values)));  // keys and type name of `source`
+  auto dict = std::make_shared<Dict>();
+  dict->set_type_name(source.type_name());
+  for (std::size_t i = 0; i < staged_values.size(); ++i) {
+    if (keeps_entry(staged_values[i])) dict->set(source.entries()[i].first, staged_values[i]);
+  }
+  return Value(std::move(dict));
 }
 
 }  // namespace stagekit_example

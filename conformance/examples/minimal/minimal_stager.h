@@ -74,8 +74,11 @@ class MinimalStager : public conformance::StagerUnderTest {
   virtual Value rebuild_object(const Object& source, Fields staged_fields);
   // Rebuilds a tuple (a namedtuple stays one, with its type and field names) around staged items.
   virtual Value rebuild_tuple(const Tuple& source, std::vector<Value> staged_items);
-  // Rebuilds a dict (a dict subclass keeps its type name) around staged values, in key order.
+  // Rebuilds a dict (a dict subclass keeps its type name) around staged values, in key order, with
+  // the entries keeps_entry() keeps.
   virtual Value rebuild_dict(const Dict& source, std::vector<Value> staged_values);
+  // Whether a dict entry whose staged value is `staged` goes into the staged dict: every one does.
+  virtual bool keeps_entry(const Value& /*staged*/) { return true; }
 
   // ---- helpers -----------------------------------------------------------------------------------
   [[nodiscard]] std::string path() const { return state_.path.str(); }
