@@ -3,13 +3,19 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "stagekit/core/cuda.h"
+#include "stagekit/testing/leak_check.h"
 #include "stagekit/testing/memory_probe.h"
 #include "stagekit/testing/run_in_child.h"
 
@@ -115,6 +121,74 @@ TEST(MemoryProbe, UnmappedRangesAreNeitherLockedNorShared) {
   if (!cuda::available()) {
     EXPECT_FALSE(page_locked(p, kBytes).yes);
   }
+}
+
+std::string leak_names(const std::vector<Leak>& leaks) {
+  std::string out;
+  for (const Leak& l : leaks) out += (out.empty() ? "" : "; ") + l.what + ": " + l.detail;
+  return out;
+}
+
+TEST(LeakCheck, NothingBetweenEqualSnapshots) {
+  const ProcessResources now = ProcessResources::snapshot();
+  EXPECT_TRUE(leaks_since(now, now).empty()) << leak_names(leaks_since(now, now));
+}
+
+TEST(LeakCheck, AShmNameNeverUnlinkedIsLeftBehindOnceNobodyUsesIt) {
+  const ProcessResources before = ProcessResources::snapshot();
+  const std::string name = fmt::format("/stagekit-leak-check-{}", getpid());
+  const int fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, kBytes), 0);
+  {
+    const Mapped m(MAP_SHARED, fd);  // mapped and open: in use, not left behind
+    const auto in_use = leaks_since(before, ProcessResources::snapshot());
+    EXPECT_TRUE(std::none_of(in_use.begin(), in_use.end(), [](const Leak& l) {
+      return l.what == "shared-memory objects";
+    })) << leak_names(in_use);
+  }
+  const auto leaks = leaks_since(before, ProcessResources::snapshot());
+  shm_unlink(name.c_str());
+  ASSERT_EQ(leaks.size(), 1u) << leak_names(leaks);
+  EXPECT_EQ(leaks[0].what, "shared-memory objects");
+  EXPECT_NE(leaks[0].detail.find("/dev/shm" + name), std::string::npos) << leaks[0].detail;
+  EXPECT_TRUE(leaks_since(before, ProcessResources::snapshot()).empty());
+}
+
+TEST(LeakCheck, ASysvSegmentNeverRemovedIsLeftBehind) {
+  const ProcessResources before = ProcessResources::snapshot();
+  const int id = shmget(IPC_PRIVATE, kBytes, IPC_CREAT | 0600);
+  if (id < 0) GTEST_SKIP() << "no SysV shared memory here: " << std::strerror(errno);
+  void* p = shmat(id, nullptr, 0);
+  ASSERT_NE(p, reinterpret_cast<void*>(-1));
+  const auto attached = leaks_since(before, ProcessResources::snapshot());
+  shmdt(p);
+  const auto detached = leaks_since(before, ProcessResources::snapshot());
+  shmctl(id, IPC_RMID, nullptr);
+  // Attached, it is a shared mapping of this process; detached and never removed, it is left behind.
+  ASSERT_EQ(attached.size(), 1u) << leak_names(attached);
+  EXPECT_EQ(attached[0].what, "shared memory");
+  ASSERT_EQ(detached.size(), 1u) << leak_names(detached);
+  EXPECT_EQ(detached[0].what, "shared-memory objects");
+  EXPECT_NE(detached[0].detail.find(fmt::format("SysV segment {}", id)), std::string::npos) << detached[0].detail;
+  EXPECT_TRUE(leaks_since(before, ProcessResources::snapshot()).empty());
+}
+
+TEST(LeakCheck, LockedBytesAndDescriptorsCount) {
+  const ProcessResources before = ProcessResources::snapshot();
+  const int fd = memfd_of(kBytes);
+  {
+    const Mapped m(MAP_SHARED, dup(fd));
+    ASSERT_EQ(syscall(SYS_mlock, m.p, kBytes), 0) << std::strerror(errno);
+    const auto leaks = leaks_since(before, ProcessResources::snapshot());
+    std::vector<std::string> what;
+    for (const Leak& l : leaks) what.push_back(l.what);
+    EXPECT_EQ(what, (std::vector<std::string>{"page-locked memory", "shared memory", "file descriptors"}))
+        << leak_names(leaks);
+  }
+  close(fd);
+  EXPECT_TRUE(leaks_since(before, ProcessResources::snapshot()).empty())
+      << leak_names(leaks_since(before, ProcessResources::snapshot()));
 }
 
 TEST(ChildProcess, ReportsSuccessFailureCrashAndTimeout) {

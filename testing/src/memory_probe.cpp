@@ -10,8 +10,11 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -45,6 +48,24 @@ std::optional<std::string> reachable_by(const Mapping& m, const MemoryMap& map) 
   const int fd = map.descriptor_of(m);
   if (fd >= 0) return fmt::format("descriptor {}", fd);
   return std::nullopt;
+}
+
+// The /dev/shm files this process has been seen mapping, by any snapshot (see seen_mapping()).
+struct SeenFiles {
+  std::mutex mutex;
+  std::set<std::tuple<unsigned, unsigned, std::uint64_t>> files;
+};
+SeenFiles& seen_files() {
+  static SeenFiles* seen = new SeenFiles;  // never destroyed: probes may run during exit
+  return *seen;
+}
+
+void note_seen(const std::vector<Mapping>& mappings) {
+  SeenFiles& seen = seen_files();
+  const std::lock_guard<std::mutex> lock(seen.mutex);
+  for (const Mapping& m : mappings) {
+    if (m.inode != 0 && starts_with(m.path, "/dev/shm/")) seen.files.emplace(m.dev_major, m.dev_minor, m.inode);
+  }
 }
 
 std::uint64_t status_field_bytes(const char* field) {
@@ -138,7 +159,14 @@ MemoryMap MemoryMap::snapshot() {
     }
     closedir(dir);
   }
+  note_seen(map.mappings_);
   return map;
+}
+
+bool seen_mapping(unsigned dev_major, unsigned dev_minor, std::uint64_t inode) {
+  SeenFiles& seen = seen_files();
+  const std::lock_guard<std::mutex> lock(seen.mutex);
+  return seen.files.count({dev_major, dev_minor, inode}) != 0;
 }
 
 int MemoryMap::descriptor_of(const Mapping& m) const {
@@ -237,7 +265,9 @@ std::size_t shared_object_mappings() {
   const MemoryMap map = MemoryMap::snapshot();
   std::size_t count = 0;
   for (const Mapping& m : map.mappings()) {
-    if (is_named_shared(m) && (m.path.find("/memfd:") == 0 || m.path.find("/dev/shm/") == 0)) ++count;
+    if (is_named_shared(m) &&
+        (m.path.find("/memfd:") == 0 || m.path.find("/dev/shm/") == 0 || m.path.find("/SYSV") == 0))
+      ++count;
   }
   return count;
 }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "../../harness/fixtures.h"
+#include "stagekit/testing/leak_check.h"
 #include "stagekit/testing/memory_probe.h"
 
 namespace stagekit::conformance {
@@ -66,9 +67,7 @@ void bad_input_case(CaseContext& ctx, Source src, PinShare cfg, const BadInput& 
   const Value sd = bad_dict(bad, good_tensor, dev);
 
   auto stager = ctx.make_stager(stager_config(cfg));
-  const std::uint64_t locked_before = probe::locked_bytes();
-  const std::size_t shared_before = probe::shared_object_mappings();
-  const std::vector<std::string> fds_before = probe::open_file_descriptor_targets();
+  const probe::ProcessResources before = probe::ProcessResources::snapshot();
 
   bool raised = false;
   try {
@@ -85,14 +84,10 @@ void bad_input_case(CaseContext& ctx, Source src, PinShare cfg, const BadInput& 
   ctx.require(raised, fmt::format("layer0.{}", bad.path_part), "bad input rejected",
               fmt::format("staging {} did not raise", bad.description));
 
-  ctx.check(probe::locked_bytes() <= locked_before, "<process>", "nothing leaked",
-            fmt::format("{} bytes locked after the failed stage, {} before", probe::locked_bytes(), locked_before));
-  ctx.check(probe::shared_object_mappings() <= shared_before, "<process>", "nothing leaked",
-            "the failed stage left shared-memory mappings behind");
-  const std::vector<std::string> fds_after = probe::open_file_descriptor_targets();
-  ctx.check(
-      fds_after.size() <= fds_before.size(), "<process>", "nothing leaked",
-      fmt::format("the failed stage left file descriptors open: {}", probe::new_descriptors(fds_before, fds_after)));
+  for (const probe::Leak& leak : probe::leaks_since(before, probe::ProcessResources::snapshot())) {
+    ctx.check(false, "<process>", "nothing leaked",
+              fmt::format("the failed stage left {} behind: {}", leak.what, leak.detail));
+  }
 
   const Value good = Value::dict({{"good", good_tensor}});
   const Value staged = stage_or_fail(ctx, *stager, good, "after the rejected input");
@@ -124,13 +119,13 @@ void stages_nothing_case(CaseContext& ctx, Source src, PinShare cfg, const BadIn
 STAGEKIT_CONFORMANCE_CASES(bad_input) {
   static constexpr PinShare kObservable[] = {PinShare{false, false}, PinShare{true, true}};
   for (const BadInput& bad : bad_inputs()) {
-    add_matrix(
-        registry, CaseName("bad_input", {bad.name}),
-        fmt::format("Staging {} fails naming the path, leaks no page-locked memory, shared mapping or descriptor, "
-                    "and the stager stays usable",
-                    bad.description),
-        "strict", Profile::strict, kBothSources, kObservable,
-        [&bad](CaseContext& ctx, Source s, PinShare c) { bad_input_case(ctx, s, c, bad); });
+    add_matrix(registry, CaseName("bad_input", {bad.name}),
+               fmt::format("Staging {} fails naming the path, leaks no page-locked memory, shared mapping, "
+                           "shared-memory object or descriptor, "
+                           "and the stager stays usable",
+                           bad.description),
+               "strict", Profile::strict, kBothSources, kObservable,
+               [&bad](CaseContext& ctx, Source s, PinShare c) { bad_input_case(ctx, s, c, bad); });
     static constexpr PinShare kPageable[] = {PinShare{false, false}};
     add_matrix(
         registry, CaseName("bad_input_stages_nothing", {bad.name}),

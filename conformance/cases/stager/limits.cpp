@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 
 #include "../../harness/fixtures.h"
-#include "stagekit/testing/memory_probe.h"
+#include "stagekit/testing/leak_check.h"
 
 namespace stagekit::conformance {
 namespace {
@@ -34,9 +34,7 @@ std::string expect_exhaustion(Implementation& impl, const StagerConfig& config, 
                               const std::string& path, const Value& small) {
   auto stager = impl.make_stager(config);
   if (!stager) return "make_stager returned nothing";
-  const std::uint64_t locked_before = probe::locked_bytes();
-  const std::size_t fds_before = probe::open_file_descriptors();
-  const std::size_t shared_before = probe::shared_object_mappings();
+  const probe::ProcessResources before = probe::ProcessResources::snapshot();
   try {
     (void)stager->stage(big);
     return "staging beyond the limit did not raise";
@@ -48,10 +46,8 @@ std::string expect_exhaustion(Implementation& impl, const StagerConfig& config, 
       return fmt::format("the error does not name the path ({}): {}", path, e.what());
     }
   }
-  if (probe::locked_bytes() > locked_before) return "page-locked memory leaked by the failed stage";
-  if (probe::open_file_descriptors() > fds_before) return "file descriptors leaked by the failed stage";
-  if (const std::size_t now = probe::shared_object_mappings(); now > shared_before) {
-    return fmt::format("shared mappings leaked by the failed stage ({} before, {} after)", shared_before, now);
+  if (const auto leaks = probe::leaks_since(before, probe::ProcessResources::snapshot()); !leaks.empty()) {
+    return fmt::format("{} leaked by the failed stage: {}", leaks.front().what, leaks.front().detail);
   }
   try {
     const Value staged = stager->stage(small);

@@ -3,26 +3,17 @@
 #include <fmt/format.h>
 
 #include "../../harness/fixtures.h"
+#include "stagekit/testing/leak_check.h"
 #include "stagekit/testing/memory_probe.h"
 
 namespace stagekit::conformance {
 namespace {
 
-struct ProcessResources {
-  std::uint64_t locked = probe::locked_bytes();
-  std::size_t shared_mappings = probe::shared_object_mappings();
-  std::vector<std::string> fds = probe::open_file_descriptor_targets();
-};
-
-void check_back_to(CaseContext& ctx, const ProcessResources& before, std::string_view when) {
-  const ProcessResources now;
-  ctx.check(now.locked <= before.locked, "<process>", "page-locked memory released",
-            fmt::format("{}: {} bytes locked, {} before", when, now.locked, before.locked));
-  ctx.check(now.shared_mappings <= before.shared_mappings, "<process>", "shared memory released",
-            fmt::format("{}: {} shared-memory mappings, {} before", when, now.shared_mappings, before.shared_mappings));
-  ctx.check(now.fds.size() <= before.fds.size(), "<process>", "file descriptors released",
-            fmt::format("{}: {} open file descriptors, {} before (new: {})", when, now.fds.size(), before.fds.size(),
-                        probe::new_descriptors(before.fds, now.fds)));
+// Every leak between `before` and now fails the case under its own property name.
+void check_back_to(CaseContext& ctx, const probe::ProcessResources& before, std::string_view when) {
+  for (const probe::Leak& leak : probe::leaks_since(before, probe::ProcessResources::snapshot())) {
+    ctx.check(false, "<process>", leak.what + " released", fmt::format("{}: {}", when, leak.detail));
+  }
 }
 
 Value make_dict(Device dev, std::uint64_t seed) {
@@ -36,7 +27,7 @@ Value make_dict(Device dev, std::uint64_t seed) {
 void close_releases_case(CaseContext& ctx, Source src, PinShare cfg) {
   const Device dev = source_device(src);
   const Value sd = make_dict(dev, 201);
-  const ProcessResources before;
+  const probe::ProcessResources before = probe::ProcessResources::snapshot();
   auto stager = ctx.make_stager(stager_config(cfg));
   {
     const Value staged = stage_or_fail(ctx, *stager, sd, "before close");
@@ -63,7 +54,7 @@ void close_releases_case(CaseContext& ctx, Source src, PinShare cfg) {
 void no_growth_case(CaseContext& ctx, Source src, PinShare cfg) {
   const Device dev = source_device(src);
   const Value sd = make_dict(dev, 211);
-  const ProcessResources before;
+  const probe::ProcessResources before = probe::ProcessResources::snapshot();
   constexpr int kWarmup = 3;
   constexpr int kCycles = 20;
   constexpr std::uint64_t kAllowedGrowth = std::uint64_t{2} << 20;  // less than one cycle's 3 MiB
@@ -96,7 +87,7 @@ STAGEKIT_CONFORMANCE_CASES(release) {
   static constexpr PinShare kPageable[] = {{false, false}};
   constexpr std::string_view kClose =
       "close() empties the cache and, with the results dropped, releases every locked page, shared mapping "
-      "and file descriptor";
+      "and file descriptor, and leaves no shared-memory object behind";
   add_matrix(registry, "close_releases_everything", kClose, "strict", Profile::strict, kBothSources, kProbed,
              close_releases_case);
   add_matrix(registry, "close_releases_everything",

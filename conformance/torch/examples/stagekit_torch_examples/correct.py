@@ -201,11 +201,16 @@ class CorrectStager:
         else:
             staged = compat.new_storage(nbytes)
         if pin:
-            unpin = compat.pin(staged.data_ptr(), nbytes)
-            if unpin is not None and compat.HAS_UNTYPED_STORAGE:
-                import weakref
-                weakref.finalize(staged, unpin)
+            self.pin(staged, nbytes)
         return staged
+
+    @staticmethod
+    def pin(staged, nbytes):
+        """Page-locks a new buffer for as long as it lives."""
+        unpin = compat.pin(staged.data_ptr(), nbytes)
+        if unpin is not None and compat.HAS_UNTYPED_STORAGE:
+            import weakref
+            weakref.finalize(staged, unpin)
 
 
 def _slot_names(cls):

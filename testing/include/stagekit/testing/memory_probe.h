@@ -65,6 +65,11 @@ struct Verdict {
 [[nodiscard]] Verdict shared_mapping(const void* p, std::size_t n, const MemoryMap* map = nullptr);
 [[nodiscard]] Verdict fork_write_visible(void* p, std::size_t n);
 
+// Whether any MemoryMap snapshot of this process (every probe above takes one) has seen it map the
+// /dev/shm file with this device and inode: how leak checks tell this process's shared-memory files
+// from those of other processes (a file does not record who made it).
+[[nodiscard]] bool seen_mapping(unsigned dev_major, unsigned dev_minor, std::uint64_t inode);
+
 // Totals for leak and release checks.
 [[nodiscard]] std::uint64_t locked_bytes();          // VmLck of this process
 [[nodiscard]] std::uint64_t resident_bytes();        // VmRSS of this process
