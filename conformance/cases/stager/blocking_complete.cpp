@@ -1,4 +1,4 @@
-// A blocking stage() returns only once every byte is staged. The last bytes of a 64 MiB tensor are
+// A blocking stage() returns only once every byte is staged. The last bytes of a 24 MiB tensor are
 // read the moment stage() returns, before anything else runs (no CUDA call, no probe, no comparison
 // of the caller's tree, each of which could wait for the copy on the stager's behalf): a stager that
 // leaves its copy running — a CUDA copy on a stream never synchronised, a host copy handed to a
@@ -46,10 +46,10 @@ void stage_and_read_at_once(CaseContext& ctx, StagerUnderTest& stager, const Val
   std::array<std::byte, kTail> seen{};
   if (readable) seen = tail_of(big.as_tensor());
   ctx.require(readable, "big", fmt::format("staged ({})", when), "no staged CPU tensor with a storage to read");
-  // Bytes that differ at once but become right within a second were still being copied; bytes that
+  // Bytes that differ at once but become right within half a second were still being copied; bytes that
   // stay wrong are a wrong copy, which the comparison below reports.
   bool arrived_late = false;
-  for (int waited_ms = 0; seen != want && !arrived_late && waited_ms < 1000; waited_ms += 10) {
+  for (int waited_ms = 0; seen != want && !arrived_late && waited_ms < 500; waited_ms += 10) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     arrived_late = tail_of(big.as_tensor()) == want;
   }
@@ -64,7 +64,7 @@ void blocking_complete_case(CaseContext& ctx, Source src, PinShare cfg) {
   const Device dev = source_device(src);
   auto dict = std::make_shared<Dict>();
   dict->set("small", Tensor::random({64}, DType::float32, 1201, dev));
-  Tensor big = Tensor::random({4096, 4096}, DType::float32, 1202, dev);  // 64 MiB, staged last
+  Tensor big = Tensor::random({4096, 1536}, DType::float32, 1202, dev);  // 24 MiB, staged last
   dict->set("big", big);
   const Value sd(dict);
   auto stager = ctx.make_stager(stager_config(cfg));
@@ -77,7 +77,7 @@ void blocking_complete_case(CaseContext& ctx, Source src, PinShare cfg) {
 
 STAGEKIT_CONFORMANCE_CASES(blocking_complete) {
   add_matrix(registry, "blocking_stage_complete_on_return",
-             "A blocking stage() returns only once every byte is staged: the last bytes of a 64 MiB tensor, read "
+             "A blocking stage() returns only once every byte is staged: the last bytes of a 24 MiB tensor, read "
              "the moment stage() returns (cold, and into cached buffers), are already the source's",
              "strict", Profile::strict, kBothSources, kFourConfigs, blocking_complete_case);
 }

@@ -1,5 +1,5 @@
 // returns_before_copying.cpp — BROKEN: a blocking stage() that returns before its copy is done.
-// Storages of 16 MiB and more are handed to a copy thread that starts on its batch 100 ms later, and
+// Storages of 16 MiB and more are handed to a copy thread that starts on its batch 50 ms later, and
 // stage() returns without waiting for it (the next stage(), close() or the stager's end waits). The
 // staged dict handed out misses those bytes when the caller reads it at once; a little later they
 // are all there, so a check that first does something else for long enough sees a complete copy.
@@ -36,7 +36,7 @@ class ReturnsBeforeCopying final : public MinimalStager {
   void copy_storage(const Storage& staged, const Storage& source) override {
     if (source.nbytes() < kBackgroundBytes) return MinimalStager::copy_storage(staged, source);
     copies_.emplace_back([this, staged, source] {  // the flaw
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
       MinimalStager::copy_storage(staged, source);
     });
   }

@@ -1,4 +1,4 @@
-"""Hands storages of 16 MiB and more to a copy thread that starts on them 100 ms later, and
+"""Hands storages of 16 MiB and more to a copy thread that starts on them 50 ms later, and
 returns from a blocking stage() without waiting for it (the next stage() or close() waits). The
 staged dict misses those bytes when the caller reads it at once; a little later they are there."""
 
@@ -34,7 +34,7 @@ class ReturnsBeforeCopying(CorrectStager):
             return CorrectStager.copy_storage(staged, source, non_blocking)
 
         def later():  # the flaw: stage() does not wait for this
-            time.sleep(0.1)
+            time.sleep(0.05)
             CorrectStager.copy_storage(staged, source, non_blocking)
 
         thread = threading.Thread(target=later, daemon=True)

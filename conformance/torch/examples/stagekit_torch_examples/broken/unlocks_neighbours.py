@@ -3,7 +3,9 @@
 range when the buffer goes. Page-locking does not nest: munlock unlocks every page of the range,
 so the end of one buffer unlocks the buffers that share its first or last page while they are
 still in use (a stage that fails rolls its new buffers back, and their neighbours lose their
-locks)."""
+locks). On torch 1.13, whose storage objects are wrappers made anew for each call, "when the buffer
+goes" is when the stager lets go of its wrapper, at close(): buffers results still hold are
+unlocked then too."""
 
 import ctypes
 import weakref
