@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# examples_against_installed.sh BUILD_DIR SOURCE_DIR WORK_DIR
+# examples_against_installed.sh BUILD_DIR SOURCE_DIR WORK_DIR [--setup | --part K/N]
 #
 # Proves that a vendor can validate a stager against an INSTALLED stagekit, and that the suite bites:
 #   1. installs BUILD_DIR into WORK_DIR/prefix (cmake --install);
@@ -12,13 +12,29 @@
 #      expected cases fail (or crash, or time out) for the expected reason and nothing else differs;
 #      the crash plugin must produce a crash naming a signal, the hang plugin a timeout, and both runs
 #      must go on to the cases after it.
+# --setup does steps 1-4 only; --part K/N does step 5 only, for the K-th of N slices of the broken
+# plugins (in name order), in a WORK_DIR a --setup run has prepared. ctest runs one setup and three
+# parts, so that the parts use whatever cores the other tests leave idle.
 # Prints one verdict line per plugin and a summary; exits 1 on any problem, naming the plugin.
 # Results: WORK_DIR/results/<minimal|broken_NAME>/{results.json,results.xml,summary.md} and *.log.
 set -euo pipefail
 
-if [[ $# -ne 3 ]]; then
-  echo "usage: $0 BUILD_DIR SOURCE_DIR WORK_DIR" >&2
+usage() {
+  echo "usage: $0 BUILD_DIR SOURCE_DIR WORK_DIR [--setup | --part K/N]" >&2
   exit 2
+}
+MODE=all
+PART=1
+PARTS=1
+if [[ $# -eq 4 && $4 == --setup ]]; then
+  MODE=setup
+elif [[ $# -eq 5 && $4 == --part && $5 =~ ^([0-9]+)/([0-9]+)$ ]]; then
+  MODE=part
+  PART=${BASH_REMATCH[1]}
+  PARTS=${BASH_REMATCH[2]}
+  [[ $PART -ge 1 && $PART -le $PARTS ]] || usage
+elif [[ $# -ne 3 ]]; then
+  usage
 fi
 BUILD_DIR=$(cd "$1" && pwd)
 SOURCE_DIR=$(cd "$2" && pwd)
@@ -38,29 +54,35 @@ start=$(date +%s)
 problems=()
 problem() { problems+=("$1"); echo "FAIL $1"; }
 
-# ---- 1. install ---------------------------------------------------------------------------------
-rm -rf "$RESULTS"
-mkdir -p "$RESULTS"
-cmake --install "$BUILD_DIR" --prefix "$PREFIX" > "$WORK_DIR/install.log" 2>&1 || {
-  cat "$WORK_DIR/install.log" >&2; echo "FAIL: cmake --install $BUILD_DIR failed" >&2; exit 1; }
-[[ -x "$CONFORM" ]] || { echo "FAIL: the install has no $CONFORM" >&2; exit 1; }
+if [[ $MODE == part ]]; then
+  [[ -x "$CONFORM" && -f "$EXBUILD/CMakeCache.txt" ]] || {
+    echo "FAIL: $WORK_DIR holds no installed stagekit and built examples: run with --setup first" >&2; exit 1; }
+  mkdir -p "$RESULTS"
+else
+  # ---- 1. install ---------------------------------------------------------------------------------
+  rm -rf "$RESULTS"
+  mkdir -p "$RESULTS"
+  cmake --install "$BUILD_DIR" --prefix "$PREFIX" > "$WORK_DIR/install.log" 2>&1 || {
+    cat "$WORK_DIR/install.log" >&2; echo "FAIL: cmake --install $BUILD_DIR failed" >&2; exit 1; }
+  [[ -x "$CONFORM" ]] || { echo "FAIL: the install has no $CONFORM" >&2; exit 1; }
 
-# ---- 2. configure and build the examples against the prefix ---------------------------------------
-launcher=()
-if command -v ccache > /dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
-rm -f "$EXBUILD/CMakeCache.txt"  # find stagekit afresh in this prefix (objects stay up to date)
-if ! cmake -S "$EXAMPLES" -B "$EXBUILD" -G Ninja -DCMAKE_PREFIX_PATH="$PREFIX" "${launcher[@]}" \
-    > "$WORK_DIR/configure.log" 2>&1; then
-  cat "$WORK_DIR/configure.log" >&2; echo "FAIL: configuring $EXAMPLES against $PREFIX failed" >&2; exit 1
+  # ---- 2. configure and build the examples against the prefix ---------------------------------------
+  launcher=()
+  if command -v ccache > /dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+  rm -f "$EXBUILD/CMakeCache.txt"  # find stagekit afresh in this prefix (objects stay up to date)
+  if ! cmake -S "$EXAMPLES" -B "$EXBUILD" -G Ninja -DCMAKE_PREFIX_PATH="$PREFIX" "${launcher[@]}" \
+      > "$WORK_DIR/configure.log" 2>&1; then
+    cat "$WORK_DIR/configure.log" >&2; echo "FAIL: configuring $EXAMPLES against $PREFIX failed" >&2; exit 1
+  fi
+  found_dir=$(sed -n 's/^stagekit_DIR:[A-Z]*=//p' "$EXBUILD/CMakeCache.txt")
+  if [[ "$found_dir" != "$PREFIX"/* ]]; then
+    echo "FAIL: find_package(stagekit) found '$found_dir', not the package installed in $PREFIX" >&2; exit 1
+  fi
+  if ! cmake --build "$EXBUILD" -j "$JOBS" > "$WORK_DIR/build.log" 2>&1; then
+    tail -50 "$WORK_DIR/build.log" >&2; echo "FAIL: building the examples failed (see $WORK_DIR/build.log)" >&2; exit 1
+  fi
+  echo "built the examples against $PREFIX ($(($(date +%s) - start)) s)"
 fi
-found_dir=$(sed -n 's/^stagekit_DIR:[A-Z]*=//p' "$EXBUILD/CMakeCache.txt")
-if [[ "$found_dir" != "$PREFIX"/* ]]; then
-  echo "FAIL: find_package(stagekit) found '$found_dir', not the package installed in $PREFIX" >&2; exit 1
-fi
-if ! cmake --build "$EXBUILD" -j "$JOBS" > "$WORK_DIR/build.log" 2>&1; then
-  tail -50 "$WORK_DIR/build.log" >&2; echo "FAIL: building the examples failed (see $WORK_DIR/build.log)" >&2; exit 1
-fi
-echo "built the examples against $PREFIX ($(($(date +%s) - start)) s)"
 
 # Reads WORK_DIR/results/<dir>/results.json and checks it; prints details, returns non-zero on a problem.
 # check_results DIR MODE [EXPECTED_IMPLEMENTATION]   MODE: minimal | broken | crash | hang
@@ -133,49 +155,59 @@ PYEOF
 total_cases=$("$CONFORM" --list | sed -n 's/^\([0-9][0-9]*\) case(s)$/\1/p')
 [[ -n "$total_cases" ]] || { echo "FAIL: stagekit-conform --list did not report a case count" >&2; exit 1; }
 
-# ---- 3. the minimal plugin (run-time route) --------------------------------------------------------
-minimal="$EXBUILD/libexample_minimal_plugin.so"
-rc=0
-"$CONFORM" --impl "$minimal" --jobs "$JOBS" --out "$RESULTS/minimal" > "$RESULTS/minimal.log" 2>&1 || rc=$?
-if [[ $rc -ne 0 ]]; then
-  problem "minimal: stagekit-conform exited $rc (see $RESULTS/minimal.log)"
-  check_results "$RESULTS/minimal" minimal example-minimal "$total_cases" || true
-elif detail=$(check_results "$RESULTS/minimal" minimal example-minimal "$total_cases"); then
-  echo "PASS minimal: $detail"
-else
-  problem "minimal: $(printf '%s' "$detail" | head -c 2000)"
-fi
-
-# ---- 4. the minimal stager through GoogleTest (link-time route) -----------------------------------
-gtest_bin="$EXBUILD/example_minimal_gtest"
-if [[ -x "$gtest_bin" ]]; then
+if [[ $MODE != part ]]; then
+  # ---- 3. the minimal plugin (run-time route) --------------------------------------------------------
+  minimal="$EXBUILD/libexample_minimal_plugin.so"
   rc=0
-  "$gtest_bin" --gtest_brief=1 --gtest_output="xml:$RESULTS/minimal_gtest.xml" > "$RESULTS/minimal_gtest.log" 2>&1 || rc=$?
-  passed=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$RESULTS/minimal_gtest.log")
-  skipped=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$RESULTS/minimal_gtest.log")
+  "$CONFORM" --impl "$minimal" --jobs "$JOBS" --out "$RESULTS/minimal" > "$RESULTS/minimal.log" 2>&1 || rc=$?
   if [[ $rc -ne 0 ]]; then
-    problem "minimal_gtest: exited $rc: $(grep -E '^\[  FAILED  \]' "$RESULTS/minimal_gtest.log" | head -5 | tr '\n' ' ')"
-  elif [[ -z "$passed" || "$passed" -eq 0 ]]; then
-    problem "minimal_gtest: no test passed (see $RESULTS/minimal_gtest.log)"
+    problem "minimal: stagekit-conform exited $rc (see $RESULTS/minimal.log)"
+    check_results "$RESULTS/minimal" minimal example-minimal "$total_cases" || true
+  elif detail=$(check_results "$RESULTS/minimal" minimal example-minimal "$total_cases"); then
+    echo "PASS minimal: $detail"
   else
-    echo "PASS minimal_gtest: $passed passed, ${skipped:-0} skipped (not_supported)"
+    problem "minimal: $(printf '%s' "$detail" | head -c 2000)"
   fi
-elif [[ -e "$PREFIX/lib/libstagekit_conformance_gtest.a" ]]; then
-  problem "minimal_gtest: stagekit has stagekit::conformance_gtest but example_minimal_gtest was not built"
-else
-  echo "SKIP minimal_gtest: this stagekit was built without GoogleTest"
+
+  # ---- 4. the minimal stager through GoogleTest (link-time route) -----------------------------------
+  gtest_bin="$EXBUILD/example_minimal_gtest"
+  if [[ -x "$gtest_bin" ]]; then
+    rc=0
+    "$gtest_bin" --gtest_brief=1 --gtest_output="xml:$RESULTS/minimal_gtest.xml" > "$RESULTS/minimal_gtest.log" 2>&1 || rc=$?
+    passed=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$RESULTS/minimal_gtest.log")
+    skipped=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$RESULTS/minimal_gtest.log")
+    if [[ $rc -ne 0 ]]; then
+      problem "minimal_gtest: exited $rc: $(grep -E '^\[  FAILED  \]' "$RESULTS/minimal_gtest.log" | head -5 | tr '\n' ' ')"
+    elif [[ -z "$passed" || "$passed" -eq 0 ]]; then
+      problem "minimal_gtest: no test passed (see $RESULTS/minimal_gtest.log)"
+    else
+      echo "PASS minimal_gtest: $passed passed, ${skipped:-0} skipped (not_supported)"
+    fi
+  elif [[ -e "$PREFIX/lib/libstagekit_conformance_gtest.a" ]]; then
+    problem "minimal_gtest: stagekit has stagekit::conformance_gtest but example_minimal_gtest was not built"
+  else
+    echo "SKIP minimal_gtest: this stagekit was built without GoogleTest"
+  fi
 fi
 
 # ---- 5. the broken plugins, each against its expectations ----------------------------------------
 shopt -s nullglob
 expect_files=("$EXAMPLES"/broken/*.expect.json)
 [[ ${#expect_files[@]} -gt 0 ]] || problem "broken: no broken/*.expect.json in $EXAMPLES"
-for so in "$EXBUILD"/libexample_broken_*_plugin.so; do
-  name=${so##*/libexample_broken_}
-  name=${name%_plugin.so}
-  [[ -f "$EXAMPLES/broken/$name.expect.json" ]] || problem "broken_$name: built, but broken/$name.expect.json is missing"
-done
+if [[ $MODE != part ]]; then
+  for so in "$EXBUILD"/libexample_broken_*_plugin.so; do
+    name=${so##*/libexample_broken_}
+    name=${name%_plugin.so}
+    [[ -f "$EXAMPLES/broken/$name.expect.json" ]] || problem "broken_$name: built, but broken/$name.expect.json is missing"
+  done
+fi
+[[ $MODE == setup ]] && expect_files=()
+checked=0
+index=0
 for expect in "${expect_files[@]}"; do
+  index=$((index + 1))
+  (((index - 1) % PARTS == PART - 1)) || continue
+  checked=$((checked + 1))
   name=$(basename "$expect" .expect.json)
   so="$EXBUILD/libexample_broken_${name}_plugin.so"
   if [[ ! -f "$so" ]]; then
@@ -209,9 +241,12 @@ done
 
 # ---- summary ----------------------------------------------------------------------------------------
 elapsed=$(($(date +%s) - start))
+what="minimal passes, $checked broken plugins caught exactly as expected"
+[[ $MODE == setup ]] && what="installed, examples built, minimal passes"
+[[ $MODE == part ]] && what="part $PART/$PARTS: $checked broken plugins caught exactly as expected"
 echo
 if [[ ${#problems[@]} -eq 0 ]]; then
-  echo "examples_against_installed: OK — minimal passes, ${#expect_files[@]} broken plugins caught exactly as expected (${elapsed} s)"
+  echo "examples_against_installed: OK — $what (${elapsed} s)"
   exit 0
 fi
 echo "examples_against_installed: ${#problems[@]} problem(s) (${elapsed} s):"

@@ -3,7 +3,7 @@
 A broken variant is an implementation that breaks one property on purpose, with an expectations
 file naming the cases that must catch it: the C++ plugins of conformance/examples/broken/ and the
 Python stagers of conformance/torch/examples/ (their files in expect/). Those expectations are
-checked exactly by the tests (conformance.examples_against_installed, torch.stager.*), so they are
+checked exactly by the tests (conformance.examples_broken_*, torch.stager*), so they are
 measured facts, not claims.
 
 For every case family (`area.feature`: stager.views, utils.gather, ...) the table lists the
