@@ -121,6 +121,34 @@ std::string list(const std::vector<std::string>& items) {
   return out;
 }
 
+std::string describe(const SharedObject& o) { return fmt::format("{} ({} bytes)", o.name, o.bytes); }
+
+// The objects of `now` that `before` did not have, that this process made (a segment) or mapped (a
+// file), and that nobody uses any more.
+std::vector<std::string> left_behind(const ProcessResources& before, const ProcessResources& now) {
+  std::vector<std::string> orphans;
+  std::vector<const SharedObject*> files;  // files this process mapped: orphans unless someone uses them
+  for (const SharedObject& o : now.objects) {
+    if (std::any_of(before.objects.begin(), before.objects.end(),
+                    [&](const SharedObject& b) { return same_object(o, b); }))
+      continue;
+    if (o.is_segment()) {
+      if (o.creator == static_cast<long>(getpid()) && o.attached == 0 && !o.marked_for_removal)
+        orphans.push_back(describe(o));
+    } else if (seen_mapping(o.dev_major, o.dev_minor, o.identity)) {
+      files.push_back(&o);
+    }
+  }
+  if (files.empty()) return orphans;
+  std::vector<FileId> ids;
+  for (const SharedObject* f : files) ids.push_back({f->dev_major, f->dev_minor, f->identity});
+  const std::vector<FileId> used = files_in_use(ids);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (std::find(used.begin(), used.end(), ids[i]) == used.end()) orphans.push_back(describe(*files[i]));
+  }
+  return orphans;
+}
+
 }  // namespace
 
 std::vector<SharedObject> shared_objects() {
@@ -154,29 +182,7 @@ std::vector<Leak> leaks_since(const ProcessResources& before, const ProcessResou
                      fmt::format("{} open file descriptors, {} before (new: {})", now.descriptors.size(),
                                  before.descriptors.size(), new_descriptors(before.descriptors, now.descriptors))});
   }
-  std::vector<const SharedObject*> appeared;
-  for (const SharedObject& o : now.objects) {
-    const bool old = std::any_of(before.objects.begin(), before.objects.end(),
-                                 [&](const SharedObject& b) { return same_object(o, b); });
-    if (!old) appeared.push_back(&o);
-  }
-  std::vector<FileId> files;
-  for (const SharedObject* o : appeared) {
-    if (!o->is_segment() && seen_mapping(o->dev_major, o->dev_minor, o->identity))
-      files.push_back({o->dev_major, o->dev_minor, o->identity});
-  }
-  const std::vector<FileId> used = files.empty() ? std::vector<FileId>{} : files_in_use(files);
-  std::vector<std::string> orphans;
-  for (const SharedObject* o : appeared) {
-    bool orphan = false;
-    if (o->is_segment()) {
-      orphan = o->creator == static_cast<long>(getpid()) && o->attached == 0 && !o->marked_for_removal;
-    } else {
-      orphan = seen_mapping(o->dev_major, o->dev_minor, o->identity) &&
-               std::find(used.begin(), used.end(), FileId{o->dev_major, o->dev_minor, o->identity}) == used.end();
-    }
-    if (orphan) orphans.push_back(fmt::format("{} ({} bytes)", o->name, o->bytes));
-  }
+  const std::vector<std::string> orphans = left_behind(before, now);
   if (!orphans.empty()) {
     leaks.push_back({"shared-memory objects",
                      fmt::format("{} left behind that no process maps or holds open, so their memory stays in "
