@@ -144,7 +144,19 @@ TEST(Verifiers, FailuresNameTheActualDifference) {
   EXPECT_EQ(describe_difference(actual, expected),
             "1 of 6 elements differ (" + actual.describe() + "); the first, at [1, 2], is 9.5 instead of 5");
   EXPECT_NE(describe_difference(actual.view({6}), expected).find("got "), std::string::npos) << "shapes differ";
-  EXPECT_EQ(describe_difference(expected, expected), "the same elements (" + expected.describe() + ")");
+  EXPECT_NE(describe_difference(expected, expected).find("differed when compared and no longer did"), std::string::npos)
+      << "bytes that changed between the comparison and its description";
+
+  // Bytes of the storage outside every view: where they differ, and the first of them.
+  const Tensor source_storage = Tensor::arange(6, DType::float32);
+  Tensor staged_storage = source_storage.clone();
+  Tensor(staged_storage.narrow(0, 5, 1)).fill_(9.5);  // element 5: 5.0 (00 00 a0 40) -> 9.5 (00 00 18 41)
+  const std::vector<Failure> outside = verify_staged(Value::dict({{"t", source_storage.narrow(0, 0, 4)}}),
+                                                     Value::dict({{"t", staged_storage.narrow(0, 0, 4)}}), {});
+  EXPECT_NE(all(outside).find("not a byte-exact copy of the whole source storage: 2 of 24 bytes differ, from byte 22 "
+                              "to byte 23 (at byte 22: 0x18 staged, 0xa0 in the source)"),
+            std::string::npos)
+      << all(outside);
 }
 
 // Scalar leaves compare exactly: -0.0 is not 0.0, a NaN's payload counts, and the reason shows the

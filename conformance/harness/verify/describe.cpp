@@ -32,7 +32,14 @@ std::string describe_difference(const Tensor& actual, const Tensor& expected) {
       if (differing++ == 0) first = i;
     }
   }
-  if (differing == 0) return fmt::format("the same elements ({})", actual.describe());
+  // Called once a comparison found a difference: none now means the bytes changed since, under the
+  // caller's eyes (a copy still running after stage() returned).
+  if (differing == 0) {
+    return fmt::format(
+        "they differed when compared and no longer did a moment later ({}): something was still "
+        "writing them",
+        actual.describe());
+  }
   // The first differing element's coordinates, row-major over the sizes.
   std::vector<std::int64_t> at(actual.sizes().size());
   std::size_t rest = first;

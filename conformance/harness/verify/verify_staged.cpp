@@ -41,6 +41,25 @@ std::vector<std::byte> storage_bytes(const Storage& s) {
   return out;
 }
 
+// "12 of 3145733 bytes differ, from byte 3145721 to byte 3145732 (at byte 3145721: 0x00 staged, 0x5c
+// in the source)": how many bytes, where the differences start and end, and the first one.
+std::string byte_difference(const std::vector<std::byte>& source, const std::vector<std::byte>& staged) {
+  std::size_t count = 0;
+  std::size_t first = 0;
+  std::size_t last = 0;
+  for (std::size_t i = 0; i < source.size() && i < staged.size(); ++i) {
+    if (source[i] == staged[i]) continue;
+    if (count++ == 0) first = i;
+    last = i;
+  }
+  if (count == 0) return "no byte differs";
+  const std::string where =
+      count == 1 ? fmt::format("byte {}", first) : fmt::format("from byte {} to byte {}", first, last);
+  return fmt::format("{} of {} bytes differ, {} (at byte {}: {:#04x} staged, {:#04x} in the source)", count,
+                     source.size(), where, first, static_cast<unsigned>(staged[first]),
+                     static_cast<unsigned>(source[first]));
+}
+
 struct StagedStorage {
   Storage storage;
   std::string path;  // first tensor seen on it
@@ -298,8 +317,13 @@ class StrictVerifier {
       return fail("storage sharing", fmt::format("staged tensor shares a storage with {} although their sources do not",
                                                  rit->second.path));
     }
-    if (s.nbytes() == d.nbytes() && s.nbytes() > 0 && storage_bytes(s) != storage_bytes(d)) {
-      fail("storage bytes", "the staged storage is not a byte-exact copy of the whole source storage");
+    if (s.nbytes() == d.nbytes() && s.nbytes() > 0) {
+      const std::vector<std::byte> source_bytes = storage_bytes(s);
+      const std::vector<std::byte> staged_bytes = storage_bytes(d);
+      if (source_bytes != staged_bytes) {
+        fail("storage bytes", "the staged storage is not a byte-exact copy of the whole source storage: " +
+                                  byte_difference(source_bytes, staged_bytes));
+      }
     }
     sources_.push_back(s);
   }
