@@ -25,6 +25,12 @@ constexpr Layout kLayouts[] = {
      [](const Tensor& b) {
        return b.view({96}).as_strided({10, 8}, {5, 1}, 9);
      }},
+    {"size_one_dims", "a contiguous view whose size-1 dimensions have strides of their own (7 and 1000)",
+     [](const Tensor& b) {
+       // Contiguous (size-1 dimensions do not count), yet not the strides a contiguous tensor is given: those
+       // are (12, 12, 12, 1). unsqueeze() and a transposed [1, n] view make such strides all the time.
+       return b.view({96}).as_strided({4, 1, 1, 12}, {12, 7, 1000, 1}, 12);
+     }},
     {"permuted_3d", "a 3-D view with permuted strides",
      [](const Tensor& b) {
        return b.view({2, 4, 12}).transpose(0, 2).transpose(1, 2);
