@@ -149,20 +149,35 @@ class CorrectStager:
         memo[id(obj)] = (result, obj)  # the source is kept alive so that its id is not reused
 
     def copy_tensor(self, tensor, memo, non_blocking):
-        source = compat.untyped_storage(tensor)
-        key = ("storage", compat.storage_key(source))
-        staged = memo.get(key)
-        if staged is None:
-            staged = self.stage_storage(source, non_blocking)
-            memo[key] = staged
-        result = compat.tensor_on_storage(staged, tensor.dtype, tensor.storage_offset(),
-                                          tensor.shape, tensor.stride())
+        staged = self.staged_storage_of(tensor, memo, non_blocking)
+        result = self.rebuild_view(tensor, staged)
         self.remember(memo, tensor, result)
         for name, value in tensor.__dict__.items():
             self._path.append(name)
             setattr(result, name, self.copy(value, memo, non_blocking))
             self._path.pop()
         return result
+
+    @staticmethod
+    def storage_memo_key(tensor, source):
+        """What one stage() call knows a source storage by: the storage alone."""
+        return ("storage", compat.storage_key(source))
+
+    def staged_storage_of(self, tensor, memo, non_blocking):
+        """The staged buffer of the tensor's storage, staged once per stage() call."""
+        source = compat.untyped_storage(tensor)
+        key = self.storage_memo_key(tensor, source)
+        staged = memo.get(key)
+        if staged is None:
+            staged = self.stage_storage(source, non_blocking)
+            memo[key] = staged
+        return staged
+
+    @staticmethod
+    def rebuild_view(tensor, staged):
+        """A new tensor on ``staged`` with the tensor's dtype, offset, shape and strides."""
+        return compat.tensor_on_storage(staged, tensor.dtype, tensor.storage_offset(),
+                                        tensor.shape, tensor.stride())
 
     # ---- one storage -----------------------------------------------------------------------------
 

@@ -11,21 +11,10 @@ from stagekit_torch_examples.correct import CorrectStager
 
 
 class CanonicalStrides(CorrectStager):
-    def copy_tensor(self, tensor, memo, non_blocking):
-        source = compat.untyped_storage(tensor)
-        key = ("storage", compat.storage_key(source))
-        staged = memo.get(key)
-        if staged is None:
-            staged = self.stage_storage(source, non_blocking)
-            memo[key] = staged
+    @staticmethod
+    def rebuild_view(tensor, staged):
         stride = tensor.stride()
         if tensor.is_contiguous():  # the flaw: the strides of a new tensor, not the view's own
             stride = torch.empty(tensor.shape, device="meta").stride()
-        result = compat.tensor_on_storage(staged, tensor.dtype, tensor.storage_offset(),
-                                          tensor.shape, stride)
-        self.remember(memo, tensor, result)
-        for name, value in tensor.__dict__.items():
-            self._path.append(name)
-            setattr(result, name, self.copy(value, memo, non_blocking))
-            self._path.pop()
-        return result
+        return compat.tensor_on_storage(staged, tensor.dtype, tensor.storage_offset(),
+                                        tensor.shape, stride)

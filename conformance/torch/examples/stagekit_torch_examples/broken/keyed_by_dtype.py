@@ -13,22 +13,14 @@ class KeyedByDtype(CorrectStager):
         super().__init__(*args, **kwargs)
         self._typed_caches = {}
 
-    def copy_tensor(self, tensor, memo, non_blocking):
-        source = compat.untyped_storage(tensor)
-        key = ("storage", compat.storage_key(source), tensor.dtype)  # the flaw: the dtype in it
-        staged = memo.get(key)
-        if staged is None:
-            self._cache = self._typed_caches.setdefault(tensor.dtype, compat.StorageCache())
-            staged = self.stage_storage(source, non_blocking)
-            memo[key] = staged
-        result = compat.tensor_on_storage(staged, tensor.dtype, tensor.storage_offset(),
-                                          tensor.shape, tensor.stride())
-        self.remember(memo, tensor, result)
-        for name, value in tensor.__dict__.items():
-            self._path.append(name)
-            setattr(result, name, self.copy(value, memo, non_blocking))
-            self._path.pop()
-        return result
+    @staticmethod
+    def storage_memo_key(tensor, source):
+        return ("storage", compat.storage_key(source), tensor.dtype)  # the flaw: the dtype in it
+
+    def staged_storage_of(self, tensor, memo, non_blocking):
+        # ... and one cache across stages per dtype
+        self._cache = self._typed_caches.setdefault(tensor.dtype, compat.StorageCache())
+        return super().staged_storage_of(tensor, memo, non_blocking)
 
     def stage(self, state_dict, non_blocking=False):
         self._new = []  # (typed cache, source) of each buffer this call made
