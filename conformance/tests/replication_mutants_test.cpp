@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -15,27 +16,70 @@
 #include "stagekit/adapter/reference_implementation.h"
 #include "stagekit/conformance/case.h"
 #include "stagekit/core/sharded_tensor.h"
+#include "stagekit/dist/communicator.h"
 
 namespace stagekit::conformance {
 namespace {
 namespace fs = std::filesystem;
 
 enum class Flaw {
-  returns_own_state_dict,   // no exchange: hands back what it was given
-  loses_sharing,            // every leaf gets its own copy of its storage
-  keeps_sender_placement,   // ShardedTensor shards stay placed on the sender
-  accepts_odd_world,        // makes a stager where no pairing exists
-  leaves_temp_files,        // leaves a temporary file next to the replica
-  stale_loader,             // a damaged file loads as the last good tree instead of failing
-  tears_on_failure,         // a failed stage leaves a half-written replica behind
-  reports_late,             // a timed-out exchange is reported only after waiting its timeout once more
-  unchecked_region,         // the loader does not verify a few bytes of its format (as padding no
-                            // checksum covers): damage there loads as if nothing happened
-  ignores_storage_dir,      // persists into a directory of its own whatever storage_dir says
-  close_removes_replica,    // close() deletes the storage directory, replica included
-  default_dir_made_lazily,  // without a storage directory, makes its own only at the first stage
-  accepts_parameters,       // replicates a parameter leaf as the plain tensor it holds
-  plain_containers,         // the replica's dict subclasses and namedtuples become plain dicts and tuples
+  returns_own_state_dict,       // no exchange: hands back what it was given
+  loses_sharing,                // every leaf gets its own copy of its storage
+  keeps_sender_placement,       // ShardedTensor shards stay placed on the sender
+  accepts_odd_world,            // makes a stager where no pairing exists
+  leaves_temp_files,            // leaves a temporary file next to the replica
+  stale_loader,                 // a damaged file loads as the last good tree instead of failing
+  tears_on_failure,             // a failed stage leaves a half-written replica behind
+  reports_late,                 // a timed-out exchange is reported only after waiting its timeout once more
+  unchecked_region,             // the loader does not verify a few bytes of its format (as padding no
+                                // checksum covers): damage there loads as if nothing happened
+  ignores_storage_dir,          // persists into a directory of its own whatever storage_dir says
+  close_removes_replica,        // close() deletes the storage directory, replica included
+  default_dir_made_lazily,      // without a storage directory, makes its own only at the first stage
+  accepts_parameters,           // replicates a parameter leaf as the plain tensor it holds
+  plain_containers,             // the replica's dict subclasses and namedtuples become plain dicts and tuples
+  world_size_of_default_group,  // pairs ranks with the size of the whole world (upstream's default group)
+                                // while addressing ranks of the sub-communicator it was given
+};
+
+// The world the replication cases run on (kWorld4): what upstream's stager reads as the size of the
+// default process group, whatever group it was given (spec C.3.2).
+constexpr int kDefaultGroupSize = 4;
+
+// The sub-communicator a stager was given, but reporting the default group's size: every operation
+// goes to the sub-communicator (with this one's timeout), so ranks past its own size do not exist.
+class DefaultGroupSized final : public dist::Communicator {
+ public:
+  explicit DefaultGroupSized(dist::Communicator& group) : group_(group) { set_timeout(group.timeout()); }
+  int rank() const override { return group_.rank(); }
+  int size() const override { return kDefaultGroupSize; }  // the flaw
+  std::string backend() const override { return group_.backend(); }
+  void send(std::span<const std::byte> data, int dst, int tag) override { sync().send(data, dst, tag); }
+  void recv(std::span<std::byte> data, int src, int tag) override { sync().recv(data, src, tag); }
+  std::vector<std::byte> recv_any_size(int src, int tag) override { return sync().recv_any_size(src, tag); }
+  void send_recv(int peer, std::span<const std::span<const std::byte>> sends,
+                 std::span<const std::span<std::byte>> recvs, int tag, MemoryOwner owner) override {
+    sync().send_recv(peer, sends, recvs, tag, std::move(owner));
+  }
+  void broadcast(std::span<std::byte> data, int root) override { sync().broadcast(data, root); }
+  void all_gather(std::span<const std::byte> local, std::span<std::byte> out) override {
+    sync().all_gather(local, out);
+  }
+  std::vector<std::vector<std::byte>> all_gather_v(std::span<const std::byte> local) override {
+    return sync().all_gather_v(local);
+  }
+  void all_reduce(std::span<std::byte> data, DType dtype, dist::ReduceOp op) override {
+    sync().all_reduce(data, dtype, op);
+  }
+  void barrier() override { sync().barrier(); }
+  std::unique_ptr<dist::Communicator> split(int color, int key) override { return sync().split(color, key); }
+
+ private:
+  dist::Communicator& sync() {
+    group_.set_timeout(timeout());
+    return group_;
+  }
+  dist::Communicator& group_;
 };
 
 std::vector<char> file_bytes(const std::string& path) {
@@ -82,8 +126,9 @@ Value without_parameters(const Value& v) {
 
 class FlawedStager final : public ReplicationStagerUnderTest {
  public:
-  FlawedStager(std::unique_ptr<ReplicationStagerUnderTest> inner, Flaw flaw, std::chrono::milliseconds timeout)
-      : inner_(std::move(inner)), flaw_(flaw), timeout_(timeout) {}
+  FlawedStager(std::unique_ptr<ReplicationStagerUnderTest> inner, Flaw flaw, std::chrono::milliseconds timeout,
+               std::unique_ptr<dist::Communicator> comm = nullptr)
+      : comm_(std::move(comm)), inner_(std::move(inner)), flaw_(flaw), timeout_(timeout) {}
   Value stage(const Value& sd) override {
     if (flaw_ == Flaw::returns_own_state_dict) return sd;
     if (flaw_ == Flaw::default_dir_made_lazily) {
@@ -127,6 +172,7 @@ class FlawedStager final : public ReplicationStagerUnderTest {
   }
 
  private:
+  std::unique_ptr<dist::Communicator> comm_;  // what inner_ was made with, where the flaw made one (outlives it)
   std::unique_ptr<ReplicationStagerUnderTest> inner_;
   Flaw flaw_;
   std::chrono::milliseconds timeout_;
@@ -145,6 +191,11 @@ class FlawedImplementation final : public Implementation {
       return std::make_unique<FlawedStager>(nullptr, flaw_, config.timeout);
     }
     ReplicationConfig c = config;
+    if (flaw_ == Flaw::world_size_of_default_group) {
+      auto sized = std::make_unique<DefaultGroupSized>(comm);
+      auto inner = reference_->make_replication_stager(*sized, c);
+      return std::make_unique<FlawedStager>(std::move(inner), flaw_, config.timeout, std::move(sized));
+    }
     if (flaw_ == Flaw::ignores_storage_dir) c.storage_dir.reset();
     if (flaw_ == Flaw::default_dir_made_lazily && !c.storage_dir) {
       auto inner = reference_->make_replication_stager(comm, c);
@@ -285,6 +336,11 @@ TEST(ReplicationMutants, DefaultDirectoryMadeOnlyAtTheFirstStage) {
 TEST(ReplicationMutants, IgnoresTheStorageDirectory) {
   expect_caught(Flaw::ignores_storage_dir, {"replication.persistence_custom_dir.cpu.default.ws2"},
                 "replication.persistence_default_dir.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, PairsRanksWithTheDefaultGroupsSize) {
+  expect_caught(Flaw::world_size_of_default_group, {"replication.subgroup_ranks.cpu.default.ws4"},
+                "replication.dtensors.cpu.default.ws4");
 }
 
 }  // namespace

@@ -34,7 +34,10 @@ void empty_tensors_strict_case(CaseContext& ctx, Source src, PinShare cfg) {
                                     {"scalar", Tensor::scalar(-2.5, DType::float32, dev)},
                                     {"empty_view", base.narrow(0, 6, 0)},
                                     {"int8_scalar", Tensor::scalar(-7, DType::int8, dev)},
-                                    {"base", base}});
+                                    {"base", base},
+                                    // A second zero-byte storage of its own: without bytes it has no
+                                    // address of its own either, and it must still stage apart.
+                                    {"another_empty", Tensor::empty({2, 0}, DType::int64, dev)}});
   auto stager = ctx.make_stager(stager_config(cfg));
   const Value staged = stage_or_fail(ctx, *stager, source, "empty tensors");
   ctx.add_failures(verify_staged(source, staged, memory_expectation(cfg)));
@@ -47,8 +50,8 @@ STAGEKIT_CONFORMANCE_CASES(empty_tensors) {
              "TestStateDictStager.test_empty_tensors", Profile::upstream, kBothSources, kFourConfigs,
              empty_tensors_case);
   add_matrix(registry, "empty_tensors_exact",
-             "Empty tensors, an empty view of a real storage and 1-byte/4-byte scalars stage exactly (values, layout, "
-             "sharing, memory kind below the pinning threshold)",
+             "Two empty tensors on zero-byte storages of their own, an empty view of a real storage and 1-byte/4-byte "
+             "scalars stage exactly (values, layout, sharing, memory kind below the pinning threshold)",
              "strict", Profile::strict, kBothSources, kFourConfigs, empty_tensors_strict_case);
 }
 
