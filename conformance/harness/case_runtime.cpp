@@ -21,7 +21,21 @@ constexpr std::size_t kMaxReportedFailures = 8;
 
 }  // namespace
 
-std::string_view profile_name(Profile p) noexcept { return p == Profile::upstream ? "upstream" : "strict"; }
+std::string_view profile_name(Profile p) noexcept {
+  switch (p) {
+    case Profile::upstream: return "upstream";
+    case Profile::strict: return "strict";
+    case Profile::full: return "full";
+  }
+  return "?";
+}
+
+std::optional<Profile> profile_named(std::string_view name) noexcept {
+  for (Profile p : {Profile::upstream, Profile::strict, Profile::full}) {
+    if (profile_name(p) == name) return p;
+  }
+  return std::nullopt;
+}
 
 std::string_view outcome_name(Outcome o) noexcept {
   switch (o) {

@@ -13,7 +13,7 @@ namespace {
 std::vector<const Case*> sorted_cases(Profile profile, const CaseFilter& filter) {
   std::vector<const Case*> cases;
   for (const Case& c : CaseRegistry::instance().cases()) {
-    if (profile == Profile::upstream && c.info.profile != Profile::upstream) continue;
+    if (!in_profile(c.info.profile, profile)) continue;
     if (filter.matches(c.info.id)) cases.push_back(&c);
   }
   std::sort(cases.begin(), cases.end(), [](const Case* a, const Case* b) { return a->info.id < b->info.id; });

@@ -49,6 +49,19 @@ class NothingImplementation final : public Implementation {
   std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig&) override { return nullptr; }
 };
 
+TEST(Profiles, NestUpstreamWithinStrictWithinFull) {
+  EXPECT_TRUE(in_profile(Profile::upstream, Profile::upstream));
+  EXPECT_FALSE(in_profile(Profile::strict, Profile::upstream));
+  EXPECT_FALSE(in_profile(Profile::full, Profile::upstream));
+  EXPECT_TRUE(in_profile(Profile::upstream, Profile::strict));
+  EXPECT_TRUE(in_profile(Profile::strict, Profile::strict));
+  EXPECT_FALSE(in_profile(Profile::full, Profile::strict));
+  EXPECT_TRUE(in_profile(Profile::full, Profile::full));
+  EXPECT_TRUE(in_profile(Profile::upstream, Profile::full));
+  for (Profile p : {Profile::upstream, Profile::strict, Profile::full}) EXPECT_EQ(profile_named(profile_name(p)), p);
+  EXPECT_EQ(profile_named("everything"), std::nullopt);
+}
+
 TEST(RunCase, OutcomesAreNeverMerged) {
   NothingImplementation impl;
   const Case passes{

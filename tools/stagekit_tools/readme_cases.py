@@ -21,8 +21,8 @@ END = "<!-- cases:end -->"
 
 
 def generated_list(conform):
-    out = subprocess.run([conform, "--list", "--list-format", "markdown"], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run([conform, "--profile", "full", "--list", "--list-format", "markdown"],
+                         check=True, capture_output=True, text=True).stdout
     return out if out.endswith("\n") else out + "\n"
 
 

@@ -4,10 +4,12 @@
 // Every case has a stable hierarchical ID built by CaseId (stagekit/conformance/case_id.h:
 // `stager.views.cpu.pin1_share0`, `stager.dtype.bfloat16.cpu.pin0_share0`), a one-line description,
 // its source (the upstream test it mirrors, or "strict") and a profile: `upstream` cases assert what
-// PyTorch's own tests assert; `strict` cases assert the rest of the contract. The strict profile
-// runs both. Requirements are checked before the body runs: a missing capability or missing hardware
-// makes the case not_supported with a reason. Inside the body, check() records a failure and goes on,
-// require() records it and ends the case; a failure names the state-dict path and the property.
+// PyTorch's own tests assert; `strict` cases assert the rest of the contract; `full` cases assert it
+// too, on inputs too heavy for every run (a storage over 4 GiB). Profiles nest: upstream within
+// strict within full, and a run of one profile runs the cases of those within it (in_profile()). Requirements are
+// checked before the body runs: a missing capability or missing hardware makes the case not_supported with a reason.
+// Inside the body, check() records a failure and goes on, require() records it and ends the case; a failure names the
+// state-dict path and the property.
 #pragma once
 
 #include <chrono>
@@ -25,10 +27,16 @@
 
 namespace stagekit::conformance {
 
-enum class Profile { upstream, strict };
+enum class Profile { upstream, strict, full };
 enum class Outcome { pass, fail, not_supported, waived, crash, timeout };
 
 [[nodiscard]] std::string_view profile_name(Profile p) noexcept;
+// The profile named `name` ("upstream", "strict", "full"); nullopt for any other name.
+[[nodiscard]] std::optional<Profile> profile_named(std::string_view name) noexcept;
+// Whether a run of profile `run` runs a case of profile `of_case` (profiles nest).
+[[nodiscard]] constexpr bool in_profile(Profile of_case, Profile run) noexcept {
+  return static_cast<int>(of_case) <= static_cast<int>(run);
+}
 [[nodiscard]] std::string_view outcome_name(Outcome o) noexcept;
 
 struct CaseInfo {
