@@ -98,6 +98,9 @@ Value mixed_leaves_state_dict(int rank) {
   for (int i = 0; i < 6; ++i) bytes.data.push_back(static_cast<std::byte>(i * (rank + 1)));
   Value ordered = Value::dict({{"z", Value(rank)}, {"a", rank_tensor({2, 2}, rank, cpu, 26)}});
   ordered.as_dict().set_type_name("collections.OrderedDict");
+  Value defaults = Value::dict({{"step", Value(rank)}});
+  defaults.as_dict().set_type_name("collections.defaultdict");
+  defaults.as_dict().set_default_factory("builtins.dict");  // format 1.2
   return Value::dict({
       {"int", Value(7 * rank + 1)},
       {"int_max", Value(std::numeric_limits<std::int64_t>::max())},
@@ -125,6 +128,7 @@ Value mixed_leaves_state_dict(int rank) {
       {"uint8", Tensor::random({5}, DType::uint8, 34 + static_cast<std::uint64_t>(rank))},
       // The Python container kinds (spec C.1.9): their types survive too.
       {"ordered", ordered},
+      {"defaults", defaults},
       {"point", Value::named_tuple("replica.Point", {{"step", Value(rank)}, {"w", rank_tensor({2}, rank, cpu, 24)}})},
       {"tags", Value::set({Value("a"), Value(rank), Value::tuple({Value(1), Value(2.5)})})},
       {"frozen_tags", Value::set({Value("b")}, /*frozen=*/true)},

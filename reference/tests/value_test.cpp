@@ -80,6 +80,15 @@ TEST(Value, DictSubclassesAndSlotsObjectsKeepTheirType) {
   const auto copy = Dict::with_keys_of(d.as_dict(), {Value(2)});
   EXPECT_EQ(copy->type_name(), "collections.OrderedDict") << "with_keys_of keeps the type";
   EXPECT_EQ(Dict(d.as_dict()).type_name(), "collections.OrderedDict");
+  EXPECT_TRUE(d.as_dict().default_factory().empty());
+  d.as_dict().set_type_name("collections.defaultdict");
+  d.as_dict().set_default_factory("builtins.list");
+  EXPECT_EQ(Dict::with_keys_of(d.as_dict(), {Value(2)})->default_factory(), "builtins.list")
+      << "with_keys_of keeps a defaultdict's factory";
+  EXPECT_EQ(Dict(d.as_dict()).default_factory(), "builtins.list");
+  Dict assigned;
+  assigned = d.as_dict();
+  EXPECT_EQ(assigned.default_factory(), "builtins.list");
   const Value o = Value::slots_object("my.Slotted", {{"x", 1}});
   EXPECT_TRUE(o.as_object().slots());
   EXPECT_FALSE(o.as_object().frozen());

@@ -11,7 +11,7 @@ fail() { echo "FAILED: $*" >&2; exit 1; }
 "$tool" --help | grep -q 'verify' || fail "--help does not list verify"
 "$tool" write-sample "$dir/good.replica" || fail "write-sample failed"
 out=$("$tool" verify "$dir/good.replica") || fail "a valid replica does not verify: $out"
-grep -q 'OK: format 1\.1, the state dict of rank 1 kept by rank 0' <<<"$out" || fail "unexpected verify line: $out"
+grep -q 'OK: format 1\.2, the state dict of rank 1 kept by rank 0' <<<"$out" || fail "unexpected verify line: $out"
 out=$("$tool" show "$dir/good.replica") || fail "show failed: $out"
 grep -q '^layer1.weight_t: tensor float32\[32, 64\]' <<<"$out" || fail "show does not list the transposed view: $out"
 grep -q '^optimizer.step: int 1000$' <<<"$out" || fail "show does not list optimizer.step: $out"

@@ -109,7 +109,8 @@ STAGEKIT_CONFORMANCE_CASES(replication_fidelity) {
       registry, "mixed_leaves",
       "ints, floats (NaN, -0.0), strings, bytes, None, bools, lists, tuples, int keys, objects "
       "(frozen too), a node reached twice, empty and 0-dim tensors, several dtypes, and the Python container "
-      "kinds (OrderedDict, namedtuple, set, frozenset, __slots__ object) round-trip exactly",
+      "kinds (OrderedDict, a defaultdict with its default_factory, namedtuple, set, frozenset, __slots__ object) "
+      "round-trip exactly",
       "strict", Profile::strict, kWorlds2And4, mixed_leaves);
   add_replication_cases(registry, "parameter_leaf_refused",
                         "a parameter (nn.Parameter) leaf is refused with an invalid_argument error naming its path, "

@@ -28,6 +28,7 @@ ContainersInput make_containers_input(Device dev) {
   ordered.as_dict().set_type_name("collections.OrderedDict");
   Value defaults = Value::dict({{"weights", Value::list({in.in_default, 7})}});
   defaults.as_dict().set_type_name("collections.defaultdict");
+  defaults.as_dict().set_default_factory("builtins.list");  // as torch.optim keeps its state: defaultdict(dict)
   in.state_dict = Value::dict({
       {"ordered", ordered},
       {"defaults", defaults},
@@ -52,6 +53,11 @@ void python_containers_case(CaseContext& ctx, Source src, PinShare cfg) {
   ctx.check(ordered.type_name() == "collections.OrderedDict" && ordered.size() == 2 &&
                 ordered.entries()[0].first == DictKey(std::string("b")),
             "ordered", "dict type", "expected an OrderedDict with its keys in insertion order (b, a)");
+  const Dict& defaults = staged["defaults"].as_dict();
+  ctx.check(defaults.type_name() == "collections.defaultdict" && defaults.default_factory() == "builtins.list",
+            "defaults", "default factory",
+            fmt::format("expected a defaultdict whose default_factory is list; staged: {} with factory '{}'",
+                        defaults.type_name(), defaults.default_factory()));
   const Tuple& point = staged["point"].as_tuple();
   ctx.check(point.type_name() == "stagekit_cases.Point" && point.items().size() == 2 && point.items()[0].is_tensor(),
             "point", "tuple type", "expected the namedtuple Point(weight, step) around a staged tensor");
@@ -92,7 +98,8 @@ void parameters_case(CaseContext& ctx, Source src, PinShare cfg) {
 
 STAGEKIT_CONFORMANCE_CASES(python_containers) {
   add_matrix(registry, "python_containers",
-             "Dict subclasses (OrderedDict, defaultdict), namedtuples, sets and frozensets, and objects with "
+             "Dict subclasses (OrderedDict, a defaultdict with its default_factory), namedtuples, sets and frozensets, "
+             "and objects with "
              "__slots__ keep their types and items around staged tensors (spec C.1.9)",
              "strict", Profile::strict, kBothSources, kFourConfigs, python_containers_case);
   add_matrix(registry, "parameters_staged_plain",

@@ -175,6 +175,10 @@ class StrictVerifier {
     if (s.type_name() != d.type_name()) {
       return fail("dict type", fmt::format("source is {}, staged is {}", describe_dict_type(s), describe_dict_type(d)));
     }
+    if (s.default_factory() != d.default_factory()) {
+      return fail("default factory",
+                  fmt::format("source's is {}, staged's is {}", describe_factory(s), describe_factory(d)));
+    }
     if (s.size() != d.size())
       return fail("keys", fmt::format("{} vs {} keys{}", s.size(), d.size(), key_difference(s, d)));
     for (std::size_t i = 0; i < s.size(); ++i) {
@@ -209,6 +213,10 @@ class StrictVerifier {
     if (const auto extra = absent(d, s); !extra.empty())
       out += fmt::format("; not in the source: {}", fmt::join(extra, ", "));
     return out;
+  }
+
+  static std::string describe_factory(const Dict& d) {
+    return d.default_factory().empty() ? std::string("none") : d.default_factory();
   }
 
   static std::string describe_dict_type(const Dict& d) {

@@ -62,7 +62,10 @@ class FromTorch {
     if (PyObject_IsInstance(p, mods_.tensor_type.ptr()) == 1) return tensor(o);
     if (PyDict_Check(p)) {
       auto node = std::make_shared<Dict>();
-      if (!PyDict_CheckExact(p)) node->set_type_name(py::cast<std::string>(mods_.convert.attr("type_path")(o)));
+      if (!PyDict_CheckExact(p)) {
+        node->set_type_name(py::cast<std::string>(mods_.convert.attr("type_path")(o)));
+        node->set_default_factory(py::cast<std::string>(mods_.convert.attr("default_factory_path")(o)));
+      }
       node->reserve(static_cast<std::size_t>(PyDict_Size(p)));
       Value out(node);
       remember(p, out);

@@ -81,7 +81,7 @@ class ToTorch {
       }
       case Value::Kind::dict: {
         const std::string& type_name = v.as_dict().type_name();
-        py::object out = type_name.empty() ? py::dict() : new_dict(type_name);
+        py::object out = type_name.empty() ? py::dict() : new_dict(type_name, v.as_dict().default_factory());
         remember(id, out);
         for (const auto& [key, item] : v.as_dict().entries()) {
           PathScope scope(path_, key);
@@ -103,9 +103,9 @@ class ToTorch {
   }
 
  private:
-  py::object new_dict(const std::string& type_name) {
+  py::object new_dict(const std::string& type_name, const std::string& default_factory) {
     try {
-      return mods_.convert.attr("new_dict")(type_name);
+      return mods_.convert.attr("new_dict")(type_name, default_factory);
     } catch (const py::error_already_set& e) {
       throw InputNotRepresentable(fmt::format("{} (at {})", e.what(), path_.str()));
     }

@@ -83,7 +83,11 @@ TEST_F(Conversion, PythonContainerKindsAndParametersKeepTheirTypes) {
   const Tensor weight = Tensor::random({2, 3}, DType::float32, 3);
   Value ordered = Value::dict({{"z", weight}, {"a", 1}});
   ordered.as_dict().set_type_name("collections.OrderedDict");
+  Value defaults = Value::dict({{"seen", 1}});
+  defaults.as_dict().set_type_name("collections.defaultdict");
+  defaults.as_dict().set_default_factory("builtins.list");
   const Value sd = Value::dict({{"ordered", ordered},
+                                {"defaults", defaults},
                                 {"point", Value::named_tuple("my.Point", {{"x", 1}, {"w", weight}})},
                                 {"tags", Value::set({"a", 2, Value::tuple({1, 2})})},
                                 {"frozen", Value::set({"b"}, /*frozen=*/true)},
@@ -94,6 +98,8 @@ TEST_F(Conversion, PythonContainerKindsAndParametersKeepTheirTypes) {
   const py::dict d = t;
   const py::module_ collections = py::module_::import("collections");
   EXPECT_TRUE(py::type::of(d["ordered"]).is(collections.attr("OrderedDict")));
+  EXPECT_TRUE(py::type::of(d["defaults"]).is(collections.attr("defaultdict")));
+  EXPECT_TRUE(d["defaults"].attr("default_factory").is(py::module_::import("builtins").attr("list")));
   EXPECT_EQ(py::cast<std::vector<std::string>>(py::type::of(d["point"]).attr("_fields")),
             (std::vector<std::string>{"x", "w"}));
   EXPECT_TRUE(PySet_CheckExact(d["tags"].ptr()));
@@ -108,6 +114,8 @@ TEST_F(Conversion, PythonContainerKindsAndParametersKeepTheirTypes) {
 
   const Value back = from_torch(t);
   EXPECT_EQ(back["ordered"].as_dict().type_name(), "collections.OrderedDict");
+  EXPECT_EQ(back["defaults"].as_dict().type_name(), "collections.defaultdict");
+  EXPECT_EQ(back["defaults"].as_dict().default_factory(), "builtins.list");
   EXPECT_EQ(back["ordered"].as_dict().entries()[0].first, DictKey(std::string("z")));
   EXPECT_EQ(back["point"].as_tuple().type_name(), "my.Point");
   EXPECT_EQ(back["point"].as_tuple().field_names(), (std::vector<std::string>{"x", "w"}));

@@ -178,13 +178,18 @@ namespace {
 constexpr std::size_t kLinearSearchLimit = 16;  // smaller dicts are searched without an index
 }
 
-Dict::Dict(const Dict& other) : entries_(other.entries_), index_(other.index_), type_name_(other.type_name_) {}
+Dict::Dict(const Dict& other)
+    : entries_(other.entries_),
+      index_(other.index_),
+      type_name_(other.type_name_),
+      default_factory_(other.default_factory_) {}
 
 Dict& Dict::operator=(const Dict& other) {
   if (this != &other) {
     entries_ = other.entries_;
     index_ = other.index_;
     type_name_ = other.type_name_;
+    default_factory_ = other.default_factory_;
   }
   return *this;
 }
@@ -199,6 +204,7 @@ std::shared_ptr<Dict> Dict::with_keys_of(const Dict& keys_from, std::vector<Valu
     out->entries_.emplace_back(keys_from.entries_[i].first, std::move(values[i]));
   out->index_ = keys_from.index_;
   out->type_name_ = keys_from.type_name_;
+  out->default_factory_ = keys_from.default_factory_;
   return out;
 }
 

@@ -63,6 +63,7 @@ Value deep_copy(const Value& v) {
     case Value::Kind::dict: {
       auto d = std::make_shared<Dict>();
       d->set_type_name(v.as_dict().type_name());
+      d->set_default_factory(v.as_dict().default_factory());
       for (const auto& [k, i] : v.as_dict().entries()) d->set(k, deep_copy(i));
       return Value(d);
     }

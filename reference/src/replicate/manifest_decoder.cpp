@@ -47,13 +47,14 @@ std::string_view tag_name(NodeTag t) {
     case NodeTag::named_tuple: return "named_tuple";
     case NodeTag::set: return "set";
     case NodeTag::slots_object: return "slots_object";
+    case NodeTag::default_dict: return "default_dict";
   }
   return "?";
 }
 
 bool is_refcounted(NodeTag t) {
   return (t >= NodeTag::tensor && t <= NodeTag::sharded_tensor) ||
-         (t >= NodeTag::typed_dict && t <= NodeTag::slots_object);
+         (t >= NodeTag::typed_dict && t <= NodeTag::default_dict);
 }
 
 class ManifestDecoder {
@@ -146,6 +147,14 @@ class ManifestDecoder {
         std::string type_name = in_.text("the dict type name");
         Value d = dict(at, depth);
         d.as_dict().set_type_name(std::move(type_name));
+        return d;
+      }
+      case NodeTag::default_dict: {
+        std::string type_name = in_.text("the dict type name");
+        std::string factory = in_.text("the default factory's name");
+        Value d = dict(at, depth);
+        d.as_dict().set_type_name(std::move(type_name));
+        d.as_dict().set_default_factory(std::move(factory));
         return d;
       }
       case NodeTag::named_tuple: return named_tuple(at, depth);

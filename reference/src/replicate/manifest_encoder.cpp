@@ -197,8 +197,12 @@ class ManifestEncoder {
   void dict(const Value& v, int depth) {
     const long uses = v.use_count();
     const Dict& d = v.as_dict();
-    if (!begin_node(v.identity(), uses, d.type_name().empty() ? NodeTag::dict : NodeTag::typed_dict)) return;
-    if (!d.type_name().empty()) body_.text(d.type_name());
+    const NodeTag tag = !d.default_factory().empty() ? NodeTag::default_dict
+                        : d.type_name().empty()      ? NodeTag::dict
+                                                     : NodeTag::typed_dict;
+    if (!begin_node(v.identity(), uses, tag)) return;
+    if (tag != NodeTag::dict) body_.text(d.type_name());
+    if (tag == NodeTag::default_dict) body_.text(d.default_factory());
     const auto& entries = d.entries();
     body_.u64(entries.size());
     for (const auto& [key, value] : entries) {

@@ -36,9 +36,11 @@ enum class NodeTag : std::uint8_t {
   named_tuple = 15,   // a namedtuple: its type name, then one (field name, node) per item
   set = 16,           // a set or frozenset: the frozen flag, then a list's body
   slots_object = 17,  // an object with __slots__: an object's body without the frozen flag
+  // Format 1.2:
+  default_dict = 18,  // a dict subclass with a default factory: its type name, the factory's, a dict's body
 };
 inline constexpr std::uint8_t kReferable = 0x80;
-inline constexpr std::uint8_t kLastNodeTag = 17;
+inline constexpr std::uint8_t kLastNodeTag = 18;
 
 enum class KeyKind : std::uint8_t { string = 0, integer = 1 };
 

@@ -158,9 +158,13 @@ TEST(PackedStateDict, ObjectsFrozenAndNot) {
 TEST(PackedStateDict, PythonContainerKindsKeepTheirTypes) {
   Value ordered = Value::dict({{"b", Value(1)}, {"a", Value(Tensor::arange(3, DType::int16))}});
   ordered.as_dict().set_type_name("collections.OrderedDict");
+  Value defaults = Value::dict({{"n", Value(2)}});
+  defaults.as_dict().set_type_name("collections.defaultdict");
+  defaults.as_dict().set_default_factory("builtins.dict");
   const Value tags = Value::set({Value("x"), Value(2), Value::tuple({Value(1.5), Value()})});
   const Value v = Value::dict(
       {{"ordered", ordered},
+       {"defaults", defaults},
        {"point", Value::named_tuple("my.Point", {{"x", Value(1)}, {"t", Value(Tensor::arange(2, DType::float32))}})},
        {"tags", tags},
        {"tags_again", tags},
@@ -169,6 +173,7 @@ TEST(PackedStateDict, PythonContainerKindsKeepTheirTypes) {
   expect_round_trip(v);
   const Value back = round_trip(v);
   EXPECT_EQ(back["ordered"].as_dict().type_name(), "collections.OrderedDict");
+  EXPECT_EQ(back["defaults"].as_dict().default_factory(), "builtins.dict") << "format 1.2: the factory too";
   EXPECT_EQ(back["point"].as_tuple().field_names(), (std::vector<std::string>{"x", "t"}));
   EXPECT_EQ(back["tags"].identity(), back["tags_again"].identity()) << "a set reached twice stays one node";
   EXPECT_TRUE(back["frozen"].as_set().frozen());

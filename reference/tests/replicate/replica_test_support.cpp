@@ -75,6 +75,7 @@ class TreeComparison {
         return;
       case Value::Kind::dict: {
         EXPECT_EQ(e.as_dict().type_name(), a.as_dict().type_name()) << path;
+        EXPECT_EQ(e.as_dict().default_factory(), a.as_dict().default_factory()) << path;
         const auto& ee = e.as_dict().entries();
         const auto& ae = a.as_dict().entries();
         ASSERT_EQ(ee.size(), ae.size()) << path;

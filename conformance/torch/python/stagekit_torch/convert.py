@@ -67,19 +67,42 @@ def slots_type(type_name, slot_names):
     return cls
 
 
-def new_dict(type_name):
-    """An empty instance of the dict subclass at class path ``type_name``
-    ("collections.OrderedDict"): a class made by this module, or one imported by its path."""
-    module, _, qualname = type_name.rpartition(".")
+def _class_at(path, what):
+    """The class at class path ``path`` ("collections.OrderedDict", "builtins.list")."""
+    module, _, qualname = path.rpartition(".")
     try:
         cls = importlib.import_module(module or "builtins")
         for part in qualname.split("."):
             cls = getattr(cls, part)
     except (ImportError, AttributeError) as exc:
-        raise TypeError(f"the dict subclass {type_name} cannot be imported: {exc}") from None
+        raise TypeError(f"the {what} {path} cannot be imported: {exc}") from None
+    return cls
+
+
+def new_dict(type_name, default_factory=""):
+    """An empty instance of the dict subclass at class path ``type_name``
+    ("collections.OrderedDict"): a class made by this module, or one imported by its path; a
+    defaultdict gets the class at ``default_factory`` as its factory."""
+    cls = _class_at(type_name, "dict subclass")
     if not (isinstance(cls, type) and issubclass(cls, dict)):
         raise TypeError(f"{type_name} is not a dict subclass")
+    if default_factory:
+        if not issubclass(cls, collections.defaultdict):
+            raise TypeError(f"{type_name} is not a defaultdict, so it takes no default factory")
+        return cls(_class_at(default_factory, "default factory"))
     return cls()
+
+
+def default_factory_path(d):
+    """The class path of a defaultdict's default_factory ("builtins.list"), or "" without one."""
+    factory = getattr(d, "default_factory", None)
+    if factory is None:
+        return ""
+    module, name = getattr(factory, "__module__", None), getattr(factory, "__qualname__", None)
+    if not module or not name or "<" in name:
+        raise TypeError(f"the default_factory of this {type(d).__name__} ({factory!r}) has no "
+                        "class path to carry it by")
+    return f"{module}.{name}"
 
 
 def type_path(obj):

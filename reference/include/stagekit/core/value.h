@@ -210,6 +210,9 @@ class Dict {
   // The Python class of a dict subclass ("collections.OrderedDict"); empty for a plain dict.
   [[nodiscard]] const std::string& type_name() const noexcept { return type_name_; }
   void set_type_name(std::string type_name) { type_name_ = std::move(type_name); }
+  // The class path of a defaultdict's default_factory ("builtins.list"); empty when it has none.
+  [[nodiscard]] const std::string& default_factory() const noexcept { return default_factory_; }
+  void set_default_factory(std::string factory) { default_factory_ = std::move(factory); }
 
  private:
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
@@ -219,6 +222,7 @@ class Dict {
   // concurrent readers are safe); shared, copy-on-write, between dicts with the same key list.
   std::shared_ptr<DictIndex> index_;
   std::string type_name_;
+  std::string default_factory_;
 };
 
 class Object {

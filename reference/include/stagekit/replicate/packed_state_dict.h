@@ -34,7 +34,8 @@ namespace stagekit::replicate {
 // The manifest (and replica file) format version this build writes. Readers accept the same major
 // version and any minor version up to their own.
 inline constexpr std::uint16_t kFormatMajor = 1;
-inline constexpr std::uint16_t kFormatMinor = 1;  // 1.1: dict subclasses, namedtuples, sets, objects with __slots__
+// 1.1: dict subclasses, namedtuples, sets, objects with __slots__; 1.2: a defaultdict's default_factory.
+inline constexpr std::uint16_t kFormatMinor = 2;
 
 struct PackedStateDict {
   std::vector<std::byte> manifest;                             // the encoded tree (FORMAT.md, "Manifest")
