@@ -84,9 +84,7 @@ class CorrectStager:
                     e.stagekit_path_noted = True
                 raise
         if isinstance(obj, dict):
-            # A dict subclass stays one (OrderedDict, defaultdict with its default_factory).
-            result = {} if type(obj) is dict else copy.copy(obj)
-            result.clear()
+            result = self.empty_dict_like(obj)
             self.remember(memo, obj, result)
             for key, value in obj.items():
                 self._path.append(key)
@@ -143,6 +141,14 @@ class CorrectStager:
             if hasattr(e, "add_note"):
                 e.add_note(f"at {self.path()}")
             raise
+
+    @staticmethod
+    def empty_dict_like(obj):
+        """An empty dict of the source's type: a dict subclass stays one (an OrderedDict, a
+        defaultdict with its default_factory)."""
+        result = {} if type(obj) is dict else copy.copy(obj)
+        result.clear()
+        return result
 
     @staticmethod
     def remember(memo, obj, result):

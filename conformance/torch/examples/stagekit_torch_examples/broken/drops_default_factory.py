@@ -8,13 +8,6 @@ from stagekit_torch_examples.correct import CorrectStager
 
 
 class DropsDefaultFactory(CorrectStager):
-    def copy_node(self, obj, memo, non_blocking):
-        if not isinstance(obj, dict) or type(obj) is dict:
-            return super().copy_node(obj, memo, non_blocking)
-        result = type(obj)()  # the flaw: a defaultdict's default_factory is not passed on
-        self.remember(memo, obj, result)
-        for key, value in obj.items():
-            self._path.append(key)
-            result[self.copy(key, memo, non_blocking)] = self.copy(value, memo, non_blocking)
-            self._path.pop()
-        return result
+    @staticmethod
+    def empty_dict_like(obj):
+        return {} if type(obj) is dict else type(obj)()  # the flaw: no default_factory passed on
