@@ -3,6 +3,7 @@
 // for that property and pass an unrelated one.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <future>
 #include <vector>
 
@@ -21,6 +22,8 @@ enum class AsyncFlaw {
   leaks_own_stager,         // async_save never closes the stager it made
   blocking_without_asking,  // a non-blocking copy without an accelerator quietly becomes a blocking one
   no_metadata,              // async_save's upload yields an empty description
+  synchronize_at_once,      // synchronize_staging() returns at once (re-raising only an error already known)
+  close_keeps_buffers,      // close() waits and refuses later stages, but the results' buffers stay until destruction
 };
 
 class FlawedAsyncStager final : public AsyncStagerUnderTest {
@@ -33,14 +36,25 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
       inner_ = remake_();
     }
     StageReturn r = inner_->stage(sd);
+    if (flaw_ == AsyncFlaw::close_keeps_buffers) {  // what the stager returned stays referenced here
+      if (r.is_future()) kept_futures_.push_back(r.future);
+      if (r.state_dict) kept_.push_back(*r.state_dict);
+    }
     if (flaw_ == AsyncFlaw::returns_dict_when_async && r.is_future()) {
       StageReturn now;
       now.state_dict = r.future.get();
       return now;
     }
+    if (r.is_future()) last_ = r.future;
     return r;
   }
-  void synchronize_staging() override { inner_->synchronize_staging(); }
+  void synchronize_staging() override {
+    if (flaw_ == AsyncFlaw::synchronize_at_once) {
+      if (last_.valid() && last_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) (void)last_.get();
+      return;
+    }
+    inner_->synchronize_staging();
+  }
   bool should_synchronize_after_execute() const override { return inner_->should_synchronize_after_execute(); }
   void close() override {
     if (flaw_ == AsyncFlaw::close_returns_at_once) {
@@ -59,6 +73,9 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
   std::unique_ptr<AsyncStagerUnderTest> inner_;
   std::vector<std::unique_ptr<AsyncStagerUnderTest>> retired_;
   std::vector<std::unique_ptr<AsyncStagerUnderTest>> closing_;
+  std::shared_future<Value> last_;                       // the last stage's future
+  std::vector<std::shared_future<Value>> kept_futures_;  // close_keeps_buffers
+  std::vector<Value> kept_;
 };
 
 class AsyncMutant final : public Implementation {
@@ -144,6 +161,19 @@ TEST(AsyncMutants, NonBlockingCopyQuietlyBlocking) {
 TEST(AsyncMutants, AsyncSaveWithoutMetadata) {
   expect_caught(AsyncFlaw::no_metadata, {"stager.async_save_reuses_stager.cpu.pin0_share0"},
                 "stager.default_stager.sync.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, SynchronizeStagingReturnsAtOnce) {
+  expect_caught(AsyncFlaw::synchronize_at_once, {"stager.default_stager_close_waits.cpu.pin0_share0"},
+                "stager.default_stager.async.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, CloseKeepsTheBuffers) {
+  expect_caught(
+      AsyncFlaw::close_keeps_buffers,
+      {"stager.default_stager_close_releases.cpu.pin1_share0", "stager.default_stager_close_releases.cpu.pin0_share1",
+       "stager.default_stager_close_releases.cpu.pin1_share1"},
+      "stager.default_stager_close_waits.cpu.pin1_share1");
 }
 
 }  // namespace

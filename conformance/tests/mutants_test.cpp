@@ -8,8 +8,10 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <utility>
+#include <variant>
 
 #include <fmt/format.h>
 
@@ -477,12 +479,70 @@ enum class UtilityFlaw {
   partial_as_replicate,
   distribute_adds_no_keys,
   timeout_reported_late,
-  plain_containers,     // offloading and create_cpu_state_dict make namedtuples and dict subclasses plain
-  meta_locals_kept,     // distribute_tensors leaves a DTensor whose local tensor is on the meta device as it is
-  device_ignored,       // gather_state_dict drops `device`
-  device_for_dtensors,  // gather_state_dict moves gathered DTensors to `device` too
-  gather_copies_plain,  // gather_state_dict returns copies of plain tensors
+  plain_containers,       // offloading and create_cpu_state_dict make namedtuples and dict subclasses plain
+  meta_locals_kept,       // distribute_tensors leaves a DTensor whose local tensor is on the meta device as it is
+  device_ignored,         // gather_state_dict drops `device`
+  device_for_dtensors,    // gather_state_dict moves gathered DTensors to `device` too
+  gather_copies_plain,    // gather_state_dict returns copies of plain tensors
+  created_kept,           // create_cpu_state_dict keeps every state dict it made (its buffers never released)
+  shard_offsets_rebased,  // offloading and create_cpu_state_dict reset the local shards' offsets to 0
+  copies_first_shard,     // copy_state_dict fills only the first local shard of a ShardedTensor
+  set_element_appends,    // set_element appends at an index the list already has instead of setting it
 };
+
+// A ShardedTensor (anywhere under dicts) with its local shards' offsets reset to 0.
+Value rebase_shard_offsets(const Value& v) {
+  if (v.kind() == Value::Kind::dict) {
+    auto d = std::make_shared<Dict>();
+    d->set_type_name(v.as_dict().type_name());
+    for (const auto& [k, item] : v.as_dict().entries()) d->set(k, rebase_shard_offsets(item));
+    return Value(d);
+  }
+  if (v.kind() != Value::Kind::sharded_tensor || v.as_sharded_tensor_node()->local_shards().empty()) return v;
+  const ShardedTensor& st = *v.as_sharded_tensor_node();
+  std::vector<LocalTensorShard> shards = st.local_shards();
+  for (LocalTensorShard& shard : shards) std::fill(shard.metadata.offsets.begin(), shard.metadata.offsets.end(), 0);
+  return Value(std::make_shared<ShardedTensor>(std::move(shards), st.metadata(), st.rank()));
+}
+
+// `source` with every ShardedTensor's local shards past the first replaced by the companion's own
+// tensors, so that copying them changes nothing.
+Value first_shards_only(const Value& source, const Value& companion) {
+  if (source.kind() == Value::Kind::dict && companion.kind() == Value::Kind::dict) {
+    auto d = std::make_shared<Dict>();
+    d->set_type_name(source.as_dict().type_name());
+    for (const auto& [k, item] : source.as_dict().entries()) {
+      const Value* other = companion.as_dict().find(k);
+      d->set(k, other == nullptr ? item : first_shards_only(item, *other));
+    }
+    return Value(d);
+  }
+  if (source.kind() != Value::Kind::sharded_tensor || companion.kind() != Value::Kind::sharded_tensor) return source;
+  const auto& mine = source.as_sharded_tensor_node()->local_shards();
+  const auto& theirs = companion.as_sharded_tensor_node()->local_shards();
+  if (mine.size() != theirs.size()) return source;
+  std::vector<Tensor> tensors;
+  for (std::size_t i = 0; i < mine.size(); ++i) tensors.push_back(i == 0 ? mine[i].tensor : theirs[i].tensor);
+  return Value(source.as_sharded_tensor_node()->with_local_tensors(std::move(tensors)));
+}
+
+// The list `path` without its last key leads to in `root`, if every step exists.
+std::optional<Value> existing_list(const Value& root, const dist::ObjectPath& path) {
+  Value at = root;
+  for (std::size_t i = 0; i + 1 < path.size(); ++i) {
+    const DictKey& key = path[i];
+    if (at.kind() == Value::Kind::dict && at.as_dict().contains(key)) {
+      at = at.as_dict().at(key);
+    } else if (at.kind() == Value::Kind::list && std::holds_alternative<std::int64_t>(key) &&
+               std::get<std::int64_t>(key) < static_cast<std::int64_t>(at.as_list().items.size())) {
+      at = at.as_list().items[static_cast<std::size_t>(std::get<std::int64_t>(key))];
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (at.kind() != Value::Kind::list) return std::nullopt;
+  return at;
+}
 
 // The reference utilities with one flaw.
 class MutantUtilities final : public StateDictUtilitiesUnderTest {
@@ -555,6 +615,8 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
     if (flaw_ == UtilityFlaw::plain_containers) {
       return plain_top_level_containers(inner_->offload_state_dict_to_cpu(sd, rank, ranks_only, type_check));
     }
+    if (flaw_ == UtilityFlaw::shard_offsets_rebased)
+      return rebase_shard_offsets(inner_->offload_state_dict_to_cpu(sd, rank, ranks_only, type_check));
     if (flaw_ == UtilityFlaw::offload_copies_cpu_inputs) {  // copies every tensor, CPU ones too
       return inner_->copy_state_dict(sd, inner_->create_cpu_state_dict(sd, false, false), false, false);
     }
@@ -563,6 +625,9 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
                                              type_check && flaw_ != UtilityFlaw::type_check_ignored);
   }
   Value create_cpu_state_dict(const Value& sd, bool pin, bool share) override {
+    if (flaw_ == UtilityFlaw::created_kept) return created_.emplace_back(inner_->create_cpu_state_dict(sd, pin, share));
+    if (flaw_ == UtilityFlaw::shard_offsets_rebased)
+      return rebase_shard_offsets(inner_->create_cpu_state_dict(sd, pin, share));
     if (flaw_ == UtilityFlaw::create_aliases) return inner_->offload_state_dict_to_cpu(sd, 0, {}, false);
     if (flaw_ == UtilityFlaw::create_always_pinned_shared) return inner_->create_cpu_state_dict(sd, true, true);
     if (flaw_ == UtilityFlaw::plain_containers)
@@ -570,6 +635,8 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
     return inner_->create_cpu_state_dict(sd, pin, share);
   }
   Value copy_state_dict(const Value& src, const Value& dst, bool non_blocking, bool type_check) override {
+    if (flaw_ == UtilityFlaw::copies_first_shard)
+      return inner_->copy_state_dict(first_shards_only(src, dst), dst, non_blocking, type_check);
     if (flaw_ == UtilityFlaw::copy_unchecked) {
       try {
         return inner_->copy_state_dict(src, dst, non_blocking, type_check);
@@ -607,6 +674,14 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
     return out;
   }
   void set_element(Value& root, const dist::ObjectPath& path, const Value& value) override {
+    if (flaw_ == UtilityFlaw::set_element_appends && !path.empty() &&
+        std::holds_alternative<std::int64_t>(path.back())) {
+      if (std::optional<Value> list = existing_list(root, path);
+          list && std::get<std::int64_t>(path.back()) < static_cast<std::int64_t>(list->as_list().items.size())) {
+        list->as_list().items.push_back(value);
+        return;
+      }
+    }
     inner_->set_element(root, path, value);
   }
   Value unflatten_state_dict(const Value& flat, const dist::FlattenMapping& mapping) override {
@@ -661,6 +736,7 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
  private:
   std::unique_ptr<StateDictUtilitiesUnderTest> inner_;
   UtilityFlaw flaw_;
+  std::vector<Value> created_;  // created_kept: every state dict create_cpu_state_dict made
 };
 
 class UtilityMutant final : public Implementation {
@@ -802,6 +878,31 @@ TEST(Mutants, UtilitiesReportingATimeoutLate) {
 TEST(Mutants, UtilitiesFlatteningWithoutDuplicateCheck) {
   expect_utility_flaw_caught(UtilityFlaw::flatten_last_key_wins, {"utils.path_helpers.cpu.default"},
                              "utils.similarity_compares.cpu.default");
+}
+
+TEST(Mutants, UtilitiesNeverReleasingCreatedBuffers) {
+  expect_utility_flaw_caught(
+      UtilityFlaw::created_kept,
+      {"utils.create_cpu_state_dict_releases.cpu.pin0_share0", "utils.create_cpu_state_dict_releases.cpu.pin1_share0",
+       "utils.create_cpu_state_dict_releases.cpu.pin0_share1", "utils.create_cpu_state_dict_releases.cpu.pin1_share1"},
+      "utils.create_cpu_state_dict.cpu.pin1_share1.ws2");
+}
+
+TEST(Mutants, UtilitiesRebasingShardOffsets) {
+  expect_utility_flaw_caught(
+      UtilityFlaw::shard_offsets_rebased,
+      {"utils.create_cpu_state_dict.cpu.pin0_share0.ws2", "utils.sharded_tensor_local_shards.cpu.pin1_share1"},
+      "utils.gather_dtensor.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesCopyingOnlyTheFirstShard) {
+  expect_utility_flaw_caught(UtilityFlaw::copies_first_shard, {"utils.sharded_tensor_local_shards.cpu.pin1_share1"},
+                             "utils.create_cpu_state_dict.cpu.pin0_share0.ws2");
+}
+
+TEST(Mutants, UtilitiesSettingElementsByAppending) {
+  expect_utility_flaw_caught(UtilityFlaw::set_element_appends, {"utils.path_helpers.cpu.default"},
+                             "utils.type_check.cpu.default");
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // test_create_cpu_state_dict (spec A.4.5) in its four pin/share configurations, and the companion
 // rules of the strict profile (spec B.6.6, B.6.8, C.4.1-C.4.3).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "dist_fixtures.h"
 #include "stagekit/testing/memory_probe.h"
@@ -69,6 +70,24 @@ void create_cpu_state_dict(CaseContext& ctx, Source src, int ws, PinShare c) {
     ctx.require(st.local_shards().size() == 1, at_rank(r, "sharded_tensor"), "shards", "one local shard expected");
     check_equal(ctx, r, "sharded_tensor.0", st.local_shards()[0].tensor, expected);
     check_equal(ctx, r, "dtensor._local_tensor", cpu_sd["dtensor"].as_dtensor_node()->local(), expected);
+    // The DTensor's spec and the ShardedTensor's metadata are the source's.
+    const DTensor& source_dt = *sd["dtensor"].as_dtensor_node();
+    const DTensor& created_dt = *cpu_sd["dtensor"].as_dtensor_node();
+    ctx.check(created_dt.spec() == source_dt.spec(), at_rank(r, "dtensor"), "spec",
+              fmt::format("{} instead of {}", created_dt.spec().str(), source_dt.spec().str()));
+    const ShardedTensor& source_st = *sd["sharded_tensor"].as_sharded_tensor_node();
+    ctx.check(
+        st.metadata() == source_st.metadata() && st.local_shards()[0].metadata == source_st.local_shards()[0].metadata,
+        at_rank(r, "sharded_tensor"), "shard metadata",
+        fmt::format("local shard at offsets [{}], sizes [{}], {} (global [{}], {} shards) instead of offsets "
+                    "[{}], sizes [{}], {} (global [{}], {} shards)",
+                    fmt::join(st.local_shards()[0].metadata.offsets, ", "),
+                    fmt::join(st.local_shards()[0].metadata.sizes, ", "), st.local_shards()[0].metadata.placement(),
+                    fmt::join(st.metadata().size, ", "), st.metadata().shards.size(),
+                    fmt::join(source_st.local_shards()[0].metadata.offsets, ", "),
+                    fmt::join(source_st.local_shards()[0].metadata.sizes, ", "),
+                    source_st.local_shards()[0].metadata.placement(), fmt::join(source_st.metadata().size, ", "),
+                    source_st.metadata().shards.size()));
     // 6: fresh buffers, in the memory asked for (checked independently of the implementation).
     const std::pair<const char*, Tensor> buffers[] = {
         {"tensor1", cpu_sd["tensor1"].as_tensor()},
@@ -189,7 +208,8 @@ STAGEKIT_CONFORMANCE_CASES(dist_create_copy) {
     add_world_cases(
         registry, "utils", "create_cpu_state_dict",
         "create_cpu_state_dict gives similar fresh CPU buffers (pinned/shared as asked, checked by probes) "
-        "that copy_state_dict fills; non-tensor leaves unchanged",
+        "that copy_state_dict fills, with the DTensor's spec and the ShardedTensor's metadata kept; non-tensor "
+        "leaves unchanged",
         "TestStateDictUtils.test_create_cpu_state_dict", Profile::upstream, kBothSources, kWorlds2And4,
         [c](CaseContext& ctx, Source s, int ws) { create_cpu_state_dict(ctx, s, ws, c); }, utilities_with(c), c);
   }

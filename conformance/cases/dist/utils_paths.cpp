@@ -143,6 +143,31 @@ void path_helpers_case(CaseContext& ctx, Source src, int) {
   ctx.check(items[2].kind() == Value::Kind::dict && items[2]["y"].kind() == Value::Kind::integer &&
                 items[2]["y"].as_int() == 5,
             "x.2.y", "set_element", "the value is not at x[2]['y']");
+
+  // Into what exists: a None slot is filled in place (not appended), a None slot on the way becomes a
+  // dict, and the elements already there stay.
+  call_helper(ctx, "set_element", [&] {
+    u.set_element(built, {std::string("x"), std::int64_t{0}}, Value(std::int64_t{6}));
+    u.set_element(built, {std::string("x"), std::int64_t{1}, std::string("z")}, Value(std::int64_t{7}));
+    u.set_element(built, {std::string("x"), std::int64_t{2}, std::string("w")}, Value(std::int64_t{8}));
+    return 0;
+  });
+  const std::vector<Value>& now = built.as_dict().at(std::string("x")).as_list().items;
+  const auto int_at = [](const Value& d, const char* key) {
+    return d.kind() == Value::Kind::dict && d.as_dict().contains(std::string(key)) &&
+                   d[key].kind() == Value::Kind::integer
+               ? d[key].as_int()
+               : std::int64_t{-1};
+  };
+  ctx.check(now.size() == 3, "x", "set_element",
+            fmt::format("setting x[0], x[1]['z'] and x[2]['w'] into a list of 3 left {} elements", now.size()));
+  if (now.size() == 3) {
+    ctx.check(now[0].kind() == Value::Kind::integer && now[0].as_int() == 6, "x.0", "set_element",
+              "x[0] was not set in place");
+    ctx.check(int_at(now[1], "z") == 7, "x.1.z", "set_element", "the None at x[1] did not become {'z': 7}");
+    ctx.check(int_at(now[2], "y") == 5 && int_at(now[2], "w") == 8, "x.2", "set_element",
+              "x[2] is not {'y': 5, 'w': 8}: the dict already there was replaced or not filled");
+  }
 }
 
 }  // namespace
@@ -155,7 +180,8 @@ STAGEKIT_CONFORMANCE_CASES(utils_paths) {
   add_world_cases(registry, "utils", "path_helpers",
                   "traverse_state_dict visits every leaf depth-first with its path; flatten_state_dict joins the path "
                   "with '.' and rejects a flat key reached twice, naming it; unflatten_state_dict rebuilds the "
-                  "structure (tuples as lists); set_element creates dicts and None-grown lists along the path",
+                  "structure (tuples as lists); set_element creates dicts and None-grown lists along the path and "
+                  "fills what exists in place",
                   "strict (spec B.6.13)", Profile::strict, kCpuOnly, one, path_helpers_case, r);
 }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "../../harness/fixtures.h"
+#include "stagekit/testing/leak_check.h"
 
 namespace stagekit::conformance {
 namespace {
@@ -160,6 +161,14 @@ void close_waits_case(CaseContext& ctx, Source src, PinShare cfg) {
   b.future.wait();
   ctx.check(future_ready(a.future), "<stager>", "stages in order",
             "the second stage completed while the first was still running (stages must not overlap)");
+  const StageReturn sync_me = stager->stage(big);
+  try {
+    stager->synchronize_staging();
+  } catch (const std::exception& e) {
+    ctx.check(false, "<stager>", "synchronize_staging", e.what());
+  }
+  ctx.check(future_ready(sync_me.future), "<stager>", "synchronize_staging waits",
+            "synchronize_staging() returned while the last stage was still in flight");
   const StageReturn c = stager->stage(big);
   stager->close();
   ctx.check(future_ready(c.future), "<stager>", "close waits", "close() returned while a stage was still in flight");
@@ -177,6 +186,25 @@ void close_waits_case(CaseContext& ctx, Source src, PinShare cfg) {
     raised = true;
   }
   ctx.check(raised, "<stager>", "stage after close", "stage() after close() did not raise");
+}
+
+// B.3.3: close() closes the StateDictStager inside, so a closed DefaultStager that is still alive
+// holds no buffer once its results are dropped: page-locked memory, shared mappings, descriptors and
+// shared-memory objects are back where they were before it was made.
+void close_releases_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  const Value sd = async_input_tensors(dev, 4, std::int64_t{1} << 18, 351);  // 4 MiB
+  const probe::ProcessResources before = probe::ProcessResources::snapshot();
+  auto stager = make_default_stager(ctx, StagingOptions{cfg.pin, cfg.share, true, false});
+  for (int i = 0; i < 2; ++i) {
+    const Value staged = staged_or_fail(ctx, *stager, sd, true, fmt::format("stage {}", i));
+    if (i == 0) ctx.add_failures(verify_staged(sd, staged, memory_expectation(cfg)));
+  }
+  stager->close();
+  for (const probe::Leak& leak : probe::leaks_since(before, probe::ProcessResources::snapshot())) {
+    ctx.check(false, "<process>", leak.what + " released",
+              fmt::format("after close() with the results dropped, the DefaultStager still alive: {}", leak.detail));
+  }
 }
 
 // C.2.8: BlockingAsyncStager, with and without its cache.
@@ -273,9 +301,14 @@ STAGEKIT_CONFORMANCE_CASES(async_staging) {
         [m](CaseContext& ctx, Source s, PinShare c) { errors_surface_case(ctx, s, c, m.async); }, kAsyncStaging);
   }
   add_matrix(registry, "default_stager_close_waits",
-             "An asynchronous DefaultStager runs stages one at a time in order; close() returns only after every "
-             "queued stage completed, exactly; stage() after close() raises",
+             "An asynchronous DefaultStager runs stages one at a time in order; synchronize_staging() returns only "
+             "after the last stage completed, and close() only after every queued stage completed, exactly; stage() "
+             "after close() raises",
              "strict (spec C.2.6)", Profile::strict, kBothSources, kFourConfigs, close_waits_case, kAsyncStaging);
+  add_matrix(registry, "default_stager_close_releases",
+             "An asynchronous DefaultStager, closed but still alive, with its results dropped, holds no page-locked "
+             "memory, shared mapping, descriptor or shared-memory object: close() closes the stager inside",
+             "strict (spec B.3.3)", Profile::strict, kBothSources, kFourConfigs, close_releases_case, kAsyncStaging);
   add_matrix(
       registry, CaseName("blocking_async_stager", {"fresh"}),
       "BlockingAsyncStager without a cache returns new pageable buffers at every stage (CPU sources copied too) "

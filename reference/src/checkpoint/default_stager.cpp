@@ -5,6 +5,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "stagekit/core/cuda.h"
 #include "stagekit/core/error.h"
@@ -146,6 +147,20 @@ void DefaultStager::close() {
   }
   if (s.worker) s.worker->stop();  // every queued and running stage completes first
   s.stager.close();
+  // The last stage's future would keep its result, and so its buffers, alive for as long as this
+  // stager lives (upstream's does): a failed one is kept for synchronize_staging(), a result is not.
+  std::shared_future<Value> last;
+  {
+    const std::lock_guard lock(s.mutex);
+    last = std::exchange(s.last, {});
+  }
+  if (!last.valid()) return;
+  try {
+    (void)last.get();
+  } catch (...) {
+    const std::lock_guard lock(s.mutex);
+    s.last = last;
+  }
 }
 
 std::optional<StagerStats> DefaultStager::stats() const { return state_->stager.stats(); }

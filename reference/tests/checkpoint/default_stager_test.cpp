@@ -68,6 +68,24 @@ TEST(DefaultStager, CloseWaitsThenRefusesAndIsIdempotent) {
   EXPECT_EQ(stager.stats()->cached_storages, 0U);
 }
 
+TEST(DefaultStager, CloseDropsTheLastResultButKeepsALastError) {
+  DefaultStager stager(StagingOptions{false, false, true, false});
+  const Value sd = weights(7);
+  WeakStorage buffer;
+  {
+    const StagingResult r = stager.stage(sd);
+    buffer = r.get()["w"].as_tensor().storage().weak();
+  }
+  EXPECT_FALSE(buffer.expired()) << "the cache and the last future hold the buffer before close()";
+  stager.close();
+  EXPECT_TRUE(buffer.expired()) << "a closed stager still holds its last result";
+
+  DefaultStager failing(StagingOptions{false, false, true, false});
+  (void)failing.stage(Value::dict({{"lock", Value::opaque("threading.Lock")}}));
+  failing.close();
+  EXPECT_THROW(failing.synchronize_staging(), Error) << "the failed last stage is forgotten by close()";
+}
+
 TEST(DefaultStager, NonBlockingCopyNeedsAnAccelerator) {
   if (cuda::available()) GTEST_SKIP() << "an accelerator is present";
   try {

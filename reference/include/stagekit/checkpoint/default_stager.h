@@ -11,8 +11,10 @@
 //     Unsupported (as upstream), so the all-default options fail on a CPU-only machine;
 //   * buffers are reused across stages (the cache is never dropped after a stage, unlike upstream's
 //     post-#170431 version): a result aliases the buffers the next stage of the same sources fills;
-//   * close() waits for every queued and running stage, then drops the cache; stage() after close()
-//     raises InvalidArgument. close() is idempotent; the destructor closes.
+//   * close() waits for every queued and running stage, then drops the cache and the last stage's
+//     result (only a failed stage's error stays, for synchronize_staging()): a closed stager holds no
+//     buffer. stage() after close() raises InvalidArgument. close() is idempotent; the destructor
+//     closes.
 #pragma once
 
 #include <memory>
