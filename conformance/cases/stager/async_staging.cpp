@@ -2,6 +2,8 @@
 // BlockingAsyncStager — reached through Capabilities::async_staging.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 
 #include "../../harness/fixtures.h"
@@ -82,8 +84,10 @@ void needs_accelerator_case(CaseContext& ctx, Source, PinShare) {
     (void)ctx.impl().make_default_stager(StagingOptions{});
   } catch (const Error& e) {
     raised = true;
-    ctx.check(std::string(e.what()).find("non-blocking") != std::string::npos ||
-                  std::string(e.what()).find("non_blocking") != std::string::npos,
+    std::string message = e.what();
+    std::transform(message.begin(), message.end(), message.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    ctx.check(message.find("non-blocking") != std::string::npos || message.find("non_blocking") != std::string::npos,
               "<error>", "error names the option",
               fmt::format("the error does not name the non-blocking copy: {}", e.what()));
   }

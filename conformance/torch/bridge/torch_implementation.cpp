@@ -1,6 +1,9 @@
 #include "torch_implementation.h"
 
 #include <exception>
+#include <future>
+#include <memory>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -178,6 +181,94 @@ class TorchStager final : public StagerUnderTest, public conformance::SplitStage
   bool cache_stats_;
 };
 
+// A Python concurrent.futures.Future as a C++ future: `convert` turns its result into T, with the
+// GIL held, in the thread that completes it; a Python exception or a failed conversion becomes the
+// future's error (a stagekit error naming `what`).
+template <class T, class Convert>
+std::shared_future<T> watch_future(const py::object& future, std::string what, Convert convert) {
+  auto promise = std::make_shared<std::promise<T>>();
+  std::shared_future<T> watched = promise->get_future().share();
+  const py::cpp_function done([promise, what = std::move(what), convert](const py::object& completed) {
+    try {
+      py::object result;
+      try {
+        result = completed.attr("result")();
+      } catch (py::error_already_set& e) {
+        python_error(e, what)->rethrow();
+      }
+      if constexpr (std::is_void_v<T>) {
+        convert(result);
+        promise->set_value();
+      } else {
+        promise->set_value(convert(result));
+      }
+    } catch (...) {
+      promise->set_exception(std::current_exception());
+    }
+  });
+  future.attr("add_done_callback")(done);
+  return watched;
+}
+
+bool is_future(const py::object& o) { return py::hasattr(o, "add_done_callback") && py::hasattr(o, "result"); }
+
+// A DefaultStager or BlockingAsyncStager of the async-staging surface (stagekit_torch.protocol).
+class TorchAsyncStager final : public conformance::AsyncStagerUnderTest {
+ public:
+  TorchAsyncStager(py::object stager, std::string kind) : stager_(std::move(stager)), kind_(std::move(kind)) {}
+  ~TorchAsyncStager() override {
+    py::gil_scoped_acquire gil;
+    stager_ = py::object();
+    StorageMirror::instance().prune(/*force=*/true);
+    collect_garbage();
+  }
+  TorchAsyncStager(const TorchAsyncStager&) = delete;
+  TorchAsyncStager& operator=(const TorchAsyncStager&) = delete;
+
+  conformance::StageReturn stage(const Value& state_dict) override {
+    py::gil_scoped_acquire gil;
+    py::object source = guarded("converting the state dict to torch", [&] { return to_torch(state_dict); });
+    py::object before = TorchStager::snapshot(source);
+    const std::string call = kind_ + ".stage()";
+    py::object staged = guarded(call, [&] { return stager_.attr("stage")(source); });
+    conformance::StageReturn out;
+    if (!is_future(staged)) {
+      TorchStager::require_unchanged(source, before, call);
+      out.state_dict = guarded("converting the staged state dict back", [&] { return from_torch(staged); });
+      return out;
+    }
+    out.future = watch_future<Value>(staged, call, [source, before, call](const py::object& result) {
+      TorchStager::require_unchanged(source, before, call);
+      return guarded("converting the staged state dict back", [&] { return from_torch(result); });
+    });
+    return out;
+  }
+
+  void synchronize_staging() override {
+    py::gil_scoped_acquire gil;
+    guarded(kind_ + ".synchronize_staging()", [&] { stager_.attr("synchronize_staging")(); });
+  }
+
+  [[nodiscard]] bool should_synchronize_after_execute() const override {
+    py::gil_scoped_acquire gil;
+    return guarded(kind_ + ".should_synchronize_after_execute",
+                   [&] { return py::cast<bool>(stager_.attr("should_synchronize_after_execute")); });
+  }
+
+  void close() override {
+    py::gil_scoped_acquire gil;
+    guarded(kind_ + ".close()", [&] { stager_.attr("close")(); });
+    StorageMirror::instance().prune(/*force=*/true);
+    collect_garbage();
+  }
+
+  [[nodiscard]] const py::object& object() const noexcept { return stager_; }
+
+ private:
+  py::object stager_;
+  std::string kind_;
+};
+
 }  // namespace
 
 TorchImplementation::TorchImplementation(const std::string& target) {
@@ -203,10 +294,63 @@ TorchImplementation::TorchImplementation(const std::string& target) {
             caps_.sharded_tensor = flag("sharded_tensor");
             caps_.replication = false;  // the route has no replication or utilities surface (yet)
             caps_.state_dict_utilities = false;
+            caps_.async_staging = flag("async_staging");
+            if (caps_.async_staging) async_staging_ = mods.protocol.attr("async_staging")(factory_);
           });
 }
 
-TorchImplementation::~TorchImplementation() { release(factory_); }
+TorchImplementation::~TorchImplementation() {
+  release(factory_);
+  release(async_staging_);
+}
+
+std::unique_ptr<conformance::AsyncStagerUnderTest> TorchImplementation::make_default_stager(
+    const conformance::StagingOptions& o) {
+  py::gil_scoped_acquire gil;
+  const std::string call = fmt::format("DefaultStager(StagingOptions({}, {}, {}, {}))", o.use_pinned_memory,
+                                       o.use_shared_memory, o.use_async_staging, o.use_non_blocking_copy);
+  py::object stager = guarded(call, [&] {
+    return async_staging_.attr("default_stager")(o.use_pinned_memory, o.use_shared_memory, o.use_async_staging,
+                                                 o.use_non_blocking_copy);
+  });
+  return std::make_unique<TorchAsyncStager>(std::move(stager), "DefaultStager");
+}
+
+std::unique_ptr<conformance::AsyncStagerUnderTest> TorchImplementation::make_blocking_async_stager(
+    const conformance::BlockingAsyncStagerConfig& c) {
+  py::gil_scoped_acquire gil;
+  py::object stager =
+      guarded(fmt::format("BlockingAsyncStager(cache_staged_state_dict={}, type_check={})", c.cache_staged_state_dict,
+                          c.type_check),
+              [&] { return async_staging_.attr("blocking_async_stager")(c.cache_staged_state_dict, c.type_check); });
+  return std::make_unique<TorchAsyncStager>(std::move(stager), "BlockingAsyncStager");
+}
+
+conformance::AsyncSaveReturn TorchImplementation::async_save(const Value& state_dict, const std::string& directory,
+                                                             conformance::AsyncStagerUnderTest* stager) {
+  py::gil_scoped_acquire gil;
+  py::object source = guarded("converting the state dict to torch", [&] { return to_torch(state_dict); });
+  py::object py_stager = py::none();
+  if (stager != nullptr) {
+    const auto* mine = dynamic_cast<const TorchAsyncStager*>(stager);
+    if (mine == nullptr) throw InvalidArgument("async_save: the stager was not made by this implementation");
+    py_stager = mine->object();
+  }
+  const py::tuple futures = guarded(
+      "async_save()", [&] { return py::tuple(async_staging_.attr("async_save")(source, directory, py_stager)); });
+  conformance::AsyncSaveReturn out;
+  out.staging_completed = watch_future<void>(futures[0], "async_save()'s staging", [](const py::object&) {});
+  out.upload = watch_future<std::string>(futures[1], "async_save()'s upload", [](const py::object& result) {
+    return py::cast<std::string>(py::str(result));
+  });
+  return out;
+}
+
+Value TorchImplementation::load_checkpoint(const std::string& directory) {
+  py::gil_scoped_acquire gil;
+  py::object loaded = guarded("load_checkpoint()", [&] { return async_staging_.attr("load_checkpoint")(directory); });
+  return guarded("converting the loaded state dict back", [&] { return from_torch(loaded); });
+}
 
 std::unique_ptr<StagerUnderTest> TorchImplementation::make_stager(const StagerConfig& config) {
   py::gil_scoped_acquire gil;

@@ -138,6 +138,54 @@ def pytorch_state_dict_stager():
     return StateDictStager, ""
 
 
+def pytorch_async_staging():
+    """PyTorch's asynchronous staging surface (DefaultStager, BlockingAsyncStager, async_save) as
+    a stagekit_torch.protocol async-staging surface, or (None, reason) where this torch has none."""
+    try:
+        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint import staging
+        staging.DefaultStager, staging.StagingOptions, staging.BlockingAsyncStager  # noqa: B018
+    except (ImportError, AttributeError):
+        return None, (f"torch {torch.__version__} has no torch.distributed.checkpoint.staging."
+                      "DefaultStager (newer PyTorch releases have it)")
+    return _PyTorchAsyncStaging(dcp, staging), ""
+
+
+class _PyTorchAsyncStaging:
+    """PyTorch's own DefaultStager, BlockingAsyncStager, async_save and load, behind the surface
+    stagekit_torch.protocol describes (single process: no process group, no_dist)."""
+
+    def __init__(self, dcp, staging):
+        self._dcp = dcp
+        self._staging = staging
+
+    def default_stager(self, use_pinned_memory, use_shared_memory, use_async_staging,
+                       use_non_blocking_copy):
+        options = self._staging.StagingOptions(use_pinned_memory, use_shared_memory,
+                                               use_async_staging, use_non_blocking_copy)
+        return self._staging.DefaultStager(options)
+
+    def blocking_async_stager(self, cache_staged_state_dict, type_check):
+        return self._staging.BlockingAsyncStager(cache_staged_state_dict=cache_staged_state_dict,
+                                                 type_check=type_check)
+
+    def async_save(self, state_dict, checkpoint_dir, stager):
+        import concurrent.futures
+        kwargs = {"checkpoint_id": checkpoint_dir, "no_dist": True}
+        if stager is not None:
+            kwargs["async_stager"] = stager
+        response = self._dcp.async_save(state_dict, **kwargs)
+        if hasattr(response, "upload_completion"):  # AsyncSaveResponse (newer releases)
+            return response.staging_completion, response.upload_completion
+        staged = concurrent.futures.Future()  # older releases stage before they return
+        staged.set_result(None)
+        return staged, response
+
+    def load_checkpoint(self, checkpoint_dir):
+        from torch.distributed.checkpoint.state_dict_loader import _load_state_dict_from_keys
+        return _load_state_dict_from_keys(checkpoint_id=checkpoint_dir)
+
+
 class StorageCache:
     """A stager's cache: source storage -> staged storage, keyed by the source's identity.
 

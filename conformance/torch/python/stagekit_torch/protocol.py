@@ -13,7 +13,25 @@ object's class) declares ``stagekit_capabilities``, a dict of capability name ->
   share_memory   the factory takes ``share_memory``;
   cuda_sources   torch has a usable CUDA device;
   non_blocking   ``stage`` takes ``non_blocking``;
-  cache_stats    the object has ``cache_stats()``.
+  cache_stats    the object has ``cache_stats()``;
+  async_staging  the factory has an async-staging surface (below).
+
+The asynchronous staging surface of checkpointing (PyTorch's ``DefaultStager``,
+``BlockingAsyncStager`` and ``async_save``) is reached through ``stagekit_async_staging``, an
+attribute of the factory holding an object with:
+  default_stager(use_pinned_memory, use_shared_memory, use_async_staging, use_non_blocking_copy)
+      a stager with ``stage(state_dict)`` (a ``concurrent.futures.Future`` of the staged dict in
+      async mode, the dict itself otherwise), ``synchronize_staging()``, ``close()`` and
+      ``should_synchronize_after_execute``; a construction error is raised here;
+  blocking_async_stager(cache_staged_state_dict, type_check)
+      the same protocol, staging synchronously;
+  async_save(state_dict, checkpoint_dir, stager)
+      saves into ``checkpoint_dir`` staging with ``stager`` (one of the above, or None for one of
+      its own that it closes) and returns (staging future, upload future); the upload's result
+      describes what was written (anything with a non-empty ``str()``);
+  load_checkpoint(checkpoint_dir)
+      the state dict ``async_save`` wrote there.
+``torch`` alone uses PyTorch's own (torch.distributed.checkpoint.staging) where torch has it.
 """
 
 import importlib
@@ -24,7 +42,7 @@ import torch
 from . import compat
 
 CAPABILITIES = ("pin_memory", "share_memory", "cuda_sources", "non_blocking", "cache_stats",
-                "dtensor", "sharded_tensor", "replication", "state_dict_utilities")
+                "dtensor", "sharded_tensor", "replication", "state_dict_utilities", "async_staging")
 
 
 class SpecError(ValueError):
@@ -67,6 +85,15 @@ def load_factory(target):
     return factory, f"{module_name}:{attr}"
 
 
+def async_staging(factory):
+    """The async-staging surface of the stagers ``factory`` makes (see the module's docstring), or
+    None where it has none."""
+    surface = getattr(factory, "stagekit_async_staging", None)
+    if surface is None and factory is compat.pytorch_state_dict_stager()[0]:
+        surface = compat.pytorch_async_staging()[0]
+    return surface
+
+
 def _accepts(fn, name):
     try:
         params = inspect.signature(fn).parameters
@@ -103,6 +130,7 @@ def capabilities(factory):
             probe.close()
     caps["non_blocking"] = _accepts(probe.stage, "non_blocking")
     caps["cache_stats"] = callable(getattr(probe, "cache_stats", None))
+    caps["async_staging"] = async_staging(factory) is not None
     if isinstance(declared, dict):
         for name, value in declared.items():
             if name not in caps:
