@@ -162,6 +162,25 @@ void many_tensors_case(CaseContext& ctx, Source src, PinShare cfg) {
   Tensor(source["layer100.weight"].as_tensor()).fill_(-1.0);
   const Value warm = stage_or_fail(ctx, *stager, source, "warm");
   ctx.add_failures(verify_staged(source, warm, memory));
+  // Every buffer is reused, or none is (a stager that reuses nothing is left to stager.caching): a
+  // cache entry goes only with its source or at close(), however many there are (spec B.1.3).
+  const std::vector<TensorLeaf> cold_leaves = tensor_leaves(cold);
+  const std::vector<TensorLeaf> warm_leaves = tensor_leaves(warm);
+  if (cold_leaves.size() != warm_leaves.size()) return;  // verify_staged() has said why
+  std::size_t reused = 0;
+  std::string first_new;
+  for (std::size_t i = 0; i < cold_leaves.size(); ++i) {
+    if (cold_leaves[i].tensor.storage().data() == warm_leaves[i].tensor.storage().data()) {
+      ++reused;
+    } else if (first_new.empty()) {
+      first_new = warm_leaves[i].path;
+    }
+  }
+  ctx.check(reused == 0 || reused == cold_leaves.size(), first_new.empty() ? "<root>" : first_new, "buffer reuse",
+            fmt::format("the warm stage reused the buffers of {} of {} tensors and allocated the others again (the "
+                        "first: {}): a cache entry must go only with its source or at close(), not to bound the "
+                        "cache",
+                        reused, cold_leaves.size(), first_new));
 }
 
 }  // namespace
@@ -169,7 +188,8 @@ void many_tensors_case(CaseContext& ctx, Source src, PinShare cfg) {
 STAGEKIT_CONFORMANCE_CASES(full_contract) {
   add_matrix(registry, "many_tensors",
              "5,000 small tensors in one dict, with views of a shared storage, a tensor under several keys, an "
-             "attribute and a nested dict among them, stage exactly cold and warm",
+             "attribute and a nested dict among them, stage exactly cold and warm, the warm stage into every "
+             "buffer of the cold one (or none)",
              "strict", Profile::strict, kBothSources, kFourConfigs, many_tensors_case);
   add_matrix(registry, "sharing_both_directions",
              "Eight same-size storages and views of half of them: staged tensors share a buffer exactly when their "
