@@ -13,6 +13,10 @@
 #      the crash plugin must produce a crash naming a signal, the hang plugin a timeout, and both runs
 #      must go on to the cases after it.
 # STAGEKIT_EXAMPLE_FILTER, when set, is passed as --filter to the broken plugins' runs (step 5).
+# STAGEKIT_EXAMPLE_FOCUS=1 narrows each broken plugin's run further, to the cases (of that filter)
+# its expectations allow to fail, crash or time out, plus six cases they expect to pass (the first
+# and last three others): every expected catch is checked, and the plugin is shown not to fail
+# everything; a run without it (the nightly one) checks that no other case differs.
 # --setup does steps 1-4 only; --part K/N does step 5 only, for the K-th of N slices of the broken
 # plugins (in name order), in a WORK_DIR a --setup run has prepared. ctest runs one setup and three
 # parts, so that the parts use whatever cores the other tests leave idle.
@@ -163,6 +167,28 @@ if [[ -n "${STAGEKIT_EXAMPLE_FILTER:-}" ]]; then
 fi
 [[ -n "$total_cases" ]] || { echo "FAIL: stagekit-conform --list did not report a case count" >&2; exit 1; }
 
+# focus_cases EXPECT_FILE: the IDs (':'-separated) of the broken plugins' cases that EXPECT_FILE allows
+# to fail, crash or time out, and the first and last three of the others that the minimal plugin
+# passed in this work directory (STAGEKIT_EXAMPLE_FOCUS).
+focus_cases() {
+  "$CONFORM" --list "${broken_filter[@]}" | "$PY" -c '
+import fnmatch, json, os, sys
+doc = json.load(open(sys.argv[1]))
+ids = [line.split()[0] for line in sys.stdin if line[:1].isalpha() and " case(s)" not in line]
+def outcomes(value):
+    value = value.get("outcome") if isinstance(value, dict) else value
+    return set(value if isinstance(value, list) else [value])
+failing = [p for p, v in doc["expectations"].items() if outcomes(v) & {"fail", "crash", "timeout"}]
+caught = [i for i in ids if any(fnmatch.fnmatchcase(i, p) for p in failing)]
+others = [i for i in ids if i not in caught]
+minimal = os.path.join(sys.argv[2], "minimal", "results.json")
+if os.path.exists(minimal):
+    passed = {r["id"] for r in json.load(open(minimal))["results"] if r["outcome"] == "pass"}
+    others = [i for i in others if i in passed]
+print(":".join(caught + others[:3] + others[-3:]))
+' "$1" "$RESULTS"
+}
+
 if [[ $MODE != part ]]; then
   # ---- 3. the minimal plugin (run-time route) --------------------------------------------------------
   minimal="$EXBUILD/libexample_minimal_plugin.so"
@@ -229,17 +255,24 @@ for expect in "${expect_files[@]}"; do
   # The hanging variant waits out its limit once: 3 s is ample for any case of the minimal stager.
   limit=10
   [[ $mode == hang ]] && limit=3
+  plugin_filter=("${broken_filter[@]}")
+  plugin_cases=$broken_cases
+  if [[ "${STAGEKIT_EXAMPLE_FOCUS:-0}" == 1 ]]; then
+    focus=$(focus_cases "$expect") || { problem "broken_$name: cannot read $expect"; continue; }
+    plugin_filter=(--filter "$focus")
+    plugin_cases=$(tr ':' '\n' <<< "$focus" | grep -c .)
+  fi
   rc=0
   "$CONFORM" --impl "$so" --expect "$expect" --strict-expectations --jobs "$JOBS" --timeout "$limit" --out "$out" \
-    "${broken_filter[@]}" > "$out.log" 2>&1 || rc=$?
+    "${plugin_filter[@]}" > "$out.log" 2>&1 || rc=$?
   # This variant leaves its shared-memory objects in /dev/shm on purpose (that is its flaw): remove them.
   [[ $name == leaves_shm_names ]] && rm -f /dev/shm/example-staged-*
   impl="example-broken-${name//_/-}"
   if [[ $rc -ne 0 ]]; then
-    detail=$(check_results "$out" "$mode" "$impl" "$broken_cases" || true)
+    detail=$(check_results "$out" "$mode" "$impl" "$plugin_cases" || true)
     problem "broken_$name: stagekit-conform exited $rc (see $out.log)
 $detail"
-  elif detail=$(check_results "$out" "$mode" "$impl" "$broken_cases"); then
+  elif detail=$(check_results "$out" "$mode" "$impl" "$plugin_cases"); then
     echo "PASS broken_$name: $detail"
   else
     problem "broken_$name:
