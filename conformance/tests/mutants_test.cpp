@@ -326,6 +326,28 @@ TEST(Mutants, DictSubclassesStagedAsPlainDicts) {
                 {"stager.python_containers.cpu.pin0_share0"}, "stager.parameters_staged_plain.cpu.pin0_share0");
 }
 
+TEST(Mutants, IntKeysReadThroughDoubles) {
+  expect_caught({"int-keys-through-doubles",
+                 [](const Value&, const Value& staged) {
+                   std::function<Value(const Value&)> round = [&](const Value& v) -> Value {
+                     if (v.kind() != Value::Kind::dict) return v;
+                     auto d = std::make_shared<Dict>();
+                     d->set_type_name(v.as_dict().type_name());
+                     d->set_default_factory(v.as_dict().default_factory());
+                     for (const auto& [k, i] : v.as_dict().entries()) {
+                       DictKey key = k;
+                       if (const auto* n = std::get_if<std::int64_t>(&key)) {
+                         key = static_cast<std::int64_t>(static_cast<double>(*n));
+                       }
+                       d->set(key, round(i));
+                     }
+                     return Value(d);
+                   };
+                   return round(rebuild(staged, keep_tensor, keep_object));
+                 }},
+                {"stager.full_contract.cpu.pin0_share0"}, "stager.views.cpu.pin0_share0");
+}
+
 TEST(Mutants, NamedTuplesStagedAsPlainTuples) {
   expect_caught({"plain-tuples",
                  [](const Value&, const Value& staged) {

@@ -71,6 +71,12 @@ Value make_rich_state_dict(Device dev) {
   auto int_keyed = std::make_shared<Dict>();
   int_keyed->set(std::int64_t{0}, Tensor::random({3}, DType::int32, 64, dev));
   int_keyed->set(std::int64_t{7}, "seven");
+  // Keys that a key kept in 32 bits or read through a double would change (int keys are parameter
+  // ids in an optimizer's state, but nothing bounds them).
+  int_keyed->set(std::int64_t{-1}, "minus one");
+  int_keyed->set(std::int64_t{1} << 31, "2^31");
+  int_keyed->set(std::int64_t{9007199254740993}, "2^53 + 1");
+  int_keyed->set(std::numeric_limits<std::int64_t>::min(), "int64 min");
   const Value optimizer_state =
       Value::object("AdamState", {{"exp_avg", Tensor::random({6, 8}, DType::float32, 65, dev)},
                                   {"exp_avg_sq", Tensor::random({6, 8}, DType::float32, 66, dev)},
