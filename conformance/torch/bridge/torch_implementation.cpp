@@ -42,6 +42,20 @@ void release(py::object& o) {
   o = py::object();
 }
 
+// With the GIL held: the mirrored storages and the Python garbage a case let go go now, so that what
+// the case probes next (page-locked, shared memory, descriptors) no longer counts them.
+void release_let_go() {
+  StorageMirror::instance().prune(/*force=*/true);
+  collect_garbage();
+}
+
+// Drops a Python stager and what it let go, taking the GIL (for destructors).
+void drop_stager(py::object& stager) {
+  py::gil_scoped_acquire gil;
+  stager = py::object();
+  release_let_go();
+}
+
 class TorchPending final : public PendingResult {
  public:
   explicit TorchPending(py::object staged) : staged_(std::move(staged)) {}
@@ -102,12 +116,7 @@ class TorchPreparedStage final : public conformance::PreparedStage {
 class TorchStager final : public StagerUnderTest, public conformance::SplitStage {
  public:
   TorchStager(py::object stager, bool has_cache_stats) : stager_(std::move(stager)), cache_stats_(has_cache_stats) {}
-  ~TorchStager() override {
-    py::gil_scoped_acquire gil;
-    stager_ = py::object();
-    StorageMirror::instance().prune(/*force=*/true);
-    collect_garbage();
-  }
+  ~TorchStager() override { drop_stager(stager_); }
   TorchStager(const TorchStager&) = delete;
   TorchStager& operator=(const TorchStager&) = delete;
 
@@ -142,8 +151,7 @@ class TorchStager final : public StagerUnderTest, public conformance::SplitStage
     guarded("close()", [&] {
       if (py::hasattr(stager_, "close")) stager_.attr("close")();
     });
-    StorageMirror::instance().prune(/*force=*/true);  // what the case let go goes now
-    collect_garbage();
+    release_let_go();
   }
 
   // The caller's state dict as the stager gets it (stagekit_torch.snapshot): the tree itself lives
@@ -216,12 +224,7 @@ bool is_future(const py::object& o) { return py::hasattr(o, "add_done_callback")
 class TorchAsyncStager final : public conformance::AsyncStagerUnderTest {
  public:
   TorchAsyncStager(py::object stager, std::string kind) : stager_(std::move(stager)), kind_(std::move(kind)) {}
-  ~TorchAsyncStager() override {
-    py::gil_scoped_acquire gil;
-    stager_ = py::object();
-    StorageMirror::instance().prune(/*force=*/true);
-    collect_garbage();
-  }
+  ~TorchAsyncStager() override { drop_stager(stager_); }
   TorchAsyncStager(const TorchAsyncStager&) = delete;
   TorchAsyncStager& operator=(const TorchAsyncStager&) = delete;
 
@@ -258,8 +261,7 @@ class TorchAsyncStager final : public conformance::AsyncStagerUnderTest {
   void close() override {
     py::gil_scoped_acquire gil;
     guarded(kind_ + ".close()", [&] { stager_.attr("close")(); });
-    StorageMirror::instance().prune(/*force=*/true);
-    collect_garbage();
+    release_let_go();
   }
 
   [[nodiscard]] const py::object& object() const noexcept { return stager_; }
