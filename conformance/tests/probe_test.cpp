@@ -58,6 +58,41 @@ TEST(MemoryProbe, LockedOnlyAfterMlock) {
   EXPECT_TRUE(page_locked(m.p, kBytes / 2).yes);
 }
 
+// With a device, the CUDA driver's view: VmLck does not show what cudaHostAlloc and
+// cudaHostRegister pin, so leak checks count it from the driver (driver_locked_bytes()).
+TEST(MemoryProbe, DriverViewSeesHostAllocAndRegisteredPagesUntilReleased) {
+  if (!cuda::available()) GTEST_SKIP() << cuda::availability().reason;
+  const std::uint64_t before = driver_locked_bytes();
+  void* pinned = cuda::host_alloc(kBytes);
+  std::memset(pinned, 1, kBytes);
+  const Verdict allocated = driver_page_locked(pinned, kBytes);
+  EXPECT_TRUE(allocated.yes) << allocated.detail;
+  EXPECT_GE(driver_locked_bytes(), before + kBytes);
+  {
+    const Mapped m(MAP_PRIVATE | MAP_ANONYMOUS, -1);
+    EXPECT_FALSE(driver_page_locked(m.p, kBytes).yes);
+    cuda::host_register(m.p, kBytes / 2);
+    const Verdict half = driver_page_locked(m.p, kBytes / 2);
+    EXPECT_TRUE(half.yes) << half.detail;
+    EXPECT_TRUE(page_locked(m.p, kBytes / 2).yes) << "page_locked() asks the driver where a device is usable";
+    EXPECT_FALSE(driver_page_locked(m.p, kBytes).yes) << "only the first half is registered";
+    EXPECT_GE(driver_locked_bytes(), before + kBytes + kBytes / 2);
+    cuda::host_unregister(m.p);
+    EXPECT_FALSE(driver_page_locked(m.p, kBytes / 2).yes);
+  }
+  cuda::host_free(pinned);
+  EXPECT_EQ(driver_locked_bytes(), before);
+}
+
+TEST(MemoryProbe, DriverViewIsEmptyWithoutADevice) {
+  if (cuda::available()) GTEST_SKIP() << "a CUDA device is usable here";
+  const Mapped m(MAP_PRIVATE | MAP_ANONYMOUS, -1);
+  ASSERT_EQ(syscall(SYS_mlock, m.p, kBytes), 0);
+  EXPECT_FALSE(driver_page_locked(m.p, kBytes).yes) << "mlock() is not the driver's";
+  EXPECT_EQ(driver_locked_bytes(), 0u);
+  EXPECT_TRUE(driver_page_locked(m.p, 0).yes) << "an empty range is vacuously locked";
+}
+
 TEST(MemoryProbe, SharedMeansANamedSharedMapping) {
   Mapped priv(MAP_PRIVATE | MAP_ANONYMOUS, -1);
   Mapped anon_shared(MAP_SHARED | MAP_ANONYMOUS, -1);
@@ -187,6 +222,21 @@ TEST(LeakCheck, LockedBytesAndDescriptorsCount) {
         << leak_names(leaks);
   }
   close(fd);
+  EXPECT_TRUE(leaks_since(before, ProcessResources::snapshot()).empty())
+      << leak_names(leaks_since(before, ProcessResources::snapshot()));
+}
+
+TEST(LeakCheck, PagesPinnedThroughTheCudaDriverCount) {
+  if (!cuda::available()) GTEST_SKIP() << cuda::availability().reason;
+  const ProcessResources before = ProcessResources::snapshot();
+  void* pinned = cuda::host_alloc(kBytes);
+  std::memset(pinned, 1, kBytes);
+  const auto leaks = leaks_since(before, ProcessResources::snapshot());
+  const bool driver_view = std::any_of(leaks.begin(), leaks.end(), [](const Leak& l) {
+    return l.what == "page-locked memory" && l.detail.find("CUDA driver") != std::string::npos;
+  });
+  EXPECT_TRUE(driver_view) << "cudaHostAlloc'd memory must count as a leak: " << leak_names(leaks);
+  cuda::host_free(pinned);
   EXPECT_TRUE(leaks_since(before, ProcessResources::snapshot()).empty())
       << leak_names(leaks_since(before, ProcessResources::snapshot()));
 }

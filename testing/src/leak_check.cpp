@@ -161,6 +161,7 @@ std::vector<SharedObject> shared_objects() {
 ProcessResources ProcessResources::snapshot() {
   ProcessResources r;
   r.locked_bytes = probe::locked_bytes();
+  r.driver_locked_bytes = probe::driver_locked_bytes();
   r.shared_mappings = probe::shared_object_mappings();
   r.descriptors = probe::open_file_descriptor_targets();
   r.objects = probe::shared_objects();
@@ -172,6 +173,11 @@ std::vector<Leak> leaks_since(const ProcessResources& before, const ProcessResou
   if (now.locked_bytes > before.locked_bytes) {
     leaks.push_back(
         {"page-locked memory", fmt::format("{} bytes locked, {} before", now.locked_bytes, before.locked_bytes)});
+  }
+  if (now.driver_locked_bytes > before.driver_locked_bytes) {
+    leaks.push_back(
+        {"page-locked memory", fmt::format("{} bytes the CUDA driver knows as page-locked host memory, {} before",
+                                           now.driver_locked_bytes, before.driver_locked_bytes)});
   }
   if (now.shared_mappings > before.shared_mappings) {
     leaks.push_back({"shared memory",

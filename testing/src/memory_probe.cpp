@@ -194,12 +194,7 @@ std::vector<const Mapping*> MemoryMap::covering(const void* p, std::size_t n, bo
 
 Verdict page_locked(const void* p, std::size_t n, const MemoryMap* map) {
   if (n == 0) return {true, "empty range"};
-  if (cuda::available()) {
-    const auto kind = cuda::pointer_kind(p);
-    const bool ok = kind == cuda::PointerKind::registered_host;
-    return {ok,
-            ok ? "registered with the CUDA driver" : "not registered with the CUDA driver (cudaPointerGetAttributes)"};
-  }
+  if (cuda::available()) return driver_page_locked(p, n);
   MemoryMap local;
   std::vector<const Mapping*> spans;
   if (auto missing = mappings_of(p, n, map, local, spans)) return *missing;
@@ -272,19 +267,24 @@ std::size_t shared_object_mappings() {
   return count;
 }
 
-namespace {
-
 // The GPU driver opens descriptors of its own the first time a process uses the device (its control
-// and device nodes, the context's event and notification files) and keeps them for the process's
-// lifetime. They are not any stager's: they are opened here, before anything is counted, by making
-// the primary context, a pinned allocation and a stream once; descriptors on the driver's device
+// and device nodes, the context's event and notification files), and pins bounce buffers of its own
+// for the first copy from pageable memory; it keeps them for the process's lifetime. They are not
+// any stager's: they are made here, before anything is counted, by making the primary context, a
+// pinned allocation, a pageable copy each way and a stream once; descriptors on the driver's device
 // nodes (/dev/nvidia*) are not counted either.
-void settle_driver_descriptors() {
+void settle_cuda_driver() {
   static const bool settled = [] {
     if (!cuda::available()) return true;
     try {
       cuda::host_free(cuda::host_alloc(4096));
-      cuda::device_free(cuda::device_malloc(0, 4096));
+      void* device = cuda::device_malloc(0, 4096);
+      // A copy from and to pageable memory: the driver makes its own pinned bounce buffers for
+      // those the first time, and keeps them.
+      std::vector<unsigned char> pageable(4096);
+      cuda::memcpy_sync(device, pageable.data(), pageable.size());
+      cuda::memcpy_sync(pageable.data(), device, pageable.size());
+      cuda::device_free(device);
       cuda::Stream stream(0);
       stream.synchronize();
     } catch (const Error&) {
@@ -295,12 +295,14 @@ void settle_driver_descriptors() {
   (void)settled;
 }
 
+namespace {
+
 bool driver_descriptor(std::string_view target) { return target.rfind("/dev/nvidia", 0) == 0; }
 
 }  // namespace
 
 std::vector<std::string> open_file_descriptor_targets() {
-  settle_driver_descriptors();
+  settle_cuda_driver();
   std::vector<std::string> targets;
   DIR* d = opendir("/proc/self/fd");
   if (d == nullptr) return targets;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <tuple>
 
 #include "../../harness/fixtures.h"
 #include "stagekit/core/cuda.h"
@@ -76,15 +77,22 @@ void zero_byte_never_registered_case(CaseContext& ctx, Source src, PinShare cfg)
   auto stager = ctx.make_stager(stager_config(cfg, 0));
   (void)stage_or_fail(ctx, *stager, Value::dict({{"one_byte", one_byte}}), "the 1-byte storage alone");
   const std::uint64_t locked_before = probe::locked_bytes();
+  const std::uint64_t driver_locked_before = probe::driver_locked_bytes();
   const Value staged = stage_or_fail(ctx, *stager, source, "zero-byte storages with pin_memory_min_bytes=0");
   const std::uint64_t locked_after = probe::locked_bytes();
+  const std::uint64_t driver_locked_after = probe::driver_locked_bytes();
   const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
-  const std::uint64_t grown = locked_after > locked_before ? locked_after - locked_before : 0;
-  ctx.check(grown <= kZeroByteAllowedPages * page, "<process>", "never registered",
-            fmt::format("page-locked memory (VmLck) grew by {} KiB ({} pages) when {} zero-byte storages were staged "
-                        "with pin_memory_min_bytes=0 next to a 1-byte storage staged before: the zero-byte storages "
-                        "were registered (at most {} pages may be)",
-                        grown / 1024, grown / page, kZeroByteStorages, kZeroByteAllowedPages));
+  // Both views of page-locked memory: VmLck, and the CUDA driver's (cudaHostAlloc, cudaHostRegister).
+  for (const auto& [view, from, to] :
+       {std::tuple{"VmLck", locked_before, locked_after},
+        std::tuple{"the CUDA driver's view", driver_locked_before, driver_locked_after}}) {
+    const std::uint64_t grown = to > from ? to - from : 0;
+    ctx.check(grown <= kZeroByteAllowedPages * page, "<process>", "never registered",
+              fmt::format("page-locked memory ({}) grew by {} KiB ({} pages) when {} zero-byte storages were staged "
+                          "with pin_memory_min_bytes=0 next to a 1-byte storage staged before: the zero-byte "
+                          "storages were registered (at most {} pages may be)",
+                          view, grown / 1024, grown / page, kZeroByteStorages, kZeroByteAllowedPages));
+  }
   if (cuda::available()) {
     const auto* one_byte_data = static_cast<const std::byte*>(staged["one_byte"].as_tensor().storage().data());
     const auto same_page = [&](const void* p) {

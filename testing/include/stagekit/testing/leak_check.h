@@ -3,11 +3,13 @@
 // (namespace stagekit::probe).
 //
 // A snapshot holds:
-//   * the bytes this process has page-locked (VmLck), its shared mappings of named objects and its
-//     open file descriptors (see memory_probe.h);
+//   * the bytes this process has page-locked (VmLck), and with a usable CUDA device the bytes the
+//     driver knows as page-locked host memory (driver_locked_bytes(): cudaHostAlloc and
+//     cudaHostRegister do not show in VmLck), its shared mappings of named objects and its open file
+//     descriptors (see memory_probe.h);
 //   * the shared-memory objects of the system: the files in /dev/shm and the SysV segments.
 // leaks_since(before, now) reports, one Leak each:
-//   * more locked bytes, more shared mappings or more descriptors than before;
+//   * more locked bytes (either view), more shared mappings or more descriptors than before;
 //   * shared-memory objects nobody uses: a file in /dev/shm that appeared since `before`, that this
 //     process was seen mapping (seen_mapping(): a probe saw it, e.g. while the staged results were
 //     verified) and that no process maps or holds open now; and a SysV segment that appeared since
@@ -43,6 +45,7 @@ struct SharedObject {
 
 struct ProcessResources {
   std::uint64_t locked_bytes = 0;
+  std::uint64_t driver_locked_bytes = 0;  // 0 without a usable CUDA device
   std::size_t shared_mappings = 0;
   std::vector<std::string> descriptors;  // sorted targets (open_file_descriptor_targets())
   std::vector<SharedObject> objects;     // shared_objects()

@@ -3,8 +3,8 @@
 // stagekit::probe).
 //
 //   * page_locked(): with a usable CUDA device, the driver must know the range as registered host
-//     memory (cudaPointerGetAttributes); without one, every page of the range must lie in VMAs that
-//     /proc/self/smaps flags as locked ("lo" in VmFlags).
+//     memory (cudaPointerGetAttributes, driver_page_locked()); without one, every page of the range
+//     must lie in VMAs that /proc/self/smaps flags as locked ("lo" in VmFlags).
 //   * shared_mapping(): every page lies in a shared ("s") mapping of a named object (memfd,
 //     /dev/shm file, SysV segment) — not an anonymous shared mapping, which no other process can open
 //     — that another process can still reach: a file that is still there under its name, a SysV
@@ -64,6 +64,10 @@ struct Verdict {
 [[nodiscard]] Verdict page_locked(const void* p, std::size_t n, const MemoryMap* map = nullptr);
 [[nodiscard]] Verdict shared_mapping(const void* p, std::size_t n, const MemoryMap* map = nullptr);
 [[nodiscard]] Verdict fork_write_visible(void* p, std::size_t n);
+// The CUDA driver's view of [p, p + n): every page (a range of more than 4096 pages: 4096 of them,
+// evenly spaced) and the last byte registered host memory (cudaHostAlloc, cudaHostRegister). No
+// without a usable device.
+[[nodiscard]] Verdict driver_page_locked(const void* p, std::size_t n);
 
 // Whether any MemoryMap snapshot of this process (every probe above takes one) has seen it map the
 // /dev/shm file with this device and inode: how leak checks tell this process's shared-memory files
@@ -71,8 +75,16 @@ struct Verdict {
 [[nodiscard]] bool seen_mapping(unsigned dev_major, unsigned dev_minor, std::uint64_t inode);
 
 // Totals for leak and release checks.
-[[nodiscard]] std::uint64_t locked_bytes();          // VmLck of this process
-[[nodiscard]] std::uint64_t resident_bytes();        // VmRSS of this process
+[[nodiscard]] std::uint64_t locked_bytes();    // VmLck of this process
+[[nodiscard]] std::uint64_t resident_bytes();  // VmRSS of this process
+// Bytes of this process's pages in memory that the CUDA driver knows as page-locked host memory:
+// what cudaHostAlloc and cudaHostRegister pin, which VmLck does not count (they do not mlock). 0
+// without a usable device. It asks the driver once per resident page of every readable mapping.
+[[nodiscard]] std::uint64_t driver_locked_bytes();
+// With a usable CUDA device, makes once what the driver keeps for the process's lifetime once it is
+// used (its context and descriptors, its pinned bounce buffers for pageable copies), so that the
+// counts above do not charge them to the first stager that uses the device. Every count calls it.
+void settle_cuda_driver();
 [[nodiscard]] std::size_t shared_object_mappings();  // mappings that are shared and named (see above)
 // Open file descriptors of this process, except those the GPU driver keeps for the process's
 // lifetime (its device nodes, and what it opens when the process first uses a device: the probe
