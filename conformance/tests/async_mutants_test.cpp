@@ -10,6 +10,7 @@
 #include "case_outcome.h"
 #include "stagekit/adapter/reference_implementation.h"
 #include "stagekit/conformance/case.h"
+#include "stagekit/core/cuda.h"
 
 namespace stagekit::conformance {
 namespace {
@@ -24,6 +25,7 @@ enum class AsyncFlaw {
   no_metadata,              // async_save's upload yields an empty description
   synchronize_at_once,      // synchronize_staging() returns at once (re-raising only an error already known)
   close_keeps_buffers,      // close() waits and refuses later stages, but the results' buffers stay until destruction
+  ignores_callers_stream,   // the copies wait for an idle stream, not the caller's current one (upstream: spec C.2.3)
 };
 
 class FlawedAsyncStager final : public AsyncStagerUnderTest {
@@ -35,7 +37,14 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
       retired_.push_back(std::move(inner_));
       inner_ = remake_();
     }
-    StageReturn r = inner_->stage(sd);
+    StageReturn r;
+    if (flaw_ == AsyncFlaw::ignores_callers_stream && cuda::available()) {
+      const cuda::Stream idle(0);
+      const cuda::StreamGuard guard(idle.handle());
+      r = inner_->stage(sd);
+    } else {
+      r = inner_->stage(sd);
+    }
     if (flaw_ == AsyncFlaw::close_keeps_buffers) {  // what the stager returned stays referenced here
       if (r.is_future()) kept_futures_.push_back(r.future);
       if (r.state_dict) kept_.push_back(*r.state_dict);
@@ -174,6 +183,14 @@ TEST(AsyncMutants, CloseKeepsTheBuffers) {
       {"stager.default_stager_close_releases.cpu.pin1_share0", "stager.default_stager_close_releases.cpu.pin0_share1",
        "stager.default_stager_close_releases.cpu.pin1_share1"},
       "stager.default_stager_close_waits.cpu.pin1_share1");
+}
+
+TEST(AsyncMutants, CopiesIgnoreTheCallersStream) {
+  if (!cuda::available()) GTEST_SKIP() << cuda::availability().reason;
+  expect_caught(AsyncFlaw::ignores_callers_stream,
+                {"stager.waits_for_producer_stream.default_stager.cuda.pin0_share0",
+                 "stager.waits_for_producer_stream.default_stager.cuda.pin1_share1"},
+                "stager.default_stager.async.cuda.pin1_share1");
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "container_mutations.h"
 #include "stagekit/adapter/reference_implementation.h"
 #include "stagekit/conformance/case.h"
+#include "stagekit/core/cuda.h"
 #include "stagekit/core/dtensor.h"
 #include "stagekit/core/sharded_tensor.h"
 #include "verify/verify.h"
@@ -94,8 +95,9 @@ struct Mutation {
   bool force_pageable = false;
   bool hide_stats = false;
   bool leaf_only_error_paths = false;
-  bool keep_sources_alive = false;     // every staged dict is kept: no cache entry ever dies
-  bool half_stage_on_failure = false;  // a failed stage still stages the dict's valid "good" entry
+  bool keep_sources_alive = false;      // every staged dict is kept: no cache entry ever dies
+  bool half_stage_on_failure = false;   // a failed stage still stages the dict's valid "good" entry
+  bool ignores_callers_stream = false;  // the copies wait for an idle stream, not the caller's current one
 };
 
 // Wraps the reference stager and distorts what it returns (or how it is built).
@@ -107,6 +109,12 @@ class MutantStager final : public StagerUnderTest {
   Value stage(const Value& sd) override {
     if (m_.fresh_stager_per_stage) inner_ = remake_();
     if (m_.keep_sources_alive) kept_.push_back(sd);
+    std::optional<cuda::Stream> idle;
+    std::optional<cuda::StreamGuard> guard;
+    if (m_.ignores_callers_stream && cuda::available()) {
+      idle.emplace(0);
+      guard.emplace(idle->handle());
+    }
     try {
       return m_.transform ? m_.transform(sd, inner_->stage(sd)) : inner_->stage(sd);
     } catch (const Error& e) {
@@ -216,6 +224,16 @@ TEST(Mutants, IgnoredPinningAndSharing) {
                  "stager.pin_threshold_default.cpu.pin1_share0", "stager.full_contract.cpu.pin1_share1",
                  "stager.pin_without_accelerator.cpu.pin1_share0"},
                 "stager.tensor_pinned_and_shared.cpu.pin0_share0");
+}
+
+TEST(Mutants, CopiesIgnoreTheCallersStream) {
+  if (!cuda::available()) GTEST_SKIP() << cuda::availability().reason;
+  Mutation m{"ignores-callers-stream", nullptr};
+  m.ignores_callers_stream = true;
+  expect_caught(m,
+                {"stager.waits_for_producer_stream.stage.cuda.pin0_share0",
+                 "stager.waits_for_producer_stream.stage.cuda.pin1_share1"},
+                "stager.tensor_pinned_and_shared.cuda.pin1_share1");
 }
 
 TEST(Mutants, LostTensorAttributes) {

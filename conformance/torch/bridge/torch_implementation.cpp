@@ -1,5 +1,6 @@
 #include "torch_implementation.h"
 
+#include <cstdint>
 #include <exception>
 #include <future>
 #include <memory>
@@ -10,6 +11,7 @@
 #include "conversion.h"
 #include "host_buffer.h"
 #include "python_runtime.h"
+#include "stagekit/core/cuda.h"
 
 namespace stagekit::torch_bridge {
 namespace {
@@ -34,6 +36,35 @@ auto guarded(const std::string& what, F&& f) -> decltype(f()) {
   error->rethrow();
   std::terminate();  // rethrow() does not return
 }
+
+// For the scope of a stager's call, with the GIL held: torch's current stream is the caller's
+// (cuda::current_stream(), which a case may set to a stream still writing the sources: spec C.2.3),
+// so that a stager ordering its copies after torch.cuda.current_stream() orders them after the
+// caller's work. Nothing changes where the caller's stream is the default one.
+class CallersStream {
+ public:
+  CallersStream() {
+    if (!cuda::available() || cuda::current_stream() == nullptr) return;
+    context_ = guarded("making the caller's CUDA stream torch's current stream", [&] {
+      py::object context = modules().compat.attr("callers_stream")(
+          reinterpret_cast<std::uintptr_t>(cuda::current_stream()), cuda::current_device());
+      context.attr("__enter__")();
+      return context;
+    });
+  }
+  ~CallersStream() {
+    if (!context_) return;
+    try {
+      context_.attr("__exit__")(py::none(), py::none(), py::none());
+    } catch (py::error_already_set&) {  // leaving a stream context raises nothing torch documents
+    }
+  }
+  CallersStream(const CallersStream&) = delete;
+  CallersStream& operator=(const CallersStream&) = delete;
+
+ private:
+  py::object context_;
+};
 
 // Drops a Python reference with the GIL held (for members of objects destroyed without it).
 void release(py::object& o) {
@@ -124,7 +155,10 @@ class TorchStager final : public StagerUnderTest, public conformance::SplitStage
     py::gil_scoped_acquire gil;
     py::object source = guarded("converting the state dict to torch", [&] { return to_torch(state_dict); });
     const py::object before = snapshot(source);
-    py::object staged = guarded("stage()", [&] { return stager_.attr("stage")(source); });
+    py::object staged = guarded("stage()", [&] {
+      const CallersStream callers_stream;
+      return stager_.attr("stage")(source);
+    });
     require_unchanged(source, before, "stage()");
     source = py::object();
     return guarded("converting the staged state dict back", [&] { return from_torch(staged); });
@@ -140,8 +174,10 @@ class TorchStager final : public StagerUnderTest, public conformance::SplitStage
     py::gil_scoped_acquire gil;
     py::object source = guarded("converting the state dict to torch", [&] { return to_torch(state_dict); });
     const py::object before = snapshot(source);
-    py::object staged = guarded("stage(non_blocking=True)",
-                                [&] { return stager_.attr("stage")(source, py::arg("non_blocking") = true); });
+    py::object staged = guarded("stage(non_blocking=True)", [&] {
+      const CallersStream callers_stream;
+      return stager_.attr("stage")(source, py::arg("non_blocking") = true);
+    });
     require_unchanged(source, before, "stage(non_blocking=True)");
     return std::make_unique<TorchPending>(std::move(staged));
   }
@@ -233,7 +269,10 @@ class TorchAsyncStager final : public conformance::AsyncStagerUnderTest {
     py::object source = guarded("converting the state dict to torch", [&] { return to_torch(state_dict); });
     py::object before = TorchStager::snapshot(source);
     const std::string call = kind_ + ".stage()";
-    py::object staged = guarded(call, [&] { return stager_.attr("stage")(source); });
+    py::object staged = guarded(call, [&] {
+      const CallersStream callers_stream;
+      return stager_.attr("stage")(source);
+    });
     conformance::StageReturn out;
     if (!is_future(staged)) {
       TorchStager::require_unchanged(source, before, call);

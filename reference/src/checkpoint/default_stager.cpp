@@ -3,6 +3,8 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -88,6 +90,19 @@ struct DefaultStager::State {
     PendingStage pending = stager.stage_async(sd);
     return pending.wait();  // the copies are complete before the result is handed out
   }
+
+  // On the worker: stages once the work queued before `produced` is done. The copies order
+  // themselves after the current stream (see CopyEngine), so the worker makes that a stream of its
+  // own, on the producer's device, that waits for `produced`.
+  Value stage_after(const Value& sd, const cuda::Event* produced, int device) {
+    if (produced == nullptr) return stage_now(sd);
+    std::unique_ptr<cuda::Stream>& ordering = ordering_streams[device];
+    if (!ordering) ordering = std::make_unique<cuda::Stream>(device);
+    produced->wait_on(ordering->handle());
+    const cuda::StreamGuard guard(ordering->handle());
+    return stage_now(sd);
+  }
+  std::map<int, std::unique_ptr<cuda::Stream>> ordering_streams;  // the worker's only
 };
 
 DefaultStager::DefaultStager(StagingOptions options) {
@@ -119,9 +134,18 @@ StagingResult DefaultStager::stage(const Value& state_dict) {
   auto promise = std::make_shared<std::promise<Value>>();
   std::shared_future<Value> future = promise->get_future().share();
   s.last = future;
-  s.worker->submit([&s, promise, source = state_dict] {  // the source lives until it is staged
+  // The caller's current stream may still be writing the sources (spec C.2.3: upstream's staging
+  // stream does not wait for it): the worker's copies wait for what it had queued by now.
+  std::shared_ptr<cuda::Event> produced;
+  int device = 0;
+  if (cuda::available()) {
+    device = cuda::current_device();
+    produced = std::make_shared<cuda::Event>();
+    produced->record(cuda::current_stream());
+  }
+  s.worker->submit([&s, promise, source = state_dict, produced, device] {  // the source lives until it is staged
     try {
-      promise->set_value(s.stage_now(source));
+      promise->set_value(s.stage_after(source, produced.get(), device));
     } catch (...) {
       promise->set_exception(std::current_exception());
     }

@@ -184,6 +184,10 @@ void stream_synchronize(StreamHandle stream) {
   require();
   STAGEKIT_CUDA_CALL(cudaStreamSynchronize(as_stream(stream)));
 }
+void launch_host_func(StreamHandle stream, void (*fn)(void*), void* data) {
+  require();
+  STAGEKIT_CUDA_CALL(cudaLaunchHostFunc(as_stream(stream), fn, data));
+}
 void device_synchronize() {
   require();
   STAGEKIT_CUDA_CALL(cudaDeviceSynchronize());
@@ -255,6 +259,7 @@ void memcpy_async(void*, const void*, std::size_t, StreamHandle) { require(); }
 void memcpy_batch_async(void* const*, const void* const*, const std::size_t*, std::size_t, StreamHandle) { require(); }
 void memset_sync(void*, int, std::size_t) { require(); }
 void stream_synchronize(StreamHandle) { require(); }
+void launch_host_func(StreamHandle, void (*)(void*), void*) { require(); }
 void device_synchronize() { require(); }
 void* device_malloc(int, std::size_t) { require(); }
 void device_free(void*) noexcept {}

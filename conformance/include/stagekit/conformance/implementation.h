@@ -11,6 +11,9 @@
 //   * make_stager() returns an independent stager (no buffers shared with other stagers);
 //   * StagerUnderTest::stage() returns only after every staged byte is in place;
 //   * PendingResult::wait() returns the staged tree only once every copy is complete;
+//   * copies from CUDA sources are ordered after the work the caller had queued on its current
+//     stream (cuda::current_stream(), a thread's own; through the torch route,
+//     torch.cuda.current_stream()) when it called stage(), stage_async() or an AsyncStager's stage();
 //   * make_replication_stager() and load_replica() are only called with Capabilities::replication;
 //   * make_default_stager(), make_blocking_async_stager(), async_save() and load_checkpoint() are only
 //     called with Capabilities::async_staging;

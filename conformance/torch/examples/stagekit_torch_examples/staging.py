@@ -43,10 +43,18 @@ class DefaultStager:
             raise RuntimeError("stage() after close()")
         if self._executor is None:
             return self._stage(state_dict)
-        self._future = self._executor.submit(self._stage, state_dict)
+        # The caller's current stream may still be writing the sources: the worker's copies wait
+        # for what it has queued by now (PyTorch's staging stream waits for nothing).
+        produced = None
+        if torch.cuda.is_available():
+            produced = torch.cuda.Event()
+            produced.record(torch.cuda.current_stream())
+        self._future = self._executor.submit(self._stage, state_dict, produced)
         return self._future
 
-    def _stage(self, state_dict):
+    def _stage(self, state_dict, produced=None):
+        if produced is not None:
+            torch.cuda.current_stream().wait_event(produced)
         staged = self._stager.stage(state_dict, non_blocking=self._non_blocking)
         if self._non_blocking:
             torch.cuda.synchronize()

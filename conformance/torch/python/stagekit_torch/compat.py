@@ -8,6 +8,7 @@ the storage's life, and shared by every view of it. Which dtypes exist depends o
 (float8 from 2.1, uint16/32/64 from 2.3); DTensor from 2.4 (``torch.distributed.tensor``).
 """
 
+import contextlib
 import re
 
 import torch
@@ -220,6 +221,14 @@ class StorageCache:
 
     def __len__(self):
         return len(self._entries)
+
+
+def callers_stream(handle, device_index):
+    """A context in which torch's current stream is the caller's CUDA stream ``handle`` (a
+    cudaStream_t as an int; 0 leaves torch's current stream as it is)."""
+    if not handle:
+        return contextlib.nullcontext()
+    return torch.cuda.stream(torch.cuda.ExternalStream(handle, device=device_index))
 
 
 def pin(address, nbytes):

@@ -6,6 +6,8 @@ module (``PYTHONPATH``, the working directory). ``torch`` alone names PyTorch's 
 ``pin_memory_min_bytes=...`` when it takes that keyword) and returns an object with
 ``stage(state_dict, non_blocking=False)`` and, optionally, ``close()`` and ``cache_stats()``
 (a dict with ``cached_storages``, ``cached_bytes``, ``pinned_bytes``, ``shared_bytes``).
+Every ``stage`` is called with ``torch.cuda.current_stream()`` being the caller's stream, which may
+still be writing the sources: the copies must be ordered after what it has queued (spec C.2.3).
 
 Capabilities come from what the factory, the object and torch provide, unless the factory (or the
 object's class) declares ``stagekit_capabilities``, a dict of capability name -> bool that wins:

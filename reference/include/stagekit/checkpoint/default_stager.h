@@ -5,7 +5,9 @@
 //   * use_async_staging: stage() queues the stage on the stager's one worker thread and returns a
 //     future; stages run one at a time in the order they were submitted (a new stage never overlaps a
 //     running one), and each future is ready only once every byte of its result is in place.
-//     Otherwise stage() stages on the calling thread and returns the dict;
+//     Otherwise stage() stages on the calling thread and returns the dict. Either way the copies
+//     from devices are ordered after the work the caller had queued on its current stream
+//     (cuda::current_stream()) when it called stage() (spec C.2.3: upstream's are not);
 //   * use_non_blocking_copy: copies from devices are issued without blocking and awaited before the
 //     result is handed out. It needs a usable accelerator: without one the constructor raises
 //     Unsupported (as upstream), so the all-default options fail on a CPU-only machine;

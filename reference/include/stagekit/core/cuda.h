@@ -91,6 +91,9 @@ void memcpy_batch_async(void* const* dsts, const void* const* srcs, const std::s
                         StreamHandle stream);
 void memset_sync(void* dst, int value, std::size_t nbytes);
 void stream_synchronize(StreamHandle stream);
+// Queues a host function on `stream` (cudaLaunchHostFunc): the stream's later work waits until it
+// returns. `fn` must make no CUDA call.
+void launch_host_func(StreamHandle stream, void (*fn)(void*), void* data);
 void device_synchronize();
 
 [[nodiscard]] void* device_malloc(int device, std::size_t nbytes);

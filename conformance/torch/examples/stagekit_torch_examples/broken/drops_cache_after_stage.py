@@ -9,9 +9,9 @@ from stagekit_torch_examples.staging import AsyncStager, DefaultStager, Staging
 
 
 class DefaultStagerDroppingItsCache(DefaultStager):
-    def _stage(self, state_dict):
+    def _stage(self, state_dict, produced=None):
         try:
-            return super()._stage(state_dict)
+            return super()._stage(state_dict, produced)
         finally:
             self._stager.close()
 
