@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <vector>
 
 #include "../../harness/fixtures.h"
 #include "stagekit/testing/leak_check.h"
@@ -165,13 +166,17 @@ void close_waits_case(CaseContext& ctx, Source src, PinShare cfg) {
   b.future.wait();
   ctx.check(future_ready(a.future), "<stager>", "stages in order",
             "the second stage completed while the first was still running (stages must not overlap)");
-  const StageReturn sync_me = stager->stage(big);
+  // Three stages of 64 MiB queued (the first one cold) keep the worker busy for long enough that a
+  // synchronize_staging() returning at once is seen even on a loaded machine.
+  const Value huge = async_input_tensors(dev, 16, std::int64_t{1} << 20, 341);
+  std::vector<StageReturn> queued;
+  for (int i = 0; i < 3; ++i) queued.push_back(stager->stage(huge));
   try {
     stager->synchronize_staging();
   } catch (const std::exception& e) {
     ctx.check(false, "<stager>", "synchronize_staging", e.what());
   }
-  ctx.check(future_ready(sync_me.future), "<stager>", "synchronize_staging waits",
+  ctx.check(future_ready(queued.back().future), "<stager>", "synchronize_staging waits",
             "synchronize_staging() returned while the last stage was still in flight");
   const StageReturn c = stager->stage(big);
   stager->close();
