@@ -2,9 +2,14 @@
 // cases that check it, which must fail, while a case that does not depend on that property passes.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <sys/syscall.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <map>
 #include <memory>
@@ -22,6 +27,7 @@
 #include "stagekit/core/cuda.h"
 #include "stagekit/core/dtensor.h"
 #include "stagekit/core/sharded_tensor.h"
+#include "stagekit/testing/memory_probe.h"
 #include "verify/verify.h"
 
 namespace stagekit::conformance {
@@ -98,7 +104,20 @@ struct Mutation {
   bool keep_sources_alive = false;      // every staged dict is kept: no cache entry ever dies
   bool half_stage_on_failure = false;   // a failed stage still stages the dict's valid "good" entry
   bool ignores_callers_stream = false;  // the copies wait for an idle stream, not the caller's current one
+  bool unlocks_released_again = false;  // buffers released by close() are unlocked again at destruction
 };
+
+// The storages (address, bytes) of every tensor reachable from `v`.
+void collect_ranges(const Value& v, std::vector<std::pair<void*, std::size_t>>& out) {
+  (void)rebuild(
+      v,
+      [&](const Tensor& t) {
+        if (t.defined() && t.storage().data() != nullptr && t.storage().nbytes() > 0)
+          out.emplace_back(t.storage().data(), t.storage().nbytes());
+        return Value(t);
+      },
+      keep_object);
+}
 
 // Wraps the reference stager and distorts what it returns (or how it is built).
 class MutantStager final : public StagerUnderTest {
@@ -106,6 +125,22 @@ class MutantStager final : public StagerUnderTest {
   MutantStager(std::unique_ptr<StagerUnderTest> inner, const Mutation& m,
                std::function<std::unique_ptr<StagerUnderTest>()> remake)
       : inner_(std::move(inner)), m_(m), remake_(std::move(remake)) {}
+  ~MutantStager() override {
+    inner_.reset();
+    // Unlocking what close() already released: whatever lives there now is unlocked too (munlock and
+    // cudaHostUnregister do not nest).
+    for (const auto& [p, n] : released_) {
+      if (cuda::available()) {
+        cuda::host_unregister(p);
+      } else {
+        const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+        const std::uintptr_t begin = reinterpret_cast<std::uintptr_t>(p) / page * page;
+        (void)syscall(SYS_munlock, begin, reinterpret_cast<std::uintptr_t>(p) + n - begin);
+      }
+    }
+  }
+  MutantStager(const MutantStager&) = delete;
+  MutantStager& operator=(const MutantStager&) = delete;
   Value stage(const Value& sd) override {
     if (m_.fresh_stager_per_stage) inner_ = remake_();
     if (m_.keep_sources_alive) kept_.push_back(sd);
@@ -116,6 +151,11 @@ class MutantStager final : public StagerUnderTest {
       guard.emplace(idle->handle());
     }
     try {
+      if (m_.unlocks_released_again) {
+        Value staged = inner_->stage(sd);
+        collect_ranges(staged, returned_);
+        return staged;
+      }
       return m_.transform ? m_.transform(sd, inner_->stage(sd)) : inner_->stage(sd);
     } catch (const Error& e) {
       if (m_.half_stage_on_failure && sd.kind() == Value::Kind::dict && sd.as_dict().contains(std::string("good"))) {
@@ -127,10 +167,18 @@ class MutantStager final : public StagerUnderTest {
       throw Error(e.code(), e.detail(), dot == std::string::npos ? e.path() : e.path().substr(dot + 1));
     }
   }
-  void close() override { inner_->close(); }
+  void close() override {
+    inner_->close();
+    for (const auto& [p, n] : returned_) {  // what close() released: no longer page-locked
+      if (!probe::page_locked(p, n).yes) released_.emplace_back(p, n);
+    }
+    returned_.clear();
+  }
   std::optional<CacheStats> cache_stats() const override { return inner_->cache_stats(); }
 
  private:
+  std::vector<std::pair<void*, std::size_t>> returned_;  // unlocks_released_again
+  std::vector<std::pair<void*, std::size_t>> released_;
   std::unique_ptr<StagerUnderTest> inner_;
   Mutation m_;
   std::function<std::unique_ptr<StagerUnderTest>()> remake_;
@@ -224,6 +272,14 @@ TEST(Mutants, IgnoredPinningAndSharing) {
                  "stager.pin_threshold_default.cpu.pin1_share0", "stager.full_contract.cpu.pin1_share1",
                  "stager.pin_without_accelerator.cpu.pin1_share0"},
                 "stager.tensor_pinned_and_shared.cpu.pin0_share0");
+}
+
+TEST(Mutants, UnlocksReleasedBuffersAgainAtDestruction) {
+  Mutation m{"unlocks-released-again", nullptr};
+  m.unlocks_released_again = true;
+  expect_caught(
+      m, {"stager.results_outlive_the_stager.cpu.pin1_share0", "stager.results_outlive_the_stager.cpu.pin1_share1"},
+      "stager.results_outlive_the_stager.cpu.pin0_share1");
 }
 
 TEST(Mutants, CopiesIgnoreTheCallersStream) {

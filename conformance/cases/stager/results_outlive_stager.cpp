@@ -2,7 +2,8 @@
 // references them, never before: a result stays byte-exact, page-locked and shared after the stager
 // that made it is destroyed, closed first or not (a checkpointer dropped while its last checkpoint
 // is still being written). A stager that frees, unmaps or unpins its buffers in its destructor
-// leaves its results on memory that is gone.
+// leaves its results on memory that is gone; one that unregisters a released buffer a second time
+// when it is destroyed (spec C.1.16) unlocks the result that now lives at the same address.
 #include <fmt/format.h>
 
 #include "../../harness/fixtures.h"
@@ -26,17 +27,29 @@ void results_outlive_case(CaseContext& ctx, Source src, PinShare cfg) {
   const Device dev = source_device(src);
   const Value dropped_sd = outliving_dict(dev, 1701);
   const Value closed_sd = outliving_dict(dev, 1801);
+  const Value restaged_sd = outliving_dict(dev, 1901);
   Value dropped_result;
   Value closed_result;
+  Value restaged_result;
   {
     auto dropped = ctx.make_stager(stager_config(cfg));
     dropped_result = stage_or_fail(ctx, *dropped, dropped_sd, "the stager destroyed without close()");
     auto closed = ctx.make_stager(stager_config(cfg));
     closed_result = stage_or_fail(ctx, *closed, closed_sd, "the stager closed, then destroyed");
     closed->close();
-  }  // both stagers are destroyed here; their results are not
-  for (const auto& [what, sd, staged] : {std::tuple{"destroyed without close()", &dropped_sd, &dropped_result},
-                                         std::tuple{"closed, then destroyed", &closed_sd, &closed_result}}) {
+    // Spec C.1.16: a buffer is unregistered exactly once. close() releases the first stage's buffers;
+    // the stage after it likely gets memory at the same addresses, which a second unregistering of
+    // the first buffers (when the stager is destroyed) would unlock under the live result.
+    auto restaged = ctx.make_stager(stager_config(cfg));
+    (void)stage_or_fail(ctx, *restaged, restaged_sd, "a stage whose result is dropped before close()");
+    restaged->close();
+    restaged_result = stage_or_fail(ctx, *restaged, restaged_sd, "a stage after close()");
+  }  // the stagers are destroyed here; their results are not
+  for (const auto& [what, sd, staged] :
+       {std::tuple{"destroyed without close()", &dropped_sd, &dropped_result},
+        std::tuple{"closed, then destroyed", &closed_sd, &closed_result},
+        std::tuple{"closed (releasing an earlier stage's buffers), staged into again, then destroyed", &restaged_sd,
+                   &restaged_result}}) {
     for (Failure f : verify_staged(*sd, *staged, memory_expectation(cfg))) {
       f.detail = fmt::format("after the stager that made it was {}: {}", what, f.detail);
       ctx.add_failures({f});
@@ -49,8 +62,9 @@ void results_outlive_case(CaseContext& ctx, Source src, PinShare cfg) {
 STAGEKIT_CONFORMANCE_CASES(results_outlive_stager) {
   add_matrix(registry, "results_outlive_the_stager",
              "Results stay byte-exact, page-locked and shared once the stager that made them is destroyed, with or "
-             "without close() first (buffers are released only when no result references them)",
-             "strict (spec B.1.6)", Profile::strict, kBothSources, kFourConfigs, results_outlive_case);
+             "without close() first, and when close() released an earlier stage's buffers before this result was "
+             "staged (buffers are released only when no result references them, and unregistered exactly once)",
+             "strict (spec B.1.6, C.1.16)", Profile::strict, kBothSources, kFourConfigs, results_outlive_case);
 }
 
 }  // namespace stagekit::conformance
