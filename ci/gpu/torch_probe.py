@@ -5,9 +5,10 @@
 Records the torch version, whether torch.distributed.checkpoint has StateDictStager / DefaultStager
 and their signatures, runs StateDictStager on a small CUDA state dict with views for every
 pin_memory/share_memory pair (checking storage sharing, pinning, sharing and values with torch's
-own predicates: a first look, not the suite's independent probes), and times a warm stage of a
-1 GiB tensor next to a plain copy into a pinned buffer. Every part records its own error and the
-rest goes on; the exit status is 0 unless torch itself cannot be imported.
+own predicates: a first look, not the suite's independent probes), times a warm stage of a
+1 GiB tensor next to a plain copy into a pinned buffer, and records what building the torch route
+(the embedded interpreter) against this Python would need ("embedding"). Every part records its
+own error and the rest goes on; the exit status is 0 unless torch itself cannot be imported.
 """
 import argparse
 import dataclasses
@@ -85,11 +86,48 @@ def timing(torch, StateDictStager):
     return res
 
 
+def embedding():
+    """What building stagekit's torch route against this Python would need: its headers, its shared
+    library, pybind11 (the package's CMake files, or the headers torch carries) and a compiler."""
+    import glob
+    import os
+    import shutil
+    import sysconfig
+    info = {"python": sys.version.split()[0], "executable": sys.executable}
+    include = sysconfig.get_paths().get("include", "")
+    info["Python.h"] = os.path.exists(os.path.join(include, "Python.h")) and include
+    libpython = os.path.join(sysconfig.get_config_var("LIBDIR") or "",
+                             sysconfig.get_config_var("LDLIBRARY") or "")
+    info["libpython"] = os.path.isfile(libpython) and libpython
+    try:
+        import pybind11
+        info["pybind11_cmake_dir"] = pybind11.get_cmake_dir()
+    except Exception:
+        info["pybind11_cmake_dir"] = _error()
+    try:
+        import torch
+        headers = os.path.join(os.path.dirname(torch.__file__), "include", "pybind11")
+        info["torch_pybind11_headers"] = os.path.exists(os.path.join(headers, "pybind11.h"))
+    except Exception:
+        info["torch_pybind11_headers"] = _error()
+    tools = ("c++", "g++", "clang++", "cmake", "ninja", "nvcc", "mpirun")
+    info["tools"] = {t: shutil.which(t) for t in tools}
+    # The libraries stagekit builds against (cmake/StagekitDependencies.cmake), by their headers.
+    headers = ("fmt", "absl", "gtest", "benchmark", "nlohmann", "CLI", "mpi.h")
+    info["headers"] = {h: any(glob.glob(f"{d}/{h}") for d in ("/usr/include", "/usr/local/include"))
+                       for h in headers}
+    return info
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     report = {}
+    try:
+        report["embedding"] = embedding()
+    except Exception:
+        report["embedding"] = {"error": _error()}
     try:
         import torch
     except Exception:
