@@ -274,6 +274,27 @@ TEST(Mutants, IgnoredPinningAndSharing) {
                 "stager.tensor_pinned_and_shared.cpu.pin0_share0");
 }
 
+// The buffer of a storage that grew is the old buffer grown in place: the old result sees the new
+// values (as if its buffer were the head of the new one).
+TEST(Mutants, GrowsTheOldBufferInPlace) {
+  auto previous = std::make_shared<std::map<std::string, Tensor>>();
+  Mutation m{"grows-in-place", [previous](const Value&, const Value& staged) {
+               if (staged.kind() != Value::Kind::dict) return staged;
+               for (const auto& [key, item] : staged.as_dict().entries()) {
+                 if (!item.is_tensor() || !std::holds_alternative<std::string>(key)) continue;
+                 const std::string name = std::get<std::string>(key);
+                 const Tensor& now = item.as_tensor();
+                 const auto it = previous->find(name);
+                 if (it != previous->end() && it->second.storage().nbytes() < now.storage().nbytes())
+                   copy_bytes(it->second.storage(), 0, now.storage(), 0, it->second.storage().nbytes());
+                 (*previous)[name] = now;
+               }
+               return staged;
+             }};
+  expect_caught(m, {"stager.source_resized.cpu.pin0_share0", "stager.source_resized.cpu.pin1_share1"},
+                "stager.views.cpu.pin0_share0");
+}
+
 TEST(Mutants, UnlocksReleasedBuffersAgainAtDestruction) {
   Mutation m{"unlocks-released-again", nullptr};
   m.unlocks_released_again = true;
@@ -332,7 +353,11 @@ TEST(Mutants, ErrorsNamingOnlyTheLeaf) {
   Mutation m{"leaf-only-paths", nullptr};
   m.leaf_only_error_paths = true;
   expect_caught(
-      m, {"stager.bad_input.out_of_bounds_view.cpu.pin0_share0", "stager.bad_input.malformed_layout.cpu.pin0_share0"},
+      m,
+      {"stager.bad_input.out_of_bounds_view.cpu.pin0_share0", "stager.bad_input.malformed_layout.cpu.pin0_share0",
+       "stager.cycle_rejected.tensor_attribute_is_itself.cpu.pin0_share0",
+       "stager.cycle_rejected.object_field_is_its_dict.cpu.pin0_share0",
+       "stager.cycle_rejected.dict_contains_its_parent.cpu.pin0_share0"},
       "stager.views.cpu.pin0_share0");
 }
 
@@ -584,6 +609,8 @@ enum class UtilityFlaw {
   shard_offsets_rebased,  // offloading and create_cpu_state_dict reset the local shards' offsets to 0
   copies_first_shard,     // copy_state_dict fills only the first local shard of a ShardedTensor
   set_element_appends,    // set_element appends at an index the list already has instead of setting it
+  copy_skips_lists,       // copy_state_dict leaves the tensors inside lists as they were
+  create_never_shares,    // create_cpu_state_dict ignores share_memory
 };
 
 // A ShardedTensor (anywhere under dicts) with its local shards' offsets reset to 0.
@@ -726,6 +753,7 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
       return rebase_shard_offsets(inner_->create_cpu_state_dict(sd, pin, share));
     if (flaw_ == UtilityFlaw::create_aliases) return inner_->offload_state_dict_to_cpu(sd, 0, {}, false);
     if (flaw_ == UtilityFlaw::create_always_pinned_shared) return inner_->create_cpu_state_dict(sd, true, true);
+    if (flaw_ == UtilityFlaw::create_never_shares) return inner_->create_cpu_state_dict(sd, pin, false);
     if (flaw_ == UtilityFlaw::plain_containers)
       return plain_top_level_containers(inner_->create_cpu_state_dict(sd, pin, share));
     return inner_->create_cpu_state_dict(sd, pin, share);
@@ -733,6 +761,18 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
   Value copy_state_dict(const Value& src, const Value& dst, bool non_blocking, bool type_check) override {
     if (flaw_ == UtilityFlaw::copies_first_shard)
       return inner_->copy_state_dict(first_shards_only(src, dst), dst, non_blocking, type_check);
+    if (flaw_ == UtilityFlaw::copy_skips_lists && dst.kind() == Value::Kind::dict) {
+      std::vector<std::pair<Tensor, Tensor>> kept;  // a list's tensor in the destination, and its bytes before
+      for (const auto& [key, item] : dst.as_dict().entries()) {
+        if (item.kind() != Value::Kind::list) continue;
+        for (const Value& t : item.as_list().items) {
+          if (t.is_tensor()) kept.emplace_back(t.as_tensor(), t.as_tensor().clone());
+        }
+      }
+      Value out = inner_->copy_state_dict(src, dst, non_blocking, type_check);
+      for (const auto& [t, before] : kept) copy_bytes(t.storage(), 0, before.storage(), 0, t.storage().nbytes());
+      return out;
+    }
     if (flaw_ == UtilityFlaw::copy_unchecked) {
       try {
         return inner_->copy_state_dict(src, dst, non_blocking, type_check);
@@ -907,6 +947,17 @@ TEST(Mutants, UtilitiesPinningAndSharingWhatWasNotAskedFor) {
 
 TEST(Mutants, UtilitiesCopyingWithoutCompanionChecks) {
   expect_utility_flaw_caught(UtilityFlaw::copy_unchecked, {"utils.copy_companion_mismatch.cpu.default"},
+                             "utils.similarity_no_side_effect.cpu.default");
+}
+
+TEST(Mutants, UtilitiesCopyingNoTensorInsideLists) {
+  expect_utility_flaw_caught(UtilityFlaw::copy_skips_lists, {"utils.copy_companion_mismatch.cpu.default"},
+                             "utils.similarity_no_side_effect.cpu.default");
+}
+
+TEST(Mutants, UtilitiesCreatingWithoutSharedMemory) {
+  expect_utility_flaw_caught(UtilityFlaw::create_never_shares,
+                             {"utils.create_cpu_state_dict_edge_leaves.cpu.pin1_share1"},
                              "utils.similarity_no_side_effect.cpu.default");
 }
 

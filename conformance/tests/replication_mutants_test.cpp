@@ -27,6 +27,7 @@ enum class Flaw {
   loses_sharing,                // every leaf gets its own copy of its storage
   keeps_sender_placement,       // ShardedTensor shards stay placed on the sender
   accepts_odd_world,            // makes a stager where no pairing exists
+  null_for_odd_world,           // returns no stager for an odd world, without an error
   leaves_temp_files,            // leaves a temporary file next to the replica
   stale_loader,                 // a damaged file loads as the last good tree instead of failing
   tears_on_failure,             // a failed stage leaves a half-written replica behind
@@ -187,6 +188,7 @@ class FlawedImplementation final : public Implementation {
   std::unique_ptr<StagerUnderTest> make_stager(const StagerConfig& c) override { return reference_->make_stager(c); }
   std::unique_ptr<ReplicationStagerUnderTest> make_replication_stager(dist::Communicator& comm,
                                                                       const ReplicationConfig& config) override {
+    if (flaw_ == Flaw::null_for_odd_world && comm.size() % 2 != 0) return nullptr;
     if (flaw_ == Flaw::accepts_odd_world && comm.size() % 2 != 0) {
       return std::make_unique<FlawedStager>(nullptr, flaw_, config.timeout);
     }
@@ -308,6 +310,12 @@ TEST(ReplicationMutants, TearsTheReplicaWhenAStageFails) {
       {"replication.partner_missing.cpu.default.ws2", "replication.partner_killed_mid_exchange.cpu.default.ws2",
        "replication.persist_failure.cpu.default.ws2"},
       "replication.repeated_stages.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, ReturnsNoStagerForAnOddWorldWithoutAnError) {
+  expect_caught(Flaw::null_for_odd_world,
+                {"replication.odd_world_refused.cpu.default.ws3", "replication.odd_world_refused.cpu.default"},
+                "replication.basic.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, AcceptsParameterLeaves) {

@@ -96,10 +96,16 @@ void create_edge_leaves_case(CaseContext& ctx, Source src, int) {
   if (s.storage().data() != nullptr) {
     const probe::Verdict locked = probe::page_locked(s.storage().data(), s.storage().nbytes());
     ctx.check(!locked.yes, "scalar", "page-locked", "a 0-dim tensor was pinned; " + locked.detail);
+    const probe::Verdict shared = probe::shared_mapping(s.storage().data(), s.storage().nbytes());
+    ctx.check(!shared.yes, "scalar", "shared", "a 0-dim tensor was put in shared memory; " + shared.detail);
   }
+  ctx.check(s.dim() == 0 && s.dtype() == DType::float32 && all_equal(s, 0.0), "scalar", "values",
+            "a 0-dim tensor must become a float32 zero (upstream: torch.tensor(0, dtype=...))");
   const Tensor big = out["w"].as_tensor();
   const probe::Verdict locked = probe::page_locked(big.storage().data(), big.storage().nbytes());
   ctx.check(locked.yes, "w", "page-locked", "expected page-locked; " + locked.detail);
+  const probe::Verdict shared = probe::shared_mapping(big.storage().data(), big.storage().nbytes());
+  ctx.check(shared.yes, "w", "shared", "expected shared memory; " + shared.detail);
   ctx.check(out["scalar_dtensor"].identity() == Value(scalar_dt).identity(), "scalar_dtensor", "identity",
             "a 0-dim DTensor was not returned as the original object");
   ctx.check(out["no_shards"].identity() == Value(shardless).identity(), "no_shards", "identity",
@@ -251,8 +257,9 @@ STAGEKIT_CONFORMANCE_CASES(utils_contract) {
   Requirements create = utilities_requirements();
   create.sharded_tensor = create.pin_memory = create.share_memory = true;
   add_world_cases(registry, "utils", "create_cpu_state_dict_edge_leaves",
-                  "create_cpu_state_dict makes a 0-dim tensor an unpinned CPU scalar even with pinned shared memory "
-                  "asked for, and returns a 0-dim DTensor and a shard-less ShardedTensor as the original objects",
+                  "create_cpu_state_dict makes a 0-dim tensor an unpinned, unshared CPU zero even with pinned shared "
+                  "memory asked for (which a tensor of elements gets), and returns a 0-dim DTensor and a shard-less "
+                  "ShardedTensor as the original objects",
                   "strict (spec C.4.8)", Profile::strict, kBothSources, one, create_edge_leaves_case, create,
                   PinShare{true, true});
   add_world_cases(registry, "utils", "offload_dtensor",

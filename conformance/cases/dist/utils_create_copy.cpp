@@ -173,13 +173,20 @@ void copy_checks_companions(CaseContext& ctx, Source src, int) {
   }
   // The matching companion: tensors copied, non-tensor leaves of the companion untouched, the result
   // holds the companion's tensors and the source's non-tensor values.
-  const Value companion = Value::dict({{"a", Value(Tensor::zeros({2, 3}, DType::float32))}, {"b", ok_b}});
-  const Value before = companion["b"].at(1);
+  // A companion of its own (the mismatching ones above share ok_b, which a failed copy may have
+  // written into).
+  const Value companion = Value::dict({{"a", Value(Tensor::zeros({2, 3}, DType::float32))},
+                                       {"b", Value::list({Value(Tensor::zeros({4}, DType::int32)), Value(0)})}});
   const Value out = utils.copy_state_dict(source, companion, false, true);
   check_equal(ctx, 0, "a", companion["a"].as_tensor(), Tensor::arange(6, DType::float32).view({2, 3}));
-  ctx.check(out["a"].as_tensor().is_same(companion["a"].as_tensor()), "a", "identity",
-            "the result's tensor is not the companion's tensor");
-  ctx.check(companion["b"].at(1).as_int() == 0 && before.as_int() == 0, "b.1", "non-tensor leaves",
+  check_equal(ctx, 0, "b.0", companion["b"].at(0).as_tensor(), Tensor::full({4}, 1.0, DType::int32));
+  for (const char* key : {"a", "b.0"}) {
+    const Value got = key == std::string("a") ? out["a"] : out["b"].at(0);
+    const Value want = key == std::string("a") ? companion["a"] : companion["b"].at(0);
+    ctx.check(got.is_tensor() && got.as_tensor().is_same(want.as_tensor()), key, "identity",
+              "the result's tensor is not the companion's tensor");
+  }
+  ctx.check(companion["b"].at(1).as_int() == 0, "b.1", "non-tensor leaves",
             "the companion's non-tensor leaf was changed");
   ctx.check(out["b"].at(1).as_int() == 3, "b.1", "non-tensor leaves", "the result must carry the source's value");
 }

@@ -4,6 +4,8 @@
 // distribute_tensors into DTensors whose local tensor is on the meta device (B.6.10, C.4.11).
 #include <fmt/format.h>
 
+#include <array>
+
 #include "dist_fixtures.h"
 
 namespace stagekit::conformance {
@@ -85,6 +87,65 @@ void broadcast_state_dict(CaseContext& ctx, Source src, int ws, bool strict) {
   });
 }
 
+// Spec B.6.11, C.4.10: with cpu_offload every tensor arrives on the CPU, a DTensor's block included,
+// whatever `device` says; a 0-dim tensor arrives as a plain CPU tensor even where the local value is
+// a (0-dim, replicated) DTensor, as upstream; and a tensor for a key the rank does not hold is
+// skipped (stagekit's choice: upstream moves the missing local value to the CPU and fails).
+void broadcast_cpu_offload(CaseContext& ctx, Source src, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    const Device device = source_device(src);
+    Value local = local_placeholders(r, ws, device);
+    const auto before = local["dt"].as_dtensor_node();
+    local.as_dict().set("step_dt", Value(DTensor::distribute(Tensor::scalar(0.0, DType::float32, device),
+                                                             world_mesh(ws, device), {Placement::replicate()}, r)));
+    Value full = Value::dict({});
+    if (r == 0) {
+      full = full_dict(ws, device);
+      full.as_dict().set("step_dt", Value(Tensor::scalar(3.0, DType::float32, device)));
+    }
+    try {
+      ctx.utilities().broadcast_state_dict(full, local, comm, false, true, device);
+    } catch (const std::exception& e) {
+      ctx.require(false, at_rank(r, "<root>"), "broadcast_state_dict(cpu_offload)",
+                  fmt::format("raised (a key rank 0 has and this rank lacks must be skipped): {}", e.what()));
+    }
+    check_distributed(ctx, r, ws, local, before, Device::cpu());
+    const Value dt = local["dt"];
+    if (dt.kind() == Value::Kind::dtensor) {
+      ctx.check(dt.as_dtensor_node()->local().device().is_cpu(), at_rank(r, "dt._local_tensor"), "cpu_offload",
+                fmt::format("the block is on {}, expected the CPU", dt.as_dtensor_node()->local().device().str()));
+    }
+    const Value step_dt = local["step_dt"];
+    ctx.check(step_dt.is_tensor() && step_dt.as_tensor().device().is_cpu() && step_dt.as_tensor().dim() == 0 &&
+                  all_equal(step_dt.as_tensor(), 3.0),
+              at_rank(r, "step_dt"), "0-dim tensors",
+              fmt::format("expected a plain 0-dim CPU tensor 3.0 in place of the local 0-dim DTensor (as upstream), "
+                          "got a {}",
+                          value_kind_name(step_dt.kind())));
+  });
+}
+
+// Spec B.6.11 ("rank checks use the global rank while the broadcast source is rank 0 of pg"): over a
+// sub-communicator, the source is that communicator's rank 0, whatever its rank in the world. Two
+// groups, {0, 1} and {2, 3}, each broadcast their own full dict from their first rank.
+void broadcast_subgroup(CaseContext& ctx, Source src, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& world) {
+    const int r = world.rank();
+    const Device device = source_device(src);
+    const auto group = world.split(r / 2, r);
+    const std::uint64_t seed = 700 + static_cast<std::uint64_t>(r / 2);
+    Value local = Value::dict({{"w", Value(Tensor::zeros({4, 3}, DType::float32, device))}, {"group", Value(-1)}});
+    const Value full = group->rank() == 0
+                           ? Value::dict({{"w", Value(full_of({4, 3}, seed, device))}, {"group", Value(r / 2)}})
+                           : Value::dict({});
+    ctx.utilities().broadcast_state_dict(full, local, *group, false, false, device);
+    check_equal(ctx, r, "w", local["w"].as_tensor(), full_of({4, 3}, seed, Device::cpu()));
+    ctx.check(local["group"].kind() == Value::Kind::integer && local["group"].as_int() == r / 2, at_rank(r, "group"),
+              "source", fmt::format("expected the dict of group {}'s first rank (world rank {})", r / 2, r / 2 * 2));
+  });
+}
+
 // A DTensor placeholder on the meta device (sizes, no data), as a model initialised on meta has,
 // next to one with real memory: the meta one is replaced by a new DTensor with the same spec whose
 // local tensor is a copy of the block on the full tensor's device; the real one is filled in place.
@@ -152,6 +213,18 @@ STAGEKIT_CONFORMANCE_CASES(dist_distribute) {
         [strict](CaseContext& ctx, Source s, int ws) { broadcast_state_dict(ctx, s, ws, strict); },
         utilities_requirements());
   }
+  add_world_cases(registry, "utils", CaseName("broadcast_state_dict", {"cpu_offload"}),
+                  "broadcast_state_dict(cpu_offload): every tensor arrives on the CPU (a DTensor's block too), a 0-dim "
+                  "tensor as a plain CPU tensor where the rank holds a 0-dim DTensor (as upstream), and a tensor for "
+                  "a key the rank lacks is skipped (stagekit's choice: upstream fails there)",
+                  "strict (spec B.6.11, C.4.10)", Profile::strict, kBothSources, kWorlds2And4, broadcast_cpu_offload,
+                  utilities_requirements());
+  const std::array<int, 1> four = {4};
+  add_world_cases(registry, "utils", CaseName("broadcast_state_dict", {"subgroup"}),
+                  "broadcast_state_dict over a sub-communicator: each group of two gets its own first rank's dict "
+                  "(the source is rank 0 of the communicator, not of the world)",
+                  "strict (spec B.6.11)", Profile::strict, kBothSources, four, broadcast_subgroup,
+                  utilities_requirements());
 }
 
 }  // namespace stagekit::conformance

@@ -178,10 +178,11 @@ STAGEKIT_CONFORMANCE_CASES(utils_paths) {
   Requirements r;
   r.state_dict_utilities = true;
   add_world_cases(registry, "utils", "path_helpers",
-                  "traverse_state_dict visits every leaf depth-first with its path; flatten_state_dict joins the path "
-                  "with '.' and rejects a flat key reached twice, naming it; unflatten_state_dict rebuilds the "
-                  "structure (tuples as lists); set_element creates dicts and None-grown lists along the path and "
-                  "fills what exists in place",
+                  "traverse_state_dict visits every leaf depth-first with its path, an empty dict or list as a leaf "
+                  "(stagekit's choice: upstream visits nothing there, so its round trip loses them); "
+                  "flatten_state_dict joins the path with '.' and rejects a flat key reached twice, naming it; "
+                  "unflatten_state_dict rebuilds the structure (tuples as lists); set_element creates dicts and "
+                  "None-grown lists along the path and fills what exists in place",
                   "strict (spec B.6.13)", Profile::strict, kCpuOnly, one, path_helpers_case, r);
 }
 

@@ -265,8 +265,15 @@ void ranks_only_nested(CaseContext& ctx, Source src, int ws) {
       check_equal(ctx, r, "outer.inner", a["outer"]["inner"].as_tensor(), global_tensor({ws, 2}, device));
       check_equal(ctx, r, "items.0", a["items"].at(0).as_tensor(), global_tensor({ws, 2}, device));
       ctx.check(a["outer"]["n"].as_int() == 1, at_rank(r, "outer.n"), "value", "not 1");
-      ctx.check(b.kind() == Value::Kind::list && b.as_list().items.size() == 2, at_rank(r, "<root>"), "structure",
-                "the listed rank must get the whole list");
+      ctx.check(a["items"].kind() == Value::Kind::list && a["items"].as_list().items.size() == 2 &&
+                    a["items"].at(1).kind() == Value::Kind::integer && a["items"].at(1).as_int() == 2,
+                at_rank(r, "items.1"), "value", "the list must keep its second item, 2");
+      ctx.require(b.kind() == Value::Kind::list && b.as_list().items.size() == 2, at_rank(r, "<root>"), "structure",
+                  "the listed rank must get the whole list");
+      check_equal(ctx, r, "[0]", b.at(0).as_tensor(), global_tensor({ws, 2}, device));
+      ctx.check(b.at(1).kind() == Value::Kind::dict && b.at(1)["x"].kind() == Value::Kind::integer &&
+                    b.at(1)["x"].as_int() == 3,
+                at_rank(r, "[1].x"), "value", "the list's dict must keep x = 3");
     } else {
       ctx.check(a.kind() == Value::Kind::dict && a.as_dict().size() == 0, at_rank(r, "<root>"), "ranks_only",
                 "an unlisted rank must get {} for a dict");
@@ -315,6 +322,26 @@ void type_check(CaseContext& ctx, Source src, int) {
   ctx.check(set_copy.kind() == Value::Kind::set && set_copy.as_set().items().size() == 2 &&
                 !set_copy.as_set().frozen() && set_copy.identity() != tags.identity(),
             "meta.tags", "type_check=false", "the set was not deep-copied into a set of the same items");
+
+  // gather_state_dict iterates the same way (spec B.6.4 over B.6.2): the object is rejected with
+  // type_check=true, on every rank, and deep-copied with false.
+  ctx.run_ranks(1, [&](dist::Communicator& comm) {
+    bool gather_raised = false;
+    try {
+      (void)utils.gather_state_dict(sd, comm, {false, {}, true, std::nullopt});
+    } catch (const InvalidArgument& e) {
+      gather_raised = true;
+      ctx.check(e.path() == "opt.state", "opt.state", "error path",
+                fmt::format("gather_state_dict: the error names '{}': {}", e.path(), e.what()));
+    }
+    ctx.check(gather_raised, "opt.state", "type_check",
+              "gather_state_dict accepted an object leaf with type_check=true");
+    const Value gathered = utils.gather_state_dict(sd, comm, {false, {}, false, std::nullopt});
+    ctx.require(gathered["opt"]["state"].kind() == Value::Kind::object, "opt.state", "type_check=false",
+                "gather_state_dict: the object did not come back as an object");
+    ctx.check(gathered["opt"]["state"].identity() != sd["opt"]["state"].identity(), "opt.state", "deep copy",
+              "gather_state_dict with type_check=false must deep-copy an unknown leaf");
+  });
 }
 
 void rank_never_arrives(CaseContext& ctx, Source src, int ws) {
@@ -415,13 +442,14 @@ STAGEKIT_CONFORMANCE_CASES(dist_strict) {
                   "strict (spec B.6.4)", Profile::strict, kBothSources, kWorld2, gather_keeps_plain_tensors,
                   utilities_requirements());
   add_world_cases(registry, "utils", "ranks_only_nested",
-                  "ranks_only=(1): the listed rank gets nested dicts and lists in full; the others get {} for a dict "
+                  "ranks_only=(1): the listed rank gets nested dicts and lists in full (every value checked); the "
+                  "others get {} for a dict "
                   "and None for a top-level list",
                   "strict", Profile::strict, kBothSources, kWorld4, ranks_only_nested, utilities_requirements());
   const std::array<int, 1> one = {1};
   add_world_cases(registry, "utils", "type_check",
-                  "type_check=true rejects an object or a set leaf naming its path; type_check=false deep-copies it "
-                  "(spec C.4.6)",
+                  "type_check=true rejects an object or a set leaf naming its path, in offloading and in a gather; "
+                  "type_check=false deep-copies it (spec C.4.6)",
                   "strict", Profile::strict, kBothSources, one, type_check, utilities_requirements());
   add_world_cases(registry, "utils", "rank_never_arrives",
                   "a rank that never joins the gather makes the others fail with a timeout error within the timeout, "

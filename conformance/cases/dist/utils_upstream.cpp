@@ -226,12 +226,19 @@ void distribute_tensors(CaseContext& ctx, Source src, int ws) {
         ctx.check(!Tensor::equal(dt.local(), old_local), at_rank(r, key), "values replaced",
                   "the local block still holds its values from before distribution");
       }
-      const LocalShard block = dt.local_shard();
-      Tensor expected = full.narrow(0, std::min(block.offset[0], full.sizes()[0]), block.shape[0]);
+      const auto& original = key == std::string("even") ? even_dt : uneven_dt;
+      ctx.check(dt.spec().mesh == original->spec().mesh && dt.spec().placements == original->spec().placements,
+                at_rank(r, key), "spec", "the DTensor's mesh or placements changed");
+      // Rank r's block under Shard(0), computed here: rows [r * chunk, (r + 1) * chunk) of the full
+      // tensor, clipped to it (chunk = ceil(rows / ws)).
+      const std::int64_t rows = full.sizes()[0];
+      const std::int64_t chunk = (rows + ws - 1) / ws;
+      const std::int64_t begin = std::min<std::int64_t>(std::int64_t{r} * chunk, rows);
+      const Tensor expected = full.narrow(0, begin, std::min(chunk, rows - begin));
       check_equal(ctx, r, key, dt.local(), expected);
+      ctx.check(local[key].as_dtensor_node() == original, at_rank(r, key), "identity",
+                "the existing DTensor must be updated in place and kept (spec C.4.11)");
     }
-    ctx.check(local["even"].as_dtensor_node() == even_dt, at_rank(r, "even"), "identity",
-              "the existing DTensor must be updated in place and kept");
   });
 }
 

@@ -32,10 +32,14 @@ void odd_world_refused(CaseContext& ctx, Source, int ws) {
     try {
       auto stager = ctx.impl().make_replication_stager(world, replication_config(dir.path()));
       // Never stage: with an odd world, some rank would wait forever for a partner that sends elsewhere.
-      ctx.check(stager == nullptr, at_rank(r, "<stager>"), "odd world",
-                fmt::format("a replication stager was made for a world of {} rank(s): the partner rule (r + ws/2) % ws "
-                            "is not symmetric there and stage() would hang",
-                            ws));
+      ctx.check(false, at_rank(r, "<stager>"), "odd world",
+                stager == nullptr
+                    ? fmt::format("make_replication_stager returned no stager for a world of {} rank(s) without "
+                                  "raising: an odd world must be refused with a stagekit::Error",
+                                  ws)
+                    : fmt::format("a replication stager was made for a world of {} rank(s): the partner rule "
+                                  "(r + ws/2) % ws is not symmetric there and stage() would hang",
+                                  ws));
     } catch (const Error&) {
       // Refused with a stagekit error, as required.
     } catch (const std::exception& e) {

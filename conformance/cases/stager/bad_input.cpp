@@ -146,12 +146,11 @@ STAGEKIT_CONFORMANCE_CASES(bad_input) {
   for (const BadInput& bad : bad_inputs()) {
     add_matrix(
         registry, CaseName("bad_input", {bad.name}),
-        fmt::format(
-            "Staging {} fails naming the path, leaks no page-locked memory, shared mapping, "
-            "shared-memory object or descriptor, "
-            "and the stager stays usable with its cache (a storage staged before a failed stage is staged again into "
-            "the same buffer)",
-            bad.description),
+        fmt::format("Staging {} fails naming the path, leaks no page-locked memory, shared mapping, "
+                    "shared-memory object or descriptor, "
+                    "and the stager stays usable with its cache (a stager that reuses buffers stages a storage staged "
+                    "before a failed stage into the same buffer again)",
+                    bad.description),
         "strict", Profile::strict, kBothSources, kObservable,
         [&bad](CaseContext& ctx, Source s, PinShare c) { bad_input_case(ctx, s, c, bad); });
     static constexpr PinShare kPageable[] = {PinShare{false, false}};

@@ -1,6 +1,8 @@
 // C.1.2, C.1.3, C.1.4, C.1.14: how long cached buffers live, and who sees them.
 #include <fmt/format.h>
 
+#include <cstddef>
+
 #include "../../harness/fixtures.h"
 
 namespace stagekit::conformance {
@@ -132,10 +134,27 @@ void source_resized_case(CaseContext& ctx, Source src, PinShare cfg) {
   const Tensor first_copy = first["param"].as_tensor().clone();
   Storage grown = t.storage();
   grown.resize(256);  // 64 -> 256 bytes; the tensor still addresses the first 64
+  // New values in the tensor's bytes and in the new tail: the stage after the resize copies them
+  // all (the whole storage, verified byte for byte), and none of them reach the earlier result.
+  const Tensor next = Tensor::random({64}, DType::float32, 132, dev);  // NaN payloads and -0.0 among them
+  copy_bytes(grown, 0, next.storage(), 0, 256);
   const Value second = stage_or_fail(ctx, *stager, sd, "after resize");
   ctx.add_failures(verify_staged(sd, second, memory_expectation(cfg)));
   ctx.check(Tensor::equal(first["param"].as_tensor(), first_copy), "param", "resize",
-            "the result staged before the resize changed");
+            "the result staged before the resize changed: the stage after it wrote into the old buffer");
+  if (second.kind() == Value::Kind::dict && second["param"].is_tensor()) {
+    const Storage& old_buffer = first["param"].as_tensor().storage();
+    const Storage& new_buffer = second["param"].as_tensor().storage();
+    const auto* old_begin = static_cast<const std::byte*>(old_buffer.data());
+    const auto* new_begin = static_cast<const std::byte*>(new_buffer.data());
+    const bool overlap = old_begin != nullptr && new_begin != nullptr && old_begin < new_begin + new_buffer.nbytes() &&
+                         new_begin < old_begin + old_buffer.nbytes();
+    ctx.check(
+        !overlap && new_buffer.nbytes() == 256, "param", "resize",
+        fmt::format("the storage grown to 256 bytes was staged into {} of {} bytes, {} the buffer of the stage "
+                    "before: a new buffer of the new size was expected",
+                    overlap ? "a buffer" : "a new buffer", new_buffer.nbytes(), overlap ? "overlapping" : "beside"));
+  }
 }
 
 }  // namespace
@@ -157,7 +176,8 @@ STAGEKIT_CONFORMANCE_CASES(cache_lifetime) {
              "Two stagers staging the same sources never share or overlap buffers", "strict", Profile::strict,
              kBothSources, kFourConfigs, two_stagers_case);
   add_matrix(registry, "source_resized",
-             "A source storage grown since the last stage is staged whole into a new buffer; the old result stays",
+             "A source storage grown since the last stage, with new values in it, is staged whole into a new buffer "
+             "of its new size; the result staged before keeps its values",
              "strict", Profile::strict, kBothSources, kFourConfigs, source_resized_case);
 }
 

@@ -32,13 +32,16 @@ double from_bits(std::uint64_t bits) {
 Value exact_only_scalars() {
   std::vector<std::byte> every_byte(256);
   for (std::size_t i = 0; i < every_byte.size(); ++i) every_byte[i] = static_cast<std::byte>(i);
+  // A 1 MiB bytes leaf (a serialized tokenizer or RNG state): bytes are atomic at any size, never a tensor.
+  std::vector<std::byte> big_bytes(std::size_t{1} << 20);
+  for (std::size_t i = 0; i < big_bytes.size(); ++i) big_bytes[i] = static_cast<std::byte>((i * 131) >> 3);
   return Value::dict({
       {"floats", Value::list({-0.0, from_bits(0xFFF0000000000ABCULL), std::numeric_limits<double>::infinity(),
                               -std::numeric_limits<double>::infinity(), std::numeric_limits<double>::denorm_min()})},
       {"ints", Value::list({std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(),
                             std::int64_t{9007199254740993}, std::int64_t{-9007199254740993}})},
       {"texts", Value::list({std::string("nul\0inside", 10), "na\xc3\xafve \xe6\x97\xa5\xe6\x9c\xac", ""})},
-      {"bytes", Value::list({Bytes{std::move(every_byte)}, Bytes{}})},
+      {"bytes", Value::list({Bytes{std::move(every_byte)}, Bytes{}, Bytes{std::move(big_bytes)}})},
   });
 }
 
@@ -95,6 +98,9 @@ Value make_rich_state_dict(Device dev) {
                                {{"betas", Value::tuple({0.9, 0.999})}, {"step", step}, {"schedule", Value()}}, true)},
       {"int_keyed", Value(int_keyed)},
       {"mixed", Value::list({Value(), true, -5, 2.5, "text", Bytes{{std::byte{0}, std::byte{255}}}, bias})},
+      // A plain tuple around tensors (an optimizer's (exp_avg, exp_avg_sq) pair): a new tuple of staged
+      // tensors, never the caller's own tuple (spec B.1.4; only a tuple of plain values may be).
+      {"moments", Value::tuple({bias, weight.select(0, 1), 2})},
       {"shared_list_a", shared_list},
       {"shared_list_b", shared_list},
       {"step_again", step},

@@ -12,6 +12,15 @@ void same_nodes_twice_case(CaseContext& ctx, Source src, PinShare cfg) {
   const Value shared_dict = Value::dict({{"t", t}, {"n", 1}});
   const Value shared_list = Value::list({t, 2});
   const Value shared_object = Value::object("Holder", {{"t", t}});
+  // Every other node kind reached twice too (spec C.1.7: the memo covers every node), and two
+  // distinct tensor objects that are the same view of one storage (two nodes, one storage).
+  const Value shared_tuple = Value::tuple({t, 3});
+  const Value shared_named = Value::named_tuple("stagekit_cases.Pair", {{"weight", t}, {"step", 4}});
+  const Value shared_set = Value::set({"warmup", 5});
+  const Value shared_frozen = Value::set({"frozen", 6}, /*frozen=*/true);
+  const Value shared_slots = Value::slots_object("stagekit_cases.Slotted", {{"tensor", t}, {"count", 7}});
+  const Tensor view_1 = t.view({25});
+  const Tensor view_2 = t.view({25});
   const Value sd = Value::dict({{"a", t},
                                 {"b", t},
                                 {"in_list", Value::list({t, shared_list})},
@@ -20,7 +29,19 @@ void same_nodes_twice_case(CaseContext& ctx, Source src, PinShare cfg) {
                                 {"list_1", shared_list},
                                 {"list_2", shared_list},
                                 {"object_1", shared_object},
-                                {"object_2", shared_object}});
+                                {"object_2", shared_object},
+                                {"tuple_1", shared_tuple},
+                                {"tuple_2", shared_tuple},
+                                {"named_1", shared_named},
+                                {"named_2", shared_named},
+                                {"set_1", shared_set},
+                                {"set_2", shared_set},
+                                {"frozen_1", shared_frozen},
+                                {"frozen_2", shared_frozen},
+                                {"slots_1", shared_slots},
+                                {"slots_2", shared_slots},
+                                {"view_1", view_1},
+                                {"view_2", view_2}});
   auto stager = ctx.make_stager(stager_config(cfg));
   const Value staged = stage_or_fail(ctx, *stager, sd, "aliased nodes");
   ctx.add_failures(verify_staged(sd, staged, memory_expectation(cfg)));
@@ -32,6 +53,15 @@ void same_nodes_twice_case(CaseContext& ctx, Source src, PinShare cfg) {
             "the same list twice became two lists");
   ctx.check(staged["object_1"].identity() == staged["object_2"].identity(), "object_2", "identity",
             "the same object twice became two objects");
+  for (const char* kind : {"tuple", "named", "set", "frozen", "slots"}) {
+    const std::string second = fmt::format("{}_2", kind);
+    ctx.check(staged[fmt::format("{}_1", kind)].identity() == staged[second].identity(), second, "identity",
+              fmt::format("the same {} twice became two", kind));
+  }
+  ctx.check(!staged["view_1"].as_tensor().is_same(staged["view_2"].as_tensor()) &&
+                staged["view_1"].as_tensor().storage().is_alias_of(staged["view_2"].as_tensor().storage()),
+            "view_2", "identity",
+            "two distinct tensors that are the same view of one storage must stay two tensors over one staged storage");
 }
 
 void attribute_tensors_case(CaseContext& ctx, Source src, PinShare cfg) {
@@ -54,34 +84,34 @@ void attribute_tensors_case(CaseContext& ctx, Source src, PinShare cfg) {
 // Builds a cyclic value, runs the check, then breaks the cycle so nothing leaks.
 struct Cycle {
   std::string name;
-  std::string expected_path_part;
+  std::string expected_path;  // where the cycle closes: the node reached again
   std::function<std::pair<Value, std::function<void()>>(Device)> build;
 };
 
 std::vector<Cycle> cycles() {
   return {
-      {"list_contains_itself", "loop",
+      {"list_contains_itself", "loop[1]",
        [](Device dev) {
          Value list = Value::list({Tensor::random({2}, DType::float32, 1, dev)});
          list.as_list().items.push_back(list);
          return std::pair{Value::dict({{"loop", list}}),
                           std::function<void()>([list] { list.as_list().items.clear(); })};
        }},
-      {"dict_contains_its_parent", "child",
+      {"dict_contains_its_parent", "child.up",
        [](Device dev) {
          Value parent = Value::dict({{"w", Tensor::random({2}, DType::float32, 2, dev)}});
          Value child = Value::dict({{"up", parent}});
          parent.as_dict().set("child", child);
          return std::pair{parent, std::function<void()>([child] { child.as_dict().set("up", Value()); })};
        }},
-      {"tensor_attribute_is_itself", "self",
+      {"tensor_attribute_is_itself", "t.self",
        [](Device dev) {
          Tensor t = Tensor::random({2}, DType::float32, 3, dev);
          t.set_attr("self", t);
          return std::pair{Value::dict({{"t", t}}),
                           std::function<void()>([t]() mutable { t.set_attr("self", Value()); })};
        }},
-      {"object_field_is_its_dict", "owner",
+      {"object_field_is_its_dict", "holder.owner",
        [](Device dev) {
          Value sd = Value::dict({{"w", Tensor::random({2}, DType::float32, 4, dev)}});
          Value holder = Value::object("Holder", {{"owner", sd}});
@@ -104,9 +134,9 @@ void cycle_case(CaseContext& ctx, Source src, PinShare cfg, const Cycle& cycle) 
     (void)stager->stage(sd);
   } catch (const InvalidArgument& e) {
     raised = true;
-    ctx.check(std::string(e.what()).find(cycle.expected_path_part) != std::string::npos, "<error>",
-              "error names the path",
-              fmt::format("the error does not name '{}': {}", cycle.expected_path_part, e.what()));
+    // The whole path, as bad_input requires (a Python stager's message carries it).
+    ctx.check(std::string(e.what()).find(cycle.expected_path) != std::string::npos, "<error>", "error names the path",
+              fmt::format("the message does not name {} (where the cycle closes): {}", cycle.expected_path, e.what()));
   } catch (const Error& e) {
     raised = true;
     ctx.check(false, "<error>", "error kind",
@@ -122,8 +152,10 @@ void cycle_case(CaseContext& ctx, Source src, PinShare cfg, const Cycle& cycle) 
 
 STAGEKIT_CONFORMANCE_CASES(identity) {
   add_matrix(registry, "same_nodes_twice",
-             "A tensor, dict, list or object reached twice stages to one node (identity preserved)", "strict",
-             Profile::strict, kBothSources, kFourConfigs, same_nodes_twice_case);
+             "A node of every kind (tensor, dict, list, tuple, namedtuple, set, frozenset, object, __slots__ "
+             "object) reached twice stages to one node, and two distinct tensors that are the same view stay two "
+             "(identity preserved both ways, spec C.1.7)",
+             "strict", Profile::strict, kBothSources, kFourConfigs, same_nodes_twice_case);
   add_matrix(registry, "attribute_tensors_share_memo",
              "Tensors held as attributes share the memo and the storages of the dict's tensors", "strict",
              Profile::strict, kBothSources, kFourConfigs, attribute_tensors_case);

@@ -7,7 +7,11 @@
 // properties are the other cases' business.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "../../harness/fixtures.h"
 
@@ -40,11 +44,24 @@ void pinned_volume_case(CaseContext& ctx, Source src, PinShare cfg) {
                 fmt::format("raised {}: {}", error_code_name(e.code()), e.detail()));
   }
   const Tensor expected = arena.to(Device::cpu());
+  std::vector<std::pair<std::uintptr_t, std::string>> starts;  // staged storages, by where they begin
   for (int i = 0; i < kPinnedStorages; ++i) {
     const std::string key = fmt::format("shard{}", i);
     const Value& got = staged[key];
-    ctx.check(got.is_tensor() && got.as_tensor().device().is_cpu() && Tensor::equal(got.as_tensor(), expected), key,
-              "values", "the staged tensor is not a CPU copy of the source's values");
+    const bool copied =
+        got.is_tensor() && got.as_tensor().device().is_cpu() && Tensor::equal(got.as_tensor(), expected);
+    ctx.check(copied, key, "values", "the staged tensor is not a CPU copy of the source's values");
+    if (copied) starts.emplace_back(reinterpret_cast<std::uintptr_t>(got.as_tensor().storage().data()), key);
+  }
+  // Five distinct source storages are five staged storages (spec B.1.3: storage identity, not
+  // addresses): 65 MiB staged, never one buffer for all five because their bytes are the same memory.
+  std::sort(starts.begin(), starts.end());
+  for (std::size_t i = 1; i < starts.size(); ++i) {
+    ctx.check(starts[i].first >= starts[i - 1].first + static_cast<std::uintptr_t>(kPinnedStorageBytes),
+              starts[i].second, "a storage of its own",
+              fmt::format("the staged storage overlaps the one staged for {}: five distinct source storages must be "
+                          "staged into five buffers of {} bytes, whatever memory the sources share",
+                          starts[i - 1].second, kPinnedStorageBytes));
   }
   ctx.add_failures(verify_memory_kinds(staged, memory_expectation(cfg)));
 }
@@ -55,7 +72,8 @@ STAGEKIT_CONFORMANCE_CASES(pinned_volume) {
   static constexpr PinShare kPinned[] = {PinShare{true, false}, PinShare{true, true}};
   add_matrix(registry, "pinned_past_a_pool",
              "Five storages of 13 MiB + 3 bytes (65 MiB, more than a pinned pool of 64 MiB holds) are each staged "
-             "with their values and page-locked (probed), shared where asked",
+             "into a buffer of its own (five distinct storages over the same bytes) with their values, and "
+             "page-locked (probed), shared where asked",
              "strict (spec B.1.3)", Profile::strict, kBothSources, kPinned, pinned_volume_case);
 }
 

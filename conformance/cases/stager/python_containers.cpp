@@ -77,21 +77,31 @@ void parameters_case(CaseContext& ctx, Source src, PinShare cfg) {
   const Tensor weight = Tensor::random({8, 4}, DType::float32, 96, dev).as_parameter(/*requires_grad=*/true);
   const Tensor frozen = Tensor::random({4}, DType::bfloat16, 97, dev).as_parameter(/*requires_grad=*/false);
   const Tensor buffer = Tensor::random({3}, DType::float32, 98, dev);
+  // A plain tensor that requires grad (an activation kept in a state dict) is staged plain too.
+  Tensor activation = Tensor::random({5}, DType::float32, 99, dev);
+  activation.set_requires_grad(true);
   // A view of a parameter's storage: the staged view shares the staged parameter's buffer.
   const Tensor row = Tensor::from_storage(weight.storage(), DType::float32, {4}, {1}, 4);
-  const Value sd = Value::dict({{"weight", weight}, {"frozen", frozen}, {"buffer", buffer}, {"row", row}});
+  const Value sd = Value::dict(
+      {{"weight", weight}, {"frozen", frozen}, {"buffer", buffer}, {"activation", activation}, {"row", row}});
   auto stager = ctx.make_stager(stager_config(cfg));
-  const Value staged = stage_or_fail(ctx, *stager, sd, "parameters");
-  ctx.add_failures(verify_staged(sd, staged, memory_expectation(cfg)));
-  for (const char* key : {"weight", "frozen"}) {
-    const Tensor t = staged[key].as_tensor();
-    ctx.check(!t.is_parameter() && !t.requires_grad(), key, "plain tensor",
-              fmt::format("the staged copy of a parameter is {}{}; expected a plain tensor that does not require grad",
-                          t.is_parameter() ? "a parameter" : "a plain tensor",
-                          t.requires_grad() ? " that requires grad" : ""));
+  // Twice: the second stage refills the buffers of the first (a cache hit) and must stage plain
+  // tensors as well.
+  for (const char* when : {"the first stage", "a stage into cached buffers"}) {
+    const Value staged = stage_or_fail(ctx, *stager, sd, when);
+    ctx.add_failures(verify_staged(sd, staged, memory_expectation(cfg)));
+    for (const char* key : {"weight", "frozen", "activation"}) {
+      const Tensor t = staged[key].as_tensor();
+      ctx.check(!t.is_parameter() && !t.requires_grad(), key, "plain tensor",
+                fmt::format("{}: the staged copy of {} is {}{}; expected a plain tensor that does not require grad",
+                            when, std::string(key) == "activation" ? "a tensor that requires grad" : "a parameter",
+                            t.is_parameter() ? "a parameter" : "a plain tensor",
+                            t.requires_grad() ? " that requires grad" : ""));
+    }
   }
-  ctx.check(weight.is_parameter() && weight.requires_grad() && frozen.is_parameter() && !frozen.requires_grad(),
-            "weight", "source untouched", "staging changed the source parameters");
+  ctx.check(weight.is_parameter() && weight.requires_grad() && frozen.is_parameter() && !frozen.requires_grad() &&
+                activation.requires_grad(),
+            "weight", "source untouched", "staging changed the source parameters or the grad flag of a source");
 }
 
 }  // namespace
@@ -103,8 +113,9 @@ STAGEKIT_CONFORMANCE_CASES(python_containers) {
              "__slots__ keep their types and items around staged tensors (spec C.1.9)",
              "strict", Profile::strict, kBothSources, kFourConfigs, python_containers_case);
   add_matrix(registry, "parameters_staged_plain",
-             "nn.Parameter leaves are staged as plain tensors that do not require grad, byte-exact, sharing kept; "
-             "the sources stay parameters (spec C.1.10)",
+             "nn.Parameter leaves, and a plain tensor that requires grad, are staged as plain tensors that do not "
+             "require grad, byte-exact, sharing kept, in a first stage and in a stage into cached buffers; the "
+             "sources stay as they were (spec C.1.10)",
              "strict", Profile::strict, kBothSources, kFourConfigs, parameters_case);
 }
 

@@ -60,8 +60,17 @@ void source_changed_between_stages_case(CaseContext& ctx, Source src, PinShare c
   const Device dev = source_device(src);
   auto state = std::make_shared<Dict>();
   state->set(std::int64_t{0}, Value::dict({{"exp_avg", Tensor::random({8}, DType::float32, 101, dev)}}));
+  // A small storage (1 KiB) reached only through a narrow view: a stage into its cached buffer copies
+  // the whole storage, not only the bytes the view reaches (spec B.1.3).
+  const Tensor window_storage = Tensor::random({256}, DType::float32, 106, dev);
+  // A tensor attribute holding a plain value, changed between the stages (spec B.1.5: attributes are
+  // copied at every stage).
+  Tensor scaled = Tensor::random({4}, DType::float32, 107, dev);
+  scaled.set_attr("scale", Value(1.5));
   const Value sd = Value::dict({{"model", Value::dict({{"w", Tensor::random({4, 4}, DType::float32, 102, dev)},
-                                                       {"b", Tensor::random({4}, DType::float32, 103, dev)}})},
+                                                       {"b", Tensor::random({4}, DType::float32, 103, dev)},
+                                                       {"window", window_storage.narrow(0, 10, 4)},
+                                                       {"scaled", scaled}})},
                                 {"optimizer", Value::dict({{"step", 1}, {"lr", 0.1}, {"state", Value(state)}})},
                                 {"seen", Value::list({"epoch0"})},
                                 {"note", "first"}});
@@ -77,6 +86,8 @@ void source_changed_between_stages_case(CaseContext& ctx, Source src, PinShare c
   sd["seen"].as_list().items.emplace_back("epoch1");
   sd.as_dict().set(DictKey(std::string("note")), Value("second"));
   Tensor(state->at(std::int64_t{0})["exp_avg"].as_tensor()).fill_(7.0);
+  copy_bytes(window_storage.storage(), 0, Tensor::random({256}, DType::float32, 108, dev).storage(), 0, 1024);
+  scaled.set_attr("scale", Value(3.0));
 
   const Value second = stage_or_fail(ctx, *stager, sd, "after the change");
   ctx.add_failures(verify_staged(sd, second, memory_expectation(cfg)));
@@ -99,8 +110,9 @@ void source_changed_between_stages_case(CaseContext& ctx, Source src, PinShare c
 STAGEKIT_CONFORMANCE_CASES(reuse) {
   add_matrix(registry, "source_changed_between_stages",
              "The caller changes its dict in place between two stages (step and lr, new optimizer state, a "
-             "parameter replaced, a list grown): the second stage stages it as it is now, and the first result "
-             "keeps what it was staged with",
+             "parameter replaced, a list grown, a tensor attribute set anew, every byte of a small storage reached "
+             "through a narrow view): the second stage stages it as it is now, and the first result keeps what it "
+             "was staged with",
              "strict", Profile::strict, kBothSources, kFourConfigs, source_changed_between_stages_case);
   add_matrix(registry, "reuse_after_stage",
              "One stager stages two different dicts (dicts, lists, tuples, objects, scalars) alternately three times",

@@ -160,6 +160,7 @@ class TorchStager final : public StagerUnderTest, public conformance::SplitStage
       return stager_.attr("stage")(source);
     });
     require_unchanged(source, before, "stage()");
+    require_new_nodes(source, staged, "stage()");
     source = py::object();
     return guarded("converting the staged state dict back", [&] { return from_torch(staged); });
   }
@@ -179,6 +180,7 @@ class TorchStager final : public StagerUnderTest, public conformance::SplitStage
       return stager_.attr("stage")(source, py::arg("non_blocking") = true);
     });
     require_unchanged(source, before, "stage(non_blocking=True)");
+    require_new_nodes(source, staged, "stage(non_blocking=True)");
     return std::make_unique<TorchPending>(std::move(staged));
   }
 
@@ -204,6 +206,19 @@ class TorchStager final : public StagerUnderTest, public conformance::SplitStage
         fmt::format("{} changed the caller's state dict (a stager must leave its input as it was): {}", call,
                     py::cast<std::string>(where[1])),
         py::cast<std::string>(where[0]));
+  }
+
+  // A staged tree is new all through (spec B.1.4): a container or tensor of the caller's handed back
+  // is shared with the live state dict, which the conversion back (always new stagekit nodes) would hide.
+  static void require_new_nodes(const py::object& source, const py::object& staged, std::string_view call) {
+    const py::object shared = guarded("comparing the staged state dict with the caller's",
+                                      [&] { return modules().snapshot.attr("shared_node")(source, staged); });
+    if (shared.is_none()) return;
+    const auto where = py::cast<py::tuple>(shared);
+    throw InvalidArgument(fmt::format("{} returned the caller's own {} object instead of a copy (a staged state dict "
+                                      "shares no container or tensor with its source: spec B.1.4)",
+                                      call, py::cast<std::string>(where[1])),
+                          py::cast<std::string>(where[0]));
   }
 
   std::optional<CacheStats> cache_stats() const override {
@@ -276,11 +291,13 @@ class TorchAsyncStager final : public conformance::AsyncStagerUnderTest {
     conformance::StageReturn out;
     if (!is_future(staged)) {
       TorchStager::require_unchanged(source, before, call);
+      TorchStager::require_new_nodes(source, staged, call);
       out.state_dict = guarded("converting the staged state dict back", [&] { return from_torch(staged); });
       return out;
     }
     out.future = watch_future<Value>(staged, call, [source, before, call](const py::object& result) {
       TorchStager::require_unchanged(source, before, call);
+      TorchStager::require_new_nodes(source, result, call);
       return guarded("converting the staged state dict back", [&] { return from_torch(result); });
     });
     return out;

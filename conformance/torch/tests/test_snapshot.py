@@ -57,3 +57,37 @@ def test_every_kind_of_rewiring_is_named():
     assert path == "w"
     path, what = change(lambda sd: sd.clear())
     assert path == "<root>"
+
+
+class Slotted:
+    __slots__ = ("tensor", "count")
+
+    def __init__(self, tensor, count):
+        self.tensor = tensor
+        self.count = count
+
+
+def test_slots_objects_and_sets_are_walked():
+    sd = {"slotted": Slotted(torch.zeros(2), 1), "tags": {"warmup", 3}}
+    before = snapshot.snapshot(sd)
+    sd["slotted"].tensor = torch.ones(2)
+    assert snapshot.first_change(sd, before)[0] == "slotted.tensor"
+    sd = {"slotted": Slotted(torch.zeros(2), 1), "tags": {"warmup", 3}}
+    before = snapshot.snapshot(sd)
+    sd["tags"].add("cooldown")
+    assert snapshot.first_change(sd, before)[0].startswith("tags")
+
+
+def test_a_staged_tree_sharing_a_container_with_the_source_is_named():
+    sd = sample()
+    copied = {"w": sd["w"].clone(), "opt": {"lrs": list(sd["opt"]["lrs"]), "betas": (0.9, 0.99)}}
+    assert snapshot.shared_node(sd, copied) is None
+    copied["opt"]["lrs"] = sd["opt"]["lrs"]
+    assert snapshot.shared_node(sd, copied) == ("opt.lrs", "list")
+    # A tuple of plain values may be the caller's own (upstream hands it back); one with a
+    # tensor may not.
+    plain = sd["opt"]["hyper"].betas
+    assert snapshot.shared_node(sd, {"betas": plain}) is None
+    pair = (sd["w"], 1)
+    assert snapshot.shared_node({"pair": pair}, {"pair": pair}) == ("pair", "tuple")
+    assert snapshot.shared_node(sd, {"w": sd["w"]}) == ("w", "Tensor")

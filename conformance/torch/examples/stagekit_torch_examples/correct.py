@@ -158,11 +158,15 @@ class CorrectStager:
         staged = self.staged_storage_of(tensor, memo, non_blocking)
         result = self.rebuild_view(tensor, staged)
         self.remember(memo, tensor, result)
+        self.copy_attributes(tensor, result, memo, non_blocking)
+        return result
+
+    def copy_attributes(self, tensor, result, memo, non_blocking):
+        """The tensor's Python attributes, each copied onto ``result`` under its own path."""
         for name, value in tensor.__dict__.items():
             self._path.append(name)
             setattr(result, name, self.copy(value, memo, non_blocking))
             self._path.pop()
-        return result
 
     @staticmethod
     def storage_memo_key(tensor, source):

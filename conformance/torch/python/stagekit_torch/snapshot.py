@@ -6,14 +6,15 @@ snapshot(tree) lists, in walk order, every node reached with its path: its type 
 dict's keys, a sequence's or a set's length, a scalar's value, and a tensor's storage, layout,
 dtype, device, grad flag and attribute names; a node reached again is listed by identity only.
 first_change(tree, before) names the first difference between the tree now and that list, or
-returns None.
+returns None. shared_node(source, staged) names the first node of a staged tree that is a node of
+the caller's (which a stager must not hand back: spec B.1.4).
 """
 
 import dataclasses
 
 import torch
 
-from . import compat
+from . import compat, convert
 
 _SCALARS = (type(None), bool, int, float, complex, str, bytes)
 
@@ -49,8 +50,13 @@ def _children(node, path):
         return [(_child(path, key), value) for key, value in node.items()]
     if isinstance(node, (list, tuple)):
         return [(f"{path}[{i}]", value) for i, value in enumerate(node)]
+    if isinstance(node, (set, frozenset)):  # in a fixed order: two walks compare item by item
+        return [(f"{path}{{{i}}}", value) for i, value in enumerate(sorted(node, key=repr))]
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
         return [(_child(path, f.name), getattr(node, f.name)) for f in dataclasses.fields(node)]
+    slots = convert.slots_facts(node)
+    if slots is not None:
+        return [(_child(path, name), value) for name, value in slots[1]]
     return []
 
 
@@ -67,6 +73,38 @@ def snapshot(tree):
         out.append((path or "<root>", _describe(node)))
         stack.extend(reversed(_children(node, path)))
     return out
+
+
+def _is_atomic(node):
+    return isinstance(node, _SCALARS)
+
+
+def shared_node(source, staged):
+    """None when no node of ``staged`` is a node of ``source``, else (path, kind) of the first one
+    in walk order. Every container and tensor of a staged tree is new (spec B.1.4); a tuple or
+    frozenset of atomic values only may be the source's own (upstream hands such a tuple back:
+    spec C.1.8), and so may any scalar, string or bytes."""
+    source_ids = {id(node) for _, node in _walk(source)}
+    for path, node in _walk(staged):
+        if _is_atomic(node) or id(node) not in source_ids:
+            continue
+        if isinstance(node, (tuple, frozenset)) and all(_is_atomic(item) for item in node):
+            continue
+        return path or "<root>", type(node).__qualname__
+    return None
+
+
+def _walk(tree):
+    """(path, node) of every node of ``tree``, each once, depth first."""
+    seen, stack = set(), [("", tree)]
+    while stack:
+        path, node = stack.pop()
+        if not _is_atomic(node):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+        yield path, node
+        stack.extend(reversed(_children(node, path)))
 
 
 def first_change(tree, before):

@@ -31,8 +31,8 @@ class ReturnsList(CorrectStager):
 
 class WrongDevice(CorrectStager):
     def stage(self, state_dict, non_blocking=False):
-        return {k: v.to("meta") if isinstance(v, torch.Tensor) else v
-                for k, v in state_dict.items()}
+        staged = super().stage(state_dict, non_blocking)
+        return {k: v.to("meta") if isinstance(v, torch.Tensor) else v for k, v in staged.items()}
 
 
 class StorageTooSmall(CorrectStager):

@@ -15,6 +15,5 @@ class ContiguousCopies(CorrectStager):
         if nbytes > 0:
             result.copy_(dense)
         self.remember(memo, tensor, result)
-        for name, value in tensor.__dict__.items():
-            setattr(result, name, self.copy(value, memo, non_blocking))
+        self.copy_attributes(tensor, result, memo, non_blocking)
         return result

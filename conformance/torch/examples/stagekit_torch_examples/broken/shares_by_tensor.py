@@ -13,6 +13,5 @@ class SharesByTensor(CorrectStager):
         result = compat.tensor_on_storage(staged, tensor.dtype, tensor.storage_offset(),
                                           tensor.shape, tensor.stride())
         self.remember(memo, tensor, result)
-        for name, value in tensor.__dict__.items():
-            setattr(result, name, self.copy(value, memo, non_blocking))
+        self.copy_attributes(tensor, result, memo, non_blocking)
         return result
