@@ -2,7 +2,8 @@
 // and unregistered again by a finalizer upstream) go with the state dict that holds them. Seen from
 // outside: resident memory, page-locked bytes, shared mappings and descriptors over many created and
 // dropped state dicts: page-locked bytes, shared mappings and descriptors may grow by one state
-// dict's worth at most, resident memory by half of what the rounds made.
+// dict's worth at most, resident memory by half of what the rounds made (three quarters under
+// AddressSanitizer).
 #include <fmt/format.h>
 
 #include <cstdint>
@@ -18,6 +19,14 @@ namespace {
 constexpr std::uint64_t kCreatedBytes = std::uint64_t{4} << 20;  // each state dict: 2 + 1 + 1 MiB of float32
 constexpr int kCreateWarmup = 2;
 constexpr int kCreateRounds = 8;
+// How much of what the rounds made resident memory may keep: half, or three quarters under
+// AddressSanitizer, whose quarantine keeps freed buffers resident for a while (it kept 17.4 of 32 MiB
+// in one run). Keeping every buffer exceeds either.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr std::uint64_t kResidentKeptQuarters = 3;
+#else
+constexpr std::uint64_t kResidentKeptQuarters = 2;
+#endif
 
 // A state dict with a plain tensor, a DTensor and a ShardedTensor: every kind of buffer
 // create_cpu_state_dict makes.
@@ -74,9 +83,10 @@ void created_buffers_released(CaseContext& ctx, Source src, int, PinShare cfg) {
       "next",
       kCreateRounds, mib(kCreatedBytes), config_name(cfg));
   const std::string why = "the buffers of a dropped state dict are not released";
-  // Resident memory may keep more (an allocator's free lists; a sanitizer's quarantine keeps about 1 MiB a
-  // round): half of what the rounds made, which keeping them all exceeds twice over.
-  ctx.check(grown(rss_before, rss_after) <= kCreatedBytes * kCreateRounds / 2, "<process>", "resident memory",
+  // Resident memory may keep more (an allocator's free lists, a sanitizer's quarantine): see
+  // kResidentKeptQuarters.
+  ctx.check(grown(rss_before, rss_after) <= kCreatedBytes * kCreateRounds * kResidentKeptQuarters / 4, "<process>",
+            "resident memory",
             fmt::format("resident memory grew by {:.1f} MiB {}: {}", mib(grown(rss_before, rss_after)), what, why));
   // Both views of page-locked memory: VmLck, and the CUDA driver's (cudaHostAlloc, cudaHostRegister).
   for (const auto& [view, from, to] :
@@ -106,8 +116,8 @@ STAGEKIT_CONFORMANCE_CASES(utils_release) {
         registry, "utils", "create_cpu_state_dict_releases",
         "Eight 4 MiB CPU state dicts (a tensor, a DTensor, a ShardedTensor) made by create_cpu_state_dict, "
         "filled and dropped one after the other, grow page-locked memory, shared mappings and descriptors by "
-        "at most one state dict's worth and resident memory by less than half of what they held: the buffers go "
-        "with their state dict",
+        "at most one state dict's worth and resident memory by less than half of what they held (three quarters "
+        "under AddressSanitizer, whose quarantine keeps freed buffers): the buffers go with their state dict",
         "strict (spec B.6.7, C.4.12)", Profile::strict, kBothSources, one,
         [c](CaseContext& ctx, Source s, int ws) { created_buffers_released(ctx, s, ws, c); }, r, c);
   }
