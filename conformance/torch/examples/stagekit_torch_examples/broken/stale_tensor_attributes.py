@@ -8,34 +8,10 @@ keeps its first value in every later checkpoint. Spec B.1.5 step 4 (every entry 
 instance dict is deep-copied at every stage).
 """
 
-import dataclasses
 import weakref
 
 from stagekit_torch_examples.correct import CorrectStager
-
-
-_SCALARS = (type(None), bool, int, float, complex, str, bytes)
-
-
-def plain_data(obj, seen=None):
-    """Whether ``obj`` is a container (dict, list, tuple, set, dataclass, __slots__ object) whose
-    whole subtree holds only plain scalars and such containers: no tensor, nothing else."""
-    if isinstance(obj, _SCALARS):
-        return True
-    seen = set() if seen is None else seen
-    if id(obj) in seen:
-        return True
-    seen.add(id(obj))
-    if isinstance(obj, dict):
-        return all(plain_data(k, seen) and plain_data(v, seen) for k, v in obj.items())
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return all(plain_data(x, seen) for x in obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return all(plain_data(getattr(obj, f.name), seen) for f in dataclasses.fields(obj))
-    names = [n for k in type(obj).__mro__ for n in vars(k).get("__slots__", ())]
-    if names and not hasattr(obj, "__dict__") and not hasattr(obj, "__deepcopy__"):
-        return all(plain_data(getattr(obj, n), seen) for n in names if hasattr(obj, n))
-    return False
+from stagekit_torch_examples.plain_data import plain_data
 
 
 class StaleTensorAttributes(CorrectStager):
