@@ -26,6 +26,7 @@ enum class AsyncFlaw {
   synchronize_at_once,      // synchronize_staging() returns at once (re-raising only an error already known)
   close_keeps_buffers,      // close() waits and refuses later stages, but the results' buffers stay until destruction
   ignores_callers_stream,   // the copies wait for an idle stream, not the caller's current one (upstream: spec C.2.3)
+  blocking_type_check_off,  // BlockingAsyncStager never type-checks without its cache, whatever type_check says
 };
 
 class FlawedAsyncStager final : public AsyncStagerUnderTest {
@@ -99,7 +100,9 @@ class AsyncMutant final : public Implementation {
     if (flaw_ == AsyncFlaw::blocking_without_asking) o.use_non_blocking_copy = false;
     return std::make_unique<FlawedAsyncStager>(flaw_, [this, o] { return reference_->make_default_stager(o); });
   }
-  std::unique_ptr<AsyncStagerUnderTest> make_blocking_async_stager(const BlockingAsyncStagerConfig& c) override {
+  std::unique_ptr<AsyncStagerUnderTest> make_blocking_async_stager(const BlockingAsyncStagerConfig& config) override {
+    BlockingAsyncStagerConfig c = config;
+    if (flaw_ == AsyncFlaw::blocking_type_check_off) c.type_check = false;
     return std::make_unique<FlawedAsyncStager>(flaw_, [this, c] { return reference_->make_blocking_async_stager(c); });
   }
   AsyncSaveReturn async_save(const Value& sd, const std::string& dir, AsyncStagerUnderTest* stager) override {
@@ -183,6 +186,11 @@ TEST(AsyncMutants, CloseKeepsTheBuffers) {
       {"stager.default_stager_close_releases.cpu.pin1_share0", "stager.default_stager_close_releases.cpu.pin0_share1",
        "stager.default_stager_close_releases.cpu.pin1_share1"},
       "stager.default_stager_close_waits.cpu.pin1_share1");
+}
+
+TEST(AsyncMutants, BlockingAsyncStagerNeverTypeChecking) {
+  expect_caught(AsyncFlaw::blocking_type_check_off, {"stager.blocking_async_stager.type_check.cpu.pin0_share0"},
+                "stager.blocking_async_stager.fresh.cpu.pin0_share0");
 }
 
 TEST(AsyncMutants, CopiesIgnoreTheCallersStream) {

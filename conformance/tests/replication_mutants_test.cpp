@@ -31,6 +31,7 @@ enum class Flaw {
   leaves_temp_files,            // leaves a temporary file next to the replica
   stale_loader,                 // a damaged file loads as the last good tree instead of failing
   tears_on_failure,             // a failed stage leaves a half-written replica behind
+  persist_error_unnamed,        // a failed replica write raises an I/O error that names no rank
   reports_late,                 // a timed-out exchange is reported only after waiting its timeout once more
   unchecked_region,             // the loader does not verify a few bytes of its format (as padding no
                                 // checksum covers): damage there loads as if nothing happened
@@ -137,6 +138,14 @@ class FlawedStager final : public ReplicationStagerUnderTest {
       fs::create_directories(inner_->storage_dir(), ec);
     }
     if (flaw_ == Flaw::leaves_temp_files) std::ofstream(inner_->persisted_path() + ".partial") << "x";
+    if (flaw_ == Flaw::persist_error_unnamed) {
+      try {
+        return inner_->stage(sd);
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::io) throw;
+        throw IoError("could not write the replica file");
+      }
+    }
     if (flaw_ == Flaw::tears_on_failure) {
       try {
         return inner_->stage(sd);
@@ -310,6 +319,12 @@ TEST(ReplicationMutants, TearsTheReplicaWhenAStageFails) {
       {"replication.partner_missing.cpu.default.ws2", "replication.partner_killed_mid_exchange.cpu.default.ws2",
        "replication.persist_failure.cpu.default.ws2"},
       "replication.repeated_stages.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, PersistErrorNamingNoRank) {
+  expect_caught(Flaw::persist_error_unnamed,
+                {"replication.persist_failure.cpu.default.ws2", "replication.persist_failure.cpu.default.ws4"},
+                "replication.basic.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, ReturnsNoStagerForAnOddWorldWithoutAnError) {

@@ -328,6 +328,13 @@ void persist_failure(CaseContext& ctx, Source, int ws) {
       ctx.check(e.code() == ErrorCode::io, at_rank(r, "<stager>"), "error code",
                 fmt::format("a failed replica write gave a {} error instead of an I/O error: {}",
                             error_code_name(e.code()), e.what()));
+      // Spec C.3.5: which replica could not be persisted where ("... from rank <p> to rank <r>").
+      ctx.check(error.find(fmt::format("rank {}", p)) != std::string::npos &&
+                    error.find(fmt::format("rank {}", r)) != std::string::npos,
+                at_rank(r, "<stager>"), "error names the ranks",
+                fmt::format("the error of a failed replica write does not name the partner (rank {}) and this rank "
+                            "(rank {}): {}",
+                            p, r, e.what()));
     }
     world.barrier();
     limit.reset();
@@ -371,9 +378,9 @@ STAGEKIT_CONFORMANCE_CASES(replication_faults) {
                         "strict", Profile::strict, kWorlds2And4, repeated_stages);
   add_replication_cases(
       registry, "persist_failure",
-      "a replica write that fails (file-size limit) is an I/O error, keeps the previous replica valid "
-      "and leaves no temporary file",
-      "strict", Profile::strict, kWorlds2And4, persist_failure);
+      "a replica write that fails (file-size limit) is an I/O error naming the partner and this rank, keeps "
+      "the previous replica valid and leaves no temporary file",
+      "strict (spec C.3.5)", Profile::strict, kWorlds2And4, persist_failure);
 }
 
 }  // namespace stagekit::conformance

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "../../harness/fixtures.h"
@@ -230,15 +232,68 @@ Value blocking_input(Device dev, std::uint64_t seed) {
                       {"nested", Value::dict({{"m", Tensor::random({4, 4}, DType::bfloat16, seed + 2, dev)}})}});
 }
 
-std::unique_ptr<AsyncStagerUnderTest> make_blocking_stager(CaseContext& ctx, bool cache) {
+std::unique_ptr<AsyncStagerUnderTest> make_blocking_stager(CaseContext& ctx, bool cache, bool type_check = false) {
   std::unique_ptr<AsyncStagerUnderTest> stager;
   try {
-    stager = ctx.impl().make_blocking_async_stager(BlockingAsyncStagerConfig{cache, false});
+    stager = ctx.impl().make_blocking_async_stager(BlockingAsyncStagerConfig{cache, type_check});
   } catch (const std::exception& e) {
     ctx.require(false, "<implementation>", "make_blocking_async_stager", e.what());
   }
   ctx.require(stager != nullptr, "<implementation>", "make_blocking_async_stager", "returned no stager");
   return stager;
+}
+
+// C.2.8, B.3.4: type_check. Without a cache the stager's option decides whether an object leaf is
+// refused (invalid_argument naming its path) or staged; with a cache every stage is type-checked
+// whatever the option says (upstream copies into its cache with type_check=True).
+void blocking_async_type_check_case(CaseContext& ctx, Source src, PinShare) {
+  const Device dev = source_device(src);
+  const Tensor t = Tensor::random({8}, DType::float32, 361, dev);
+  const Value sd =
+      Value::dict({{"weight", t}, {"opt", Value::dict({{"state", Value::object("AdamState", {{"step", 3}}, false)}})}});
+  struct Mode {
+    const char* what;
+    bool cache;
+    bool type_check;
+    bool refused;
+  };
+  for (const Mode& m : {Mode{"without a cache, type_check=true", false, true, true},
+                        Mode{"without a cache, type_check=false", false, false, false},
+                        Mode{"with a cache, type_check=false", true, false, true}}) {
+    auto stager = make_blocking_stager(ctx, m.cache, m.type_check);
+    std::optional<Value> staged;
+    std::string refusal;
+    try {
+      const StageReturn r = stager->stage(sd);
+      if (r.state_dict) staged = *r.state_dict;
+    } catch (const InvalidArgument& e) {
+      refusal = e.what();
+      ctx.check(std::string(e.what()).find("opt.state") != std::string::npos, "opt.state", "error names the path",
+                fmt::format("{}: the refusal does not name opt.state: {}", m.what, e.what()));
+    } catch (const std::exception& e) {
+      refusal = e.what();
+      ctx.check(false, "opt.state", "error kind",
+                fmt::format("{}: expected an invalid_argument refusal, got: {}", m.what, e.what()));
+    }
+    if (m.refused) {
+      ctx.check(!refusal.empty(), "opt.state", "type_check",
+                fmt::format("{}: an object leaf was staged; it must be refused", m.what));
+    } else {
+      ctx.check(refusal.empty() && staged.has_value(), "opt.state", "type_check",
+                fmt::format("{}: an object leaf must be staged, got: {}", m.what,
+                            refusal.empty() ? "no state dict" : refusal));
+      if (staged) {
+        ctx.check(staged->kind() == Value::Kind::dict && (*staged)["opt"]["state"].kind() == Value::Kind::object &&
+                      (*staged)["opt"]["state"]["step"].kind() == Value::Kind::integer &&
+                      (*staged)["opt"]["state"]["step"].as_int() == 3,
+                  "opt.state", "type_check=false", fmt::format("{}: the object leaf was not staged as it is", m.what));
+        ctx.check(staged->kind() == Value::Kind::dict && (*staged)["weight"].is_tensor() &&
+                      Tensor::equal((*staged)["weight"].as_tensor().to(Device::cpu()), t.to(Device::cpu())),
+                  "weight", "values", fmt::format("{}: the staged tensor is not the source's copy", m.what));
+      }
+    }
+    stager->close();
+  }
 }
 
 void blocking_async_stager_case(CaseContext& ctx, Source src, PinShare cfg, bool cache) {
@@ -340,6 +395,11 @@ STAGEKIT_CONFORMANCE_CASES(async_staging) {
       "rejects a state dict of another structure",
       "strict (spec B.3.4, C.2.8)", Profile::strict, kBothSources, kPinned,
       [](CaseContext& ctx, Source s, PinShare c) { blocking_async_stager_case(ctx, s, c, true); }, kAsyncStaging);
+  add_matrix(registry, CaseName("blocking_async_stager", {"type_check"}),
+             "BlockingAsyncStager without a cache refuses an object leaf naming its path with type_check=true and "
+             "stages it with false; with a cache it refuses it whatever type_check says (as upstream)",
+             "strict (spec B.3.4, C.2.8)", Profile::strict, kBothSources, kPageable, blocking_async_type_check_case,
+             kAsyncStaging);
 }
 
 }  // namespace stagekit::conformance

@@ -101,20 +101,40 @@ def _structure(obj, path="", out=None):
     return out
 
 
+_CHECKED_LEAVES = (torch.Tensor, int, float, str, bytes, type(None))
+
+
+def _type_check(obj, path=""):
+    """Raises ValueError at the first leaf PyTorch's type check refuses (anything but a tensor,
+    a scalar, a string, bytes or None, under dicts, lists and tuples)."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            _type_check(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            _type_check(value, f"{path}[{i}]")
+    elif not isinstance(obj, _CHECKED_LEAVES):
+        raise ValueError(f"Unexpected value type {type(obj).__name__} at {path or '<root>'}")
+
+
 class BlockingAsyncStager:
     """PyTorch's BlockingAsyncStager: fresh pageable buffers at every stage, or one pinned cache
-    that every stage refills (a state dict of another structure is refused)."""
+    that every stage refills (a state dict of another structure is refused). Without the cache,
+    ``type_check`` refuses unknown leaves; the cached path always type-checks, as PyTorch's."""
 
     should_synchronize_after_execute = False
 
     def __init__(self, cache_staged_state_dict=False, type_check=False,
                  stager_factory=CorrectStager):
         self._cache = cache_staged_state_dict
+        self._type_check = type_check
         self._factory = stager_factory
         self._stager = stager_factory(pin_memory=True) if cache_staged_state_dict else None
         self._structure = None
 
     def stage(self, state_dict, **kwargs):
+        if self._cache or self._type_check:
+            _type_check(state_dict)
         if not self._cache:
             stager = self._factory()
             try:
