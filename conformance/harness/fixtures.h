@@ -30,6 +30,12 @@ struct PinShare {
 // PyTorch's four configurations, in its order: (False, False), (True, False), (False, True), (True, True).
 inline constexpr std::array<PinShare, 4> kFourConfigs = {PinShare{false, false}, PinShare{true, false},
                                                          PinShare{false, true}, PinShare{true, true}};
+// The two that page-lock.
+inline constexpr std::array<PinShare, 2> kPinnedConfigs = {PinShare{true, false}, PinShare{true, true}};
+// The three whose memory a probe can see (page-locked, shared or both): pageable buffers going back to
+// the heap cannot be seen from outside, so a release check there needs the implementation's own count.
+inline constexpr std::array<PinShare, 3> kProbedConfigs = {PinShare{true, false}, PinShare{false, true},
+                                                           PinShare{true, true}};
 [[nodiscard]] std::string config_name(PinShare c);  // "pin1_share0"
 [[nodiscard]] StagerConfig stager_config(PinShare c, std::size_t pin_memory_min_bytes = 5);
 [[nodiscard]] MemoryExpectation memory_expectation(PinShare c, std::size_t pin_memory_min_bytes = 5);

@@ -375,9 +375,8 @@ STAGEKIT_CONFORMANCE_CASES(async_staging) {
              "after the last stage completed, and close() only after every queued stage completed, exactly; stage() "
              "after close() raises",
              "strict (spec C.2.6)", Profile::strict, kBothSources, kFourConfigs, close_waits_case, kAsyncStaging);
-  // Pageable buffers going back to the heap cannot be seen from outside (see stager.close_releases_everything):
-  // the configurations whose memory is page-locked or shared.
-  static constexpr PinShare kProbedConfigs[] = {{true, false}, {false, true}, {true, true}};
+  // Pageable buffers going back to the heap cannot be seen from outside: the configurations whose memory
+  // is page-locked or shared.
   add_matrix(registry, "default_stager_close_releases",
              "An asynchronous DefaultStager staging to page-locked or shared memory, closed but still alive, with its "
              "results dropped, holds no page-locked memory, shared mapping, descriptor or shared-memory object: "

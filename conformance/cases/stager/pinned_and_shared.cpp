@@ -137,14 +137,13 @@ STAGEKIT_CONFORMANCE_CASES(pinned_and_shared) {
              "Staged buffers are page-locked exactly when pin_memory and shared exactly when share_memory (probed)",
              "TestStateDictStager.test_tensor_pinned_and_shared", Profile::upstream, kBothSources, kFourConfigs,
              pinned_and_shared_case);
-  static constexpr PinShare kPinned[] = {{true, false}, {true, true}};
   add_matrix(registry, "pin_threshold_default",
              "With the default pin_memory_min_bytes=5, 4-byte storages stay pageable and 5-byte ones are pinned",
-             "strict", Profile::strict, kBothSources, kPinned,
+             "strict", Profile::strict, kBothSources, kPinnedConfigs,
              [](CaseContext& ctx, Source s, PinShare c) { threshold_case(ctx, s, c, 5); });
   add_matrix(registry, "pin_threshold_custom",
              "With pin_memory_min_bytes=4096, storages below 4096 bytes stay pageable and larger ones are pinned",
-             "strict", Profile::strict, kBothSources, kPinned,
+             "strict", Profile::strict, kBothSources, kPinnedConfigs,
              [](CaseContext& ctx, Source s, PinShare c) { threshold_case(ctx, s, c, 4096); });
   static constexpr Source kCpuOnly[] = {Source::cpu};
   static constexpr PinShare kPinnedOnly[] = {{true, false}};
@@ -155,12 +154,12 @@ STAGEKIT_CONFORMANCE_CASES(pinned_and_shared) {
              Requirements{.no_cuda_device = true});
   add_matrix(registry, "pin_zero_byte_storages",
              "With pin_memory_min_bytes=0 zero-byte storages stage exactly next to a pinned 1-byte one", "strict",
-             Profile::strict, kBothSources, kPinned, zero_byte_case);
+             Profile::strict, kBothSources, kPinnedConfigs, zero_byte_case);
   add_matrix(registry, "pin_zero_byte_never_registered",
              "With pin_memory_min_bytes=0 none of 64 zero-byte storages is registered: staged next to a 1-byte storage "
              "staged before, they grow page-locked memory by a few pages at most (with CUDA, the driver knows no "
              "zero-byte storage's address; with cache_stats, only 1 pinned byte is counted)",
-             "strict", Profile::strict, kBothSources, kPinned, zero_byte_never_registered_case);
+             "strict", Profile::strict, kBothSources, kPinnedConfigs, zero_byte_never_registered_case);
 }
 
 }  // namespace stagekit::conformance

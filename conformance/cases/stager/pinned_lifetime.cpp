@@ -91,12 +91,11 @@ void pinned_lifetime_case(CaseContext& ctx, Source src, PinShare cfg) {
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(pinned_lifetime) {
-  static constexpr PinShare kPinned[] = {PinShare{true, false}, PinShare{true, true}};
   add_matrix(registry, "stays_pinned_while_alive",
              "A staged buffer stays page-locked, with its values, for as long as a result holds it: the stager's "
              "other buffers going (rolled back by a failed stage, dropped with their dead sources or with their "
              "results, or by close()) never unlock it, even where small buffers share a page",
-             "strict", Profile::strict, kBothSources, kPinned, pinned_lifetime_case);
+             "strict", Profile::strict, kBothSources, kPinnedConfigs, pinned_lifetime_case);
 }
 
 }  // namespace stagekit::conformance

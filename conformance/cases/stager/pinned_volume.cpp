@@ -69,12 +69,11 @@ void pinned_volume_case(CaseContext& ctx, Source src, PinShare cfg) {
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(pinned_volume) {
-  static constexpr PinShare kPinned[] = {PinShare{true, false}, PinShare{true, true}};
   add_matrix(registry, "pinned_past_a_pool",
              "Five storages of 13 MiB + 3 bytes (65 MiB, more than a pinned pool of 64 MiB holds) are each staged "
              "into a buffer of its own (five distinct storages over the same bytes) with their values, and "
              "page-locked (probed), shared where asked",
-             "strict (spec B.1.3)", Profile::strict, kBothSources, kPinned, pinned_volume_case);
+             "strict (spec B.1.3)", Profile::strict, kBothSources, kPinnedConfigs, pinned_volume_case);
 }
 
 }  // namespace stagekit::conformance

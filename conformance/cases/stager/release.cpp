@@ -81,14 +81,13 @@ void no_growth_case(CaseContext& ctx, Source src, PinShare cfg) {
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(release) {
-  // Pageable buffers going back to the heap cannot be seen from outside: that configuration needs the
-  // implementation's own count.
-  static constexpr PinShare kProbed[] = {{true, false}, {false, true}, {true, true}};
+  // Pageable buffers going back to the heap cannot be seen from outside (kProbedConfigs): that
+  // configuration needs the implementation's own count.
   static constexpr PinShare kPageable[] = {{false, false}};
   constexpr std::string_view kClose =
       "close() empties the cache and, with the results dropped, releases every locked page, shared mapping "
       "and file descriptor, and leaves no shared-memory object behind";
-  add_matrix(registry, "close_releases_everything", kClose, "strict", Profile::strict, kBothSources, kProbed,
+  add_matrix(registry, "close_releases_everything", kClose, "strict", Profile::strict, kBothSources, kProbedConfigs,
              close_releases_case);
   add_matrix(registry, "close_releases_everything",
              std::string(kClose) +
