@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -278,13 +279,13 @@ void settle_cuda_driver() {
     if (!cuda::available()) return true;
     try {
       cuda::host_free(cuda::host_alloc(4096));
-      void* device = cuda::device_malloc(0, 4096);
       // A copy from and to pageable memory: the driver makes its own pinned bounce buffers for
       // those the first time, and keeps them.
+      const std::unique_ptr<void, void (*)(void*)> device(cuda::device_malloc(0, 4096),
+                                                          [](void* p) { cuda::device_free(p); });
       std::vector<unsigned char> pageable(4096);
-      cuda::memcpy_sync(device, pageable.data(), pageable.size());
-      cuda::memcpy_sync(pageable.data(), device, pageable.size());
-      cuda::device_free(device);
+      cuda::memcpy_sync(device.get(), pageable.data(), pageable.size());
+      cuda::memcpy_sync(pageable.data(), device.get(), pageable.size());
       cuda::Stream stream(0);
       stream.synchronize();
     } catch (const Error&) {
