@@ -102,6 +102,9 @@ void create_edge_leaves_case(CaseContext& ctx, Source src, int) {
   ctx.check(s.dim() == 0 && s.dtype() == DType::float32 && all_equal(s, 0.0), "scalar", "values",
             "a 0-dim tensor must become a float32 zero (upstream: torch.tensor(0, dtype=...))");
   const Tensor big = out["w"].as_tensor();
+  ctx.check(big.dtype() == DType::float32 && all_equal(big, 0.0), "w", "values",
+            "the created buffer is not zero-filled (stagekit's choice: upstream's torch.empty leaves it "
+            "uninitialised; here it holds no earlier bytes)");
   const probe::Verdict locked = probe::page_locked(big.storage().data(), big.storage().nbytes());
   ctx.check(locked.yes, "w", "page-locked", "expected page-locked; " + locked.detail);
   const probe::Verdict shared = probe::shared_mapping(big.storage().data(), big.storage().nbytes());
@@ -112,26 +115,48 @@ void create_edge_leaves_case(CaseContext& ctx, Source src, int) {
             "a ShardedTensor without local shards was not returned as the original object");
 }
 
-// C.4.3: similarity compares structure, tensor dtypes and shapes; the values and types of non-tensor
-// leaves do not matter.
+// C.4.3: similarity compares structure, tensor dtypes and shapes, DTensor local tensors included; the
+// values and types of non-tensor leaves do not matter.
 void similarity_compares_case(CaseContext& ctx, Source src, int) {
   const Device dev = source_device(src);
-  const Value sd =
-      Value::dict({{"w", Tensor::random({2, 3}, DType::float32, 631, dev)}, {"step", Value(std::int64_t{1})}});
+  // A one-rank DTensor over a local tensor of this shape and dtype (on the CPU unless `on` says).
+  const auto dtensor = [](const IntList& shape, DType dtype, std::uint64_t seed, Device on) {
+    return Value(std::make_shared<DTensor>(
+        Tensor::random(shape, dtype, seed, on),
+        DTensorSpec{world_mesh(1, on), {Placement::shard(0)}, shape, Tensor::contiguous_strides(shape)}, 0));
+  };
+  const Device cpu = Device::cpu();
+  const Value sd = Value::dict({{"w", Tensor::random({2, 3}, DType::float32, 631, dev)},
+                                {"dt", dtensor({4, 3}, DType::float32, 636, dev)},
+                                {"step", Value(std::int64_t{1})}});
   auto& u = ctx.utilities();
   struct Companion {
     const char* what;
     Value value;
     bool similar;
   };
+  const auto companion = [&](Value w, Value dt, std::optional<Value> step) {
+    Value d = Value::dict({{"w", std::move(w)}, {"dt", std::move(dt)}});
+    if (step) d.as_dict().set("step", *step);
+    return d;
+  };
+  const Value one(std::int64_t{1});
   const Companion companions[] = {
       {"other tensor values and another non-tensor leaf",
-       Value::dict({{"w", Tensor::random({2, 3}, DType::float32, 632)}, {"step", Value(std::string("one"))}}), true},
+       companion(Tensor::random({2, 3}, DType::float32, 632), dtensor({4, 3}, DType::float32, 637, cpu),
+                 Value(std::string("one"))),
+       true},
       {"another shape",
-       Value::dict({{"w", Tensor::random({3, 2}, DType::float32, 633)}, {"step", Value(std::int64_t{1})}}), false},
+       companion(Tensor::random({3, 2}, DType::float32, 633), dtensor({4, 3}, DType::float32, 638, cpu), one), false},
       {"another dtype",
-       Value::dict({{"w", Tensor::random({2, 3}, DType::float64, 634)}, {"step", Value(std::int64_t{1})}}), false},
-      {"a missing key", Value::dict({{"w", Tensor::random({2, 3}, DType::float32, 635)}}), false},
+       companion(Tensor::random({2, 3}, DType::float64, 634), dtensor({4, 3}, DType::float32, 639, cpu), one), false},
+      {"a DTensor of another local shape",
+       companion(Tensor::random({2, 3}, DType::float32, 645), dtensor({6, 2}, DType::float32, 646, cpu), one), false},
+      {"a DTensor of another local dtype",
+       companion(Tensor::random({2, 3}, DType::float32, 647), dtensor({4, 3}, DType::float64, 648, cpu), one), false},
+      {"a missing key",
+       companion(Tensor::random({2, 3}, DType::float32, 635), dtensor({4, 3}, DType::float32, 649, cpu), std::nullopt),
+       false},
   };
   for (const Companion& c : companions) {
     try {
@@ -256,12 +281,12 @@ STAGEKIT_CONFORMANCE_CASES(utils_contract) {
                   utilities_requirements());
   Requirements create = utilities_requirements();
   create.sharded_tensor = create.pin_memory = create.share_memory = true;
-  add_world_cases(registry, "utils", "create_cpu_state_dict_edge_leaves",
-                  "create_cpu_state_dict makes a 0-dim tensor an unpinned, unshared CPU zero even with pinned shared "
-                  "memory asked for (which a tensor of elements gets), and returns a 0-dim DTensor and a shard-less "
-                  "ShardedTensor as the original objects",
-                  "strict (spec C.4.8)", Profile::strict, kBothSources, one, create_edge_leaves_case, create,
-                  PinShare{true, true});
+  add_world_cases(
+      registry, "utils", "create_cpu_state_dict_edge_leaves",
+      "create_cpu_state_dict makes a 0-dim tensor an unpinned, unshared CPU zero even with pinned shared "
+      "memory asked for (which a tensor of elements gets, zero-filled), and returns a 0-dim DTensor and a shard-less "
+      "ShardedTensor as the original objects",
+      "strict (spec C.4.8)", Profile::strict, kBothSources, one, create_edge_leaves_case, create, PinShare{true, true});
   add_world_cases(registry, "utils", "offload_dtensor",
                   "offload_state_dict_to_cpu gives a DTensor with the same spec over a CPU local tensor (the source's "
                   "own when already on the CPU)",
@@ -278,8 +303,8 @@ STAGEKIT_CONFORMANCE_CASES(utils_contract) {
                   "strict (spec B.6.7, C.4.8)", Profile::strict, kBothSources, one, create_on_views_case,
                   utilities_requirements());
   add_world_cases(registry, "utils", "similarity_compares",
-                  "check_state_dict_similarity compares keys, tensor dtypes and shapes, not tensor values nor the "
-                  "values or types of non-tensor leaves",
+                  "check_state_dict_similarity compares keys, tensor dtypes and shapes (a DTensor's local tensor "
+                  "too), not tensor values nor the values or types of non-tensor leaves",
                   "strict (spec C.4.3)", Profile::strict, kBothSources, one, similarity_compares_case,
                   utilities_requirements());
 }

@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include "dist_fixtures.h"
+#include "stagekit/core/cuda.h"
 #include "stagekit/testing/memory_probe.h"
 
 namespace stagekit::conformance {
@@ -189,6 +190,21 @@ void copy_checks_companions(CaseContext& ctx, Source src, int) {
   ctx.check(companion["b"].at(1).as_int() == 0, "b.1", "non-tensor leaves",
             "the companion's non-tensor leaf was changed");
   ctx.check(out["b"].at(1).as_int() == 3, "b.1", "non-tensor leaves", "the result must carry the source's value");
+  // A non-blocking copy: from CPU sources it has completed on return (the contract; upstream's
+  // copy_(non_blocking=True) between CPU tensors is synchronous); from CUDA sources once the device
+  // is synchronised. 4 MiB and a small tensor, read at once.
+  const Value nb_source = Value::dict({{"big", Value(Tensor::random({1024, 1024}, DType::float32, 653, device))},
+                                       {"small", Value(Tensor::random({16}, DType::float32, 654, device))}});
+  const Value nb_companion = Value::dict({{"big", Value(Tensor::zeros({1024, 1024}, DType::float32))},
+                                          {"small", Value(Tensor::zeros({16}, DType::float32))}});
+  (void)utils.copy_state_dict(nb_source, nb_companion, true, true);
+  if (device.is_cuda()) cuda::device_synchronize();
+  for (const char* key : {"big", "small"}) {
+    ctx.check(Tensor::equal(nb_companion[key].as_tensor(), nb_source[key].as_tensor().to(Device::cpu())), key,
+              "non-blocking copy",
+              device.is_cpu() ? "not complete when copy_state_dict(non_blocking=true) returned from CPU sources"
+                              : "not complete after the device was synchronised");
+  }
 }
 
 void similarity_has_no_side_effect(CaseContext& ctx, Source src, int) {
@@ -223,7 +239,8 @@ STAGEKIT_CONFORMANCE_CASES(dist_create_copy) {
   const std::array<int, 1> one = {1};
   add_world_cases(registry, "utils", "copy_companion_mismatch",
                   "copy_state_dict rejects a companion with a missing or extra key, another list length, dtype, shape "
-                  "or kind, naming the path; a matching one gets the tensors and keeps its non-tensor leaves",
+                  "or kind, naming the path; a matching one gets the tensors and keeps its non-tensor leaves; a "
+                  "non-blocking copy from CPU sources has completed on return",
                   "strict", Profile::strict, kBothSources, one, copy_checks_companions, utilities_with({}));
   add_world_cases(registry, "utils", "similarity_no_side_effect",
                   "check_state_dict_similarity never writes into the compared dict and returns false (not an error) "

@@ -3,7 +3,9 @@
 // copies of 0-dim tensors, and the non-tensor entries by the documented key rules. And
 // distribute_tensors into DTensors whose local tensor is on the meta device (B.6.10, C.4.11).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <array>
 
 #include "dist_fixtures.h"
@@ -77,9 +79,32 @@ void broadcast_state_dict(CaseContext& ctx, Source src, int ws, bool strict) {
     const Device device = source_device(src);
     Value local = local_placeholders(r, ws, device);
     const auto before = local["dt"].as_dtensor_node();
-    const Value full = r == 0 ? full_dict(ws, device) : Value::dict({});  // only rank 0 holds the full dict
+    Value full = Value::dict({});  // only rank 0 holds the full dict
+    const Tensor base = full_of({4, 6}, 34, device);
+    if (r == 0) {
+      full = full_dict(ws, device);
+      full.as_dict().set("base", Value(base));
+      full.as_dict().set("view", Value(base.narrow(1, 2, 3)));  // strides [6, 1], storage offset 2
+    }
+    local.as_dict().set("base", Value(Tensor::zeros({4, 6}, DType::float32, device)));
+    local.as_dict().set("view", Value(Tensor::zeros({4, 3}, DType::float32, device)));
     ctx.utilities().broadcast_state_dict(full, local, comm, strict, false, device);
     check_distributed(ctx, r, ws, local, before, device);
+    // Entries that are views of one storage on rank 0 are views of one storage on every rank, with
+    // rank 0's strides and offset (stagekit's choice: upstream's receivers get a tensor per key).
+    const Value got_base = local["base"];
+    const Value got_view = local["view"];
+    ctx.require(got_base.is_tensor() && got_view.is_tensor(), at_rank(r, "view"), "kind", "base or view is no tensor");
+    check_equal(ctx, r, "base", got_base.as_tensor(), base.to(Device::cpu()));
+    check_equal(ctx, r, "view", got_view.as_tensor(), base.to(Device::cpu()).narrow(1, 2, 3));
+    const Tensor& v = got_view.as_tensor();
+    ctx.check(v.storage().is_alias_of(got_base.as_tensor().storage()) && v.storage_offset() == 2 &&
+                  std::ranges::equal(v.strides(), IntList{6, 1}),
+              at_rank(r, "view"), "storage sharing",
+              fmt::format("a view of base's storage on rank 0 arrived {} base's storage, at offset {} with strides "
+                          "[{}] (expected base's storage, offset 2, strides [6, 1])",
+                          v.storage().is_alias_of(got_base.as_tensor().storage()) ? "on" : "off", v.storage_offset(),
+                          fmt::join(v.strides(), ", ")));
     ctx.check(!local.as_dict().contains(DictKey(std::string("name"))), at_rank(r, "name"), "keys",
               "a non-tensor entry must only be assigned where the key exists locally");
     ctx.check(local.as_dict().contains(DictKey(std::string("local_only"))) != strict, at_rank(r, "local_only"),
@@ -208,7 +233,8 @@ STAGEKIT_CONFORMANCE_CASES(dist_distribute) {
         registry, "utils", strict ? CaseName("broadcast_state_dict", {"strict"}) : CaseName("broadcast_state_dict"),
         strict ? "broadcast_state_dict(strict): as without strict, and local keys rank 0 lacks are removed"
                : "broadcast_state_dict from rank 0: blocks, full tensors and 0-dim CPU tensors arrive on every "
-                 "rank; non-tensors only where the key exists locally",
+                 "rank; non-tensors only where the key exists locally; views of one storage stay views of one "
+                 "storage, with rank 0's strides and offset",
         "strict", Profile::strict, kBothSources, kWorlds2And4,
         [strict](CaseContext& ctx, Source s, int ws) { broadcast_state_dict(ctx, s, ws, strict); },
         utilities_requirements());

@@ -46,9 +46,14 @@ void path_helpers_case(CaseContext& ctx, Source src, int) {
   const Tensor b = Tensor::random({2}, DType::bfloat16, 503, dev);
   const Tensor o0 = Tensor::random({5}, DType::float64, 504, dev);
   const Value empty = Value::dict();
+  const Value empty_list = Value::list({});
+  const Value empty_tuple = Value::tuple({});
   auto root = std::make_shared<Dict>();
-  root->set(std::string("model"),
-            Value::dict({{"w", w}, {"layers", Value::list({l0, Value::dict({{"b", b}})})}, {"empty", empty}}));
+  root->set(std::string("model"), Value::dict({{"w", w},
+                                               {"layers", Value::list({l0, Value::dict({{"b", b}})})},
+                                               {"empty", empty},
+                                               {"no_items", empty_list},
+                                               {"no_pair", empty_tuple}}));
   root->set(std::string("step"), Value(std::int64_t{3}));
   root->set(std::string("opt"), Value::tuple({o0, Value(std::int64_t{4})}));
   root->set(std::int64_t{7}, Value(std::string("int key")));
@@ -58,6 +63,8 @@ void path_helpers_case(CaseContext& ctx, Source src, int) {
       {{std::string("model"), std::string("layers"), std::int64_t{0}}, "model.layers.0", l0},
       {{std::string("model"), std::string("layers"), std::int64_t{1}, std::string("b")}, "model.layers.1.b", b},
       {{std::string("model"), std::string("empty")}, "model.empty", empty},
+      {{std::string("model"), std::string("no_items")}, "model.no_items", empty_list},
+      {{std::string("model"), std::string("no_pair")}, "model.no_pair", empty_tuple},
       {{std::string("step")}, "step", Value(std::int64_t{3})},
       {{std::string("opt"), std::int64_t{0}}, "opt.0", o0},
       {{std::string("opt"), std::int64_t{1}}, "opt.1", Value(std::int64_t{4})},
@@ -168,6 +175,36 @@ void path_helpers_case(CaseContext& ctx, Source src, int) {
     ctx.check(int_at(now[2], "y") == 5 && int_at(now[2], "w") == 8, "x.2", "set_element",
               "x[2] is not {'y': 5, 'w': 8}: the dict already there was replaced or not filled");
   }
+
+  // A level of another kind on the way (a tuple cannot be written into, a scalar holds no key) is an
+  // error naming the path, and leaves the dict as it was.
+  Value mixed = Value::dict(
+      {{"opt", Value::tuple({Value(std::int64_t{1}), Value(std::int64_t{2})})}, {"step", Value(std::int64_t{3})}});
+  const std::pair<ObjectPath, const char*> refused[] = {{{std::string("opt"), std::int64_t{0}}, "opt"},
+                                                        {{std::string("step"), std::string("x")}, "step"}};
+  for (const auto& [path, level] : refused) {
+    bool raised_here = false;
+    try {
+      u.set_element(mixed, path, Value(std::int64_t{9}));
+    } catch (const Unsupported& e) {
+      ctx.not_supported(fmt::format("set_element: {}", e.what()));
+    } catch (const InvalidArgument& e) {
+      raised_here = true;
+      ctx.check(std::string(e.what()).find(level) != std::string::npos, level, "set_element",
+                fmt::format("the error for {} does not name {}: {}", path_text(path), level, e.what()));
+    } catch (const std::exception& e) {
+      raised_here = true;
+      ctx.check(
+          false, level, "set_element",
+          fmt::format("set_element({}) raised {} instead of an invalid-argument error", path_text(path), e.what()));
+    }
+    ctx.check(raised_here, level, "set_element",
+              fmt::format("set_element({}) wrote through a {} level", path_text(path),
+                          level == std::string("opt") ? "tuple" : "scalar"));
+  }
+  ctx.check(mixed["opt"].kind() == Value::Kind::tuple && mixed["opt"].as_tuple().items().size() == 2 &&
+                mixed["step"].kind() == Value::Kind::integer && mixed["step"].as_int() == 3,
+            "<root>", "set_element", "a refused set_element changed the dict (opt or step is not what it was)");
 }
 
 }  // namespace
@@ -178,11 +215,13 @@ STAGEKIT_CONFORMANCE_CASES(utils_paths) {
   Requirements r;
   r.state_dict_utilities = true;
   add_world_cases(registry, "utils", "path_helpers",
-                  "traverse_state_dict visits every leaf depth-first with its path, an empty dict or list as a leaf "
+                  "traverse_state_dict visits every leaf depth-first with its path, an empty dict, list or tuple as a "
+                  "leaf "
                   "(stagekit's choice: upstream visits nothing there, so its round trip loses them); "
                   "flatten_state_dict joins the path with '.' and rejects a flat key reached twice, naming it; "
                   "unflatten_state_dict rebuilds the structure (tuples as lists); set_element creates dicts and "
-                  "None-grown lists along the path and fills what exists in place",
+                  "None-grown lists along the path and fills what exists in place, and refuses a level of another "
+                  "kind (a tuple, a scalar), naming it",
                   "strict (spec B.6.13)", Profile::strict, kCpuOnly, one, path_helpers_case, r);
 }
 

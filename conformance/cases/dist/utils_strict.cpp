@@ -392,6 +392,7 @@ STAGEKIT_CONFORMANCE_CASES(dist_strict) {
       {"empty_shards", {4}, {Placement::shard(0)}, {2, 3}, 4},    // 1, 1, 0, 0 rows
       {"zero_rows", {2}, {Placement::shard(0)}, {0, 5}, 2},       // nothing anywhere
       {"uneven_columns", {4}, {Placement::shard(1)}, {3, 7}, 4},  // 2, 2, 2, 1 columns
+      {"inner_dim", {2}, {Placement::shard(2)}, {2, 3, 4}, 2},    // 2, 2 of the last dimension
       {"replicate", {2}, {Placement::replicate()}, {3, 3}, 2},
       {"mesh2d_shard0_shard0", {2, 2}, {Placement::shard(0), Placement::shard(0)}, {7, 2}, 4},
       {"mesh2d_shard0_shard1", {2, 2}, {Placement::shard(0), Placement::shard(1)}, {5, 3}, 4},
