@@ -23,25 +23,27 @@ namespace {
 namespace fs = std::filesystem;
 
 enum class Flaw {
-  returns_own_state_dict,       // no exchange: hands back what it was given
-  loses_sharing,                // every leaf gets its own copy of its storage
-  keeps_sender_placement,       // ShardedTensor shards stay placed on the sender
-  accepts_odd_world,            // makes a stager where no pairing exists
-  null_for_odd_world,           // returns no stager for an odd world, without an error
-  leaves_temp_files,            // leaves a temporary file next to the replica
-  stale_loader,                 // a damaged file loads as the last good tree instead of failing
-  tears_on_failure,             // a failed stage leaves a half-written replica behind
-  persist_error_unnamed,        // a failed replica write raises an I/O error that names no rank
-  reports_late,                 // a timed-out exchange is reported only after waiting its timeout once more
-  unchecked_region,             // the loader does not verify a few bytes of its format (as padding no
-                                // checksum covers): damage there loads as if nothing happened
-  ignores_storage_dir,          // persists into a directory of its own whatever storage_dir says
-  close_removes_replica,        // close() deletes the storage directory, replica included
-  default_dir_made_lazily,      // without a storage directory, makes its own only at the first stage
-  accepts_parameters,           // replicates a parameter leaf as the plain tensor it holds
-  plain_containers,             // the replica's dict subclasses and namedtuples become plain dicts and tuples
-  world_size_of_default_group,  // pairs ranks with the size of the whole world (upstream's default group)
-                                // while addressing ranks of the sub-communicator it was given
+  returns_own_state_dict,        // no exchange: hands back what it was given
+  loses_sharing,                 // every leaf gets its own copy of its storage
+  keeps_sender_placement,        // ShardedTensor shards stay placed on the sender
+  accepts_odd_world,             // makes a stager where no pairing exists
+  null_for_odd_world,            // returns no stager for an odd world, without an error
+  leaves_temp_files,             // leaves a temporary file next to the replica
+  stale_loader,                  // a damaged file loads as the last good tree instead of failing
+  tears_on_failure,              // a failed stage leaves a half-written replica behind
+  persist_error_unnamed,         // a failed replica write raises an I/O error that names no rank
+  reports_late,                  // a timed-out exchange is reported only after waiting its timeout once more
+  unchecked_region,              // the loader does not verify a few bytes of its format (as padding no
+                                 // checksum covers): damage there loads as if nothing happened
+  ignores_storage_dir,           // persists into a directory of its own whatever storage_dir says
+  close_removes_replica,         // close() deletes the storage directory, replica included
+  default_dir_made_lazily,       // without a storage directory, makes its own only at the first stage
+  accepts_parameters,            // replicates a parameter leaf as the plain tensor it holds
+  plain_containers,              // the replica's dict subclasses and namedtuples become plain dicts and tuples
+  world_size_of_default_group,   // pairs ranks with the size of the whole world (upstream's default group)
+                                 // while addressing ranks of the sub-communicator it was given
+  timeout_when_receiving_first,  // the rank of a pair that sends first waits 30 minutes whatever the
+                                 // timeout says; only the one that receives first applies it
 };
 
 // The world the replication cases run on (kWorld4): what upstream's stager reads as the size of the
@@ -208,6 +210,10 @@ class FlawedImplementation final : public Implementation {
       return std::make_unique<FlawedStager>(std::move(inner), flaw_, config.timeout, std::move(sized));
     }
     if (flaw_ == Flaw::ignores_storage_dir) c.storage_dir.reset();
+    if (flaw_ == Flaw::timeout_when_receiving_first && comm.size() % 2 == 0 &&
+        comm.rank() < (comm.rank() + comm.size() / 2) % comm.size()) {
+      c.timeout = std::chrono::minutes(30);
+    }
     if (flaw_ == Flaw::default_dir_made_lazily && !c.storage_dir) {
       auto inner = reference_->make_replication_stager(comm, c);
       std::error_code ec;
@@ -306,6 +312,13 @@ TEST(ReplicationMutants, LoadsDamagedFilesAsTheLastGoodTree) {
 TEST(ReplicationMutants, ReportsATimeoutOnlyAfterWaitingItTwice) {
   expect_caught(Flaw::reports_late, {"replication.partner_missing.cpu.default.ws2"},
                 "replication.repeated_stages.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, TimeoutOnlyWhereTheRankReceivesFirst) {
+  expect_caught(
+      Flaw::timeout_when_receiving_first,
+      {"replication.partner_missing.cpu.default.ws2", "replication.partner_killed_mid_exchange.cpu.default.ws4"},
+      "replication.repeated_stages.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, LeavesARegionOfItsFormatUnchecked) {

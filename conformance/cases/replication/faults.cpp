@@ -1,18 +1,23 @@
 // Replication under faults (strict, spec C.3.1, C.3.3, C.3.5): worlds that cannot be paired are
-// refused, a missing partner is a timeout error and leaves the previous replica intact, damaged
-// replica files are rejected by the loader, repeated stages replace the replica atomically, and a
-// write that fails (file-size limit) keeps the previous replica and leaves no temporary file.
+// refused, a missing partner is a timeout error on either side of its pair (a survivor that sends
+// first or one that receives first) and leaves the previous replica intact, damaged replica files
+// are rejected by the loader, repeated stages replace the replica atomically, and a write that fails
+// (file-size limit) keeps the previous replica and leaves no temporary file.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <fmt/std.h>
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <optional>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "replication_fixtures.h"
@@ -49,9 +54,61 @@ void odd_world_refused(CaseContext& ctx, Source, int ws) {
   });
 }
 
+// A fault case's communicator, on every rank: it forwards every operation to the case's world with
+// the timeout the stager set on it, but never one longer than `cap`. A stager that waits with a
+// longer timeout than its own is cut off at `cap` (past the time allowed, so reported as too slow)
+// instead of hanging the case for as long as it chose.
+class TimeoutCappedCommunicator final : public dist::Communicator {
+ public:
+  TimeoutCappedCommunicator(dist::Communicator& inner, std::chrono::milliseconds cap) : inner_(inner), cap_(cap) {
+    set_timeout(inner.timeout());
+  }
+  int rank() const override { return inner_.rank(); }
+  int size() const override { return inner_.size(); }
+  std::string backend() const override { return inner_.backend(); }
+  void send(std::span<const std::byte> data, int dst, int tag) override { sync().send(data, dst, tag); }
+  void recv(std::span<std::byte> data, int src, int tag) override { sync().recv(data, src, tag); }
+  std::vector<std::byte> recv_any_size(int src, int tag) override { return sync().recv_any_size(src, tag); }
+  void send_recv(int peer, std::span<const std::span<const std::byte>> sends,
+                 std::span<const std::span<std::byte>> recvs, int tag, MemoryOwner owner) override {
+    sync().send_recv(peer, sends, recvs, tag, std::move(owner));
+  }
+  void broadcast(std::span<std::byte> data, int root) override { sync().broadcast(data, root); }
+  void all_gather(std::span<const std::byte> local, std::span<std::byte> out) override {
+    sync().all_gather(local, out);
+  }
+  std::vector<std::vector<std::byte>> all_gather_v(std::span<const std::byte> local) override {
+    return sync().all_gather_v(local);
+  }
+  void all_reduce(std::span<std::byte> data, DType dtype, dist::ReduceOp op) override {
+    sync().all_reduce(data, dtype, op);
+  }
+  void barrier() override { sync().barrier(); }
+  std::unique_ptr<dist::Communicator> split(int color, int key) override { return sync().split(color, key); }
+
+ private:
+  dist::Communicator& sync() {
+    inner_.set_timeout(std::min(timeout(), cap_));
+    return inner_;
+  }
+  dist::Communicator& inner_;
+  std::chrono::milliseconds cap_;
+};
+
+// The fault cases' stager timeout, and the longest any exchange of theirs may wait (a quarter of a
+// second past what give_up_limit allows).
+constexpr std::chrono::milliseconds kFaultTimeout = std::chrono::seconds(1);
+constexpr std::chrono::milliseconds kFaultWaitCap = give_up_limit(kFaultTimeout) + std::chrono::milliseconds(250);
+
+// The rank that dies in each run of a fault case: first rank 0, the lower rank of its pair (its
+// survivor receives first), then the last rank, the higher of its pair (its survivor sends first).
+// The timeout must hold on both sides of a pair.
+std::array<int, 2> dying_ranks(int ws) { return {0, ws - 1}; }
+
 // Checks the survivor's error after its partner died, then that its previous replica is intact.
 void check_survivor(CaseContext& ctx, int r, ReplicationStagerUnderTest& stager, const ScratchDir& dir,
                     const Value& next, const Value& kept, int dead, std::chrono::milliseconds timeout) {
+  const std::string role = r < dead ? "sends first" : "receives first";
   const auto start = Clock::now();
   try {
     (void)stager.stage(next);
@@ -64,8 +121,9 @@ void check_survivor(CaseContext& ctx, int r, ReplicationStagerUnderTest& stager,
         e.code() == ErrorCode::timeout, at_rank(r, "<stager>"), "error code",
         fmt::format("a dead partner gave a {} error instead of a timeout: {}", error_code_name(e.code()), e.what()));
     ctx.check(waited < limit, at_rank(r, "<stager>"), "timeout",
-              fmt::format("gave up after {:.1f} s with a timeout of {} ms (allowed {:.1f} s)", waited, timeout.count(),
-                          limit));
+              fmt::format("gave up after {:.1f} s with a timeout of {} ms (allowed {:.1f} s); this rank {} in its "
+                          "pair, partner rank {} died",
+                          waited, timeout.count(), limit, role, dead));
   }
   // No torn replica: the file still holds the previous replica, and nothing else is there.
   if (auto loaded = load_or_fail(ctx, r, stager.persisted_path())) {
@@ -75,25 +133,25 @@ void check_survivor(CaseContext& ctx, int r, ReplicationStagerUnderTest& stager,
 }
 
 void partner_missing(CaseContext& ctx, Source, int ws) {
-  constexpr auto kTimeout = std::chrono::seconds(2);
-  ctx.run_ranks(ws, [&](dist::Communicator& world) {
-    const int r = world.rank();
-    const int p = partner_of(r, ws);
-    const int dead = 0;
-    const int survivor = partner_of(dead, ws);
-    ScratchDir dir("stagekit-replication");
-    auto stager = make_replication_stager_or_fail(ctx, r, world, replication_config(dir.path(), kTimeout));
-    if (!stager) return;
-    if (!replicate_or_fail(ctx, r, *stager, simple_state_dict(r, 0), "first stage")) return;
-    if (r == dead) return;  // rank 0 dies before the second exchange
-    if (r != survivor) {
-      if (auto got = replicate_or_fail(ctx, r, *stager, simple_state_dict(r, 1), "second stage")) {
-        check_replica(ctx, r, "second replica", *got, simple_state_dict(p, 1));
+  for (const int dead : dying_ranks(ws)) {
+    ctx.run_ranks(ws, [&](dist::Communicator& world) {
+      const int r = world.rank();
+      const int p = partner_of(r, ws);
+      TimeoutCappedCommunicator comm(world, kFaultWaitCap);
+      ScratchDir dir("stagekit-replication");
+      auto stager = make_replication_stager_or_fail(ctx, r, comm, replication_config(dir.path(), kFaultTimeout));
+      if (!stager) return;
+      if (!replicate_or_fail(ctx, r, *stager, simple_state_dict(r, 0), "first stage")) return;
+      if (r == dead) return;  // dies before the second exchange
+      if (p != dead) {
+        if (auto got = replicate_or_fail(ctx, r, *stager, simple_state_dict(r, 1), "second stage")) {
+          check_replica(ctx, r, "second replica", *got, simple_state_dict(p, 1));
+        }
+        return;
       }
-      return;
-    }
-    check_survivor(ctx, r, *stager, dir, simple_state_dict(r, 1), simple_state_dict(p, 0), dead, kTimeout);
-  });
+      check_survivor(ctx, r, *stager, dir, simple_state_dict(r, 1), simple_state_dict(p, 0), dead, kFaultTimeout);
+    });
+  }
 }
 
 // Sixteen 64 KiB tensors: an exchange of several messages in any reasonable protocol.
@@ -107,37 +165,40 @@ Value many_tensors(int rank, std::uint64_t round) {
 }
 
 void partner_killed_mid_exchange(CaseContext& ctx, Source, int ws) {
-  constexpr auto kTimeout = std::chrono::seconds(2);
   constexpr std::size_t kPayload = 16 * 128 * 128 * 4;
-  ctx.run_ranks(ws, [&](dist::Communicator& world) {
-    const int r = world.rank();
-    const int p = partner_of(r, ws);
-    const int dead = 0;  // the lower rank of its pair: it sends first, so its partner is mid-receive
-    ScratchDir dir("stagekit-replication");
-    auto stager = make_replication_stager_or_fail(ctx, r, world, replication_config(dir.path(), kTimeout));
-    if (!stager || !replicate_or_fail(ctx, r, *stager, many_tensors(r, 0), "first stage")) return;
-    if (r == dead) {
-      // A second stager on a communicator that dies once half the payload has been sent.
-      using stagekit::testing::DyingCommunicator;
-      using stagekit::testing::RankDied;
-      DyingCommunicator dying(
-          world, DyingCommunicator::kAnyTag, [] { throw RankDied(); }, kPayload / 2);
-      auto doomed = make_replication_stager_or_fail(ctx, r, dying, replication_config(dir.path(), kTimeout));
-      if (!doomed) return;
-      try {
-        (void)doomed->stage(many_tensors(r, 1));
-      } catch (const RankDied&) {
+  // Rank 0 sends first, so its partner is mid-receive when it dies; the last rank receives its
+  // partner's whole state dict first, then dies halfway through sending its own.
+  for (const int dead : dying_ranks(ws)) {
+    ctx.run_ranks(ws, [&](dist::Communicator& world) {
+      const int r = world.rank();
+      const int p = partner_of(r, ws);
+      TimeoutCappedCommunicator comm(world, kFaultWaitCap);
+      ScratchDir dir("stagekit-replication");
+      auto stager = make_replication_stager_or_fail(ctx, r, comm, replication_config(dir.path(), kFaultTimeout));
+      if (!stager || !replicate_or_fail(ctx, r, *stager, many_tensors(r, 0), "first stage")) return;
+      if (r == dead) {
+        // A second stager on a communicator that dies once half the payload has been sent.
+        using stagekit::testing::DyingCommunicator;
+        using stagekit::testing::RankDied;
+        DyingCommunicator dying(
+            comm, DyingCommunicator::kAnyTag, [] { throw RankDied(); }, kPayload / 2);
+        auto doomed = make_replication_stager_or_fail(ctx, r, dying, replication_config(dir.path(), kFaultTimeout));
+        if (!doomed) return;
+        try {
+          (void)doomed->stage(many_tensors(r, 1));
+        } catch (const RankDied&) {
+        }
+        return;
       }
-      return;
-    }
-    if (r != partner_of(dead, ws)) {
-      if (auto got = replicate_or_fail(ctx, r, *stager, many_tensors(r, 1), "second stage")) {
-        check_replica(ctx, r, "second replica", *got, many_tensors(p, 1));
+      if (p != dead) {
+        if (auto got = replicate_or_fail(ctx, r, *stager, many_tensors(r, 1), "second stage")) {
+          check_replica(ctx, r, "second replica", *got, many_tensors(p, 1));
+        }
+        return;
       }
-      return;
-    }
-    check_survivor(ctx, r, *stager, dir, many_tensors(r, 1), many_tensors(p, 0), dead, kTimeout);
-  });
+      check_survivor(ctx, r, *stager, dir, many_tensors(r, 1), many_tensors(p, 0), dead, kFaultTimeout);
+    });
+  }
 }
 
 std::vector<char> read_file(const fs::path& path) {
@@ -358,12 +419,14 @@ STAGEKIT_CONFORMANCE_CASES(replication_faults) {
                         "C.3.4 too (no distributed environment: upstream returns the input and writes nothing)",
                         "strict (spec C.3.1, C.3.4)", Profile::strict, kUnpairable, odd_world_refused);
   add_replication_cases(registry, "partner_missing",
-                        "a partner that never takes part gives a timeout error within the stager's timeout, and the "
-                        "previous replica stays intact with no temporary file",
+                        "a partner that never takes part gives a timeout error within the stager's timeout, whether "
+                        "the survivor sends first in its pair or receives first (one run each), and the previous "
+                        "replica stays intact with no temporary file",
                         "strict", Profile::strict, kWorlds2And4, partner_missing);
   add_replication_cases(registry, "partner_killed_mid_exchange",
                         "a partner that dies halfway through sending its state dict gives a timeout error within the "
-                        "stager's timeout, and the previous replica stays intact with no temporary file",
+                        "stager's timeout, whether the survivor sends first in its pair or receives first (one run "
+                        "each), and the previous replica stays intact with no temporary file",
                         "strict", Profile::strict, kWorlds2And4, partner_killed_mid_exchange);
   add_replication_cases(registry, "corrupted_replica",
                         "a replica file with any one byte changed is rejected by the loader with a corruption error "
