@@ -113,6 +113,14 @@ Value mixed_leaves_state_dict(int rank) {
       {"flag", Value(rank % 2 == 0)},
       {"list", Value::list({Value(1), Value("two"), rank_tensor({3}, rank, cpu, 21)})},
       {"tuple", Value::tuple({Value(3.0), Value(), Value::tuple({})})},
+      // Empty containers, as an optimizer's state is before its first step: each kept, nested too.
+      {"empty_dict", Value::dict()},
+      {"empty_list", Value::list()},
+      {"optimizer",
+       Value::dict(
+           {{"state", Value::dict()},
+            {"param_groups",
+             Value::list({Value::dict({{"params", Value::list()}, {"lr", Value(0.01)}, {"extra", Value::dict()}})})}})},
       {"int_keys",
        Value::dict({{std::int64_t{0}, Value("zero")}, {std::int64_t{5}, rank_tensor({2, 2}, rank, cpu, 22)}})},
       {"frozen_config", Value::object("Config", {{"lr", Value(0.1)}, {"steps", Value(10)}}, true)},

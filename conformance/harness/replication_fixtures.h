@@ -45,8 +45,8 @@ void add_replication_cases(CaseRegistry& registry, const CaseName& name, std::st
 [[nodiscard]] Value sharded_tensor_state_dict(int rank, int world_size);
 // Views, offsets, strides and storage sharing between leaves, attributes (strict).
 [[nodiscard]] Value shared_storage_state_dict(int rank);
-// Every non-tensor leaf kind, objects (frozen too), a node reached twice, empty and 0-dim tensors
-// and several dtypes (strict).
+// Every non-tensor leaf kind, objects (frozen too), a node reached twice, empty containers (dicts,
+// lists and tuples, nested too), empty and 0-dim tensors and several dtypes (strict).
 [[nodiscard]] Value mixed_leaves_state_dict(int rank);
 // `bytes` of float32 data plus a rank scalar, for the file-size-limit case.
 [[nodiscard]] Value sized_state_dict(int rank, std::size_t bytes, std::uint64_t round);

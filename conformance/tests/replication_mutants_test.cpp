@@ -44,6 +44,8 @@ enum class Flaw {
                                  // while addressing ranks of the sub-communicator it was given
   timeout_when_receiving_first,  // the rank of a pair that sends first waits 30 minutes whatever the
                                  // timeout says; only the one that receives first applies it
+  drops_empty_containers,        // the replica, returned and loaded, loses every dict entry holding an empty
+                                 // dict or list (an optimizer's state before its first step)
 };
 
 // The world the replication cases run on (kWorld4): what upstream's stager reads as the size of the
@@ -128,6 +130,39 @@ Value without_parameters(const Value& v) {
   return Value(d);
 }
 
+bool empty_dict_or_list(const Value& v) {
+  return (v.kind() == Value::Kind::dict && v.as_dict().size() == 0) ||
+         (v.kind() == Value::Kind::list && v.as_list().items.empty());
+}
+
+// `v` without the dict entries that hold an empty dict or list, at any depth under dicts and lists. A
+// dict that loses an entry is rebuilt (its type kept); every other node is the one given (lists are
+// updated in place), so nodes reached twice stay shared.
+Value without_empty_containers(const Value& v) {
+  if (v.kind() == Value::Kind::list) {
+    for (Value& item : v.as_list().items) item = without_empty_containers(item);
+    return v;
+  }
+  if (v.kind() != Value::Kind::dict) return v;
+  Dict& in = v.as_dict();
+  auto out = std::make_shared<Dict>();
+  out->set_type_name(in.type_name());
+  out->set_default_factory(in.default_factory());
+  bool dropped = false;
+  for (const auto& [k, item] : in.entries()) {
+    if (empty_dict_or_list(item)) {
+      dropped = true;
+    } else {
+      out->set(k, without_empty_containers(item));
+    }
+  }
+  if (!dropped) {
+    for (const auto& [k, item] : out->entries()) in.set(k, item);
+    return v;
+  }
+  return Value(out);
+}
+
 class FlawedStager final : public ReplicationStagerUnderTest {
  public:
   FlawedStager(std::unique_ptr<ReplicationStagerUnderTest> inner, Flaw flaw, std::chrono::milliseconds timeout,
@@ -169,6 +204,7 @@ class FlawedStager final : public ReplicationStagerUnderTest {
     Value got = inner_->stage(flaw_ == Flaw::accepts_parameters ? without_parameters(sd) : sd);
     if (flaw_ == Flaw::loses_sharing) return clone_leaves(got);
     if (flaw_ == Flaw::plain_containers) return plain_top_level_containers(got);
+    if (flaw_ == Flaw::drops_empty_containers) return without_empty_containers(got);
     if (flaw_ == Flaw::keeps_sender_placement) return place_on_sender(got);
     return got;
   }
@@ -224,6 +260,7 @@ class FlawedImplementation final : public Implementation {
   }
   Value load_replica(const std::string& path) override {
     if (flaw_ == Flaw::unchecked_region) return load_ignoring_a_region(path);
+    if (flaw_ == Flaw::drops_empty_containers) return without_empty_containers(reference_->load_replica(path));
     if (flaw_ != Flaw::stale_loader) return reference_->load_replica(path);
     std::lock_guard lock(mutex_);
     try {
@@ -355,6 +392,12 @@ TEST(ReplicationMutants, AcceptsParameterLeaves) {
 
 TEST(ReplicationMutants, LosesContainerTypes) {
   expect_caught(Flaw::plain_containers,
+                {"replication.mixed_leaves.cpu.default.ws2", "replication.mixed_leaves.cpu.default.ws4"},
+                "replication.basic.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, DropsEmptyContainers) {
+  expect_caught(Flaw::drops_empty_containers,
                 {"replication.mixed_leaves.cpu.default.ws2", "replication.mixed_leaves.cpu.default.ws4"},
                 "replication.basic.cpu.default.ws2");
 }

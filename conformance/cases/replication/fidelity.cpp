@@ -113,7 +113,8 @@ STAGEKIT_CONFORMANCE_CASES(replication_fidelity) {
   add_replication_cases(
       registry, "mixed_leaves",
       "ints, floats (NaN, -0.0), strings, bytes, None, bools, lists, tuples, int keys, objects "
-      "(frozen too), a node reached twice, empty and 0-dim tensors, several dtypes, and the Python container "
+      "(frozen too), a node reached twice, empty dicts, lists and tuples (nested too), empty and 0-dim tensors, "
+      "several dtypes, and the Python container "
       "kinds (OrderedDict, a defaultdict with its default_factory, namedtuple, set, frozenset, __slots__ object) "
       "round-trip exactly",
       "strict", Profile::strict, kWorlds2And4, mixed_leaves);
