@@ -27,6 +27,7 @@ enum class AsyncFlaw {
   close_keeps_buffers,      // close() waits and refuses later stages, but the results' buffers stay until destruction
   ignores_callers_stream,   // the copies wait for an idle stream, not the caller's current one (upstream: spec C.2.3)
   blocking_type_check_off,  // BlockingAsyncStager never type-checks without its cache, whatever type_check says
+  sticky_error,             // synchronize_staging() re-raises the first failed stage's error forever, not the last's
 };
 
 class FlawedAsyncStager final : public AsyncStagerUnderTest {
@@ -50,6 +51,7 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
       if (r.is_future()) kept_futures_.push_back(r.future);
       if (r.state_dict) kept_.push_back(*r.state_dict);
     }
+    if (flaw_ == AsyncFlaw::sticky_error && r.is_future()) every_future_.push_back(r.future);
     if (flaw_ == AsyncFlaw::returns_dict_when_async && r.is_future()) {
       StageReturn now;
       now.state_dict = r.future.get();
@@ -64,6 +66,9 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
       return;
     }
     inner_->synchronize_staging();
+    if (flaw_ == AsyncFlaw::sticky_error) {
+      for (const std::shared_future<Value>& f : every_future_) (void)f.get();  // the first failed one raises
+    }
   }
   bool should_synchronize_after_execute() const override { return inner_->should_synchronize_after_execute(); }
   void close() override {
@@ -86,6 +91,7 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
   std::shared_future<Value> last_;                       // the last stage's future
   std::vector<std::shared_future<Value>> kept_futures_;  // close_keeps_buffers
   std::vector<Value> kept_;
+  std::vector<std::shared_future<Value>> every_future_;  // sticky_error
 };
 
 class AsyncMutant final : public Implementation {
@@ -191,6 +197,11 @@ TEST(AsyncMutants, CloseKeepsTheBuffers) {
 TEST(AsyncMutants, BlockingAsyncStagerNeverTypeChecking) {
   expect_caught(AsyncFlaw::blocking_type_check_off, {"stager.blocking_async_stager.type_check.cpu.pin0_share0"},
                 "stager.blocking_async_stager.fresh.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, SynchronizeStagingRaisesTheFirstErrorForever) {
+  expect_caught(AsyncFlaw::sticky_error, {"stager.default_stager_errors_surface.async.cpu.pin0_share0"},
+                "stager.default_stager.async.cpu.pin0_share0");
 }
 
 TEST(AsyncMutants, CopiesIgnoreTheCallersStream) {
