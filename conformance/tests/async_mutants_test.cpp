@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <future>
+#include <optional>
 #include <vector>
 
 #include "case_outcome.h"
@@ -28,12 +29,14 @@ enum class AsyncFlaw {
   ignores_callers_stream,   // the copies wait for an idle stream, not the caller's current one (upstream: spec C.2.3)
   blocking_type_check_off,  // BlockingAsyncStager never type-checks without its cache, whatever type_check says
   sticky_error,             // synchronize_staging() re-raises the first failed stage's error forever, not the last's
+  returns_cache_itself,     // BlockingAsyncStager(cache=true) returns the first stage's result at every stage
+                            // (tensors refreshed through the cache, the containers and non-tensor leaves stale)
 };
 
 class FlawedAsyncStager final : public AsyncStagerUnderTest {
  public:
-  FlawedAsyncStager(AsyncFlaw flaw, std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake)
-      : flaw_(flaw), remake_(std::move(remake)), inner_(remake_()) {}
+  FlawedAsyncStager(AsyncFlaw flaw, std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake, bool cached = false)
+      : flaw_(flaw), cached_(cached), remake_(std::move(remake)), inner_(remake_()) {}
   StageReturn stage(const Value& sd) override {
     if (flaw_ == AsyncFlaw::drops_cache_after_stage || flaw_ == AsyncFlaw::cache_never_kept) {
       retired_.push_back(std::move(inner_));
@@ -52,6 +55,10 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
       if (r.state_dict) kept_.push_back(*r.state_dict);
     }
     if (flaw_ == AsyncFlaw::sticky_error && r.is_future()) every_future_.push_back(r.future);
+    if (flaw_ == AsyncFlaw::returns_cache_itself && cached_ && r.state_dict) {
+      if (!first_result_) first_result_ = *r.state_dict;
+      r.state_dict = *first_result_;
+    }
     if (flaw_ == AsyncFlaw::returns_dict_when_async && r.is_future()) {
       StageReturn now;
       now.state_dict = r.future.get();
@@ -84,6 +91,7 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
 
  private:
   AsyncFlaw flaw_;
+  bool cached_;  // a BlockingAsyncStager with its cache
   std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake_;
   std::unique_ptr<AsyncStagerUnderTest> inner_;
   std::vector<std::unique_ptr<AsyncStagerUnderTest>> retired_;
@@ -92,6 +100,7 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
   std::vector<std::shared_future<Value>> kept_futures_;  // close_keeps_buffers
   std::vector<Value> kept_;
   std::vector<std::shared_future<Value>> every_future_;  // sticky_error
+  std::optional<Value> first_result_;                    // returns_cache_itself
 };
 
 class AsyncMutant final : public Implementation {
@@ -109,7 +118,8 @@ class AsyncMutant final : public Implementation {
   std::unique_ptr<AsyncStagerUnderTest> make_blocking_async_stager(const BlockingAsyncStagerConfig& config) override {
     BlockingAsyncStagerConfig c = config;
     if (flaw_ == AsyncFlaw::blocking_type_check_off) c.type_check = false;
-    return std::make_unique<FlawedAsyncStager>(flaw_, [this, c] { return reference_->make_blocking_async_stager(c); });
+    return std::make_unique<FlawedAsyncStager>(
+        flaw_, [this, c] { return reference_->make_blocking_async_stager(c); }, c.cache_staged_state_dict);
   }
   AsyncSaveReturn async_save(const Value& sd, const std::string& dir, AsyncStagerUnderTest* stager) override {
     if (stager == nullptr && flaw_ == AsyncFlaw::leaks_own_stager) {
@@ -202,6 +212,11 @@ TEST(AsyncMutants, BlockingAsyncStagerNeverTypeChecking) {
 TEST(AsyncMutants, SynchronizeStagingRaisesTheFirstErrorForever) {
   expect_caught(AsyncFlaw::sticky_error, {"stager.default_stager_errors_surface.async.cpu.pin0_share0"},
                 "stager.default_stager.async.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, CachedBlockingStagerReturnsItsFirstResult) {
+  expect_caught(AsyncFlaw::returns_cache_itself, {"stager.blocking_async_stager.cached.cpu.pin1_share0"},
+                "stager.blocking_async_stager.fresh.cpu.pin0_share0");
 }
 
 TEST(AsyncMutants, CopiesIgnoreTheCallersStream) {

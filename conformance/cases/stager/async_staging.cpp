@@ -319,15 +319,23 @@ void blocking_async_type_check_case(CaseContext& ctx, Source src, PinShare) {
 
 void blocking_async_stager_case(CaseContext& ctx, Source src, PinShare cfg, bool cache) {
   const Device dev = source_device(src);
-  const Value sd = blocking_input(dev, 341);
+  Value sd = blocking_input(dev, 341);
   auto stager = make_blocking_stager(ctx, cache);
   ctx.check(!stager->should_synchronize_after_execute(), "<stager>", "should_synchronize_after_execute",
             "a BlockingAsyncStager must not ask to be synchronised after execute");
   const Value first = staged_or_fail(ctx, *stager, sd, false, "first stage");
   ctx.add_failures(verify_staged(sd, first, memory_expectation(cfg)));
+  // A training step: new tensor values and a new step, in the same structure.
   Tensor(sd["weight"].as_tensor()).fill_(2.5);
+  sd.as_dict().set("step", Value(std::int64_t{8}));
   const Value second = staged_or_fail(ctx, *stager, sd, false, "second stage");
   ctx.add_failures(verify_staged(sd, second, memory_expectation(cfg)));
+  // Spec B.3.4, B.6.6: every stage returns a new container structure whose non-tensor leaves are that
+  // stage's (with a cache too: only the tensors are the cache's); the first result keeps its step.
+  ctx.check(first.identity() != second.identity() && first["nested"].identity() != second["nested"].identity(),
+            "<root>", "new structure", "the second stage returned the first stage's containers");
+  ctx.check(first["step"].kind() == Value::Kind::integer && first["step"].as_int() == 7, "step", "earlier results",
+            "the first result's step changed when the second stage ran (expected 7, the step it was staged with)");
   const bool same = first["weight"].as_tensor().storage().data() == second["weight"].as_tensor().storage().data();
   if (cache) {
     ctx.check(same, "weight", "cache", "the second stage did not copy into the first stage's (cached) buffer");
@@ -407,12 +415,13 @@ STAGEKIT_CONFORMANCE_CASES(async_staging) {
   add_matrix(
       registry, CaseName("blocking_async_stager", {"fresh"}),
       "BlockingAsyncStager without a cache returns new pageable buffers at every stage (CPU sources copied too) "
-      "and does not ask to be synchronised",
+      "in a new container structure holding that stage's non-tensor leaves, and does not ask to be synchronised",
       "strict (spec B.3.4, C.2.8)", Profile::strict, kBothSources, kPageable,
       [](CaseContext& ctx, Source s, PinShare c) { blocking_async_stager_case(ctx, s, c, false); }, kAsyncStaging);
   add_matrix(
       registry, CaseName("blocking_async_stager", {"cached"}),
-      "BlockingAsyncStager with a cache copies every stage into one pinned cache (results alias it) and "
+      "BlockingAsyncStager with a cache copies every stage into one pinned cache (results alias it), returns a "
+      "new container structure at every stage holding that stage's non-tensor leaves (a changed step), and "
       "rejects a state dict of another structure",
       "strict (spec B.3.4, C.2.8)", Profile::strict, kBothSources, kPinned,
       [](CaseContext& ctx, Source s, PinShare c) { blocking_async_stager_case(ctx, s, c, true); }, kAsyncStaging);
