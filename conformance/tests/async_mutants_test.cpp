@@ -31,6 +31,7 @@ enum class AsyncFlaw {
   sticky_error,             // synchronize_staging() re-raises the first failed stage's error forever, not the last's
   returns_cache_itself,     // BlockingAsyncStager(cache=true) returns the first stage's result at every stage
                             // (tensors refreshed through the cache, the containers and non-tensor leaves stale)
+  stages_late,              // async_save's staging_completed is ready at once; staging runs in the upload
 };
 
 class FlawedAsyncStager final : public AsyncStagerUnderTest {
@@ -127,7 +128,21 @@ class AsyncMutant final : public Implementation {
       return reference_->async_save(sd, dir, leaked_.back().get());
     }
     auto* flawed = dynamic_cast<FlawedAsyncStager*>(stager);
-    AsyncSaveReturn r = reference_->async_save(sd, dir, flawed != nullptr ? &flawed->inner() : stager);
+    AsyncStagerUnderTest* inner = flawed != nullptr ? &flawed->inner() : stager;
+    if (flaw_ == AsyncFlaw::stages_late) {
+      // Reported staged at once; the whole save, staging included, runs when the upload is waited for.
+      std::promise<void> staged;
+      staged.set_value();
+      AsyncSaveReturn late;
+      late.staging_completed = staged.get_future().share();
+      late.upload = std::async(std::launch::deferred, [this, sd, dir, inner] {
+                      AsyncSaveReturn r = reference_->async_save(sd, dir, inner);
+                      r.staging_completed.get();
+                      return r.upload.get();
+                    }).share();
+      return late;
+    }
+    AsyncSaveReturn r = reference_->async_save(sd, dir, inner);
     if (flaw_ == AsyncFlaw::no_metadata) {
       r.upload = std::async(std::launch::async, [upload = r.upload] {
                    (void)upload.get();
@@ -217,6 +232,11 @@ TEST(AsyncMutants, SynchronizeStagingRaisesTheFirstErrorForever) {
 TEST(AsyncMutants, CachedBlockingStagerReturnsItsFirstResult) {
   expect_caught(AsyncFlaw::returns_cache_itself, {"stager.blocking_async_stager.cached.cpu.pin1_share0"},
                 "stager.blocking_async_stager.fresh.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, AsyncSaveStagesInsideTheUpload) {
+  expect_caught(AsyncFlaw::stages_late, {"stager.async_save_reuses_stager.cpu.pin0_share0"},
+                "stager.default_stager.sync.cpu.pin0_share0");
 }
 
 TEST(AsyncMutants, CopiesIgnoreTheCallersStream) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <functional>
 
 #include "../../harness/fixtures.h"
 #include "../../harness/replication_fixtures.h"
@@ -15,12 +16,19 @@ namespace fs = std::filesystem;
 
 constexpr Requirements kAsyncSave{.async_staging = true};
 
-// Saves and waits for the upload; requires a non-empty description of what was written.
-bool save_and_wait(CaseContext& ctx, const Value& sd, const fs::path& dir, AsyncStagerUnderTest* stager) {
+// Saves and waits for the upload; requires a non-empty description of what was written. With
+// `train_on`, staging_completed is waited for first and `train_on` runs as soon as it is ready,
+// before the upload is waited for (what training does once its state dict is staged).
+bool save_and_wait(CaseContext& ctx, const Value& sd, const fs::path& dir, AsyncStagerUnderTest* stager,
+                   const std::function<void()>& train_on = {}) {
   try {
     const AsyncSaveReturn r = ctx.impl().async_save(sd, dir.string(), stager);
     ctx.require(r.upload.valid() && r.staging_completed.valid(), dir.string(), "async_save",
                 "returned no staging or upload future");
+    if (train_on) {
+      r.staging_completed.get();
+      train_on();
+    }
     const std::string metadata = r.upload.get();
     r.staging_completed.get();
     return ctx.check(!metadata.empty(), dir.string(), "metadata", "the upload returned empty metadata");
@@ -58,9 +66,17 @@ void reuses_stager_case(CaseContext& ctx, Source src, PinShare) {
   ctx.require(stager != nullptr, "<implementation>", "make_default_stager", "returned no stager");
   for (int step = 0; step < 2; ++step) {
     weight.fill_(step + 0.5);
-    const Value sd = Value::dict({{"weight", weight}, {"step", Value(std::int64_t{42})}});
+    const Value sd = Value::dict({{"weight", weight}, {"step", Value(std::int64_t{42 + step})}});
+    // What the checkpoint must hold: the values at the time of the call (a copy: the source changes).
+    const Value expected = Value::dict({{"weight", weight.clone()}, {"step", Value(std::int64_t{42 + step})}});
     const fs::path dir = tmp.path() / fmt::format("step_{}", step);
-    if (save_and_wait(ctx, sd, dir, stager.get())) check_saved(ctx, dir, sd);
+    // Once staging_completed is ready the source is the caller's again (spec B.5): training goes on
+    // before the upload is waited for, and the checkpoint still holds the values saved.
+    const auto train_on = [&] {
+      weight.fill_(-7.0);
+      sd.as_dict().set("step", Value(std::int64_t{-1}));
+    };
+    if (save_and_wait(ctx, sd, dir, stager.get(), train_on)) check_saved(ctx, dir, expected);
   }
   stager->close();
 }
@@ -97,7 +113,8 @@ STAGEKIT_CONFORMANCE_CASES(async_save) {
   static constexpr PinShare kPageable[] = {PinShare{false, false}};
   add_matrix(registry, "async_save_reuses_stager",
              "One DefaultStager with every option off serves two async_saves: each upload returns metadata and the "
-             "checkpoint holds what was saved",
+             "checkpoint holds the values at the time of the call, although the source changes as soon as "
+             "staging_completed is ready (before the upload is waited for)",
              "TestStateDictStager.test_async_save_can_reuse_default_stager (fork 00d947a6)", Profile::upstream,
              kBothSources, kPageable, reuses_stager_case, kAsyncSave);
   add_matrix(registry, "async_save_no_memory_leak",
