@@ -235,8 +235,8 @@ TEST(AsyncMutants, CachedBlockingStagerReturnsItsFirstResult) {
 }
 
 TEST(AsyncMutants, AsyncSaveStagesInsideTheUpload) {
-  expect_caught(AsyncFlaw::stages_late, {"stager.async_save_reuses_stager.cpu.pin0_share0"},
-                "stager.default_stager.sync.cpu.pin0_share0");
+  expect_caught(AsyncFlaw::stages_late, {"stager.async_save_staged_before_training_goes_on.cpu.pin0_share0"},
+                "stager.async_save_reuses_stager.cpu.pin0_share0");
 }
 
 TEST(AsyncMutants, CopiesIgnoreTheCallersStream) {
