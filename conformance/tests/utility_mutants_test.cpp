@@ -57,6 +57,12 @@ enum class UtilityFlaw {
   gather_swaps_inner_blocks,    // gather_state_dict swaps two blocks of a DTensor sharded along dim >= 2
   create_uninitialised,         // create_cpu_state_dict leaves leftover bytes in its buffers
   paths_drop_empty_sequences,   // traverse and flatten drop empty lists and tuples
+  create_keeps_strides,         // create_cpu_state_dict gives a view's buffer the view's strides (empty_like)
+  distribute_aliases_full,      // distribute_state_dict stores the full dict's own tensors where they fit
+  broadcast_copies_on_root,     // broadcast_state_dict gives rank 0 copies of its full dict's storages
+  copy_error_names_top_key,     // copy_state_dict's companion errors name only the top-level key
+  broadcast_splits_nodes,       // broadcast_state_dict makes a list reached twice two lists off rank 0
+  broadcast_drops_inner_attrs,  // broadcast_state_dict drops the attributes of tensors inside dict entries
 };
 
 // A ShardedTensor (anywhere under dicts) with its local shards' offsets reset to 0.
@@ -212,6 +218,39 @@ bool clear_mismatching_level(Value& root, const dist::ObjectPath& path) {
   return false;
 }
 
+// Each top-level tensor of `d` whose source in `source` is laid out otherwise than contiguously from
+// offset 0 moved onto a zeroed buffer of the source storage's size, with the source's layout.
+void keep_source_layouts(const Value& source, Value& d) {
+  if (source.kind() != Value::Kind::dict || d.kind() != Value::Kind::dict) return;
+  std::vector<std::pair<DictKey, Value>> moved;
+  for (const auto& [k, v] : d.as_dict().entries()) {
+    const Value* s = source.as_dict().find(k);
+    if (s == nullptr || !s->is_tensor() || !v.is_tensor()) continue;
+    const Tensor& src = s->as_tensor();
+    if (src.is_contiguous() && src.storage_offset() == 0) continue;
+    moved.emplace_back(k, Value(src.on_storage(Storage::allocate(src.storage().nbytes(), Device::cpu()))));
+  }
+  for (auto& [k, v] : moved) d.as_dict().set(k, v);
+}
+
+// Each top-level tensor of `d` moved onto a copy of its storage (one copy per storage: views stay views).
+void copy_top_level_storages(Value& d) {
+  if (d.kind() != Value::Kind::dict) return;
+  std::map<const void*, Storage> copies;
+  std::vector<std::pair<DictKey, Value>> moved;
+  for (const auto& [k, v] : d.as_dict().entries()) {
+    if (!v.is_tensor() || !v.as_tensor().storage().defined()) continue;
+    const Storage& from = v.as_tensor().storage();
+    auto [it, fresh] = copies.try_emplace(from.identity());
+    if (fresh) {
+      it->second = Storage::allocate(from.nbytes(), from.device());
+      copy_bytes(it->second, 0, from, 0, from.nbytes());
+    }
+    moved.emplace_back(k, Value(v.as_tensor().on_storage(it->second)));
+  }
+  for (auto& [k, v] : moved) d.as_dict().set(k, v);
+}
+
 // The reference utilities with one flaw.
 class MutantUtilities final : public StateDictUtilitiesUnderTest {
  public:
@@ -304,6 +343,11 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
     if (flaw_ == UtilityFlaw::create_aliases) return inner_->offload_state_dict_to_cpu(sd, 0, {}, false);
     if (flaw_ == UtilityFlaw::create_always_pinned_shared) return inner_->create_cpu_state_dict(sd, true, true);
     if (flaw_ == UtilityFlaw::create_never_shares) return inner_->create_cpu_state_dict(sd, pin, false);
+    if (flaw_ == UtilityFlaw::create_keeps_strides) {
+      Value out = inner_->create_cpu_state_dict(sd, pin, share);
+      keep_source_layouts(sd, out);
+      return out;
+    }
     if (flaw_ == UtilityFlaw::create_uninitialised) {
       Value out = inner_->create_cpu_state_dict(sd, pin, share);
       fill_with_leftovers(sd, out);
@@ -339,6 +383,14 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
         for (const auto& [from, to] : large) Tensor(to).copy_(from);
       });
       return out;
+    }
+    if (flaw_ == UtilityFlaw::copy_error_names_top_key) {
+      try {
+        return inner_->copy_state_dict(src, dst, non_blocking, type_check);
+      } catch (const InvalidArgument& e) {
+        const std::string top = e.path().substr(0, e.path().find_first_of(".["));
+        throw InvalidArgument(e.detail(), top);
+      }
     }
     if (flaw_ == UtilityFlaw::copy_unchecked) {
       try {
@@ -447,6 +499,17 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
     inner_->distribute_tensors(local, rest);
   }
   void distribute_state_dict(const Value& full, Value& local, Device device) override {
+    if (flaw_ == UtilityFlaw::distribute_aliases_full) {
+      inner_->distribute_state_dict(full, local, device);
+      std::vector<std::pair<DictKey, Value>> aliased;  // the full dict's own tensor where it fits
+      for (const auto& [k, v] : local.as_dict().entries()) {
+        const Value* f = full.as_dict().find(k);
+        if (f != nullptr && f->is_tensor() && v.is_tensor() && f->as_tensor().device() == v.as_tensor().device())
+          aliased.emplace_back(k, *f);
+      }
+      for (auto& [k, v] : aliased) local.as_dict().set(k, v);
+      return;
+    }
     if (flaw_ != UtilityFlaw::distribute_adds_no_keys) {
       inner_->distribute_state_dict(full, local, device);
       return;
@@ -464,6 +527,29 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
                             Device device) override {
     inner_->broadcast_state_dict(full, local, world, strict && flaw_ != UtilityFlaw::strict_ignored, cpu_offload,
                                  device);
+    if (flaw_ == UtilityFlaw::broadcast_copies_on_root && world.rank() == 0) copy_top_level_storages(local);
+    if (flaw_ == UtilityFlaw::broadcast_splits_nodes && world.rank() != 0 && local.kind() == Value::Kind::dict) {
+      std::vector<std::pair<DictKey, Value>> split;  // every list inside a dict entry becomes a list of its own
+      for (const auto& [k, v] : local.as_dict().entries()) {
+        if (v.kind() != Value::Kind::dict) continue;
+        auto d = std::make_shared<Dict>();
+        for (const auto& [ik, iv] : v.as_dict().entries())
+          d->set(ik, iv.kind() == Value::Kind::list ? Value::list(iv.as_list().items) : iv);
+        split.emplace_back(k, Value(d));
+      }
+      for (auto& [k, v] : split) local.as_dict().set(k, v);
+    }
+    if (flaw_ == UtilityFlaw::broadcast_drops_inner_attrs && world.rank() != 0 && local.kind() == Value::Kind::dict) {
+      std::vector<std::pair<DictKey, Value>> split;  // a tensor inside a dict entry loses its attributes
+      for (const auto& [k, v] : local.as_dict().entries()) {
+        if (v.kind() != Value::Kind::dict) continue;
+        auto d = std::make_shared<Dict>();
+        for (const auto& [ik, iv] : v.as_dict().entries())
+          d->set(ik, iv.is_tensor() ? Value(iv.as_tensor().on_storage(iv.as_tensor().storage())) : iv);
+        split.emplace_back(k, Value(d));
+      }
+      for (auto& [k, v] : split) local.as_dict().set(k, v);
+    }
     if (flaw_ != UtilityFlaw::broadcast_loses_sharing || world.rank() == 0 || local.kind() != Value::Kind::dict) return;
     std::map<const void*, int> seen;  // a storage reached again gets a copy of its own
     std::vector<std::pair<DictKey, Value>> copies;
@@ -701,6 +787,38 @@ TEST(Mutants, UtilitiesCreatingUninitialisedBuffers) {
 TEST(Mutants, UtilitiesLosingEmptySequencesInPaths) {
   expect_utility_flaw_caught(UtilityFlaw::paths_drop_empty_sequences, {"utils.path_helpers.cpu.default"},
                              "utils.type_check.cpu.default");
+}
+
+TEST(Mutants, UtilitiesCreatingBuffersWithTheSourcesStrides) {
+  expect_utility_flaw_caught(UtilityFlaw::create_keeps_strides, {"utils.create_cpu_state_dict_views.cpu.default"},
+                             "utils.create_cpu_state_dict.cpu.pin0_share0.ws2");
+}
+
+TEST(Mutants, UtilitiesDistributingTheFullDictsOwnTensors) {
+  expect_utility_flaw_caught(UtilityFlaw::distribute_aliases_full, {"utils.distribute_state_dict.cpu.default.ws2"},
+                             "utils.broadcast_state_dict.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesBroadcastCopyingOnRankZero) {
+  expect_utility_flaw_caught(UtilityFlaw::broadcast_copies_on_root, {"utils.broadcast_state_dict.cpu.default.ws2"},
+                             "utils.distribute_state_dict.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesCompanionErrorsNamingTheTopKey) {
+  expect_utility_flaw_caught(UtilityFlaw::copy_error_names_top_key, {"utils.copy_companion_mismatch.cpu.default"},
+                             "utils.similarity_compares.cpu.default");
+}
+
+TEST(Mutants, UtilitiesBroadcastSplittingSharedNodes) {
+  expect_utility_flaw_caught(
+      UtilityFlaw::broadcast_splits_nodes,
+      {"utils.broadcast_state_dict.cpu.default.ws2", "utils.broadcast_state_dict.strict.cpu.default.ws4"},
+      "utils.distribute_state_dict.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesBroadcastDroppingInnerAttributes) {
+  expect_utility_flaw_caught(UtilityFlaw::broadcast_drops_inner_attrs, {"utils.broadcast_state_dict.cpu.default.ws2"},
+                             "utils.distribute_state_dict.cpu.default.ws2");
 }
 
 }  // namespace

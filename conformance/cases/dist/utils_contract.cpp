@@ -2,6 +2,7 @@
 // inputs, the levels an unlisted rank gets back, tuples kept, create_cpu_state_dict's 0-dim and
 // shard-less values, and what similarity compares.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "../../harness/dist_fixtures.h"
 #include "../../harness/fixtures.h"
@@ -197,8 +198,9 @@ void offload_dtensor_case(CaseContext& ctx, Source src, int) {
   }
 }
 
-// B.6.7 on views (C.4.8): create_cpu_state_dict gives every tensor leaf a buffer of its own, views of
-// one storage included (as upstream), and copy_state_dict then fills each with its own values.
+// B.6.7 on views (C.4.8): create_cpu_state_dict gives every tensor leaf a contiguous buffer of its
+// own, views of one storage included (as upstream), and copy_state_dict then fills each with its own
+// values.
 void create_on_views_case(CaseContext& ctx, Source src, int) {
   const Device dev = source_device(src);
   const Tensor base = Tensor::random({6, 4}, DType::float32, 651, dev);
@@ -217,6 +219,10 @@ void create_on_views_case(CaseContext& ctx, Source src, int) {
     ctx.check(ta.device().is_cpu() && Tensor::equal(ta, sd[keys[i]].as_tensor().to(Device::cpu())), keys[i], "values",
               "the filled buffer does not hold the source's values");
     ctx.check(!ta.storage().is_alias_of(base.storage()), keys[i], "copy", "aliases the source");
+    ctx.check(ta.is_contiguous() && ta.storage_offset() == 0, keys[i], "layout",
+              fmt::format("the created buffer is not contiguous from offset 0 (strides [{}], offset {}; upstream's "
+                          "torch.empty(size) is)",
+                          fmt::join(ta.strides(), ", "), ta.storage_offset()));
     for (std::size_t j = i + 1; j < keys.size(); ++j) {
       ctx.check(!ta.storage().is_alias_of(filled[keys[j]].as_tensor().storage()), keys[i], "own buffer",
                 fmt::format("shares its buffer with {} (every leaf gets its own, as upstream)", keys[j]));
@@ -298,8 +304,8 @@ STAGEKIT_CONFORMANCE_CASES(utils_contract) {
                   "strict (spec C.4.4, a documented divergence)", Profile::strict, kBothSources, one,
                   container_types_kept_case, utilities_requirements());
   add_world_cases(registry, "utils", "create_cpu_state_dict_views",
-                  "create_cpu_state_dict gives every tensor leaf its own buffer, views of one storage included (as "
-                  "upstream), and copy_state_dict fills each with its own values",
+                  "create_cpu_state_dict gives every tensor leaf its own contiguous buffer, views of one storage "
+                  "included (as upstream), and copy_state_dict fills each with its own values",
                   "strict (spec B.6.7, C.4.8)", Profile::strict, kBothSources, one, create_on_views_case,
                   utilities_requirements());
   add_world_cases(registry, "utils", "similarity_compares",

@@ -172,6 +172,34 @@ void copy_checks_companions(CaseContext& ctx, Source src, int) {
     ctx.check(!utils.check_state_dict_similarity(source, v.companion), fmt::format("<{}>", v.name), "similarity",
               "reported similar");
   }
+  // A mismatch three levels down names the whole path (model, layers, 0, w, in order), not its top.
+  {
+    const Value nested_source = Value::dict(
+        {{"model",
+          Value::dict({{"layers", Value::list({Value::dict(
+                                      {{"w", Value(Tensor::arange(6, DType::float32, device).view({2, 3}))}})})}})}});
+    const Value nested_companion = Value::dict(
+        {{"model",
+          Value::dict(
+              {{"layers", Value::list({Value::dict({{"w", Value(Tensor::zeros({3, 2}, DType::float32))}})})}})}});
+    std::string named;
+    try {
+      (void)utils.copy_state_dict(nested_source, nested_companion, false, true);
+    } catch (const InvalidArgument& e) {
+      named = e.path().empty() ? std::string(e.what()) : e.path();
+    } catch (const std::exception& e) {
+      named = "<not an invalid-argument error> " + std::string(e.what());
+    }
+    std::size_t at = 0;
+    bool in_order = !named.empty();
+    for (const char* part : {"model", "layers", "0", "w"}) {
+      at = in_order ? named.find(part, at) : std::string::npos;
+      in_order = at != std::string::npos;
+    }
+    ctx.check(in_order, "model.layers.0.w", "error path",
+              named.empty() ? "copy_state_dict accepted a companion whose model.layers[0].w has another shape"
+                            : fmt::format("the error names '{}', not the whole path model.layers.0.w", named));
+  }
   // The matching companion: tensors copied, non-tensor leaves of the companion untouched, the result
   // holds the companion's tensors and the source's non-tensor values.
   // A companion of its own (the mismatching ones above share ok_b, which a failed copy may have
@@ -239,7 +267,8 @@ STAGEKIT_CONFORMANCE_CASES(dist_create_copy) {
   const std::array<int, 1> one = {1};
   add_world_cases(registry, "utils", "copy_companion_mismatch",
                   "copy_state_dict rejects a companion with a missing or extra key, another list length, dtype, shape "
-                  "or kind, naming the path; a matching one gets the tensors and keeps its non-tensor leaves; a "
+                  "or kind, naming the whole path (three levels down too); a matching one gets the tensors and keeps "
+                  "its non-tensor leaves; a "
                   "non-blocking copy from CPU sources has completed on return",
                   "strict", Profile::strict, kBothSources, one, copy_checks_companions, utilities_with({}));
   add_world_cases(registry, "utils", "similarity_no_side_effect",

@@ -38,6 +38,30 @@ Value full_dict(int ws, Device device) {
                       {"unknown_tensor", Value(full_of({2, 2}, 33, device))}});
 }
 
+// A non-tensor entry with a list reached twice and a tensor with an attribute inside.
+Value shared_node_entry(Device device) {
+  const Value twice = Value::list({Value(std::int64_t{1}), Value(std::string("two"))});
+  Tensor t = full_of({3}, 35, device);
+  t.set_attr("note", Value(std::string("kept")));
+  return Value::dict({{"first", twice}, {"again", twice}, {"t", Value(t)}});
+}
+
+// On every rank, the entry shared_node_entry() made on rank 0: the list reached twice is one node,
+// and the tensor inside keeps its attribute and values.
+void check_shared_node_entry(CaseContext& ctx, int r, const Value& meta) {
+  ctx.require(meta.kind() == Value::Kind::dict && meta.as_dict().contains(std::string("first")) &&
+                  meta.as_dict().contains(std::string("again")) && meta.as_dict().contains(std::string("t")),
+              at_rank(r, "meta"), "non-tensor entries", "the entry with a list reached twice did not arrive whole");
+  ctx.check(meta["first"].identity() != nullptr && meta["first"].identity() == meta["again"].identity(),
+            at_rank(r, "meta.again"), "aliasing", "a list reached twice on rank 0 arrived as two lists");
+  const Value t = meta["t"];
+  ctx.require(t.is_tensor(), at_rank(r, "meta.t"), "kind", "not a tensor");
+  check_equal(ctx, r, "meta.t", t.as_tensor(), full_of({3}, 35, Device::cpu()));
+  ctx.check(t.as_tensor().has_attr("note") && t.as_tensor().attr("note").kind() == Value::Kind::string &&
+                t.as_tensor().attr("note").as_string() == "kept",
+            at_rank(r, "meta.t"), "attributes", "a tensor inside a non-tensor entry lost its attribute 'note'");
+}
+
 void check_distributed(CaseContext& ctx, int r, int ws, const Value& local, const std::shared_ptr<DTensor>& before,
                        Device device) {
   const Value dt = local["dt"];
@@ -65,8 +89,15 @@ void distribute_state_dict(CaseContext& ctx, Source src, int ws) {
     const Device device = source_device(src);
     Value local = local_placeholders(r, ws, device);
     const auto before = local["dt"].as_dtensor_node();
-    ctx.utilities().distribute_state_dict(full_dict(ws, device), local, device);
+    const Value full = full_dict(ws, device);
+    ctx.utilities().distribute_state_dict(full, local, device);
     check_distributed(ctx, r, ws, local, before, device);
+    // Copies: a tensor and a 0-dim tensor never alias the full dict's, even on the same device.
+    for (const char* key : {"w", "step"}) {
+      const Value got = local[key];
+      ctx.check(got.is_tensor() && !got.as_tensor().storage().is_alias_of(full[key].as_tensor().storage()),
+                at_rank(r, key), "copy", "the local dict holds the full dict's own tensor (a copy is due)");
+    }
     ctx.check(local["name"].kind() == Value::Kind::string && local["name"].as_string() == "adam", at_rank(r, "name"),
               "keys", "a non-tensor entry must be added even where the key is absent locally");
     ctx.check(local["local_only"].as_int() == 7, at_rank(r, "local_only"), "keys", "a local-only entry was changed");
@@ -85,11 +116,30 @@ void broadcast_state_dict(CaseContext& ctx, Source src, int ws, bool strict) {
       full = full_dict(ws, device);
       full.as_dict().set("base", Value(base));
       full.as_dict().set("view", Value(base.narrow(1, 2, 3)));  // strides [6, 1], storage offset 2
+      full.as_dict().set("meta", shared_node_entry(device));
     }
-    local.as_dict().set("base", Value(Tensor::zeros({4, 6}, DType::float32, device)));
-    local.as_dict().set("view", Value(Tensor::zeros({4, 3}, DType::float32, device)));
+    const Value placeholders = Value::dict({{"base", Value(Tensor::zeros({4, 6}, DType::float32, device))},
+                                            {"view", Value(Tensor::zeros({4, 3}, DType::float32, device))},
+                                            {"w", local["w"]}});
+    local.as_dict().set("base", placeholders["base"]);
+    local.as_dict().set("view", placeholders["view"]);
+    local.as_dict().set("meta", Value());
     ctx.utilities().broadcast_state_dict(full, local, comm, strict, false, device);
     check_distributed(ctx, r, ws, local, before, device);
+    // Rank 0's host results share its full dict's storages (nothing is copied there); no rank's result
+    // writes into the placeholders the caller holds.
+    for (const char* key : {"w", "base", "view"}) {
+      const Value got = local[key];
+      if (!got.is_tensor()) continue;
+      const Storage& storage = got.as_tensor().storage();
+      if (r == 0 && got.as_tensor().device().is_cpu() && full[key].as_tensor().device().is_cpu()) {
+        ctx.check(storage.is_alias_of(full[key].as_tensor().storage()), at_rank(r, key), "no copy on rank 0",
+                  "rank 0's result does not share the storage of its full dict's tensor (it copies nothing there)");
+      }
+      ctx.check(!storage.is_alias_of(placeholders[key].as_tensor().storage()), at_rank(r, key), "new tensors",
+                "the result writes into the local placeholder's storage instead of holding the broadcast tensor");
+    }
+    check_shared_node_entry(ctx, r, local["meta"]);
     // Entries that are views of one storage on rank 0 are views of one storage on every rank, with
     // rank 0's strides and offset (stagekit's choice: upstream's receivers get a tensor per key).
     const Value got_base = local["base"];
@@ -224,8 +274,8 @@ STAGEKIT_CONFORMANCE_CASES(dist_distribute) {
                   "strict", Profile::strict, kBothSources, kWorlds2And4, distribute_tensors_meta,
                   utilities_requirements());
   add_world_cases(registry, "utils", "distribute_state_dict",
-                  "distribute_state_dict: each rank's DTensor gets its block (uneven rows), tensors the full tensor, "
-                  "0-dim tensors a CPU copy, non-tensors are added, unknown tensors are not",
+                  "distribute_state_dict: each rank's DTensor gets its block (uneven rows), tensors a copy of the full "
+                  "tensor, 0-dim tensors a CPU copy, non-tensors are added, unknown tensors are not",
                   "strict", Profile::strict, kBothSources, kWorlds2And4, distribute_state_dict,
                   utilities_requirements());
   for (bool strict : {false, true}) {
@@ -233,8 +283,9 @@ STAGEKIT_CONFORMANCE_CASES(dist_distribute) {
         registry, "utils", strict ? CaseName("broadcast_state_dict", {"strict"}) : CaseName("broadcast_state_dict"),
         strict ? "broadcast_state_dict(strict): as without strict, and local keys rank 0 lacks are removed"
                : "broadcast_state_dict from rank 0: blocks, full tensors and 0-dim CPU tensors arrive on every "
-                 "rank; non-tensors only where the key exists locally; views of one storage stay views of one "
-                 "storage, with rank 0's strides and offset",
+                 "rank; non-tensors only where the key exists locally (a node reached twice stays one node, a tensor "
+                 "inside keeps its attributes); views of one storage stay views of one storage, with rank 0's "
+                 "strides and offset; rank 0 copies nothing, the other ranks share nothing with the caller",
         "strict", Profile::strict, kBothSources, kWorlds2And4,
         [strict](CaseContext& ctx, Source s, int ws) { broadcast_state_dict(ctx, s, ws, strict); },
         utilities_requirements());
