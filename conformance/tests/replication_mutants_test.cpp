@@ -46,6 +46,7 @@ enum class Flaw {
                                  // timeout says; only the one that receives first applies it
   drops_empty_containers,        // the replica, returned and loaded, loses every dict entry holding an empty
                                  // dict or list (an optimizer's state before its first step)
+  file_name_swapped,             // persists (and reports) rank_<p>_replica_partner_<r>: the two ranks swapped
 };
 
 // The world the replication cases run on (kWorld4): what upstream's stager reads as the size of the
@@ -202,6 +203,10 @@ class FlawedStager final : public ReplicationStagerUnderTest {
       }
     }
     Value got = inner_->stage(flaw_ == Flaw::accepts_parameters ? without_parameters(sd) : sd);
+    if (flaw_ == Flaw::file_name_swapped) {
+      std::error_code ec;
+      fs::rename(inner_->persisted_path(), persisted_path(), ec);
+    }
     if (flaw_ == Flaw::loses_sharing) return clone_leaves(got);
     if (flaw_ == Flaw::plain_containers) return plain_top_level_containers(got);
     if (flaw_ == Flaw::drops_empty_containers) return without_empty_containers(got);
@@ -209,7 +214,16 @@ class FlawedStager final : public ReplicationStagerUnderTest {
     return got;
   }
   std::string storage_dir() const override { return inner_ ? inner_->storage_dir() : std::string("/nonexistent"); }
-  std::string persisted_path() const override { return inner_->persisted_path(); }
+  std::string persisted_path() const override {
+    if (flaw_ != Flaw::file_name_swapped) return inner_->persisted_path();
+    const std::string name = "rank_" + std::to_string(partner_) + "_replica_partner_" + std::to_string(rank_);
+    return (fs::path(inner_->storage_dir()) / (name + ".replica")).string();
+  }
+  // This stager's rank and its partner's, for the flaws that name files after them.
+  void set_pair(int rank, int partner) {
+    rank_ = rank;
+    partner_ = partner;
+  }
   void close() override {
     if (!inner_) return;
     inner_->close();
@@ -224,6 +238,8 @@ class FlawedStager final : public ReplicationStagerUnderTest {
   std::unique_ptr<ReplicationStagerUnderTest> inner_;
   Flaw flaw_;
   std::chrono::milliseconds timeout_;
+  int rank_ = -1;
+  int partner_ = -1;
 };
 
 class FlawedImplementation final : public Implementation {
@@ -256,7 +272,9 @@ class FlawedImplementation final : public Implementation {
       fs::remove(inner->storage_dir(), ec);  // (still empty) made again by the first stage
       return std::make_unique<FlawedStager>(std::move(inner), flaw_, config.timeout);
     }
-    return std::make_unique<FlawedStager>(reference_->make_replication_stager(comm, c), flaw_, config.timeout);
+    auto stager = std::make_unique<FlawedStager>(reference_->make_replication_stager(comm, c), flaw_, config.timeout);
+    stager->set_pair(comm.rank(), (comm.rank() + comm.size() / 2) % comm.size());
+    return stager;
   }
   Value load_replica(const std::string& path) override {
     if (flaw_ == Flaw::unchecked_region) return load_ignoring_a_region(path);
@@ -415,6 +433,11 @@ TEST(ReplicationMutants, DefaultDirectoryMadeOnlyAtTheFirstStage) {
 TEST(ReplicationMutants, IgnoresTheStorageDirectory) {
   expect_caught(Flaw::ignores_storage_dir, {"replication.persistence_custom_dir.cpu.default.ws2"},
                 "replication.persistence_default_dir.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, SwapsTheRanksInTheReplicaFileName) {
+  expect_caught(Flaw::file_name_swapped, {"replication.persisted_file_name.cpu.default.ws2"},
+                "replication.persistence_custom_dir.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, PairsRanksWithTheDefaultGroupsSize) {

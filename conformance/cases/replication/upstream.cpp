@@ -1,7 +1,9 @@
 // Replication cases mirroring upstream's TestReplicationStager (spec A.3): basic exchange, DTensors,
 // ShardedTensors, persistence with the default and a custom directory. The verifiers are strict
 // where upstream's are lax (C.3.7): the exact key set must arrive, and every tensor must match the
-// partner's bit for bit with its layout.
+// partner's bit for bit with its layout. Beside them, strict cases on what upstream's test leaves
+// unchecked about the storage directory: the replica file's name (spec B.3.5) and what close() keeps
+// (C.3.6).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <fmt/std.h>
@@ -197,6 +199,28 @@ void persistence_custom_dir(CaseContext& ctx, Source, int ws) {
   });
 }
 
+// Spec B.3.5: the replica this rank keeps is "<storage_dir>/rank_<r>_replica_partner_<p>" plus the
+// format's extension (upstream's .pt, stagekit's .replica), and it is the only file there. Upstream's
+// test reads the path back from the stager itself, so a stager reporting another name passes it.
+void persisted_file_name(CaseContext& ctx, Source, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& world) {
+    const int r = world.rank();
+    const int p = partner_of(r, ws);
+    ScratchDir dir("stagekit-replication");
+    auto stager = make_replication_stager_or_fail(ctx, r, world, replication_config(dir.path()));
+    if (!stager) return;
+    if (replicate_or_fail(ctx, r, *stager, simple_state_dict(r), "stage")) {
+      const fs::path path = stager->persisted_path();
+      const std::string expected = fmt::format("rank_{}_replica_partner_{}", r, p);
+      ctx.check(path.stem() == expected, at_rank(r, path.string()), "file name",
+                fmt::format("the replica of rank {} is named '{}', expected '{}' plus an extension", p,
+                            path.filename().string(), expected));
+      check_only_replica_left(ctx, r, dir.path(), path, "after a stage");
+    }
+    stager->close();
+  });
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(replication_upstream) {
@@ -227,6 +251,10 @@ STAGEKIT_CONFORMANCE_CASES(replication_upstream) {
                         "close() keeps the storage directory it created and the replica in it, which still loads to "
                         "the partner's state dict (stagekit's choice for spec C.3.6: a restarted process recovers)",
                         "strict (spec C.3.6)", Profile::strict, kWorld2, close_keeps_replica);
+  add_replication_cases(registry, "persisted_file_name",
+                        "the replica is persisted as <storage_dir>/rank_<r>_replica_partner_<p> plus the format's "
+                        "extension (upstream: .pt), this rank first, the only file in the storage directory",
+                        "strict (spec B.3.5)", Profile::strict, kWorld2, persisted_file_name);
 }
 
 }  // namespace stagekit::conformance

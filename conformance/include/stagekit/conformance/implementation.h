@@ -162,7 +162,8 @@ class ReplicationStagerUnderTest {
   virtual Value stage(const Value& state_dict) = 0;
   // The storage directory in use (as given, or the one created).
   [[nodiscard]] virtual std::string storage_dir() const = 0;
-  // The file holding the replica this rank keeps for its partner.
+  // The file holding the replica this rank keeps for its partner p: as upstream names it (spec B.3.5),
+  // "<storage_dir>/rank_<r>_replica_partner_<p>" plus the format's extension (upstream's is .pt).
   [[nodiscard]] virtual std::string persisted_path() const = 0;
   virtual void close() = 0;
 };
