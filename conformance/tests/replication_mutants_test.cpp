@@ -15,6 +15,7 @@
 #include "container_mutations.h"
 #include "stagekit/adapter/reference_implementation.h"
 #include "stagekit/conformance/case.h"
+#include "stagekit/core/dtensor.h"
 #include "stagekit/core/sharded_tensor.h"
 #include "stagekit/dist/communicator.h"
 
@@ -47,6 +48,7 @@ enum class Flaw {
   drops_empty_containers,        // the replica, returned and loaded, loses every dict entry holding an empty
                                  // dict or list (an optimizer's state before its first step)
   file_name_swapped,             // persists (and reports) rank_<p>_replica_partner_<r>: the two ranks swapped
+  loader_dtensor_rank0,          // load_replica rebuilds every DTensor with rank 0 (stage()'s replica is right)
 };
 
 // The world the replication cases run on (kWorld4): what upstream's stager reads as the size of the
@@ -164,6 +166,18 @@ Value without_empty_containers(const Value& v) {
   return Value(out);
 }
 
+// `v` with every DTensor in its dicts rebuilt as rank 0's (same local tensor and spec).
+Value dtensors_on_rank0(const Value& v) {
+  if (v.kind() == Value::Kind::dtensor) {
+    const DTensor& d = *v.as_dtensor_node();
+    return Value(std::make_shared<DTensor>(d.local(), d.spec(), 0));
+  }
+  if (v.kind() != Value::Kind::dict) return v;
+  auto d = std::make_shared<Dict>();
+  for (const auto& [k, i] : v.as_dict().entries()) d->set(k, dtensors_on_rank0(i));
+  return Value(d);
+}
+
 class FlawedStager final : public ReplicationStagerUnderTest {
  public:
   FlawedStager(std::unique_ptr<ReplicationStagerUnderTest> inner, Flaw flaw, std::chrono::milliseconds timeout,
@@ -279,6 +293,7 @@ class FlawedImplementation final : public Implementation {
   Value load_replica(const std::string& path) override {
     if (flaw_ == Flaw::unchecked_region) return load_ignoring_a_region(path);
     if (flaw_ == Flaw::drops_empty_containers) return without_empty_containers(reference_->load_replica(path));
+    if (flaw_ == Flaw::loader_dtensor_rank0) return dtensors_on_rank0(reference_->load_replica(path));
     if (flaw_ != Flaw::stale_loader) return reference_->load_replica(path);
     std::lock_guard lock(mutex_);
     try {
@@ -438,6 +453,12 @@ TEST(ReplicationMutants, IgnoresTheStorageDirectory) {
 TEST(ReplicationMutants, SwapsTheRanksInTheReplicaFileName) {
   expect_caught(Flaw::file_name_swapped, {"replication.persisted_file_name.cpu.default.ws2"},
                 "replication.persistence_custom_dir.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, LoadsDTensorsAsRankZeros) {
+  expect_caught(Flaw::loader_dtensor_rank0,
+                {"replication.dtensor_round_trip.cpu.default.ws2", "replication.dtensor_round_trip.cpu.default.ws4"},
+                "replication.dtensors.cpu.default.ws4");
 }
 
 TEST(ReplicationMutants, PairsRanksWithTheDefaultGroupsSize) {

@@ -1,6 +1,6 @@
 // Replication beyond upstream's tests (strict, spec C.3.2 and C.3.8): storage sharing between leaves
-// survives the exchange and the replica file, every non-tensor leaf kind round-trips, and partners
-// are paired in the rank space of the communicator the stager was made with.
+// survives the exchange and the replica file, every non-tensor leaf kind and DTensors round-trip, and
+// partners are paired in the rank space of the communicator the stager was made with.
 #include <fmt/format.h>
 #include <fmt/std.h>
 
@@ -34,6 +34,13 @@ void round_trip(CaseContext& ctx, int ws, Make make) {
 void storage_sharing(CaseContext& ctx, Source, int ws) { round_trip(ctx, ws, shared_storage_state_dict); }
 
 void mixed_leaves(CaseContext& ctx, Source, int ws) { round_trip(ctx, ws, mixed_leaves_state_dict); }
+
+// Upstream's test_replication_dtensors checks only the returned replica (and only each DTensor's
+// local block and first placement); here the persisted file must load back to the same DTensors too,
+// spec and rank (the partner's) included.
+void dtensor_round_trip(CaseContext& ctx, Source, int ws) {
+  round_trip(ctx, ws, [ws](int rank) { return dtensor_state_dict(rank, ws); });
+}
 
 void subgroup_ranks(CaseContext& ctx, Source, int ws) {
   ctx.run_ranks(ws, [&](dist::Communicator& world) {
@@ -118,6 +125,12 @@ STAGEKIT_CONFORMANCE_CASES(replication_fidelity) {
       "kinds (OrderedDict, a defaultdict with its default_factory, namedtuple, set, frozenset, __slots__ object) "
       "round-trip exactly",
       "strict", Profile::strict, kWorlds2And4, mixed_leaves);
+  Requirements dtensor;
+  dtensor.dtensor = true;
+  add_replication_cases(registry, "dtensor_round_trip",
+                        "DTensors (Shard(0) and Replicate) keep their local block, spec and rank (the partner's) "
+                        "in the returned replica and in the replica file loaded back",
+                        "strict", Profile::strict, kWorlds2And4, dtensor_round_trip, dtensor);
   add_replication_cases(registry, "parameter_leaf_refused",
                         "a parameter (nn.Parameter) leaf is refused with an invalid_argument error naming its path, "
                         "the partner gets an error at once and the other pairs replicate as usual",
