@@ -2,6 +2,7 @@
 // (spec B.3.5, C.3) are run through the cases that check it, which must fail, while a case that does
 // not depend on that property passes.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -9,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "case_outcome.h"
@@ -49,6 +51,7 @@ enum class Flaw {
                                  // dict or list (an optimizer's state before its first step)
   file_name_swapped,             // persists (and reports) rank_<p>_replica_partner_<r>: the two ranks swapped
   loader_dtensor_rank0,          // load_replica rebuilds every DTensor with rank 0 (stage()'s replica is right)
+  default_dir_name,              // without a storage directory, makes "stagekit-replica-XXXXXX" in the temp dir
 };
 
 // The world the replication cases run on (kWorld4): what upstream's stager reads as the size of the
@@ -276,6 +279,11 @@ class FlawedImplementation final : public Implementation {
       return std::make_unique<FlawedStager>(std::move(inner), flaw_, config.timeout, std::move(sized));
     }
     if (flaw_ == Flaw::ignores_storage_dir) c.storage_dir.reset();
+    if (flaw_ == Flaw::default_dir_name && !c.storage_dir) {
+      std::string templ = (fs::temp_directory_path() / "stagekit-replica-XXXXXX").string();
+      if (::mkdtemp(templ.data()) == nullptr) throw IoError("cannot create the storage directory " + templ);
+      c.storage_dir = templ;
+    }
     if (flaw_ == Flaw::timeout_when_receiving_first && comm.size() % 2 == 0 &&
         comm.rank() < (comm.rank() + comm.size() / 2) % comm.size()) {
       c.timeout = std::chrono::minutes(30);
@@ -459,6 +467,11 @@ TEST(ReplicationMutants, LoadsDTensorsAsRankZeros) {
   expect_caught(Flaw::loader_dtensor_rank0,
                 {"replication.dtensor_round_trip.cpu.default.ws2", "replication.dtensor_round_trip.cpu.default.ws4"},
                 "replication.dtensors.cpu.default.ws4");
+}
+
+TEST(ReplicationMutants, NamesTheDefaultDirectoryItsOwnWay) {
+  expect_caught(Flaw::default_dir_name, {"replication.default_dir_name.cpu.default.ws2"},
+                "replication.persistence_default_dir.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, PairsRanksWithTheDefaultGroupsSize) {

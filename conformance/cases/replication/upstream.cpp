@@ -2,8 +2,8 @@
 // ShardedTensors, persistence with the default and a custom directory. The verifiers are strict
 // where upstream's are lax (C.3.7): the exact key set must arrive, and every tensor must match the
 // partner's bit for bit with its layout. Beside them, strict cases on what upstream's test leaves
-// unchecked about the storage directory: the replica file's name (spec B.3.5) and what close() keeps
-// (C.3.6).
+// unchecked about the storage directory: the replica file's name and the default directory's name
+// (spec B.3.5), and what close() keeps (C.3.6).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <fmt/std.h>
@@ -221,6 +221,38 @@ void persisted_file_name(CaseContext& ctx, Source, int ws) {
   });
 }
 
+// Spec B.3.5: without a storage directory, a new uniquely named one is made directly in the system
+// temporary directory, its name "replication_stager_" plus a unique suffix (upstream's mkdtemp prefix).
+// Upstream's test checks only that the path starts with the temporary directory's.
+void default_dir_name(CaseContext& ctx, Source, int ws) {
+  constexpr std::string_view kPrefix = "replication_stager_";
+  ctx.run_ranks(ws, [&](dist::Communicator& world) {
+    const int r = world.rank();
+    auto stager = default_dir_stager(ctx, r, world);
+    if (!stager) return;
+    auto second = default_dir_stager(ctx, r, world);
+    const fs::path dir = stager->storage_dir();
+    const std::string name = dir.filename().string();
+    std::error_code ec;
+    ctx.check(fs::is_directory(dir, ec) && fs::equivalent(dir.parent_path(), fs::temp_directory_path(), ec),
+              at_rank(r, dir.string()), "storage directory",
+              fmt::format("the default storage directory is not a directory directly in the system temporary "
+                          "directory {}",
+                          fs::temp_directory_path()));
+    ctx.check(
+        name.starts_with(kPrefix) && name.size() > kPrefix.size(), at_rank(r, dir.string()), "directory name",
+        fmt::format("the default storage directory is named '{}', expected '{}' plus a unique suffix", name, kPrefix));
+    if (second) {
+      ctx.check(fs::path(second->storage_dir()) != dir, at_rank(r, dir.string()), "unique directory",
+                "a second stager made without a storage directory got the same directory as the first");
+      second->close();
+      remove_made_dir(second->storage_dir());
+    }
+    stager->close();
+    remove_made_dir(dir);
+  });
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(replication_upstream) {
@@ -255,6 +287,10 @@ STAGEKIT_CONFORMANCE_CASES(replication_upstream) {
                         "the replica is persisted as <storage_dir>/rank_<r>_replica_partner_<p> plus the format's "
                         "extension (upstream: .pt), this rank first, the only file in the storage directory",
                         "strict (spec B.3.5)", Profile::strict, kWorld2, persisted_file_name);
+  add_replication_cases(registry, "default_dir_name",
+                        "without a storage directory, each stager makes a new one directly in the system temporary "
+                        "directory, named replication_stager_ plus a unique suffix (upstream's prefix)",
+                        "strict (spec B.3.5)", Profile::strict, kWorld2, default_dir_name);
 }
 
 }  // namespace stagekit::conformance

@@ -150,7 +150,9 @@ class StateDictUtilitiesUnderTest {
 // Construction options of a replication stager, as in PyTorch's _ReplicationStager.
 struct ReplicationConfig {
   std::chrono::milliseconds timeout = std::chrono::seconds(30);
-  std::optional<std::string> storage_dir;  // nullopt: the implementation creates one in the temp dir
+  // nullopt: the implementation creates a new one in the system temp dir, named "replication_stager_"
+  // plus a unique suffix (upstream's prefix, spec B.3.5).
+  std::optional<std::string> storage_dir;
 };
 
 // A replication stager on one rank (spec B.3.5), reached when Capabilities::replication is declared.
