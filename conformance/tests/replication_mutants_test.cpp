@@ -52,6 +52,7 @@ enum class Flaw {
   file_name_swapped,             // persists (and reports) rank_<p>_replica_partner_<r>: the two ranks swapped
   loader_dtensor_rank0,          // load_replica rebuilds every DTensor with rank 0 (stage()'s replica is right)
   default_dir_name,              // without a storage directory, makes "stagekit-replica-XXXXXX" in the temp dir
+  timeout_unnamed,               // a timed-out exchange raises a timeout error that names no rank
 };
 
 // The world the replication cases run on (kWorld4): what upstream's stager reads as the size of the
@@ -209,6 +210,14 @@ class FlawedStager final : public ReplicationStagerUnderTest {
         std::error_code ec;
         fs::resize_file(path, fs::file_size(path, ec) / 2, ec);
         throw;
+      }
+    }
+    if (flaw_ == Flaw::timeout_unnamed) {
+      try {
+        return inner_->stage(sd);
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::timeout) throw;
+        throw TimeoutError("the replica exchange timed out");
       }
     }
     if (flaw_ == Flaw::reports_late) {
@@ -472,6 +481,13 @@ TEST(ReplicationMutants, LoadsDTensorsAsRankZeros) {
 TEST(ReplicationMutants, NamesTheDefaultDirectoryItsOwnWay) {
   expect_caught(Flaw::default_dir_name, {"replication.default_dir_name.cpu.default.ws2"},
                 "replication.persistence_default_dir.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, TimeoutErrorNamingNoRank) {
+  expect_caught(
+      Flaw::timeout_unnamed,
+      {"replication.partner_missing.cpu.default.ws2", "replication.partner_killed_mid_exchange.cpu.default.ws2"},
+      "replication.repeated_stages.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, PairsRanksWithTheDefaultGroupsSize) {

@@ -1,6 +1,6 @@
 // Replication under faults (strict, spec C.3.1, C.3.3, C.3.5): worlds that cannot be paired are
-// refused, a missing partner is a timeout error on either side of its pair (a survivor that sends
-// first or one that receives first) and leaves the previous replica intact, damaged replica files
+// refused, a missing partner is a timeout error naming it on either side of its pair (a survivor that
+// sends first or one that receives first) and leaves the previous replica intact, damaged replica files
 // are rejected by the loader, repeated stages replace the replica atomically, and a write that fails
 // (file-size limit) keeps the previous replica and leaves no temporary file.
 #include <fmt/format.h>
@@ -16,6 +16,7 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <span>
 #include <string>
 #include <vector>
@@ -120,6 +121,12 @@ void check_survivor(CaseContext& ctx, int r, ReplicationStagerUnderTest& stager,
     ctx.check(
         e.code() == ErrorCode::timeout, at_rank(r, "<stager>"), "error code",
         fmt::format("a dead partner gave a {} error instead of a timeout: {}", error_code_name(e.code()), e.what()));
+    // The contract (stager header): the timeout error names the partner. Any wording will do as long
+    // as "rank" or "partner" is followed by its number ("rank 1", "partner 1", "rank(s) 1", "rank=1").
+    const std::regex names_partner(fmt::format(R"((rank|partner)(s|\(s\))?[ :#=]*{}(?![0-9]))", dead),
+                                   std::regex::icase);
+    ctx.check(std::regex_search(e.what(), names_partner), at_rank(r, "<stager>"), "error names the partner",
+              fmt::format("the timeout error does not name the partner (rank {}): {}", dead, e.what()));
     ctx.check(waited < limit, at_rank(r, "<stager>"), "timeout",
               fmt::format("gave up after {:.1f} s with a timeout of {} ms (allowed {:.1f} s); this rank {} in its "
                           "pair, partner rank {} died",
@@ -419,15 +426,16 @@ STAGEKIT_CONFORMANCE_CASES(replication_faults) {
                         "C.3.4 too (no distributed environment: upstream returns the input and writes nothing)",
                         "strict (spec C.3.1, C.3.4)", Profile::strict, kUnpairable, odd_world_refused);
   add_replication_cases(registry, "partner_missing",
-                        "a partner that never takes part gives a timeout error within the stager's timeout, whether "
-                        "the survivor sends first in its pair or receives first (one run each), and the previous "
-                        "replica stays intact with no temporary file",
+                        "a partner that never takes part gives a timeout error naming it within the stager's timeout, "
+                        "whether the survivor sends first in its pair or receives first (one run each), and the "
+                        "previous replica stays intact with no temporary file",
                         "strict", Profile::strict, kWorlds2And4, partner_missing);
-  add_replication_cases(registry, "partner_killed_mid_exchange",
-                        "a partner that dies halfway through sending its state dict gives a timeout error within the "
-                        "stager's timeout, whether the survivor sends first in its pair or receives first (one run "
-                        "each), and the previous replica stays intact with no temporary file",
-                        "strict", Profile::strict, kWorlds2And4, partner_killed_mid_exchange);
+  add_replication_cases(
+      registry, "partner_killed_mid_exchange",
+      "a partner that dies halfway through sending its state dict gives a timeout error naming it "
+      "within the stager's timeout, whether the survivor sends first in its pair or receives first (one run "
+      "each), and the previous replica stays intact with no temporary file",
+      "strict", Profile::strict, kWorlds2And4, partner_killed_mid_exchange);
   add_replication_cases(registry, "corrupted_replica",
                         "a replica file with any one byte changed is rejected by the loader with a corruption error "
                         "(every byte of the file tried)",
