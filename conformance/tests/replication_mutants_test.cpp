@@ -53,6 +53,7 @@ enum class Flaw {
   loader_dtensor_rank0,          // load_replica rebuilds every DTensor with rank 0 (stage()'s replica is right)
   default_dir_name,              // without a storage directory, makes "stagekit-replica-XXXXXX" in the temp dir
   timeout_unnamed,               // a timed-out exchange raises a timeout error that names no rank
+  no_parent_dirs,                // refuses a storage directory whose parent does not exist (a plain mkdir)
 };
 
 // The world the replication cases run on (kWorld4): what upstream's stager reads as the size of the
@@ -287,6 +288,13 @@ class FlawedImplementation final : public Implementation {
       auto inner = reference_->make_replication_stager(*sized, c);
       return std::make_unique<FlawedStager>(std::move(inner), flaw_, config.timeout, std::move(sized));
     }
+    if (flaw_ == Flaw::no_parent_dirs && c.storage_dir) {
+      const fs::path dir(*c.storage_dir);
+      std::error_code ec;
+      if (!fs::exists(dir, ec) && !fs::is_directory(dir.parent_path(), ec)) {
+        throw IoError("cannot create the storage directory " + dir.string() + ": No such file or directory");
+      }
+    }
     if (flaw_ == Flaw::ignores_storage_dir) c.storage_dir.reset();
     if (flaw_ == Flaw::default_dir_name && !c.storage_dir) {
       std::string templ = (fs::temp_directory_path() / "stagekit-replica-XXXXXX").string();
@@ -488,6 +496,11 @@ TEST(ReplicationMutants, TimeoutErrorNamingNoRank) {
       Flaw::timeout_unnamed,
       {"replication.partner_missing.cpu.default.ws2", "replication.partner_killed_mid_exchange.cpu.default.ws2"},
       "replication.repeated_stages.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, RefusesAStorageDirectoryWithoutItsParents) {
+  expect_caught(Flaw::no_parent_dirs, {"replication.storage_dir_parents.cpu.default.ws2"},
+                "replication.persistence_custom_dir.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, PairsRanksWithTheDefaultGroupsSize) {

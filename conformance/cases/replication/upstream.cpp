@@ -2,8 +2,8 @@
 // ShardedTensors, persistence with the default and a custom directory. The verifiers are strict
 // where upstream's are lax (C.3.7): the exact key set must arrive, and every tensor must match the
 // partner's bit for bit with its layout. Beside them, strict cases on what upstream's test leaves
-// unchecked about the storage directory: the replica file's name and the default directory's name
-// (spec B.3.5), and what close() keeps (C.3.6).
+// unchecked about the storage directory: the replica file's name, the default directory's name and
+// a custom directory made with its parents (spec B.3.5), and what close() keeps (C.3.6).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <fmt/std.h>
@@ -253,6 +253,26 @@ void default_dir_name(CaseContext& ctx, Source, int ws) {
   });
 }
 
+// Spec B.3.5: the storage directory is made at construction with its parents. Upstream's test uses a
+// directory whose parent exists; here two levels above it are missing too.
+void storage_dir_parents(CaseContext& ctx, Source, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& world) {
+    const int r = world.rank();
+    const int p = partner_of(r, ws);
+    ScratchDir scratch("stagekit-replication");
+    const fs::path custom = scratch.path() / "a" / "b" / "custom_replication_test";
+    auto stager = make_replication_stager_or_fail(ctx, r, world, replication_config(custom));
+    if (!stager) return;
+    ctx.check(stager->storage_dir() == custom.string(), at_rank(r, "<stager>"), "storage directory",
+              fmt::format("'{}' instead of the requested '{}'", stager->storage_dir(), custom.string()));
+    std::error_code ec;
+    ctx.check(fs::is_directory(custom, ec), at_rank(r, custom.string()), "storage directory",
+              "a storage directory whose parents did not exist was not created (with them) by the constructor");
+    if (replicate_or_fail(ctx, r, *stager, simple_state_dict(r), "stage")) check_persisted(ctx, r, p, *stager, custom);
+    stager->close();
+  });
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(replication_upstream) {
@@ -291,6 +311,10 @@ STAGEKIT_CONFORMANCE_CASES(replication_upstream) {
                         "without a storage directory, each stager makes a new one directly in the system temporary "
                         "directory, named replication_stager_ plus a unique suffix (upstream's prefix)",
                         "strict (spec B.3.5)", Profile::strict, kWorld2, default_dir_name);
+  add_replication_cases(registry, "storage_dir_parents",
+                        "a storage directory whose parents do not exist yet is created with them at construction, "
+                        "used verbatim, and holds the replica",
+                        "strict (spec B.3.5)", Profile::strict, kWorld2, storage_dir_parents);
 }
 
 }  // namespace stagekit::conformance
