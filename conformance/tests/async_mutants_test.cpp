@@ -32,6 +32,10 @@ enum class AsyncFlaw {
   returns_cache_itself,     // BlockingAsyncStager(cache=true) returns the first stage's result at every stage
                             // (tensors refreshed through the cache, the containers and non-tensor leaves stale)
   stages_late,              // async_save's staging_completed is ready at once; staging runs in the upload
+  mismatch_internal,        // BlockingAsyncStager(cache=true) refuses another structure with an internal error
+                            // naming no path
+  stage_after_close_internal,  // stage() after close() raises an internal error, not invalid_argument
+  close_twice_raises,          // a second close() raises instead of returning
 };
 
 class FlawedAsyncStager final : public AsyncStagerUnderTest {
@@ -39,6 +43,17 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
   FlawedAsyncStager(AsyncFlaw flaw, std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake, bool cached = false)
       : flaw_(flaw), cached_(cached), remake_(std::move(remake)), inner_(remake_()) {}
   StageReturn stage(const Value& sd) override {
+    if (flaw_ == AsyncFlaw::stage_after_close_internal && closed_) {
+      throw Error(ErrorCode::internal, "staging worker has stopped");
+    }
+    if (flaw_ == AsyncFlaw::mismatch_internal && cached_ && staged_once_) {
+      try {
+        return inner_->stage(sd);
+      } catch (const InvalidArgument&) {
+        throw Error(ErrorCode::internal, "staged state dict does not match the cache");
+      }
+    }
+    staged_once_ = true;
     if (flaw_ == AsyncFlaw::drops_cache_after_stage || flaw_ == AsyncFlaw::cache_never_kept) {
       retired_.push_back(std::move(inner_));
       inner_ = remake_();
@@ -80,6 +95,8 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
   }
   bool should_synchronize_after_execute() const override { return inner_->should_synchronize_after_execute(); }
   void close() override {
+    if (flaw_ == AsyncFlaw::close_twice_raises && closed_) throw InvalidArgument("stager already closed");
+    closed_ = true;
     if (flaw_ == AsyncFlaw::close_returns_at_once) {
       closing_.push_back(std::move(inner_));  // closed later, by its destructor
       inner_ = remake_();
@@ -93,6 +110,8 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
  private:
   AsyncFlaw flaw_;
   bool cached_;  // a BlockingAsyncStager with its cache
+  bool staged_once_ = false;
+  bool closed_ = false;
   std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake_;
   std::unique_ptr<AsyncStagerUnderTest> inner_;
   std::vector<std::unique_ptr<AsyncStagerUnderTest>> retired_;
@@ -237,6 +256,18 @@ TEST(AsyncMutants, CachedBlockingStagerReturnsItsFirstResult) {
 TEST(AsyncMutants, AsyncSaveStagesInsideTheUpload) {
   expect_caught(AsyncFlaw::stages_late, {"stager.async_save_staged_before_training_goes_on.cpu.pin0_share0"},
                 "stager.async_save_reuses_stager.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, CacheMismatchRaisesAnInternalError) {
+  expect_caught(AsyncFlaw::mismatch_internal, {"stager.blocking_async_stager.cached.cpu.pin1_share0"},
+                "stager.blocking_async_stager.fresh.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, StageAfterCloseRaisesAnInternalError) {
+  expect_caught(
+      AsyncFlaw::stage_after_close_internal,
+      {"stager.default_stager_close_waits.cpu.pin0_share0", "stager.default_stager_close_waits.cpu.pin1_share1"},
+      "stager.default_stager.async.cpu.pin0_share0");
 }
 
 TEST(AsyncMutants, CopiesIgnoreTheCallersStream) {

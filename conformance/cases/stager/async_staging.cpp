@@ -220,8 +220,12 @@ void close_waits_case(CaseContext& ctx, Source src, PinShare cfg) {
   bool raised = false;
   try {
     (void)stager->stage(small);
-  } catch (const Error&) {
+  } catch (const Error& e) {
     raised = true;
+    // A misuse, not a staging failure: the caller's error (spec B.3.1).
+    ctx.check(
+        e.code() == ErrorCode::invalid_argument, "<stager>", "stage after close",
+        fmt::format("stage() after close() raised {}, not invalid_argument: {}", error_code_name(e.code()), e.what()));
   }
   ctx.check(raised, "<stager>", "stage after close", "stage() after close() did not raise");
 }
@@ -341,12 +345,22 @@ void blocking_async_stager_case(CaseContext& ctx, Source src, PinShare cfg, bool
     ctx.check(same, "weight", "cache", "the second stage did not copy into the first stage's (cached) buffer");
     ctx.check(all_equal(first["weight"].as_tensor(), 2.5), "weight", "cache",
               "the first result does not show the second stage's values (it must alias the cache)");
-    const Value other = Value::dict({{"weight", sd["weight"]}, {"extra", Tensor::random({2}, DType::float32, 9, dev)}});
+    // The same state dict with one key more: the only path at which the structures differ is extra.
+    auto grown = std::make_shared<Dict>(sd.as_dict());
+    grown->set("extra", Tensor::random({2}, DType::float32, 9, dev));
+    const Value other(grown);
     bool raised = false;
     try {
       (void)stager->stage(other);
-    } catch (const Error&) {
+    } catch (const Error& e) {
       raised = true;
+      // Spec B.3.4: the refusal is the caller's error (invalid_argument) and names where the structure
+      // differs.
+      ctx.check(e.code() == ErrorCode::invalid_argument, "extra", "error kind",
+                fmt::format("a state dict of another structure raised {}, not invalid_argument: {}",
+                            error_code_name(e.code()), e.what()));
+      ctx.check(std::string(e.what()).find("extra") != std::string::npos, "extra", "error names the path",
+                fmt::format("the refusal of a state dict of another structure does not name extra: {}", e.what()));
     }
     ctx.check(raised, "<stager>", "structure change",
               "a state dict of another structure was staged into the cache without an error");
@@ -403,7 +417,7 @@ STAGEKIT_CONFORMANCE_CASES(async_staging) {
   add_matrix(registry, "default_stager_close_waits",
              "An asynchronous DefaultStager runs stages one at a time in order; synchronize_staging() returns only "
              "after the last stage completed, and close() only after every queued stage completed, exactly; stage() "
-             "after close() raises",
+             "after close() raises invalid_argument",
              "strict (spec C.2.6)", Profile::strict, kBothSources, kFourConfigs, close_waits_case, kAsyncStaging);
   // Pageable buffers going back to the heap cannot be seen from outside: the configurations whose memory
   // is page-locked or shared.
@@ -422,7 +436,7 @@ STAGEKIT_CONFORMANCE_CASES(async_staging) {
       registry, CaseName("blocking_async_stager", {"cached"}),
       "BlockingAsyncStager with a cache copies every stage into one pinned cache (results alias it), returns a "
       "new container structure at every stage holding that stage's non-tensor leaves (a changed step), and "
-      "rejects a state dict of another structure",
+      "rejects a state dict of another structure (one key more) with an invalid_argument error naming that key",
       "strict (spec B.3.4, C.2.8)", Profile::strict, kBothSources, kPinned,
       [](CaseContext& ctx, Source s, PinShare c) { blocking_async_stager_case(ctx, s, c, true); }, kAsyncStaging);
   add_matrix(registry, CaseName("blocking_async_stager", {"type_check"}),

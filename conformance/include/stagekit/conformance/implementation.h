@@ -196,11 +196,14 @@ class AsyncStagerUnderTest {
   // Waits for the last asynchronous stage and rethrows its error; a no-op when there is none.
   virtual void synchronize_staging() = 0;
   [[nodiscard]] virtual bool should_synchronize_after_execute() const = 0;
-  // Waits for every stage in flight, then releases the stager's buffers; the stager is not used after.
+  // Waits for every stage in flight, then releases the stager's buffers; stage() after close() raises
+  // InvalidArgument.
   virtual void close() = 0;
   virtual std::optional<CacheStats> cache_stats() const { return std::nullopt; }
 };
 
+// With cache_staged_state_dict, a state dict of another structure than the cached one raises
+// InvalidArgument naming the path at which it differs.
 struct BlockingAsyncStagerConfig {
   bool cache_staged_state_dict = false;
   bool type_check = false;

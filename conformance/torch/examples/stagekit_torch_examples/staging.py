@@ -40,7 +40,7 @@ class DefaultStager:
 
     def stage(self, state_dict, **kwargs):
         if self._closed:
-            raise RuntimeError("stage() after close()")
+            raise ValueError("stage() after close()")
         if self._executor is None:
             return self._stage(state_dict)
         # The caller's current stream may still be writing the sources: the worker's copies wait
@@ -145,7 +145,10 @@ class BlockingAsyncStager:
         if self._structure is None:
             self._structure = structure
         elif structure != self._structure:
-            changed = min(path for path, _ in set(structure.items()) ^ set(self._structure.items()))
+            # The outermost path that differs below the root (a key added or removed shows at its
+            # own path, not only at its dict's).
+            differ = {path for path, _ in set(structure.items()) ^ set(self._structure.items())}
+            changed = min(differ - {""}, default="").lstrip(".")
             raise StructureChanged(f"the state dict changed structure at '{changed or '<root>'}' "
                                    "since the cache was made")
         return self._stager.stage(state_dict)
