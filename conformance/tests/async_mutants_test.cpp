@@ -270,6 +270,13 @@ TEST(AsyncMutants, StageAfterCloseRaisesAnInternalError) {
       "stager.default_stager.async.cpu.pin0_share0");
 }
 
+TEST(AsyncMutants, SecondCloseRaises) {
+  expect_caught(
+      AsyncFlaw::close_twice_raises,
+      {"stager.default_stager_close_waits.cpu.pin0_share0", "stager.default_stager_close_waits.cpu.pin1_share1"},
+      "stager.default_stager.async.cpu.pin0_share0");
+}
+
 TEST(AsyncMutants, CopiesIgnoreTheCallersStream) {
   if (!cuda::available()) GTEST_SKIP() << cuda::availability().reason;
   expect_caught(AsyncFlaw::ignores_callers_stream,

@@ -176,7 +176,7 @@ Value async_input_tensors(Device dev, int count, std::int64_t elements, std::uin
 }
 
 // C.2.6 and the order of stages: close() waits for every queued and running stage; a later stage's
-// future is never ready before an earlier one's; stage() after close() raises.
+// future is never ready before an earlier one's; stage() after close() raises; close() is idempotent.
 void close_waits_case(CaseContext& ctx, Source src, PinShare cfg) {
   const Device dev = source_device(src);
   const Value big = async_input_tensors(dev, 16, std::int64_t{1} << 18, 311);  // 16 MiB
@@ -228,6 +228,13 @@ void close_waits_case(CaseContext& ctx, Source src, PinShare cfg) {
         fmt::format("stage() after close() raised {}, not invalid_argument: {}", error_code_name(e.code()), e.what()));
   }
   ctx.check(raised, "<stager>", "stage after close", "stage() after close() did not raise");
+  // close() is idempotent, and a closed stager is destroyed like any other.
+  try {
+    stager->close();
+  } catch (const std::exception& e) {
+    ctx.check(false, "<stager>", "close twice", fmt::format("a second close() raised: {}", e.what()));
+  }
+  stager.reset();
 }
 
 // B.3.3: close() closes the StateDictStager inside, so a closed DefaultStager that is still alive
@@ -417,7 +424,7 @@ STAGEKIT_CONFORMANCE_CASES(async_staging) {
   add_matrix(registry, "default_stager_close_waits",
              "An asynchronous DefaultStager runs stages one at a time in order; synchronize_staging() returns only "
              "after the last stage completed, and close() only after every queued stage completed, exactly; stage() "
-             "after close() raises invalid_argument",
+             "after close() raises invalid_argument; a second close() returns and the closed stager is destroyed",
              "strict (spec C.2.6)", Profile::strict, kBothSources, kFourConfigs, close_waits_case, kAsyncStaging);
   // Pageable buffers going back to the heap cannot be seen from outside: the configurations whose memory
   // is page-locked or shared.

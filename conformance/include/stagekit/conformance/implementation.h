@@ -197,7 +197,7 @@ class AsyncStagerUnderTest {
   virtual void synchronize_staging() = 0;
   [[nodiscard]] virtual bool should_synchronize_after_execute() const = 0;
   // Waits for every stage in flight, then releases the stager's buffers; stage() after close() raises
-  // InvalidArgument.
+  // InvalidArgument. close() is idempotent (a second call returns); the destructor closes.
   virtual void close() = 0;
   virtual std::optional<CacheStats> cache_stats() const { return std::nullopt; }
 };
