@@ -36,6 +36,7 @@ enum class AsyncFlaw {
                             // naming no path
   stage_after_close_internal,  // stage() after close() raises an internal error, not invalid_argument
   close_twice_raises,          // a second close() raises instead of returning
+  drop_returns_at_once,        // dropping async_save's response returns while the upload still runs
 };
 
 class FlawedAsyncStager final : public AsyncStagerUnderTest {
@@ -162,6 +163,14 @@ class AsyncMutant final : public Implementation {
       return late;
     }
     AsyncSaveReturn r = reference_->async_save(sd, dir, inner);
+    if (flaw_ == AsyncFlaw::drop_returns_at_once) {
+      // The reference's response is kept here (dropped with the mutant); the caller's reads through it.
+      saves_.push_back(r);
+      AsyncSaveReturn unbound;
+      unbound.staging_completed = r.staging_completed;
+      unbound.upload = std::async(std::launch::deferred, [upload = r.upload] { return upload.get(); }).share();
+      return unbound;
+    }
     if (flaw_ == AsyncFlaw::no_metadata) {
       r.upload = std::async(std::launch::async, [upload = r.upload] {
                    (void)upload.get();
@@ -176,6 +185,7 @@ class AsyncMutant final : public Implementation {
   AsyncFlaw flaw_;
   std::unique_ptr<Implementation> reference_;
   std::vector<std::unique_ptr<AsyncStagerUnderTest>> leaked_;
+  std::vector<AsyncSaveReturn> saves_;  // drop_returns_at_once: waited for only when the mutant goes
 };
 
 void expect_caught(AsyncFlaw flaw, const std::vector<std::string>& must_fail, const std::string& control) {
@@ -275,6 +285,11 @@ TEST(AsyncMutants, SecondCloseRaises) {
       AsyncFlaw::close_twice_raises,
       {"stager.default_stager_close_waits.cpu.pin0_share0", "stager.default_stager_close_waits.cpu.pin1_share1"},
       "stager.default_stager.async.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, DroppedAsyncSaveResponseDoesNotWait) {
+  expect_caught(AsyncFlaw::drop_returns_at_once, {"stager.async_save_dropped_response_waits.cpu.pin0_share0"},
+                "stager.async_save_reuses_stager.cpu.pin0_share0");
 }
 
 TEST(AsyncMutants, CopiesIgnoreTheCallersStream) {

@@ -111,6 +111,28 @@ void no_memory_leak_case(CaseContext& ctx, Source src, PinShare) {
                         static_cast<double>(kLimit) / (1 << 20)));
 }
 
+// Spec B.5: dropping the response waits for the upload. The response is dropped unread right after
+// async_save returns; the checkpoint must then be complete. 32 MiB keep an upload that goes on in the
+// background running well past the load that follows at once.
+void dropped_response_case(CaseContext& ctx, Source src, PinShare) {
+  const Device dev = source_device(src);
+  const ScratchDir tmp("stagekit-async-save");
+  auto d = std::make_shared<Dict>();
+  for (int i = 0; i < 4; ++i) {
+    d->set(fmt::format("layer{}", i),
+           Tensor::random({std::int64_t{1} << 21}, DType::float32, 421 + static_cast<std::uint64_t>(i), dev));
+  }
+  d->set("step", Value(std::int64_t{17}));
+  const Value sd(d);
+  const fs::path dir = tmp.path() / "dropped";
+  try {
+    (void)ctx.impl().async_save(sd, dir.string(), nullptr);  // the response is dropped here
+  } catch (const std::exception& e) {
+    ctx.require(false, dir.string(), "async_save", e.what());
+  }
+  check_saved(ctx, dir, sd);
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(async_save) {
@@ -128,6 +150,10 @@ STAGEKIT_CONFORMANCE_CASES(async_save) {
       "call",
       "strict (spec B.5)", Profile::strict, kBothSources, kPageable,
       [](CaseContext& ctx, Source s, PinShare) { reuses_stager(ctx, s, true); }, kAsyncSave);
+  add_matrix(registry, "async_save_dropped_response_waits",
+             "Dropping async_save's response (32 MiB, its own stager) without reading it waits for the upload: "
+             "the checkpoint loads complete right after",
+             "strict (spec B.5)", Profile::strict, kBothSources, kPageable, dropped_response_case, kAsyncSave);
   add_matrix(registry, "async_save_no_memory_leak",
              "Five async_saves of a 128 MiB state dict with async_save's own stager grow the resident set by less "
              "than 153.6 MiB (1.2 checkpoints)",

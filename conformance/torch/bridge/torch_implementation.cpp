@@ -398,9 +398,12 @@ conformance::AsyncSaveReturn TorchImplementation::async_save(const Value& state_
       "async_save()", [&] { return py::tuple(async_staging_.attr("async_save")(source, directory, py_stager)); });
   conformance::AsyncSaveReturn out;
   out.staging_completed = watch_future<void>(futures[0], "async_save()'s staging", [](const py::object&) {});
-  out.upload = watch_future<std::string>(futures[1], "async_save()'s upload", [](const py::object& result) {
-    return py::cast<std::string>(py::str(result));
-  });
+  const std::shared_future<std::string> upload =
+      watch_future<std::string>(futures[1], "async_save()'s upload",
+                                [](const py::object& result) { return py::cast<std::string>(py::str(result)); });
+  // Dropping the response waits for the upload (the adapter's contract): the last copy of a future of
+  // std::async waits for its thread, which waits for Python's upload (the caller does not hold the GIL).
+  out.upload = std::async(std::launch::async, [upload] { return upload.get(); }).share();
   return out;
 }
 

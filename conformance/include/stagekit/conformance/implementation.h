@@ -211,6 +211,7 @@ struct BlockingAsyncStagerConfig {
 
 // What async_save returns: staging_completed is ready once the staged dict is complete; upload
 // yields a non-empty description of the checkpoint written (PyTorch's metadata) or rethrows.
+// Dropping the response unread waits for the upload: the checkpoint is complete once it is gone.
 struct AsyncSaveReturn {
   std::shared_future<void> staging_completed;
   std::shared_future<std::string> upload;
