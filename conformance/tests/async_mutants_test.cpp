@@ -37,6 +37,7 @@ enum class AsyncFlaw {
   stage_after_close_internal,  // stage() after close() raises an internal error, not invalid_argument
   close_twice_raises,          // a second close() raises instead of returning
   drop_returns_at_once,        // dropping async_save's response returns while the upload still runs
+  plain_checkpoint,            // load_checkpoint returns OrderedDicts as dicts and namedtuples as tuples
 };
 
 class FlawedAsyncStager final : public AsyncStagerUnderTest {
@@ -124,6 +125,26 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
   std::optional<Value> first_result_;                    // returns_cache_itself
 };
 
+// `v` with every dict a plain dict and every tuple a plain tuple (tensors and leaves as they are).
+Value plain_containers(const Value& v) {
+  if (v.kind() == Value::Kind::dict) {
+    auto d = std::make_shared<Dict>();
+    for (const auto& [k, item] : v.as_dict().entries()) d->set(k, plain_containers(item));
+    return Value(d);
+  }
+  if (v.kind() == Value::Kind::list) {
+    std::vector<Value> items;
+    for (const Value& item : v.as_list().items) items.push_back(plain_containers(item));
+    return Value::list(std::move(items));
+  }
+  if (v.kind() == Value::Kind::tuple) {
+    std::vector<Value> items;
+    for (const Value& item : v.as_tuple().items()) items.push_back(plain_containers(item));
+    return Value::tuple(std::move(items));
+  }
+  return v;
+}
+
 class AsyncMutant final : public Implementation {
  public:
   explicit AsyncMutant(AsyncFlaw flaw) : flaw_(flaw), reference_(make_reference_implementation()) {}
@@ -179,7 +200,10 @@ class AsyncMutant final : public Implementation {
     }
     return r;
   }
-  Value load_checkpoint(const std::string& dir) override { return reference_->load_checkpoint(dir); }
+  Value load_checkpoint(const std::string& dir) override {
+    const Value loaded = reference_->load_checkpoint(dir);
+    return flaw_ == AsyncFlaw::plain_checkpoint ? plain_containers(loaded) : loaded;
+  }
 
  private:
   AsyncFlaw flaw_;
@@ -289,6 +313,11 @@ TEST(AsyncMutants, SecondCloseRaises) {
 
 TEST(AsyncMutants, DroppedAsyncSaveResponseDoesNotWait) {
   expect_caught(AsyncFlaw::drop_returns_at_once, {"stager.async_save_dropped_response_waits.cpu.pin0_share0"},
+                "stager.async_save_reuses_stager.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, CheckpointLosesContainerTypes) {
+  expect_caught(AsyncFlaw::plain_checkpoint, {"stager.async_save_keeps_containers.cpu.pin0_share0"},
                 "stager.async_save_reuses_stager.cpu.pin0_share0");
 }
 

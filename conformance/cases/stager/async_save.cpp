@@ -133,6 +133,34 @@ void dropped_response_case(CaseContext& ctx, Source src, PinShare) {
   check_saved(ctx, dir, sd);
 }
 
+// Spec B.5, C.1.9: the checkpoint holds the staged dict as it is: an OrderedDict, a namedtuple, nested
+// lists, strings and numbers come back with their kinds, types, key order and values, compared by the
+// strict verifier (memory kinds aside: a loaded checkpoint is ordinary memory).
+void keeps_containers_case(CaseContext& ctx, Source src, PinShare) {
+  const Device dev = source_device(src);
+  const ScratchDir tmp("stagekit-async-save");
+  Value ordered = Value::dict(
+      {{"b", Tensor::random({3, 4}, DType::float32, 431, dev)}, {"a", Tensor::random({5}, DType::bfloat16, 432, dev)}});
+  ordered.as_dict().set_type_name("collections.OrderedDict");
+  const Value sd = Value::dict({
+      {"ordered", ordered},
+      {"point", Value::named_tuple("stagekit_cases.Point",
+                                   {{"weight", Tensor::random({6}, DType::float64, 433, dev)}, {"step", 3}})},
+      {"nested", Value::list({Tensor::random({2, 2}, DType::int64, 434, dev), Value::list({1, "x", 2.5})})},
+      {"name", "run-7"},
+      {"step", Value(std::int64_t{42})},
+  });
+  const fs::path dir = tmp.path() / "containers";
+  if (!save_and_wait(ctx, sd, dir, nullptr)) return;
+  try {
+    MemoryExpectation memory;
+    memory.check_memory = false;
+    ctx.add_failures(verify_staged(sd, ctx.impl().load_checkpoint(dir.string()), memory));
+  } catch (const std::exception& e) {
+    ctx.check(false, dir.string(), "load_checkpoint", e.what());
+  }
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(async_save) {
@@ -154,6 +182,10 @@ STAGEKIT_CONFORMANCE_CASES(async_save) {
              "Dropping async_save's response (32 MiB, its own stager) without reading it waits for the upload: "
              "the checkpoint loads complete right after",
              "strict (spec B.5)", Profile::strict, kBothSources, kPageable, dropped_response_case, kAsyncSave);
+  add_matrix(registry, "async_save_keeps_containers",
+             "The checkpoint async_save writes loads back exactly (strict verifier): an OrderedDict, a namedtuple, "
+             "nested lists, a string and numbers keep their kinds, types, key order and values",
+             "strict (spec B.5, C.1.9)", Profile::strict, kBothSources, kPageable, keeps_containers_case, kAsyncSave);
   add_matrix(registry, "async_save_no_memory_leak",
              "Five async_saves of a 128 MiB state dict with async_save's own stager grow the resident set by less "
              "than 153.6 MiB (1.2 checkpoints)",

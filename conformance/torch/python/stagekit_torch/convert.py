@@ -9,7 +9,9 @@ import collections
 import dataclasses
 import importlib
 import re
+import sys
 import traceback
+import types
 
 import torch
 
@@ -33,12 +35,41 @@ def dataclass_type(type_name, field_names, frozen):
     return cls
 
 
+_made_modules = {}
+
+
+def _module_for(module):
+    """The module made here for a class path whose module cannot be imported (a case's type names),
+    made with its parents and put into sys.modules; None when a real module has that name."""
+    made = _made_modules.get(module)
+    if made is not None:
+        return made
+    try:
+        importlib.import_module(module)
+        return None
+    except ImportError:
+        pass
+    parent, _, leaf = module.rpartition(".")
+    made = types.ModuleType(module)
+    sys.modules[module] = made
+    _made_modules[module] = made
+    if parent:
+        above = _module_for(parent)
+        if above is not None:
+            setattr(above, leaf, made)
+    return made
+
+
 def _named_class(type_name, make):
     module, _, name = type_name.rpartition(".")
     cls = make(name or type_name)
     cls.__qualname__ = name or type_name
     if module:
         cls.__module__ = module
+        # Importable at its path, as pickle (torch.save) finds a class, unless a real module has it.
+        home = _module_for(module)
+        if home is not None:
+            setattr(home, cls.__qualname__, cls)
     cls.stagekit_type_name = type_name
     return cls
 
