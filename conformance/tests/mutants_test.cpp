@@ -105,6 +105,7 @@ struct Mutation {
   bool half_stage_on_failure = false;   // a failed stage still stages the dict's valid "good" entry
   bool ignores_callers_stream = false;  // the copies wait for an idle stream, not the caller's current one
   bool unlocks_released_again = false;  // buffers released by close() are unlocked again at destruction
+  bool no_shared_bytes = false;         // cache_stats() reports no shared bytes
 };
 
 // The storages (address, bytes) of every tensor reachable from `v`.
@@ -174,7 +175,11 @@ class MutantStager final : public StagerUnderTest {
     }
     returned_.clear();
   }
-  std::optional<CacheStats> cache_stats() const override { return inner_->cache_stats(); }
+  std::optional<CacheStats> cache_stats() const override {
+    std::optional<CacheStats> stats = inner_->cache_stats();
+    if (stats && m_.no_shared_bytes) stats->shared_bytes = 0;
+    return stats;
+  }
 
  private:
   std::vector<std::pair<void*, std::size_t>> returned_;  // unlocks_released_again
@@ -301,6 +306,13 @@ TEST(Mutants, UnlocksReleasedBuffersAgainAtDestruction) {
   expect_caught(
       m, {"stager.results_outlive_the_stager.cpu.pin1_share0", "stager.results_outlive_the_stager.cpu.pin1_share1"},
       "stager.results_outlive_the_stager.cpu.pin0_share1");
+}
+
+TEST(Mutants, CacheStatsWithoutSharedBytes) {
+  Mutation m{"no-shared-bytes", nullptr};
+  m.no_shared_bytes = true;
+  expect_caught(m, {"stager.pin_zero_byte_never_registered.cpu.pin1_share1"},
+                "stager.pin_zero_byte_never_registered.cpu.pin1_share0");
 }
 
 TEST(Mutants, CopiesIgnoreTheCallersStream) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <set>
 #include <tuple>
 
 #include "../../harness/fixtures.h"
@@ -62,7 +63,7 @@ void zero_byte_case(CaseContext& ctx, Source src, PinShare cfg) {
 // zero-byte storages grows the bytes this process has page-locked by a few pages at most, not by a
 // page each; with a CUDA device, which VmLck does not see, the driver must know no zero-byte staged
 // storage's address as registered host memory (unless it lies on the 1-byte storage's page). Where
-// cache_stats are declared, their count must agree.
+// cache_stats are declared, their count must agree, and so must their shared bytes with the probe.
 constexpr int kZeroByteStorages = 64;
 constexpr std::uint64_t kZeroByteAllowedPages = kZeroByteStorages / 4;
 
@@ -115,6 +116,19 @@ void zero_byte_never_registered_case(CaseContext& ctx, Source src, PinShare cfg)
         stats && stats->pinned_bytes == 1, "<stager>", "pinned bytes",
         stats ? fmt::format("cache reports {} pinned bytes; only the 1-byte storage may be pinned", stats->pinned_bytes)
               : "cache_stats() returned nothing although declared");
+    // The shared bytes it holds, probed: the 1-byte storage's with share_memory, none without.
+    std::uint64_t probed_shared = 0;
+    std::set<const void*> counted;
+    for (const TensorLeaf& leaf : tensor_leaves(staged)) {
+      const Storage& storage = leaf.tensor.storage();
+      if (storage.nbytes() == 0 || !counted.insert(storage.data()).second) continue;
+      if (probe::shared_mapping(storage.data(), storage.nbytes()).yes) probed_shared += storage.nbytes();
+    }
+    ctx.check(stats && stats->shared_bytes == probed_shared, "<stager>", "shared bytes",
+              stats ? fmt::format("cache reports {} shared bytes; the staged storages probed as shared hold {} "
+                                  "(share_memory={})",
+                                  stats->shared_bytes, probed_shared, cfg.share)
+                    : "cache_stats() returned nothing although declared");
   }
 }
 
@@ -158,7 +172,8 @@ STAGEKIT_CONFORMANCE_CASES(pinned_and_shared) {
   add_matrix(registry, "pin_zero_byte_never_registered",
              "With pin_memory_min_bytes=0 none of 64 zero-byte storages is registered: staged next to a 1-byte storage "
              "staged before, they grow page-locked memory by a few pages at most (with CUDA, the driver knows no "
-             "zero-byte storage's address; with cache_stats, only 1 pinned byte is counted)",
+             "zero-byte storage's address; with cache_stats, only 1 pinned byte is counted, and as many shared bytes "
+             "as the staged storages probed as shared hold)",
              "strict", Profile::strict, kBothSources, kPinnedConfigs, zero_byte_never_registered_case);
 }
 
