@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -106,6 +107,29 @@ struct Mutation {
   bool ignores_callers_stream = false;  // the copies wait for an idle stream, not the caller's current one
   bool unlocks_released_again = false;  // buffers released by close() are unlocked again at destruction
   bool no_shared_bytes = false;         // cache_stats() reports no shared bytes
+  bool drop_returns_at_once = false;    // non-blocking: destroying an unwaited handle returns at once (its
+                                        // copies finish on a thread joined by close() or the destructor)
+};
+
+// A non-blocking stage's handle that, destroyed unwaited, hands the inner handle to `on_drop`.
+class HandedOffPending final : public PendingResult {
+ public:
+  HandedOffPending(std::unique_ptr<PendingResult> inner, std::function<void(std::unique_ptr<PendingResult>)> on_drop)
+      : inner_(std::move(inner)), on_drop_(std::move(on_drop)) {}
+  ~HandedOffPending() override {
+    if (inner_ && !waited_) on_drop_(std::move(inner_));
+  }
+  HandedOffPending(const HandedOffPending&) = delete;
+  HandedOffPending& operator=(const HandedOffPending&) = delete;
+  Value wait() override {
+    waited_ = true;
+    return inner_->wait();
+  }
+
+ private:
+  std::unique_ptr<PendingResult> inner_;
+  std::function<void(std::unique_ptr<PendingResult>)> on_drop_;
+  bool waited_ = false;
 };
 
 // The storages (address, bytes) of every tensor reachable from `v`.
@@ -127,6 +151,7 @@ class MutantStager final : public StagerUnderTest {
                std::function<std::unique_ptr<StagerUnderTest>()> remake)
       : inner_(std::move(inner)), m_(m), remake_(std::move(remake)) {}
   ~MutantStager() override {
+    join_dropped();
     inner_.reset();
     // Unlocking what close() already released: whatever lives there now is unlocked too (munlock and
     // cudaHostUnregister do not nest).
@@ -168,7 +193,17 @@ class MutantStager final : public StagerUnderTest {
       throw Error(e.code(), e.detail(), dot == std::string::npos ? e.path() : e.path().substr(dot + 1));
     }
   }
+  std::unique_ptr<PendingResult> stage_async(const Value& sd) override {
+    std::unique_ptr<PendingResult> pending = inner_->stage_async(sd);
+    if (!m_.drop_returns_at_once) return pending;
+    return std::make_unique<HandedOffPending>(std::move(pending), [this](std::unique_ptr<PendingResult> dropped) {
+      const std::lock_guard lock(dropped_mutex_);
+      // The inner handle's destructor, which waits for the copies, runs on a thread of its own.
+      dropped_.emplace_back([owned = std::shared_ptr<PendingResult>(std::move(dropped))]() mutable { owned.reset(); });
+    });
+  }
   void close() override {
+    join_dropped();
     inner_->close();
     for (const auto& [p, n] : returned_) {  // what close() released: no longer page-locked
       if (!probe::page_locked(p, n).yes) released_.emplace_back(p, n);
@@ -182,6 +217,17 @@ class MutantStager final : public StagerUnderTest {
   }
 
  private:
+  void join_dropped() {
+    std::vector<std::thread> threads;
+    {
+      const std::lock_guard lock(dropped_mutex_);
+      threads.swap(dropped_);
+    }
+    for (std::thread& t : threads) t.join();
+  }
+
+  std::mutex dropped_mutex_;  // drop_returns_at_once: the threads finishing dropped handles
+  std::vector<std::thread> dropped_;
   std::vector<std::pair<void*, std::size_t>> returned_;  // unlocks_released_again
   std::vector<std::pair<void*, std::size_t>> released_;
   std::unique_ptr<StagerUnderTest> inner_;
@@ -197,7 +243,7 @@ class MutantImplementation final : public Implementation {
   std::string version() const override { return "0"; }
   Capabilities capabilities() const override {
     Capabilities c = reference_->capabilities();
-    c.non_blocking = false;
+    c.non_blocking = c.non_blocking && m_.drop_returns_at_once;
     if (m_.hide_stats) c.cache_stats = false;
     return c;
   }
@@ -313,6 +359,15 @@ TEST(Mutants, CacheStatsWithoutSharedBytes) {
   m.no_shared_bytes = true;
   expect_caught(m, {"stager.pin_zero_byte_never_registered.cpu.pin1_share1"},
                 "stager.pin_zero_byte_never_registered.cpu.pin1_share0");
+}
+
+TEST(Mutants, DroppedNonBlockingHandleDoesNotWait) {
+  Mutation m{"drop-returns-at-once", nullptr};
+  m.drop_returns_at_once = true;
+  expect_caught(m,
+                {"stager.non_blocking_dropped_handle_waits.cpu.pin0_share0",
+                 "stager.non_blocking_dropped_handle_waits.cpu.pin1_share1"},
+                "stager.non_blocking_correct_after_wait.cpu.pin0_share0");
 }
 
 TEST(Mutants, CopiesIgnoreTheCallersStream) {

@@ -10,7 +10,8 @@
 // Invariants an implementation must keep:
 //   * make_stager() returns an independent stager (no buffers shared with other stagers);
 //   * StagerUnderTest::stage() returns only after every staged byte is in place;
-//   * PendingResult::wait() returns the staged tree only once every copy is complete;
+//   * PendingResult::wait() returns the staged tree only once every copy is complete; destroying an
+//     unwaited PendingResult waits for its copies (and drops any error);
 //   * copies from CUDA sources are ordered after the work the caller had queued on its current
 //     stream (cuda::current_stream(), a thread's own; through the torch route,
 //     torch.cuda.current_stream()) when it called stage(), stage_async() or an AsyncStager's stage();
