@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <future>
 #include <limits>
 #include <map>
 #include <memory>
@@ -108,27 +109,30 @@ struct Mutation {
   bool unlocks_released_again = false;  // buffers released by close() are unlocked again at destruction
   bool no_shared_bytes = false;         // cache_stats() reports no shared bytes
   bool drop_returns_at_once = false;    // non-blocking: destroying an unwaited handle returns at once (its
-                                        // copies finish on a thread joined by close() or the destructor)
+                                        // copies run 300 ms later on a thread joined by close() or the
+                                        // destructor)
 };
 
-// A non-blocking stage's handle that, destroyed unwaited, hands the inner handle to `on_drop`.
-class HandedOffPending final : public PendingResult {
+// A non-blocking stage that starts only when waited on; destroyed unwaited, it hands its start to
+// `on_drop`, which runs it later (copies that go on after the handle is gone).
+class DeferredPending final : public PendingResult {
  public:
-  HandedOffPending(std::unique_ptr<PendingResult> inner, std::function<void(std::unique_ptr<PendingResult>)> on_drop)
-      : inner_(std::move(inner)), on_drop_(std::move(on_drop)) {}
-  ~HandedOffPending() override {
-    if (inner_ && !waited_) on_drop_(std::move(inner_));
+  using Start = std::function<std::unique_ptr<PendingResult>()>;
+  DeferredPending(Start start, std::function<void(Start)> on_drop)
+      : start_(std::move(start)), on_drop_(std::move(on_drop)) {}
+  ~DeferredPending() override {
+    if (!waited_) on_drop_(std::move(start_));
   }
-  HandedOffPending(const HandedOffPending&) = delete;
-  HandedOffPending& operator=(const HandedOffPending&) = delete;
+  DeferredPending(const DeferredPending&) = delete;
+  DeferredPending& operator=(const DeferredPending&) = delete;
   Value wait() override {
     waited_ = true;
-    return inner_->wait();
+    return start_()->wait();
   }
 
  private:
-  std::unique_ptr<PendingResult> inner_;
-  std::function<void(std::unique_ptr<PendingResult>)> on_drop_;
+  Start start_;
+  std::function<void(Start)> on_drop_;
   bool waited_ = false;
 };
 
@@ -194,13 +198,25 @@ class MutantStager final : public StagerUnderTest {
     }
   }
   std::unique_ptr<PendingResult> stage_async(const Value& sd) override {
-    std::unique_ptr<PendingResult> pending = inner_->stage_async(sd);
-    if (!m_.drop_returns_at_once) return pending;
-    return std::make_unique<HandedOffPending>(std::move(pending), [this](std::unique_ptr<PendingResult> dropped) {
-      const std::lock_guard lock(dropped_mutex_);
-      // The inner handle's destructor, which waits for the copies, runs on a thread of its own.
-      dropped_.emplace_back([owned = std::shared_ptr<PendingResult>(std::move(dropped))]() mutable { owned.reset(); });
-    });
+    if (!m_.drop_returns_at_once) return inner_->stage_async(sd);
+    return std::make_unique<DeferredPending>([this, sd] { return inner_->stage_async(sd); },
+                                             [this](DeferredPending::Start start) {
+                                               const std::lock_guard lock(dropped_mutex_);
+                                               // A dropped stage starts 300 ms later on a thread of its own, after the
+                                               // one dropped before it.
+                                               std::shared_future<void> before = last_dropped_;
+                                               auto done = std::make_shared<std::promise<void>>();
+                                               last_dropped_ = done->get_future().share();
+                                               dropped_.emplace_back([start = std::move(start), before, done] {
+                                                 std::this_thread::sleep_for(std::chrono::milliseconds(300));
+                                                 if (before.valid()) before.wait();
+                                                 try {
+                                                   (void)start()->wait();
+                                                 } catch (...) {  // a dropped handle's error is dropped with it
+                                                 }
+                                                 done->set_value();
+                                               });
+                                             });
   }
   void close() override {
     join_dropped();
@@ -226,8 +242,9 @@ class MutantStager final : public StagerUnderTest {
     for (std::thread& t : threads) t.join();
   }
 
-  std::mutex dropped_mutex_;  // drop_returns_at_once: the threads finishing dropped handles
+  std::mutex dropped_mutex_;  // drop_returns_at_once: the threads running dropped stages
   std::vector<std::thread> dropped_;
+  std::shared_future<void> last_dropped_;
   std::vector<std::pair<void*, std::size_t>> returned_;  // unlocks_released_again
   std::vector<std::pair<void*, std::size_t>> released_;
   std::unique_ptr<StagerUnderTest> inner_;

@@ -90,7 +90,18 @@ void drop_stager(py::object& stager) {
 class TorchPending final : public PendingResult {
  public:
   explicit TorchPending(py::object staged) : staged_(std::move(staged)) {}
-  ~TorchPending() override { release(staged_); }
+  // Destroyed unwaited, it waits for the copies first (the adapter's contract): torch's CPU copies
+  // are done on return, its CUDA copies once the device is synchronised.
+  ~TorchPending() override {
+    if (!staged_) return;
+    py::gil_scoped_acquire gil;
+    try {
+      const py::object cuda = modules().torch.attr("cuda");
+      if (py::cast<bool>(cuda.attr("is_available")())) cuda.attr("synchronize")();
+    } catch (py::error_already_set&) {  // a dropped handle's error is dropped with it
+    }
+    staged_ = py::object();
+  }
   TorchPending(const TorchPending&) = delete;
   TorchPending& operator=(const TorchPending&) = delete;
 
