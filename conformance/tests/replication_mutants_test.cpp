@@ -20,6 +20,7 @@
 #include "stagekit/core/dtensor.h"
 #include "stagekit/core/sharded_tensor.h"
 #include "stagekit/dist/communicator.h"
+#include "stagekit/testing/forwarding_communicator.h"
 
 namespace stagekit::conformance {
 namespace {
@@ -62,38 +63,10 @@ constexpr int kDefaultGroupSize = 4;
 
 // The sub-communicator a stager was given, but reporting the default group's size: every operation
 // goes to the sub-communicator (with this one's timeout), so ranks past its own size do not exist.
-class DefaultGroupSized final : public dist::Communicator {
+class DefaultGroupSized final : public stagekit::testing::ForwardingCommunicator {
  public:
-  explicit DefaultGroupSized(dist::Communicator& group) : group_(group) { set_timeout(group.timeout()); }
-  int rank() const override { return group_.rank(); }
+  explicit DefaultGroupSized(dist::Communicator& group) : ForwardingCommunicator(group) {}
   int size() const override { return kDefaultGroupSize; }  // the flaw
-  std::string backend() const override { return group_.backend(); }
-  void send(std::span<const std::byte> data, int dst, int tag) override { sync().send(data, dst, tag); }
-  void recv(std::span<std::byte> data, int src, int tag) override { sync().recv(data, src, tag); }
-  std::vector<std::byte> recv_any_size(int src, int tag) override { return sync().recv_any_size(src, tag); }
-  void send_recv(int peer, std::span<const std::span<const std::byte>> sends,
-                 std::span<const std::span<std::byte>> recvs, int tag, MemoryOwner owner) override {
-    sync().send_recv(peer, sends, recvs, tag, std::move(owner));
-  }
-  void broadcast(std::span<std::byte> data, int root) override { sync().broadcast(data, root); }
-  void all_gather(std::span<const std::byte> local, std::span<std::byte> out) override {
-    sync().all_gather(local, out);
-  }
-  std::vector<std::vector<std::byte>> all_gather_v(std::span<const std::byte> local) override {
-    return sync().all_gather_v(local);
-  }
-  void all_reduce(std::span<std::byte> data, DType dtype, dist::ReduceOp op) override {
-    sync().all_reduce(data, dtype, op);
-  }
-  void barrier() override { sync().barrier(); }
-  std::unique_ptr<dist::Communicator> split(int color, int key) override { return sync().split(color, key); }
-
- private:
-  dist::Communicator& sync() {
-    group_.set_timeout(timeout());
-    return group_;
-  }
-  dist::Communicator& group_;
 };
 
 std::vector<char> file_bytes(const std::string& path) {

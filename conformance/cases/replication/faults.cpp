@@ -59,40 +59,13 @@ void odd_world_refused(CaseContext& ctx, Source, int ws) {
 // the timeout the stager set on it, but never one longer than `cap`. A stager that waits with a
 // longer timeout than its own is cut off at `cap` (past the time allowed, so reported as too slow)
 // instead of hanging the case for as long as it chose.
-class TimeoutCappedCommunicator final : public dist::Communicator {
+class TimeoutCappedCommunicator final : public stagekit::testing::ForwardingCommunicator {
  public:
-  TimeoutCappedCommunicator(dist::Communicator& inner, std::chrono::milliseconds cap) : inner_(inner), cap_(cap) {
-    set_timeout(inner.timeout());
-  }
-  int rank() const override { return inner_.rank(); }
-  int size() const override { return inner_.size(); }
-  std::string backend() const override { return inner_.backend(); }
-  void send(std::span<const std::byte> data, int dst, int tag) override { sync().send(data, dst, tag); }
-  void recv(std::span<std::byte> data, int src, int tag) override { sync().recv(data, src, tag); }
-  std::vector<std::byte> recv_any_size(int src, int tag) override { return sync().recv_any_size(src, tag); }
-  void send_recv(int peer, std::span<const std::span<const std::byte>> sends,
-                 std::span<const std::span<std::byte>> recvs, int tag, MemoryOwner owner) override {
-    sync().send_recv(peer, sends, recvs, tag, std::move(owner));
-  }
-  void broadcast(std::span<std::byte> data, int root) override { sync().broadcast(data, root); }
-  void all_gather(std::span<const std::byte> local, std::span<std::byte> out) override {
-    sync().all_gather(local, out);
-  }
-  std::vector<std::vector<std::byte>> all_gather_v(std::span<const std::byte> local) override {
-    return sync().all_gather_v(local);
-  }
-  void all_reduce(std::span<std::byte> data, DType dtype, dist::ReduceOp op) override {
-    sync().all_reduce(data, dtype, op);
-  }
-  void barrier() override { sync().barrier(); }
-  std::unique_ptr<dist::Communicator> split(int color, int key) override { return sync().split(color, key); }
+  TimeoutCappedCommunicator(dist::Communicator& inner, std::chrono::milliseconds cap)
+      : ForwardingCommunicator(inner), cap_(cap) {}
 
  private:
-  dist::Communicator& sync() {
-    inner_.set_timeout(std::min(timeout(), cap_));
-    return inner_;
-  }
-  dist::Communicator& inner_;
+  [[nodiscard]] std::chrono::milliseconds forwarded_timeout() const override { return std::min(timeout(), cap_); }
   std::chrono::milliseconds cap_;
 };
 
