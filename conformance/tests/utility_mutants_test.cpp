@@ -63,6 +63,7 @@ enum class UtilityFlaw {
   copy_error_names_top_key,     // copy_state_dict's companion errors name only the top-level key
   broadcast_splits_nodes,       // broadcast_state_dict makes a list reached twice two lists off rank 0
   broadcast_drops_inner_attrs,  // broadcast_state_dict drops the attributes of tensors inside dict entries
+  unflatten_appends,            // unflatten_state_dict appends list leaves in mapping order, not at their index
 };
 
 // A ShardedTensor (anywhere under dicts) with its local shards' offsets reset to 0.
@@ -216,6 +217,47 @@ bool clear_mismatching_level(Value& root, const dist::ObjectPath& path) {
     }
   }
   return false;
+}
+
+// unflatten_state_dict that appends a list's leaves in mapping order (an index inside the list
+// overwrites there) instead of placing each at its index.
+Value unflatten_by_appending(const Value& flat, const dist::FlattenMapping& mapping) {
+  Value root = Value::dict();
+  const auto fresh = [](const DictKey& next) {
+    return std::holds_alternative<std::string>(next) ? Value::dict() : Value::list({});
+  };
+  for (const auto& [key, path] : mapping) {
+    const Value leaf = flat.as_dict().at(key);
+    Value at = root;
+    for (std::size_t i = 0; i < path.size(); ++i) {
+      const bool last = i + 1 == path.size();
+      if (at.kind() == Value::Kind::dict) {
+        if (last) {
+          at.as_dict().set(path[i], leaf);
+          break;
+        }
+        const Value* have = at.as_dict().find(path[i]);
+        if (have == nullptr || have->is_none()) at.as_dict().set(path[i], fresh(path[i + 1]));
+        at = *at.as_dict().find(path[i]);
+        continue;
+      }
+      auto& items = at.as_list().items;
+      const auto index = static_cast<std::size_t>(std::get<std::int64_t>(path[i]));
+      if (index >= items.size()) {
+        items.push_back(last ? leaf : fresh(path[i + 1]));
+        if (last) break;
+        at = items.back();
+        continue;
+      }
+      if (last) {
+        items[index] = leaf;
+        break;
+      }
+      if (items[index].is_none()) items[index] = fresh(path[i + 1]);
+      at = items[index];
+    }
+  }
+  return root;
 }
 
 // Each top-level tensor of `d` whose source in `source` is laid out otherwise than contiguously from
@@ -470,6 +512,7 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
     inner_->set_element(root, path, value);
   }
   Value unflatten_state_dict(const Value& flat, const dist::FlattenMapping& mapping) override {
+    if (flaw_ == UtilityFlaw::unflatten_appends) return unflatten_by_appending(flat, mapping);
     return inner_->unflatten_state_dict(flat, mapping);
   }
   void distribute_tensors(Value& local, const std::vector<std::string>& keys) override {
@@ -819,6 +862,11 @@ TEST(Mutants, UtilitiesBroadcastSplittingSharedNodes) {
 TEST(Mutants, UtilitiesBroadcastDroppingInnerAttributes) {
   expect_utility_flaw_caught(UtilityFlaw::broadcast_drops_inner_attrs, {"utils.broadcast_state_dict.cpu.default.ws2"},
                              "utils.distribute_state_dict.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesUnflattenAppendingListLeaves) {
+  expect_utility_flaw_caught(UtilityFlaw::unflatten_appends, {"utils.path_helpers.cpu.default"},
+                             "utils.type_check.cpu.default");
 }
 
 }  // namespace

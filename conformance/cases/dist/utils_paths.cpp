@@ -134,6 +134,24 @@ void path_helpers_case(CaseContext& ctx, Source src, int) {
                 back.as_dict().at(std::string("opt")).kind() == Value::Kind::list,
             "opt", "unflatten_state_dict", "a tuple level is not rebuilt as a list (upstream's _set_element)");
 
+  // The mapping in another order (reversed): the same structure, each list leaf at its index (lists
+  // grow with None), whatever order the entries arrive in.
+  const dist::FlattenMapping reversed(flat.mapping.rbegin(), flat.mapping.rend());
+  const Value back_reversed =
+      call_helper(ctx, "unflatten_state_dict", [&] { return u.unflatten_state_dict(flat.flat, reversed); });
+  const auto round_reversed =
+      call_helper(ctx, "traverse_state_dict", [&] { return u.traverse_state_dict(back_reversed); });
+  ctx.check(round_reversed.size() == expected.size(), "<root>", "unflatten_state_dict",
+            fmt::format("with the mapping reversed, the rebuilt dict has {} leaves, expected {}", round_reversed.size(),
+                        expected.size()));
+  for (const Expected& e : expected) {
+    const auto at = std::find_if(round_reversed.begin(), round_reversed.end(),
+                                 [&](const auto& leaf) { return leaf.first == e.path; });
+    ctx.check(at != round_reversed.end() && same_leaf(at->second, e.leaf), e.flat, "unflatten_state_dict",
+              at == round_reversed.end() ? "with the mapping reversed, no leaf is at this path"
+                                         : "with the mapping reversed, the leaf here is not the original leaf");
+  }
+
   // set_element creates dicts for string keys and lists (grown with None) for indices.
   Value built;
   call_helper(ctx, "set_element", [&] {
@@ -219,7 +237,8 @@ STAGEKIT_CONFORMANCE_CASES(utils_paths) {
                   "leaf "
                   "(stagekit's choice: upstream visits nothing there, so its round trip loses them); "
                   "flatten_state_dict joins the path with '.' and rejects a flat key reached twice, naming it; "
-                  "unflatten_state_dict rebuilds the structure (tuples as lists); set_element creates dicts and "
+                  "unflatten_state_dict rebuilds the structure (tuples as lists), whatever the mapping's order; "
+                  "set_element creates dicts and "
                   "None-grown lists along the path and fills what exists in place, and refuses a level of another "
                   "kind (a tuple, a scalar), naming it",
                   "strict (spec B.6.13)", Profile::strict, kCpuOnly, one, path_helpers_case, r);
