@@ -64,6 +64,7 @@ enum class UtilityFlaw {
   broadcast_splits_nodes,       // broadcast_state_dict makes a list reached twice two lists off rank 0
   broadcast_drops_inner_attrs,  // broadcast_state_dict drops the attributes of tensors inside dict entries
   unflatten_appends,            // unflatten_state_dict appends list leaves in mapping order, not at their index
+  distribute_dim0_only,         // distribute_tensors takes the offsets of dimensions past 0 as 0
 };
 
 // A ShardedTensor (anywhere under dicts) with its local shards' offsets reset to 0.
@@ -539,7 +540,28 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
         return true;
       });
     }
+    std::vector<std::pair<std::string, Tensor>> fulls;  // distribute_dim0_only: each key's full tensor
+    if (flaw_ == UtilityFlaw::distribute_dim0_only) {
+      for (const std::string& key : rest) {
+        const Value* pair = local.as_dict().find(DictKey(key));
+        if (pair != nullptr && pair->kind() == Value::Kind::list && pair->as_list().items.size() == 2 &&
+            pair->as_list().items[1].is_tensor())
+          fulls.emplace_back(key, pair->as_list().items[1].as_tensor());
+      }
+    }
     inner_->distribute_tensors(local, rest);
+    for (const auto& [key, full] : fulls) {  // the block sliced along dimension 0 only
+      const Value* v = local.as_dict().find(DictKey(key));
+      if (v == nullptr || v->kind() != Value::Kind::dtensor || v->as_dtensor_node()->local().numel() == 0) continue;
+      const DTensor& dt = *v->as_dtensor_node();
+      const LocalShard shard = dt.local_shard();
+      Tensor block = full;
+      for (std::size_t d = 0; d < shard.shape.size(); ++d) {
+        const std::int64_t offset = d == 0 ? std::min(shard.offset[0], full.sizes()[0]) : 0;
+        block = block.narrow(static_cast<std::int64_t>(d), offset, shard.shape[d]);
+      }
+      Tensor(dt.local()).copy_(block);
+    }
   }
   void distribute_state_dict(const Value& full, Value& local, Device device) override {
     if (flaw_ == UtilityFlaw::distribute_aliases_full) {
@@ -867,6 +889,13 @@ TEST(Mutants, UtilitiesBroadcastDroppingInnerAttributes) {
 TEST(Mutants, UtilitiesUnflattenAppendingListLeaves) {
   expect_utility_flaw_caught(UtilityFlaw::unflatten_appends, {"utils.path_helpers.cpu.default"},
                              "utils.type_check.cpu.default");
+}
+
+TEST(Mutants, UtilitiesDistributingAlongDimZeroOnly) {
+  expect_utility_flaw_caught(
+      UtilityFlaw::distribute_dim0_only,
+      {"utils.distribute_tensors_meta.cpu.default.ws2", "utils.distribute_tensors_meta.cpu.default.ws4"},
+      "utils.distribute_tensors.cpu.default.ws2");
 }
 
 }  // namespace

@@ -235,9 +235,15 @@ void distribute_tensors_meta(CaseContext& ctx, Source src, int ws) {
     const auto shaped = DTensor::distribute(Tensor::zeros(shape, DType::float32), mesh, {Placement::shard(0)}, r);
     const IntList local_shape(shaped->local().sizes().begin(), shaped->local().sizes().end());
     const auto meta = shaped->with_local(Tensor::empty(local_shape, DType::float32, Device::meta()));
-    Value local = Value::dict(
-        {{"meta", Value::list({Value(meta), Value(full)})}, {"real", Value::list({Value(real), Value(full)})}});
-    ctx.utilities().distribute_tensors(local, {"meta", "real"});
+    // Column-sharded (Shard(1), uneven columns): each rank's block is its columns, not the first rank's.
+    const IntList wide{3, 2 * ws + 1};
+    const Tensor full_wide = full_of(wide, 42, device);
+    const auto columns =
+        DTensor::distribute(Tensor::zeros(wide, DType::float32, device), mesh, {Placement::shard(1)}, r);
+    Value local = Value::dict({{"meta", Value::list({Value(meta), Value(full)})},
+                               {"real", Value::list({Value(real), Value(full)})},
+                               {"columns", Value::list({Value(columns), Value(full_wide)})}});
+    ctx.utilities().distribute_tensors(local, {"meta", "real", "columns"});
 
     const Value got = local["meta"];
     ctx.require(got.kind() == Value::Kind::dtensor, at_rank(r, "meta"), "kind", "not a DTensor after distribution");
@@ -261,6 +267,11 @@ void distribute_tensors_meta(CaseContext& ctx, Source src, int ws) {
               at_rank(r, "real"), "identity", "a DTensor with memory must be updated in place and kept");
     check_equal(ctx, r, "real._local_tensor", real->local(),
                 full.narrow(0, std::min(real->local_shard().offset[0], shape[0]), real->local_shard().shape[0]));
+    ctx.require(local["columns"].kind() == Value::Kind::dtensor, at_rank(r, "columns"), "kind",
+                "not a DTensor after distribution");
+    const LocalShard cols = local["columns"].as_dtensor_node()->local_shard();
+    check_equal(ctx, r, "columns._local_tensor", local["columns"].as_dtensor_node()->local(),
+                full_wide.narrow(1, std::min(cols.offset[1], wide[1]), cols.shape[1]));
   });
 }
 
@@ -270,7 +281,7 @@ STAGEKIT_CONFORMANCE_CASES(dist_distribute) {
   add_world_cases(registry, "utils", "distribute_tensors_meta",
                   "distribute_tensors into a DTensor whose local tensor is on the meta device: a new DTensor with the "
                   "same spec holds a copy of the block on the full tensor's device; a DTensor with memory is "
-                  "filled in place and kept",
+                  "filled in place and kept; a column-sharded (Shard(1)) DTensor gets this rank's columns",
                   "strict", Profile::strict, kBothSources, kWorlds2And4, distribute_tensors_meta,
                   utilities_requirements());
   add_world_cases(registry, "utils", "distribute_state_dict",
