@@ -65,7 +65,21 @@ enum class UtilityFlaw {
   broadcast_drops_inner_attrs,  // broadcast_state_dict drops the attributes of tensors inside dict entries
   unflatten_appends,            // unflatten_state_dict appends list leaves in mapping order, not at their index
   distribute_dim0_only,         // distribute_tensors takes the offsets of dimensions past 0 as 0
+  type_check_misses_opaque,     // offloading and gather_state_dict let opaque leaves through with type_check=true
+  gather_type_check_rank0,      // gather_state_dict applies type_check on rank 0 only
 };
+
+// Whether an opaque leaf is anywhere in `v` (dicts, lists, tuples).
+bool holds_opaque(const Value& v) {
+  switch (v.kind()) {
+    case Value::Kind::opaque: return true;
+    case Value::Kind::dict:
+      return std::ranges::any_of(v.as_dict().entries(), [](const auto& e) { return holds_opaque(e.second); });
+    case Value::Kind::list: return std::ranges::any_of(v.as_list().items, holds_opaque);
+    case Value::Kind::tuple: return std::ranges::any_of(v.as_tuple().items(), holds_opaque);
+    default: return false;
+  }
+}
 
 // A ShardedTensor (anywhere under dicts) with its local shards' offsets reset to 0.
 Value rebase_shard_offsets(const Value& v) {
@@ -321,6 +335,8 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
     }
     if (flaw_ == UtilityFlaw::ignores_ranks_only) options.ranks_only.clear();
     if (flaw_ == UtilityFlaw::type_check_ignored) options.type_check = false;
+    if (flaw_ == UtilityFlaw::type_check_misses_opaque && holds_opaque(sd)) options.type_check = false;
+    if (flaw_ == UtilityFlaw::gather_type_check_rank0 && world.rank() != 0) options.type_check = false;
     if (flaw_ == UtilityFlaw::partial_as_replicate) {  // no sum: each rank keeps its own pending values
       auto d = std::make_shared<Dict>();
       for (const auto& [k, v] : sd.as_dict().entries()) {
@@ -377,7 +393,8 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
     }
     return inner_->offload_state_dict_to_cpu(sd, rank,
                                              flaw_ == UtilityFlaw::ignores_ranks_only ? std::vector<int>{} : ranks_only,
-                                             type_check && flaw_ != UtilityFlaw::type_check_ignored);
+                                             type_check && flaw_ != UtilityFlaw::type_check_ignored &&
+                                                 !(flaw_ == UtilityFlaw::type_check_misses_opaque && holds_opaque(sd)));
   }
   Value create_cpu_state_dict(const Value& sd, bool pin, bool share) override {
     if (flaw_ == UtilityFlaw::created_kept) return created_.emplace_back(inner_->create_cpu_state_dict(sd, pin, share));
@@ -896,6 +913,17 @@ TEST(Mutants, UtilitiesDistributingAlongDimZeroOnly) {
       UtilityFlaw::distribute_dim0_only,
       {"utils.distribute_tensors_meta.cpu.default.ws2", "utils.distribute_tensors_meta.cpu.default.ws4"},
       "utils.distribute_tensors.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesTypeCheckLettingOpaqueLeavesThrough) {
+  expect_utility_flaw_caught(UtilityFlaw::type_check_misses_opaque,
+                             {"utils.type_check.cpu.default", "utils.type_check_gather.cpu.default.ws2"},
+                             "utils.path_helpers.cpu.default");
+}
+
+TEST(Mutants, UtilitiesGatherTypeCheckOnRankZeroOnly) {
+  expect_utility_flaw_caught(UtilityFlaw::gather_type_check_rank0, {"utils.type_check_gather.cpu.default.ws2"},
+                             "utils.type_check.cpu.default");
 }
 
 }  // namespace

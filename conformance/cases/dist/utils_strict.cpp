@@ -323,6 +323,22 @@ void type_check(CaseContext& ctx, Source src, int) {
                 !set_copy.as_set().frozen() && set_copy.identity() != tags.identity(),
             "meta.tags", "type_check=false", "the set was not deep-copied into a set of the same items");
 
+  // Opaque leaves (a lock, a file handle) too: rejected naming the path with type_check=true, shared
+  // as they are with false.
+  const Value lock = Value::opaque("threading.Lock");
+  const Value with_opaque = Value::dict({{"io", Value::dict({{"lock", lock}})}, {"w", Value(t)}});
+  raised = false;
+  try {
+    (void)utils.offload_state_dict_to_cpu(with_opaque, 0, {}, true);
+  } catch (const InvalidArgument& e) {
+    raised = true;
+    ctx.check(e.path() == "io.lock", "io.lock", "error path",
+              fmt::format("the error names '{}': {}", e.path(), e.what()));
+  }
+  ctx.check(raised, "io.lock", "type_check", "an opaque leaf was accepted with type_check=true");
+  ctx.check(utils.offload_state_dict_to_cpu(with_opaque, 0, {}, false)["io"]["lock"].identity() == lock.identity(),
+            "io.lock", "type_check=false", "the opaque leaf is not shared as it is");
+
   // gather_state_dict iterates the same way (spec B.6.4 over B.6.2): the object is rejected with
   // type_check=true, on every rank, and deep-copied with false.
   ctx.run_ranks(1, [&](dist::Communicator& comm) {
@@ -341,6 +357,40 @@ void type_check(CaseContext& ctx, Source src, int) {
                 "gather_state_dict: the object did not come back as an object");
     ctx.check(gathered["opt"]["state"].identity() != sd["opt"]["state"].identity(), "opt.state", "deep copy",
               "gather_state_dict with type_check=false must deep-copy an unknown leaf");
+  });
+}
+
+// type_check in a gather over two ranks: every rank rejects an object or an opaque leaf naming its
+// path with type_check=true (no rank leaves it to another), and with false deep-copies the object and
+// shares the opaque leaf. No DTensor in the dicts: a rank that wrongly accepts returns at once.
+void type_check_gather(CaseContext& ctx, Source src, int ws) {
+  auto& utils = ctx.utilities();
+  const Tensor t = Tensor::arange(4, DType::float32, source_device(src));
+  const Value object = Value::object("AdamState", {{"exp_avg", Value(t)}}, false);
+  const Value lock = Value::opaque("threading.Lock");
+  const Value sd = Value::dict({{"opt", Value::dict({{"state", object}})}, {"w", Value(t)}});
+  const Value with_opaque = Value::dict({{"io", Value::dict({{"lock", lock}})}, {"w", Value(t)}});
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    for (const auto& [input, path] : {std::pair<Value, std::string>{sd, "opt.state"}, {with_opaque, "io.lock"}}) {
+      bool raised = false;
+      try {
+        (void)utils.gather_state_dict(input, comm, {false, {}, true, std::nullopt});
+      } catch (const InvalidArgument& e) {
+        raised = true;
+        ctx.check(e.path() == path, at_rank(r, path), "error path",
+                  fmt::format("gather_state_dict: the error names '{}': {}", e.path(), e.what()));
+      }
+      ctx.check(raised, at_rank(r, path), "type_check",
+                "gather_state_dict accepted the leaf with type_check=true on this rank");
+    }
+    const Value gathered = utils.gather_state_dict(sd, comm, {false, {}, false, std::nullopt});
+    ctx.check(gathered["opt"]["state"].kind() == Value::Kind::object &&
+                  gathered["opt"]["state"].identity() != object.identity(),
+              at_rank(r, "opt.state"), "type_check=false", "the object was not deep-copied into an object");
+    ctx.check(utils.gather_state_dict(with_opaque, comm, {false, {}, false, std::nullopt})["io"]["lock"].identity() ==
+                  lock.identity(),
+              at_rank(r, "io.lock"), "type_check=false", "the opaque leaf is not shared as it is");
   });
 }
 
@@ -449,9 +499,15 @@ STAGEKIT_CONFORMANCE_CASES(dist_strict) {
                   "strict", Profile::strict, kBothSources, kWorld4, ranks_only_nested, utilities_requirements());
   const std::array<int, 1> one = {1};
   add_world_cases(registry, "utils", "type_check",
-                  "type_check=true rejects an object or a set leaf naming its path, in offloading and in a gather; "
-                  "type_check=false deep-copies it (spec C.4.6)",
+                  "type_check=true rejects an object, a set or an opaque leaf naming its path, in offloading, and an "
+                  "object in a gather; type_check=false deep-copies the object or set and shares the opaque leaf "
+                  "(spec C.4.6)",
                   "strict", Profile::strict, kBothSources, one, type_check, utilities_requirements());
+  add_world_cases(registry, "utils", "type_check_gather",
+                  "gather_state_dict with type_check=true rejects an object or an opaque leaf naming its path on "
+                  "every rank; with false it deep-copies the object and shares the opaque leaf",
+                  "strict (spec C.4.6)", Profile::strict, kBothSources, kWorld2, type_check_gather,
+                  utilities_requirements());
   add_world_cases(registry, "utils", "rank_never_arrives",
                   "a rank that never joins the gather makes the others fail with a timeout error within the timeout, "
                   "not hang",
