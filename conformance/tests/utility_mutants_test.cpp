@@ -67,7 +67,27 @@ enum class UtilityFlaw {
   distribute_dim0_only,         // distribute_tensors takes the offsets of dimensions past 0 as 0
   type_check_misses_opaque,     // offloading and gather_state_dict let opaque leaves through with type_check=true
   gather_type_check_rank0,      // gather_state_dict applies type_check on rank 0 only
+  sim_sharded_ignores_dtype,    // check_state_dict_similarity compares ShardedTensor shards by shape only
 };
+
+// `other` with every top-level ShardedTensor whose local shards have the shapes of those of `sd`'s
+// (whatever their dtype) replaced by `sd`'s.
+Value same_shaped_shards_as(const Value& sd, const Value& other) {
+  if (sd.kind() != Value::Kind::dict || other.kind() != Value::Kind::dict) return other;
+  auto d = std::make_shared<Dict>(other.as_dict());
+  for (const auto& [k, v] : other.as_dict().entries()) {
+    const Value* mine = sd.as_dict().find(k);
+    if (mine == nullptr || mine->kind() != Value::Kind::sharded_tensor || v.kind() != Value::Kind::sharded_tensor)
+      continue;
+    const auto& a = mine->as_sharded_tensor_node()->local_shards();
+    const auto& b = v.as_sharded_tensor_node()->local_shards();
+    bool same = a.size() == b.size();
+    for (std::size_t i = 0; same && i < a.size(); ++i)
+      same = std::ranges::equal(a[i].tensor.sizes(), b[i].tensor.sizes());
+    if (same) d->set(k, *mine);
+  }
+  return Value(d);
+}
 
 // Whether an opaque leaf is anywhere in `v` (dicts, lists, tuples).
 bool holds_opaque(const Value& v) {
@@ -466,6 +486,8 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
       const auto [a, b] = without_common_dtensors(sd, other);
       return inner_->check_state_dict_similarity(a, b);
     }
+    if (flaw_ == UtilityFlaw::sim_sharded_ignores_dtype)
+      return inner_->check_state_dict_similarity(sd, same_shaped_shards_as(sd, other));
     const bool similar = inner_->check_state_dict_similarity(sd, other);
     if (flaw_ == UtilityFlaw::similarity_writes && similar) (void)inner_->copy_state_dict(sd, other, false, false);
     if (flaw_ == UtilityFlaw::similarity_by_value && similar) {
@@ -924,6 +946,12 @@ TEST(Mutants, UtilitiesTypeCheckLettingOpaqueLeavesThrough) {
 TEST(Mutants, UtilitiesGatherTypeCheckOnRankZeroOnly) {
   expect_utility_flaw_caught(UtilityFlaw::gather_type_check_rank0, {"utils.type_check_gather.cpu.default.ws2"},
                              "utils.type_check.cpu.default");
+}
+
+TEST(Mutants, UtilitiesSimilarityIgnoringShardDtypes) {
+  expect_utility_flaw_caught(UtilityFlaw::sim_sharded_ignores_dtype,
+                             {"utils.sharded_tensor_local_shards.cpu.pin1_share1"},
+                             "utils.similarity_compares.cpu.default");
 }
 
 }  // namespace

@@ -107,6 +107,14 @@ void sharded_local_shards_case(CaseContext& ctx, Source src, int) {
         source->metadata(), 0);
     ctx.check(!u.check_state_dict_similarity(sd, Value::dict({{"st", Value(other)}})), "st.1", "similarity",
               "a companion whose second local shard has 3 rows instead of 4 is reported similar");
+    ShardedTensorMetadata f64_meta = source->metadata();  // the same shards in float64
+    f64_meta.dtype = DType::float64;
+    const auto f64 = std::make_shared<ShardedTensor>(
+        std::vector<LocalTensorShard>{{Tensor::zeros({2, 4}, DType::float64), buffers[0].metadata},
+                                      {Tensor::zeros({4, 4}, DType::float64), buffers[1].metadata}},
+        f64_meta, 0);
+    ctx.check(!u.check_state_dict_similarity(sd, Value::dict({{"st", Value(f64)}})), "st", "similarity",
+              "a companion whose local shards are float64 instead of float32 is reported similar");
     // copy_state_dict fills every shard.
     const Value copied = u.copy_state_dict(sd, created, false, true);
     for (std::size_t i = 0; i < 2; ++i) {
@@ -129,7 +137,8 @@ STAGEKIT_CONFORMANCE_CASES(utils_shards) {
   add_world_cases(registry, "utils", "sharded_tensor_local_shards",
                   "A ShardedTensor with two local shards on one rank: offload_state_dict_to_cpu, create_cpu_state_dict "
                   "and copy_state_dict handle both shards (CPU, own pinned shared buffers, values) and keep the "
-                  "metadata of every shard (offsets, sizes, placement rank), the global size and the dtype",
+                  "metadata of every shard (offsets, sizes, placement rank), the global size and the dtype; "
+                  "check_state_dict_similarity compares every local shard's shape and dtype",
                   "strict (spec B.6.2, B.6.5-B.6.8)", Profile::strict, kBothSources, one, sharded_local_shards_case, r,
                   PinShare{true, true});
 }
