@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -68,6 +69,7 @@ enum class UtilityFlaw {
   type_check_misses_opaque,     // offloading and gather_state_dict let opaque leaves through with type_check=true
   gather_type_check_rank0,      // gather_state_dict applies type_check on rank 0 only
   sim_sharded_ignores_dtype,    // check_state_dict_similarity compares ShardedTensor shards by shape only
+  gather_f64_through_f32,       // gather_state_dict rounds a float64 DTensor's values to float32
 };
 
 // `other` with every top-level ShardedTensor whose local shards have the shapes of those of `sd`'s
@@ -87,6 +89,20 @@ Value same_shaped_shards_as(const Value& sd, const Value& other) {
     if (same) d->set(k, *mine);
   }
   return Value(d);
+}
+
+// A float64 tensor's values rounded to float32 precision (a new tensor, on the same device).
+Tensor rounded_through_float32(const Tensor& t) {
+  std::vector<std::byte> bytes = t.to_bytes();
+  for (std::size_t i = 0; i + 8 <= bytes.size(); i += 8) {
+    double d = 0;
+    std::memcpy(&d, bytes.data() + i, 8);
+    d = static_cast<double>(static_cast<float>(d));
+    std::memcpy(bytes.data() + i, &d, 8);
+  }
+  Tensor out = Tensor::empty(IntList(t.sizes().begin(), t.sizes().end()), DType::float64);
+  if (!bytes.empty()) std::memcpy(out.data_ptr(), bytes.data(), bytes.size());
+  return t.device().is_cpu() ? out : out.to(t.device());
 }
 
 // Whether an opaque leaf is anywhere in `v` (dicts, lists, tuples).
@@ -385,6 +401,18 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
         }
       }
       return inner_->gather_state_dict(Value(d), world, options);
+    }
+    if (flaw_ == UtilityFlaw::gather_f64_through_f32 && sd.kind() == Value::Kind::dict) {
+      const Value out = inner_->gather_state_dict(sd, world, options);
+      if (out.kind() != Value::Kind::dict) return out;
+      auto d = std::make_shared<Dict>(out.as_dict());  // each float64 DTensor's full tensor through float32
+      for (const auto& [k, v] : sd.as_dict().entries()) {
+        const Value* got = out.as_dict().find(k);
+        if (v.kind() == Value::Kind::dtensor && v.as_dtensor_node()->local().dtype() == DType::float64 &&
+            got != nullptr && got->is_tensor())
+          d->set(k, Value(rounded_through_float32(got->as_tensor())));
+      }
+      return Value(d);
     }
     if (flaw_ == UtilityFlaw::gather_swaps_inner_blocks) {
       Value out = inner_->gather_state_dict(sd, world, options);
@@ -952,6 +980,12 @@ TEST(Mutants, UtilitiesSimilarityIgnoringShardDtypes) {
   expect_utility_flaw_caught(UtilityFlaw::sim_sharded_ignores_dtype,
                              {"utils.sharded_tensor_local_shards.cpu.pin1_share1"},
                              "utils.similarity_compares.cpu.default");
+}
+
+TEST(Mutants, UtilitiesGatheringFloat64ThroughFloat32) {
+  expect_utility_flaw_caught(UtilityFlaw::gather_f64_through_f32,
+                             {"utils.gather.uneven_rows.cpu.default.ws4", "utils.gather.replicate.cpu.default.ws2"},
+                             "utils.gather_partial.cpu.default.ws2");
 }
 
 }  // namespace

@@ -29,10 +29,18 @@ void gather_layout(CaseContext& ctx, Source src, int ws, const IntList& mesh_sha
     for (int i = 0; i < ws; ++i) ranks[static_cast<std::size_t>(i)] = i;
     const DeviceMesh mesh(device.type, mesh_shape, ranks);
     const Tensor full = global_tensor(shape, device);
-    const auto dt = DTensor::distribute(full, mesh, placements, r);
-    const Value out = ctx.utilities().gather_state_dict(Value::dict({{"w", Value(dt)}}), comm, {});
-    ctx.require(out["w"].is_tensor(), at_rank(r, "w"), "kind", "the gathered value is not a plain tensor");
-    check_equal(ctx, r, "w", out["w"].as_tensor(), full);
+    // Random float64 and int64 values (the same on every rank): float32 cannot hold them exactly.
+    const Tensor full64 = Tensor::random(shape, DType::float64, 81, device);
+    const Tensor full_i64 = Tensor::random(shape, DType::int64, 82, device);
+    const Value sd = Value::dict({{"w", Value(DTensor::distribute(full, mesh, placements, r))},
+                                  {"w64", Value(DTensor::distribute(full64, mesh, placements, r))},
+                                  {"i64", Value(DTensor::distribute(full_i64, mesh, placements, r))}});
+    const Value out = ctx.utilities().gather_state_dict(sd, comm, {});
+    for (const auto& [key, expected] :
+         {std::pair<const char*, Tensor>{"w", full}, {"w64", full64}, {"i64", full_i64}}) {
+      ctx.require(out[key].is_tensor(), at_rank(r, key), "kind", "the gathered value is not a plain tensor");
+      check_equal(ctx, r, key, out[key].as_tensor(), expected);
+    }
   });
 }
 
@@ -456,7 +464,7 @@ STAGEKIT_CONFORMANCE_CASES(dist_strict) {
     add_world_cases(
         registry, "utils", CaseName("gather", {l.name}),
         fmt::format("gather of a DTensor of shape [{}] over mesh [{}] with [{}] gives exactly the global "
-                    "tensor (torch.chunk sharding)",
+                    "tensor (torch.chunk sharding), in float32, float64 and int64",
                     fmt::join(l.shape, ", "), fmt::join(l.mesh, ", "), fmt::join(p, ", ")),
         "strict", Profile::strict, kBothSources, world,
         [l](CaseContext& ctx, Source s, int ws) { gather_layout(ctx, s, ws, l.mesh, l.placements, l.shape); },
