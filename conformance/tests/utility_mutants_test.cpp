@@ -70,7 +70,23 @@ enum class UtilityFlaw {
   gather_type_check_rank0,      // gather_state_dict applies type_check on rank 0 only
   sim_sharded_ignores_dtype,    // check_state_dict_similarity compares ShardedTensor shards by shape only
   gather_f64_through_f32,       // gather_state_dict rounds a float64 DTensor's values to float32
+  gather_tuples_as_lists,       // gather_state_dict rebuilds tuples and namedtuples as lists
 };
+
+// `v` with every tuple (namedtuples too) under dicts, lists and tuples rebuilt as a list.
+Value tuples_as_lists(const Value& v) {
+  if (v.kind() == Value::Kind::tuple || v.kind() == Value::Kind::list) {
+    std::vector<Value> items;
+    for (const Value& x : v.kind() == Value::Kind::tuple ? v.as_tuple().items() : v.as_list().items)
+      items.push_back(tuples_as_lists(x));
+    return Value::list(std::move(items));
+  }
+  if (v.kind() != Value::Kind::dict) return v;
+  auto d = std::make_shared<Dict>();
+  d->set_type_name(v.as_dict().type_name());
+  for (const auto& [k, x] : v.as_dict().entries()) d->set(k, tuples_as_lists(x));
+  return Value(d);
+}
 
 // `other` with every top-level ShardedTensor whose local shards have the shapes of those of `sd`'s
 // (whatever their dtype) replaced by `sd`'s.
@@ -414,6 +430,8 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
       }
       return Value(d);
     }
+    if (flaw_ == UtilityFlaw::gather_tuples_as_lists)
+      return tuples_as_lists(inner_->gather_state_dict(sd, world, options));
     if (flaw_ == UtilityFlaw::gather_swaps_inner_blocks) {
       Value out = inner_->gather_state_dict(sd, world, options);
       swap_inner_blocks(sd, out);
@@ -986,6 +1004,11 @@ TEST(Mutants, UtilitiesGatheringFloat64ThroughFloat32) {
   expect_utility_flaw_caught(UtilityFlaw::gather_f64_through_f32,
                              {"utils.gather.uneven_rows.cpu.default.ws4", "utils.gather.replicate.cpu.default.ws2"},
                              "utils.gather_partial.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesGatheringTuplesAsLists) {
+  expect_utility_flaw_caught(UtilityFlaw::gather_tuples_as_lists, {"utils.ranks_only_nested.cpu.default.ws4"},
+                             "utils.gather_keeps_plain_tensors.cpu.default.ws2");
 }
 
 }  // namespace

@@ -264,7 +264,9 @@ void ranks_only_nested(CaseContext& ctx, Source src, int ws) {
     const auto dt =
         DTensor::distribute(global_tensor({ws, 2}, device), world_mesh(ws, device), {Placement::shard(0)}, r);
     const Value nested = Value::dict({{"outer", Value::dict({{"inner", Value(dt)}, {"n", Value(1)}})},
-                                      {"items", Value::list({Value(dt), Value(2)})}});
+                                      {"items", Value::list({Value(dt), Value(2)})},
+                                      {"pair", Value::tuple({Value(dt), Value(4)})},
+                                      {"point", Value::named_tuple("Point", {{"x", Value(dt)}, {"y", Value(5)}})}});
     const Value as_list = Value::list({Value(dt), Value::dict({{"x", Value(3)}})});
     auto& utils = ctx.utilities();
     const Value a = utils.gather_state_dict(nested, comm, {false, {1}, true, std::nullopt});
@@ -276,6 +278,24 @@ void ranks_only_nested(CaseContext& ctx, Source src, int ws) {
       ctx.check(a["items"].kind() == Value::Kind::list && a["items"].as_list().items.size() == 2 &&
                     a["items"].at(1).kind() == Value::Kind::integer && a["items"].at(1).as_int() == 2,
                 at_rank(r, "items.1"), "value", "the list must keep its second item, 2");
+      // Tuples stay tuples, namedtuples namedtuples (class and fields), the DTensors inside gathered.
+      for (const auto& [key, type, second] :
+           {std::tuple<const char*, const char*, std::int64_t>{"pair", "", 4}, {"point", "Point", 5}}) {
+        const Value t = a[key];
+        if (!ctx.check(t.kind() == Value::Kind::tuple && t.as_tuple().items().size() == 2, at_rank(r, key), "structure",
+                       fmt::format("a {} of 2 items came back as a {}", *type != 0 ? "namedtuple" : "tuple",
+                                   value_kind_name(t.kind())))) {
+          continue;
+        }
+        ctx.check(t.as_tuple().type_name() == type, at_rank(r, key), "namedtuple",
+                  fmt::format("the class is '{}', expected '{}'", t.as_tuple().type_name(), type));
+        const Value first = t.as_tuple().items()[0];
+        if (ctx.check(first.is_tensor(), at_rank(r, fmt::format("{}.0", key)), "kind", "not a plain tensor"))
+          check_equal(ctx, r, fmt::format("{}.0", key), first.as_tensor(), global_tensor({ws, 2}, device));
+        const Value last = t.as_tuple().items()[1];
+        ctx.check(last.kind() == Value::Kind::integer && last.as_int() == second, at_rank(r, fmt::format("{}.1", key)),
+                  "value", fmt::format("expected {}", second));
+      }
       ctx.require(b.kind() == Value::Kind::list && b.as_list().items.size() == 2, at_rank(r, "<root>"), "structure",
                   "the listed rank must get the whole list");
       check_equal(ctx, r, "[0]", b.at(0).as_tensor(), global_tensor({ws, 2}, device));
@@ -501,8 +521,8 @@ STAGEKIT_CONFORMANCE_CASES(dist_strict) {
                   "strict (spec B.6.4)", Profile::strict, kBothSources, kWorld2, gather_keeps_plain_tensors,
                   utilities_requirements());
   add_world_cases(registry, "utils", "ranks_only_nested",
-                  "ranks_only=(1): the listed rank gets nested dicts and lists in full (every value checked); the "
-                  "others get {} for a dict "
+                  "ranks_only=(1): the listed rank gets nested dicts, lists, tuples and namedtuples in full (every "
+                  "value checked, tuples kept tuples); the others get {} for a dict "
                   "and None for a top-level list",
                   "strict", Profile::strict, kBothSources, kWorld4, ranks_only_nested, utilities_requirements());
   const std::array<int, 1> one = {1};
