@@ -71,6 +71,7 @@ enum class UtilityFlaw {
   sim_sharded_ignores_dtype,    // check_state_dict_similarity compares ShardedTensor shards by shape only
   gather_f64_through_f32,       // gather_state_dict rounds a float64 DTensor's values to float32
   gather_tuples_as_lists,       // gather_state_dict rebuilds tuples and namedtuples as lists
+  create_shares_objects,        // create_cpu_state_dict returns the source's top-level object leaves
 };
 
 // `v` with every tuple (namedtuples too) under dicts, lists and tuples rebuilt as a list.
@@ -481,6 +482,17 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
     }
     if (flaw_ == UtilityFlaw::plain_containers)
       return plain_top_level_containers(inner_->create_cpu_state_dict(sd, pin, share));
+    if (flaw_ == UtilityFlaw::create_shares_objects && sd.kind() == Value::Kind::dict) {
+      Value out = inner_->create_cpu_state_dict(sd, pin, share);
+      std::vector<std::pair<DictKey, Value>> shared;  // the source's own object where the copy has one
+      for (const auto& [k, v] : sd.as_dict().entries()) {
+        const Value* made = out.as_dict().find(k);
+        if (v.kind() == Value::Kind::object && made != nullptr && made->kind() == Value::Kind::object)
+          shared.emplace_back(k, v);
+      }
+      for (auto& [k, v] : shared) out.as_dict().set(k, v);
+      return out;
+    }
     return inner_->create_cpu_state_dict(sd, pin, share);
   }
   Value copy_state_dict(const Value& src, const Value& dst, bool non_blocking, bool type_check) override {
@@ -1009,6 +1021,12 @@ TEST(Mutants, UtilitiesGatheringFloat64ThroughFloat32) {
 TEST(Mutants, UtilitiesGatheringTuplesAsLists) {
   expect_utility_flaw_caught(UtilityFlaw::gather_tuples_as_lists, {"utils.ranks_only_nested.cpu.default.ws4"},
                              "utils.gather_keeps_plain_tensors.cpu.default.ws2");
+}
+
+TEST(Mutants, UtilitiesCreateSharingObjectLeaves) {
+  expect_utility_flaw_caught(UtilityFlaw::create_shares_objects,
+                             {"utils.create_cpu_state_dict_edge_leaves.cpu.pin1_share1"},
+                             "utils.similarity_compares.cpu.default");
 }
 
 }  // namespace

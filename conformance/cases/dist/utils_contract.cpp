@@ -82,10 +82,12 @@ void create_edge_leaves_case(CaseContext& ctx, Source src, int) {
   meta.size = {4, 4};
   meta.dtype = DType::float32;
   const auto shardless = std::make_shared<ShardedTensor>(std::vector<LocalTensorShard>{}, meta, 0);
-  const Value sd = Value::dict({{"scalar", Tensor::scalar(5.0, DType::float32, dev)},
-                                {"w", w},
-                                {"scalar_dtensor", Value(scalar_dt)},
-                                {"no_shards", Value(shardless)}});
+  const Value sd =
+      Value::dict({{"scalar", Tensor::scalar(5.0, DType::float32, dev)},
+                   {"w", w},
+                   {"scalar_dtensor", Value(scalar_dt)},
+                   {"no_shards", Value(shardless)},
+                   {"state", Value::object("TrainState", {{"ema", Tensor::arange(4, DType::float32, dev)}})}});
   Value out;
   try {
     out = ctx.utilities().create_cpu_state_dict(sd, true, true);
@@ -114,6 +116,17 @@ void create_edge_leaves_case(CaseContext& ctx, Source src, int) {
             "a 0-dim DTensor was not returned as the original object");
   ctx.check(out["no_shards"].identity() == Value(shardless).identity(), "no_shards", "identity",
             "a ShardedTensor without local shards was not returned as the original object");
+  // An unknown leaf is deep-copied: another object, and the tensor inside a copy with the same values.
+  const Value state = out["state"];
+  const Value source_state = sd["state"];
+  if (ctx.check(state.kind() == Value::Kind::object && state.identity() != source_state.identity(), "state",
+                "deep copy", "the object leaf is not a copy of its own (the source's object was returned)")) {
+    const Tensor ema = state["ema"].as_tensor();
+    const Tensor source_ema = source_state["ema"].as_tensor();
+    ctx.check(!ema.storage().is_alias_of(source_ema.storage()), "state.ema", "deep copy",
+              "the tensor inside the object shares the source's storage");
+    check_equal(ctx, 0, "state.ema", ema.to(Device::cpu()), source_ema.to(Device::cpu()));
+  }
 }
 
 // C.4.3: similarity compares structure, tensor dtypes and shapes, DTensor local tensors included; the
@@ -291,7 +304,7 @@ STAGEKIT_CONFORMANCE_CASES(utils_contract) {
       registry, "utils", "create_cpu_state_dict_edge_leaves",
       "create_cpu_state_dict makes a 0-dim tensor an unpinned, unshared CPU zero even with pinned shared "
       "memory asked for (which a tensor of elements gets, zero-filled), and returns a 0-dim DTensor and a shard-less "
-      "ShardedTensor as the original objects",
+      "ShardedTensor as the original objects, and deep-copies an object leaf (tensors inside included)",
       "strict (spec C.4.8)", Profile::strict, kBothSources, one, create_edge_leaves_case, create, PinShare{true, true});
   add_world_cases(registry, "utils", "offload_dtensor",
                   "offload_state_dict_to_cpu gives a DTensor with the same spec over a CPU local tensor (the source's "
