@@ -72,7 +72,19 @@ enum class UtilityFlaw {
   gather_f64_through_f32,       // gather_state_dict rounds a float64 DTensor's values to float32
   gather_tuples_as_lists,       // gather_state_dict rebuilds tuples and namedtuples as lists
   create_shares_objects,        // create_cpu_state_dict returns the source's top-level object leaves
+  bcast_drops_opaque,           // broadcast_state_dict leaves out rank 0's entries holding an opaque leaf
 };
+
+// `v` without the dict entries that hold an opaque leaf, anywhere under dicts.
+Value without_opaque_entries(const Value& v) {
+  if (v.kind() != Value::Kind::dict) return v;
+  auto d = std::make_shared<Dict>();
+  d->set_type_name(v.as_dict().type_name());
+  for (const auto& [k, x] : v.as_dict().entries()) {
+    if (x.kind() != Value::Kind::opaque) d->set(k, without_opaque_entries(x));
+  }
+  return Value(d);
+}
 
 // `v` with every tuple (namedtuples too) under dicts, lists and tuples rebuilt as a list.
 Value tuples_as_lists(const Value& v) {
@@ -687,8 +699,9 @@ class MutantUtilities final : public StateDictUtilitiesUnderTest {
   }
   void broadcast_state_dict(const Value& full, Value& local, dist::Communicator& world, bool strict, bool cpu_offload,
                             Device device) override {
-    inner_->broadcast_state_dict(full, local, world, strict && flaw_ != UtilityFlaw::strict_ignored, cpu_offload,
-                                 device);
+    inner_->broadcast_state_dict(
+        flaw_ == UtilityFlaw::bcast_drops_opaque && world.rank() == 0 ? without_opaque_entries(full) : full, local,
+        world, strict && flaw_ != UtilityFlaw::strict_ignored, cpu_offload, device);
     if (flaw_ == UtilityFlaw::broadcast_copies_on_root && world.rank() == 0) copy_top_level_storages(local);
     if (flaw_ == UtilityFlaw::broadcast_splits_nodes && world.rank() != 0 && local.kind() == Value::Kind::dict) {
       std::vector<std::pair<DictKey, Value>> split;  // every list inside a dict entry becomes a list of its own
@@ -1027,6 +1040,11 @@ TEST(Mutants, UtilitiesCreateSharingObjectLeaves) {
   expect_utility_flaw_caught(UtilityFlaw::create_shares_objects,
                              {"utils.create_cpu_state_dict_edge_leaves.cpu.pin1_share1"},
                              "utils.similarity_compares.cpu.default");
+}
+
+TEST(Mutants, UtilitiesBroadcastDroppingOpaqueLeaves) {
+  expect_utility_flaw_caught(UtilityFlaw::bcast_drops_opaque, {"utils.broadcast_state_dict.unpackable.cpu.default.ws2"},
+                             "utils.broadcast_state_dict.cpu.default.ws2");
 }
 
 }  // namespace

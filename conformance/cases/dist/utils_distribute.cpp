@@ -221,6 +221,34 @@ void broadcast_subgroup(CaseContext& ctx, Source src, int ws) {
   });
 }
 
+// Spec B.6.11: rank 0 cannot pack a full dict holding an opaque leaf: it raises naming the leaf's
+// path, and every other rank raises a CommunicationError with the same reason (none returns).
+void broadcast_unpackable(CaseContext& ctx, Source src, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& comm) {
+    const int r = comm.rank();
+    const Device device = source_device(src);
+    Value local = Value::dict({{"w", Value(Tensor::zeros({2, 3}, DType::float32, device))}});
+    const Value full = r == 0 ? Value::dict({{"w", Value(full_of({2, 3}, 35, device))},
+                                             {"io", Value::dict({{"lock", Value::opaque("threading.Lock")}})}})
+                              : Value::dict({});
+    try {
+      ctx.utilities().broadcast_state_dict(full, local, comm, false, false, device);
+      ctx.check(false, at_rank(r, "io.lock"), "unpackable",
+                "broadcast_state_dict returned although rank 0's full dict holds an opaque leaf");
+    } catch (const CommunicationError& e) {
+      ctx.check(r != 0, at_rank(r, "io.lock"), "unpackable",
+                fmt::format("rank 0 raised a communication error instead of its packing error: {}", e.what()));
+      ctx.check(std::string(e.what()).find("io.lock") != std::string::npos, at_rank(r, "io.lock"), "reason",
+                fmt::format("the error does not give rank 0's reason (naming io.lock): {}", e.what()));
+    } catch (const Error& e) {
+      ctx.check(r == 0, at_rank(r, "io.lock"), "unpackable",
+                fmt::format("a rank other than 0 raised something else than a communication error: {}", e.what()));
+      ctx.check(std::string(e.what()).find("io.lock") != std::string::npos, at_rank(r, "io.lock"), "reason",
+                fmt::format("the error does not name io.lock: {}", e.what()));
+    }
+  });
+}
+
 // A DTensor placeholder on the meta device (sizes, no data), as a model initialised on meta has,
 // next to one with real memory: the meta one is replaced by a new DTensor with the same spec whose
 // local tensor is a copy of the block on the full tensor's device; the real one is filled in place.
@@ -306,6 +334,12 @@ STAGEKIT_CONFORMANCE_CASES(dist_distribute) {
                   "tensor as a plain CPU tensor where the rank holds a 0-dim DTensor (as upstream), and a tensor for "
                   "a key the rank lacks is skipped (stagekit's choice: upstream fails there)",
                   "strict (spec B.6.11, C.4.10)", Profile::strict, kBothSources, kWorlds2And4, broadcast_cpu_offload,
+                  utilities_requirements());
+  const std::array<int, 1> two = {2};
+  add_world_cases(registry, "utils", CaseName("broadcast_state_dict", {"unpackable"}),
+                  "broadcast_state_dict of a full dict holding an opaque leaf: rank 0 raises naming its path, every "
+                  "other rank a CommunicationError with the same reason",
+                  "strict (spec B.6.11)", Profile::strict, kBothSources, two, broadcast_unpackable,
                   utilities_requirements());
   const std::array<int, 1> four = {4};
   add_world_cases(registry, "utils", CaseName("broadcast_state_dict", {"subgroup"}),
