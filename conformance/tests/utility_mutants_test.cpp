@@ -1010,12 +1010,12 @@ TEST(Mutants, UtilitiesDistributingAlongDimZeroOnly) {
 
 TEST(Mutants, UtilitiesTypeCheckLettingOpaqueLeavesThrough) {
   expect_utility_flaw_caught(UtilityFlaw::type_check_misses_opaque,
-                             {"utils.type_check.cpu.default", "utils.type_check_gather.cpu.default.ws2"},
+                             {"utils.type_check.cpu.default", "utils.type_check.gather.cpu.default.ws2"},
                              "utils.path_helpers.cpu.default");
 }
 
 TEST(Mutants, UtilitiesGatherTypeCheckOnRankZeroOnly) {
-  expect_utility_flaw_caught(UtilityFlaw::gather_type_check_rank0, {"utils.type_check_gather.cpu.default.ws2"},
+  expect_utility_flaw_caught(UtilityFlaw::gather_type_check_rank0, {"utils.type_check.gather.cpu.default.ws2"},
                              "utils.type_check.cpu.default");
 }
 

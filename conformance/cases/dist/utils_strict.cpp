@@ -531,7 +531,7 @@ STAGEKIT_CONFORMANCE_CASES(dist_strict) {
                   "object in a gather; type_check=false deep-copies the object or set and shares the opaque leaf "
                   "(spec C.4.6)",
                   "strict", Profile::strict, kBothSources, one, type_check, utilities_requirements());
-  add_world_cases(registry, "utils", "type_check_gather",
+  add_world_cases(registry, "utils", CaseName("type_check", {"gather"}),
                   "gather_state_dict with type_check=true rejects an object or an opaque leaf naming its path on "
                   "every rank; with false it deep-copies the object and shares the opaque leaf",
                   "strict (spec C.4.6)", Profile::strict, kBothSources, kWorld2, type_check_gather,
