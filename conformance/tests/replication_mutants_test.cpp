@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -55,6 +56,8 @@ enum class Flaw {
   default_dir_name,              // without a storage directory, makes "stagekit-replica-XXXXXX" in the temp dir
   timeout_unnamed,               // a timed-out exchange raises a timeout error that names no rank
   no_parent_dirs,                // refuses a storage directory whose parent does not exist (a plain mkdir)
+  partial_as_replicate,          // the replica, returned and loaded, turns a DTensor's Partial placement into Replicate
+  first_shard_only,              // the replica, returned and loaded, keeps only a ShardedTensor's first local shard
 };
 
 // The world the replication cases run on (kWorld4): what upstream's stager reads as the size of the
@@ -156,6 +159,44 @@ Value dtensors_on_rank0(const Value& v) {
   return Value(d);
 }
 
+// Calls `f` on every value reachable from `v` through dicts and lists; `f` may replace the value.
+void for_each_slot(Value& v, const std::function<void(Value&)>& f) {
+  f(v);
+  if (v.kind() == Value::Kind::dict) {
+    Dict& d = v.as_dict();
+    const std::vector<Dict::Entry> entries = d.entries();
+    for (const auto& [k, item] : entries) {
+      Value x = item;
+      for_each_slot(x, f);
+      if (x.identity() != item.identity() || x.kind() != item.kind()) d.set(k, x);
+    }
+  } else if (v.kind() == Value::Kind::list) {
+    for (Value& x : v.as_list().items) for_each_slot(x, f);
+  }
+}
+
+// The distortion the flaws that damage the replica's values make of a replica (returned or loaded).
+Value distort_replica(Flaw flaw, Value v) {
+  for_each_slot(v, [flaw](Value& s) {
+    if (flaw == Flaw::partial_as_replicate && s.kind() == Value::Kind::dtensor) {
+      const DTensor& d = *s.as_dtensor_node();
+      DTensorSpec spec = d.spec();
+      for (Placement& p : spec.placements) {
+        if (p.kind == Placement::Kind::partial) p = Placement::replicate();
+      }
+      s = Value(std::make_shared<DTensor>(d.local(), spec, d.rank()));
+    } else if (flaw == Flaw::first_shard_only && s.kind() == Value::Kind::sharded_tensor) {
+      const ShardedTensor& st = *s.as_sharded_tensor_node();
+      if (st.local_shards().size() < 2) return;
+      s = Value(std::make_shared<ShardedTensor>(std::vector<LocalTensorShard>{st.local_shards()[0]}, st.metadata(),
+                                                st.rank()));
+    }
+  });
+  return v;
+}
+
+bool distorts_replica(Flaw flaw) { return flaw == Flaw::partial_as_replicate || flaw == Flaw::first_shard_only; }
+
 class FlawedStager final : public ReplicationStagerUnderTest {
  public:
   FlawedStager(std::unique_ptr<ReplicationStagerUnderTest> inner, Flaw flaw, std::chrono::milliseconds timeout,
@@ -211,6 +252,7 @@ class FlawedStager final : public ReplicationStagerUnderTest {
     if (flaw_ == Flaw::plain_containers) return plain_top_level_containers(got);
     if (flaw_ == Flaw::drops_empty_containers) return without_empty_containers(got);
     if (flaw_ == Flaw::keeps_sender_placement) return place_on_sender(got);
+    if (distorts_replica(flaw_)) return distort_replica(flaw_, got);
     return got;
   }
   std::string storage_dir() const override { return inner_ ? inner_->storage_dir() : std::string("/nonexistent"); }
@@ -292,6 +334,7 @@ class FlawedImplementation final : public Implementation {
     if (flaw_ == Flaw::unchecked_region) return load_ignoring_a_region(path);
     if (flaw_ == Flaw::drops_empty_containers) return without_empty_containers(reference_->load_replica(path));
     if (flaw_ == Flaw::loader_dtensor_rank0) return dtensors_on_rank0(reference_->load_replica(path));
+    if (distorts_replica(flaw_)) return distort_replica(flaw_, reference_->load_replica(path));
     if (flaw_ != Flaw::stale_loader) return reference_->load_replica(path);
     std::lock_guard lock(mutex_);
     try {
@@ -479,6 +522,19 @@ TEST(ReplicationMutants, RefusesAStorageDirectoryWithoutItsParents) {
 TEST(ReplicationMutants, PairsRanksWithTheDefaultGroupsSize) {
   expect_caught(Flaw::world_size_of_default_group, {"replication.subgroup_ranks.cpu.default.ws4"},
                 "replication.dtensors.cpu.default.ws4");
+}
+
+TEST(ReplicationMutants, TurnsPartialPlacementsIntoReplicate) {
+  expect_caught(Flaw::partial_as_replicate,
+                {"replication.dtensor_round_trip.cpu.default.ws2", "replication.dtensor_round_trip.cpu.default.ws4"},
+                "replication.dtensors.cpu.default.ws4");
+}
+
+TEST(ReplicationMutants, KeepsOnlyTheFirstLocalShard) {
+  expect_caught(Flaw::first_shard_only,
+                {"replication.sharded_tensor_round_trip.cpu.default.ws2",
+                 "replication.sharded_tensor_round_trip.cpu.default.ws4"},
+                "replication.sharded_tensors.cpu.default.ws2");
 }
 
 }  // namespace

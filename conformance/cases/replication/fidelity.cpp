@@ -1,6 +1,7 @@
 // Replication beyond upstream's tests (strict, spec C.3.2 and C.3.8): storage sharing between leaves
-// survives the exchange and the replica file, every non-tensor leaf kind and DTensors round-trip, and
-// partners are paired in the rank space of the communicator the stager was made with.
+// survives the exchange and the replica file, every non-tensor leaf kind, DTensors and ShardedTensors
+// with several local shards round-trip, and partners are paired in the rank space of the
+// communicator the stager was made with.
 #include <fmt/format.h>
 #include <fmt/std.h>
 
@@ -35,11 +36,67 @@ void storage_sharing(CaseContext& ctx, Source, int ws) { round_trip(ctx, ws, sha
 
 void mixed_leaves(CaseContext& ctx, Source, int ws) { round_trip(ctx, ws, mixed_leaves_state_dict); }
 
+// Upstream's DTensors (Shard(0), Replicate) plus a Shard(1) one and a Partial(sum) one, whose local
+// values are the rank's pending addend: a replica that records the placement as anything else (the
+// pending sum taken for the full value) is caught.
+Value round_trip_dtensors(int rank, int ws) {
+  Value sd = dtensor_state_dict(rank, ws);
+  const DeviceMesh mesh = world_mesh(ws, Device::cpu());
+  const Tensor columns = Tensor::arange(6 * 8, DType::float32).view({6, 8});
+  sd.as_dict().set("column_sharded", Value(DTensor::distribute(columns, mesh, {Placement::shard(1)}, rank)));
+  const IntList shape = {3, 4};
+  sd.as_dict().set("pending_sum",
+                   Value(std::make_shared<DTensor>(
+                       rank_tensor(shape, rank, Device::cpu(), 41),
+                       DTensorSpec{mesh, {Placement::partial()}, shape, Tensor::contiguous_strides(shape)}, rank)));
+  return sd;
+}
+
 // Upstream's test_replication_dtensors checks only the returned replica (and only each DTensor's
 // local block and first placement); here the persisted file must load back to the same DTensors too,
-// spec and rank (the partner's) included.
+// spec and rank (the partner's) included, for Shard(1) and Partial placements as well.
 void dtensor_round_trip(CaseContext& ctx, Source, int ws) {
-  round_trip(ctx, ws, [ws](int rank) { return dtensor_state_dict(rank, ws); });
+  round_trip(ctx, ws, [ws](int rank) { return round_trip_dtensors(rank, ws); });
+}
+
+// Each rank holds two local shards of one ShardedTensor (its two row blocks of a 16*ws x 4 tensor,
+// values 4*row + col). `placed_on` is the rank the local shards are placed on: the sender's own
+// rank in what it sends, the receiving rank in the replica (as upstream places them).
+Value two_shard_state_dict(int rank, int ws, int placed_on) {
+  ShardedTensorMetadata meta;
+  meta.size = {16 * ws, 4};
+  meta.dtype = DType::float32;
+  for (int i = 0; i < 2 * ws; ++i) meta.shards.push_back({{8 * i, 0}, {8, 4}, i / 2, Device::cpu()});
+  const Tensor full = Tensor::arange(16 * ws * 4, DType::float32).view({16 * ws, 4});
+  std::vector<LocalTensorShard> shards;
+  for (int i = 2 * rank; i < 2 * rank + 2; ++i) {
+    ShardMetadata placed = meta.shards[static_cast<std::size_t>(i)];
+    placed.placement_rank = placed_on;
+    shards.push_back({full.narrow(0, 8 * i, 8).clone(), placed});
+  }
+  return Value::dict({{"two_shards", Value(std::make_shared<ShardedTensor>(std::move(shards), meta, placed_on))},
+                      {"rank_scalar", Tensor::scalar(static_cast<double>(rank), DType::float32)}});
+}
+
+// Upstream's test_replication_sharded_tensors has one local shard per rank; a rank may hold several
+// (two row blocks here): every one arrives, placed on the receiving rank, in the returned replica and
+// in the file loaded back.
+void sharded_tensor_round_trip(CaseContext& ctx, Source, int ws) {
+  ctx.run_ranks(ws, [&](dist::Communicator& world) {
+    const int r = world.rank();
+    const int p = partner_of(r, ws);
+    ScratchDir dir("stagekit-replication");
+    auto stager = make_replication_stager_or_fail(ctx, r, world, replication_config(dir.path()));
+    if (!stager) return;
+    const Value expected = two_shard_state_dict(p, ws, r);
+    if (auto got = replicate_or_fail(ctx, r, *stager, two_shard_state_dict(r, ws, r), "stage")) {
+      check_replica(ctx, r, fmt::format("replica of rank {}", p), *got, expected);
+      if (auto loaded = load_or_fail(ctx, r, stager->persisted_path())) {
+        check_replica(ctx, r, fmt::format("replica of rank {} loaded from its file", p), *loaded, expected);
+      }
+    }
+    stager->close();
+  });
 }
 
 void subgroup_ranks(CaseContext& ctx, Source, int ws) {
@@ -128,9 +185,16 @@ STAGEKIT_CONFORMANCE_CASES(replication_fidelity) {
   Requirements dtensor;
   dtensor.dtensor = true;
   add_replication_cases(registry, "dtensor_round_trip",
-                        "DTensors (Shard(0) and Replicate) keep their local block, spec and rank (the partner's) "
-                        "in the returned replica and in the replica file loaded back",
+                        "DTensors (Shard(0), Shard(1), Replicate and Partial(sum)) keep their local block, spec and "
+                        "rank (the partner's) in the returned replica and in the replica file loaded back",
                         "strict", Profile::strict, kWorlds2And4, dtensor_round_trip, dtensor);
+  Requirements sharded;
+  sharded.sharded_tensor = true;
+  add_replication_cases(registry, "sharded_tensor_round_trip",
+                        "a ShardedTensor with two local shards on each rank arrives with both (tensors, offsets and "
+                        "sizes) placed on the receiving rank, its global metadata kept, in the returned replica and "
+                        "in the replica file loaded back",
+                        "strict", Profile::strict, kWorlds2And4, sharded_tensor_round_trip, sharded);
   add_replication_cases(registry, "parameter_leaf_refused",
                         "a parameter (nn.Parameter) leaf is refused with an invalid_argument error naming its path, "
                         "the partner gets an error at once and the other pairs replicate as usual",
