@@ -79,6 +79,10 @@ Value shared_storage_state_dict(int rank) {
   Tensor independent = rank_tensor({3, 3}, rank, cpu, 13);
   independent.set_attr("requires_grad", Value(true));
   independent.set_attr("note", Value(fmt::format("rank {}", rank)));
+  // Attributes beyond plain values: a tensor (an EMA shadow) and a container (a metadata dict).
+  independent.set_attr("ema", rank_tensor({3, 3}, rank, cpu, 15));
+  independent.set_attr("meta",
+                       Value::dict({{"version", Value(rank + 1)}, {"tags", Value::list({Value("ema"), Value(0.5)})}}));
   return Value::dict({
       {"base", base},
       {"rows_2_to_4", base.narrow(0, 2, 3)},
@@ -101,7 +105,7 @@ Value mixed_leaves_state_dict(int rank) {
   Value defaults = Value::dict({{"step", Value(rank)}});
   defaults.as_dict().set_type_name("collections.defaultdict");
   defaults.as_dict().set_default_factory("builtins.dict");  // format 1.2
-  return Value::dict({
+  Value sd = Value::dict({
       {"int", Value(7 * rank + 1)},
       {"int_max", Value(std::numeric_limits<std::int64_t>::max())},
       {"float", Value(0.5 + rank)},
@@ -142,6 +146,19 @@ Value mixed_leaves_state_dict(int rank) {
       {"frozen_tags", Value::set({Value("b")}, /*frozen=*/true)},
       {"slotted", Value::slots_object("replica.Slotted", {{"t", rank_tensor({3}, rank, cpu, 25)}, {"n", Value(4)}})},
   });
+  // Every other dtype as a small tensor of arbitrary bits (NaNs, infinities and subnormals planted):
+  // a replica that relabels one dtype as another of its size (the two float8s, int16 and float16) is
+  // told by the dtype, bits compared exactly.
+  for (const DType dtype : kAllDTypes) {
+    if (dtype == DType::float32 || dtype == DType::float64 || dtype == DType::int64 || dtype == DType::bfloat16 ||
+        dtype == DType::bool_ || dtype == DType::uint8) {
+      continue;  // above
+    }
+    Tensor t = Tensor::empty({6}, dtype);
+    t.random_bytes_(40 + static_cast<std::uint64_t>(dtype) + 100 * static_cast<std::uint64_t>(rank));
+    sd.as_dict().set(fmt::format("dtype_{}", dtype_name(dtype)), Value(t));
+  }
+  return sd;
 }
 
 Value sized_state_dict(int rank, std::size_t bytes, std::uint64_t round) {

@@ -43,10 +43,11 @@ void add_replication_cases(CaseRegistry& registry, const CaseName& name, std::st
 // A.3.5: "sharded_tensor" (64x8 global, rows [r*64/ws, (r+1)*64/ws) of values 8*row + col, placed on
 // "rank:<r>/cpu") and "rank_scalar" = rank.
 [[nodiscard]] Value sharded_tensor_state_dict(int rank, int world_size);
-// Views, offsets, strides and storage sharing between leaves, attributes (strict).
+// Views, offsets, strides and storage sharing between leaves, attributes (plain values, a tensor and
+// a dict holding a list) (strict).
 [[nodiscard]] Value shared_storage_state_dict(int rank);
 // Every non-tensor leaf kind, objects (frozen too), a node reached twice, empty containers (dicts,
-// lists and tuples, nested too), empty and 0-dim tensors and several dtypes (strict).
+// lists and tuples, nested too), empty and 0-dim tensors and a tensor of every dtype (strict).
 [[nodiscard]] Value mixed_leaves_state_dict(int rank);
 // `bytes` of float32 data plus a rank scalar, for the file-size-limit case.
 [[nodiscard]] Value sized_state_dict(int rank, std::size_t bytes, std::uint64_t round);

@@ -57,6 +57,9 @@ enum class Flaw {
   timeout_unnamed,               // a timed-out exchange raises a timeout error that names no rank
   no_parent_dirs,                // refuses a storage directory whose parent does not exist (a plain mkdir)
   partial_as_replicate,          // the replica, returned and loaded, turns a DTensor's Partial placement into Replicate
+  float8_swapped,                // the replica, returned and loaded, swaps the two float8 dtypes over the same bytes
+  drops_tensor_attrs,            // the replica, returned and loaded, drops tensor attributes holding a tensor or a
+                                 // container (plain-valued ones are kept)
   first_shard_only,              // the replica, returned and loaded, keeps only a ShardedTensor's first local shard
 };
 
@@ -175,6 +178,18 @@ void for_each_slot(Value& v, const std::function<void(Value&)>& f) {
   }
 }
 
+bool plain_attribute(const Value& a) {
+  switch (a.kind()) {
+    case Value::Kind::none:
+    case Value::Kind::boolean:
+    case Value::Kind::integer:
+    case Value::Kind::floating:
+    case Value::Kind::string:
+    case Value::Kind::bytes: return true;
+    default: return false;
+  }
+}
+
 // The distortion the flaws that damage the replica's values make of a replica (returned or loaded).
 Value distort_replica(Flaw flaw, Value v) {
   for_each_slot(v, [flaw](Value& s) {
@@ -185,6 +200,25 @@ Value distort_replica(Flaw flaw, Value v) {
         if (p.kind == Placement::Kind::partial) p = Placement::replicate();
       }
       s = Value(std::make_shared<DTensor>(d.local(), spec, d.rank()));
+    } else if (flaw == Flaw::float8_swapped && s.is_tensor()) {
+      const Tensor& t = s.as_tensor();
+      if (t.dtype() != DType::float8_e4m3fn && t.dtype() != DType::float8_e5m2) return;
+      const DType other = t.dtype() == DType::float8_e4m3fn ? DType::float8_e5m2 : DType::float8_e4m3fn;
+      Tensor relabelled = Tensor::from_storage(t.storage(), other, IntList(t.sizes().begin(), t.sizes().end()),
+                                               IntList(t.strides().begin(), t.strides().end()), t.storage_offset());
+      for (const auto& [name, a] : t.attrs()) relabelled.set_attr(name, a);
+      s = Value(relabelled);
+    } else if (flaw == Flaw::drops_tensor_attrs && s.is_tensor()) {
+      const Tensor& t = s.as_tensor();
+      bool any = false;
+      for (const auto& [name, a] : t.attrs()) any = any || !plain_attribute(a);
+      if (!any || t.is_parameter()) return;
+      Tensor kept = t.on_storage(t.storage());
+      kept.set_requires_grad(t.requires_grad());
+      for (const auto& [name, a] : t.attrs()) {
+        if (plain_attribute(a)) kept.set_attr(name, a);
+      }
+      s = Value(kept);
     } else if (flaw == Flaw::first_shard_only && s.kind() == Value::Kind::sharded_tensor) {
       const ShardedTensor& st = *s.as_sharded_tensor_node();
       if (st.local_shards().size() < 2) return;
@@ -195,7 +229,10 @@ Value distort_replica(Flaw flaw, Value v) {
   return v;
 }
 
-bool distorts_replica(Flaw flaw) { return flaw == Flaw::partial_as_replicate || flaw == Flaw::first_shard_only; }
+bool distorts_replica(Flaw flaw) {
+  return flaw == Flaw::partial_as_replicate || flaw == Flaw::float8_swapped || flaw == Flaw::drops_tensor_attrs ||
+         flaw == Flaw::first_shard_only;
+}
 
 class FlawedStager final : public ReplicationStagerUnderTest {
  public:
@@ -528,6 +565,18 @@ TEST(ReplicationMutants, TurnsPartialPlacementsIntoReplicate) {
   expect_caught(Flaw::partial_as_replicate,
                 {"replication.dtensor_round_trip.cpu.default.ws2", "replication.dtensor_round_trip.cpu.default.ws4"},
                 "replication.dtensors.cpu.default.ws4");
+}
+
+TEST(ReplicationMutants, SwapsTheFloat8DTypes) {
+  expect_caught(Flaw::float8_swapped,
+                {"replication.mixed_leaves.cpu.default.ws2", "replication.mixed_leaves.cpu.default.ws4"},
+                "replication.basic.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, DropsTensorAttributesHoldingTensorsOrContainers) {
+  expect_caught(Flaw::drops_tensor_attrs,
+                {"replication.storage_sharing.cpu.default.ws2", "replication.storage_sharing.cpu.default.ws4"},
+                "replication.basic.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, KeepsOnlyTheFirstLocalShard) {

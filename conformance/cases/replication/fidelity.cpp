@@ -171,14 +171,15 @@ void parameter_leaf_refused(CaseContext& ctx, Source, int ws) {
 
 STAGEKIT_CONFORMANCE_CASES(replication_fidelity) {
   add_replication_cases(registry, "storage_sharing",
-                        "views, offsets, strides, stride-0 broadcasts and storage sharing between leaves survive the "
-                        "exchange and the replica file, in both directions",
+                        "views, offsets, strides, stride-0 broadcasts and storage sharing between leaves, and tensor "
+                        "attributes (plain values, a tensor and a container), survive the exchange and the replica "
+                        "file, in both directions",
                         "strict", Profile::strict, kWorlds2And4, storage_sharing);
   add_replication_cases(
       registry, "mixed_leaves",
       "ints, floats (NaN, -0.0), strings, bytes, None, bools, lists, tuples, int keys, objects "
       "(frozen too), a node reached twice, empty dicts, lists and tuples (nested too), empty and 0-dim tensors, "
-      "several dtypes, and the Python container "
+      "a tensor of every dtype (arbitrary bits), and the Python container "
       "kinds (OrderedDict, a defaultdict with its default_factory, namedtuple, set, frozenset, __slots__ object) "
       "round-trip exactly",
       "strict", Profile::strict, kWorlds2And4, mixed_leaves);
