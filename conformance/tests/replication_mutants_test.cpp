@@ -60,6 +60,7 @@ enum class Flaw {
   float8_swapped,                // the replica, returned and loaded, swaps the two float8 dtypes over the same bytes
   drops_tensor_attrs,            // the replica, returned and loaded, drops tensor attributes holding a tensor or a
                                  // container (plain-valued ones are kept)
+  wipes_existing_dir,            // a stager made on an existing storage directory removes the replicas in it
   first_shard_only,              // the replica, returned and loaded, keeps only a ShardedTensor's first local shard
 };
 
@@ -348,6 +349,15 @@ class FlawedImplementation final : public Implementation {
       }
     }
     if (flaw_ == Flaw::ignores_storage_dir) c.storage_dir.reset();
+    if (flaw_ == Flaw::wipes_existing_dir && c.storage_dir) {  // "stale replicas from an earlier run"
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(*c.storage_dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.starts_with("rank_") && name.find("_replica_partner_") != std::string::npos) {
+          fs::remove(entry.path(), ec);
+        }
+      }
+    }
     if (flaw_ == Flaw::default_dir_name && !c.storage_dir) {
       std::string templ = (fs::temp_directory_path() / "stagekit-replica-XXXXXX").string();
       if (::mkdtemp(templ.data()) == nullptr) throw IoError("cannot create the storage directory " + templ);
@@ -577,6 +587,11 @@ TEST(ReplicationMutants, DropsTensorAttributesHoldingTensorsOrContainers) {
   expect_caught(Flaw::drops_tensor_attrs,
                 {"replication.storage_sharing.cpu.default.ws2", "replication.storage_sharing.cpu.default.ws4"},
                 "replication.basic.cpu.default.ws2");
+}
+
+TEST(ReplicationMutants, WipesTheReplicasOfAnExistingDirectory) {
+  expect_caught(Flaw::wipes_existing_dir, {"replication.close_keeps_replica.cpu.default.ws2"},
+                "replication.persistence_custom_dir.cpu.default.ws2");
 }
 
 TEST(ReplicationMutants, KeepsOnlyTheFirstLocalShard) {

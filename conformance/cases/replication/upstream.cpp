@@ -177,6 +177,12 @@ void close_keeps_replica(CaseContext& ctx, Source, int ws) {
     const bool staged = replicate_or_fail(ctx, r, *stager, simple_state_dict(r), "stage").has_value();
     stager->close();
     if (staged) check_persisted(ctx, r, p, *stager, dir);  // after close(): still there, still loads
+    // A restarted process makes its stager on the same directory (an existing one is accepted) before it
+    // recovers: the replica the first one kept is still there and still loads.
+    if (auto again = make_replication_stager_or_fail(ctx, r, world, replication_config(dir))) {
+      if (staged) check_persisted(ctx, r, p, *stager, dir);
+      again->close();
+    }
     remove_made_dir(dir);
   });
 }
@@ -301,7 +307,8 @@ STAGEKIT_CONFORMANCE_CASES(replication_upstream) {
   static constexpr std::array<int, 1> kWorld2 = {2};
   add_replication_cases(registry, "close_keeps_replica",
                         "close() keeps the storage directory it created and the replica in it, which still loads to "
-                        "the partner's state dict (stagekit's choice for spec C.3.6: a restarted process recovers)",
+                        "the partner's state dict, also after a new stager is made on that directory (stagekit's "
+                        "choice for spec C.3.6: a restarted process recovers)",
                         "strict (spec C.3.6)", Profile::strict, kWorld2, close_keeps_replica);
   add_replication_cases(registry, "persisted_file_name",
                         "the replica is persisted as <storage_dir>/rank_<r>_replica_partner_<p> plus the format's "
