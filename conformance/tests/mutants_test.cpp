@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <utility>
 #include <variant>
@@ -105,6 +106,8 @@ struct Mutation {
   bool leaf_only_error_paths = false;
   bool keep_sources_alive = false;      // every staged dict is kept: no cache entry ever dies
   bool half_stage_on_failure = false;   // a failed stage still stages the dict's valid "good" entry
+  bool caches_before_cycle = false;     // a stage rejected for a cycle still stages (caches) every tensor of the
+                                        // dict, as if its copy walk had filled their buffers before finding it
   bool ignores_callers_stream = false;  // the copies wait for an idle stream, not the caller's current one
   bool unlocks_released_again = false;  // buffers released by close() are unlocked again at destruction
   bool no_shared_bytes = false;         // cache_stats() reports no shared bytes
@@ -146,6 +149,30 @@ void collect_ranges(const Value& v, std::vector<std::pair<void*, std::size_t>>& 
         return Value(t);
       },
       keep_object);
+}
+
+// Every tensor reachable from `v` (attributes too), each node once, so cycles end.
+void collect_tensors(const Value& v, std::set<const void*>& seen, std::vector<Tensor>& out) {
+  if (v.identity() != nullptr && !seen.insert(v.identity()).second) return;
+  switch (v.kind()) {
+    case Value::Kind::tensor:
+      out.push_back(v.as_tensor());
+      for (const auto& [name, a] : v.as_tensor().attrs()) collect_tensors(a, seen, out);
+      break;
+    case Value::Kind::dict:
+      for (const auto& [k, i] : v.as_dict().entries()) collect_tensors(i, seen, out);
+      break;
+    case Value::Kind::list:
+      for (const Value& i : v.as_list().items) collect_tensors(i, seen, out);
+      break;
+    case Value::Kind::tuple:
+      for (const Value& i : v.as_tuple().items()) collect_tensors(i, seen, out);
+      break;
+    case Value::Kind::object:
+      for (const auto& [n, i] : v.as_object().fields()) collect_tensors(i, seen, out);
+      break;
+    default: break;
+  }
 }
 
 // Wraps the reference stager and distorts what it returns (or how it is built).
@@ -190,6 +217,19 @@ class MutantStager final : public StagerUnderTest {
     } catch (const Error& e) {
       if (m_.half_stage_on_failure && sd.kind() == Value::Kind::dict && sd.as_dict().contains(std::string("good"))) {
         (void)inner_->stage(Value::dict({{"good", sd["good"]}}));  // what was copied before the error stays
+      }
+      if (m_.caches_before_cycle && std::string(e.what()).find("cycle") != std::string::npos) {
+        std::set<const void*> seen;
+        std::vector<Tensor> tensors;
+        collect_tensors(sd, seen, tensors);
+        auto copied = std::make_shared<Dict>();  // the tensors without their attributes: no cycle left
+        for (std::size_t i = 0; i < tensors.size(); ++i) {
+          copied->set(static_cast<std::int64_t>(i), Value(tensors[i].on_storage(tensors[i].storage())));
+        }
+        try {
+          (void)inner_->stage(Value(copied));
+        } catch (const Error&) {  // the original error is the one raised
+        }
       }
       if (!m_.leaf_only_error_paths) throw;
       // The error names only the last segment of the path ("weight", not "layer0.weight").
@@ -480,6 +520,16 @@ TEST(Mutants, SourcesKeptAlive) {
       {"stager.cache_entry_dies_with_source.cpu.pin0_share0", "stager.cache_entry_dies_with_source.cpu.pin1_share1",
        "stager.dead_source_buffer_not_reused.cpu.pin0_share0"},
       "stager.views.cpu.pin0_share0");
+}
+
+TEST(Mutants, CachesWhatWasReachedBeforeACycle) {
+  Mutation m{"caches-before-cycle", nullptr};
+  m.caches_before_cycle = true;
+  expect_caught(m,
+                {"stager.cycle_stages_nothing.list_contains_itself.cpu.pin0_share0",
+                 "stager.cycle_stages_nothing.dict_contains_its_parent.cpu.pin0_share0",
+                 "stager.cycle_stages_nothing.tensor_attribute_is_itself.cpu.pin0_share0"},
+                "stager.cycle_rejected.list_contains_itself.cpu.pin0_share0");
 }
 
 TEST(Mutants, HalfStagedOnFailure) {

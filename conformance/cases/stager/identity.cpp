@@ -1,4 +1,5 @@
-// C.1.7, C.1.11: node identity is preserved, tensor attributes share the memo, cycles are rejected.
+// C.1.7, C.1.11: node identity is preserved, tensor attributes share the memo, cycles are rejected
+// (and leave nothing cached).
 #include <fmt/format.h>
 
 #include "../../harness/fixtures.h"
@@ -148,6 +149,31 @@ void cycle_case(CaseContext& ctx, Source src, PinShare cfg, const Cycle& cycle) 
   ctx.add_failures(verify_staged(good, staged, memory_expectation(cfg)));
 }
 
+// All-or-nothing (spec B.1.3): a cycle found after tensors were reached (every cycle above has one
+// before it closes) leaves the cache as it was. Only the implementation's own count shows it for
+// pageable buffers, so this case needs cache_stats.
+void cycle_stages_nothing_case(CaseContext& ctx, Source src, PinShare cfg, const Cycle& cycle) {
+  const Device dev = source_device(src);
+  auto [sd, breaker] = cycle.build(dev);
+  struct Breaker {
+    std::function<void()> fn;
+    ~Breaker() { fn(); }
+  } guard{breaker};
+  auto stager = ctx.make_stager(stager_config(cfg));
+  const auto before = stager->cache_stats();
+  ctx.require(before.has_value(), "<stager>", "cache entries", "cache_stats() returned nothing although declared");
+  try {
+    (void)stager->stage(sd);
+  } catch (const Error&) {  // what is raised is cycle_rejected's business
+  }
+  const auto after = stager->cache_stats();
+  ctx.check(after && after->cached_storages == before->cached_storages && after->cached_bytes == before->cached_bytes,
+            "<stager>", "nothing half-staged",
+            after ? fmt::format("the rejected cycle left {} cache entries ({} bytes); {} before",
+                                after->cached_storages, after->cached_bytes, before->cached_storages)
+                  : "cache_stats() returned nothing although declared");
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(identity) {
@@ -167,6 +193,16 @@ STAGEKIT_CONFORMANCE_CASES(identity) {
                            cycle.name),
                "strict", Profile::strict, kBothSources, kDefaultsOnly,
                [cycle](CaseContext& ctx, Source s, PinShare c) { cycle_case(ctx, s, c, cycle); });
+    static constexpr PinShare kPageableOnly[] = {PinShare{false, false}};
+    add_matrix(
+        registry, CaseName("cycle_stages_nothing", {cycle.name}),
+        fmt::format("Staging a cyclic state dict ({}) whose tensors are reached before the cycle closes leaves "
+                    "no entry in the cache (counted by cache_stats: an implementation without them is "
+                    "not_supported)",
+                    cycle.name),
+        "strict", Profile::strict, kBothSources, kPageableOnly,
+        [cycle](CaseContext& ctx, Source s, PinShare c) { cycle_stages_nothing_case(ctx, s, c, cycle); },
+        Requirements{.cache_stats = true});
   }
 }
 
