@@ -704,6 +704,32 @@ TEST(Mutants, DTensorRankReset) {
                 "stager.sharded_tensor.cpu.pin1_share1.ws2");
 }
 
+// Each DTensor or ShardedTensor reached again in the staged dict is wrapped anew over the same staged
+// local tensors: values and storage sharing stay right, only identity tells it.
+TEST(Mutants, DistributedValuesReachedTwiceSplit) {
+  expect_caught({"splits-distributed-twice",
+                 [](const Value&, const Value& staged) {
+                   std::set<const void*> seen;
+                   auto d = std::make_shared<Dict>();
+                   for (const auto& [k, v] : staged.as_dict().entries()) {
+                     const bool again = (v.kind() == Value::Kind::dtensor || v.kind() == Value::Kind::sharded_tensor) &&
+                                        !seen.insert(v.identity()).second;
+                     if (!again) {
+                       d->set(k, v);
+                     } else if (v.kind() == Value::Kind::dtensor) {
+                       const DTensor& dt = *v.as_dtensor_node();
+                       d->set(k, Value(std::make_shared<DTensor>(dt.local(), dt.spec(), dt.rank())));
+                     } else {
+                       const ShardedTensor& st = *v.as_sharded_tensor_node();
+                       d->set(k, Value(std::make_shared<ShardedTensor>(st.local_shards(), st.metadata(), st.rank())));
+                     }
+                   }
+                   return Value(d);
+                 }},
+                {"stager.dtensor_layouts.cpu.pin0_share0.ws4", "stager.sharded_tensor.cpu.pin1_share1.ws2"},
+                "stager.dtensor_partial.cpu.pin0_share0.ws2");
+}
+
 TEST(Mutants, LocalShardOffsetsRebased) {
   expect_caught({"rebased-shards", distributed_values([](const Value&, const Value& staged) {
                    if (staged.kind() != Value::Kind::sharded_tensor) return staged;

@@ -1,6 +1,7 @@
 // The stager on distributed values beyond upstream's test_dtensor (strict): ShardedTensors keep
 // their metadata over copied shards, a DTensor's local tensor keeps its storage sharing with other
-// leaves, 2-D meshes and uneven (even empty) local shards stage like any tensor.
+// leaves, 2-D meshes and uneven (even empty) local shards stage like any tensor, and a DTensor or
+// ShardedTensor reached twice stages to one node.
 #include <fmt/format.h>
 
 #include "dist_fixtures.h"
@@ -20,9 +21,12 @@ void stage_sharded_tensor(CaseContext& ctx, Source src, int ws) {
     const auto st = std::make_shared<ShardedTensor>(
         std::vector<LocalTensorShard>{{local, meta.shards[static_cast<std::size_t>(r)]}}, meta, r);
     auto stager = ctx.make_stager(stager_config(PinShare{true, true}));
-    const Value source = Value::dict({{"st", Value(st)}});
+    // The same ShardedTensor reached twice (spec C.1.7): one staged node.
+    const Value source = Value::dict({{"st", Value(st)}, {"st_again", Value(st)}});
     const Value staged = stager->stage(source);
     ctx.require(staged["st"].kind() == Value::Kind::sharded_tensor, at_rank(r, "st"), "kind", "not a ShardedTensor");
+    ctx.check(staged["st"].identity() == staged["st_again"].identity(), at_rank(r, "st_again"), "identity",
+              "the same ShardedTensor twice became two ShardedTensors");
     const auto& out = *staged["st"].as_sharded_tensor_node();
     ctx.check(out.metadata() == meta, at_rank(r, "st"), "metadata", "shard or global metadata changed");
     ctx.require(out.local_shards().size() == 1, at_rank(r, "st"), "shards", "one local shard expected");
@@ -50,9 +54,12 @@ void stage_dtensor_layouts(CaseContext& ctx, Source src, int ws) {
                                   {"grid_flat", Value(grid->local().numel() > 0 && grid->local().is_contiguous()
                                                           ? grid->local().view({grid->local().numel()})
                                                           : grid->local())},
-                                  {"uneven", Value(uneven)}});
+                                  {"uneven", Value(uneven)},
+                                  {"grid_again", Value(grid)}});  // the same DTensor twice (spec C.1.7)
     auto stager = ctx.make_stager(stager_config(PinShare{}));
     const Value staged = stager->stage(sd);
+    ctx.check(staged["grid"].identity() == staged["grid_again"].identity(), at_rank(r, "grid_again"), "identity",
+              "the same DTensor twice became two DTensors");
     const auto& g = *staged["grid"].as_dtensor_node();
     ctx.check(g.spec() == grid->spec(), at_rank(r, "grid"), "spec", "changed");
     check_equal(ctx, r, "grid._local_tensor", g.local(), grid->local());
@@ -107,7 +114,7 @@ STAGEKIT_CONFORMANCE_CASES(dist_stage) {
   sharded.pin_memory = sharded.share_memory = true;
   add_world_cases(registry, "stager", "sharded_tensor",
                   "a ShardedTensor is staged: its local shard copied to pinned shared CPU memory, shard and global "
-                  "metadata kept",
+                  "metadata kept; reached twice, it stages to one ShardedTensor",
                   "strict", Profile::strict, kBothSources, kWorlds2And4, stage_sharded_tensor, sharded,
                   PinShare{true, true});
   Requirements dtensor;
@@ -115,7 +122,7 @@ STAGEKIT_CONFORMANCE_CASES(dist_stage) {
   add_world_cases(registry, "stager", "dtensor_layouts",
                   "DTensors on a 2-D mesh [Shard(0), Shard(1)] and with empty local shards stage exactly (CPU copies "
                   "with the same layout, independent of their sources), and a view of a local tensor keeps sharing its "
-                  "staged storage",
+                  "staged storage; a DTensor reached twice stages to one DTensor",
                   "strict", Profile::strict, kBothSources, kWorld4, stage_dtensor_layouts, dtensor, PinShare{});
   static constexpr std::array<int, 1> kWorld2 = {2};
   add_world_cases(registry, "stager", "dtensor_partial",
