@@ -38,6 +38,8 @@ enum class AsyncFlaw {
   close_twice_raises,          // a second close() raises instead of returning
   drop_returns_at_once,        // dropping async_save's response returns while the upload still runs
   plain_checkpoint,            // load_checkpoint returns OrderedDicts as dicts and namedtuples as tuples
+  close_forgets_error,         // close() drops a failed stage's error: synchronize_staging() after it returns
+  sync_error_once,             // synchronize_staging() re-raises a failed stage's error once, then returns
 };
 
 class FlawedAsyncStager final : public AsyncStagerUnderTest {
@@ -45,6 +47,7 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
   FlawedAsyncStager(AsyncFlaw flaw, std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake, bool cached = false)
       : flaw_(flaw), cached_(cached), remake_(std::move(remake)), inner_(remake_()) {}
   StageReturn stage(const Value& sd) override {
+    sync_raised_ = false;
     if (flaw_ == AsyncFlaw::stage_after_close_internal && closed_) {
       throw Error(ErrorCode::internal, "staging worker has stopped");
     }
@@ -86,6 +89,17 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
     return r;
   }
   void synchronize_staging() override {
+    if (flaw_ == AsyncFlaw::close_forgets_error && closed_) return;
+    if (flaw_ == AsyncFlaw::sync_error_once) {
+      if (sync_raised_) return;
+      try {
+        inner_->synchronize_staging();
+      } catch (const Error&) {
+        sync_raised_ = true;
+        throw;
+      }
+      return;
+    }
     if (flaw_ == AsyncFlaw::synchronize_at_once) {
       if (last_.valid() && last_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) (void)last_.get();
       return;
@@ -111,7 +125,8 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
 
  private:
   AsyncFlaw flaw_;
-  bool cached_;  // a BlockingAsyncStager with its cache
+  bool cached_;               // a BlockingAsyncStager with its cache
+  bool sync_raised_ = false;  // sync_error_once: raised since the last stage
   bool staged_once_ = false;
   bool closed_ = false;
   std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake_;
@@ -319,6 +334,16 @@ TEST(AsyncMutants, DroppedAsyncSaveResponseDoesNotWait) {
 TEST(AsyncMutants, CheckpointLosesContainerTypes) {
   expect_caught(AsyncFlaw::plain_checkpoint, {"stager.async_save_keeps_containers.cpu.pin0_share0"},
                 "stager.async_save_reuses_stager.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, CloseForgetsTheFailedStagesError) {
+  expect_caught(AsyncFlaw::close_forgets_error, {"stager.default_stager_errors_surface.async.cpu.pin0_share0"},
+                "stager.default_stager_close_waits.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, SynchronizeStagingRaisesTheErrorOnce) {
+  expect_caught(AsyncFlaw::sync_error_once, {"stager.default_stager_errors_surface.async.cpu.pin0_share0"},
+                "stager.default_stager.async.cpu.pin0_share0");
 }
 
 TEST(AsyncMutants, CopiesIgnoreTheCallersStream) {

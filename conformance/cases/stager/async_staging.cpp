@@ -142,13 +142,17 @@ void errors_surface_case(CaseContext& ctx, Source src, PinShare cfg, bool async)
   ctx.check(raised_by == expected, "layer0.lock", "where the error surfaces",
             fmt::format("expected the error from {}, got it from {}", expected, raised_by));
   if (async) {
-    bool sync_raised = false;
-    try {
-      stager->synchronize_staging();
-    } catch (const Error&) {
-      sync_raised = true;
+    // It re-raises the failed stage's error at every call until the next stage, not only once.
+    for (const char* call : {"first", "second"}) {
+      bool sync_raised = false;
+      try {
+        stager->synchronize_staging();
+      } catch (const Error&) {
+        sync_raised = true;
+      }
+      ctx.check(sync_raised, "<stager>", "synchronize_staging",
+                fmt::format("the {} call did not re-raise the failed stage's error", call));
     }
-    ctx.check(sync_raised, "<stager>", "synchronize_staging", "did not re-raise the failed stage's error");
   }
   // The stager stays usable: a good stage after the failed one stages exactly, and
   // synchronize_staging() after it returns (spec B.3.3: it waits for the last stage and re-raises
@@ -164,6 +168,27 @@ void errors_surface_case(CaseContext& ctx, Source src, PinShare cfg, bool async)
   const Value staged = result_or_fail(ctx, next, async, "after the failed stage");
   ctx.add_failures(verify_staged(good, staged, memory_expectation(cfg)));
   stager->close();
+  if (!async) return;
+  // close() keeps a failed stage's error for synchronize_staging() (spec B.3.3).
+  auto closing = make_default_stager(ctx, StagingOptions{cfg.pin, cfg.share, async, false});
+  try {
+    const StageReturn failed = closing->stage(bad);
+    if (failed.is_future()) failed.future.wait();
+  } catch (const Error&) {
+  }
+  try {
+    closing->close();
+  } catch (const std::exception& e) {
+    ctx.check(false, "<stager>", "close after a failed stage", fmt::format("close() raised: {}", e.what()));
+  }
+  bool closed_raised = false;
+  try {
+    closing->synchronize_staging();
+  } catch (const Error&) {
+    closed_raised = true;
+  }
+  ctx.check(closed_raised, "<stager>", "synchronize_staging after close",
+            "after a failed stage and close(), synchronize_staging() did not re-raise the failed stage's error");
 }
 
 Value async_input_tensors(Device dev, int count, std::int64_t elements, std::uint64_t seed) {
@@ -417,7 +442,10 @@ STAGEKIT_CONFORMANCE_CASES(async_staging) {
         registry, CaseName("default_stager_errors_surface", {m.name}),
         fmt::format("A DefaultStager ({}) staging a lock raises {} naming layer0.lock, and stays usable: a good "
                     "stage after it is exact and synchronize_staging() after that good stage does not raise",
-                    m.name, m.async ? "from the future and synchronize_staging(), not from stage()," : "from stage()"),
+                    m.name,
+                    m.async ? "from the future and from synchronize_staging() at every call (after close() too), "
+                              "not from stage(),"
+                            : "from stage()"),
         "strict (spec C.2.2)", Profile::strict, kBothSources, kPageable,
         [m](CaseContext& ctx, Source s, PinShare c) { errors_surface_case(ctx, s, c, m.async); }, kAsyncStaging);
   }
