@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <exception>
 #include <future>
 #include <optional>
 #include <vector>
@@ -40,14 +41,26 @@ enum class AsyncFlaw {
   plain_checkpoint,            // load_checkpoint returns OrderedDicts as dicts and namedtuples as tuples
   close_forgets_error,         // close() drops a failed stage's error: synchronize_staging() after it returns
   sync_error_once,             // synchronize_staging() re-raises a failed stage's error once, then returns
+  sync_mode_stale_error,       // a synchronous stage()'s error is kept and re-raised by synchronize_staging()
 };
 
 class FlawedAsyncStager final : public AsyncStagerUnderTest {
  public:
-  FlawedAsyncStager(AsyncFlaw flaw, std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake, bool cached = false)
-      : flaw_(flaw), cached_(cached), remake_(std::move(remake)), inner_(remake_()) {}
+  FlawedAsyncStager(AsyncFlaw flaw, std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake, bool cached = false,
+                    bool blocking = false)
+      : flaw_(flaw), cached_(cached), blocking_(blocking), remake_(std::move(remake)), inner_(remake_()) {}
   StageReturn stage(const Value& sd) override {
     sync_raised_ = false;
+    if (flaw_ == AsyncFlaw::sync_mode_stale_error && !blocking_) {
+      try {
+        StageReturn r = inner_->stage(sd);
+        kept_error_ = nullptr;
+        return r;
+      } catch (const Error&) {
+        kept_error_ = std::current_exception();
+        throw;
+      }
+    }
     if (flaw_ == AsyncFlaw::stage_after_close_internal && closed_) {
       throw Error(ErrorCode::internal, "staging worker has stopped");
     }
@@ -89,6 +102,7 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
     return r;
   }
   void synchronize_staging() override {
+    if (kept_error_) std::rethrow_exception(kept_error_);
     if (flaw_ == AsyncFlaw::close_forgets_error && closed_) return;
     if (flaw_ == AsyncFlaw::sync_error_once) {
       if (sync_raised_) return;
@@ -125,8 +139,10 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
 
  private:
   AsyncFlaw flaw_;
-  bool cached_;               // a BlockingAsyncStager with its cache
-  bool sync_raised_ = false;  // sync_error_once: raised since the last stage
+  bool cached_;                    // a BlockingAsyncStager with its cache
+  bool blocking_;                  // a BlockingAsyncStager
+  bool sync_raised_ = false;       // sync_error_once: raised since the last stage
+  std::exception_ptr kept_error_;  // sync_mode_stale_error
   bool staged_once_ = false;
   bool closed_ = false;
   std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake_;
@@ -176,7 +192,7 @@ class AsyncMutant final : public Implementation {
     BlockingAsyncStagerConfig c = config;
     if (flaw_ == AsyncFlaw::blocking_type_check_off) c.type_check = false;
     return std::make_unique<FlawedAsyncStager>(
-        flaw_, [this, c] { return reference_->make_blocking_async_stager(c); }, c.cache_staged_state_dict);
+        flaw_, [this, c] { return reference_->make_blocking_async_stager(c); }, c.cache_staged_state_dict, true);
   }
   AsyncSaveReturn async_save(const Value& sd, const std::string& dir, AsyncStagerUnderTest* stager) override {
     if (stager == nullptr && flaw_ == AsyncFlaw::leaks_own_stager) {
@@ -344,6 +360,11 @@ TEST(AsyncMutants, CloseForgetsTheFailedStagesError) {
 TEST(AsyncMutants, SynchronizeStagingRaisesTheErrorOnce) {
   expect_caught(AsyncFlaw::sync_error_once, {"stager.default_stager_errors_surface.async.cpu.pin0_share0"},
                 "stager.default_stager.async.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, SynchronousStageErrorKeptForSynchronizeStaging) {
+  expect_caught(AsyncFlaw::sync_mode_stale_error, {"stager.default_stager_errors_surface.sync.cpu.pin0_share0"},
+                "stager.default_stager_errors_surface.async.cpu.pin0_share0");
 }
 
 TEST(AsyncMutants, CopiesIgnoreTheCallersStream) {

@@ -153,6 +153,14 @@ void errors_surface_case(CaseContext& ctx, Source src, PinShare cfg, bool async)
       ctx.check(sync_raised, "<stager>", "synchronize_staging",
                 fmt::format("the {} call did not re-raise the failed stage's error", call));
     }
+  } else {
+    // A synchronous stage's error came from stage(): there is no asynchronous stage to re-raise.
+    try {
+      stager->synchronize_staging();
+    } catch (const std::exception& e) {
+      ctx.check(false, "<stager>", "synchronize_staging after a failed synchronous stage",
+                fmt::format("raised although no asynchronous stage failed: {}", e.what()));
+    }
   }
   // The stager stays usable: a good stage after the failed one stages exactly, and
   // synchronize_staging() after it returns (spec B.3.3: it waits for the last stage and re-raises
@@ -445,7 +453,7 @@ STAGEKIT_CONFORMANCE_CASES(async_staging) {
                     m.name,
                     m.async ? "from the future and from synchronize_staging() at every call (after close() too), "
                               "not from stage(),"
-                            : "from stage()"),
+                            : "from stage() (synchronize_staging() right after it returns)"),
         "strict (spec C.2.2)", Profile::strict, kBothSources, kPageable,
         [m](CaseContext& ctx, Source s, PinShare c) { errors_surface_case(ctx, s, c, m.async); }, kAsyncStaging);
   }
