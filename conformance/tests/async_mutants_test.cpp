@@ -42,6 +42,7 @@ enum class AsyncFlaw {
   close_forgets_error,         // close() drops a failed stage's error: synchronize_staging() after it returns
   sync_error_once,             // synchronize_staging() re-raises a failed stage's error once, then returns
   sync_mode_stale_error,       // a synchronous stage()'s error is kept and re-raised by synchronize_staging()
+  blocking_sync_raises,        // BlockingAsyncStager's synchronize_staging() re-raises its last refused stage
 };
 
 class FlawedAsyncStager final : public AsyncStagerUnderTest {
@@ -51,7 +52,8 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
       : flaw_(flaw), cached_(cached), blocking_(blocking), remake_(std::move(remake)), inner_(remake_()) {}
   StageReturn stage(const Value& sd) override {
     sync_raised_ = false;
-    if (flaw_ == AsyncFlaw::sync_mode_stale_error && !blocking_) {
+    if ((flaw_ == AsyncFlaw::sync_mode_stale_error && !blocking_) ||
+        (flaw_ == AsyncFlaw::blocking_sync_raises && blocking_)) {
       try {
         StageReturn r = inner_->stage(sd);
         kept_error_ = nullptr;
@@ -142,7 +144,7 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
   bool cached_;                    // a BlockingAsyncStager with its cache
   bool blocking_;                  // a BlockingAsyncStager
   bool sync_raised_ = false;       // sync_error_once: raised since the last stage
-  std::exception_ptr kept_error_;  // sync_mode_stale_error
+  std::exception_ptr kept_error_;  // sync_mode_stale_error, blocking_sync_raises
   bool staged_once_ = false;
   bool closed_ = false;
   std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake_;
@@ -365,6 +367,13 @@ TEST(AsyncMutants, SynchronizeStagingRaisesTheErrorOnce) {
 TEST(AsyncMutants, SynchronousStageErrorKeptForSynchronizeStaging) {
   expect_caught(AsyncFlaw::sync_mode_stale_error, {"stager.default_stager_errors_surface.sync.cpu.pin0_share0"},
                 "stager.default_stager_errors_surface.async.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, BlockingSynchronizeStagingRaisesTheRefusal) {
+  expect_caught(AsyncFlaw::blocking_sync_raises,
+                {"stager.blocking_async_stager.type_check.cpu.pin0_share0",
+                 "stager.blocking_async_stager.cached.cpu.pin1_share0"},
+                "stager.blocking_async_stager.fresh.cpu.pin0_share0");
 }
 
 TEST(AsyncMutants, CopiesIgnoreTheCallersStream) {

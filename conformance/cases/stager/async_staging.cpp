@@ -340,6 +340,13 @@ void blocking_async_type_check_case(CaseContext& ctx, Source src, PinShare) {
       ctx.check(false, "opt.state", "error kind",
                 fmt::format("{}: expected an invalid_argument refusal, got: {}", m.what, e.what()));
     }
+    // Spec B.3.4: synchronize_staging() is a no-op, after a refused stage too.
+    try {
+      stager->synchronize_staging();
+    } catch (const std::exception& e) {
+      ctx.check(false, "<stager>", "synchronize_staging",
+                fmt::format("{}: synchronize_staging() raised (it is a no-op): {}", m.what, e.what()));
+    }
     if (m.refused) {
       ctx.check(!refusal.empty(), "opt.state", "type_check",
                 fmt::format("{}: an object leaf was staged; it must be refused", m.what));
@@ -404,6 +411,13 @@ void blocking_async_stager_case(CaseContext& ctx, Source src, PinShare cfg, bool
     }
     ctx.check(raised, "<stager>", "structure change",
               "a state dict of another structure was staged into the cache without an error");
+    // Spec B.3.4: synchronize_staging() is a no-op, after a refused stage too.
+    try {
+      stager->synchronize_staging();
+    } catch (const std::exception& e) {
+      ctx.check(false, "<stager>", "synchronize_staging",
+                fmt::format("synchronize_staging() raised after a refused stage (it is a no-op): {}", e.what()));
+    }
   } else {
     ctx.check(!same, "weight", "fresh buffers", "the second stage returned the first stage's buffer");
     ctx.check(!all_equal(first["weight"].as_tensor(), 2.5), "weight", "fresh buffers",
@@ -479,12 +493,14 @@ STAGEKIT_CONFORMANCE_CASES(async_staging) {
       registry, CaseName("blocking_async_stager", {"cached"}),
       "BlockingAsyncStager with a cache copies every stage into one pinned cache (results alias it), returns a "
       "new container structure at every stage holding that stage's non-tensor leaves (a changed step), and "
-      "rejects a state dict of another structure (one key more) with an invalid_argument error naming that key",
+      "rejects a state dict of another structure (one key more) with an invalid_argument error naming "
+      "that key; synchronize_staging() after a refused stage is a no-op",
       "strict (spec B.3.4, C.2.8)", Profile::strict, kBothSources, kPinned,
       [](CaseContext& ctx, Source s, PinShare c) { blocking_async_stager_case(ctx, s, c, true); }, kAsyncStaging);
   add_matrix(registry, CaseName("blocking_async_stager", {"type_check"}),
              "BlockingAsyncStager without a cache refuses an object leaf naming its path with type_check=true and "
-             "stages it with false; with a cache it refuses it whatever type_check says (as upstream)",
+             "stages it with false; with a cache it refuses it whatever type_check says (as upstream); "
+             "synchronize_staging() after each stage, refused or not, is a no-op",
              "strict (spec B.3.4, C.2.8)", Profile::strict, kBothSources, kPageable, blocking_async_type_check_case,
              kAsyncStaging);
 }
