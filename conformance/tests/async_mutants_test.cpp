@@ -43,6 +43,7 @@ enum class AsyncFlaw {
   sync_error_once,             // synchronize_staging() re-raises a failed stage's error once, then returns
   sync_mode_stale_error,       // a synchronous stage()'s error is kept and re-raised by synchronize_staging()
   blocking_sync_raises,        // BlockingAsyncStager's synchronize_staging() re-raises its last refused stage
+  blocking_fewer_keys,         // BlockingAsyncStager(cache=true) stages a dict with keys missing (those present)
 };
 
 class FlawedAsyncStager final : public AsyncStagerUnderTest {
@@ -62,6 +63,24 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
         kept_error_ = std::current_exception();
         throw;
       }
+    }
+    if (flaw_ == AsyncFlaw::blocking_fewer_keys && cached_ && sd.kind() == Value::Kind::dict) {
+      if (!full_source_) {
+        full_source_ = sd;
+        return inner_->stage(sd);
+      }
+      // The keys present over the first stage's full structure; only those are returned.
+      auto merged = std::make_shared<Dict>(full_source_->as_dict());
+      for (const auto& [k, item] : sd.as_dict().entries()) merged->set(k, item);
+      StageReturn r = inner_->stage(Value(merged));
+      if (r.state_dict) {
+        auto present = std::make_shared<Dict>();
+        for (const auto& [k, item] : r.state_dict->as_dict().entries()) {
+          if (sd.as_dict().contains(k)) present->set(k, item);
+        }
+        r.state_dict = Value(present);
+      }
+      return r;
     }
     if (flaw_ == AsyncFlaw::stage_after_close_internal && closed_) {
       throw Error(ErrorCode::internal, "staging worker has stopped");
@@ -141,10 +160,11 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
 
  private:
   AsyncFlaw flaw_;
-  bool cached_;                    // a BlockingAsyncStager with its cache
-  bool blocking_;                  // a BlockingAsyncStager
-  bool sync_raised_ = false;       // sync_error_once: raised since the last stage
-  std::exception_ptr kept_error_;  // sync_mode_stale_error, blocking_sync_raises
+  bool cached_;                       // a BlockingAsyncStager with its cache
+  bool blocking_;                     // a BlockingAsyncStager
+  bool sync_raised_ = false;          // sync_error_once: raised since the last stage
+  std::exception_ptr kept_error_;     // sync_mode_stale_error, blocking_sync_raises
+  std::optional<Value> full_source_;  // blocking_fewer_keys: the first stage's source
   bool staged_once_ = false;
   bool closed_ = false;
   std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake_;
@@ -373,6 +393,11 @@ TEST(AsyncMutants, BlockingSynchronizeStagingRaisesTheRefusal) {
   expect_caught(AsyncFlaw::blocking_sync_raises,
                 {"stager.blocking_async_stager.type_check.cpu.pin0_share0",
                  "stager.blocking_async_stager.cached.cpu.pin1_share0"},
+                "stager.blocking_async_stager.fresh.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, CachedBlockingStagerAcceptsFewerKeys) {
+  expect_caught(AsyncFlaw::blocking_fewer_keys, {"stager.blocking_async_stager.cached.cpu.pin1_share0"},
                 "stager.blocking_async_stager.fresh.cpu.pin0_share0");
 }
 

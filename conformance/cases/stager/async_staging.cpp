@@ -411,6 +411,25 @@ void blocking_async_stager_case(CaseContext& ctx, Source src, PinShare cfg, bool
     }
     ctx.check(raised, "<stager>", "structure change",
               "a state dict of another structure was staged into the cache without an error");
+    // The same state dict with one key fewer: the cached bias is missing from it.
+    auto shrunk = std::make_shared<Dict>();
+    for (const auto& [k, item] : sd.as_dict().entries()) {
+      if (!(k == DictKey(std::string("bias")))) shrunk->set(k, item);
+    }
+    const Value fewer(shrunk);
+    bool fewer_raised = false;
+    try {
+      (void)stager->stage(fewer);
+    } catch (const Error& e) {
+      fewer_raised = true;
+      ctx.check(e.code() == ErrorCode::invalid_argument, "bias", "error kind",
+                fmt::format("a state dict with one key fewer raised {}, not invalid_argument: {}",
+                            error_code_name(e.code()), e.what()));
+      ctx.check(std::string(e.what()).find("bias") != std::string::npos, "bias", "error names the path",
+                fmt::format("the refusal of a state dict with one key fewer does not name bias: {}", e.what()));
+    }
+    ctx.check(fewer_raised, "<stager>", "structure change",
+              "a state dict with one key fewer than the cache was staged without an error");
     // Spec B.3.4: synchronize_staging() is a no-op, after a refused stage too.
     try {
       stager->synchronize_staging();
@@ -493,7 +512,7 @@ STAGEKIT_CONFORMANCE_CASES(async_staging) {
       registry, CaseName("blocking_async_stager", {"cached"}),
       "BlockingAsyncStager with a cache copies every stage into one pinned cache (results alias it), returns a "
       "new container structure at every stage holding that stage's non-tensor leaves (a changed step), and "
-      "rejects a state dict of another structure (one key more) with an invalid_argument error naming "
+      "rejects a state dict of another structure (one key more, one key fewer) with an invalid_argument error naming "
       "that key; synchronize_staging() after a refused stage is a no-op",
       "strict (spec B.3.4, C.2.8)", Profile::strict, kBothSources, kPinned,
       [](CaseContext& ctx, Source s, PinShare c) { blocking_async_stager_case(ctx, s, c, true); }, kAsyncStaging);
