@@ -10,8 +10,8 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <cctype>
 #include <array>
+#include <cctype>
 #include <chrono>
 #include <fstream>
 #include <iterator>
