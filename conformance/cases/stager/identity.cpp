@@ -89,6 +89,21 @@ struct Cycle {
   std::function<std::pair<Value, std::function<void()>>(Device)> build;
 };
 
+// A cycle built for one case, broken again when the case ends (its nodes would never be freed).
+struct BuiltCycle {
+  BuiltCycle(const Cycle& cycle, Device device) {
+    auto [sd, breaker] = cycle.build(device);
+    state_dict = std::move(sd);
+    break_cycle = std::move(breaker);
+  }
+  ~BuiltCycle() { break_cycle(); }
+  BuiltCycle(const BuiltCycle&) = delete;
+  BuiltCycle& operator=(const BuiltCycle&) = delete;
+
+  Value state_dict;
+  std::function<void()> break_cycle;
+};
+
 std::vector<Cycle> cycles() {
   return {
       {"list_contains_itself", "loop[1]",
@@ -124,11 +139,8 @@ std::vector<Cycle> cycles() {
 
 void cycle_case(CaseContext& ctx, Source src, PinShare cfg, const Cycle& cycle) {
   const Device dev = source_device(src);
-  auto [sd, breaker] = cycle.build(dev);
-  struct Breaker {
-    std::function<void()> fn;
-    ~Breaker() { fn(); }
-  } guard{breaker};
+  const BuiltCycle built(cycle, dev);
+  const Value& sd = built.state_dict;
   auto stager = ctx.make_stager(stager_config(cfg));
   bool raised = false;
   try {
@@ -154,11 +166,8 @@ void cycle_case(CaseContext& ctx, Source src, PinShare cfg, const Cycle& cycle) 
 // pageable buffers, so this case needs cache_stats.
 void cycle_stages_nothing_case(CaseContext& ctx, Source src, PinShare cfg, const Cycle& cycle) {
   const Device dev = source_device(src);
-  auto [sd, breaker] = cycle.build(dev);
-  struct Breaker {
-    std::function<void()> fn;
-    ~Breaker() { fn(); }
-  } guard{breaker};
+  const BuiltCycle built(cycle, dev);
+  const Value& sd = built.state_dict;
   auto stager = ctx.make_stager(stager_config(cfg));
   const auto before = stager->cache_stats();
   ctx.require(before.has_value(), "<stager>", "cache entries", "cache_stats() returned nothing although declared");
