@@ -27,3 +27,5 @@ option(STAGEKIT_BUILD_BENCHMARKS "Build the performance harness (perf/: stagekit
 option(STAGEKIT_WERROR "Treat compiler warnings as errors" OFF)
 option(STAGEKIT_FUZZING "Build only the value model, the replica format and the fuzz targets (clang, libFuzzer)" OFF)
 set(STAGEKIT_SANITIZE "" CACHE STRING "Sanitizers to build with: '', 'address,undefined' or 'thread'")
+set(STAGEKIT_SANITIZE_SKIP "" CACHE STRING
+  "Checks of STAGEKIT_SANITIZE left out (-fno-sanitize=...), e.g. 'null,alignment': the asan preset's, to build faster")
