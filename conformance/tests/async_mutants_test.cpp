@@ -1,12 +1,15 @@
 // The asynchronous staging cases must bite: the reference's DefaultStager, BlockingAsyncStager and
 // async_save, each with one flaw (the upstream ones of spec C.2 among them), are caught by the cases
 // for that property and pass an unrelated one.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <exception>
 #include <future>
 #include <optional>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "case_outcome.h"
@@ -35,22 +38,42 @@ enum class AsyncFlaw {
   stages_late,              // async_save's staging_completed is ready at once; staging runs in the upload
   mismatch_internal,        // BlockingAsyncStager(cache=true) refuses another structure with an internal error
                             // naming no path
-  stage_after_close_internal,  // stage() after close() raises an internal error, not invalid_argument
-  close_twice_raises,          // a second close() raises instead of returning
-  drop_returns_at_once,        // dropping async_save's response returns while the upload still runs
-  plain_checkpoint,            // load_checkpoint returns OrderedDicts as dicts and namedtuples as tuples
-  close_forgets_error,         // close() drops a failed stage's error: synchronize_staging() after it returns
-  sync_error_once,             // synchronize_staging() re-raises a failed stage's error once, then returns
-  sync_mode_stale_error,       // a synchronous stage()'s error is kept and re-raised by synchronize_staging()
-  blocking_sync_raises,        // BlockingAsyncStager's synchronize_staging() re-raises its last refused stage
-  blocking_fewer_keys,         // BlockingAsyncStager(cache=true) stages a dict with keys missing (those present)
+  stage_after_close_internal,   // stage() after close() raises an internal error, not invalid_argument
+  close_twice_raises,           // a second close() raises instead of returning
+  drop_returns_at_once,         // dropping async_save's response returns while the upload still runs
+  plain_checkpoint,             // load_checkpoint returns OrderedDicts as dicts and namedtuples as tuples
+  close_forgets_error,          // close() drops a failed stage's error: synchronize_staging() after it returns
+  sync_error_once,              // synchronize_staging() re-raises a failed stage's error once, then returns
+  sync_mode_stale_error,        // a synchronous stage()'s error is kept and re-raised by synchronize_staging()
+  blocking_sync_raises,         // BlockingAsyncStager's synchronize_staging() re-raises its last refused stage
+  blocking_fewer_keys,          // BlockingAsyncStager(cache=true) stages a dict with keys missing (those present)
+  blocking_close_noop,          // BlockingAsyncStager's close() does nothing (as upstream's): cache kept, stages go on
+  pageable_close_keeps_cache,   // a DefaultStager without pinned or shared memory refuses stages after close() but
+                                // keeps the stager inside, and its cache, until destruction
+  sync_keeps_last_result,       // a synchronous DefaultStager keeps its last result after close()
+  async_staged_reported_early,  // async_save with a caller's asynchronous stager: staging_completed ready at once,
+                                // the stage submitted 200 ms later
+  load_returns_empty,           // load_checkpoint of a missing or damaged checkpoint returns an empty dict
+  upload_swallows_errors,       // async_save's errors become the upload's metadata ("failed: ...")
+};
+
+// What kind of stager a FlawedAsyncStager wraps.
+struct StagerKind {
+  bool cached = false;    // a BlockingAsyncStager with its cache
+  bool blocking = false;  // a BlockingAsyncStager
+  bool pageable = false;  // a DefaultStager with neither pinned nor shared memory
+  bool async = false;     // a DefaultStager with use_async_staging
 };
 
 class FlawedAsyncStager final : public AsyncStagerUnderTest {
  public:
-  FlawedAsyncStager(AsyncFlaw flaw, std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake, bool cached = false,
-                    bool blocking = false)
-      : flaw_(flaw), cached_(cached), blocking_(blocking), remake_(std::move(remake)), inner_(remake_()) {}
+  FlawedAsyncStager(AsyncFlaw flaw, std::function<std::unique_ptr<AsyncStagerUnderTest>()> remake, StagerKind kind)
+      : flaw_(flaw),
+        cached_(kind.cached),
+        blocking_(kind.blocking),
+        kind_(kind),
+        remake_(std::move(remake)),
+        inner_(remake_()) {}
   StageReturn stage(const Value& sd) override {
     sync_raised_ = false;
     if ((flaw_ == AsyncFlaw::sync_mode_stale_error && !blocking_) ||
@@ -81,6 +104,9 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
         r.state_dict = Value(present);
       }
       return r;
+    }
+    if (flaw_ == AsyncFlaw::pageable_close_keeps_cache && kind_.pageable && closed_) {
+      throw InvalidArgument("DefaultStager: stage() after close()");
     }
     if (flaw_ == AsyncFlaw::stage_after_close_internal && closed_) {
       throw Error(ErrorCode::internal, "staging worker has stopped");
@@ -119,6 +145,7 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
       now.state_dict = r.future.get();
       return now;
     }
+    if (flaw_ == AsyncFlaw::sync_keeps_last_result && !blocking_ && r.state_dict) kept_last_ = *r.state_dict;
     if (r.is_future()) last_ = r.future;
     return r;
   }
@@ -148,6 +175,11 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
   void close() override {
     if (flaw_ == AsyncFlaw::close_twice_raises && closed_) throw InvalidArgument("stager already closed");
     closed_ = true;
+    if ((flaw_ == AsyncFlaw::blocking_close_noop && blocking_) ||
+        (flaw_ == AsyncFlaw::pageable_close_keeps_cache && kind_.pageable)) {
+      return;
+    }
+    last_ = {};  // the last result is the caller's alone once the stager is closed
     if (flaw_ == AsyncFlaw::close_returns_at_once) {
       closing_.push_back(std::move(inner_));  // closed later, by its destructor
       inner_ = remake_();
@@ -157,11 +189,14 @@ class FlawedAsyncStager final : public AsyncStagerUnderTest {
   }
   std::optional<CacheStats> cache_stats() const override { return inner_->cache_stats(); }
   AsyncStagerUnderTest& inner() { return *inner_; }
+  [[nodiscard]] const StagerKind& kind() const noexcept { return kind_; }
 
  private:
   AsyncFlaw flaw_;
-  bool cached_;                       // a BlockingAsyncStager with its cache
-  bool blocking_;                     // a BlockingAsyncStager
+  bool cached_;    // a BlockingAsyncStager with its cache
+  bool blocking_;  // a BlockingAsyncStager
+  StagerKind kind_;
+  std::optional<Value> kept_last_;    // sync_keeps_last_result
   bool sync_raised_ = false;          // sync_error_once: raised since the last stage
   std::exception_ptr kept_error_;     // sync_mode_stale_error, blocking_sync_raises
   std::optional<Value> full_source_;  // blocking_fewer_keys: the first stage's source
@@ -208,13 +243,16 @@ class AsyncMutant final : public Implementation {
   std::unique_ptr<AsyncStagerUnderTest> make_default_stager(const StagingOptions& options) override {
     StagingOptions o = options;
     if (flaw_ == AsyncFlaw::blocking_without_asking) o.use_non_blocking_copy = false;
-    return std::make_unique<FlawedAsyncStager>(flaw_, [this, o] { return reference_->make_default_stager(o); });
+    const StagerKind kind{.pageable = !o.use_pinned_memory && !o.use_shared_memory, .async = o.use_async_staging};
+    return std::make_unique<FlawedAsyncStager>(
+        flaw_, [this, o] { return reference_->make_default_stager(o); }, kind);
   }
   std::unique_ptr<AsyncStagerUnderTest> make_blocking_async_stager(const BlockingAsyncStagerConfig& config) override {
     BlockingAsyncStagerConfig c = config;
     if (flaw_ == AsyncFlaw::blocking_type_check_off) c.type_check = false;
     return std::make_unique<FlawedAsyncStager>(
-        flaw_, [this, c] { return reference_->make_blocking_async_stager(c); }, c.cache_staged_state_dict, true);
+        flaw_, [this, c] { return reference_->make_blocking_async_stager(c); },
+        StagerKind{.cached = c.cache_staged_state_dict, .blocking = true});
   }
   AsyncSaveReturn async_save(const Value& sd, const std::string& dir, AsyncStagerUnderTest* stager) override {
     if (stager == nullptr && flaw_ == AsyncFlaw::leaks_own_stager) {
@@ -236,6 +274,44 @@ class AsyncMutant final : public Implementation {
                     }).share();
       return late;
     }
+    if (flaw_ == AsyncFlaw::async_staged_reported_early && flawed != nullptr && flawed->kind().async) {
+      // Reported staged at once; the stage is submitted 200 ms later, on a thread of the upload's.
+      std::promise<void> staged;
+      staged.set_value();
+      AsyncSaveReturn early;
+      early.staging_completed = staged.get_future().share();
+      early.upload = std::async(std::launch::async, [this, sd, dir, inner] {
+                       std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                       AsyncSaveReturn r = reference_->async_save(sd, dir, inner);
+                       r.staging_completed.get();
+                       return r.upload.get();
+                     }).share();
+      return early;
+    }
+    if (flaw_ == AsyncFlaw::upload_swallows_errors) {
+      // Every error, from async_save or its futures, becomes the upload's metadata.
+      AsyncSaveReturn swallowed;
+      std::promise<void> staged;
+      staged.set_value();
+      swallowed.staging_completed = staged.get_future().share();
+      std::optional<AsyncSaveReturn> r;
+      std::string failure;
+      try {
+        r = reference_->async_save(sd, dir, inner);
+      } catch (const std::exception& e) {
+        failure = fmt::format("failed: {}", e.what());
+      }
+      swallowed.upload = std::async(std::launch::async, [r, failure]() -> std::string {
+                           if (!r) return failure;
+                           try {
+                             r->staging_completed.get();
+                             return r->upload.get();
+                           } catch (const std::exception& e) {
+                             return fmt::format("failed: {}", e.what());
+                           }
+                         }).share();
+      return swallowed;
+    }
     AsyncSaveReturn r = reference_->async_save(sd, dir, inner);
     if (flaw_ == AsyncFlaw::drop_returns_at_once) {
       // The reference's response is kept here (dropped with the mutant); the caller's reads through it.
@@ -254,6 +330,13 @@ class AsyncMutant final : public Implementation {
     return r;
   }
   Value load_checkpoint(const std::string& dir) override {
+    if (flaw_ == AsyncFlaw::load_returns_empty) {
+      try {
+        return reference_->load_checkpoint(dir);
+      } catch (const Error&) {
+        return Value::dict({});
+      }
+    }
     const Value loaded = reference_->load_checkpoint(dir);
     return flaw_ == AsyncFlaw::plain_checkpoint ? plain_containers(loaded) : loaded;
   }
@@ -294,7 +377,7 @@ TEST(AsyncMutants, CloseReturnsAtOnce) {
 
 TEST(AsyncMutants, BlockingCacheNeverKept) {
   expect_caught(AsyncFlaw::cache_never_kept, {"stager.blocking_async_stager.cached.cpu.pin1_share0"},
-                "stager.blocking_async_stager.fresh.cpu.pin0_share0");
+                "stager.blocking_async_stager.type_check.cpu.pin0_share0");
 }
 
 TEST(AsyncMutants, AsyncSaveLeaksItsOwnStager) {
@@ -399,6 +482,41 @@ TEST(AsyncMutants, BlockingSynchronizeStagingRaisesTheRefusal) {
 TEST(AsyncMutants, CachedBlockingStagerAcceptsFewerKeys) {
   expect_caught(AsyncFlaw::blocking_fewer_keys, {"stager.blocking_async_stager.cached.cpu.pin1_share0"},
                 "stager.blocking_async_stager.fresh.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, BlockingCloseDoesNothing) {
+  expect_caught(
+      AsyncFlaw::blocking_close_noop,
+      {"stager.blocking_async_stager.cached.cpu.pin1_share0", "stager.blocking_async_stager.fresh.cpu.pin0_share0"},
+      "stager.default_stager_close_waits.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, PageableCloseKeepsTheCache) {
+  expect_caught(AsyncFlaw::pageable_close_keeps_cache, {"stager.default_stager_close_releases.cpu.pin0_share0"},
+                "stager.default_stager_close_releases.cpu.pin1_share1");
+}
+
+TEST(AsyncMutants, SynchronousStagerKeepsItsLastResult) {
+  expect_caught(
+      AsyncFlaw::sync_keeps_last_result,
+      {"stager.default_stager_close_releases.cpu.pin1_share0", "stager.default_stager_close_releases.cpu.pin0_share1"},
+      "stager.default_stager_close_waits.cpu.pin1_share1");
+}
+
+TEST(AsyncMutants, AsyncSaveReportsACallersAsyncStageEarly) {
+  expect_caught(AsyncFlaw::async_staged_reported_early,
+                {"stager.async_save_staged_before_training_goes_on.cpu.pin0_share0"},
+                "stager.async_save_reuses_stager.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, DamagedCheckpointLoadsEmpty) {
+  expect_caught(AsyncFlaw::load_returns_empty, {"stager.async_save_damaged_checkpoint_refused.cpu.pin0_share0"},
+                "stager.async_save_keeps_containers.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, AsyncSaveErrorsBecomeMetadata) {
+  expect_caught(AsyncFlaw::upload_swallows_errors, {"stager.async_save_errors_surface.cpu.pin0_share0"},
+                "stager.async_save_reuses_stager.cpu.pin0_share0");
 }
 
 TEST(AsyncMutants, CopiesIgnoreTheCallersStream) {

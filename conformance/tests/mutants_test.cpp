@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -114,6 +115,33 @@ struct Mutation {
   bool drop_returns_at_once = false;    // non-blocking: destroying an unwaited handle returns at once (its
                                         // copies run 300 ms later on a thread joined by close() or the
                                         // destructor)
+  bool close_skips_in_flight = false;   // non-blocking: close() does nothing while a handle is not waited on
+};
+
+// A non-blocking stage's handle that counts itself in `in_flight` until it is waited on or destroyed.
+class CountedPending final : public PendingResult {
+ public:
+  CountedPending(std::unique_ptr<PendingResult> inner, std::shared_ptr<std::atomic<int>> in_flight)
+      : inner_(std::move(inner)), in_flight_(std::move(in_flight)) {
+    ++*in_flight_;
+  }
+  ~CountedPending() override { done(); }
+  CountedPending(const CountedPending&) = delete;
+  CountedPending& operator=(const CountedPending&) = delete;
+  Value wait() override {
+    Value v = inner_->wait();
+    done();
+    return v;
+  }
+
+ private:
+  void done() {
+    if (counted_) --*in_flight_;
+    counted_ = false;
+  }
+  std::unique_ptr<PendingResult> inner_;
+  std::shared_ptr<std::atomic<int>> in_flight_;
+  bool counted_ = true;
 };
 
 // A non-blocking stage that starts only when waited on; destroyed unwaited, it hands its start to
@@ -238,6 +266,7 @@ class MutantStager final : public StagerUnderTest {
     }
   }
   std::unique_ptr<PendingResult> stage_async(const Value& sd) override {
+    if (m_.close_skips_in_flight) return std::make_unique<CountedPending>(inner_->stage_async(sd), in_flight_);
     if (!m_.drop_returns_at_once) return inner_->stage_async(sd);
     return std::make_unique<DeferredPending>([this, sd] { return inner_->stage_async(sd); },
                                              [this](DeferredPending::Start start) {
@@ -259,6 +288,7 @@ class MutantStager final : public StagerUnderTest {
                                              });
   }
   void close() override {
+    if (m_.close_skips_in_flight && *in_flight_ > 0) return;
     join_dropped();
     inner_->close();
     for (const auto& [p, n] : returned_) {  // what close() released: no longer page-locked
@@ -282,6 +312,7 @@ class MutantStager final : public StagerUnderTest {
     for (std::thread& t : threads) t.join();
   }
 
+  std::shared_ptr<std::atomic<int>> in_flight_ = std::make_shared<std::atomic<int>>(0);  // close_skips_in_flight
   std::mutex dropped_mutex_;  // drop_returns_at_once: the threads running dropped stages
   std::vector<std::thread> dropped_;
   std::shared_future<void> last_dropped_;
@@ -300,7 +331,7 @@ class MutantImplementation final : public Implementation {
   std::string version() const override { return "0"; }
   Capabilities capabilities() const override {
     Capabilities c = reference_->capabilities();
-    c.non_blocking = c.non_blocking && m_.drop_returns_at_once;
+    c.non_blocking = c.non_blocking && (m_.drop_returns_at_once || m_.close_skips_in_flight);
     if (m_.hide_stats) c.cache_stats = false;
     return c;
   }
@@ -425,6 +456,16 @@ TEST(Mutants, DroppedNonBlockingHandleDoesNotWait) {
                 {"stager.non_blocking_dropped_handle_waits.cpu.pin0_share0",
                  "stager.non_blocking_dropped_handle_waits.cpu.pin1_share1"},
                 "stager.non_blocking_correct_after_wait.cpu.pin0_share0");
+}
+
+TEST(Mutants, CloseSkippedWhileAStageIsInFlight) {
+  Mutation m{"close-skips-in-flight", nullptr};
+  m.close_skips_in_flight = true;
+  expect_caught(
+      m,
+      {"stager.non_blocking_close_in_flight.cpu.pin0_share0", "stager.non_blocking_close_in_flight.cpu.pin1_share0",
+       "stager.non_blocking_close_in_flight.cpu.pin0_share1"},
+      "stager.non_blocking_correct_after_wait.cpu.pin0_share0");
 }
 
 TEST(Mutants, CopiesIgnoreTheCallersStream) {

@@ -2,8 +2,13 @@
 // saves) and with the stager async_save makes itself (which must not accumulate memory).
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "../../harness/fixtures.h"
 #include "../../harness/replication_fixtures.h"
@@ -37,36 +42,40 @@ bool save_and_wait(CaseContext& ctx, const Value& sd, const fs::path& dir, Async
   }
 }
 
-void check_saved(CaseContext& ctx, const fs::path& dir, const Value& expected) {
+void check_saved(CaseContext& ctx, const fs::path& dir, const Value& expected, std::string_view which = {}) {
+  const std::string by = which.empty() ? std::string() : fmt::format(" (saved with {})", which);
   try {
     const Value loaded = ctx.impl().load_checkpoint(dir.string());
     for (const TensorLeaf& leaf : tensor_leaves(expected)) {
       const Value got = loaded[leaf.path];
       ctx.check(got.is_tensor() && Tensor::equal(got.as_tensor().to(Device::cpu()), leaf.tensor.to(Device::cpu())),
-                leaf.path, "checkpoint", fmt::format("{} does not hold the values saved", dir.filename().string()));
+                leaf.path, "checkpoint",
+                fmt::format("{}{} does not hold the values saved", dir.filename().string(), by));
     }
     ctx.check(loaded["step"].kind() == expected["step"].kind() && loaded["step"].as_int() == expected["step"].as_int(),
-              "step", "checkpoint", "the saved step differs");
+              "step", "checkpoint", fmt::format("the saved step differs{}", by));
   } catch (const std::exception& e) {
     ctx.check(false, dir.string(), "load_checkpoint", e.what());
   }
 }
 
-// A.1.10: one caller-owned DefaultStager with every option off serves two async_saves. With
-// `train_on` (strict), the caller's tensor and dict change as soon as staging_completed is ready,
-// before the upload is waited for (spec B.5: the source is the caller's again once staged), and the
-// checkpoint must still hold the values at the time of the call.
-void reuses_stager(CaseContext& ctx, Source src, bool train_on) {
+// A.1.10: one caller-owned DefaultStager (`options`) serves two async_saves of a `shape` float32 tensor
+// and a step. With `train_on` (strict), the caller's tensor and dict change as soon as staging_completed
+// is ready, before the upload is waited for (spec B.5: the source is the caller's again once staged),
+// and the checkpoint must still hold the values at the time of the call.
+void reuses_stager(CaseContext& ctx, Source src, bool train_on, const StagingOptions& options,
+                   std::vector<std::int64_t> shape) {
   const Device dev = source_device(src);
   const ScratchDir tmp("stagekit-async-save");
-  Tensor weight = Tensor::random({4, 4}, DType::float32, 401, dev);
+  Tensor weight = Tensor::random(std::move(shape), DType::float32, 401, dev);
   std::unique_ptr<AsyncStagerUnderTest> stager;
   try {
-    stager = ctx.impl().make_default_stager(StagingOptions{false, false, false, false});
+    stager = ctx.impl().make_default_stager(options);
   } catch (const std::exception& e) {
     ctx.require(false, "<implementation>", "make_default_stager", e.what());
   }
   ctx.require(stager != nullptr, "<implementation>", "make_default_stager", "returned no stager");
+  const std::string which = options.use_async_staging ? "an asynchronous stager" : "a synchronous stager";
   for (int step = 0; step < 2; ++step) {
     weight.fill_(step + 0.5);
     const Value sd = Value::dict({{"weight", weight}, {"step", Value(std::int64_t{42 + step})}});
@@ -80,7 +89,7 @@ void reuses_stager(CaseContext& ctx, Source src, bool train_on) {
         sd.as_dict().set("step", Value(std::int64_t{-1}));
       };
     }
-    if (save_and_wait(ctx, sd, dir, stager.get(), training)) check_saved(ctx, dir, expected);
+    if (save_and_wait(ctx, sd, dir, stager.get(), training)) check_saved(ctx, dir, expected, which);
   }
   stager->close();
 }
@@ -161,6 +170,139 @@ void keeps_containers_case(CaseContext& ctx, Source src, PinShare) {
   }
 }
 
+// Where an async_save's error surfaced: from async_save() itself, staging_completed or the upload
+// (the first of them that raised), with the metadata the upload returned when it did not.
+struct SaveOutcome {
+  std::string raised_by;  // empty: nothing raised
+  std::optional<Error> error;
+  std::string metadata;
+};
+
+SaveOutcome save_expecting_error(CaseContext& ctx, const Value& sd, const fs::path& dir, AsyncStagerUnderTest* stager) {
+  SaveOutcome out;
+  auto note = [&out](const char* where, const Error& e) {
+    if (out.raised_by.empty()) {
+      out.raised_by = where;
+      out.error = e;
+    }
+  };
+  AsyncSaveReturn r;
+  try {
+    r = ctx.impl().async_save(sd, dir.string(), stager);
+  } catch (const Error& e) {
+    note("async_save()", e);
+    return out;
+  }
+  ctx.require(r.upload.valid() && r.staging_completed.valid(), dir.string(), "async_save",
+              "returned no staging or upload future");
+  try {
+    r.staging_completed.get();
+  } catch (const Error& e) {
+    note("staging_completed", e);
+  }
+  try {
+    out.metadata = r.upload.get();
+  } catch (const Error& e) {
+    note("the upload", e);
+  }
+  return out;
+}
+
+// Spec B.5 and the contract (the upload rethrows): a staging error and a write error surface as a
+// stagekit::Error from async_save(), staging_completed or the upload, never as metadata. A lock cannot
+// be staged (with async_save's own stager and with a caller's asynchronous one: the error names
+// layer0.lock); a directory below a regular file cannot be written (an I/O error).
+void save_errors_surface_case(CaseContext& ctx, Source src, PinShare) {
+  const Device dev = source_device(src);
+  const ScratchDir tmp("stagekit-async-save");
+  const Value bad = Value::dict({{"weight", Tensor::random({8, 8}, DType::float32, 441, dev)},
+                                 {"layer0", Value::dict({{"lock", Value::opaque("threading.Lock")}})}});
+  std::unique_ptr<AsyncStagerUnderTest> async_stager;
+  try {
+    async_stager = ctx.impl().make_default_stager(StagingOptions{false, false, true, false});
+  } catch (const std::exception& e) {
+    ctx.require(false, "<implementation>", "make_default_stager", e.what());
+  }
+  ctx.require(async_stager != nullptr, "<implementation>", "make_default_stager", "returned no stager");
+  struct Run {
+    const char* what;
+    AsyncStagerUnderTest* stager;
+  };
+  for (const Run& run : {Run{"its own stager", nullptr}, Run{"an asynchronous caller's stager", async_stager.get()}}) {
+    const fs::path dir = tmp.path() / (run.stager == nullptr ? "own" : "caller");
+    const SaveOutcome o = save_expecting_error(ctx, bad, dir, run.stager);
+    if (!o.error) {
+      ctx.check(false, "layer0.lock", "error surfaces",
+                fmt::format("a state dict holding a lock was saved with {} without an error (the upload returned "
+                            "'{}')",
+                            run.what, o.metadata));
+      continue;
+    }
+    ctx.check(std::string(o.error->what()).find("layer0.lock") != std::string::npos, "layer0.lock",
+              "error names the path",
+              fmt::format("with {}, the error (from {}) does not name layer0.lock: {}", run.what, o.raised_by,
+                          o.error->what()));
+  }
+  async_stager->close();
+  // A regular file where a directory of the checkpoint's path must go.
+  const fs::path blocker = tmp.path() / "a_file";
+  {
+    std::FILE* f = std::fopen(blocker.c_str(), "w");
+    ctx.require(f != nullptr, blocker.string(), "setup", "cannot create a file in the scratch directory");
+    std::fclose(f);
+  }
+  const Value good =
+      Value::dict({{"weight", Tensor::random({8, 8}, DType::float32, 442, dev)}, {"step", Value(std::int64_t{3})}});
+  const SaveOutcome o = save_expecting_error(ctx, good, blocker / "checkpoint", nullptr);
+  if (!o.error) {
+    ctx.check(false, (blocker / "checkpoint").string(), "error surfaces",
+              fmt::format("a checkpoint below a regular file was saved without an error (the upload returned '{}')",
+                          o.metadata));
+  } else {
+    ctx.check(o.error->code() == ErrorCode::io, (blocker / "checkpoint").string(), "error kind",
+              fmt::format("a checkpoint below a regular file raised {} (from {}), not an I/O error: {}",
+                          error_code_name(o.error->code()), o.raised_by, o.error->what()));
+  }
+}
+
+// The contract: a missing or damaged checkpoint makes load_checkpoint raise a stagekit::Error, never
+// return a tree: a directory that does not exist, an empty one, and a good checkpoint with every file
+// in it emptied, then cut to half its size.
+void damaged_checkpoint_case(CaseContext& ctx, Source src, PinShare) {
+  const Device dev = source_device(src);
+  const ScratchDir tmp("stagekit-async-save");
+  auto expect_refused = [&ctx](const fs::path& dir, std::string_view what) {
+    try {
+      const Value loaded = ctx.impl().load_checkpoint(dir.string());
+      ctx.check(
+          false, dir.string(), "refused",
+          fmt::format("load_checkpoint of {} returned a {} instead of raising", what, value_kind_name(loaded.kind())));
+    } catch (const Error&) {
+    } catch (const std::exception& e) {
+      ctx.check(false, dir.string(), "error kind",
+                fmt::format("load_checkpoint of {} raised something other than a stagekit::Error: {}", what, e.what()));
+    }
+  };
+  expect_refused(tmp.path() / "never_written", "a directory that does not exist");
+  fs::create_directories(tmp.path() / "empty");
+  expect_refused(tmp.path() / "empty", "an empty directory");
+  const Value sd =
+      Value::dict({{"weight", Tensor::random({256, 256}, DType::float32, 451, dev)}, {"step", Value(std::int64_t{9})}});
+  for (const bool emptied : {true, false}) {
+    const fs::path dir = tmp.path() / (emptied ? "emptied" : "halved");
+    if (!save_and_wait(ctx, sd, dir, nullptr)) return;
+    int files = 0;
+    for (const fs::directory_entry& e : fs::recursive_directory_iterator(dir)) {
+      if (!e.is_regular_file()) continue;
+      ++files;
+      fs::resize_file(e.path(), emptied ? 0 : e.file_size() / 2);
+    }
+    ctx.require(files > 0, dir.string(), "checkpoint", "async_save wrote no file in the checkpoint's directory");
+    expect_refused(dir,
+                   emptied ? "a checkpoint whose files were emptied" : "a checkpoint whose files were cut in half");
+  }
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(async_save) {
@@ -170,14 +312,22 @@ STAGEKIT_CONFORMANCE_CASES(async_save) {
       "One DefaultStager with every option off serves two async_saves: each upload returns metadata and the "
       "checkpoint holds the values saved",
       "TestStateDictStager.test_async_save_can_reuse_default_stager (fork 00d947a6)", Profile::upstream, kBothSources,
-      kPageable, [](CaseContext& ctx, Source s, PinShare) { reuses_stager(ctx, s, false); }, kAsyncSave);
+      kPageable,
+      [](CaseContext& ctx, Source s, PinShare) {
+        reuses_stager(ctx, s, false, StagingOptions{false, false, false, false}, {4, 4});
+      },
+      kAsyncSave);
   add_matrix(
       registry, "async_save_staged_before_training_goes_on",
       "As async_save_reuses_stager, but the caller changes its tensor and dict as soon as staging_completed "
       "is ready, before the upload is waited for: each checkpoint still holds the values at the time of the "
-      "call",
+      "call; then the same with an asynchronous DefaultStager (a 16 MiB tensor, staged on its worker)",
       "strict (spec B.5)", Profile::strict, kBothSources, kPageable,
-      [](CaseContext& ctx, Source s, PinShare) { reuses_stager(ctx, s, true); }, kAsyncSave);
+      [](CaseContext& ctx, Source s, PinShare) {
+        reuses_stager(ctx, s, true, StagingOptions{false, false, false, false}, {4, 4});
+        reuses_stager(ctx, s, true, StagingOptions{false, false, true, false}, {2048, 2048});
+      },
+      kAsyncSave);
   add_matrix(registry, "async_save_dropped_response_waits",
              "Dropping async_save's response (32 MiB, its own stager) without reading it waits for the upload: "
              "the checkpoint loads complete right after",
@@ -186,6 +336,16 @@ STAGEKIT_CONFORMANCE_CASES(async_save) {
              "The checkpoint async_save writes loads back exactly (strict verifier): an OrderedDict, a namedtuple, "
              "nested lists, a string and numbers keep their kinds, types, key order and values",
              "strict (spec B.5, C.1.9)", Profile::strict, kBothSources, kPageable, keeps_containers_case, kAsyncSave);
+  add_matrix(registry, "async_save_errors_surface",
+             "A staging error (a lock, with async_save's own stager and with a caller's asynchronous one) and a "
+             "write error (the directory below a regular file) surface as a stagekit::Error from async_save(), "
+             "staging_completed or the upload, never as metadata: the first names layer0.lock, the second is an "
+             "I/O error",
+             "strict (spec B.5)", Profile::strict, kBothSources, kPageable, save_errors_surface_case, kAsyncSave);
+  add_matrix(registry, "async_save_damaged_checkpoint_refused",
+             "load_checkpoint raises a stagekit::Error, never returns a tree, for a directory that does not exist, an "
+             "empty one, and a checkpoint with every file emptied or cut in half",
+             "strict (spec B.5)", Profile::strict, kBothSources, kPageable, damaged_checkpoint_case, kAsyncSave);
   add_matrix(registry, "async_save_no_memory_leak",
              "Five async_saves of a 128 MiB state dict with async_save's own stager grow the resident set by less "
              "than 153.6 MiB (1.2 checkpoints)",

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../../harness/fixtures.h"
@@ -199,6 +200,48 @@ void errors_surface_case(CaseContext& ctx, Source src, PinShare cfg, bool async)
             "after a failed stage and close(), synchronize_staging() did not re-raise the failed stage's error");
 }
 
+// A closed stager refuses stage() with invalid_argument (a misuse, not a staging failure: the caller's
+// error, spec B.3.1), returns from a second close(), and is then destroyed like any other.
+void check_closed(CaseContext& ctx, std::unique_ptr<AsyncStagerUnderTest> stager, const Value& sample,
+                  std::string_view which) {
+  const std::string prefix = which.empty() ? std::string() : fmt::format("{}: ", which);
+  bool raised = false;
+  try {
+    (void)stager->stage(sample);
+  } catch (const Error& e) {
+    raised = true;
+    ctx.check(e.code() == ErrorCode::invalid_argument, "<stager>", "stage after close",
+              fmt::format("{}stage() after close() raised {}, not invalid_argument: {}", prefix,
+                          error_code_name(e.code()), e.what()));
+  }
+  ctx.check(raised, "<stager>", "stage after close", fmt::format("{}stage() after close() did not raise", prefix));
+  try {
+    stager->close();
+  } catch (const std::exception& e) {
+    ctx.check(false, "<stager>", "close twice", fmt::format("{}a second close() raised: {}", prefix, e.what()));
+  }
+  stager.reset();
+}
+
+// Leaks since `before` and, with cache_stats, a cache that is not empty: each fails the case. A
+// DefaultStager of an implementation that declares cache_stats must report them (`stats_required`); a
+// BlockingAsyncStager may not.
+void check_released(CaseContext& ctx, const probe::ProcessResources& before, const AsyncStagerUnderTest& stager,
+                    std::string_view what, bool stats_required) {
+  for (const probe::Leak& leak : probe::leaks_since(before, probe::ProcessResources::snapshot())) {
+    ctx.check(false, "<process>", leak.what + " released", fmt::format("{}: {}", what, leak.detail));
+  }
+  if (!ctx.capabilities().cache_stats) return;
+  const std::optional<CacheStats> stats = stager.cache_stats();
+  if (!stats && !stats_required) return;
+  ctx.check(stats && stats->cached_storages == 0 && stats->cached_bytes == 0 && stats->pinned_bytes == 0 &&
+                stats->shared_bytes == 0,
+            "<stager>", "cache released",
+            stats ? fmt::format("{}: the cache still holds {} storages, {} bytes ({} pinned, {} shared)", what,
+                                stats->cached_storages, stats->cached_bytes, stats->pinned_bytes, stats->shared_bytes)
+                  : fmt::format("{}: no cache_stats although the implementation declares them", what));
+}
+
 Value async_input_tensors(Device dev, int count, std::int64_t elements, std::uint64_t seed) {
   auto d = std::make_shared<Dict>();
   for (int i = 0; i < count; ++i) {
@@ -250,42 +293,29 @@ void close_waits_case(CaseContext& ctx, Source src, PinShare cfg) {
   } catch (const std::exception& e) {
     ctx.check(false, "<stager>", "stage", fmt::format("a staging future raised: {}", e.what()));
   }
-  bool raised = false;
-  try {
-    (void)stager->stage(small);
-  } catch (const Error& e) {
-    raised = true;
-    // A misuse, not a staging failure: the caller's error (spec B.3.1).
-    ctx.check(
-        e.code() == ErrorCode::invalid_argument, "<stager>", "stage after close",
-        fmt::format("stage() after close() raised {}, not invalid_argument: {}", error_code_name(e.code()), e.what()));
-  }
-  ctx.check(raised, "<stager>", "stage after close", "stage() after close() did not raise");
-  // close() is idempotent, and a closed stager is destroyed like any other.
-  try {
-    stager->close();
-  } catch (const std::exception& e) {
-    ctx.check(false, "<stager>", "close twice", fmt::format("a second close() raised: {}", e.what()));
-  }
-  stager.reset();
+  check_closed(ctx, std::move(stager), small, "");
 }
 
 // B.3.3: close() closes the StateDictStager inside, so a closed DefaultStager that is still alive
 // holds no buffer once its results are dropped: page-locked memory, shared mappings, descriptors and
-// shared-memory objects are back where they were before it was made.
+// shared-memory objects are back where they were before it was made, and its cache (cache_stats) is
+// empty. An asynchronous and a synchronous stager in turn (a synchronous one must not keep its last
+// result either).
 void close_releases_case(CaseContext& ctx, Source src, PinShare cfg) {
   const Device dev = source_device(src);
   const Value sd = async_input_tensors(dev, 4, std::int64_t{1} << 18, 351);  // 4 MiB
-  const probe::ProcessResources before = probe::ProcessResources::snapshot();
-  auto stager = make_default_stager(ctx, StagingOptions{cfg.pin, cfg.share, true, false});
-  for (int i = 0; i < 2; ++i) {
-    const Value staged = staged_or_fail(ctx, *stager, sd, true, fmt::format("stage {}", i));
-    if (i == 0) ctx.add_failures(verify_staged(sd, staged, memory_expectation(cfg)));
-  }
-  stager->close();
-  for (const probe::Leak& leak : probe::leaks_since(before, probe::ProcessResources::snapshot())) {
-    ctx.check(false, "<process>", leak.what + " released",
-              fmt::format("after close() with the results dropped, the DefaultStager still alive: {}", leak.detail));
+  for (const bool async : {true, false}) {
+    const char* mode = async ? "asynchronous" : "synchronous";
+    const probe::ProcessResources before = probe::ProcessResources::snapshot();
+    auto stager = make_default_stager(ctx, StagingOptions{cfg.pin, cfg.share, async, false});
+    for (int i = 0; i < 2; ++i) {
+      const Value staged = staged_or_fail(ctx, *stager, sd, async, fmt::format("{} stage {}", mode, i));
+      if (i == 0) ctx.add_failures(verify_staged(sd, staged, memory_expectation(cfg)));
+    }
+    stager->close();
+    check_released(ctx, before, *stager,
+                   fmt::format("after close() with the results dropped, the {} DefaultStager still alive", mode),
+                   /*stats_required=*/true);
   }
 }
 
@@ -368,18 +398,17 @@ void blocking_async_type_check_case(CaseContext& ctx, Source src, PinShare) {
   }
 }
 
-void blocking_async_stager_case(CaseContext& ctx, Source src, PinShare cfg, bool cache) {
-  const Device dev = source_device(src);
-  Value sd = blocking_input(dev, 341);
-  auto stager = make_blocking_stager(ctx, cache);
-  ctx.check(!stager->should_synchronize_after_execute(), "<stager>", "should_synchronize_after_execute",
+// Two stages of `sd` and, with a cache, two refused ones; every result is dropped on return.
+void blocking_stages(CaseContext& ctx, AsyncStagerUnderTest& stager, Value& sd, PinShare cfg, bool cache) {
+  const Device dev = sd["weight"].as_tensor().device();
+  ctx.check(!stager.should_synchronize_after_execute(), "<stager>", "should_synchronize_after_execute",
             "a BlockingAsyncStager must not ask to be synchronised after execute");
-  const Value first = staged_or_fail(ctx, *stager, sd, false, "first stage");
+  const Value first = staged_or_fail(ctx, stager, sd, false, "first stage");
   ctx.add_failures(verify_staged(sd, first, memory_expectation(cfg)));
   // A training step: new tensor values and a new step, in the same structure.
   Tensor(sd["weight"].as_tensor()).fill_(2.5);
   sd.as_dict().set("step", Value(std::int64_t{8}));
-  const Value second = staged_or_fail(ctx, *stager, sd, false, "second stage");
+  const Value second = staged_or_fail(ctx, stager, sd, false, "second stage");
   ctx.add_failures(verify_staged(sd, second, memory_expectation(cfg)));
   // Spec B.3.4, B.6.6: every stage returns a new container structure whose non-tensor leaves are that
   // stage's (with a cache too: only the tensors are the cache's); the first result keeps its step.
@@ -398,7 +427,7 @@ void blocking_async_stager_case(CaseContext& ctx, Source src, PinShare cfg, bool
     const Value other(grown);
     bool raised = false;
     try {
-      (void)stager->stage(other);
+      (void)stager.stage(other);
     } catch (const Error& e) {
       raised = true;
       // Spec B.3.4: the refusal is the caller's error (invalid_argument) and names where the structure
@@ -419,7 +448,7 @@ void blocking_async_stager_case(CaseContext& ctx, Source src, PinShare cfg, bool
     const Value fewer(shrunk);
     bool fewer_raised = false;
     try {
-      (void)stager->stage(fewer);
+      (void)stager.stage(fewer);
     } catch (const Error& e) {
       fewer_raised = true;
       ctx.check(e.code() == ErrorCode::invalid_argument, "bias", "error kind",
@@ -432,7 +461,7 @@ void blocking_async_stager_case(CaseContext& ctx, Source src, PinShare cfg, bool
               "a state dict with one key fewer than the cache was staged without an error");
     // Spec B.3.4: synchronize_staging() is a no-op, after a refused stage too.
     try {
-      stager->synchronize_staging();
+      stager.synchronize_staging();
     } catch (const std::exception& e) {
       ctx.check(false, "<stager>", "synchronize_staging",
                 fmt::format("synchronize_staging() raised after a refused stage (it is a no-op): {}", e.what()));
@@ -442,7 +471,19 @@ void blocking_async_stager_case(CaseContext& ctx, Source src, PinShare cfg, bool
     ctx.check(!all_equal(first["weight"].as_tensor(), 2.5), "weight", "fresh buffers",
               "the first result changed when the source was staged again");
   }
+}
+
+// C.2.8 and the AsyncStager contract: close() releases the cache (its pinned pages too) once the
+// results are dropped, and the closed stager refuses stage() (upstream's close() is a no-op).
+void blocking_async_stager_case(CaseContext& ctx, Source src, PinShare cfg, bool cache) {
+  Value sd = blocking_input(source_device(src), 341);
+  const probe::ProcessResources before = probe::ProcessResources::snapshot();
+  auto stager = make_blocking_stager(ctx, cache);
+  blocking_stages(ctx, *stager, sd, cfg, cache);
   stager->close();
+  check_released(ctx, before, *stager, "after close() with the results dropped, the BlockingAsyncStager still alive",
+                 /*stats_required=*/false);
+  check_closed(ctx, std::move(stager), sd, "");
 }
 
 }  // namespace
@@ -496,16 +537,23 @@ STAGEKIT_CONFORMANCE_CASES(async_staging) {
              "after close() raises invalid_argument; a second close() returns and the closed stager is destroyed",
              "strict (spec C.2.6)", Profile::strict, kBothSources, kFourConfigs, close_waits_case, kAsyncStaging);
   // Pageable buffers going back to the heap cannot be seen from outside: the configurations whose memory
-  // is page-locked or shared.
+  // is page-locked or shared are probed; the pageable one needs the implementation's own count.
+  constexpr std::string_view kCloseReleases =
+      "An asynchronous and then a synchronous DefaultStager, each closed but still alive with its results dropped, "
+      "holds no page-locked memory, shared mapping, descriptor or shared-memory object, and (with cache_stats) an "
+      "empty cache: close() closes the stager inside";
+  add_matrix(registry, "default_stager_close_releases", kCloseReleases, "strict (spec B.3.3)", Profile::strict,
+             kBothSources, kProbedConfigs, close_releases_case, kAsyncStaging);
   add_matrix(registry, "default_stager_close_releases",
-             "An asynchronous DefaultStager staging to page-locked or shared memory, closed but still alive, with its "
-             "results dropped, holds no page-locked memory, shared mapping, descriptor or shared-memory object: "
-             "close() closes the stager inside",
-             "strict (spec B.3.3)", Profile::strict, kBothSources, kProbedConfigs, close_releases_case, kAsyncStaging);
+             std::string(kCloseReleases) +
+                 " (pageable memory counted by cache_stats: an implementation without them is not_supported)",
+             "strict (spec B.3.3)", Profile::strict, kBothSources, kPageable, close_releases_case,
+             Requirements{.cache_stats = true, .async_staging = true});
   add_matrix(
       registry, CaseName("blocking_async_stager", {"fresh"}),
       "BlockingAsyncStager without a cache returns new pageable buffers at every stage (CPU sources copied too) "
-      "in a new container structure holding that stage's non-tensor leaves, and does not ask to be synchronised",
+      "in a new container structure holding that stage's non-tensor leaves, and does not ask to be synchronised; "
+      "closed, it refuses stage() with invalid_argument and a second close() returns",
       "strict (spec B.3.4, C.2.8)", Profile::strict, kBothSources, kPageable,
       [](CaseContext& ctx, Source s, PinShare c) { blocking_async_stager_case(ctx, s, c, false); }, kAsyncStaging);
   add_matrix(
@@ -513,7 +561,8 @@ STAGEKIT_CONFORMANCE_CASES(async_staging) {
       "BlockingAsyncStager with a cache copies every stage into one pinned cache (results alias it), returns a "
       "new container structure at every stage holding that stage's non-tensor leaves (a changed step), and "
       "rejects a state dict of another structure (one key more, one key fewer) with an invalid_argument error naming "
-      "that key; synchronize_staging() after a refused stage is a no-op",
+      "that key; synchronize_staging() after a refused stage is a no-op; close() releases the pinned cache once the "
+      "results are dropped (upstream's is a no-op), then stage() raises invalid_argument and a second close() returns",
       "strict (spec B.3.4, C.2.8)", Profile::strict, kBothSources, kPinned,
       [](CaseContext& ctx, Source s, PinShare c) { blocking_async_stager_case(ctx, s, c, true); }, kAsyncStaging);
   add_matrix(registry, CaseName("blocking_async_stager", {"type_check"}),

@@ -1,7 +1,12 @@
 // C.1.6: non-blocking staging hands out correct values once waited on.
 #include <fmt/format.h>
 
+#include <optional>
+#include <string>
+#include <string_view>
+
 #include "../../harness/fixtures.h"
+#include "stagekit/testing/leak_check.h"
 
 namespace stagekit::conformance {
 namespace {
@@ -102,6 +107,49 @@ void dropped_handle_case(CaseContext& ctx, Source src, PinShare cfg) {
   }
 }
 
+// StagerUnderTest::close() with a non-blocking stage in flight (its handle not waited on): close()
+// waits for the copies, so sources changed right after it (one element in every 4 KiB of each 8 MiB
+// layer) do not reach the result the handle then hands out; once the handle and its result are
+// dropped, nothing is left (page-locked pages, shared mappings, descriptors; with cache_stats, an
+// empty cache); and the stager stays usable.
+void close_in_flight_case(CaseContext& ctx, Source src, PinShare cfg) {
+  const Device dev = source_device(src);
+  auto d = std::make_shared<Dict>();
+  auto expected = std::make_shared<Dict>();
+  for (int i = 0; i < 4; ++i) {
+    const Tensor layer = Tensor::random({2048, 1024}, DType::float32, 181 + static_cast<std::uint64_t>(i), dev);
+    d->set(fmt::format("layer{}", i), layer);
+    expected->set(fmt::format("layer{}", i), layer.clone());
+  }
+  const Value sd(d);
+  const probe::ProcessResources before = probe::ProcessResources::snapshot();
+  auto stager = ctx.make_stager(stager_config(cfg));
+  {
+    auto pending = start_or_fail(ctx, *stager, sd, "closed unwaited");
+    try {
+      stager->close();
+    } catch (const std::exception& e) {
+      ctx.require(false, "<stager>", "close with a stage in flight", fmt::format("close() raised: {}", e.what()));
+    }
+    for (int i = 0; i < 4; ++i) Tensor(sd[fmt::format("layer{}", i)].as_tensor()).slice(1, 1023, 1024).fill_(-1.0);
+    const Value staged = wait_or_fail(ctx, *pending, "after close()");
+    ctx.add_failures(verify_staged(Value(expected), staged, memory_expectation(cfg)));
+  }
+  for (const probe::Leak& leak : probe::leaks_since(before, probe::ProcessResources::snapshot())) {
+    ctx.check(false, "<process>", leak.what + " released",
+              fmt::format("close() with a stage in flight, then the handle and its result dropped: {}", leak.detail));
+  }
+  if (ctx.capabilities().cache_stats) {
+    const std::optional<CacheStats> stats = stager->cache_stats();
+    ctx.check(stats && stats->cached_storages == 0 && stats->cached_bytes == 0, "<stager>", "cache released",
+              stats ? fmt::format("close() with a stage in flight left {} storages ({} bytes) in the cache",
+                                  stats->cached_storages, stats->cached_bytes)
+                    : "no cache_stats although the implementation declares them");
+  }
+  const Value again = stage_or_fail(ctx, *stager, sd, "after close()");
+  ctx.add_failures(verify_staged(sd, again, memory_expectation(cfg)));
+}
+
 }  // namespace
 
 STAGEKIT_CONFORMANCE_CASES(non_blocking) {
@@ -119,6 +167,19 @@ STAGEKIT_CONFORMANCE_CASES(non_blocking) {
       "Destroying an unwaited non-blocking stage's handle (32 MiB, CPU sources; 6 times) waits for its copies: sources "
       "changed right after it do not reach the buffers, which an earlier result aliases",
       "strict", Profile::strict, kCpuOnly, kFourConfigs, dropped_handle_case, nb);
+  constexpr std::string_view kCloseInFlight =
+      "close() with a non-blocking stage in flight (32 MiB, CPU sources, its handle not waited on) waits for its "
+      "copies: sources changed right after close() do not reach the result the handle then hands out; with the "
+      "handle and result dropped, nothing is left (page-locked pages, shared mappings, descriptors, the cache with "
+      "cache_stats), and the stager stays usable";
+  add_matrix(registry, "non_blocking_close_in_flight", kCloseInFlight, "strict", Profile::strict, kCpuOnly,
+             kProbedConfigs, close_in_flight_case, nb);
+  static constexpr PinShare kPageable[] = {{false, false}};
+  add_matrix(registry, "non_blocking_close_in_flight",
+             std::string(kCloseInFlight) +
+                 " (pageable memory counted by cache_stats: an implementation without them is not_supported)",
+             "strict", Profile::strict, kCpuOnly, kPageable, close_in_flight_case,
+             Requirements{.non_blocking = true, .cache_stats = true});
 }
 
 }  // namespace stagekit::conformance

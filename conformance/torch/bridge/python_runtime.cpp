@@ -77,6 +77,7 @@ std::unique_ptr<Error> python_error(py::error_already_set& e, const std::string&
   if (code == "invalid_argument") return std::make_unique<InvalidArgument>(detail, path);
   if (code == "unsupported") return std::make_unique<Unsupported>(detail, path);
   if (code == "resource_exhausted") return std::make_unique<ResourceExhausted>(detail, path);
+  if (code == "io") return std::make_unique<IoError>(detail, path);
   return std::make_unique<InternalError>(detail, path);
 }
 

@@ -87,7 +87,8 @@ class StagerUnderTest {
   virtual Value stage(const Value& state_dict) = 0;
   // Non-blocking staging; only called when Capabilities::non_blocking is declared.
   virtual std::unique_ptr<PendingResult> stage_async(const Value& state_dict);
-  // Releases every cached buffer; the stager must remain usable afterwards.
+  // Releases every cached buffer; the stager must remain usable afterwards. A non-blocking stage still
+  // in flight (its handle not waited on) is waited for first: its handle still hands out its result.
   virtual void close() = 0;
   virtual std::optional<CacheStats> cache_stats() const { return std::nullopt; }
 };
@@ -213,6 +214,8 @@ struct BlockingAsyncStagerConfig {
 // What async_save returns: staging_completed is ready once the staged dict is complete; upload
 // yields a non-empty description of the checkpoint written (PyTorch's metadata) or rethrows.
 // Dropping the response unread waits for the upload: the checkpoint is complete once it is gone.
+// An error of staging or writing is raised by async_save() itself or rethrown by staging_completed or
+// upload as a stagekit::Error (an I/O error for a write that fails), never returned as metadata.
 struct AsyncSaveReturn {
   std::shared_future<void> staging_completed;
   std::shared_future<std::string> upload;
@@ -245,7 +248,8 @@ class Implementation {
   // `stager` (one this implementation made) or, when null, with a stager of its own that it closes.
   [[nodiscard]] virtual AsyncSaveReturn async_save(const Value& state_dict, const std::string& directory,
                                                    AsyncStagerUnderTest* stager);
-  // Reads back a checkpoint async_save wrote.
+  // Reads back a checkpoint async_save wrote. A missing or damaged checkpoint (no such directory, no
+  // file in it, a file emptied or cut short) raises a stagekit::Error, never returns a tree.
   [[nodiscard]] virtual Value load_checkpoint(const std::string& directory);
 };
 

@@ -131,8 +131,11 @@ class BlockingAsyncStager:
         self._factory = stager_factory
         self._stager = stager_factory(pin_memory=True) if cache_staged_state_dict else None
         self._structure = None
+        self._closed = False
 
     def stage(self, state_dict, **kwargs):
+        if self._closed:
+            raise ValueError("stage() after close()")
         if self._cache or self._type_check:
             _type_check(state_dict)
         if not self._cache:
@@ -157,7 +160,14 @@ class BlockingAsyncStager:
         pass
 
     def close(self):
-        pass
+        """Drops the cache (PyTorch's close() is a no-op and keeps it); later stages are refused."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._stager is not None:
+            self._stager.close()
+            self._stager = None
+        self._structure = None
 
 
 def async_save(state_dict, checkpoint_dir, stager=None, default_stager=DefaultStager):

@@ -249,7 +249,8 @@ def error_code(exc):
     resource_exhausted for MemoryError, an OSError of exhaustion (ENOMEM, EAGAIN, EPERM, EFBIG,
     ENOSPC) and torch's own allocation failures (a RuntimeError saying so); invalid_argument for
     TypeError, ValueError, KeyError, IndexError, AttributeError; unsupported for
-    NotImplementedError; internal for anything else."""
+    NotImplementedError; io for any other OSError (a file or directory that cannot be read or
+    written); internal for anything else."""
     if isinstance(exc, MemoryError):
         return "resource_exhausted"
     if isinstance(exc, OSError) and exc.errno in _EXHAUSTED_ERRNOS:
@@ -260,6 +261,8 @@ def error_code(exc):
         return "invalid_argument"
     if isinstance(exc, NotImplementedError):
         return "unsupported"
+    if isinstance(exc, OSError):
+        return "io"
     return "internal"
 
 
