@@ -112,6 +112,7 @@ struct Mutation {
   bool ignores_callers_stream = false;  // the copies wait for an idle stream, not the caller's current one
   bool unlocks_released_again = false;  // buffers released by close() are unlocked again at destruction
   bool no_shared_bytes = false;         // cache_stats() reports no shared bytes
+  bool pinned_as_cached = false;        // cache_stats() reports every cached byte as pinned
   bool drop_returns_at_once = false;    // non-blocking: destroying an unwaited handle returns at once (its
                                         // copies run 300 ms later on a thread joined by close() or the
                                         // destructor)
@@ -299,6 +300,7 @@ class MutantStager final : public StagerUnderTest {
   std::optional<CacheStats> cache_stats() const override {
     std::optional<CacheStats> stats = inner_->cache_stats();
     if (stats && m_.no_shared_bytes) stats->shared_bytes = 0;
+    if (stats && m_.pinned_as_cached) stats->pinned_bytes = stats->cached_bytes;
     return stats;
   }
 
@@ -447,6 +449,15 @@ TEST(Mutants, CacheStatsWithoutSharedBytes) {
   m.no_shared_bytes = true;
   expect_caught(m, {"stager.pin_zero_byte_never_registered.cpu.pin1_share1"},
                 "stager.pin_zero_byte_never_registered.cpu.pin1_share0");
+}
+
+TEST(Mutants, CacheStatsReportEveryByteAsPinned) {
+  Mutation m{"pinned-as-cached", nullptr};
+  m.pinned_as_cached = true;
+  expect_caught(
+      m,
+      {"stager.cache_stats_agree_with_probes.cpu.pin0_share0", "stager.cache_stats_agree_with_probes.cpu.pin0_share1"},
+      "stager.cache_stats_agree_with_probes.cpu.pin1_share1");
 }
 
 TEST(Mutants, DroppedNonBlockingHandleDoesNotWait) {
