@@ -55,6 +55,7 @@ enum class AsyncFlaw {
                                 // the stage submitted 200 ms later
   load_returns_empty,           // load_checkpoint of a missing or damaged checkpoint returns an empty dict
   upload_swallows_errors,       // async_save's errors become the upload's metadata ("failed: ...")
+  checkpoint_unshares_views,    // load_checkpoint gives every tensor a contiguous storage of its own
 };
 
 // What kind of stager a FlawedAsyncStager wraps.
@@ -233,6 +234,23 @@ Value plain_containers(const Value& v) {
   return v;
 }
 
+// `v` with every tensor (under dicts and lists) a copy on a storage of its own.
+Value own_storages(const Value& v) {
+  if (v.is_tensor()) return Value(v.as_tensor().clone());
+  if (v.kind() == Value::Kind::dict) {
+    auto d = std::make_shared<Dict>();
+    d->set_type_name(v.as_dict().type_name());
+    for (const auto& [k, item] : v.as_dict().entries()) d->set(k, own_storages(item));
+    return Value(d);
+  }
+  if (v.kind() == Value::Kind::list) {
+    std::vector<Value> items;
+    for (const Value& item : v.as_list().items) items.push_back(own_storages(item));
+    return Value::list(std::move(items));
+  }
+  return v;
+}
+
 class AsyncMutant final : public Implementation {
  public:
   explicit AsyncMutant(AsyncFlaw flaw) : flaw_(flaw), reference_(make_reference_implementation()) {}
@@ -338,6 +356,7 @@ class AsyncMutant final : public Implementation {
       }
     }
     const Value loaded = reference_->load_checkpoint(dir);
+    if (flaw_ == AsyncFlaw::checkpoint_unshares_views) return own_storages(loaded);
     return flaw_ == AsyncFlaw::plain_checkpoint ? plain_containers(loaded) : loaded;
   }
 
@@ -516,6 +535,11 @@ TEST(AsyncMutants, DamagedCheckpointLoadsEmpty) {
 
 TEST(AsyncMutants, AsyncSaveErrorsBecomeMetadata) {
   expect_caught(AsyncFlaw::upload_swallows_errors, {"stager.async_save_errors_surface.cpu.pin0_share0"},
+                "stager.async_save_reuses_stager.cpu.pin0_share0");
+}
+
+TEST(AsyncMutants, CheckpointLosesStorageSharing) {
+  expect_caught(AsyncFlaw::checkpoint_unshares_views, {"stager.async_save_keeps_containers.cpu.pin0_share0"},
                 "stager.async_save_reuses_stager.cpu.pin0_share0");
 }
 

@@ -143,16 +143,20 @@ void dropped_response_case(CaseContext& ctx, Source src, PinShare) {
 }
 
 // Spec B.5, C.1.9: the checkpoint holds the staged dict as it is: an OrderedDict, a namedtuple, nested
-// lists, strings and numbers come back with their kinds, types, key order and values, compared by the
-// strict verifier (memory kinds aside: a loaded checkpoint is ordinary memory).
+// lists, strings and numbers come back with their kinds, types, key order and values, and views of one
+// storage as views of one storage (strides and offsets kept), compared by the strict verifier (memory
+// kinds aside: a loaded checkpoint is ordinary memory).
 void keeps_containers_case(CaseContext& ctx, Source src, PinShare) {
   const Device dev = source_device(src);
   const ScratchDir tmp("stagekit-async-save");
   Value ordered = Value::dict(
       {{"b", Tensor::random({3, 4}, DType::float32, 431, dev)}, {"a", Tensor::random({5}, DType::bfloat16, 432, dev)}});
   ordered.as_dict().set_type_name("collections.OrderedDict");
+  const Tensor base = Tensor::random({8, 16}, DType::float32, 435, dev);
   const Value sd = Value::dict({
       {"ordered", ordered},
+      {"base", base},
+      {"views", Value::list({base.transpose(0, 1), base.select(0, 5)})},
       {"point", Value::named_tuple("stagekit_cases.Point",
                                    {{"weight", Tensor::random({6}, DType::float64, 433, dev)}, {"step", 3}})},
       {"nested", Value::list({Tensor::random({2, 2}, DType::int64, 434, dev), Value::list({1, "x", 2.5})})},
@@ -334,7 +338,8 @@ STAGEKIT_CONFORMANCE_CASES(async_save) {
              "strict (spec B.5)", Profile::strict, kBothSources, kPageable, dropped_response_case, kAsyncSave);
   add_matrix(registry, "async_save_keeps_containers",
              "The checkpoint async_save writes loads back exactly (strict verifier): an OrderedDict, a namedtuple, "
-             "nested lists, a string and numbers keep their kinds, types, key order and values",
+             "nested lists, a string and numbers keep their kinds, types, key order and values, and two views of a "
+             "tensor stay views of its storage, with their strides and offsets",
              "strict (spec B.5, C.1.9)", Profile::strict, kBothSources, kPageable, keeps_containers_case, kAsyncSave);
   add_matrix(registry, "async_save_errors_surface",
              "A staging error (a lock, with async_save's own stager and with a caller's asynchronous one) and a "
