@@ -153,4 +153,15 @@ Value stage_or_fail(CaseContext& ctx, StagerUnderTest& stager, const Value& sd, 
   return {};
 }
 
+std::unique_ptr<AsyncStagerUnderTest> make_default_stager_or_fail(CaseContext& ctx, const StagingOptions& options) {
+  std::unique_ptr<AsyncStagerUnderTest> stager;
+  try {
+    stager = ctx.impl().make_default_stager(options);
+  } catch (const std::exception& e) {
+    ctx.require(false, "<implementation>", "make_default_stager", e.what());
+  }
+  ctx.require(stager != nullptr, "<implementation>", "make_default_stager", "returned no stager");
+  return stager;
+}
+
 }  // namespace stagekit::conformance

@@ -107,6 +107,10 @@ void require_unchanged(CaseContext& ctx, const std::vector<StorageDigest>& befor
 // was (source_tree.h: the same nodes in the same places, property "sources unchanged") and the bytes of every
 // source storage as they were.
 [[nodiscard]] Value stage_or_fail(CaseContext& ctx, StagerUnderTest& stager, const Value& sd, std::string_view what);
+// The implementation's DefaultStager with `options`; a construction error or no stager ends the case
+// (property "make_default_stager").
+[[nodiscard]] std::unique_ptr<AsyncStagerUnderTest> make_default_stager_or_fail(CaseContext& ctx,
+                                                                                const StagingOptions& options);
 
 using probe::ChildOutcome;
 using probe::run_in_child;

@@ -219,6 +219,11 @@ std::optional<Value> load_or_fail(CaseContext& ctx, int rank, const std::string&
   }
 }
 
+void check_persisted_replica(CaseContext& ctx, int rank, const ReplicationStagerUnderTest& stager,
+                             const Value& expected, std::string_view what) {
+  if (auto loaded = load_or_fail(ctx, rank, stager.persisted_path())) check_replica(ctx, rank, what, *loaded, expected);
+}
+
 ScratchDir::ScratchDir(std::string_view prefix) {
   std::string templ = (fs::temp_directory_path() / fmt::format("{}-XXXXXX", prefix)).string();
   if (::mkdtemp(templ.data()) == nullptr) {

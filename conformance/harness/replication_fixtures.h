@@ -69,6 +69,9 @@ bool check_replica(CaseContext& ctx, int rank, std::string_view what, const Valu
                                                   const Value& state_dict);
 // Loads a replica file with the implementation's loader, recording a failure if it throws.
 [[nodiscard]] std::optional<Value> load_or_fail(CaseContext& ctx, int rank, const std::string& path);
+// Loads the replica `stager` persisted and checks it strictly against `expected` (`what` names it).
+void check_persisted_replica(CaseContext& ctx, int rank, const ReplicationStagerUnderTest& stager,
+                             const Value& expected, std::string_view what);
 
 // A new empty directory under the system temporary directory, removed with everything in it when
 // the object dies.

@@ -130,9 +130,7 @@ void check_survivor(CaseContext& ctx, int r, ReplicationStagerUnderTest& stager,
                           waited, timeout.count(), limit, role, dead));
   }
   // No torn replica: the file still holds the previous replica, and nothing else is there.
-  if (auto loaded = load_or_fail(ctx, r, stager.persisted_path())) {
-    check_replica(ctx, r, "replica kept from the previous stage", *loaded, kept);
-  }
+  check_persisted_replica(ctx, r, stager, kept, "replica kept from the previous stage");
   check_only_replica_left(ctx, r, dir.path(), stager.persisted_path(), "after the failed exchange");
 }
 
@@ -329,9 +327,8 @@ void repeated_stages(CaseContext& ctx, Source, int ws) {
       auto got = replicate_or_fail(ctx, r, *stager, simple_state_dict(r, round), fmt::format("stage #{}", round + 1));
       if (!got) return;
       check_replica(ctx, r, fmt::format("replica #{}", round + 1), *got, simple_state_dict(p, round));
-      if (auto loaded = load_or_fail(ctx, r, stager->persisted_path())) {
-        check_replica(ctx, r, fmt::format("file after stage #{}", round + 1), *loaded, simple_state_dict(p, round));
-      }
+      check_persisted_replica(ctx, r, *stager, simple_state_dict(p, round),
+                              fmt::format("file after stage #{}", round + 1));
       check_only_replica_left(ctx, r, dir.path(), stager->persisted_path(), fmt::format("after stage #{}", round + 1));
       results.push_back(*got);
     }
@@ -407,9 +404,7 @@ void persist_failure(CaseContext& ctx, Source, int ws) {
               fmt::format("stage() succeeded although the {}-byte replica exceeds the {}-byte file-size limit", kLarge,
                           kLimit));
     if (!first) return;
-    if (auto loaded = load_or_fail(ctx, r, stager->persisted_path())) {
-      check_replica(ctx, r, "replica kept from the first stage", *loaded, sized_state_dict(p, kSmall, 0));
-    }
+    check_persisted_replica(ctx, r, *stager, sized_state_dict(p, kSmall, 0), "replica kept from the first stage");
     check_only_replica_left(ctx, r, dir.path(), stager->persisted_path(), "after the failed write");
   });
 }

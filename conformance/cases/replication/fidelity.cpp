@@ -13,23 +13,29 @@
 namespace stagekit::conformance {
 namespace {
 
-// Stages `make(r)` on every rank and checks the result and the persisted file against `make(p)`.
-template <class Make>
-void round_trip(CaseContext& ctx, int ws, Make make) {
+// Stages `input(r)` on every rank and checks the result and the persisted file against
+// `expected(r, p)`, p the partner.
+template <class Input, class Expected>
+void round_trip(CaseContext& ctx, int ws, Input input, Expected expected) {
   ctx.run_ranks(ws, [&](dist::Communicator& world) {
     const int r = world.rank();
     const int p = partner_of(r, ws);
     ScratchDir dir("stagekit-replication");
     auto stager = make_replication_stager_or_fail(ctx, r, world, replication_config(dir.path()));
     if (!stager) return;
-    if (auto got = replicate_or_fail(ctx, r, *stager, make(r), "stage")) {
-      check_replica(ctx, r, fmt::format("replica of rank {}", p), *got, make(p));
-      if (auto loaded = load_or_fail(ctx, r, stager->persisted_path())) {
-        check_replica(ctx, r, fmt::format("replica of rank {} loaded from its file", p), *loaded, make(p));
-      }
+    const Value want = expected(r, p);
+    if (auto got = replicate_or_fail(ctx, r, *stager, input(r), "stage")) {
+      check_replica(ctx, r, fmt::format("replica of rank {}", p), *got, want);
+      check_persisted_replica(ctx, r, *stager, want, fmt::format("replica of rank {} loaded from its file", p));
     }
     stager->close();
   });
+}
+
+// The partner's `make(p)`, for a state dict that depends on the rank alone.
+template <class Make>
+void round_trip(CaseContext& ctx, int ws, Make make) {
+  round_trip(ctx, ws, make, [&make](int, int p) { return make(p); });
 }
 
 void storage_sharing(CaseContext& ctx, Source, int ws) { round_trip(ctx, ws, shared_storage_state_dict); }
@@ -82,21 +88,9 @@ Value two_shard_state_dict(int rank, int ws, int placed_on) {
 // (two row blocks here): every one arrives, placed on the receiving rank, in the returned replica and
 // in the file loaded back.
 void sharded_tensor_round_trip(CaseContext& ctx, Source, int ws) {
-  ctx.run_ranks(ws, [&](dist::Communicator& world) {
-    const int r = world.rank();
-    const int p = partner_of(r, ws);
-    ScratchDir dir("stagekit-replication");
-    auto stager = make_replication_stager_or_fail(ctx, r, world, replication_config(dir.path()));
-    if (!stager) return;
-    const Value expected = two_shard_state_dict(p, ws, r);
-    if (auto got = replicate_or_fail(ctx, r, *stager, two_shard_state_dict(r, ws, r), "stage")) {
-      check_replica(ctx, r, fmt::format("replica of rank {}", p), *got, expected);
-      if (auto loaded = load_or_fail(ctx, r, stager->persisted_path())) {
-        check_replica(ctx, r, fmt::format("replica of rank {} loaded from its file", p), *loaded, expected);
-      }
-    }
-    stager->close();
-  });
+  round_trip(
+      ctx, ws, [ws](int r) { return two_shard_state_dict(r, ws, r); },
+      [ws](int r, int p) { return two_shard_state_dict(p, ws, r); });
 }
 
 void subgroup_ranks(CaseContext& ctx, Source, int ws) {

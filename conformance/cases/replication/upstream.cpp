@@ -127,9 +127,8 @@ void check_persisted(CaseContext& ctx, int r, int p, ReplicationStagerUnderTest&
   if (!ctx.check(fs::is_regular_file(path, ec), at_rank(r, path.string()), "persisted", "no replica file")) return;
   ctx.check(fs::equivalent(path.parent_path(), dir, ec), at_rank(r, path.string()), "location",
             fmt::format("the replica is not in the storage directory {}", dir));
-  if (auto loaded = load_or_fail(ctx, r, path.string())) {
-    check_replica(ctx, r, fmt::format("replica of rank {} loaded from {}", p, path), *loaded, simple_state_dict(p));
-  }
+  check_persisted_replica(ctx, r, stager, simple_state_dict(p),
+                          fmt::format("replica of rank {} loaded from {}", p, path));
 }
 
 // A stager without a storage directory (it makes its own); null when it could not be made.

@@ -68,13 +68,7 @@ void reuses_stager(CaseContext& ctx, Source src, bool train_on, const StagingOpt
   const Device dev = source_device(src);
   const ScratchDir tmp("stagekit-async-save");
   Tensor weight = Tensor::random(std::move(shape), DType::float32, 401, dev);
-  std::unique_ptr<AsyncStagerUnderTest> stager;
-  try {
-    stager = ctx.impl().make_default_stager(options);
-  } catch (const std::exception& e) {
-    ctx.require(false, "<implementation>", "make_default_stager", e.what());
-  }
-  ctx.require(stager != nullptr, "<implementation>", "make_default_stager", "returned no stager");
+  const std::unique_ptr<AsyncStagerUnderTest> stager = make_default_stager_or_fail(ctx, options);
   const std::string which = options.use_async_staging ? "an asynchronous stager" : "a synchronous stager";
   for (int step = 0; step < 2; ++step) {
     weight.fill_(step + 0.5);
@@ -221,13 +215,8 @@ void save_errors_surface_case(CaseContext& ctx, Source src, PinShare) {
   const ScratchDir tmp("stagekit-async-save");
   const Value bad = Value::dict({{"weight", Tensor::random({8, 8}, DType::float32, 441, dev)},
                                  {"layer0", Value::dict({{"lock", Value::opaque("threading.Lock")}})}});
-  std::unique_ptr<AsyncStagerUnderTest> async_stager;
-  try {
-    async_stager = ctx.impl().make_default_stager(StagingOptions{false, false, true, false});
-  } catch (const std::exception& e) {
-    ctx.require(false, "<implementation>", "make_default_stager", e.what());
-  }
-  ctx.require(async_stager != nullptr, "<implementation>", "make_default_stager", "returned no stager");
+  const std::unique_ptr<AsyncStagerUnderTest> async_stager =
+      make_default_stager_or_fail(ctx, StagingOptions{false, false, true, false});
   struct Run {
     const char* what;
     AsyncStagerUnderTest* stager;

@@ -22,17 +22,6 @@ bool future_ready(const std::shared_future<Value>& f) {
   return f.valid() && f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
 }
 
-std::unique_ptr<AsyncStagerUnderTest> make_default_stager(CaseContext& ctx, const StagingOptions& options) {
-  std::unique_ptr<AsyncStagerUnderTest> stager;
-  try {
-    stager = ctx.impl().make_default_stager(options);
-  } catch (const std::exception& e) {
-    ctx.require(false, "<implementation>", "make_default_stager", e.what());
-  }
-  ctx.require(stager != nullptr, "<implementation>", "make_default_stager", "returned no stager");
-  return stager;
-}
-
 // What one stage() returned: a future in async mode, the dict itself otherwise.
 StageReturn stage_or_fail(CaseContext& ctx, AsyncStagerUnderTest& stager, const Value& sd, bool async,
                           std::string_view what) {
@@ -72,7 +61,7 @@ Value staged_or_fail(CaseContext& ctx, AsyncStagerUnderTest& stager, const Value
 // across stages (never dropped after a stage).
 void default_stager_case(CaseContext& ctx, Source src, PinShare cfg, bool async, bool non_blocking) {
   ViewsInput in = make_views_input(source_device(src), 301);
-  auto stager = make_default_stager(ctx, StagingOptions{cfg.pin, cfg.share, async, non_blocking});
+  auto stager = make_default_stager_or_fail(ctx, StagingOptions{cfg.pin, cfg.share, async, non_blocking});
   const Value first = staged_or_fail(ctx, *stager, in.state_dict, async, "first stage");
   ctx.add_failures(verify_staged(in.state_dict, first, memory_expectation(cfg)));
   in.tensor1.fill_(-3.0);
@@ -108,7 +97,7 @@ void needs_accelerator_case(CaseContext& ctx, Source, PinShare) {
   }
   ctx.check(raised, "<implementation>", "make_default_stager",
             "StagingOptions() (use_non_blocking_copy=true) on a machine without an accelerator did not raise");
-  auto blocking = make_default_stager(ctx, StagingOptions{true, true, true, false});
+  auto blocking = make_default_stager_or_fail(ctx, StagingOptions{true, true, true, false});
   blocking->close();
 }
 
@@ -118,7 +107,7 @@ void errors_surface_case(CaseContext& ctx, Source src, PinShare cfg, bool async)
   const Device dev = source_device(src);
   const Value bad = Value::dict({{"weight", Tensor::random({8, 8}, DType::float32, 5, dev)},
                                  {"layer0", Value::dict({{"lock", Value::opaque("threading.Lock")}})}});
-  auto stager = make_default_stager(ctx, StagingOptions{cfg.pin, cfg.share, async, false});
+  auto stager = make_default_stager_or_fail(ctx, StagingOptions{cfg.pin, cfg.share, async, false});
   std::string raised_by = "nowhere";
   auto check_path = [&ctx](const Error& e) {
     ctx.check(std::string(e.what()).find("layer0.lock") != std::string::npos, "<error>", "error names the path",
@@ -179,7 +168,7 @@ void errors_surface_case(CaseContext& ctx, Source src, PinShare cfg, bool async)
   stager->close();
   if (!async) return;
   // close() keeps a failed stage's error for synchronize_staging() (spec B.3.3).
-  auto closing = make_default_stager(ctx, StagingOptions{cfg.pin, cfg.share, async, false});
+  auto closing = make_default_stager_or_fail(ctx, StagingOptions{cfg.pin, cfg.share, async, false});
   try {
     const StageReturn failed = closing->stage(bad);
     if (failed.is_future()) failed.future.wait();
@@ -257,7 +246,7 @@ void close_waits_case(CaseContext& ctx, Source src, PinShare cfg) {
   const Device dev = source_device(src);
   const Value big = async_input_tensors(dev, 16, std::int64_t{1} << 18, 311);  // 16 MiB
   const Value small = async_input_tensors(dev, 2, 16, 331);
-  auto stager = make_default_stager(ctx, StagingOptions{cfg.pin, cfg.share, true, false});
+  auto stager = make_default_stager_or_fail(ctx, StagingOptions{cfg.pin, cfg.share, true, false});
   const StageReturn a = stager->stage(big);
   const StageReturn b = stager->stage(small);
   ctx.require(a.is_future() && b.is_future(), "<stager>", "stage() returns",
@@ -307,7 +296,7 @@ void close_releases_case(CaseContext& ctx, Source src, PinShare cfg) {
   for (const bool async : {true, false}) {
     const char* mode = async ? "asynchronous" : "synchronous";
     const probe::ProcessResources before = probe::ProcessResources::snapshot();
-    auto stager = make_default_stager(ctx, StagingOptions{cfg.pin, cfg.share, async, false});
+    auto stager = make_default_stager_or_fail(ctx, StagingOptions{cfg.pin, cfg.share, async, false});
     for (int i = 0; i < 2; ++i) {
       const Value staged = staged_or_fail(ctx, *stager, sd, async, fmt::format("{} stage {}", mode, i));
       if (i == 0) ctx.add_failures(verify_staged(sd, staged, memory_expectation(cfg)));
