@@ -7,10 +7,12 @@
 #include <sys/syscall.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <future>
 #include <limits>
 #include <map>
@@ -113,6 +115,7 @@ struct Mutation {
   bool unlocks_released_again = false;  // buffers released by close() are unlocked again at destruction
   bool no_shared_bytes = false;         // cache_stats() reports no shared bytes
   bool pinned_as_cached = false;        // cache_stats() reports every cached byte as pinned
+  bool global_bounce_buffer = false;    // every staged storage passes through one process-wide buffer, unguarded
   bool drop_returns_at_once = false;    // non-blocking: destroying an unwaited handle returns at once (its
                                         // copies run 300 ms later on a thread joined by close() or the
                                         // destructor)
@@ -204,6 +207,22 @@ void collect_tensors(const Value& v, std::set<const void*>& seen, std::vector<Te
   }
 }
 
+// Copies every staged storage out to one process-wide buffer and back, 256 KiB at a time, with a
+// pause in between and no lock: two stagers doing it at once hand each other's bytes out.
+void bounce_through_global_buffer(const Value& staged) {
+  static std::array<std::byte, std::size_t{256} << 10> buffer;
+  std::vector<std::pair<void*, std::size_t>> ranges;
+  collect_ranges(staged, ranges);
+  for (const auto& [p, n] : ranges) {
+    for (std::size_t at = 0; at < n; at += buffer.size()) {
+      const std::size_t len = std::min(buffer.size(), n - at);
+      std::memcpy(buffer.data(), static_cast<std::byte*>(p) + at, len);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      std::memcpy(static_cast<std::byte*>(p) + at, buffer.data(), len);
+    }
+  }
+}
+
 // Wraps the reference stager and distorts what it returns (or how it is built).
 class MutantStager final : public StagerUnderTest {
  public:
@@ -237,6 +256,11 @@ class MutantStager final : public StagerUnderTest {
       guard.emplace(idle->handle());
     }
     try {
+      if (m_.global_bounce_buffer) {
+        Value staged = inner_->stage(sd);
+        bounce_through_global_buffer(staged);
+        return staged;
+      }
       if (m_.unlocks_released_again) {
         Value staged = inner_->stage(sd);
         collect_ranges(staged, returned_);
@@ -458,6 +482,13 @@ TEST(Mutants, CacheStatsReportEveryByteAsPinned) {
       m,
       {"stager.cache_stats_agree_with_probes.cpu.pin0_share0", "stager.cache_stats_agree_with_probes.cpu.pin0_share1"},
       "stager.cache_stats_agree_with_probes.cpu.pin1_share1");
+}
+
+TEST(Mutants, StagersShareAnUnguardedBuffer) {
+  Mutation m{"global-bounce-buffer", nullptr};
+  m.global_bounce_buffer = true;
+  expect_caught(m, {"stager.parallel_stagers.cpu.pin0_share0", "stager.parallel_stagers.cpu.pin1_share1"},
+                "stager.views.cpu.pin0_share0");
 }
 
 TEST(Mutants, DroppedNonBlockingHandleDoesNotWait) {

@@ -40,47 +40,60 @@ StorageMirror& StorageMirror::instance() {
   return *mirror;
 }
 
+// Python is called below, and while it runs another thread may take the GIL and change these maps
+// (a rehash moves every entry): no reference into a map is held across a Python call; each step looks
+// the entry up afresh.
 py::object StorageMirror::typed_base(const Storage& storage, DType dtype, const py::object& dtype_object) {
-  auto it = entries_.find(storage.identity());
-  if (it != entries_.end() && (it->second.data != storage.data() || it->second.nbytes != storage.nbytes())) {
-    entries_.erase(it);  // resized since it was mirrored: mirror it afresh
-    it = entries_.end();
+  const void* id = storage.identity();
+  const auto current = [&]() -> Entry* {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return nullptr;
+    if (it->second.data != storage.data() || it->second.nbytes != storage.nbytes()) {
+      entries_.erase(it);  // resized since it was mirrored: mirror it afresh
+      return nullptr;
+    }
+    return &it->second;
+  };
+  if (current() == nullptr) {
+    Entry entry = mirror(storage);
+    if (current() == nullptr) entries_.emplace(id, std::move(entry));  // unless another thread mirrored it meanwhile
   }
+  Entry* entry = current();
+  if (auto typed = entry->typed.find(dtype); typed != entry->typed.end()) return typed->second;
+  const std::size_t item = element_size(dtype);
+  const std::size_t usable = entry->nbytes - entry->nbytes % item;
+  const py::object bytes = entry->bytes;  // a reference of this call's own
+  py::object view = bytes[py::slice(0, static_cast<py::ssize_t>(usable), 1)].attr("view")(dtype_object);
+  entry = current();
+  if (entry == nullptr) return view;
+  return entry->typed.emplace(dtype, std::move(view)).first->second;
+}
+
+StorageMirror::Entry StorageMirror::mirror(const Storage& storage) {
   const Modules& mods = modules();
-  if (it == entries_.end()) {
-    Entry entry;
-    entry.storage = storage;
-    entry.data = storage.data();
-    entry.nbytes = storage.nbytes();
-    auto holder = std::make_unique<HostBuffer>(storage);
-    HostBuffer* raw = holder.get();
-    py::object buffer = py::cast(std::move(holder));
-    if (storage.nbytes() == 0) {
-      entry.bytes =
-          mods.torch.attr("empty")(0, py::arg("dtype") = mods.uint8, py::arg("device") = storage.device().str());
-    } else if (storage.device().is_cuda()) {
-      entry.bytes = mods.convert.attr("tensor_from_cuda_memory")(
-          buffer, reinterpret_cast<std::uintptr_t>(storage.data()), storage.nbytes(), storage.device().index);
-    } else {
-      entry.bytes = mods.frombuffer(buffer, py::arg("dtype") = mods.uint8);
-    }
-    const auto key =
-        py::cast<std::int64_t>(mods.compat.attr("storage_key")(mods.compat.attr("untyped_storage")(entry.bytes)));
-    if (storage.nbytes() > 0) {
-      raw->torch_key = key;
-      by_key_[key] = storage.weak();
-    }
-    it = entries_.emplace(storage.identity(), std::move(entry)).first;
+  Entry entry;
+  entry.storage = storage;
+  entry.data = storage.data();
+  entry.nbytes = storage.nbytes();
+  auto holder = std::make_unique<HostBuffer>(storage);
+  HostBuffer* raw = holder.get();
+  py::object buffer = py::cast(std::move(holder));
+  if (storage.nbytes() == 0) {
+    entry.bytes =
+        mods.torch.attr("empty")(0, py::arg("dtype") = mods.uint8, py::arg("device") = storage.device().str());
+  } else if (storage.device().is_cuda()) {
+    entry.bytes = mods.convert.attr("tensor_from_cuda_memory")(buffer, reinterpret_cast<std::uintptr_t>(storage.data()),
+                                                               storage.nbytes(), storage.device().index);
+  } else {
+    entry.bytes = mods.frombuffer(buffer, py::arg("dtype") = mods.uint8);
   }
-  Entry& entry = it->second;
-  auto typed = entry.typed.find(dtype);
-  if (typed == entry.typed.end()) {
-    const std::size_t item = element_size(dtype);
-    const std::size_t usable = entry.nbytes - entry.nbytes % item;
-    py::object bytes = entry.bytes[py::slice(0, static_cast<py::ssize_t>(usable), 1)];
-    typed = entry.typed.emplace(dtype, bytes.attr("view")(dtype_object)).first;
+  const auto key =
+      py::cast<std::int64_t>(mods.compat.attr("storage_key")(mods.compat.attr("untyped_storage")(entry.bytes)));
+  if (storage.nbytes() > 0) {
+    raw->torch_key = key;
+    by_key_[key] = storage.weak();
   }
-  return typed->second;
+  return entry;
 }
 
 std::optional<Storage> StorageMirror::source_of(std::int64_t torch_key) const {

@@ -14,7 +14,9 @@
 // held by nothing but the mirror is dropped by a later conversion (prune(), which walks the mirror
 // only once it has doubled since the last walk, so that its cost stays proportional to what is
 // converted, not to everything still alive); an entry whose
-// storage was resized (its address or size changed) is replaced. All calls need the GIL.
+// storage was resized (its address or size changed) is replaced. All calls need the GIL; several
+// threads may convert at once (the GIL changes hands at Python calls), so no reference into a map is
+// held across a Python call.
 #pragma once
 
 #include <cstdint>
@@ -72,6 +74,9 @@ class StorageMirror {
     bool had_attributes = false;
     py::object torch_tensor;
   };
+  // A new entry for `storage`: its torch storage, made over the same memory (calls Python).
+  Entry mirror(const Storage& storage);
+
   absl::flat_hash_map<const void*, Entry> entries_;
   absl::flat_hash_map<const void*, TensorEntry> tensors_;
   absl::flat_hash_map<std::int64_t, WeakStorage> by_key_;

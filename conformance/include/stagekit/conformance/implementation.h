@@ -81,6 +81,9 @@ class PendingResult {
   virtual Value wait() = 0;
 };
 
+// Stagers made by one implementation are independent: each may stage on a thread of its own while
+// another stages on another (as separate PyTorch StateDictStagers can); one stager is used by one
+// thread at a time.
 class StagerUnderTest {
  public:
   virtual ~StagerUnderTest() = default;
