@@ -73,7 +73,11 @@ else
 
   # ---- 2. configure and build the examples against the prefix ---------------------------------------
   launcher=()
-  if command -v ccache > /dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+  if command -v ccache > /dev/null 2>&1; then
+    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+    # The broken variants share a precompiled header: ccache caches its uses only with these.
+    export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+  fi
   rm -f "$EXBUILD/CMakeCache.txt"  # find stagekit afresh in this prefix (objects stay up to date)
   if ! cmake -S "$EXAMPLES" -B "$EXBUILD" -G Ninja -DCMAKE_PREFIX_PATH="$PREFIX" "${launcher[@]}" \
       > "$WORK_DIR/configure.log" 2>&1; then

@@ -18,9 +18,9 @@
                    of replicate/persist next to limit/seq_write (against S, medians), and the
                    ratio_to_limit of exchange, persist and stage per S.
 
-Several result files (e.g. stagekit and a pytorch peer) are drawn side by side.  Prints the
-files written.  Exit status 2 when an input cannot be used.  Draws with matplotlib's Figure API
-(no pyplot, no GUI backend).
+With --only, just the charts named.  Several result files (e.g. stagekit and a pytorch peer) are
+drawn side by side.  Prints the files written.  Exit status 2 when an input cannot be used.  Draws
+with matplotlib's Figure API (no pyplot, no GUI backend).
 """
 import argparse
 import os
@@ -396,6 +396,9 @@ def save(fig, out, name, dpi):
     return paths
 
 
+CHARTS = ("throughput", "ratio_to_limit", "history", "dist_bandwidth", "replication_bandwidth")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog=cli.prog("plot"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -408,6 +411,8 @@ def main(argv=None):
                         help="stagekit-dist-bench results for the dist_bandwidth and "
                              "replication_bandwidth charts")
     parser.add_argument("--dpi", type=int, default=120, help="PNG resolution (default 120)")
+    parser.add_argument("--only", action="append", choices=CHARTS, metavar="CHART",
+                        help="draw only this chart (repeatable; one of: " + ", ".join(CHARTS) + ")")
     args = parser.parse_args(argv)
     try:
         runs = [load_run(path) for path in args.results]
@@ -427,13 +432,18 @@ def main(argv=None):
             print(f"plot: warning: {warning}", file=sys.stderr)
     os.makedirs(args.out, exist_ok=True)
     named = labelled(runs)
-    written = save(throughput_figure(named), args.out, "throughput", args.dpi)
-    written += save(ratio_figure(named), args.out, "ratio_to_limit", args.dpi)
+    wanted = set(args.only or CHARTS)
+    drawn = {"throughput": lambda: throughput_figure(named),
+             "ratio_to_limit": lambda: ratio_figure(named)}
     if args.history:
-        written += save(history_figure(nights), args.out, "history", args.dpi)
+        drawn["history"] = lambda: history_figure(nights)
     if dist_run:
-        written += save(dist_figure(dist_run), args.out, "dist_bandwidth", args.dpi)
-        written += save(replication_figure(dist_run), args.out, "replication_bandwidth", args.dpi)
+        drawn["dist_bandwidth"] = lambda: dist_figure(dist_run)
+        drawn["replication_bandwidth"] = lambda: replication_figure(dist_run)
+    written = []
+    for name in CHARTS:
+        if name in wanted and name in drawn:
+            written += save(drawn[name](), args.out, name, args.dpi)
     for path in written:
         print(path)
     return 0

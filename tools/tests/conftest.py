@@ -58,11 +58,13 @@ def run_tool(tool, *args, env=None):
     return subprocess.CompletedProcess(command, status or 0, out.getvalue(), err.getvalue())
 
 
-def plotted_dist_chart(tmp_path, stem):
-    """Runs plot on the baseline and the mpi dist fixture, checks that chart `stem` was written
-    as PNG and SVG and named on stdout, and returns the SVG's text."""
+def plotted_dist_chart(tmp_path, stem, also=()):
+    """Runs plot on the baseline and the mpi dist fixture, drawing chart `stem` (and those named
+    in `also`), checks that `stem` was written as PNG and SVG and named on stdout, and returns its
+    SVG's text."""
+    only = [arg for name in (stem, *also) for arg in ("--only", name)]
     proc = run_tool("plot", fixture("baseline.json"), "--dist", fixture("dist_mpi_np4.json"),
-                    "--out", str(tmp_path))
+                    *only, "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     for ext in ("png", "svg"):
         path = tmp_path / f"{stem}.{ext}"

@@ -116,8 +116,8 @@ def test_the_nccl_panel_is_drawn_where_nccl_was_measured(tmp_path, monkeypatch):
     doc = make_fixtures.dist_run(ctx, 5, 3, 2, (1 << 20, 16 << 20), replication_sizes=(1 << 20,))
     gpu.write_text(json.dumps(doc))
     assert run_tool("check_dist", str(gpu)).returncode == 0
-    proc = run_tool("plot", fixture("baseline.json"), "--dist", str(gpu), "--out",
-                    str(tmp_path / "gpu"))
+    proc = run_tool("plot", fixture("baseline.json"), "--dist", str(gpu),
+                    "--only", "dist_bandwidth", "--out", str(tmp_path / "gpu"))
     assert proc.returncode == 0, proc.stderr
     svg = (tmp_path / "gpu" / "dist_bandwidth.svg").read_text()
     for label in ("limit/nccl_allgather algbw", "dist/nccl_all_gather busbw",
@@ -216,8 +216,8 @@ def test_plot_dist_chart_draws_the_broadcasts_next_to_their_limit(tmp_path):
                  "(mpi, 4 ranks)",
                  "limit/memcpy_bcast: skipped: the MPI world's engine is MPI_Bcast"):
         assert text in svg, text
-    proc = run_tool("plot", fixture("baseline.json"), "--dist",
-                    fixture("dist_thread_errors.json"), "--out", str(tmp_path / "thread"))
+    proc = run_tool("plot", fixture("baseline.json"), "--dist", fixture("dist_thread_errors.json"),
+                    "--only", "dist_bandwidth", "--out", str(tmp_path / "thread"))
     assert proc.returncode == 0, proc.stderr
     svg = (tmp_path / "thread" / "dist_bandwidth.svg").read_text()
     assert "limit/memcpy_bcast algbw" in svg and "dist/broadcast_state_dict/many algbw" in svg

@@ -41,3 +41,17 @@ def test_ratio_chart_draws_the_targets_bounds(charts):
     for bound, label in bounds:
         assert f"{bound:.2f} target ({label})" in svg
     assert "0.90 target (warm, GPU)" in svg
+
+
+def test_only_draws_the_charts_named(tmp_path):
+    proc = run_tool("plot", fixture("baseline.json"), "--dist", fixture("dist_mpi_np4.json"),
+                    "--only", "ratio_to_limit", "--only", "replication_bandwidth",
+                    "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    drawn = sorted(p.name for p in tmp_path.iterdir())
+    assert drawn == ["ratio_to_limit.png", "ratio_to_limit.svg",
+                     "replication_bandwidth.png", "replication_bandwidth.svg"]
+    assert sorted(proc.stdout.split()) == sorted(str(tmp_path / name) for name in drawn)
+    bad = run_tool("plot", fixture("baseline.json"), "--only", "pie",
+                   "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

@@ -99,7 +99,7 @@ def test_check_dist_requires_the_replication_families(tmp_path):
 
 
 def test_plot_replication_chart(tmp_path):
-    svg = plotted_dist_chart(tmp_path, "replication_bandwidth")
+    svg = plotted_dist_chart(tmp_path, "replication_bandwidth", also=("dist_bandwidth",))
     for text in ("limit/mpi_sendrecv algbw", "replicate/exchange algbw", "limit/seq_write algbw",
                  "replicate/persist algbw", "replicate/exchange vs limit/mpi_sendrecv",
                  "replicate/stage vs limit/mpi_sendrecv then limit/seq_write",
@@ -112,8 +112,8 @@ def test_plot_replication_chart(tmp_path):
 
 
 def test_plot_replication_chart_with_errors_and_without_replication(tmp_path):
-    proc = run_tool("plot", fixture("baseline.json"), "--dist",
-                    fixture("dist_thread_errors.json"), "--out", str(tmp_path / "errors"))
+    proc = run_tool("plot", fixture("baseline.json"), "--dist", fixture("dist_thread_errors.json"),
+                    "--only", "replication_bandwidth", "--out", str(tmp_path / "errors"))
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "errors" / "replication_bandwidth.png").stat().st_size > 1000
     svg = (tmp_path / "errors" / "replication_bandwidth.svg").read_text()
@@ -131,7 +131,7 @@ def test_plot_replication_chart_with_errors_and_without_replication(tmp_path):
     old = tmp_path / "old.json"
     old.write_text(json.dumps(doc))
     proc = run_tool("plot", fixture("baseline.json"), "--dist", str(old),
-                    "--out", str(tmp_path / "old"))
+                    "--only", "replication_bandwidth", "--out", str(tmp_path / "old"))
     assert proc.returncode == 0, proc.stderr
     svg = (tmp_path / "old" / "replication_bandwidth.svg").read_text()
     assert "no replication benchmarks" in svg
