@@ -5,6 +5,7 @@
 #include <barrier>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,6 +45,7 @@ void parallel_stagers_case(CaseContext& ctx, Source src, PinShare cfg) {
   }
   std::vector<std::vector<Failure>> failures(kStagers);
   std::barrier start(kStagers);
+  std::mutex verifying;
   std::vector<std::thread> threads;
   for (int t = 0; t < kStagers; ++t) {
     threads.emplace_back([&, t] {
@@ -56,6 +58,8 @@ void parallel_stagers_case(CaseContext& ctx, Source src, PinShare cfg) {
         }
         try {
           const Value staged = stagers[static_cast<std::size_t>(t)]->stage(sd);
+          // One verification at a time (its probes read this process's maps); the stages overlap.
+          const std::lock_guard lock(verifying);
           for (Failure f : verify_staged(sd, staged, memory_expectation(cfg))) {
             f.detail = fmt::format("stager {} of {}, round {}: {}", t, kStagers, round, f.detail);
             mine.push_back(std::move(f));
