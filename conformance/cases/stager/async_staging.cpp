@@ -387,6 +387,23 @@ void blocking_async_type_check_case(CaseContext& ctx, Source src, PinShare) {
   }
 }
 
+// Spec B.3.4: a cached BlockingAsyncStager refuses `other` (`what`), whose structure differs from the
+// cache's at `key`, with the caller's error (invalid_argument) naming that key.
+void expect_structure_refused(CaseContext& ctx, AsyncStagerUnderTest& stager, const Value& other, const char* key,
+                              std::string_view what) {
+  bool raised = false;
+  try {
+    (void)stager.stage(other);
+  } catch (const Error& e) {
+    raised = true;
+    ctx.check(e.code() == ErrorCode::invalid_argument, key, "error kind",
+              fmt::format("{} raised {}, not invalid_argument: {}", what, error_code_name(e.code()), e.what()));
+    ctx.check(std::string(e.what()).find(key) != std::string::npos, key, "error names the path",
+              fmt::format("the refusal of {} does not name {}: {}", what, key, e.what()));
+  }
+  ctx.check(raised, "<stager>", "structure change", fmt::format("{} was staged into the cache without an error", what));
+}
+
 // Two stages of `sd` and, with a cache, two refused ones; every result is dropped on return.
 void blocking_stages(CaseContext& ctx, AsyncStagerUnderTest& stager, Value& sd, PinShare cfg, bool cache) {
   const Device dev = sd["weight"].as_tensor().device();
@@ -413,41 +430,13 @@ void blocking_stages(CaseContext& ctx, AsyncStagerUnderTest& stager, Value& sd, 
     // The same state dict with one key more: the only path at which the structures differ is extra.
     auto grown = std::make_shared<Dict>(sd.as_dict());
     grown->set("extra", Tensor::random({2}, DType::float32, 9, dev));
-    const Value other(grown);
-    bool raised = false;
-    try {
-      (void)stager.stage(other);
-    } catch (const Error& e) {
-      raised = true;
-      // Spec B.3.4: the refusal is the caller's error (invalid_argument) and names where the structure
-      // differs.
-      ctx.check(e.code() == ErrorCode::invalid_argument, "extra", "error kind",
-                fmt::format("a state dict of another structure raised {}, not invalid_argument: {}",
-                            error_code_name(e.code()), e.what()));
-      ctx.check(std::string(e.what()).find("extra") != std::string::npos, "extra", "error names the path",
-                fmt::format("the refusal of a state dict of another structure does not name extra: {}", e.what()));
-    }
-    ctx.check(raised, "<stager>", "structure change",
-              "a state dict of another structure was staged into the cache without an error");
+    expect_structure_refused(ctx, stager, Value(grown), "extra", "a state dict of another structure");
     // The same state dict with one key fewer: the cached bias is missing from it.
     auto shrunk = std::make_shared<Dict>();
     for (const auto& [k, item] : sd.as_dict().entries()) {
       if (!(k == DictKey(std::string("bias")))) shrunk->set(k, item);
     }
-    const Value fewer(shrunk);
-    bool fewer_raised = false;
-    try {
-      (void)stager.stage(fewer);
-    } catch (const Error& e) {
-      fewer_raised = true;
-      ctx.check(e.code() == ErrorCode::invalid_argument, "bias", "error kind",
-                fmt::format("a state dict with one key fewer raised {}, not invalid_argument: {}",
-                            error_code_name(e.code()), e.what()));
-      ctx.check(std::string(e.what()).find("bias") != std::string::npos, "bias", "error names the path",
-                fmt::format("the refusal of a state dict with one key fewer does not name bias: {}", e.what()));
-    }
-    ctx.check(fewer_raised, "<stager>", "structure change",
-              "a state dict with one key fewer than the cache was staged without an error");
+    expect_structure_refused(ctx, stager, Value(shrunk), "bias", "a state dict with one key fewer");
     // Spec B.3.4: synchronize_staging() is a no-op, after a refused stage too.
     try {
       stager.synchronize_staging();
